@@ -1,0 +1,96 @@
+// Package bus fans committed store changes out to the sessions that watch an account
+// (IMAP IDLE, webmail push). This is the in-process bus of the single-node shape; the
+// cluster shape adds a PostgreSQL LISTEN/NOTIFY transport that feeds the same Bus.
+//
+// Model: a Subscription watches one account and receives every Change for it in commit
+// order on a buffered channel. Publish never blocks: when a subscriber's buffer is full the
+// subscription is marked Overflowed and further changes are dropped for it; the session
+// must then resynchronise from the store (IMAP: recompute its view, or BYE). Losing a
+// notification can therefore never lose mail, only cost a resync.
+package bus
+
+import (
+	"sync"
+	"sync/atomic"
+
+	"mailgrid/internal/store"
+)
+
+// Bus is an in-process Publisher with per-account subscriptions. The zero value is not
+// usable; call New.
+type Bus struct {
+	mu   sync.RWMutex
+	subs map[store.AccountRef]map[*Subscription]struct{}
+}
+
+// New returns an empty bus.
+func New() *Bus {
+	return &Bus{subs: make(map[store.AccountRef]map[*Subscription]struct{})}
+}
+
+// Subscription receives the changes of one account.
+type Subscription struct {
+	C          <-chan store.Change
+	c          chan store.Change
+	bus        *Bus
+	acct       store.AccountRef
+	overflowed atomic.Bool
+	closeOnce  sync.Once
+}
+
+// Overflowed reports whether changes were dropped because the buffer was full.
+func (s *Subscription) Overflowed() bool { return s.overflowed.Load() }
+
+// Close ends the subscription. C is closed; it is safe to call more than once.
+func (s *Subscription) Close() {
+	s.closeOnce.Do(func() {
+		b := s.bus
+		b.mu.Lock()
+		if m := b.subs[s.acct]; m != nil {
+			delete(m, s)
+			if len(m) == 0 {
+				delete(b.subs, s.acct)
+			}
+		}
+		close(s.c)
+		b.mu.Unlock()
+	})
+}
+
+// Subscribe watches acct with a buffer of size buf (minimum 16).
+func (b *Bus) Subscribe(acct store.AccountRef, buf int) *Subscription {
+	if buf < 16 {
+		buf = 16
+	}
+	c := make(chan store.Change, buf)
+	s := &Subscription{C: c, c: c, bus: b, acct: acct}
+	b.mu.Lock()
+	m := b.subs[acct]
+	if m == nil {
+		m = make(map[*Subscription]struct{})
+		b.subs[acct] = m
+	}
+	m[s] = struct{}{}
+	b.mu.Unlock()
+	return s
+}
+
+// Publish delivers changes to the subscribers of their accounts without blocking.
+func (b *Bus) Publish(changes ...store.Change) {
+	b.mu.RLock()
+	defer b.mu.RUnlock()
+	for _, ch := range changes {
+		for s := range b.subs[ch.Account] {
+			if s.overflowed.Load() {
+				continue
+			}
+			select {
+			case s.c <- ch:
+			default:
+				s.overflowed.Store(true)
+			}
+		}
+	}
+}
+
+var _ store.Publisher = (*Bus)(nil)

@@ -1,0 +1,49 @@
+package store
+
+// ChangeKind is what happened.
+type ChangeKind int
+
+const (
+	MessageAdded ChangeKind = iota + 1
+	FlagsChanged
+	MessageExpunged
+	MailboxCreated
+	MailboxRenamed
+	MailboxDeleted
+)
+
+func (k ChangeKind) String() string {
+	switch k {
+	case MessageAdded:
+		return "message-added"
+	case FlagsChanged:
+		return "flags-changed"
+	case MessageExpunged:
+		return "message-expunged"
+	case MailboxCreated:
+		return "mailbox-created"
+	case MailboxRenamed:
+		return "mailbox-renamed"
+	case MailboxDeleted:
+		return "mailbox-deleted"
+	}
+	return "unknown"
+}
+
+// Change is one committed change, published after the commit that made it.
+// Sessions use it to push EXISTS / EXPUNGE / FETCH FLAGS (RFC 9051 7.4).
+type Change struct {
+	Kind    ChangeKind
+	Account AccountRef
+	Mailbox MailboxID
+	UID     UID      // message changes
+	ModSeq  uint64   // the modseq the change took
+	Flags   []string // FlagsChanged, MessageAdded: the message's flags after the change
+	Name    string   // mailbox changes: the (new) name
+	OldName string   // MailboxRenamed
+}
+
+// Publisher receives committed changes. Publish must not block for long: the bus buffers.
+type Publisher interface {
+	Publish(changes ...Change)
+}
