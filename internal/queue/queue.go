@@ -1,0 +1,38 @@
+// Package queue is mailgrid's outbound queue: messages waiting for delivery to remote
+// domains, held durably with per-recipient state, retried with backoff, and bounced with a
+// delivery status notification (RFC 3464) when they fail.
+//
+// This file holds the types front-ends use to put mail into the queue (Enqueuer). The
+// queue driver interface, scheduler and DSN generation live beside it.
+package queue
+
+import (
+	"context"
+
+	"mailgrid/internal/store"
+)
+
+// Envelope is the SMTP envelope of a queued message.
+type Envelope struct {
+	From     string // reverse-path; "" is the null sender (RFC 5321 4.5.5): never bounced
+	EnvID    string // RFC 3461 4.4 ENVID
+	Ret      string // RFC 3461 4.3 RET: "FULL", "HDRS" or ""
+	SMTPUTF8 bool   // RFC 6531: the message needs SMTPUTF8 at the next hop
+	// Sender is the submitting account when the message came from an authenticated user;
+	// zero for forwards and DSNs. Used for statistics and per-account limits.
+	Sender store.AccountRef
+}
+
+// Recipient is one remote recipient.
+type Recipient struct {
+	Addr   string   // forward-path, ASCII or UTF-8 local part
+	Notify []string // RFC 3461 4.1 NOTIFY: "NEVER" or any of "SUCCESS","FAILURE","DELAY"; nil = default (FAILURE,DELAY)
+	ORcpt  string   // RFC 3461 4.2 ORCPT, "rfc822;addr" form, "" if not given
+}
+
+// Enqueuer accepts messages for remote delivery.
+type Enqueuer interface {
+	// Enqueue stores the message and its recipients durably and returns the queue ID.
+	// When it returns nil the message survives a crash; the body is read before it returns.
+	Enqueue(ctx context.Context, env Envelope, rcpts []Recipient, body store.Body) (id string, err error)
+}
