@@ -1,0 +1,35 @@
+# mailgrid — the two commands that matter:
+#   make run    run the whole system on this machine (embedded default: data in ./data)
+#   make test   run every test (installs missing prerequisites first)
+GO        ?= go
+BIN       := bin/mailgrid
+STATICCHECK_VERSION := v0.8.2
+
+.PHONY: run build test test-deps lint bench clean
+
+run:
+	$(GO) run ./cmd/mailgrid serve
+
+build:
+	$(GO) build -o $(BIN) ./cmd/mailgrid
+
+# Every test: prerequisites (Debian packages, npm packages, PostgreSQL), static checks,
+# then all Go tests (unit, conformance, real clients, black-box against the built binary).
+test: test-deps lint
+	$(GO) test -count=1 -timeout 30m ./...
+
+test-deps:
+	bash scripts/test-deps.sh
+
+lint:
+	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
+	$(GO) vet ./...
+	@command -v staticcheck >/dev/null 2>&1 || GOFLAGS= $(GO) install honnef.co/go/tools/cmd/staticcheck@$(STATICCHECK_VERSION)
+	PATH="$$PATH:$$($(GO) env GOPATH)/bin" staticcheck ./...
+
+# Figures, not pass/fail: SMTP acceptance and outbound queue throughput of the built binary.
+bench: build
+	$(GO) run ./test/bench -bin $(BIN)
+
+clean:
+	rm -rf bin

@@ -1,0 +1,242 @@
+// Package config defines mailgrid's configuration: one TOML file (optional) whose every key
+// has a default, so `mailgrid serve` runs with no file at all. Unknown keys are an error, so a
+// typo never silently falls back to a default. docs/config.md documents every key; a test
+// keeps that page and this file in step.
+//
+// The file is decoded with github.com/BurntSushi/toml (MetaData.Undecoded reports unknown keys).
+package config
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/BurntSushi/toml"
+
+	"mailgrid/internal/mail"
+)
+
+// Config is the whole configuration of a node.
+type Config struct {
+	Data     string   `toml:"data"`     // data directory of the embedded shape
+	Hostname string   `toml:"hostname"` // EHLO/greeting name, Received "by", DSN Reporting-MTA
+	Listen   Listen   `toml:"listen"`
+	TLS      TLS      `toml:"tls"`
+	DNS      DNS      `toml:"dns"`
+	SMTP     SMTP     `toml:"smtp"`
+	Outbound Outbound `toml:"outbound"`
+	Queue    Queue    `toml:"queue"`
+	Log      Log      `toml:"log"`
+}
+
+// Listen holds listener addresses; "" disables a listener.
+type Listen struct {
+	SMTP        string `toml:"smtp"`        // MX (port 25 role)
+	Submission  string `toml:"submission"`  // RFC 6409, STARTTLS
+	Submissions string `toml:"submissions"` // RFC 8314, implicit TLS
+	IMAP        string `toml:"imap"`
+	IMAPS       string `toml:"imaps"`
+	POP3        string `toml:"pop3"`
+	POP3S       string `toml:"pop3s"`
+	HTTP        string `toml:"http"`
+}
+
+// TLS names the certificate; both empty means a self-signed certificate kept in the data
+// directory (created on first start).
+type TLS struct {
+	CertFile string `toml:"cert_file"`
+	KeyFile  string `toml:"key_file"`
+}
+
+// DNS configures the resolver.
+type DNS struct {
+	Servers []string `toml:"servers"` // "host:port"; empty = system resolver
+	Timeout Duration `toml:"timeout"`
+}
+
+// SMTP holds limits of the SMTP servers (MX and submission).
+type SMTP struct {
+	MaxMessageBytes int64    `toml:"max_message_bytes"` // SIZE (RFC 1870)
+	MaxRecipients   int      `toml:"max_recipients"`    // per transaction (RFC 5321 4.5.3.1.8: at least 100)
+	MaxLineLength   int      `toml:"max_line_length"`   // command and text lines, octets incl. CRLF
+	ReadTimeout     Duration `toml:"read_timeout"`
+	WriteTimeout    Duration `toml:"write_timeout"`
+	MaxConnsPerIP   int      `toml:"max_conns_per_ip"`
+	MaxErrors       int      `toml:"max_errors"` // protocol errors before 421 and disconnect
+	ShutdownGrace   Duration `toml:"shutdown_grace"`
+}
+
+// Outbound configures delivery to remote hosts.
+type Outbound struct {
+	SMTPPort       int      `toml:"smtp_port"` // remote MX port (25; tests use another)
+	ConnectTimeout Duration `toml:"connect_timeout"`
+}
+
+// Queue configures retries and limits of the outbound queue.
+type Queue struct {
+	FirstRetry       Duration `toml:"first_retry"`        // backoff starts here and doubles
+	MaxRetryInterval Duration `toml:"max_retry_interval"` // backoff cap
+	Lifetime         Duration `toml:"lifetime"`           // give up (DSN) after this
+	DelayWarning     Duration `toml:"delay_warning"`      // one "delayed" DSN after this; 0 disables
+	Concurrency      int      `toml:"concurrency"`        // deliveries in flight in all
+	PerDomain        int      `toml:"per_domain"`         // deliveries in flight per destination
+	PollInterval     Duration `toml:"poll_interval"`
+}
+
+// Log configures logging.
+type Log struct {
+	Level  string `toml:"level"`  // debug, info, warn, error
+	Format string `toml:"format"` // text, json
+}
+
+// Duration is a time.Duration written as "30s", "5m", "120h" in TOML.
+type Duration time.Duration
+
+// UnmarshalText parses a Go duration string.
+func (d *Duration) UnmarshalText(b []byte) error {
+	v, err := time.ParseDuration(string(b))
+	if err != nil {
+		return err
+	}
+	*d = Duration(v)
+	return nil
+}
+
+// MarshalText formats the duration.
+func (d Duration) MarshalText() ([]byte, error) { return []byte(time.Duration(d).String()), nil }
+
+// D returns the time.Duration.
+func (d Duration) D() time.Duration { return time.Duration(d) }
+
+// Default returns the configuration used when no file is given.
+func Default() Config {
+	return Config{
+		Data:     "./data",
+		Hostname: defaultHostname(),
+		Listen: Listen{
+			SMTP:        "127.0.0.1:2525",
+			Submission:  "127.0.0.1:2587",
+			Submissions: "127.0.0.1:2465",
+			IMAP:        "127.0.0.1:1143",
+			IMAPS:       "127.0.0.1:1993",
+			POP3:        "127.0.0.1:1110",
+			POP3S:       "127.0.0.1:1995",
+			HTTP:        "127.0.0.1:8080",
+		},
+		DNS: DNS{Timeout: Duration(5 * time.Second)},
+		SMTP: SMTP{
+			MaxMessageBytes: 50 << 20,
+			MaxRecipients:   100,
+			MaxLineLength:   4096,
+			ReadTimeout:     Duration(5 * time.Minute),
+			WriteTimeout:    Duration(5 * time.Minute),
+			MaxConnsPerIP:   50,
+			MaxErrors:       10,
+			ShutdownGrace:   Duration(10 * time.Second),
+		},
+		Outbound: Outbound{SMTPPort: 25, ConnectTimeout: Duration(30 * time.Second)},
+		Queue: Queue{
+			FirstRetry:       Duration(5 * time.Minute),
+			MaxRetryInterval: Duration(4 * time.Hour),
+			Lifetime:         Duration(5 * 24 * time.Hour),
+			DelayWarning:     Duration(4 * time.Hour),
+			Concurrency:      20,
+			PerDomain:        4,
+			PollInterval:     Duration(time.Second),
+		},
+		Log: Log{Level: "info", Format: "text"},
+	}
+}
+
+// defaultHostname is the machine's name when it is a domain name, else "localhost".
+func defaultHostname() string {
+	h, err := os.Hostname()
+	if err != nil {
+		return "localhost"
+	}
+	d, err := mail.ParseDomain(h)
+	if err != nil {
+		return "localhost"
+	}
+	return d
+}
+
+// Load reads path over the defaults. path "" returns the defaults.
+func Load(path string) (Config, error) {
+	c := Default()
+	if path == "" {
+		return c, c.Validate()
+	}
+	md, err := toml.DecodeFile(path, &c)
+	if err != nil {
+		return Config{}, fmt.Errorf("config %s: %w", path, err)
+	}
+	if und := md.Undecoded(); len(und) > 0 {
+		keys := make([]string, len(und))
+		for i, k := range und {
+			keys[i] = k.String()
+		}
+		return Config{}, fmt.Errorf("config %s: unknown keys: %s", path, strings.Join(keys, ", "))
+	}
+	return c, c.Validate()
+}
+
+// Validate checks values that would otherwise fail late.
+func (c *Config) Validate() error {
+	var errs []error
+	if c.Data == "" {
+		errs = append(errs, errors.New("data: must not be empty"))
+	}
+	if h, err := mail.ParseDomain(c.Hostname); err != nil {
+		errs = append(errs, fmt.Errorf("hostname %q: %v", c.Hostname, err))
+	} else {
+		c.Hostname = h
+	}
+	for name, addr := range map[string]string{
+		"listen.smtp": c.Listen.SMTP, "listen.submission": c.Listen.Submission,
+		"listen.submissions": c.Listen.Submissions, "listen.imap": c.Listen.IMAP,
+		"listen.imaps": c.Listen.IMAPS, "listen.pop3": c.Listen.POP3,
+		"listen.pop3s": c.Listen.POP3S, "listen.http": c.Listen.HTTP,
+	} {
+		if addr == "" {
+			continue
+		}
+		if _, _, err := net.SplitHostPort(addr); err != nil {
+			errs = append(errs, fmt.Errorf("%s %q: %v", name, addr, err))
+		}
+	}
+	for _, s := range c.DNS.Servers {
+		if _, _, err := net.SplitHostPort(s); err != nil {
+			errs = append(errs, fmt.Errorf("dns.servers %q: want host:port", s))
+		}
+	}
+	if (c.TLS.CertFile == "") != (c.TLS.KeyFile == "") {
+		errs = append(errs, errors.New("tls: cert_file and key_file go together"))
+	}
+	if c.Outbound.SMTPPort <= 0 || c.Outbound.SMTPPort > 65535 {
+		errs = append(errs, fmt.Errorf("outbound.smtp_port %d: out of range", c.Outbound.SMTPPort))
+	}
+	if c.SMTP.MaxRecipients < 1 || c.SMTP.MaxMessageBytes < 1024 || c.SMTP.MaxLineLength < 1000 {
+		errs = append(errs, errors.New("smtp: max_recipients >= 1, max_message_bytes >= 1024, max_line_length >= 1000"))
+	}
+	if c.Queue.FirstRetry <= 0 || c.Queue.MaxRetryInterval < c.Queue.FirstRetry || c.Queue.Lifetime <= 0 {
+		errs = append(errs, errors.New("queue: first_retry > 0, max_retry_interval >= first_retry, lifetime > 0"))
+	}
+	if c.Queue.Concurrency < 1 || c.Queue.PerDomain < 1 || c.Queue.PollInterval <= 0 {
+		errs = append(errs, errors.New("queue: concurrency, per_domain >= 1 and poll_interval > 0"))
+	}
+	switch c.Log.Level {
+	case "debug", "info", "warn", "error":
+	default:
+		errs = append(errs, fmt.Errorf("log.level %q: want debug, info, warn or error", c.Log.Level))
+	}
+	switch c.Log.Format {
+	case "text", "json":
+	default:
+		errs = append(errs, fmt.Errorf("log.format %q: want text or json", c.Log.Format))
+	}
+	return errors.Join(errs...)
+}
