@@ -126,7 +126,7 @@ func Default() Config {
 			POP3S:       "127.0.0.1:1995",
 			HTTP:        "127.0.0.1:8080",
 		},
-		DNS: DNS{Timeout: Duration(5 * time.Second)},
+		DNS: DNS{Servers: []string{}, Timeout: Duration(5 * time.Second)},
 		SMTP: SMTP{
 			MaxMessageBytes: 50 << 20,
 			MaxRecipients:   100,
