@@ -1,0 +1,97 @@
+package bus
+
+import (
+	"sync"
+	"testing"
+
+	"mailgrid/internal/store"
+)
+
+var (
+	alice = store.AccountRef{Domain: "example.test", ID: 1}
+	bob   = store.AccountRef{Domain: "example.test", ID: 2}
+	other = store.AccountRef{Domain: "other.test", ID: 1} // same ID, other tenant
+)
+
+func TestDeliversOnlyToTheAccount(t *testing.T) {
+	b := New()
+	sa := b.Subscribe(alice, 0)
+	so := b.Subscribe(other, 0)
+	defer sa.Close()
+	defer so.Close()
+	b.Publish(store.Change{Kind: store.MessageAdded, Account: alice, UID: 1},
+		store.Change{Kind: store.MessageAdded, Account: bob, UID: 7},
+		store.Change{Kind: store.FlagsChanged, Account: alice, UID: 1})
+	if c := <-sa.C; c.Kind != store.MessageAdded || c.UID != 1 {
+		t.Fatalf("first change %+v", c)
+	}
+	if c := <-sa.C; c.Kind != store.FlagsChanged {
+		t.Fatalf("second change %+v", c)
+	}
+	select {
+	case c := <-sa.C:
+		t.Fatalf("alice got another account's change %+v", c)
+	case c := <-so.C:
+		t.Fatalf("same ID in another tenant got %+v", c)
+	default:
+	}
+}
+
+func TestOverflowMarksAndNeverBlocks(t *testing.T) {
+	b := New()
+	s := b.Subscribe(alice, 16)
+	defer s.Close()
+	for i := 0; i < 100; i++ { // must not block although nobody reads
+		b.Publish(store.Change{Kind: store.MessageAdded, Account: alice, UID: store.UID(i + 1)})
+	}
+	if !s.Overflowed() {
+		t.Fatal("overflow not reported")
+	}
+	n := 0
+	for len(s.C) > 0 {
+		c := <-s.C
+		n++
+		if c.UID != store.UID(n) {
+			t.Fatalf("order broken: got UID %d at %d", c.UID, n)
+		}
+	}
+	if n != 16 {
+		t.Fatalf("buffered %d, want 16", n)
+	}
+}
+
+func TestCloseIdempotentAndUnsubscribes(t *testing.T) {
+	b := New()
+	s := b.Subscribe(alice, 0)
+	s.Close()
+	s.Close()
+	if _, ok := <-s.C; ok {
+		t.Fatal("channel not closed")
+	}
+	b.Publish(store.Change{Account: alice}) // must not panic on a closed subscription
+	if len(b.subs) != 0 {
+		t.Fatalf("subscription map not cleaned: %d", len(b.subs))
+	}
+}
+
+func TestConcurrentPublishSubscribe(t *testing.T) {
+	b := New()
+	var wg sync.WaitGroup
+	for i := 0; i < 8; i++ {
+		wg.Add(2)
+		go func() {
+			defer wg.Done()
+			for j := 0; j < 200; j++ {
+				b.Publish(store.Change{Kind: store.MessageAdded, Account: alice})
+			}
+		}()
+		go func() {
+			defer wg.Done()
+			for j := 0; j < 50; j++ {
+				s := b.Subscribe(alice, 0)
+				s.Close()
+			}
+		}()
+	}
+	wg.Wait()
+}
