@@ -1,0 +1,267 @@
+// Package e2e tests the built mailgrid binary as an operator runs it: real processes,
+// real sockets, real clients (swaks, Python smtplib), kill -9 and restarts, and a real DNS
+// server on loopback for outbound delivery between two instances.
+package e2e
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// binary is the mailgrid binary built once by TestMain.
+var binary string
+
+func TestMain(m *testing.M) {
+	dir, err := os.MkdirTemp("", "mailgrid-e2e-")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(2)
+	}
+	binary = filepath.Join(dir, "mailgrid")
+	build := exec.Command("go", "build", "-o", binary, "../../cmd/mailgrid")
+	build.Stdout, build.Stderr = os.Stdout, os.Stderr
+	if err := build.Run(); err != nil {
+		fmt.Fprintln(os.Stderr, "build:", err)
+		os.Exit(2)
+	}
+	code := m.Run()
+	os.RemoveAll(dir)
+	os.Exit(code)
+}
+
+// requireTool finds an external program: missing is a skip on a laptop, a failure in CI.
+func requireTool(t *testing.T, name string) string {
+	t.Helper()
+	p, err := exec.LookPath(name)
+	if err != nil {
+		if os.Getenv("CI") == "true" {
+			t.Fatalf("%s is required in CI (make test-deps installs it): %v", name, err)
+		}
+		t.Skipf("%s not installed: %v", name, err)
+	}
+	return p
+}
+
+// freePort returns a loopback address that was free a moment ago.
+func freePort(t *testing.T) string {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := l.Addr().String()
+	if err := l.Close(); err != nil {
+		t.Fatal(err)
+	}
+	return addr
+}
+
+// Node is one mailgrid process with its own data directory and ports.
+type Node struct {
+	t          *testing.T
+	Name       string
+	Hostname   string
+	Dir        string
+	ConfigFile string
+	SMTP       string // MX listener
+	Submission string // STARTTLS
+	Submissions string // implicit TLS
+	AdminPass  string
+
+	mu     sync.Mutex
+	cmd    *exec.Cmd
+	out    *bytes.Buffer
+	exited chan struct{}
+}
+
+// NodeOptions shape a node's configuration.
+type NodeOptions struct {
+	Hostname  string
+	DNS       string // "host:port" of the test DNS server, "" = none
+	RemotePort int   // outbound.smtp_port
+	Extra     string // more TOML, appended
+}
+
+// NewNode writes a config for a fresh node; call Start to run it.
+func NewNode(t *testing.T, name string, o NodeOptions) *Node {
+	t.Helper()
+	if o.Hostname == "" {
+		o.Hostname = name + ".mailgrid.test"
+	}
+	dir := t.TempDir()
+	n := &Node{t: t, Name: name, Hostname: o.Hostname, Dir: dir,
+		SMTP: freePort(t), Submission: freePort(t), Submissions: freePort(t), AdminPass: "admin-" + name + "-pw"}
+	dnsServers := "[]"
+	if o.DNS != "" {
+		dnsServers = fmt.Sprintf("[%q]", o.DNS)
+	}
+	port := o.RemotePort
+	if port == 0 {
+		port = 25
+	}
+	cfg := fmt.Sprintf(`data = %q
+hostname = %q
+[listen]
+smtp = %q
+submission = %q
+submissions = %q
+imap = ""
+imaps = ""
+pop3 = ""
+pop3s = ""
+http = ""
+[dns]
+servers = %s
+[outbound]
+smtp_port = %d
+[log]
+level = "debug"
+%s
+`, filepath.Join(dir, "data"), o.Hostname, n.SMTP, n.Submission, n.Submissions, dnsServers, port, o.Extra)
+	n.ConfigFile = filepath.Join(dir, "mailgrid.toml")
+	if err := os.WriteFile(n.ConfigFile, []byte(cfg), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { n.Kill() })
+	return n
+}
+
+// Start runs `mailgrid serve` and waits until the MX listener accepts connections.
+func (n *Node) Start() {
+	n.t.Helper()
+	n.mu.Lock()
+	cmd := exec.Command(binary, "serve", "--config", n.ConfigFile)
+	cmd.Env = append(os.Environ(), "MAILGRID_ADMIN_PASSWORD="+n.AdminPass)
+	n.out = &bytes.Buffer{}
+	cmd.Stdout, cmd.Stderr = &lockedWriter{w: n.out, mu: &n.mu}, &lockedWriter{w: n.out, mu: &n.mu}
+	if err := cmd.Start(); err != nil {
+		n.mu.Unlock()
+		n.t.Fatal(err)
+	}
+	n.cmd = cmd
+	exited := make(chan struct{})
+	n.exited = exited
+	n.mu.Unlock()
+	go func() { _ = cmd.Wait(); close(exited) }()
+	for i := 0; i < 300; i++ {
+		c, err := net.DialTimeout("tcp", n.SMTP, time.Second)
+		if err == nil {
+			_ = c.Close()
+			return
+		}
+		select {
+		case <-exited:
+			n.t.Fatalf("%s exited during start:\n%s", n.Name, n.Output())
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
+	n.t.Fatalf("%s did not listen on %s:\n%s", n.Name, n.SMTP, n.Output())
+}
+
+// Output is what the process printed so far.
+func (n *Node) Output() string {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	if n.out == nil {
+		return ""
+	}
+	return n.out.String()
+}
+
+// Kill sends SIGKILL (no cleanup at all) and waits for the process to be gone.
+func (n *Node) Kill() {
+	n.signal(syscall.SIGKILL)
+}
+
+// Term sends SIGTERM and waits; it returns the exit error (nil for a clean exit).
+func (n *Node) Term() error {
+	return n.signal(syscall.SIGTERM)
+}
+
+func (n *Node) signal(sig syscall.Signal) error {
+	n.mu.Lock()
+	cmd, exited := n.cmd, n.exited
+	n.cmd = nil
+	n.mu.Unlock()
+	if cmd == nil {
+		return nil
+	}
+	if err := cmd.Process.Signal(sig); err != nil {
+		return err
+	}
+	select {
+	case <-exited:
+	case <-time.After(60 * time.Second):
+		_ = cmd.Process.Kill()
+		<-exited
+		return fmt.Errorf("%s did not exit after %v", n.Name, sig)
+	}
+	if cmd.ProcessState.Success() {
+		return nil
+	}
+	return fmt.Errorf("%s: %s", n.Name, cmd.ProcessState)
+}
+
+// CLI runs a mailgrid subcommand against the node and returns stdout; it fails the test
+// on a non-zero exit.
+func (n *Node) CLI(stdin string, args ...string) string {
+	n.t.Helper()
+	out, errOut, err := n.TryCLI(stdin, args...)
+	if err != nil {
+		n.t.Fatalf("mailgrid %s: %v\nstdout: %s\nstderr: %s", strings.Join(args, " "), err, out, errOut)
+	}
+	return out
+}
+
+// TryCLI runs a subcommand and returns its outputs and exit error.
+func (n *Node) TryCLI(stdin string, args ...string) (stdout, stderr string, err error) {
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, binary, append([]string{"--config", n.ConfigFile}, args...)...)
+	cmd.Stdin = strings.NewReader(stdin)
+	var o, e bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &o, &e
+	err = cmd.Run()
+	return o.String(), e.String(), err
+}
+
+// JSON runs a subcommand with --json and decodes its output into v.
+func (n *Node) JSON(v any, args ...string) {
+	n.t.Helper()
+	out := n.CLI("", append(args, "--json")...)
+	if err := json.Unmarshal([]byte(out), v); err != nil {
+		n.t.Fatalf("mailgrid %s --json: %v\n%s", strings.Join(args, " "), err, out)
+	}
+}
+
+// AddUser creates a domain if needed and an account with password pw.
+func (n *Node) AddUser(addr, pw string) {
+	n.t.Helper()
+	domain := addr[strings.LastIndexByte(addr, '@')+1:]
+	if _, _, err := n.TryCLI("", "domain", "show", domain); err != nil {
+		n.CLI("", "domain", "add", domain)
+	}
+	n.CLI(pw+"\n", "user", "add", addr, "--password-stdin")
+}
+
+type lockedWriter struct {
+	w  *bytes.Buffer
+	mu *sync.Mutex
+}
+
+func (l *lockedWriter) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.w.Write(p)
+}
