@@ -1,0 +1,88 @@
+package sqlite_test
+
+import (
+	"os"
+	"path/filepath"
+	"sync"
+	"testing"
+	"time"
+
+	"mailgrid/internal/queue"
+	"mailgrid/internal/queue/queuetest"
+	"mailgrid/internal/queue/sqlite"
+)
+
+// dirs keys storage on the test, so the suite can reopen the same queue.
+type dirs struct {
+	mu sync.Mutex
+	m  map[*testing.T]string
+}
+
+func (d *dirs) open(t *testing.T) queue.Queue {
+	d.mu.Lock()
+	dir, ok := d.m[t]
+	if !ok {
+		dir = t.TempDir()
+		d.m[t] = dir
+	}
+	d.mu.Unlock()
+	q, err := sqlite.Open(t.Context(), filepath.Join(dir, "queue.db"), filepath.Join(dir, "bodies"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return q
+}
+
+func TestConformance(t *testing.T) {
+	d := &dirs{m: make(map[*testing.T]string)}
+	queuetest.Run(t, d.open)
+}
+
+// TestOrphanSweep: a body file without a row (a crash between writing the body and
+// committing the row) is removed on open once it is old; a young one is left alone
+// because an Enqueue in another process may be about to commit it.
+func TestOrphanSweep(t *testing.T) {
+	dir := t.TempDir()
+	bodies := filepath.Join(dir, "bodies")
+	q, err := sqlite.Open(t.Context(), filepath.Join(dir, "q.db"), bodies)
+	if err != nil {
+		t.Fatal(err)
+	}
+	id, err := q.Enqueue(t.Context(), queue.Envelope{From: "a@example.org"}, []queue.Recipient{{Addr: "b@remote.test"}}, queuetest.Body("x"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := q.Close(); err != nil {
+		t.Fatal(err)
+	}
+	old := time.Now().Add(-2 * time.Hour)
+	for _, name := range []string{"oldorphan", "young", id + ".tmp"} {
+		p := filepath.Join(bodies, name)
+		if err := os.WriteFile(p, []byte("x"), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		if name != "young" {
+			if err := os.Chtimes(p, old, old); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	if err := os.Chtimes(filepath.Join(bodies, id), old, old); err != nil {
+		t.Fatal(err)
+	}
+	q, err = sqlite.Open(t.Context(), filepath.Join(dir, "q.db"), bodies)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() {
+		if err := q.Close(); err != nil {
+			t.Error(err)
+		}
+	}()
+	for name, want := range map[string]bool{"oldorphan": false, "young": true, id + ".tmp": false, id: true} {
+		_, err := os.Stat(filepath.Join(bodies, name))
+		if got := err == nil; got != want {
+			t.Errorf("%s exists = %v, want %v", name, got, want)
+		}
+	}
+}
