@@ -41,6 +41,7 @@
 package delivery
 
 import (
+	"fmt"
 	"log/slog"
 	"time"
 
@@ -128,4 +129,16 @@ type Result struct {
 
 func (p *Pipeline) accountRef(a *directory.Account) store.AccountRef {
 	return store.AccountRef{Domain: a.Address.Domain, ID: a.ID}
+}
+
+// StaticShards is a fixed placement map, shard name to store: the single-node shape has
+// one entry, directory.LocalShard.
+type StaticShards map[string]store.Store
+
+// Shard implements Shards.
+func (m StaticShards) Shard(name string) (store.Store, error) {
+	if st, ok := m[name]; ok {
+		return st, nil
+	}
+	return nil, fmt.Errorf("delivery: unknown shard %q", name)
 }
