@@ -1,0 +1,263 @@
+package sqlite
+
+import (
+	"context"
+	"crypto/sha256"
+	"database/sql"
+	"errors"
+	"fmt"
+	"sync"
+
+	"mailgrid/internal/store"
+)
+
+// maxBatch bounds the jobs of one transaction, so one commit never grows without bound
+// while callers keep arriving.
+const maxBatch = 512
+
+// job is one change waiting for the committer.
+type job struct {
+	ctx  context.Context
+	blob *blobReq           // a body to store, or nil
+	run  func(w *wtx) error // the change; runs inside its own savepoint
+
+	err     error
+	changes []store.Change // emitted by run; published after the commit
+	done    chan struct{}
+}
+
+// blobReq asks the committer to make a body available; it sets id.
+type blobReq struct {
+	sum  [sha256.Size]byte
+	body store.Body
+	id   int64
+}
+
+// committer runs jobs in group commits on the single write connection.
+type committer struct {
+	s      *Store
+	mu     sync.RWMutex // held shared by senders, exclusively by close
+	closed bool
+	jobs   chan *job
+	exited chan struct{}
+}
+
+func newCommitter(s *Store) *committer {
+	c := &committer{s: s, jobs: make(chan *job, maxBatch), exited: make(chan struct{})}
+	go c.loop()
+	return c
+}
+
+// do queues j and waits for its commit. Once queued, a job is waited for even if ctx ends:
+// it may already be committed, and the caller must not believe otherwise.
+func (c *committer) do(ctx context.Context, run func(w *wtx) error, blob *blobReq) ([]store.Change, error) {
+	j := &job{ctx: ctx, run: run, blob: blob, done: make(chan struct{})}
+	c.mu.RLock()
+	if c.closed {
+		c.mu.RUnlock()
+		return nil, ErrClosed
+	}
+	select {
+	case c.jobs <- j:
+	case <-ctx.Done():
+		c.mu.RUnlock()
+		return nil, ctx.Err()
+	}
+	c.mu.RUnlock()
+	<-j.done
+	return j.changes, j.err
+}
+
+// close refuses new jobs and waits until the queued ones are committed.
+func (c *committer) close() {
+	c.mu.Lock()
+	if !c.closed {
+		c.closed = true
+		close(c.jobs)
+	}
+	c.mu.Unlock()
+	<-c.exited
+}
+
+func (c *committer) loop() {
+	defer close(c.exited)
+	batch := make([]*job, 0, maxBatch)
+	for j := range c.jobs {
+		batch = append(batch[:0], j)
+	drain:
+		for len(batch) < maxBatch {
+			select {
+			case j, ok := <-c.jobs:
+				if !ok {
+					break drain
+				}
+				batch = append(batch, j)
+			default:
+				break drain
+			}
+		}
+		c.runBatch(batch)
+		clear(batch)
+	}
+}
+
+// runBatch commits a batch, publishes its changes and answers its callers.
+func (c *committer) runBatch(batch []*job) {
+	live := batch[:0:0]
+	for _, j := range batch {
+		if err := j.ctx.Err(); err != nil {
+			j.err = err
+			continue
+		}
+		live = append(live, j)
+	}
+	if len(live) > 0 {
+		if err := c.commit(live); err != nil {
+			c.s.log.Error("sqlite store: commit failed", "jobs", len(live), "err", err)
+			for _, j := range live {
+				if j.err == nil {
+					j.err = err
+				}
+			}
+		}
+	}
+	var changes []store.Change
+	for _, j := range live {
+		if j.err != nil {
+			j.changes = nil
+			continue
+		}
+		changes = append(changes, j.changes...)
+	}
+	c.s.publish(changes)
+	for _, j := range batch {
+		close(j.done)
+	}
+}
+
+// commit runs the jobs in one transaction. A job's own failure is in j.err; the returned
+// error means the whole transaction failed and nothing was committed.
+func (c *committer) commit(batch []*job) (err error) {
+	ctx := context.Background()
+	tx, err := c.s.wdb.BeginTx(ctx, nil) // BEGIN IMMEDIATE (_txlock)
+	if err != nil {
+		return fmt.Errorf("begin: %w", err)
+	}
+	defer func() {
+		if err != nil {
+			err = errors.Join(err, rollback(tx))
+		}
+	}()
+	w := &wtx{tx: tx, ctx: ctx}
+	if err := c.storeBlobs(w, batch); err != nil {
+		return err
+	}
+	for _, j := range batch {
+		if err := c.runJob(w, j); err != nil {
+			return err
+		}
+	}
+	if err := tx.Commit(); err != nil {
+		return fmt.Errorf("commit: %w", err)
+	}
+	return nil
+}
+
+// runJob runs one job inside a savepoint, so its failure undoes only its own work.
+func (c *committer) runJob(w *wtx, j *job) error {
+	if j.err != nil {
+		return nil
+	}
+	if _, err := w.tx.ExecContext(w.ctx, `SAVEPOINT job`); err != nil {
+		return fmt.Errorf("savepoint: %w", err)
+	}
+	w.j = j
+	j.err = j.run(w)
+	w.j = nil
+	if j.err != nil {
+		j.changes = nil
+		if _, err := w.tx.ExecContext(w.ctx, `ROLLBACK TO job`); err != nil {
+			return fmt.Errorf("rollback to savepoint: %w", err)
+		}
+	}
+	if _, err := w.tx.ExecContext(w.ctx, `RELEASE job`); err != nil {
+		return fmt.Errorf("release savepoint: %w", err)
+	}
+	return nil
+}
+
+// storeBlobs gives every blob request of the batch a blobs row: an existing one for known
+// content, else a new one after its bytes are appended to the pack and synced.
+func (c *committer) storeBlobs(w *wtx, batch []*job) error {
+	var (
+		app     *appender
+		startAt int64
+		known   = map[[sha256.Size]byte]int64{}
+		fresh   = map[[sha256.Size]byte][]*blobReq{}
+		locs    = map[[sha256.Size]byte]blobLoc{}
+		order   [][sha256.Size]byte
+	)
+	for _, j := range batch {
+		b := j.blob
+		if b == nil {
+			continue
+		}
+		if id, ok := known[b.sum]; ok {
+			b.id = id
+			continue
+		}
+		if reqs, ok := fresh[b.sum]; ok {
+			fresh[b.sum] = append(reqs, b)
+			continue
+		}
+		err := w.tx.QueryRowContext(w.ctx, `SELECT id FROM blobs WHERE sha256 = $1`, b.sum[:]).Scan(&b.id)
+		if err == nil {
+			known[b.sum] = b.id
+			continue
+		}
+		if !errors.Is(err, sql.ErrNoRows) {
+			return fmt.Errorf("blob lookup: %w", err)
+		}
+		if app == nil {
+			if err := w.tx.QueryRowContext(w.ctx, `SELECT value FROM meta WHERE key = 'pack'`).Scan(&startAt); err != nil {
+				return fmt.Errorf("current pack: %w", err)
+			}
+			if app, err = c.s.packs.appender(startAt); err != nil {
+				return err
+			}
+		}
+		loc, err := app.append(b.body)
+		if err != nil {
+			j.err = err // this body could not be read or written; the others go on
+			continue
+		}
+		fresh[b.sum], locs[b.sum] = []*blobReq{b}, loc
+		order = append(order, b.sum)
+	}
+	if app == nil {
+		return nil
+	}
+	// The bytes are durable before any committed row can point at them.
+	if err := app.sync(); err != nil {
+		return err
+	}
+	if app.num != startAt {
+		if _, err := w.tx.ExecContext(w.ctx, `UPDATE meta SET value = $1 WHERE key = 'pack'`, app.num); err != nil {
+			return fmt.Errorf("set current pack: %w", err)
+		}
+	}
+	for _, sum := range order {
+		loc := locs[sum]
+		var id int64
+		err := w.tx.QueryRowContext(w.ctx,
+			`INSERT INTO blobs (sha256, pack, off, len, refs) VALUES ($1, $2, $3, $4, 0) RETURNING id`,
+			sum[:], loc.pack, loc.off, loc.len).Scan(&id)
+		if err != nil {
+			return fmt.Errorf("insert blob: %w", err)
+		}
+		for _, b := range fresh[sum] {
+			b.id = id
+		}
+	}
+	return nil
+}

@@ -1,0 +1,68 @@
+// Package sqlite is the embedded store.Store driver: one SQLite database holds the mailbox
+// and message metadata of a shard, and append-only pack files beside it hold the message
+// bodies, stored once per content.
+//
+// # Layout of a shard directory (Options.Dir)
+//
+//	store.db (+ -wal, -shm)   SQLite in WAL mode: accounts, mailboxes, messages, blobs,
+//	                          expunged (tombstones), meta (counters), schema_version
+//	packs/00000001.pack ...   message bodies, appended back to back, never rewritten
+//
+// # Library
+//
+// modernc.org/sqlite (driver name "sqlite"): pure Go, so the binary builds with
+// CGO_ENABLED=0 and cross-compiles; its SQL ($1 placeholders, RETURNING, ON CONFLICT)
+// matches PostgreSQL, which the cluster driver uses. Connections run with WAL,
+// synchronous=FULL (a commit is fsynced before it returns, so a nil error means durable),
+// foreign_keys=ON, a busy_timeout (the CLI may open the same files from another process)
+// and BEGIN IMMEDIATE, so a writer takes the write lock up front and never has to upgrade.
+// One connection writes; a separate pool of query-only connections reads.
+//
+// # Group commit
+//
+// Every change is a job handed to one committer goroutine. The committer takes every job
+// waiting, runs them all in ONE transaction (each inside its own SAVEPOINT, so a job that
+// fails is rolled back alone) and answers all callers after the single commit. The disk
+// does a few hundred to a few thousand fsyncs per second; twenty concurrent deliveries
+// sharing one commit turn that into thousands of deliveries per second.
+//
+// Order inside one batch, under SQLite's write lock (which is also what makes the pack
+// safe to append to from another process):
+//
+//  1. BEGIN IMMEDIATE; read the current pack number from meta.
+//  2. For each body of the batch: if its sha256 is known (blobs table), reuse the row;
+//     else append the bytes to the current pack (rotating to a new pack past
+//     Options.PackSize) and remember sha256 -> (pack, offset, length).
+//  3. fdatasync the pack once, then insert the new blob rows. Committed rows therefore
+//     never point at bytes that are not on disk. Bytes of a batch that later fails, or of a
+//     crash before COMMIT, are unreferenced garbage in a pack.
+//  4. Run every job in its savepoint, then COMMIT (fsync of the WAL).
+//  5. Publish each successful job's store.Change events, in commit order, then answer the
+//     callers. Events are never published before the commit.
+//
+// # Model details
+//
+//   - Blobs are content-addressed: one row per sha256 with a reference count (refs). A
+//     message delivered to many local recipients, or copied, adds references to one body.
+//     A blob whose refs drops to 0 stays in its pack and is recorded as free (refs = 0,
+//     indexed); delivering the same content again revives it. Compaction of packs (copying
+//     live blobs out of mostly-free packs and deleting them) is not written yet.
+//   - Each mailbox keeps UIDNEXT and HIGHESTMODSEQ in its row. UIDs are never reused
+//     (RFC 9051 2.3.1.1). Every add, flag change and expunge of a message takes the next
+//     modseq (RFC 7162 3.1), so modseqs strictly increase per mailbox. Expunged UIDs stay
+//     in the expunged table with the modseq of their removal, for QRESYNC VANISHED
+//     (RFC 7162 3.2.10).
+//   - UIDVALIDITY comes from a store-wide counter in meta, at least the current Unix time,
+//     so a mailbox deleted and created again, even on a restored copy, gets a new value.
+//   - Quota usage (bytes, messages) lives in the accounts row and changes in the same
+//     transaction as the content, so it can never drift.
+//   - Isolation: every query names (domain, account); an ID of another account is
+//     store.ErrNotFound.
+//   - Mailbox renames and deletes are jobs of the same committer as deliveries, so a
+//     delivery resolves its mailbox name inside the transaction that stores it; a
+//     delivery to a mailbox that vanished falls back to INBOX.
+//   - Messages reads in pages of bounded size; OpenBlob returns an io.ReaderAt over a
+//     section of the pack file. Nothing holds a whole mailbox or message in memory.
+//
+// The package also runs the storetest conformance suite in its tests.
+package sqlite

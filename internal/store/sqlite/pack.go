@@ -1,0 +1,179 @@
+package sqlite
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"path/filepath"
+
+	"golang.org/x/sys/unix"
+
+	"mailgrid/internal/store"
+)
+
+// packDir is the directory of pack files inside the shard directory.
+const packDir = "packs"
+
+// packs is the append-only blob store: numbered pack files holding message bodies back to
+// back. Only the committer appends, and only while it holds SQLite's write lock, so the
+// end of the current pack (taken with fstat, not cached) is the same for every process.
+type packs struct {
+	dir   string
+	limit int64
+	log   *slog.Logger
+
+	// The pack being appended to; owned by the committer goroutine.
+	cur    *os.File
+	curNum int64
+}
+
+func newPacks(dir string, limit int64, log *slog.Logger) *packs {
+	return &packs{dir: dir, limit: limit, log: log}
+}
+
+func (p *packs) path(num int64) string {
+	return filepath.Join(p.dir, fmt.Sprintf("%08d.pack", num))
+}
+
+// close closes the current pack.
+func (p *packs) close() error {
+	if p.cur == nil {
+		return nil
+	}
+	err := p.cur.Close()
+	p.cur = nil
+	return err
+}
+
+// blobLoc is where a body lives.
+type blobLoc struct {
+	pack, off, len int64
+}
+
+// appender appends the bodies of one batch. Create it with packs.appender while holding
+// the write lock; call sync before committing rows that point at what it wrote.
+type appender struct {
+	p     *packs
+	num   int64 // pack being written; may advance on rotation
+	off   int64 // its end
+	dirty bool
+	buf   []byte
+}
+
+// appender starts a batch at pack num, the current pack according to the database.
+func (p *packs) appender(num int64) (*appender, error) {
+	if err := p.use(num); err != nil {
+		return nil, err
+	}
+	fi, err := p.cur.Stat()
+	if err != nil {
+		return nil, fmt.Errorf("pack %d: %w", num, err)
+	}
+	return &appender{p: p, num: num, off: fi.Size()}, nil
+}
+
+// use makes pack num the current pack, creating it (and making its directory entry
+// durable) if it does not exist.
+func (p *packs) use(num int64) error {
+	if p.cur != nil && p.curNum == num {
+		return nil
+	}
+	if err := p.close(); err != nil {
+		p.log.Error("sqlite store: close pack", "pack", p.curNum, "err", err)
+	}
+	path := p.path(num)
+	_, statErr := os.Stat(path)
+	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o640)
+	if err != nil {
+		return fmt.Errorf("pack %d: %w", num, err)
+	}
+	if errors.Is(statErr, os.ErrNotExist) {
+		if err := syncDir(p.dir); err != nil {
+			return errors.Join(fmt.Errorf("pack %d: %w", num, err), f.Close())
+		}
+	}
+	p.cur, p.curNum = f, num
+	return nil
+}
+
+// append writes body at the end of the current pack, rotating first if the pack would
+// grow past the limit (a body larger than the limit gets a pack of its own).
+func (a *appender) append(body store.Body) (blobLoc, error) {
+	size := body.Size()
+	if a.off > 0 && a.off+size > a.p.limit {
+		if err := a.rotate(); err != nil {
+			return blobLoc{}, err
+		}
+	}
+	if a.buf == nil {
+		a.buf = make([]byte, 256<<10)
+	}
+	w := io.NewOffsetWriter(a.p.cur, a.off)
+	n, err := io.CopyBuffer(w, io.NewSectionReader(body, 0, size), a.buf)
+	if err == nil && n != size {
+		err = fmt.Errorf("body shorter than its size: %d < %d", n, size)
+	}
+	a.dirty = true
+	if err != nil {
+		return blobLoc{}, fmt.Errorf("pack %d: append: %w", a.num, err)
+	}
+	loc := blobLoc{pack: a.num, off: a.off, len: size}
+	a.off += size
+	return loc, nil
+}
+
+// rotate syncs the current pack and moves to the next one.
+func (a *appender) rotate() error {
+	if err := a.sync(); err != nil {
+		return err
+	}
+	if err := a.p.use(a.num + 1); err != nil {
+		return err
+	}
+	fi, err := a.p.cur.Stat()
+	if err != nil {
+		return fmt.Errorf("pack %d: %w", a.num+1, err)
+	}
+	a.num, a.off = a.num+1, fi.Size()
+	return nil
+}
+
+// sync makes everything appended so far durable.
+func (a *appender) sync() error {
+	if !a.dirty {
+		return nil
+	}
+	if err := unix.Fdatasync(int(a.p.cur.Fd())); err != nil {
+		return fmt.Errorf("pack %d: fdatasync: %w", a.num, err)
+	}
+	a.dirty = false
+	return nil
+}
+
+// syncDir fsyncs a directory so a new entry in it survives a crash.
+func syncDir(dir string) error {
+	d, err := os.Open(dir)
+	if err != nil {
+		return err
+	}
+	return errors.Join(d.Sync(), d.Close())
+}
+
+// open returns the blob at loc as a store.Blob reading the pack file.
+func (p *packs) open(loc blobLoc) (store.Blob, error) {
+	f, err := os.Open(p.path(loc.pack))
+	if err != nil {
+		return nil, fmt.Errorf("pack %d: %w", loc.pack, err)
+	}
+	return &blob{SectionReader: io.NewSectionReader(f, loc.off, loc.len), f: f}, nil
+}
+
+// blob is an open body: a section of a pack file.
+type blob struct {
+	*io.SectionReader
+	f *os.File
+}
+
+func (b *blob) Close() error { return b.f.Close() }

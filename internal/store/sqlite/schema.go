@@ -1,0 +1,129 @@
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+)
+
+// migrations are applied in order; migrations[i] brings the schema to version i+1. Never
+// edit a released migration: append a new one.
+var migrations = []string{
+	// 1: initial schema.
+	`
+CREATE TABLE meta (
+	key   TEXT PRIMARY KEY,
+	value INTEGER NOT NULL
+) WITHOUT ROWID;
+INSERT INTO meta (key, value) VALUES ('uidvalidity', 0), ('pack', 1);
+
+CREATE TABLE accounts (
+	domain   TEXT NOT NULL,
+	id       INTEGER NOT NULL,
+	bytes    INTEGER NOT NULL DEFAULT 0,
+	messages INTEGER NOT NULL DEFAULT 0,
+	PRIMARY KEY (domain, id)
+) WITHOUT ROWID;
+
+CREATE TABLE mailboxes (
+	id            INTEGER PRIMARY KEY,
+	domain        TEXT NOT NULL,
+	account       INTEGER NOT NULL,
+	name          TEXT NOT NULL,
+	special_use   TEXT NOT NULL DEFAULT '',
+	subscribed    INTEGER NOT NULL DEFAULT 0,
+	uidvalidity   INTEGER NOT NULL,
+	uidnext       INTEGER NOT NULL DEFAULT 1,
+	highestmodseq INTEGER NOT NULL DEFAULT 0,
+	messages      INTEGER NOT NULL DEFAULT 0,
+	unseen        INTEGER NOT NULL DEFAULT 0,
+	size          INTEGER NOT NULL DEFAULT 0,
+	FOREIGN KEY (domain, account) REFERENCES accounts (domain, id) ON DELETE CASCADE,
+	UNIQUE (domain, account, name)
+);
+
+CREATE TABLE blobs (
+	id     INTEGER PRIMARY KEY,
+	sha256 BLOB NOT NULL UNIQUE,
+	pack   INTEGER NOT NULL,
+	off    INTEGER NOT NULL,
+	len    INTEGER NOT NULL,
+	refs   INTEGER NOT NULL DEFAULT 0 CHECK (refs >= 0)
+);
+CREATE INDEX blobs_free ON blobs (pack) WHERE refs = 0;
+
+CREATE TABLE messages (
+	id            INTEGER PRIMARY KEY,
+	mailbox       INTEGER NOT NULL REFERENCES mailboxes (id) ON DELETE CASCADE,
+	uid           INTEGER NOT NULL,
+	modseq        INTEGER NOT NULL,
+	flags         TEXT NOT NULL DEFAULT '',
+	seen          INTEGER NOT NULL DEFAULT 0,
+	internal_date INTEGER NOT NULL,
+	size          INTEGER NOT NULL,
+	blob          INTEGER NOT NULL REFERENCES blobs (id),
+	meta          BLOB,
+	UNIQUE (mailbox, uid)
+);
+CREATE INDEX messages_modseq ON messages (mailbox, modseq);
+CREATE INDEX messages_blob ON messages (blob);
+
+CREATE TABLE expunged (
+	mailbox INTEGER NOT NULL REFERENCES mailboxes (id) ON DELETE CASCADE,
+	uid     INTEGER NOT NULL,
+	modseq  INTEGER NOT NULL,
+	PRIMARY KEY (mailbox, uid)
+) WITHOUT ROWID;
+CREATE INDEX expunged_modseq ON expunged (mailbox, modseq);
+`,
+}
+
+// migrate brings the database to the newest schema in one immediate transaction, so two
+// processes opening a fresh shard at once cannot both apply a migration.
+func migrate(ctx context.Context, db *sql.DB) (err error) {
+	tx, err := db.BeginTx(ctx, nil)
+	if err != nil {
+		return fmt.Errorf("sqlite store: migrate: %w", err)
+	}
+	defer func() {
+		if err != nil {
+			err = errors.Join(err, rollback(tx))
+		}
+	}()
+	if _, err := tx.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)`); err != nil {
+		return fmt.Errorf("sqlite store: migrate: %w", err)
+	}
+	var v int
+	switch err := tx.QueryRowContext(ctx, `SELECT version FROM schema_version`).Scan(&v); {
+	case errors.Is(err, sql.ErrNoRows):
+		if _, err := tx.ExecContext(ctx, `INSERT INTO schema_version (version) VALUES (0)`); err != nil {
+			return fmt.Errorf("sqlite store: migrate: %w", err)
+		}
+	case err != nil:
+		return fmt.Errorf("sqlite store: migrate: %w", err)
+	}
+	if v > len(migrations) {
+		return fmt.Errorf("sqlite store: schema version %d is newer than this program (%d)", v, len(migrations))
+	}
+	for i := v; i < len(migrations); i++ {
+		if _, err := tx.ExecContext(ctx, migrations[i]); err != nil {
+			return fmt.Errorf("sqlite store: migration %d: %w", i+1, err)
+		}
+	}
+	if _, err := tx.ExecContext(ctx, `UPDATE schema_version SET version = $1`, len(migrations)); err != nil {
+		return fmt.Errorf("sqlite store: migrate: %w", err)
+	}
+	if err := tx.Commit(); err != nil {
+		return fmt.Errorf("sqlite store: migrate: commit: %w", err)
+	}
+	return nil
+}
+
+// rollback rolls tx back, ignoring the "already done" case.
+func rollback(tx *sql.Tx) error {
+	if err := tx.Rollback(); err != nil && !errors.Is(err, sql.ErrTxDone) {
+		return fmt.Errorf("rollback: %w", err)
+	}
+	return nil
+}

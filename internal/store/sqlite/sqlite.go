@@ -1,0 +1,151 @@
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/url"
+	"os"
+	"path/filepath"
+	"sync"
+
+	_ "modernc.org/sqlite" // registers the "sqlite" database/sql driver
+
+	"mailgrid/internal/store"
+)
+
+// DefaultPackSize is the size past which the blob store starts a new pack file.
+const DefaultPackSize = 64 << 20
+
+// busyTimeoutMS bounds how long a connection waits for a lock another process holds.
+const busyTimeoutMS = 10000
+
+// ErrClosed is returned by calls made after Close.
+var ErrClosed = errors.New("sqlite store: closed")
+
+// Options configure Open.
+type Options struct {
+	// Dir is the shard directory: it holds store.db and the packs/ directory. Created if
+	// missing.
+	Dir string
+	// Publisher receives the store.Change events of every commit. May be nil.
+	Publisher store.Publisher
+	// Logger receives errors that cannot be returned (e.g. a failed Close of a pack).
+	// nil discards.
+	Logger *slog.Logger
+	// PackSize is the rotation size of pack files; 0 means DefaultPackSize.
+	PackSize int64
+	// ReadConns bounds the read pool; 0 means 4.
+	ReadConns int
+}
+
+// Store is the SQLite store driver. It implements store.Store.
+type Store struct {
+	dir   string
+	pub   store.Publisher
+	log   *slog.Logger
+	wdb   *sql.DB // one connection: the committer's
+	rdb   *sql.DB // query-only pool
+	packs *packs
+	c     *committer
+
+	closeOnce sync.Once
+	closeErr  error
+}
+
+var _ store.Store = (*Store)(nil)
+
+// Open opens (creating if needed) the shard in opt.Dir, applies schema migrations and
+// starts the committer.
+func Open(ctx context.Context, opt Options) (*Store, error) {
+	if opt.Dir == "" {
+		return nil, fmt.Errorf("sqlite store: Options.Dir is empty: %w", store.ErrInvalid)
+	}
+	if opt.Logger == nil {
+		opt.Logger = slog.New(slog.DiscardHandler)
+	}
+	if opt.PackSize <= 0 {
+		opt.PackSize = DefaultPackSize
+	}
+	if opt.ReadConns <= 0 {
+		opt.ReadConns = 4
+	}
+	if err := os.MkdirAll(filepath.Join(opt.Dir, packDir), 0o750); err != nil {
+		return nil, fmt.Errorf("sqlite store: %w", err)
+	}
+	s := &Store{dir: opt.Dir, pub: opt.Publisher, log: opt.Logger}
+	if err := s.openDBs(ctx, opt.ReadConns); err != nil {
+		return nil, err
+	}
+	s.packs = newPacks(filepath.Join(opt.Dir, packDir), opt.PackSize, opt.Logger)
+	s.c = newCommitter(s)
+	return s, nil
+}
+
+func (s *Store) openDBs(ctx context.Context, readConns int) error {
+	path := filepath.Join(s.dir, "store.db")
+	wdb, err := sql.Open("sqlite", dsn(path, false))
+	if err != nil {
+		return fmt.Errorf("sqlite store: open: %w", err)
+	}
+	wdb.SetMaxOpenConns(1)
+	wdb.SetMaxIdleConns(1)
+	wdb.SetConnMaxLifetime(0)
+	wdb.SetConnMaxIdleTime(0)
+	if err := migrate(ctx, wdb); err != nil {
+		s.closeLogged("write db", wdb)
+		return err
+	}
+	rdb, err := sql.Open("sqlite", dsn(path, true))
+	if err != nil {
+		s.closeLogged("write db", wdb)
+		return fmt.Errorf("sqlite store: open: %w", err)
+	}
+	rdb.SetMaxOpenConns(readConns)
+	rdb.SetMaxIdleConns(readConns)
+	s.wdb, s.rdb = wdb, rdb
+	return nil
+}
+
+// dsn builds the modernc.org/sqlite data source name.
+func dsn(path string, readOnly bool) string {
+	q := url.Values{}
+	q.Add("_pragma", fmt.Sprintf("busy_timeout(%d)", busyTimeoutMS))
+	q.Add("_pragma", "journal_mode(WAL)")
+	q.Add("_pragma", "synchronous(FULL)")
+	q.Add("_pragma", "foreign_keys(1)")
+	q.Set("_txlock", "immediate")
+	if readOnly {
+		q.Add("_pragma", "query_only(1)")
+	}
+	return "file:" + (&url.URL{Path: path}).EscapedPath() + "?" + q.Encode()
+}
+
+// Close stops accepting changes, waits for the committer to finish what it was given,
+// and closes the databases and pack files. It is safe to call more than once.
+func (s *Store) Close() error {
+	s.closeOnce.Do(func() {
+		s.c.close()
+		errs := []error{s.packs.close(), s.rdb.Close(), s.wdb.Close()}
+		s.closeErr = errors.Join(errs...)
+	})
+	return s.closeErr
+}
+
+type closer interface{ Close() error }
+
+// closeLogged closes c and logs a failure: for paths where the error has nowhere to go.
+func (s *Store) closeLogged(what string, c closer) {
+	if err := c.Close(); err != nil {
+		s.log.Error("sqlite store: close", "what", what, "err", err)
+	}
+}
+
+// publish hands committed changes to the Publisher.
+func (s *Store) publish(changes []store.Change) {
+	if s.pub != nil && len(changes) > 0 {
+		s.pub.Publish(changes...)
+	}
+}
