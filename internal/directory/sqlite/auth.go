@@ -1,0 +1,201 @@
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+
+	"mailgrid/internal/directory"
+	"mailgrid/internal/mail"
+)
+
+// UpdateAccount applies u to the account at addr in one transaction. A new password is
+// hashed before it. QuotaBytes follows CreateAccount's rule (0 = the domain's maximum,
+// more than it is ErrLimit). Changing the role away from domain-admin drops the admin
+// domains; a domain admin given an empty list administers its own domain.
+func (d *Directory) UpdateAccount(ctx context.Context, addr mail.Address, u directory.AccountUpdate) (directory.Account, error) {
+	key, ok := addrKey(addr)
+	if !ok {
+		return directory.Account{}, notFound("account " + addr.String())
+	}
+	if err := checkUpdate(u); err != nil {
+		return directory.Account{}, err
+	}
+	var hash string
+	if u.Password != nil {
+		var err error
+		if hash, err = d.hash(ctx, *u.Password); err != nil {
+			return directory.Account{}, err
+		}
+	}
+	var a directory.Account
+	err := d.write(ctx, func(tx *sql.Tx) error {
+		cur, err := getAccount(ctx, tx, `addr_key = $1`, key)
+		if err != nil {
+			return err
+		}
+		next, err := applyUpdate(ctx, tx, cur, u, hash)
+		if err != nil {
+			return err
+		}
+		if _, err := tx.ExecContext(ctx, `UPDATE accounts SET password_hash = $2, quota_bytes = $3,
+			quota_messages = $4, enabled = $5, role = $6, shard = $7 WHERE id = $1`,
+			next.ID, next.PasswordHash, next.QuotaBytes, next.QuotaMessages, boolInt(next.Enabled),
+			string(next.Role), next.Shard); err != nil {
+			return fmt.Errorf("sqlite directory: update account %s: %w", key, err)
+		}
+		if err := setAdminDomains(ctx, tx, next.ID, next.AdminDomains); err != nil {
+			return err
+		}
+		a, err = getAccount(ctx, tx, `id = $1`, next.ID)
+		return err
+	})
+	return a, err
+}
+
+// checkUpdate validates the fields of u that need no database.
+func checkUpdate(u directory.AccountUpdate) error {
+	if u.QuotaBytes != nil && *u.QuotaBytes < 0 || u.QuotaMessages != nil && *u.QuotaMessages < 0 {
+		return fmt.Errorf("%w: negative quota", directory.ErrInvalid)
+	}
+	if u.Shard != nil && *u.Shard == "" {
+		return fmt.Errorf("%w: empty shard", directory.ErrInvalid)
+	}
+	return nil
+}
+
+// applyUpdate returns cur with u applied and checked against the domain's limits.
+func applyUpdate(ctx context.Context, tx *sql.Tx, cur directory.Account, u directory.AccountUpdate, hash string) (directory.Account, error) {
+	next := cur
+	if u.Password != nil {
+		next.PasswordHash = hash
+	}
+	if u.QuotaBytes != nil {
+		dom, err := getDomain(ctx, tx, cur.Address.Domain)
+		if err != nil {
+			return next, err
+		}
+		if next.QuotaBytes, err = checkQuota(dom, *u.QuotaBytes); err != nil {
+			return next, err
+		}
+	}
+	if u.QuotaMessages != nil {
+		next.QuotaMessages = *u.QuotaMessages
+	}
+	if u.Enabled != nil {
+		next.Enabled = *u.Enabled
+	}
+	if u.Shard != nil {
+		next.Shard = *u.Shard
+	}
+	role, admin := cur.Role, cur.AdminDomains
+	if u.Role != nil {
+		role = *u.Role
+		if role != directory.RoleDomainAdmin {
+			admin = nil
+		}
+	}
+	if u.AdminDomains != nil {
+		admin = *u.AdminDomains
+	}
+	var err error
+	next.Role, next.AdminDomains, err = normRole(role, admin, cur.Address.Domain)
+	return next, err
+}
+
+// Authenticate checks a login (the full address, case-insensitive) and password.
+//
+// Unknown logins verify the password against a stand-in hash, so they take the time of a
+// real verification and cannot be told from a wrong password by timing. Whether the account
+// or its domain is disabled is only revealed (ErrDisabled) after the right password. A
+// successful login with a hash that needs rehashing (bcrypt import, old argon2 parameters)
+// stores a fresh argon2id hash; a failure to do so is logged and does not fail the login.
+func (d *Directory) Authenticate(ctx context.Context, login, password string) (directory.Account, error) {
+	fail := fmt.Errorf("%w: %s", directory.ErrAuthFailed, login)
+	a, domainEnabled, err := d.loginAccount(ctx, login)
+	if errors.Is(err, directory.ErrNotFound) {
+		if _, _, verr := d.verify(ctx, d.dummyHash, password); verr != nil {
+			return directory.Account{}, verr
+		}
+		return directory.Account{}, fail
+	}
+	if err != nil {
+		return directory.Account{}, err
+	}
+	ok, rehash, err := d.verify(ctx, a.PasswordHash, password)
+	if err != nil {
+		return directory.Account{}, fmt.Errorf("sqlite directory: account %d: %w", a.ID, err)
+	}
+	if !ok {
+		return directory.Account{}, fail
+	}
+	if !a.Enabled || !domainEnabled {
+		return directory.Account{}, fmt.Errorf("%w: %s", directory.ErrDisabled, a.Address)
+	}
+	if rehash {
+		a.PasswordHash = d.rehash(ctx, a, password)
+	}
+	return a, nil
+}
+
+// loginAccount finds the account of a login and whether its domain is enabled.
+func (d *Directory) loginAccount(ctx context.Context, login string) (directory.Account, bool, error) {
+	addr, err := mail.Parse(login)
+	if err != nil {
+		return directory.Account{}, false, notFound("login")
+	}
+	var a directory.Account
+	var enabled bool
+	err = d.read(ctx, func(tx *sql.Tx) error {
+		if a, err = getAccount(ctx, tx, `addr_key = $1`, addr.Key()); err != nil {
+			return err
+		}
+		dom, err := getDomain(ctx, tx, a.Address.Domain)
+		enabled = dom.Enabled
+		return err
+	})
+	return a, enabled, err
+}
+
+// rehash replaces a's hash with a fresh one, unless the hash changed meanwhile (a password
+// change wins). It returns the hash now in effect for a.
+func (d *Directory) rehash(ctx context.Context, a directory.Account, password string) string {
+	h, err := d.hash(ctx, password)
+	if err == nil {
+		err = d.write(ctx, func(tx *sql.Tx) error {
+			_, err := tx.ExecContext(ctx, `UPDATE accounts SET password_hash = $1 WHERE id = $2 AND password_hash = $3`,
+				h, a.ID, a.PasswordHash)
+			return err
+		})
+	}
+	if err != nil {
+		d.log.Error("sqlite directory: password rehash", "account", a.ID, "err", err)
+		return a.PasswordHash
+	}
+	return h
+}
+
+// SetPasswordHash stores an already hashed password (an import from another system:
+// argon2id or bcrypt, see directory.ValidHash). Imported bcrypt hashes are replaced by
+// argon2id at the account's next successful login. ErrInvalid for a hash VerifyPassword
+// cannot read, ErrNotFound for an unknown account.
+func (d *Directory) SetPasswordHash(ctx context.Context, addr mail.Address, hash string) error {
+	key, ok := addrKey(addr)
+	if !ok {
+		return notFound("account " + addr.String())
+	}
+	if !directory.ValidHash(hash) {
+		return directory.ErrBadHash
+	}
+	return d.write(ctx, func(tx *sql.Tx) error {
+		res, err := tx.ExecContext(ctx, `UPDATE accounts SET password_hash = $1 WHERE addr_key = $2`, hash, key)
+		if err != nil {
+			return fmt.Errorf("sqlite directory: set password hash: %w", err)
+		}
+		if n, err := res.RowsAffected(); err != nil || n == 0 {
+			return errors.Join(notFound("account "+key), err)
+		}
+		return nil
+	})
+}

@@ -1,0 +1,128 @@
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+)
+
+// SchemaVersion is the schema version this code writes (PRAGMA user_version).
+const SchemaVersion = 1
+
+// migrations returns the schema steps in order: step i brings user_version i to i+1.
+// Never edit a released step; append a new one and bump SchemaVersion.
+func migrations() []string {
+	return []string{schemaV1}
+}
+
+// schemaV1 is the initial schema. Times are UTC microseconds since the epoch; booleans 0/1.
+const schemaV1 = `
+CREATE TABLE domains (
+	name              TEXT PRIMARY KEY,  -- ASCII (A-label), lower case
+	enabled           INTEGER NOT NULL,
+	max_message_bytes INTEGER NOT NULL,
+	max_quota_bytes   INTEGER NOT NULL,
+	max_users         INTEGER NOT NULL,
+	created_at        INTEGER NOT NULL
+) STRICT;
+
+CREATE TABLE accounts (
+	id             INTEGER PRIMARY KEY AUTOINCREMENT, -- never reused: the store keys mail by it
+	domain         TEXT NOT NULL REFERENCES domains(name),
+	local          TEXT NOT NULL,          -- local part as created, for display
+	addr_key       TEXT NOT NULL UNIQUE,   -- mail.Address.Key(): folded local @ ASCII domain
+	password_hash  TEXT NOT NULL,
+	quota_bytes    INTEGER NOT NULL,
+	quota_messages INTEGER NOT NULL,
+	enabled        INTEGER NOT NULL,
+	role           TEXT NOT NULL CHECK (role IN ('user', 'domain-admin', 'system-admin')),
+	shard          TEXT NOT NULL,
+	created_at     INTEGER NOT NULL
+) STRICT;
+CREATE INDEX accounts_by_domain ON accounts(domain, addr_key);
+
+CREATE TABLE account_admin_domains (
+	account_id INTEGER NOT NULL REFERENCES accounts(id) ON DELETE CASCADE,
+	domain     TEXT NOT NULL REFERENCES domains(name) ON DELETE CASCADE,
+	PRIMARY KEY (account_id, domain)
+) STRICT;
+CREATE INDEX account_admin_domains_by_domain ON account_admin_domains(domain);
+
+CREATE TABLE aliases (
+	id         INTEGER PRIMARY KEY AUTOINCREMENT,
+	domain     TEXT NOT NULL REFERENCES domains(name),
+	source     TEXT NOT NULL UNIQUE,  -- key form "local@domain", or "@domain" (catch-all)
+	created_at INTEGER NOT NULL
+) STRICT;
+CREATE INDEX aliases_by_domain ON aliases(domain, source);
+
+CREATE TABLE alias_targets (
+	alias_id      INTEGER NOT NULL REFERENCES aliases(id) ON DELETE CASCADE,
+	pos           INTEGER NOT NULL,  -- order as given
+	target        TEXT NOT NULL,     -- mail.Address.String() of the parsed target, for display
+	target_local  TEXT NOT NULL,     -- its local part (unquoted) and
+	target_key    TEXT NOT NULL,     -- its Key()
+	base_key      TEXT NOT NULL,     -- Key() of its Base() (without "+detail")
+	target_domain TEXT NOT NULL,     -- ASCII domain: the address, without re-parsing
+	PRIMARY KEY (alias_id, pos),
+	UNIQUE (alias_id, target_key)
+) STRICT;
+CREATE INDEX alias_targets_by_key ON alias_targets(target_key);
+CREATE INDEX alias_targets_by_base ON alias_targets(base_key);
+CREATE INDEX alias_targets_by_domain ON alias_targets(target_domain);
+`
+
+// migrate applies the missing migrations, each with its version bump in one immediate
+// transaction; the version is re-read inside it, so two processes opening the same new
+// file at once apply each migration exactly once.
+func migrate(ctx context.Context, db *sql.DB) error {
+	for {
+		done, err := migrateOne(ctx, db)
+		if err != nil {
+			return err
+		}
+		if done {
+			return nil
+		}
+	}
+}
+
+func migrateOne(ctx context.Context, db *sql.DB) (done bool, err error) {
+	tx, err := db.BeginTx(ctx, nil)
+	if err != nil {
+		return false, fmt.Errorf("sqlite directory: migrate: %w", err)
+	}
+	defer func() {
+		if err != nil {
+			if rerr := tx.Rollback(); rerr != nil && !errors.Is(rerr, sql.ErrTxDone) {
+				err = fmt.Errorf("%w (rollback: %v)", err, rerr)
+			}
+		}
+	}()
+	var v int
+	if err := tx.QueryRowContext(ctx, `PRAGMA user_version`).Scan(&v); err != nil {
+		return false, fmt.Errorf("sqlite directory: schema version: %w", err)
+	}
+	switch {
+	case v > SchemaVersion:
+		return false, fmt.Errorf("sqlite directory: schema version %d is newer than this program's %d", v, SchemaVersion)
+	case v == SchemaVersion:
+		return true, tx.Commit()
+	}
+	steps := migrations()
+	if len(steps) != SchemaVersion {
+		return false, fmt.Errorf("sqlite directory: %d migrations for schema version %d", len(steps), SchemaVersion)
+	}
+	if _, err := tx.ExecContext(ctx, steps[v]); err != nil {
+		return false, fmt.Errorf("sqlite directory: migration %d: %w", v+1, err)
+	}
+	// PRAGMA takes no bound parameters; v+1 is an int we computed.
+	if _, err := tx.ExecContext(ctx, fmt.Sprintf(`PRAGMA user_version = %d`, v+1)); err != nil {
+		return false, fmt.Errorf("sqlite directory: migration %d: %w", v+1, err)
+	}
+	if err := tx.Commit(); err != nil {
+		return false, fmt.Errorf("sqlite directory: migration %d: commit: %w", v+1, err)
+	}
+	return false, nil
+}

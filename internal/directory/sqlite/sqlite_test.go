@@ -1,0 +1,166 @@
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"path/filepath"
+	"sync"
+	"testing"
+
+	"mailgrid/internal/directory"
+	"mailgrid/internal/directory/directorytest"
+	"mailgrid/internal/mail"
+)
+
+func openTemp(t *testing.T, path string) *Directory {
+	t.Helper()
+	d, err := Open(t.Context(), path)
+	if err != nil {
+		t.Fatalf("Open(%s): %v", path, err)
+	}
+	t.Cleanup(func() {
+		if err := d.Close(); err != nil {
+			t.Errorf("Close: %v", err)
+		}
+	})
+	return d
+}
+
+func TestConformance(t *testing.T) {
+	directorytest.Run(t, func(t *testing.T) directory.Directory {
+		return openTemp(t, filepath.Join(t.TempDir(), "directory.db"))
+	})
+}
+
+var _ directorytest.PasswordHashSetter = (*Directory)(nil)
+
+// The file is WAL, synchronous=FULL, foreign keys on, at the current schema version; and
+// what was committed is there after reopening.
+func TestReopenAndPragmas(t *testing.T) {
+	ctx := t.Context()
+	path := filepath.Join(t.TempDir(), "dir.db")
+	d, err := Open(ctx, path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := d.CreateDomain(ctx, directory.Domain{Name: "bücher.example", Enabled: true, MaxUsers: 5}); err != nil {
+		t.Fatal(err)
+	}
+	a, err := d.CreateAccount(ctx, directory.NewAccount{Address: mail.MustParse("Élodie@bücher.example"), Password: "pw one two"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for pragma, want := range map[string]string{"journal_mode": "wal", "synchronous": "2", "foreign_keys": "1",
+		"user_version": fmt.Sprint(SchemaVersion), "busy_timeout": "10000"} {
+		var got string
+		if err := d.w.QueryRowContext(ctx, "PRAGMA "+pragma).Scan(&got); err != nil || got != want {
+			t.Errorf("PRAGMA %s = %q, %v; want %q", pragma, got, err, want)
+		}
+	}
+	var qo int
+	if err := d.r.QueryRowContext(ctx, "PRAGMA query_only").Scan(&qo); err != nil || qo != 1 {
+		t.Errorf("read pool query_only = %d, %v", qo, err)
+	}
+	if err := d.Close(); err != nil {
+		t.Fatal(err)
+	}
+	d2 := openTemp(t, path)
+	got, err := d2.Authenticate(ctx, "élodie@xn--bcher-kva.example", "pw one two")
+	if err != nil || got.ID != a.ID || got.Address.Local != "Élodie" {
+		t.Fatalf("after reopen: %+v, %v", got, err)
+	}
+}
+
+func TestNewerSchemaRefused(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "dir.db")
+	d := openTemp(t, path)
+	if _, err := d.w.ExecContext(t.Context(), fmt.Sprintf("PRAGMA user_version = %d", SchemaVersion+1)); err != nil {
+		t.Fatal(err)
+	}
+	if d2, err := Open(t.Context(), path); err == nil {
+		t.Errorf("Open of a newer schema succeeded")
+		if err := d2.Close(); err != nil {
+			t.Error(err)
+		}
+	}
+}
+
+// Two handles on one file (the CLI beside the running server) open a new file at once and
+// then race account creation: the schema is applied once and MaxUsers holds across them.
+func TestTwoHandlesOneFile(t *testing.T) {
+	ctx := t.Context()
+	path := filepath.Join(t.TempDir(), "dir.db")
+	var handles [2]*Directory
+	var wg sync.WaitGroup
+	for i := range handles {
+		wg.Go(func() { handles[i] = openTemp(t, path) })
+	}
+	wg.Wait()
+	if t.Failed() {
+		t.FailNow()
+	}
+	const limit, tries = 4, 12
+	if err := handles[0].CreateDomain(ctx, directory.Domain{Name: "race.example", Enabled: true, MaxUsers: limit}); err != nil {
+		t.Fatal(err)
+	}
+	errs := make([]error, tries)
+	for i := range tries {
+		wg.Go(func() {
+			_, errs[i] = handles[i%2].CreateAccount(ctx, directory.NewAccount{
+				Address: mail.MustParse(fmt.Sprintf("u%d@race.example", i)), Password: "pw pw pw"})
+		})
+	}
+	wg.Wait()
+	ok := 0
+	for i, err := range errs {
+		if err == nil {
+			ok++
+		} else if !errors.Is(err, directory.ErrLimit) {
+			t.Errorf("CreateAccount #%d: %v", i, err)
+		}
+	}
+	for i, h := range handles {
+		all, err := h.Accounts(ctx, "race.example")
+		if ok != limit || err != nil || len(all) != limit {
+			t.Errorf("handle %d: %d created, %d listed (%v); want %d", i, ok, len(all), err, limit)
+		}
+	}
+}
+
+// A failure inside a transaction leaves nothing behind: the account row is not created
+// when a later step (its admin domains) fails.
+func TestCreateAccountAllOrNothing(t *testing.T) {
+	ctx := t.Context()
+	d := openTemp(t, filepath.Join(t.TempDir(), "dir.db"))
+	if err := d.CreateDomain(ctx, directory.Domain{Name: "a.example", Enabled: true}); err != nil {
+		t.Fatal(err)
+	}
+	_, err := d.CreateAccount(ctx, directory.NewAccount{Address: mail.MustParse("x@a.example"), Password: "pw pw pw",
+		Role: directory.RoleDomainAdmin, AdminDomains: []string{"a.example", "missing.example"}})
+	if !errors.Is(err, directory.ErrInvalid) {
+		t.Fatalf("CreateAccount = %v, want ErrInvalid", err)
+	}
+	var n int
+	if err := d.w.QueryRowContext(ctx, `SELECT (SELECT count(*) FROM accounts) + (SELECT count(*) FROM account_admin_domains)`).Scan(&n); err != nil || n != 0 {
+		t.Errorf("rows left after failed CreateAccount: %d, %v", n, err)
+	}
+}
+
+// The hash bound is honoured: a cancelled context does not wait for a hashing slot.
+func TestHashSlotsRespectContext(t *testing.T) {
+	d := openTemp(t, filepath.Join(t.TempDir(), "dir.db"))
+	for range cap(d.hashSlots) {
+		d.hashSlots <- struct{}{}
+	}
+	ctx, cancel := context.WithCancel(t.Context())
+	cancel()
+	_, err := d.Authenticate(ctx, "u@a.example", "pw")
+	if !errors.Is(err, context.Canceled) && !errors.Is(err, sql.ErrConnDone) {
+		t.Errorf("Authenticate with all slots busy and a cancelled context = %v, want context.Canceled", err)
+	}
+	for range cap(d.hashSlots) {
+		<-d.hashSlots
+	}
+}
