@@ -191,3 +191,29 @@ func (w *wtx) copyMessages(acct store.AccountRef, from, to *mboxRow, uids []stor
 	}
 	return pairs, out, w.saveCounters(to)
 }
+
+// Vanished returns, in UID order, the UIDs expunged from a mailbox of acct with a modseq
+// above since: what QRESYNC's VANISHED (EARLIER) response reports (RFC 7162 3.2.10). It
+// is not in store.Store yet; front-ends can reach it through a type assertion.
+func (s *Store) Vanished(ctx context.Context, acct store.AccountRef, mbox store.MailboxID, since uint64) ([]store.UID, error) {
+	if err := s.ownMailbox(ctx, acct, mbox); err != nil {
+		return nil, err
+	}
+	rows, err := s.rdb.QueryContext(ctx, `SELECT uid FROM expunged WHERE mailbox = $1 AND modseq > $2 ORDER BY uid`,
+		int64(mbox), int64(since))
+	if err != nil {
+		return nil, fmt.Errorf("vanished: %w", err)
+	}
+	var out []store.UID
+	for rows.Next() {
+		var uid store.UID
+		if err := rows.Scan(&uid); err != nil {
+			return nil, errors.Join(fmt.Errorf("vanished: %w", err), rows.Close())
+		}
+		out = append(out, uid)
+	}
+	if err := errors.Join(rows.Err(), rows.Close()); err != nil {
+		return nil, fmt.Errorf("vanished: %w", err)
+	}
+	return out, nil
+}
