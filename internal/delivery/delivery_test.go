@@ -12,6 +12,7 @@ import (
 	"mailgrid/internal/delivery/deliverytest"
 	"mailgrid/internal/directory"
 	"mailgrid/internal/mail"
+	"mailgrid/internal/queue"
 	"mailgrid/internal/store"
 )
 
@@ -365,5 +366,23 @@ func TestSaveSent(t *testing.T) {
 	}
 	if n := len(e.Messages(t, a, "")); n != 0 {
 		t.Fatalf("INBOX has %d", n)
+	}
+}
+
+func TestSubmitDSN(t *testing.T) {
+	ctx := context.Background()
+	e := deliverytest.New(t, deliverytest.Options{})
+	e.Domain(t, "local.test", 0, 0)
+	a := e.Account(t, "me@local.test", "pw-me-1234", 0)
+	var submit queue.Submit = e.Pipeline.SubmitDSN
+	if err := submit(ctx, queue.Envelope{}, "me@local.test", delivery.Bytes(msg)); err != nil {
+		t.Fatal(err)
+	}
+	if err := submit(ctx, queue.Envelope{}, "gone@local.test", delivery.Bytes(msg)); err != nil {
+		t.Fatalf("undeliverable DSN must be dropped, not failed: %v", err)
+	}
+	ms := e.Messages(t, a, "")
+	if len(ms) != 1 || string(ms[0].Body) != "Return-Path: <>\r\n"+msg {
+		t.Fatalf("DSN stored as %+v", ms)
 	}
 }

@@ -8,6 +8,8 @@ import (
 	"slices"
 	"strings"
 
+	"mailgrid/internal/mail"
+	"mailgrid/internal/queue"
 	"mailgrid/internal/store"
 )
 
@@ -38,10 +40,26 @@ func (p *Pipeline) Bounce(ctx context.Context, env *Envelope, failed []Result, b
 	if err != nil {
 		return Temporary(err)
 	}
+	return p.deliverDSN(ctx, env.From, env.SMTPUTF8 || !env.From.IsASCII(), dsn)
+}
+
+// SubmitDSN delivers a DSN the outbound queue generated (it has the signature of
+// queue.Submit): to a local mailbox or back into the queue, from the null sender. Like
+// Bounce it fails only on infrastructure faults; an undeliverable DSN is logged and dropped.
+func (p *Pipeline) SubmitDSN(ctx context.Context, env queue.Envelope, rcpt string, body store.Body) error {
+	to, err := mail.Parse(rcpt)
+	if err != nil {
+		p.log.Warn("DSN recipient unparseable, dropped", "to", rcpt, "err", err)
+		return nil
+	}
+	return p.deliverDSN(ctx, to, env.SMTPUTF8 || !to.IsASCII(), body)
+}
+
+func (p *Pipeline) deliverDSN(ctx context.Context, to mail.Address, utf8 bool, dsn store.Body) error {
 	denv := &Envelope{
-		Recipients: []Recipient{{Addr: env.From, Notify: []string{"NEVER"}}},
+		Recipients: []Recipient{{Addr: to, Notify: []string{"NEVER"}}},
 		Internal:   true,
-		SMTPUTF8:   env.SMTPUTF8 || !env.From.IsASCII(),
+		SMTPUTF8:   utf8,
 		Received:   p.now(),
 	}
 	res, err := p.Deliver(ctx, denv, dsn)
@@ -49,7 +67,7 @@ func (p *Pipeline) Bounce(ctx context.Context, env *Envelope, failed []Result, b
 		return err
 	}
 	if e := res[0].Err; e != nil {
-		p.log.Warn("DSN undeliverable, dropped", "to", env.From.String(), "err", e)
+		p.log.Warn("DSN undeliverable, dropped", "to", to.String(), "err", e)
 	}
 	return nil
 }
