@@ -52,7 +52,7 @@ func (s *Store) EnsureAccount(ctx context.Context, acct store.AccountRef) error 
 // deleted: nil.
 func (s *Store) DeleteAccount(ctx context.Context, acct store.AccountRef) error {
 	_, err := s.c.do(ctx, func(w *wtx) error {
-		rows, err := w.tx.QueryContext(w.ctx, `SELECT `+mboxCols+` FROM mailboxes
+		rows, err := w.query(`SELECT `+mboxCols+` FROM mailboxes
 			WHERE domain = $1 AND account = $2 ORDER BY name DESC`, acct.Domain, acct.ID)
 		if err != nil {
 			return fmt.Errorf("delete account: %w", err)
@@ -82,7 +82,7 @@ func (s *Store) DeleteAccount(ctx context.Context, acct store.AccountRef) error 
 // Usage implements store.Store.
 func (s *Store) Usage(ctx context.Context, acct store.AccountRef) (store.Usage, error) {
 	var u store.Usage
-	err := s.rdb.QueryRowContext(ctx, `SELECT bytes, messages FROM accounts WHERE domain = $1 AND id = $2`,
+	err := s.rrow(ctx, `SELECT bytes, messages FROM accounts WHERE domain = $1 AND id = $2`,
 		acct.Domain, acct.ID).Scan(&u.Bytes, &u.Messages)
 	if errors.Is(err, sql.ErrNoRows) {
 		return u, fmt.Errorf("account %s/%d: %w", acct.Domain, acct.ID, store.ErrNotFound)

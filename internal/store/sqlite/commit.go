@@ -98,6 +98,10 @@ func (c *committer) loop() {
 		}
 		c.runBatch(batch)
 		clear(batch)
+		// The write connection is free now: prepare what this batch ran unprepared.
+		if err := c.s.wstmts.prepareMissed(context.Background()); err != nil {
+			c.s.log.Warn("sqlite store: prepare statements", "err", err)
+		}
 	}
 }
 
@@ -148,7 +152,7 @@ func (c *committer) commit(batch []*job) (err error) {
 			err = errors.Join(err, rollback(tx))
 		}
 	}()
-	w := &wtx{tx: tx, ctx: ctx}
+	w := &wtx{tx: tx, ctx: ctx, cache: c.s.wstmts, stmts: map[string]*sql.Stmt{}}
 	if err := c.storeBlobs(w, batch); err != nil {
 		return err
 	}
@@ -168,7 +172,7 @@ func (c *committer) runJob(w *wtx, j *job) error {
 	if j.err != nil {
 		return nil
 	}
-	if _, err := w.tx.ExecContext(w.ctx, `SAVEPOINT job`); err != nil {
+	if _, err := w.exec(`SAVEPOINT job`); err != nil {
 		return fmt.Errorf("savepoint: %w", err)
 	}
 	w.j = j
@@ -176,11 +180,11 @@ func (c *committer) runJob(w *wtx, j *job) error {
 	w.j = nil
 	if j.err != nil {
 		j.changes = nil
-		if _, err := w.tx.ExecContext(w.ctx, `ROLLBACK TO job`); err != nil {
+		if _, err := w.exec(`ROLLBACK TO job`); err != nil {
 			return fmt.Errorf("rollback to savepoint: %w", err)
 		}
 	}
-	if _, err := w.tx.ExecContext(w.ctx, `RELEASE job`); err != nil {
+	if _, err := w.exec(`RELEASE job`); err != nil {
 		return fmt.Errorf("release savepoint: %w", err)
 	}
 	return nil
@@ -210,7 +214,7 @@ func (c *committer) storeBlobs(w *wtx, batch []*job) error {
 			fresh[b.sum] = append(reqs, b)
 			continue
 		}
-		err := w.tx.QueryRowContext(w.ctx, `SELECT id FROM blobs WHERE sha256 = $1`, b.sum[:]).Scan(&b.id)
+		err := w.row(`SELECT id FROM blobs WHERE sha256 = $1`, b.sum[:]).Scan(&b.id)
 		if err == nil {
 			known[b.sum] = b.id
 			continue
@@ -219,7 +223,7 @@ func (c *committer) storeBlobs(w *wtx, batch []*job) error {
 			return fmt.Errorf("blob lookup: %w", err)
 		}
 		if app == nil {
-			if err := w.tx.QueryRowContext(w.ctx, `SELECT value FROM meta WHERE key = 'pack'`).Scan(&startAt); err != nil {
+			if err := w.row(`SELECT value FROM meta WHERE key = 'pack'`).Scan(&startAt); err != nil {
 				return fmt.Errorf("current pack: %w", err)
 			}
 			if app, err = c.s.packs.appender(startAt); err != nil {
@@ -242,14 +246,14 @@ func (c *committer) storeBlobs(w *wtx, batch []*job) error {
 		return err
 	}
 	if app.num != startAt {
-		if _, err := w.tx.ExecContext(w.ctx, `UPDATE meta SET value = $1 WHERE key = 'pack'`, app.num); err != nil {
+		if _, err := w.exec(`UPDATE meta SET value = $1 WHERE key = 'pack'`, app.num); err != nil {
 			return fmt.Errorf("set current pack: %w", err)
 		}
 	}
 	for _, sum := range order {
 		loc := locs[sum]
 		var id int64
-		err := w.tx.QueryRowContext(w.ctx,
+		err := w.row(
 			`INSERT INTO blobs (sha256, pack, off, len, refs) VALUES ($1, $2, $3, $4, 0) RETURNING id`,
 			sum[:], loc.pack, loc.off, loc.len).Scan(&id)
 		if err != nil {

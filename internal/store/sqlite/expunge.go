@@ -199,7 +199,7 @@ func (s *Store) Vanished(ctx context.Context, acct store.AccountRef, mbox store.
 	if err := s.ownMailbox(ctx, acct, mbox); err != nil {
 		return nil, err
 	}
-	rows, err := s.rdb.QueryContext(ctx, `SELECT uid FROM expunged WHERE mailbox = $1 AND modseq > $2 ORDER BY uid`,
+	rows, err := s.rquery(ctx, `SELECT uid FROM expunged WHERE mailbox = $1 AND modseq > $2 ORDER BY uid`,
 		int64(mbox), int64(since))
 	if err != nil {
 		return nil, fmt.Errorf("vanished: %w", err)

@@ -13,7 +13,7 @@ import (
 
 // Mailboxes implements store.Store.
 func (s *Store) Mailboxes(ctx context.Context, acct store.AccountRef) ([]store.Mailbox, error) {
-	rows, err := s.rdb.QueryContext(ctx, `SELECT `+mboxCols+` FROM mailboxes WHERE domain = $1 AND account = $2 ORDER BY name`,
+	rows, err := s.rquery(ctx, `SELECT `+mboxCols+` FROM mailboxes WHERE domain = $1 AND account = $2 ORDER BY name`,
 		acct.Domain, acct.ID)
 	if err != nil {
 		return nil, fmt.Errorf("mailboxes: %w", err)
@@ -43,7 +43,7 @@ func (s *Store) Mailbox(ctx context.Context, acct store.AccountRef, name string)
 	if err != nil {
 		return store.Mailbox{}, err
 	}
-	m, err := scanMbox(s.rdb.QueryRowContext(ctx, `SELECT `+mboxCols+` FROM mailboxes WHERE domain = $1 AND account = $2 AND name = $3`,
+	m, err := scanMbox(s.rrow(ctx, `SELECT `+mboxCols+` FROM mailboxes WHERE domain = $1 AND account = $2 AND name = $3`,
 		acct.Domain, acct.ID, n))
 	if err != nil {
 		return store.Mailbox{}, fmt.Errorf("mailbox %q: %w", name, err)

@@ -20,7 +20,7 @@ const pageSize = 256
 // ownMailbox checks, on the read pool, that mbox belongs to acct.
 func (s *Store) ownMailbox(ctx context.Context, acct store.AccountRef, mbox store.MailboxID) error {
 	var one int
-	err := s.rdb.QueryRowContext(ctx, `SELECT 1 FROM mailboxes WHERE id = $1 AND domain = $2 AND account = $3`,
+	err := s.rrow(ctx, `SELECT 1 FROM mailboxes WHERE id = $1 AND domain = $2 AND account = $3`,
 		int64(mbox), acct.Domain, acct.ID).Scan(&one)
 	if errors.Is(err, sql.ErrNoRows) {
 		return fmt.Errorf("mailbox %d: %w", mbox, store.ErrNotFound)
@@ -84,7 +84,7 @@ func (s *Store) Messages(ctx context.Context, acct store.AccountRef, mbox store.
 }
 
 func (s *Store) messagePage(ctx context.Context, mbox, lo, hi, since int64, n int) ([]store.Message, error) {
-	rows, err := s.rdb.QueryContext(ctx, `SELECT `+msgCols+` FROM messages m JOIN blobs b ON b.id = m.blob
+	rows, err := s.rquery(ctx, `SELECT `+msgCols+` FROM messages m JOIN blobs b ON b.id = m.blob
 		WHERE m.mailbox = $1 AND m.uid >= $2 AND m.uid <= $3 AND m.modseq > $4 ORDER BY m.uid LIMIT $5`,
 		mbox, lo, hi, since, n)
 	if err != nil {
@@ -107,7 +107,7 @@ func (s *Store) messagePage(ctx context.Context, mbox, lo, hi, since int64, n in
 // OpenBlob implements store.Store.
 func (s *Store) OpenBlob(ctx context.Context, acct store.AccountRef, messageID int64) (store.Blob, error) {
 	var loc blobLoc
-	err := s.rdb.QueryRowContext(ctx, `SELECT b.pack, b.off, b.len FROM messages m
+	err := s.rrow(ctx, `SELECT b.pack, b.off, b.len FROM messages m
 		JOIN mailboxes x ON x.id = m.mailbox JOIN blobs b ON b.id = m.blob
 		WHERE m.id = $1 AND x.domain = $2 AND x.account = $3`, messageID, acct.Domain, acct.ID).
 		Scan(&loc.pack, &loc.off, &loc.len)

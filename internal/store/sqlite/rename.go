@@ -81,7 +81,7 @@ type idName struct {
 // children lists the descendants of name, in name order.
 func (w *wtx) children(acct store.AccountRef, name string) ([]idName, error) {
 	lo, hi := childRange(name)
-	rows, err := w.tx.QueryContext(w.ctx, `SELECT id, name FROM mailboxes
+	rows, err := w.query(`SELECT id, name FROM mailboxes
 		WHERE domain = $1 AND account = $2 AND name >= $3 AND name < $4 ORDER BY name`, acct.Domain, acct.ID, lo, hi)
 	if err != nil {
 		return nil, fmt.Errorf("children of %q: %w", name, err)

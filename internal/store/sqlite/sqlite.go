@@ -51,6 +51,8 @@ type Store struct {
 	packs *packs
 	c     *committer
 
+	wstmts, rstmts *stmtCache
+
 	closeOnce sync.Once
 	closeErr  error
 }
@@ -79,6 +81,7 @@ func Open(ctx context.Context, opt Options) (*Store, error) {
 	if err := s.openDBs(ctx, opt.ReadConns); err != nil {
 		return nil, err
 	}
+	s.wstmts, s.rstmts = newStmtCache(s.wdb), newStmtCache(s.rdb)
 	s.packs = newPacks(filepath.Join(opt.Dir, packDir), opt.PackSize, opt.Logger)
 	s.c = newCommitter(s)
 	return s, nil
@@ -128,7 +131,7 @@ func dsn(path string, readOnly bool) string {
 func (s *Store) Close() error {
 	s.closeOnce.Do(func() {
 		s.c.close()
-		errs := []error{s.packs.close(), s.rdb.Close(), s.wdb.Close()}
+		errs := []error{s.packs.close(), s.rstmts.close(), s.wstmts.close(), s.rdb.Close(), s.wdb.Close()}
 		s.closeErr = errors.Join(errs...)
 	})
 	return s.closeErr
@@ -148,4 +151,22 @@ func (s *Store) publish(changes []store.Change) {
 	if s.pub != nil && len(changes) > 0 {
 		s.pub.Publish(changes...)
 	}
+}
+
+// rrow runs a single-row query on the read pool with a cached prepared statement.
+func (s *Store) rrow(ctx context.Context, q string, args ...any) *sql.Row {
+	st, err := s.rstmts.get(ctx, q)
+	if err != nil {
+		return s.rdb.QueryRowContext(ctx, q, args...) // unprepared: reports the same error
+	}
+	return st.QueryRowContext(ctx, args...)
+}
+
+// rquery runs a query on the read pool with a cached prepared statement.
+func (s *Store) rquery(ctx context.Context, q string, args ...any) (*sql.Rows, error) {
+	st, err := s.rstmts.get(ctx, q)
+	if err != nil {
+		return nil, err
+	}
+	return st.QueryContext(ctx, args...)
 }

@@ -13,17 +13,45 @@ import (
 
 // wtx is the write transaction a job runs in.
 type wtx struct {
-	tx  *sql.Tx
-	ctx context.Context
-	j   *job // the job running now
+	tx    *sql.Tx
+	ctx   context.Context
+	cache *stmtCache
+	stmts map[string]*sql.Stmt // cache statements bound to tx
+	j     *job                 // the job running now
+}
+
+// stmt returns q prepared for this transaction, or nil to run it unprepared.
+func (w *wtx) stmt(q string) *sql.Stmt {
+	if st, ok := w.stmts[q]; ok {
+		return st
+	}
+	var st *sql.Stmt
+	if p := w.cache.lookup(q); p != nil {
+		st = w.tx.StmtContext(w.ctx, p)
+	}
+	w.stmts[q] = st
+	return st
 }
 
 func (w *wtx) exec(q string, args ...any) (sql.Result, error) {
+	if st := w.stmt(q); st != nil {
+		return st.ExecContext(w.ctx, args...)
+	}
 	return w.tx.ExecContext(w.ctx, q, args...)
 }
 
 func (w *wtx) row(q string, args ...any) *sql.Row {
+	if st := w.stmt(q); st != nil {
+		return st.QueryRowContext(w.ctx, args...)
+	}
 	return w.tx.QueryRowContext(w.ctx, q, args...)
+}
+
+func (w *wtx) query(q string, args ...any) (*sql.Rows, error) {
+	if st := w.stmt(q); st != nil {
+		return st.QueryContext(w.ctx, args...)
+	}
+	return w.tx.QueryContext(w.ctx, q, args...)
 }
 
 // emit records a change of the running job, published after the commit.
