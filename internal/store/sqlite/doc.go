@@ -61,8 +61,19 @@
 //   - Mailbox renames and deletes are jobs of the same committer as deliveries, so a
 //     delivery resolves its mailbox name inside the transaction that stores it; a
 //     delivery to a mailbox that vanished falls back to INBOX.
+//   - Expunged UIDs are kept for good (like Dovecot and mox); Store.Vanished serves them.
+//     Pruning old tombstones (and answering older QRESYNC states with a full resync) is
+//     not written yet.
 //   - Messages reads in pages of bounded size; OpenBlob returns an io.ReaderAt over a
 //     section of the pack file. Nothing holds a whole mailbox or message in memory.
+//   - Statements are prepared once and cached (stmt.go): SQL compilation was a third of
+//     the committer's CPU before.
+//
+// # Throughput
+//
+// BenchmarkDeliver4K / BenchmarkDeliver100K: 20 concurrent callers, each delivery durable
+// before Deliver returns. On the 2-core development machine (shared): about 3,000-4,200
+// deliveries/s of 4 KiB and 2,200/s of 100 KiB, against a target of 1,000/s.
 //
 // The package also runs the storetest conformance suite in its tests.
 package sqlite

@@ -137,6 +137,7 @@ func TestBlobStoredOnce(t *testing.T) {
 	if got := readAll(t, s, acctA, r[0].MessageID); !bytes.Equal(got, content) {
 		t.Errorf("revived body %q", got)
 	}
+	checkInvariants(t, s)
 }
 
 // TestPackRotationAndGarbage rotates packs at a small size and checks that bytes left in
@@ -229,6 +230,7 @@ func TestTwoStoresOneShard(t *testing.T) {
 	if m, err := s2.Mailbox(t.Context(), acctA, "INBOX"); err != nil || m.Messages != n || int(m.UIDNext) != n+1 {
 		t.Errorf("INBOX %+v %v after %d deliveries", m, err, n)
 	}
+	checkInvariants(t, s1)
 }
 
 func TestVanished(t *testing.T) {

@@ -41,6 +41,7 @@ func testCopy(t *testing.T, h *harness) {
 		!slices.Equal(ch[0].Flags, []string{"$Important", `\Seen`}) || ch[1].UID != 2 {
 		t.Errorf("copy changes %+v", ch)
 	}
+	h.consistent(a)
 	// Copy into the same mailbox is allowed (RFC 9051 6.4.7 does not forbid it).
 	if pairs, err := h.s.Copy(h.ctx, a, src, []store.UID{2}, src, store.Quota{}); err != nil ||
 		!slices.Equal(pairs, []store.UIDPair{{Src: 2, Dst: 4}}) {
@@ -75,6 +76,7 @@ func testCopyQuota(t *testing.T, h *harness) {
 	if _, err := h.s.Copy(h.ctx, a, src, []store.UID{1}, dst, q); err != nil {
 		t.Errorf("copy within quota: %v", err)
 	}
+	h.consistent(a)
 	if _, err := h.s.Copy(h.ctx, a, src, []store.UID{1}, dst, store.Quota{Messages: 3}); !isOverQuota(err) {
 		t.Errorf("copy over message quota: %v, want ErrOverQuota", err)
 	}
@@ -108,6 +110,7 @@ func testMove(t *testing.T, h *harness) {
 	if u, _ := h.s.Usage(h.ctx, a); u != before {
 		t.Errorf("move changed usage %+v -> %+v", before, u)
 	}
+	h.consistent(a)
 	var kinds []store.ChangeKind
 	for _, c := range h.changes(4) {
 		kinds = append(kinds, c.Kind)

@@ -39,6 +39,7 @@ func testStoreFlags(t *testing.T, h *harness) {
 	if m := h.mailbox(a, "INBOX"); m.Unseen != 1 {
 		t.Errorf("Unseen after seeing 2 of 3: %d", m.Unseen)
 	}
+	h.consistent(a)
 	// Flags are case-insensitive: adding \seen again changes nothing.
 	if r := h.storeFlags(a, box, store.FlagUpdate{UIDs: []store.UID{1}, Op: store.FlagsAdd, Flags: []string{`\SEEN`}}); len(r.Changed) != 0 {
 		t.Errorf("re-adding a present flag changed %+v", r.Changed)
@@ -178,6 +179,7 @@ func testExpunge(t *testing.T, h *harness) {
 	if err != nil || !slices.Equal(gone, []store.UID{2, 4}) {
 		t.Errorf("Expunge = %v, %v; want [2 4]", gone, err)
 	}
+	h.consistent(a)
 	gone, err = h.s.Expunge(h.ctx, a, box, []store.UID{2, 3})
 	if err != nil || !slices.Equal(gone, []store.UID{3}) {
 		t.Errorf("Expunge again = %v, %v; want [3]", gone, err)
