@@ -16,7 +16,9 @@
 //   - Called again with the same t (the suite has closed the previous store first), it
 //     returns a store over the SAME storage: that is how the suite tests durability.
 //   - It should register t.Cleanup to close the store; Close must tolerate a second call.
-//   - pub (never nil) must receive the store's Change events.
+//   - pub (never nil) must receive the store's Change events. The suite's publisher reads
+//     the store from inside Publish (to prove a change is visible when announced), so a
+//     driver must not publish while holding anything a read needs.
 package storetest
 
 import (
