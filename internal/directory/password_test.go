@@ -141,3 +141,11 @@ func TestVerifyRejectsBadHashes(t *testing.T) {
 		}
 	}
 }
+
+func BenchmarkHashPassword(b *testing.B) {
+	for b.Loop() {
+		if _, err := HashPassword("correct horse battery staple"); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
