@@ -3,7 +3,24 @@
 // delivery status notification (RFC 3464) when they fail.
 //
 // This file holds the types front-ends use to put mail into the queue (Enqueuer). The
-// queue driver interface, scheduler and DSN generation live beside it.
+// rest of the package:
+//
+//   - driver.go: the Queue driver interface. An item is one message with one row of state
+//     per recipient (queued, delivered, failed, expired; attempts, last reply, pending
+//     DSN) and scheduling state (first enqueued, next attempt, delay warning sent, lease
+//     owner and expiry). Items are leased, not locked: a node that dies loses its items
+//     when the lease expires. Drivers live in sub-packages (sqlite) and pass queuetest.
+//   - sender.go: the Sender a scheduler delivers through (package smtpclient), and the
+//     Submit hook that takes the DSNs.
+//   - scheduler.go, attempt.go, limiter.go: the Scheduler. It leases due items, delivers
+//     each item's queued recipients grouped by destination domain (one transaction per
+//     domain, a per-domain and a global concurrency limit), commits each transaction's
+//     outcome as soon as it ends (a crash re-sends at most the recipients in flight),
+//     and schedules retries of temporary failures with exponential backoff (5 minutes
+//     doubling to 4 hours; after 5 days a recipient expires), like Postfix.
+//   - dsn.go, dsnwrite.go: delivery status notifications (RFC 3461, RFC 3464, RFC 6522,
+//     RFC 6533), composed with the standard library's mime/multipart into an unlinked
+//     temporary file, so a returned original is streamed, never held in memory.
 package queue
 
 import (

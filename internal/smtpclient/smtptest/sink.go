@@ -142,6 +142,13 @@ func (s *Sink) Delivered() []Message {
 	return out
 }
 
+// Active is the number of transactions in progress (MAIL to end of DATA).
+func (s *Sink) Active() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.active
+}
+
 // MaxConcurrent is the largest number of transactions (MAIL to end of DATA) seen at once.
 func (s *Sink) MaxConcurrent() int {
 	s.mu.Lock()
