@@ -120,7 +120,7 @@ func (c *Client) Deliver(ctx context.Context, domain string, env queue.Envelope,
 		return nil, err
 	}
 	tx := &txn{env: env, rcpts: rcpts, body: body}
-	var last error
+	var last *queue.DeliveryError
 	tried := 0
 	for _, h := range hops {
 		for _, ip := range h.addrs {
@@ -132,20 +132,16 @@ func (c *Client) Deliver(ctx context.Context, domain string, env queue.Envelope,
 			if err == nil {
 				return res, nil
 			}
-			last = err
 			var ne *nextHostError
 			if !errors.As(err, &ne) || ctx.Err() != nil {
 				return nil, err
 			}
+			last = ne.DeliveryError
 			c.log.Info("trying next address", slog.String("domain", domain), slog.String("host", h.name),
 				slog.String("ip", ip.String()), slog.Any("err", err))
 		}
 	}
-	var ne *nextHostError
-	if errors.As(last, &ne) {
-		return nil, ne.DeliveryError
-	}
-	return nil, last
+	return nil, last // route returns at least one address, so last is set
 }
 
 // attempt runs a session on one address, falling back to plaintext once when the TLS

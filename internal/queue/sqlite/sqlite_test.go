@@ -2,6 +2,7 @@ package sqlite_test
 
 import (
 	"os"
+	"os/exec"
 	"path/filepath"
 	"sync"
 	"testing"
@@ -84,5 +85,62 @@ func TestOrphanSweep(t *testing.T) {
 		if got := err == nil; got != want {
 			t.Errorf("%s exists = %v, want %v", name, got, want)
 		}
+	}
+}
+
+// TestRetryFromAnotherProcess: `queue retry` in another process (here the test binary
+// re-executed) while the server holds the queue open is seen by the server's next Lease.
+func TestRetryFromAnotherProcess(t *testing.T) {
+	dir := t.TempDir()
+	db, bodies := filepath.Join(dir, "q.db"), filepath.Join(dir, "bodies")
+	q, err := sqlite.Open(t.Context(), db, bodies)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() {
+		if err := q.Close(); err != nil {
+			t.Error(err)
+		}
+	}()
+	id, err := q.Enqueue(t.Context(), queue.Envelope{From: "a@example.org"}, []queue.Recipient{{Addr: "b@remote.test"}}, queuetest.Body("x"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	now := time.Now()
+	if _, err := q.Lease(t.Context(), "server", now, 1, time.Minute); err != nil {
+		t.Fatal(err)
+	}
+	if err := q.Release(t.Context(), id, "server", now.Add(time.Hour)); err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(os.Args[0], "-test.run=^TestHelperRetry$", "-test.count=1")
+	cmd.Env = append(os.Environ(), "QUEUE_HELPER_DB="+db, "QUEUE_HELPER_BODIES="+bodies, "QUEUE_HELPER_ID="+id)
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("helper process: %v\n%s", err, out)
+	}
+	items, err := q.Lease(t.Context(), "server", now, 1, time.Minute)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(items) != 1 || items[0].ID != id {
+		t.Fatalf("after retry in another process the server leased %d items, want the retried one", len(items))
+	}
+}
+
+// TestHelperRetry is the other process of TestRetryFromAnotherProcess.
+func TestHelperRetry(t *testing.T) {
+	db := os.Getenv("QUEUE_HELPER_DB")
+	if db == "" {
+		return // only meaningful as the helper process
+	}
+	q, err := sqlite.Open(t.Context(), db, os.Getenv("QUEUE_HELPER_BODIES"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := q.Retry(t.Context(), os.Getenv("QUEUE_HELPER_ID")); err != nil {
+		t.Fatal(err)
+	}
+	if err := q.Close(); err != nil {
+		t.Fatal(err)
 	}
 }
