@@ -19,9 +19,12 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"unicode"
 	"unicode/utf8"
 
 	"golang.org/x/net/idna"
+	"golang.org/x/text/cases"
+	"golang.org/x/text/unicode/norm"
 )
 
 // Limits from RFC 5321 4.5.3.1.
@@ -74,8 +77,15 @@ func (a Address) Base() (base Address, detail string) {
 	return a, ""
 }
 
-// FoldLocal case-folds a local part for matching.
-func FoldLocal(s string) string { return strings.ToLower(s) }
+// FoldLocal case-folds a local part for matching: ASCII lower-casing for ASCII, else
+// Unicode NFC normalisation then full case folding (golang.org/x/text), so that "élodie"
+// written precomposed or with a combining accent, and "ſam"/"sam", are one key.
+func FoldLocal(s string) string {
+	if isASCII(s) {
+		return strings.ToLower(s)
+	}
+	return cases.Fold().String(norm.NFC.String(s)) // a Caser is not safe to share: one per call
+}
 
 // Parse parses "local@domain" (no angle brackets). It accepts quoted local parts that
 // are plain after unquoting, and refuses relay tricks.
@@ -90,9 +100,12 @@ func Parse(s string) (Address, error) {
 		return Address{}, ErrSyntax
 	}
 	if s[0] == '@' {
-		// RFC 5321 4.1.2: A-d-l (source route); RFC 5321 C says ignore, but
-		// accepting them invites relay abuse, so we refuse as Postfix does by default.
-		return Address{}, ErrSourceRoute
+		if strings.Contains(s, ":") {
+			// RFC 5321 4.1.2: A-d-l (source route); RFC 5321 C says ignore, but
+			// accepting them invites relay abuse, so we refuse as Postfix does by default.
+			return Address{}, ErrSourceRoute
+		}
+		return Address{}, ErrSyntax
 	}
 	at := strings.LastIndexByte(s, '@')
 	if at <= 0 || at == len(s)-1 {
@@ -107,7 +120,13 @@ func Parse(s string) (Address, error) {
 	if err != nil {
 		return Address{}, err
 	}
-	return Address{Local: local, Domain: dom}, nil
+	a := Address{Local: local, Domain: dom}
+	// RFC 5321 4.5.3.1.3: 256 octets for the path including "<>", so 254 for the
+	// address, measured on the form we would send (quoted local part, A-label domain).
+	if len(a.String()) > MaxPathLen-2 {
+		return Address{}, ErrTooLong
+	}
+	return a, nil
 }
 
 // MustParse is Parse for constants in tests and defaults; it panics on error.
@@ -120,6 +139,9 @@ func MustParse(s string) Address {
 }
 
 func parseLocal(s string) (string, error) {
+	if len(s) > MaxLocalPartLen {
+		return "", ErrTooLong
+	}
 	if strings.HasPrefix(s, `"`) {
 		if len(s) < 2 || !strings.HasSuffix(s, `"`) {
 			return "", ErrSyntax
@@ -170,6 +192,9 @@ func dotAtomOK(s string) bool {
 	}
 	for _, r := range s {
 		if r >= 0x80 {
+			if unicode.IsControl(r) || unicode.Is(unicode.Bidi_Control, r) {
+				return false // C1 controls and bidi overrides disguise addresses
+			}
 			continue // RFC 6531 UTF8-non-ascii
 		}
 		if r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' {
@@ -189,7 +214,7 @@ var idnaProfile = idna.New(idna.MapForLookup(), idna.Transitional(false), idna.S
 // ([1.2.3.4]) are refused: mailgrid hosts domains, not IP literals.
 func ParseDomain(s string) (string, error) {
 	s = strings.TrimSuffix(s, ".")
-	if s == "" || len(s) > MaxDomainLen {
+	if s == "" || len(s) > MaxDomainLen || strings.HasSuffix(s, ".") {
 		return "", ErrDomain
 	}
 	if strings.HasPrefix(s, "[") {

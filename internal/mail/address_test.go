@@ -250,3 +250,36 @@ func FuzzParse(f *testing.F) {
 		}
 	})
 }
+
+// Regressions found by the directory engineer's review and fuzzing.
+func TestParseRegressions(t *testing.T) {
+	for _, bad := range []string{
+		"u@example.com..",       // two trailing dots
+		"0@00..",                // fuzzer find
+		"a\u202Eb@example.test", // bidi override
+		"a\u0085b@example.test", // C1 control
+		`"` + strings.Repeat("a", 64) + `"@example.test`, // 66 octets quoted
+	} {
+		if _, err := Parse(bad); err == nil {
+			t.Errorf("Parse(%q) accepted", bad)
+		}
+	}
+	if _, err := Parse("@example.com"); !errors.Is(err, ErrSyntax) {
+		t.Errorf("@example.com: %v, want ErrSyntax", err)
+	}
+	long := strings.Repeat("a", 64) + "@àîüđĭŉ.ťźƫǎǣȍ.ȩɓɡɯɽʋ.ʙʧαούϰ.ныљѵҟһ.ӗӳԏԫժո.ֆçõăğł.ŗųƈƹǜǿ.țȷɚɨɶʄ.ʒʠʮθφϛ.example"
+	if a, err := Parse(long); err == nil {
+		t.Errorf("Parse accepted an address whose ASCII form is %d octets", len(a.String()))
+	}
+	// One key for canonically equivalent and case-folded spellings.
+	for _, pair := range [][2]string{
+		{"élodie@example.test", "e\u0301lodie@example.test"},
+		{"ſam@example.test", "SAM@example.test"},
+		{"ΣΟΦΙΑ@example.test", "σοφια@example.test"},
+	} {
+		a, b := MustParse(pair[0]), MustParse(pair[1])
+		if a.Key() != b.Key() {
+			t.Errorf("%q and %q: keys %q != %q", pair[0], pair[1], a.Key(), b.Key())
+		}
+	}
+}
