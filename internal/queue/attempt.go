@@ -77,7 +77,12 @@ func (s *Scheduler) deliverPending(ctx context.Context, it *Item, log *slog.Logg
 	}()
 	var wg sync.WaitGroup
 	for domain, rcpts := range groups {
-		wg.Go(func() { s.deliverGroup(ctx, it, domain, rcpts, body, record) })
+		// Large recipient lists are split into transactions of MaxRecipients, as
+		// Postfix does (smtp_destination_recipient_limit); RFC 5321 4.5.3.1.8 only
+		// promises 100 per transaction.
+		for chunk := range slices.Chunk(rcpts, s.opt.MaxRecipients) {
+			wg.Go(func() { s.deliverGroup(ctx, it, domain, chunk, body, record) })
+		}
 	}
 	wg.Wait()
 	return ctx.Err() != nil

@@ -11,16 +11,17 @@ import (
 // Defaults of SchedulerOptions, after Postfix (minimal_backoff_time, maximal_backoff_time,
 // maximal_queue_lifetime, delay_warning_time, default_destination_concurrency_limit).
 const (
-	DefaultFirstRetry   = 5 * time.Minute
-	DefaultMaxRetry     = 4 * time.Hour
-	DefaultLifetime     = 5 * 24 * time.Hour
-	DefaultDelayWarning = 4 * time.Hour
-	DefaultConcurrency  = 20
-	DefaultPerDomain    = 4
-	DefaultPollInterval = 5 * time.Second
-	DefaultLeaseFor     = time.Hour
-	DefaultStopTimeout  = 30 * time.Second
-	DefaultDSNFullLimit = 10 << 20
+	DefaultFirstRetry    = 5 * time.Minute
+	DefaultMaxRetry      = 4 * time.Hour
+	DefaultLifetime      = 5 * 24 * time.Hour
+	DefaultDelayWarning  = 4 * time.Hour
+	DefaultConcurrency   = 20
+	DefaultPerDomain     = 4
+	DefaultPollInterval  = 5 * time.Second
+	DefaultLeaseFor      = time.Hour
+	DefaultStopTimeout   = 30 * time.Second
+	DefaultDSNFullLimit  = 10 << 20
+	DefaultMaxRecipients = 50
 )
 
 // SchedulerOptions configures a Scheduler. Zero fields take the defaults above.
@@ -35,18 +36,19 @@ type SchedulerOptions struct {
 	// Now is the clock; default time.Now. Tests inject a fake clock.
 	Now func() time.Time
 
-	FirstRetry   time.Duration // first retry after a temporary failure; doubles each round
-	MaxRetry     time.Duration // cap of the retry interval
-	Lifetime     time.Duration // temporary failures become final ("expired") after this
-	DelayWarning time.Duration // one "delayed" DSN after this; negative disables
-	Concurrency  int           // deliveries (remote transactions) in flight in all
-	PerDomain    int           // deliveries in flight per destination domain
-	PollInterval time.Duration // how often to look for due items without a Kick
-	LeaseFor     time.Duration // lease length; must exceed the longest delivery round
-	StopTimeout  time.Duration // how long Run waits for in-flight deliveries on stop
-	DSNFullLimit int64         // largest original returned whole in a DSN; larger ones: headers only
-	TempDir      string        // where DSNs are spooled before Submit; default os.TempDir()
-	Logger       *slog.Logger
+	FirstRetry    time.Duration // first retry after a temporary failure; doubles each round
+	MaxRetry      time.Duration // cap of the retry interval
+	Lifetime      time.Duration // temporary failures become final ("expired") after this
+	DelayWarning  time.Duration // one "delayed" DSN after this; negative disables
+	Concurrency   int           // deliveries (remote transactions) in flight in all
+	PerDomain     int           // deliveries in flight per destination domain
+	MaxRecipients int           // recipients per transaction
+	PollInterval  time.Duration // how often to look for due items without a Kick
+	LeaseFor      time.Duration // lease length; must exceed the longest delivery round
+	StopTimeout   time.Duration // how long Run waits for in-flight deliveries on stop
+	DSNFullLimit  int64         // largest original returned whole in a DSN; larger ones: headers only
+	TempDir       string        // where DSNs are spooled before Submit; default os.TempDir()
+	Logger        *slog.Logger
 }
 
 func (o *SchedulerOptions) setDefaults() {
@@ -67,6 +69,9 @@ func (o *SchedulerOptions) setDefaults() {
 	}
 	if o.PerDomain <= 0 {
 		o.PerDomain = DefaultPerDomain
+	}
+	if o.MaxRecipients <= 0 {
+		o.MaxRecipients = DefaultMaxRecipients
 	}
 	if o.DSNFullLimit <= 0 {
 		o.DSNFullLimit = DefaultDSNFullLimit

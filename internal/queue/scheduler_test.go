@@ -326,3 +326,25 @@ func TestGracefulStop(t *testing.T) {
 		t.Fatalf("after a graceful stop the in-flight item is %v, want delivered and removed", err)
 	}
 }
+
+// TestRecipientChunks: recipients of one domain beyond MaxRecipients go in further
+// transactions of the same round.
+func TestRecipientChunks(t *testing.T) {
+	h := newHarness(t, smtptest.Options{}, func(o *queue.SchedulerOptions) { o.MaxRecipients = 2 })
+	h.start()
+	id := h.enqueue(sender, rcpt("r1@dest.test"), rcpt("r2@dest.test"), rcpt("r3@dest.test"), rcpt("r4@dest.test"), rcpt("r5@dest.test"))
+	h.waitGone(id)
+	got := h.sink.Delivered()
+	seen := map[string]int{}
+	for _, m := range got {
+		if len(m.Rcpts) > 2 {
+			t.Errorf("transaction with %d recipients", len(m.Rcpts))
+		}
+		for _, r := range m.Rcpts {
+			seen[r]++
+		}
+	}
+	if len(got) != 3 || len(seen) != 5 {
+		t.Fatalf("%d transactions for %v, want 3 covering 5 recipients once", len(got), seen)
+	}
+}
