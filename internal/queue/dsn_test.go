@@ -22,6 +22,7 @@ type dsn struct {
 	text         string
 	perMessage   textproto.Header
 	recipients   []textproto.Header
+	statusType   string
 	originalType string
 	original     string
 }
@@ -64,8 +65,9 @@ func parseDSN(t *testing.T, s submitted) dsn {
 		t.Errorf("first part %q, want text/plain", ct)
 	}
 	d.text = string(bodies[0])
-	if ct, _, _ := parts[1].Header.ContentType(); ct != "message/delivery-status" {
-		t.Errorf("second part %q, want message/delivery-status", ct)
+	d.statusType, _, _ = parts[1].Header.ContentType()
+	if d.statusType != "message/delivery-status" && d.statusType != "message/global-delivery-status" {
+		t.Errorf("second part %q, want message/delivery-status (or the RFC 6533 global form)", d.statusType)
 	}
 	d.perMessage, d.recipients = parseStatus(t, bodies[1])
 	d.originalType, _, _ = parts[2].Header.ContentType()

@@ -348,3 +348,25 @@ func TestRecipientChunks(t *testing.T) {
 		t.Fatalf("%d transactions for %v, want 3 covering 5 recipients once", len(got), seen)
 	}
 }
+
+// TestBounceForms: RET=HDRS returns headers only; an SMTPUTF8 message gets the RFC 6533
+// report types, a utf-8 Final-Recipient and an SMTPUTF8 envelope.
+func TestBounceForms(t *testing.T) {
+	h := newHarness(t, smtptest.Options{SMTPUTF8: true})
+	h.sink.OnRcpt(func(_, _ string) error { return reject(550, smtp.EnhancedCode{5, 1, 1}, "no such user") })
+	h.start()
+	h.waitGone(h.enqueue(queue.Envelope{From: "a@sender.test", Ret: "HDRS"}, rcpt("x@dest.test")))
+	h.waitGone(h.enqueue(queue.Envelope{From: "ä@sender.test", SMTPUTF8: true}, rcpt("ü@dest.test")))
+	dsns := h.DSNs()
+	if len(dsns) != 2 {
+		t.Fatalf("%d DSNs", len(dsns))
+	}
+	hdrs, utf := parseDSN(t, dsns[0]), parseDSN(t, dsns[1])
+	if hdrs.statusType != "message/delivery-status" || hdrs.originalType != "text/rfc822-headers" || strings.Contains(hdrs.original, "body") {
+		t.Errorf("RET=HDRS: %s, %s %q", hdrs.statusType, hdrs.originalType, hdrs.original)
+	}
+	if !utf.env.SMTPUTF8 || utf.rcpt != "ä@sender.test" || utf.statusType != "message/global-delivery-status" || utf.originalType != "message/global" {
+		t.Errorf("SMTPUTF8 DSN: env %+v to %q, %s, %s", utf.env, utf.rcpt, utf.statusType, utf.originalType)
+	}
+	checkFields(t, "utf-8", utf.recipients[0], map[string]string{"Final-Recipient": "utf-8; ü@dest.test", "Action": "failed"})
+}
