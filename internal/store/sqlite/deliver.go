@@ -3,11 +3,13 @@ package sqlite
 import (
 	"context"
 	"crypto/sha256"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"time"
 
+	"mailgrid/internal/message"
 	"mailgrid/internal/store"
 )
 
@@ -122,10 +124,14 @@ func (w *wtx) deliveryMailbox(acct store.AccountRef, name string) (*mboxRow, err
 	return w.mailboxByName(acct, store.Inbox)
 }
 
-// parseMeta returns the JSON of the message's parsed structure for store.Message.Meta.
-// It is where message.Parse is called (package message is still being written; until its
-// Parse lands this returns no metadata and callers parse on demand).
+// parseMeta parses the message once, at delivery, and returns the JSON of its
+// message.Info for store.Message.Meta (envelope, body structure with part offsets), so
+// FETCH is served later without parsing again. message.Parse never fails on malformed
+// MIME, only when the body cannot be read.
 func parseMeta(body store.Body) ([]byte, error) {
-	_ = body
-	return nil, nil
+	info, err := message.Parse(body, body.Size())
+	if err != nil {
+		return nil, err
+	}
+	return json.Marshal(info)
 }

@@ -3,6 +3,7 @@ package sqlite
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -14,6 +15,7 @@ import (
 
 	"go.uber.org/goleak"
 
+	"mailgrid/internal/message"
 	"mailgrid/internal/store"
 )
 
@@ -305,5 +307,30 @@ func TestPragmasAndSchema(t *testing.T) {
 		if err := s2.Close(); err != nil {
 			t.Error(err)
 		}
+	}
+}
+
+// TestMetaParsed checks that Deliver caches message.Parse's result with the message.
+func TestMetaParsed(t *testing.T) {
+	s := openAt(t, t.TempDir(), nil, 0)
+	ensure(t, s, acctA)
+	msg := "From: Ann <ann@example.org>\r\nSubject: =?utf-8?q?Gr=C3=BC=C3=9Fe?=\r\nMessage-ID: <m1@example.org>\r\n" +
+		"Content-Type: multipart/mixed; boundary=b\r\n\r\n--b\r\nContent-Type: text/plain\r\n\r\nhi\r\n" +
+		"--b\r\nContent-Type: application/pdf\r\nContent-Disposition: attachment; filename=a.pdf\r\n\r\nPDF\r\n--b--\r\n"
+	r := deliver(t, s, []byte(msg), acctA)
+	var meta []byte
+	err := s.Messages(t.Context(), acctA, r[0].Mailbox, store.Query{}, func(m store.Message) error {
+		meta = m.Meta
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var info message.Info
+	if err := json.Unmarshal(meta, &info); err != nil {
+		t.Fatalf("Meta %q: %v", meta, err)
+	}
+	if info.Subject != "Grüße" || info.MessageID != "m1@example.org" || info.Size != int64(len(msg)) || !info.HasAttachment {
+		t.Errorf("parsed meta %+v", info)
 	}
 }

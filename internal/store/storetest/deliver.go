@@ -1,6 +1,7 @@
 package storetest
 
 import (
+	"encoding/json"
 	"slices"
 	"testing"
 	"time"
@@ -56,6 +57,9 @@ func testDeliverTargets(t *testing.T, h *harness) {
 		if m.ID != r.MessageID || m.UID != r.UID || m.Size != int64(len(content)) ||
 			!slices.Equal(m.Flags, w.flags) || m.InternalDate.Unix() != date.Unix() || m.ModSeq == 0 {
 			t.Errorf("message %d = %+v", i, m)
+		}
+		if !json.Valid(m.Meta) {
+			t.Errorf("message %d Meta is not the JSON of its parsed structure: %q", i, m.Meta)
 		}
 		if blobID == "" {
 			blobID = m.BlobID
