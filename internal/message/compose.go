@@ -13,7 +13,7 @@ import (
 const foldWidth = 78
 
 // AppendField appends the header field "Name: value" CRLF to dst and returns it, folding
-// long values at white space (RFC 5322 2.2.3) so lines stay within 78 characters where
+// long values at spaces (RFC 5322 2.2.3) so lines stay within 78 characters where
 // the value allows. CR and LF in value are replaced by spaces so a value can never end
 // the field early (header injection). Use it for trace fields (Received, Return-Path) and
 // fields added on submission (Message-ID, Date) before delivery.Prepend-ing them.
@@ -32,7 +32,7 @@ func AppendField(dst []byte, name, value string) []byte {
 			continue // collapse runs of spaces from the replaced CR LF
 		}
 		if i > 0 && lineLen+1+len(word) > foldWidth && lineLen > 1 {
-			dst = append(dst, "\r\n\t"...)
+			dst = append(dst, "\r\n "...) // the space is the value's own: unfolding restores it
 			lineLen = 1
 		} else {
 			dst = append(dst, ' ')

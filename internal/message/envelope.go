@@ -104,7 +104,7 @@ func looseAddress(item string) Address {
 }
 
 func splitAddress(name, addr string) Address {
-	a := Address{Name: name, Mailbox: addr}
+	a := Address{Name: strings.ToValidUTF8(name, "\uFFFD"), Mailbox: addr}
 	if i := strings.LastIndexByte(addr, '@'); i >= 0 {
 		a.Mailbox, a.Host = addr[:i], addr[i+1:]
 	}
@@ -185,18 +185,6 @@ func msgIDs(v string) []string {
 	return ids
 }
 
-// dateLayouts are tried after net/mail.ParseDate, for dates seen in the wild.
-var dateLayouts = []string{
-	"Mon, 2 Jan 2006 15:04:05 -0700 MST",
-	"Mon, 2 Jan 2006 15:04:05 MST",
-	"Mon, 2 Jan 2006 15:04 -0700",
-	"2 Jan 2006 15:04:05 -0700",
-	"Mon, 2 Jan 06 15:04:05 -0700",
-	"Mon Jan 2 15:04:05 2006",
-	"Mon Jan 2 15:04:05 MST 2006",
-	time.RFC3339,
-}
-
 // parseDate parses a Date header (RFC 5322 3.3, with the obsolete forms of 4.3);
 // the zero time if it cannot be read.
 func parseDate(v string) time.Time {
@@ -208,7 +196,18 @@ func parseDate(v string) time.Time {
 		v = strings.TrimSpace(v[:i]) // trailing comment, "(CET)"
 	}
 	v = strings.Join(strings.Fields(v), " ")
-	for _, l := range dateLayouts {
+	// Forms seen in the wild that net/mail refuses.
+	layouts := [...]string{
+		"Mon, 2 Jan 2006 15:04:05 -0700 MST",
+		"Mon, 2 Jan 2006 15:04:05 MST",
+		"Mon, 2 Jan 2006 15:04 -0700",
+		"2 Jan 2006 15:04:05 -0700",
+		"Mon, 2 Jan 06 15:04:05 -0700",
+		"Mon Jan 2 15:04:05 2006",
+		"Mon Jan 2 15:04:05 MST 2006",
+		time.RFC3339,
+	}
+	for _, l := range layouts {
 		if t, err := time.Parse(l, v); err == nil {
 			return t
 		}

@@ -104,7 +104,8 @@ func toUTF8(b []byte) string {
 }
 
 // decodeWords decodes RFC 2047 encoded-words in any charset go-message/charset knows.
-// A value that does not decode is returned as it is.
+// A value that does not decode is returned as it is. Bytes the declared charset does not
+// account for become U+FFFD, so the result is always valid UTF-8.
 func decodeWords(s string) string {
 	if !strings.Contains(s, "=?") {
 		return s
@@ -114,7 +115,7 @@ func decodeWords(s string) string {
 	if err != nil {
 		return s
 	}
-	return out
+	return strings.ToValidUTF8(out, "\uFFFD")
 }
 
 // applyMIME fills a part's MIME fields from its header (RFC 2045, RFC 2183, RFC 3282,

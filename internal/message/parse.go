@@ -59,7 +59,11 @@ func (p *parser) part(start int64, depth int, def mediaType) (Part, *header, mar
 		// The header never ended: the part has no body. At EOF that is legal (RFC 5322
 		// 3.5: the body is optional); cut by a delimiter it is not.
 		p.malformed = p.malformed || !cut.eof
-		p.finish(&part, *cut, p.s.lfs)
+		if part.Type == "multipart" {
+			p.malformed = true
+			p.asText(&part)
+		}
+		p.finish(&part, cut, p.s.lfs)
 		return part, h, *cut
 	}
 	bodyLFs := p.s.lfs
@@ -72,17 +76,21 @@ func (p *parser) part(start int64, depth int, def mediaType) (Part, *header, mar
 	default:
 		m = p.skipBody()
 	}
-	p.finish(&part, m, bodyLFs)
+	p.finish(&part, &m, bodyLFs)
 	return part, h, m
 }
 
-// finish sets the body's end, size and line count from the mark where it ended.
-func (p *parser) finish(part *Part, m mark, bodyLFs int64) {
-	part.End = m.end
-	if part.End <= part.BodyStart {
+// finish sets the body's end, size and line count from the mark where it ended. A
+// delimiter right after the empty line ending the header claims that line's CRLF
+// (RFC 2046 5.1.1); the body is then empty and the mark moves to the body's start, so an
+// enclosing message part ends where its message does.
+func (p *parser) finish(part *Part, m *mark, bodyLFs int64) {
+	if m.end <= part.BodyStart {
+		m.end, m.lfs, m.partial = part.BodyStart, bodyLFs, false
 		part.End = part.BodyStart
 		return
 	}
+	part.End = m.end
 	part.Size = part.End - part.BodyStart
 	// RFC 9051 7.5.2: body-fld-lines for TEXT and MESSAGE/RFC822 (and GLOBAL).
 	if part.Type == "text" || part.Type == "message" && (part.Subtype == "rfc822" || part.Subtype == "global") {
