@@ -200,14 +200,18 @@ type Query struct {
 
 // Store is implemented by every driver. All methods are safe for concurrent use.
 type Store interface {
-	// EnsureAccount creates the account's default mailboxes if missing. Idempotent.
+	// EnsureAccount creates the account's default mailboxes if missing. Idempotent. A
+	// missing default mailbox is recreated only if no other mailbox holds its special-use
+	// role (a user may have renamed "Sent" to "Sent Items").
 	EnsureAccount(ctx context.Context, acct AccountRef) error
 	// DeleteAccount removes the account's mailboxes and messages and releases blobs.
+	// Deleting an account the store does not know is not an error.
 	DeleteAccount(ctx context.Context, acct AccountRef) error
-	// Usage reports what the account holds.
+	// Usage reports what the account holds. ErrNotFound for an unknown account.
 	Usage(ctx context.Context, acct AccountRef) (Usage, error)
 
-	// Mailboxes lists the account's mailboxes ordered by name, with counters.
+	// Mailboxes lists the account's mailboxes ordered by name, with counters. ErrNotFound
+	// for an unknown account.
 	Mailboxes(ctx context.Context, acct AccountRef) ([]Mailbox, error)
 	// Mailbox returns one mailbox by name ("inbox" in any case is INBOX).
 	Mailbox(ctx context.Context, acct AccountRef, name string) (Mailbox, error)
@@ -221,22 +225,28 @@ type Store interface {
 	SetSubscribed(ctx context.Context, acct AccountRef, name string, on bool) error
 
 	// Deliver stores one message for every target in one atomic, durable commit (a target
-	// over quota gets ErrOverQuota in its result and the others are still stored). The
-	// returned error is for infrastructure faults only; then nothing was stored.
+	// over quota gets an error wrapping ErrOverQuota in its result, an unknown account one
+	// wrapping ErrNotFound, and the others are still stored: compare with errors.Is). The
+	// returned error is ErrInvalid for a call without body or targets or with a bad flag,
+	// else an infrastructure fault; either way nothing was stored.
 	Deliver(ctx context.Context, d Delivery) ([]DeliveryResult, error)
 
 	// Messages calls fn for each message matching q in UID order.
 	Messages(ctx context.Context, acct AccountRef, mbox MailboxID, q Query, fn func(Message) error) error
 	// OpenBlob opens the body of a message of the account.
 	OpenBlob(ctx context.Context, acct AccountRef, messageID int64) (Blob, error)
-	// StoreFlags changes flags of messages in a mailbox.
+	// StoreFlags changes flags of messages in a mailbox. FlagResult.Changed carries no Meta.
 	StoreFlags(ctx context.Context, acct AccountRef, mbox MailboxID, u FlagUpdate) (FlagResult, error)
 	// Expunge removes the given UIDs from a mailbox and returns those actually removed.
 	Expunge(ctx context.Context, acct AccountRef, mbox MailboxID, uids []UID) ([]UID, error)
 	// Copy copies messages to another mailbox of the same account (quota-checked).
 	Copy(ctx context.Context, acct AccountRef, src MailboxID, uids []UID, dst MailboxID, quota Quota) ([]UIDPair, error)
 	// Move moves messages atomically (RFC 6851): copies then expunges in one commit.
+	// Moving into the source mailbox itself is ErrInvalid (copying into it is allowed).
 	Move(ctx context.Context, acct AccountRef, src MailboxID, uids []UID, dst MailboxID) ([]UIDPair, error)
+	// Vanished returns the UIDs expunged from a mailbox with a modseq greater than since,
+	// in UID order (RFC 7162 3.2.10, QRESYNC VANISHED).
+	Vanished(ctx context.Context, acct AccountRef, mbox MailboxID, since uint64) ([]UID, error)
 
 	// Close flushes and releases the driver's resources.
 	Close() error
