@@ -251,3 +251,9 @@ type Store interface {
 	// Close flushes and releases the driver's resources.
 	Close() error
 }
+
+// Shards gives the store that holds a shard's accounts (directory.Account.Shard names
+// it). Front-ends and the delivery pipeline take this, never a driver.
+type Shards interface {
+	Shard(name string) (Store, error)
+}
