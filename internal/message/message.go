@@ -113,9 +113,12 @@ type Part struct {
 	BodyStart   int64 `json:"bs"`
 	End         int64 `json:"end"`
 
-	Children []Part    `json:"parts,omitempty"` // multipart/*
-	Envelope *Envelope `json:"menv,omitempty"`  // message/rfc822, message/global
-	Message  *Part     `json:"msg,omitempty"`   // the encapsulated message's root part
+	Children []Part `json:"parts,omitempty"` // multipart/*
+	// Envelope and Message describe an encapsulated message (message/rfc822 or
+	// message/global in 7bit, 8bit or binary). Both are nil for one in base64 or
+	// quoted-printable, which cannot be parsed in place: serve it as a basic part.
+	Envelope *Envelope `json:"menv,omitempty"`
+	Message  *Part     `json:"msg,omitempty"` // the encapsulated message's root part
 }
 
 // IsMultipart reports whether p is a multipart with children.

@@ -27,7 +27,7 @@ const scanBufSize = 32 << 10
 
 func newScanner(r io.ReaderAt, size int64) *scanner {
 	return &scanner{
-		br:   bufio.NewReaderSize(io.NewSectionReader(r, 0, size), scanBufSize),
+		br:   bufio.NewReaderSize(io.NewSectionReader(r, 0, size), int(min(size+1, scanBufSize))),
 		size: size,
 		bol:  true,
 	}
