@@ -216,17 +216,27 @@ func parseDate(v string) time.Time {
 }
 
 // hasAttachment reports whether the tree holds a part a user would call an attachment:
-// disposition attachment, a named non-inline part, or an encapsulated message.
+// disposition attachment, a named part not marked inline, or an encapsulated message.
+// Parts of a multipart/related after its root (RFC 2387: images an HTML body refers to)
+// are attachments only when marked so.
 func hasAttachment(p *Part) bool {
 	if len(p.Children) > 0 {
+		related := p.Subtype == "related"
 		for i := range p.Children {
-			if hasAttachment(&p.Children[i]) {
+			c := &p.Children[i]
+			if related && i > 0 && len(c.Children) == 0 {
+				if c.Disposition == "attachment" {
+					return true
+				}
+				continue
+			}
+			if hasAttachment(c) {
 				return true
 			}
 		}
 		return false
 	}
-	if p.Disposition == "attachment" || p.Type == "message" && p.Subtype == "rfc822" {
+	if p.Disposition == "attachment" || p.Type == "message" && (p.Subtype == "rfc822" || p.Subtype == "global") {
 		return true
 	}
 	named := p.DispositionParams["filename"] != "" || p.Params["name"] != ""

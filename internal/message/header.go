@@ -176,7 +176,9 @@ func parseParams(s string) (string, map[string]string, bool) {
 		params = looseParams(s)
 	}
 	for k, v := range params {
-		params[k] = decodeWords(v)
+		if k != "boundary" { // a boundary is matched byte for byte, never decoded
+			params[k] = decodeWords(v)
+		}
 	}
 	if len(params) == 0 {
 		params = nil

@@ -26,6 +26,7 @@ type Spool struct {
 	file     *os.File
 	name     string // file's path while it is still linked; "" once unlinked
 	size     int64
+	err      error // sticky write error: the content is incomplete
 	closed   bool
 }
 
@@ -43,6 +44,9 @@ func (s *Spool) Write(p []byte) (int, error) {
 	if s.closed {
 		return 0, ErrSpoolClosed
 	}
+	if s.err != nil {
+		return 0, s.err
+	}
 	if s.file == nil && int64(len(s.mem))+int64(len(p)) <= int64(s.memLimit) {
 		s.mem = append(s.mem, p...)
 		s.size += int64(len(p))
@@ -50,13 +54,15 @@ func (s *Spool) Write(p []byte) (int, error) {
 	}
 	if s.file == nil {
 		if err := s.spill(); err != nil {
+			s.err = err
 			return 0, err
 		}
 	}
 	n, err := s.file.WriteAt(p, s.size)
 	s.size += int64(n)
 	if err != nil {
-		return n, fmt.Errorf("message: spool write: %w", err)
+		s.err = fmt.Errorf("message: spool write: %w", err)
+		return n, s.err
 	}
 	return n, nil
 }
