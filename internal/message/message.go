@@ -31,9 +31,9 @@
 // queue code need (header fields, Message-ID, Date).
 //
 // Libraries: header decoding uses github.com/emersion/go-message/charset (imported here,
-// once) so RFC 2047 encoded-words and RFC 2231 parameters in legacy charsets (ISO-8859-x,
-// windows-125x, KOI8, Shift_JIS, ...) decode to UTF-8; addresses and dates use net/mail and
-// media types mime.ParseMediaType from the standard library. The MIME tree walk is our own:
+// once) so RFC 2047 encoded-words in legacy charsets (ISO-8859-x, windows-125x, KOI8,
+// Shift_JIS, ...) decode to UTF-8, in fields and in parameter values; addresses and dates
+// use net/mail, media types and RFC 2231 parameters mime.ParseMediaType (standard library). The MIME tree walk is our own:
 // go-message's reader hides the byte offsets IMAP needs.
 package message
 
