@@ -265,3 +265,35 @@ func (l *lockedWriter) Write(p []byte) (int, error) {
 	defer l.mu.Unlock()
 	return l.w.Write(p)
 }
+
+// startAndStop runs cmd until addr accepts connections, then sends SIGTERM and returns
+// everything it printed and its exit error.
+func startAndStop(t *testing.T, cmd *exec.Cmd, addr string) (string, error) {
+	t.Helper()
+	var out bytes.Buffer
+	var mu sync.Mutex
+	cmd.Stdout = &lockedWriter{w: &out, mu: &mu}
+	cmd.Stderr = cmd.Stdout
+	if err := cmd.Start(); err != nil {
+		return "", err
+	}
+	up := false
+	for i := 0; i < 300 && !up; i++ {
+		if c, err := net.DialTimeout("tcp", addr, time.Second); err == nil {
+			_ = c.Close()
+			up = true
+		} else {
+			time.Sleep(50 * time.Millisecond)
+		}
+	}
+	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		return "", err
+	}
+	err := cmd.Wait()
+	mu.Lock()
+	defer mu.Unlock()
+	if !up && err == nil {
+		err = fmt.Errorf("never listened on %s", addr)
+	}
+	return out.String(), err
+}

@@ -1,0 +1,183 @@
+package app
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"path/filepath"
+	"sync"
+
+	"mailgrid/internal/delivery"
+	"mailgrid/internal/dns"
+	"mailgrid/internal/queue"
+	"mailgrid/internal/smtpclient"
+	"mailgrid/internal/smtpserver"
+	"mailgrid/internal/store"
+)
+
+// kickingQueue wakes the scheduler after every enqueue so new mail leaves at once
+// instead of at the next poll.
+type kickingQueue struct {
+	queue.Queue
+	sched *queue.Scheduler
+}
+
+func (k kickingQueue) Enqueue(ctx context.Context, env queue.Envelope, rcpts []queue.Recipient, body store.Body) (string, error) {
+	id, err := k.Queue.Enqueue(ctx, env, rcpts, body)
+	if err == nil {
+		k.sched.Kick()
+	}
+	return id, err
+}
+
+// listener is one SMTP listener and its server.
+type listener struct {
+	name string
+	srv  *smtpserver.Server
+	l    net.Listener
+}
+
+// Serve runs every configured service until ctx is cancelled, then shuts down
+// gracefully: listeners stop accepting, sessions in flight get smtp.shutdown_grace to
+// finish (then 421), the queue finishes its deliveries in flight, storage is closed by
+// the caller (Close).
+func (s *System) Serve(ctx context.Context) error {
+	cfg := s.Cfg
+	tlsConf, err := loadTLS(cfg)
+	if err != nil {
+		return err
+	}
+	spool := filepath.Join(cfg.Data, "spool")
+	if err := os.MkdirAll(spool, 0o700); err != nil {
+		return fmt.Errorf("spool: %w", err)
+	}
+	client, err := smtpclient.New(smtpclient.Options{
+		Hostname:       cfg.Hostname,
+		Port:           cfg.Outbound.SMTPPort,
+		Resolver:       dns.New(cfg.DNS.Servers, cfg.DNS.Timeout.D()),
+		ConnectTimeout: cfg.Outbound.ConnectTimeout.D(),
+		Logger:         s.Log.With("svc", "smtp-out"),
+	})
+	if err != nil {
+		return err
+	}
+	kq := kickingQueue{Queue: s.Queue}
+	pipeline := delivery.New(delivery.Options{
+		Directory: s.Dir, Shards: s.Shards, Queue: &kq, Hostname: cfg.Hostname,
+		Logger: s.Log.With("svc", "delivery"),
+	})
+	delayWarning := cfg.Queue.DelayWarning.D()
+	if delayWarning == 0 {
+		delayWarning = -1 // SchedulerOptions: negative disables
+	}
+	sched := queue.NewScheduler(s.Queue, client, queue.SchedulerOptions{
+		Hostname: cfg.Hostname, Submit: pipeline.SubmitDSN,
+		FirstRetry: cfg.Queue.FirstRetry.D(), MaxRetry: cfg.Queue.MaxRetryInterval.D(),
+		Lifetime: cfg.Queue.Lifetime.D(), DelayWarning: delayWarning,
+		Concurrency: cfg.Queue.Concurrency, PerDomain: cfg.Queue.PerDomain,
+		PollInterval: cfg.Queue.PollInterval.D(), TempDir: spool,
+		Logger: s.Log.With("svc", "queue"),
+	})
+	kq.sched = sched
+
+	ls, err := s.listen(tlsConf, pipeline, spool)
+	if err != nil {
+		return err
+	}
+	s.logUnserved()
+
+	var wg sync.WaitGroup
+	errc := make(chan error, len(ls)+1)
+	qctx, stopQueue := context.WithCancel(context.WithoutCancel(ctx))
+	defer stopQueue()
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		if err := sched.Run(qctx); err != nil && !errors.Is(err, context.Canceled) {
+			errc <- fmt.Errorf("queue: %w", err)
+		}
+	}()
+	for _, l := range ls {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if err := l.srv.Serve(l.l); err != nil && !errors.Is(err, net.ErrClosed) {
+				errc <- fmt.Errorf("%s: %w", l.name, err)
+			}
+		}()
+	}
+	s.Log.Info("mailgrid running", "hostname", cfg.Hostname, "data", cfg.Data)
+
+	var runErr error
+	select {
+	case <-ctx.Done():
+	case runErr = <-errc:
+	}
+	s.Log.Info("shutting down")
+	sctx, cancel := context.WithTimeout(context.Background(), cfg.SMTP.ShutdownGrace.D())
+	defer cancel()
+	for _, l := range ls {
+		if err := l.srv.Shutdown(sctx); err != nil {
+			s.Log.Warn("shutdown", "listener", l.name, "err", err)
+		}
+	}
+	stopQueue()
+	wg.Wait()
+	s.Log.Info("stopped")
+	return runErr
+}
+
+// listen opens the SMTP listeners that are configured.
+func (s *System) listen(tlsConf *tls.Config, p *delivery.Pipeline, spool string) ([]listener, error) {
+	cfg := s.Cfg
+	specs := []struct {
+		name, addr string
+		mode       smtpserver.Mode
+		implicit   bool
+	}{
+		{"smtp", cfg.Listen.SMTP, smtpserver.ModeMX, false},
+		{"submission", cfg.Listen.Submission, smtpserver.ModeSubmission, false},
+		{"submissions", cfg.Listen.Submissions, smtpserver.ModeSubmission, true},
+	}
+	var out []listener
+	for _, sp := range specs {
+		if sp.addr == "" {
+			continue
+		}
+		srv, err := smtpserver.New(smtpserver.Options{
+			Mode: sp.mode, Hostname: cfg.Hostname, TLSConfig: tlsConf, ImplicitTLS: sp.implicit,
+			Pipeline: p, Directory: s.Dir, SpoolDir: spool,
+			MaxMessageBytes: cfg.SMTP.MaxMessageBytes, MaxRecipients: cfg.SMTP.MaxRecipients,
+			MaxLineLength: cfg.SMTP.MaxLineLength, ReadTimeout: cfg.SMTP.ReadTimeout.D(),
+			WriteTimeout: cfg.SMTP.WriteTimeout.D(), MaxConnsPerIP: cfg.SMTP.MaxConnsPerIP,
+			MaxErrors: cfg.SMTP.MaxErrors, Logger: s.Log.With("svc", sp.name),
+		})
+		if err == nil {
+			var l net.Listener
+			l, err = net.Listen("tcp", sp.addr)
+			if err == nil { // the server does the implicit TLS handshake itself
+				out = append(out, listener{name: sp.name, srv: srv, l: l})
+				s.Log.Info("listening", "svc", sp.name, "addr", sp.addr)
+				continue
+			}
+		}
+		for _, o := range out {
+			_ = o.l.Close() // already failing; the listen error is what matters
+		}
+		return nil, fmt.Errorf("listen %s %s: %w", sp.name, sp.addr, err)
+	}
+	return out, nil
+}
+
+// logUnserved says which configured listeners have no server yet.
+func (s *System) logUnserved() {
+	l := s.Cfg.Listen
+	for name, addr := range map[string]string{"imap": l.IMAP, "imaps": l.IMAPS, "pop3": l.POP3, "pop3s": l.POP3S, "http": l.HTTP} {
+		if addr != "" {
+			s.Log.Debug("listener configured but not served in this release", "svc", name, "addr", addr)
+		}
+	}
+}
