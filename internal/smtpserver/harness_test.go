@@ -60,6 +60,16 @@ func newWorld(t *testing.T, opt deliverytest.Options) *world {
 	return w
 }
 
+// accounts returns the named ones of the usual accounts.
+func (w *world) accounts(names ...string) []directory.Account {
+	all := map[string]directory.Account{"user": w.user, "sender": w.sender, "other": w.other, "utf8": w.utf8}
+	out := make([]directory.Account, len(names))
+	for i, n := range names {
+		out[i] = all[n]
+	}
+	return out
+}
+
 // server starts one service on 127.0.0.1:0 and returns its address.
 func (w *world) server(t *testing.T, mode smtpserver.Mode, tweak func(*smtpserver.Options)) (*smtpserver.Server, string) {
 	t.Helper()

@@ -158,10 +158,11 @@ type Server struct {
 	closing atomic.Bool // Shutdown called: finish transactions, then 421
 	forced  atomic.Bool // Shutdown's context ended: 421 now
 
-	mu    sync.Mutex
-	perIP map[netip.Addr]int
-	conns map[*connState]struct{}
-	idle  chan struct{} // closed when conns becomes empty during shutdown
+	mu        sync.Mutex
+	listeners []net.Listener
+	perIP     map[netip.Addr]int
+	conns     map[*connState]struct{}
+	idle      chan struct{} // closed when conns becomes empty during shutdown
 }
 
 // New validates opt and returns a Server.
@@ -196,7 +197,19 @@ func New(opt Options) (*Server, error) {
 
 // Serve accepts connections on l until Shutdown. It returns nil after Shutdown.
 func (s *Server) Serve(l net.Listener) error {
-	return s.smtp.Serve(&listener{Listener: l, srv: s})
+	s.mu.Lock()
+	if s.closing.Load() {
+		s.mu.Unlock()
+		s.closeLogged(l, "listener")
+		return nil
+	}
+	s.listeners = append(s.listeners, l)
+	s.mu.Unlock()
+	err := s.smtp.Serve(&listener{Listener: l, srv: s})
+	if s.closing.Load() {
+		return nil // the listener was closed by Shutdown
+	}
+	return err
 }
 
 // Shutdown stops accepting connections, lets sessions in a transaction finish it, and says
@@ -210,6 +223,11 @@ func (s *Server) Shutdown(ctx context.Context) error {
 		close(s.idle)
 	}
 	all := s.connList()
+	// Close the listeners here too: go-smtp only knows those its Serve has registered, and
+	// a Serve that has not yet reached that point would otherwise accept forever.
+	for _, l := range s.listeners {
+		s.closeLogged(l, "listener")
+	}
 	s.mu.Unlock()
 
 	lerr := make(chan error, 1)
@@ -221,8 +239,8 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	case <-s.idle:
 		err := <-lerr
 		s.cancel()
-		if errors.Is(err, smtp.ErrServerClosed) {
-			err = nil
+		if errors.Is(err, smtp.ErrServerClosed) || errors.Is(err, net.ErrClosed) {
+			err = nil // closed twice: by us above, and by go-smtp
 		}
 		return err
 	case <-ctx.Done():
@@ -239,7 +257,7 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	case <-s.idle:
 	case <-time.After(time.Second): // grace for sessions to write their 421
 	}
-	if err := s.smtp.Close(); err != nil && !errors.Is(err, smtp.ErrServerClosed) {
+	if err := s.smtp.Close(); err != nil && !errors.Is(err, smtp.ErrServerClosed) && !errors.Is(err, net.ErrClosed) {
 		s.log.Warn("close", "err", err)
 	}
 	return ctx.Err()
