@@ -69,15 +69,15 @@ func freePort(t *testing.T) string {
 
 // Node is one mailgrid process with its own data directory and ports.
 type Node struct {
-	t          *testing.T
-	Name       string
-	Hostname   string
-	Dir        string
-	ConfigFile string
-	SMTP       string // MX listener
-	Submission string // STARTTLS
+	t           *testing.T
+	Name        string
+	Hostname    string
+	Dir         string
+	ConfigFile  string
+	SMTP        string // MX listener
+	Submission  string // STARTTLS
 	Submissions string // implicit TLS
-	AdminPass  string
+	AdminPass   string
 
 	mu     sync.Mutex
 	cmd    *exec.Cmd
@@ -87,10 +87,10 @@ type Node struct {
 
 // NodeOptions shape a node's configuration.
 type NodeOptions struct {
-	Hostname  string
-	DNS       string // "host:port" of the test DNS server, "" = none
-	RemotePort int   // outbound.smtp_port
-	Extra     string // more TOML, appended
+	Hostname   string
+	DNS        string // "host:port" of the test DNS server, "" = none
+	RemotePort int    // outbound.smtp_port
+	Extra      string // more TOML, appended
 }
 
 // NewNode writes a config for a fresh node; call Start to run it.

@@ -192,11 +192,12 @@ func (d *Directory) CreateAccount(ctx context.Context, n directory.NewAccount) (
 		if !dom.Enabled {
 			return fmt.Errorf("%w: domain %q", directory.ErrDisabled, dom.Name)
 		}
-		quota, err := checkCreateLimits(ctx, tx, dom, n.QuotaBytes)
-		if err != nil {
+		// A taken address is the more useful answer than a full domain.
+		if err := checkAddressFree(ctx, tx, addr.Key()); err != nil {
 			return err
 		}
-		if err := checkAddressFree(ctx, tx, addr.Key()); err != nil {
+		quota, err := checkCreateLimits(ctx, tx, dom, n.QuotaBytes)
+		if err != nil {
 			return err
 		}
 		var id int64
