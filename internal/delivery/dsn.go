@@ -9,6 +9,7 @@ import (
 	"strings"
 
 	"mailgrid/internal/mail"
+	"mailgrid/internal/message"
 	"mailgrid/internal/queue"
 	"mailgrid/internal/store"
 )
@@ -94,7 +95,7 @@ func (p *Pipeline) composeDSN(env *Envelope, failed []Result, body store.Body) (
 	fmt.Fprintf(&h, "From: Mail Delivery System <MAILER-DAEMON@%s>\r\n", p.host)
 	fmt.Fprintf(&h, "To: <%s>\r\n", env.From.String())
 	h.WriteString("Subject: Undelivered Mail Returned to Sender\r\n")
-	fmt.Fprintf(&h, "Date: %s\r\nMessage-ID: %s\r\n", formatDate(now), newMessageID(p.host))
+	fmt.Fprintf(&h, "Date: %s\r\nMessage-ID: %s\r\n", message.FormatDate(now), message.NewMessageID(p.host))
 	h.WriteString("Auto-Submitted: auto-replied\r\n") // RFC 3834 5
 	h.WriteString("MIME-Version: 1.0\r\n")
 	fmt.Fprintf(&h, "Content-Type: multipart/report; report-type=delivery-status;\r\n\tboundary=%q\r\n\r\n", boundary)
@@ -136,7 +137,7 @@ func (p *Pipeline) writeStatus(h *strings.Builder, env *Envelope, failed []Resul
 		fmt.Fprintf(h, "Original-Envelope-Id: %s\r\n", env.EnvID)
 	}
 	if !env.Received.IsZero() {
-		fmt.Fprintf(h, "Arrival-Date: %s\r\n", formatDate(env.Received))
+		fmt.Fprintf(h, "Arrival-Date: %s\r\n", message.FormatDate(env.Received))
 	}
 	for _, r := range failed {
 		h.WriteString("\r\n")

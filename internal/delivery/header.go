@@ -2,10 +2,7 @@ package delivery
 
 import (
 	"bufio"
-	"crypto/rand"
-	"encoding/hex"
 	"io"
-	"time"
 
 	"mailgrid/internal/store"
 )
@@ -43,16 +40,4 @@ func HeaderEnd(b store.Body) (int64, error) {
 			return off, nil
 		}
 	}
-}
-
-// newMessageID returns a unique RFC 5322 3.6.4 msg-id for messages mailgrid writes.
-func newMessageID(host string) string {
-	var b [16]byte
-	_, _ = rand.Read(b[:]) // crypto/rand.Read never returns an error (Go 1.24+)
-	return "<" + hex.EncodeToString(b[:]) + "@" + host + ">"
-}
-
-// formatDate renders an RFC 5322 3.3 date-time.
-func formatDate(t time.Time) string {
-	return t.Format("Mon, 02 Jan 2006 15:04:05 -0700")
 }

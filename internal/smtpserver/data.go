@@ -2,7 +2,6 @@ package smtpserver
 
 import (
 	"errors"
-	"fmt"
 	"io"
 	"log/slog"
 	"mime"
@@ -13,6 +12,7 @@ import (
 
 	"mailgrid/internal/delivery"
 	"mailgrid/internal/mail"
+	"mailgrid/internal/message"
 	"mailgrid/internal/store"
 )
 
@@ -82,7 +82,7 @@ func (sess *session) Data(r io.Reader) error {
 	}
 	id := newID()
 	log := sess.log.With("id", id)
-	sp := newTmpSpool(sess.srv.opt.SpoolDir, sess.srv.opt.SpoolMemory)
+	sp := message.NewSpool(sess.srv.opt.SpoolDir, sess.srv.opt.SpoolMemory)
 	defer func() {
 		if err := sp.Close(); err != nil {
 			log.Warn("close spool", "err", err)
@@ -140,14 +140,14 @@ func (sess *session) prepare(sp store.Body) (store.Body, bool, error) {
 	if err := sess.checkFrom(h.from); err != nil {
 		return nil, false, err
 	}
-	var add strings.Builder
+	var add []byte
 	if !h.messageID {
-		fmt.Fprintf(&add, "Message-ID: <%s.%s@%s>\r\n", strings.ToLower(newID()), strings.ToLower(newID()), sess.srv.opt.Hostname)
+		add = message.AppendField(add, "Message-ID", message.NewMessageID(sess.srv.opt.Hostname))
 	}
 	if !h.date {
-		fmt.Fprintf(&add, "Date: %s\r\n", sess.srv.opt.Now().Format("Mon, 02 Jan 2006 15:04:05 -0700"))
+		add = message.AppendField(add, "Date", message.FormatDate(sess.srv.opt.Now()))
 	}
-	parts := []store.Body{delivery.Bytes(add.String())}
+	parts := []store.Body{delivery.Bytes(add)}
 	var pos int64
 	for _, d := range h.drop {
 		parts = append(parts, delivery.Section(sp, pos, d[0]-pos))

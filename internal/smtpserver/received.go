@@ -4,6 +4,8 @@ import (
 	"crypto/tls"
 	"fmt"
 	"strings"
+
+	"mailgrid/internal/message"
 )
 
 // received builds the Received header field of RFC 5321 4.4:
@@ -27,7 +29,7 @@ func (sess *session) received(id string) []byte {
 	if rs := sess.env.Recipients; len(rs) == 1 {
 		fmt.Fprintf(&b, "\r\n\tfor <%s>", rs[0].Addr.String())
 	}
-	fmt.Fprintf(&b, ";\r\n\t%s\r\n", sess.env.Received.Format("Mon, 02 Jan 2006 15:04:05 -0700"))
+	fmt.Fprintf(&b, ";\r\n\t%s\r\n", message.FormatDate(sess.env.Received))
 	return []byte(b.String())
 }
 
