@@ -1,0 +1,145 @@
+package pop3server
+
+import (
+	"bufio"
+	"context"
+	"crypto/tls"
+	"errors"
+	"net"
+	"time"
+)
+
+// Reasons a read ends a session; the session says the matching goodbye.
+var (
+	errShutdown = errors.New("server shutting down")
+	errIdle     = errors.New("idle timeout")
+	errLineLong = errors.New("line too long")
+)
+
+const writeBufSize = 16 << 10 // one full TLS record per flush
+
+// conn is a session's transport: the TCP connection, the TLS layer once there is one, and
+// the buffered reader and writer over the current layer. Only the session's goroutine
+// uses it, except wake, which Shutdown calls.
+type conn struct {
+	srv *Server
+	raw net.Conn
+	tls *tls.Conn // nil until STLS or the implicit-TLS handshake
+	r   *bufio.Reader
+	w   *bufio.Writer
+}
+
+func newConn(srv *Server, raw net.Conn) *conn {
+	c := &conn{srv: srv, raw: raw}
+	c.attach(writeDeadlineConn{Conn: raw, d: srv.opt.IdleTimeout})
+	return c
+}
+
+func (c *conn) attach(nc net.Conn) {
+	c.r = bufio.NewReaderSize(nc, max(c.srv.opt.MaxLineLength, saslLineMax)+2)
+	c.w = bufio.NewWriterSize(nc, writeBufSize)
+}
+
+// writeDeadlineConn arms the write deadline before every Write, so a peer that stops
+// reading in the middle of a long RETR is dropped after IdleTimeout without bounding the
+// whole transfer. Read deadlines are set per command by readLine.
+type writeDeadlineConn struct {
+	net.Conn
+	d time.Duration
+}
+
+func (c writeDeadlineConn) Write(p []byte) (int, error) {
+	if err := c.Conn.SetWriteDeadline(time.Now().Add(c.d)); err != nil {
+		return 0, err
+	}
+	return c.Conn.Write(p)
+}
+
+// readLine reads one line of at most limit octets (CRLF included) and returns it without
+// its line end; a bare LF ends a line too. The slice is valid until the next read.
+//
+// The read deadline is armed before the shutdown flag is checked, and Shutdown sets the
+// flag before it wakes readers (wake), so a session can never sleep through a shutdown.
+func (c *conn) readLine(limit int) ([]byte, error) {
+	if err := c.raw.SetReadDeadline(time.Now().Add(c.srv.opt.IdleTimeout)); err != nil {
+		return nil, err
+	}
+	if c.srv.closing.Load() {
+		return nil, errShutdown
+	}
+	line, err := c.r.ReadSlice('\n')
+	if errors.Is(err, bufio.ErrBufferFull) || len(line) > limit {
+		return nil, errLineLong
+	}
+	if err != nil {
+		var ne net.Error
+		if errors.As(err, &ne) && ne.Timeout() {
+			if c.srv.closing.Load() {
+				return nil, errShutdown
+			}
+			return nil, errIdle // RFC 1939 3: autologout, no UPDATE
+		}
+		return nil, err
+	}
+	line = line[:len(line)-1]
+	if n := len(line); n > 0 && line[n-1] == '\r' {
+		line = line[:n-1]
+	}
+	return line, nil
+}
+
+// reply buffers one reply line; flush sends it.
+func (c *conn) reply(line string) error {
+	if _, err := c.w.WriteString(line); err != nil {
+		return err
+	}
+	_, err := c.w.WriteString("\r\n")
+	return err
+}
+
+// flushIfIdle sends the buffered replies unless the client has already pipelined the
+// next command (RFC 2449 6.6 PIPELINING: replies to a batch go out together).
+func (c *conn) flushIfIdle() error {
+	if c.r.Buffered() > 0 {
+		return nil
+	}
+	return c.w.Flush()
+}
+
+// startTLS runs the server side of a TLS handshake on the raw connection and switches the
+// reader and writer to it. Bytes the client sent before the handshake (commands pipelined
+// after STLS, RFC 2595 4, the CVE-2011-0411 class of attack) are discarded, never run:
+// they were read in plaintext and could have been injected by anyone on the path.
+func (c *conn) startTLS(ctx context.Context) (discarded int, err error) {
+	discarded = c.r.Buffered()
+	if _, err := c.r.Discard(discarded); err != nil {
+		return discarded, err
+	}
+	tc := tls.Server(writeDeadlineConn{Conn: c.raw, d: c.srv.opt.IdleTimeout}, c.srv.opt.TLSConfig)
+	if err := c.raw.SetReadDeadline(time.Now().Add(handshakeTimeout)); err != nil {
+		return discarded, err
+	}
+	hctx, cancel := context.WithTimeout(ctx, handshakeTimeout)
+	defer cancel()
+	if err := tc.HandshakeContext(hctx); err != nil {
+		return discarded, err
+	}
+	c.tls = tc
+	c.attach(tc)
+	return discarded, nil
+}
+
+// wake interrupts a read blocked on this connection so it sees the shutdown flag.
+func (c *conn) wake() {
+	if err := c.raw.SetReadDeadline(time.Now()); err != nil && !errors.Is(err, net.ErrClosed) {
+		c.srv.log.Debug("wake connection", "err", err)
+	}
+}
+
+// close flushes what is buffered and closes the connection.
+func (c *conn) close() {
+	if err := c.w.Flush(); err != nil && !errors.Is(err, net.ErrClosed) {
+		c.srv.log.Debug("flush on close", "err", err)
+	}
+	c.srv.closeLogged(c.raw, "connection")
+}
