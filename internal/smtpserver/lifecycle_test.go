@@ -1,7 +1,11 @@
 package smtpserver_test
 
 import (
+	"bufio"
 	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"errors"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -242,4 +246,59 @@ func TestSaveSent(t *testing.T) {
 		t.Fatalf("Sent copy: %+v", sent)
 	}
 	splitTrace(t, inbox(t, w, w.user, 1)[0].Body, "sender@local.test", want)
+}
+
+// faultyStore fails every Deliver, as a broken disk or database would.
+type faultyStore struct{ store.Store }
+
+func (faultyStore) Deliver(context.Context, store.Delivery) ([]store.DeliveryResult, error) {
+	return nil, errors.New("database is locked")
+}
+
+// TestStoreFaultIs451: an infrastructure fault is a temporary reply, never a 5xx, and its
+// cause stays in the log.
+func TestStoreFaultIs451(t *testing.T) {
+	w := newWorld(t, deliverytest.Options{WrapStore: func(s store.Store) store.Store { return faultyStore{s} }})
+	_, addr := w.server(t, smtpserver.ModeMX, nil)
+	c := dial(t, addr, w)
+	c.ok("EHLO client.test", 250)
+	c.ok("MAIL FROM:<alice@remote.example>", 250)
+	c.ok("RCPT TO:<user@local.test>", 250)
+	code, text := c.data("Subject: x\r\n\r\nbody\r\n.\r\n")
+	c.check(code, text, 451, "4.3.0")
+	if strings.Contains(text, "locked") {
+		t.Errorf("internal error leaked: %s", text)
+	}
+	w.nothingStored(t)
+}
+
+// TestImplicitTLS: submission on port 465 style, TLS from the first byte (RFC 8314 3.3).
+func TestImplicitTLS(t *testing.T) {
+	w := newWorld(t, deliverytest.Options{})
+	_, addr := w.server(t, smtpserver.ModeSubmission, func(o *smtpserver.Options) { o.ImplicitTLS = true })
+	pool := x509.NewCertPool()
+	pool.AppendCertsFromPEM(mustRead(t, w.certFile))
+	conn, err := tls.Dial("tcp", addr, &tls.Config{RootCAs: pool, ServerName: "mx.test"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = conn.Close() })
+	if err := conn.SetDeadline(time.Now().Add(deliverytest.Deadline)); err != nil {
+		t.Fatal(err)
+	}
+	c := &client{t: t, conn: conn, r: bufio.NewReader(conn)}
+	c.expect(220)
+	ehlo := c.ok("EHLO client.test", 250)
+	if strings.Contains(ehlo, "STARTTLS") || !strings.Contains(ehlo, "AUTH PLAIN LOGIN") {
+		t.Fatalf("EHLO on implicit TLS:\n%s", ehlo)
+	}
+	c.login("sender@local.test", "sender-password")
+	c.ok("MAIL FROM:<sender@local.test>", 250)
+	c.ok("RCPT TO:<user@local.test>", 250)
+	msg := "From: sender@local.test\r\nMessage-ID: <i@local.test>\r\nDate: " + fixedDate + "\r\n\r\nhi\r\n"
+	code, text := c.data(msg + ".\r\n")
+	c.check(code, text, 250)
+	if _, proto, _ := splitTrace(t, inbox(t, w, w.user, 1)[0].Body, "sender@local.test", msg); proto != "ESMTPSA" {
+		t.Errorf("protocol %q", proto)
+	}
 }

@@ -20,7 +20,7 @@ import (
 // header never discloses the other recipients of a message.
 func (sess *session) received(id string) []byte {
 	var b strings.Builder
-	fmt.Fprintf(&b, "Received: from %s (%s)\r\n", sanitizeHelo(sess.conn.Hostname()), ipLiteral(sess.st))
+	fmt.Fprintf(&b, "Received: from %s (%s)\r\n", sanitizeHelo(sess.conn.Hostname(), sess.env.SMTPUTF8), ipLiteral(sess.st))
 	fmt.Fprintf(&b, "\tby %s (mailgrid) with %s", sess.srv.opt.Hostname, sess.protocol())
 	if sess.tls != nil {
 		fmt.Fprintf(&b, " (%s %s)", tls.VersionName(sess.tls.Version), tls.CipherSuiteName(sess.tls.CipherSuite))
@@ -58,14 +58,15 @@ func ipLiteral(st *connState) string {
 }
 
 // sanitizeHelo keeps the client's HELO argument from breaking the header: only printable
-// characters that cannot close the comment or start a new field survive.
-func sanitizeHelo(s string) string {
+// characters that cannot close the comment or start a new field survive, and UTF-8 only in
+// an SMTPUTF8 message (RFC 6532).
+func sanitizeHelo(s string, utf8 bool) string {
 	if s == "" {
 		return "unknown"
 	}
 	var b strings.Builder
 	for _, r := range s {
-		if r <= ' ' || r == 0x7f || strings.ContainsRune("()\\\";", r) {
+		if r <= ' ' || r == 0x7f || (r >= 0x80 && !utf8) || strings.ContainsRune("()\\\";", r) {
 			r = '?'
 		}
 		b.WriteRune(r)
