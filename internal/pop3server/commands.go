@@ -156,7 +156,11 @@ func (s *session) cmdQuit(args string) error {
 		if err != nil {
 			return &Error{Code: codeSysTemp, Text: "Some deleted messages not removed", Close: true}
 		}
-		bye += fmt.Sprintf(" (%d messages left)", left)
+		if left == 0 {
+			bye += " (maildrop empty)" // as in RFC 1939 10
+		} else {
+			bye += fmt.Sprintf(" (%d messages left)", left)
+		}
 	}
 	if err := s.c.reply(bye); err != nil {
 		return err
