@@ -27,3 +27,14 @@ for lock in test/*/package-lock.json; do
     (cd "$d" && npm ci --no-audit --no-fund --loglevel=error)
   fi
 done
+
+# PostgreSQL for the cluster drivers' tests: this machine kind runs one at 127.0.0.1:5432;
+# start it if it is down (never stop or reconfigure it: tests create their own databases).
+if command -v pg_lsclusters >/dev/null 2>&1; then
+  pg_lsclusters --no-header | while read -r ver name port status _; do
+    if [ "$status" != "online" ]; then
+      echo "test-deps: starting PostgreSQL $ver/$name"
+      pg_ctlcluster --skip-systemctl-redirect "$ver" "$name" start || true
+    fi
+  done
+fi
