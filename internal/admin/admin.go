@@ -23,15 +23,10 @@ import (
 	"mailgrid/internal/store"
 )
 
-// Shards gives the store that holds a shard's accounts.
-type Shards interface {
-	Shard(name string) (store.Store, error)
-}
-
 // Service performs administrative operations.
 type Service struct {
 	Dir    directory.Directory
-	Shards Shards
+	Shards store.Shards
 }
 
 // Ref returns the store reference of an account.

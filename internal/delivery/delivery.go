@@ -51,17 +51,11 @@ import (
 	"mailgrid/internal/store"
 )
 
-// Shards places accounts: it returns the store that holds the shard named by
-// directory.Account.Shard.
-type Shards interface {
-	Shard(name string) (store.Store, error)
-}
-
 // Options configure a Pipeline. Directory and Shards are required; Queue may be nil on a
 // node that does not relay (then remote recipients are refused).
 type Options struct {
 	Directory directory.Directory
-	Shards    Shards
+	Shards    store.Shards
 	Queue     queue.Enqueuer
 	Hostname  string // names this node in DSNs (Reporting-MTA) and generated Message-IDs
 	Logger    *slog.Logger
@@ -72,7 +66,7 @@ type Options struct {
 // Pipeline delivers messages. It is safe for concurrent use and holds no per-message state.
 type Pipeline struct {
 	dir    directory.Directory
-	shards Shards
+	shards store.Shards
 	queue  queue.Enqueuer
 	host   string
 	log    *slog.Logger
@@ -135,7 +129,9 @@ func (p *Pipeline) accountRef(a *directory.Account) store.AccountRef {
 // one entry, directory.LocalShard.
 type StaticShards map[string]store.Store
 
-// Shard implements Shards.
+var _ store.Shards = StaticShards(nil)
+
+// Shard implements store.Shards.
 func (m StaticShards) Shard(name string) (store.Store, error) {
 	if st, ok := m[name]; ok {
 		return st, nil
