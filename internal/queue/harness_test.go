@@ -10,11 +10,13 @@ import (
 	"testing"
 	"time"
 
+	"mailgrid/internal/dns"
 	"mailgrid/internal/queue"
 	"mailgrid/internal/queue/sqlite"
 	"mailgrid/internal/smtpclient"
 	"mailgrid/internal/smtpclient/smtptest"
 	"mailgrid/internal/store"
+	"mailgrid/internal/testkit/dnsserver"
 )
 
 const ourHost = "mx.mailgrid.test"
@@ -51,7 +53,7 @@ type harness struct {
 	dir   string
 	q     *sqlite.Queue
 	sink  *smtptest.Sink
-	dns   *smtptest.DNS
+	dns   *dnsserver.Server
 	clock *clock
 	opt   queue.SchedulerOptions
 	sched *queue.Scheduler
@@ -67,7 +69,7 @@ func newHarness(t *testing.T, sinkOpt smtptest.Options, mod ...func(*queue.Sched
 	t.Helper()
 	h := &harness{t: t, dir: t.TempDir(), clock: &clock{t: time.Now()}}
 	h.sink = smtptest.Start(t, sinkOpt)
-	h.dns = smtptest.StartDNS(t)
+	h.dns = dnsserver.Start(t)
 	for _, d := range []string{"dest.test", "other.test"} {
 		h.dns.SetMX(d, "mx1."+d, 10)
 		h.dns.SetA("mx1."+d, "127.0.0.1")
@@ -101,7 +103,7 @@ func (h *harness) openQueue() *sqlite.Queue {
 
 func (h *harness) client() *smtpclient.Client {
 	h.t.Helper()
-	c, err := smtpclient.New(smtpclient.Options{Hostname: ourHost, Port: h.sink.Port, Resolver: h.dns.Resolver()})
+	c, err := smtpclient.New(smtpclient.Options{Hostname: ourHost, Port: h.sink.Port, Resolver: dns.New([]string{h.dns.Addr()}, 5*time.Second)})
 	if err != nil {
 		h.t.Fatal(err)
 	}

@@ -10,9 +10,11 @@ import (
 
 	"github.com/emersion/go-smtp"
 
+	"mailgrid/internal/dns"
 	"mailgrid/internal/queue"
 	"mailgrid/internal/smtpclient"
 	"mailgrid/internal/smtpclient/smtptest"
+	"mailgrid/internal/testkit/dnsserver"
 )
 
 const ourHost = "mx.mailgrid.test"
@@ -25,11 +27,12 @@ func body(s string) bytesBody { return bytesBody{bytes.NewReader([]byte(s))} }
 
 const msg = "From: a@sender.test\r\nTo: b@dest.test\r\nSubject: hello\r\n\r\nline one\r\n.leading dot\r\n"
 
-// setup starts a DNS server and a client whose remote port is the sink's.
-func setup(t *testing.T, sink *smtptest.Sink, mod ...func(*smtpclient.Options)) (*smtptest.DNS, *smtpclient.Client) {
+// setup starts a DNS server and a client, resolving through it with the real resolver,
+// whose remote port is the sink's.
+func setup(t *testing.T, sink *smtptest.Sink, mod ...func(*smtpclient.Options)) (*dnsserver.Server, *smtpclient.Client) {
 	t.Helper()
-	d := smtptest.StartDNS(t)
-	opt := smtpclient.Options{Hostname: ourHost, Port: sink.Port, Resolver: d.Resolver()}
+	d := dnsserver.Start(t)
+	opt := smtpclient.Options{Hostname: ourHost, Port: sink.Port, Resolver: dns.New([]string{d.Addr()}, 5*time.Second)}
 	for _, m := range mod {
 		m(&opt)
 	}
