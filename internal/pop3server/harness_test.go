@@ -322,3 +322,5 @@ func staticShards(st store.Store) store.Shards {
 
 // waitABit yields to the server between bounded retries (never asserted on).
 func waitABit() { time.Sleep(5 * time.Millisecond) }
+
+func newReader(c net.Conn) *bufio.Reader { return bufio.NewReader(c) }
