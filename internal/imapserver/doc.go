@@ -1,0 +1,44 @@
+// Package imapserver is mailgrid's IMAP front-end: IMAP4rev2 (RFC 9051) and IMAP4rev1
+// (RFC 3501) on port 143 with STARTTLS and 993 with implicit TLS (RFC 8314), over the
+// store, directory and bus interfaces only (never a driver or database/sql).
+//
+// Why our own protocol layer: emersion/go-imap v2's server lacks CONDSTORE/QRESYNC,
+// QUOTA, ID, SORT/THREAD and COMPRESS and keeps its wire codec internal, so none of them
+// could be added from outside. Only go-imap v2's imapclient is used, as a test client.
+// Libraries: the standard library (crypto/tls, compress/flate, mime, mime/quotedprintable)
+// and github.com/emersion/go-message/charset for legacy charsets in SEARCH.
+//
+// Layout (one file per concern, one per command group, as go-imap's and mox's servers):
+//
+//   - server.go: Options, New, Serve, Shutdown, the per-IP connection limit.
+//   - session.go, command.go: one goroutine per connection reads a command, dispatches it
+//     to its handler (lookup) and writes the tagged reply; handlers return nil or a
+//     *respError (errors.go) carrying NO/BAD and the RFC 5530 response code.
+//   - parser.go, seqset.go, mutf7.go, writer.go: the wire format. The parser is streaming:
+//     it holds one line, pulls continuation lines after literals, and lets APPEND stream
+//     its literal to a spool. Line length, literal size (a synchronizing literal over the
+//     limit gets NO [TOOBIG] without "+"; a non-synchronizing one BAD and close), number
+//     of literals and per-command memory are bounded. Mailbox names are modified UTF-7
+//     (strictly validated) unless the client enabled IMAP4rev2 or UTF8=ACCEPT, and are
+//     then checked by store.NormalizeMailboxName, so no name escapes the account.
+//   - view.go: the selected mailbox. A session subscribes to its account's bus
+//     (bus.Subscribe) before it reads the mailbox, keeps its own sequence-number to UID
+//     map and collects other sessions' changes; they reach the client after each command
+//     and during IDLE (EXISTS, EXPUNGE or VANISHED, FETCH FLAGS with MODSEQ), never an
+//     EXPUNGE during FETCH, STORE or SEARCH by sequence number (RFC 9051 7.5.1). Our
+//     own flag changes echoed by the bus are recognised by modseq and not repeated. A bus
+//     overflow resynchronises from the store (UIDs present, messages changed since the
+//     highest modseq seen).
+//   - cmd_*.go, fetch_*.go, search_*.go: the commands. FETCH streams bodies from
+//     store.OpenBlob through the part offsets of the message.Info cached at delivery
+//     (store.Message.Meta): BODY[1.2], BODY[2.HEADER], BODY[1.MIME] are io.SectionReaders
+//     over the blob, never a re-parse; ENVELOPE and BODYSTRUCTURE come from the same Info.
+//     Messages are read from the store in batches so no query is open while a slow client
+//     reads.
+//
+// UIDs are the store's (never reused) and UIDVALIDITY the mailbox's. Infrastructure
+// faults answer NO [UNAVAILABLE]; quota NO [OVERQUOTA]; missing mailboxes NO
+// [NONEXISTENT] (or [TRYCREATE] for APPEND, COPY and MOVE). Logins are accepted only over
+// TLS; a failed login costs a growing delay and several end the connection; unknown users
+// and wrong passwords get the same reply.
+package imapserver

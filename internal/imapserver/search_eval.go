@@ -1,0 +1,272 @@
+package imapserver
+
+import (
+	"bytes"
+	"encoding/base64"
+	"io"
+	"mime"
+	"mime/quotedprintable"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/emersion/go-message/charset"
+
+	"mailgrid/internal/message"
+	"mailgrid/internal/store"
+)
+
+// maxSearchPart bounds the decoded text of one part searched by BODY/TEXT.
+const maxSearchPart = 16 << 20
+
+// searchMsg is one message under evaluation; the parsed structure, the raw header and
+// the decoded body text are loaded only when a key needs them.
+type searchMsg struct {
+	s      *session
+	m      store.Message
+	seq    uint32
+	maxSeq uint32
+	f      *fetchMsg
+	header []byte
+	text   []string // decoded text parts
+	err    error
+}
+
+// needs reports what a criteria tree needs beyond the message row.
+func (k *searchKey) needs() (info, blob bool) {
+	switch k.op {
+	case "BCC", "CC", "FROM", "SUBJECT", "TO", "SENTBEFORE", "SENTON", "SENTSINCE":
+		info = true
+	case "BODY", "TEXT", "HEADER":
+		info, blob = true, true
+	}
+	for _, kid := range k.kids {
+		i, b := kid.needs()
+		info, blob = info || i, blob || b
+	}
+	return info, blob
+}
+
+func (sm *searchMsg) load(info, blob bool) bool {
+	if sm.f != nil || sm.err != nil {
+		return sm.err == nil
+	}
+	atts := []fetchAtt{}
+	if info {
+		atts = append(atts, fetchAtt{name: "ENVELOPE"})
+	}
+	if blob {
+		atts = append(atts, fetchAtt{name: "RFC822"})
+	}
+	sm.f, sm.err = sm.s.load(sm.m, atts)
+	return sm.err == nil
+}
+
+func (sm *searchMsg) close() {
+	if sm.f != nil {
+		sm.f.close(sm.s)
+	}
+}
+
+// match evaluates k for the message (RFC 9051 6.4.4).
+func (sm *searchMsg) match(k *searchKey) bool {
+	m := &sm.m
+	switch k.op {
+	case "AND":
+		for _, kid := range k.kids {
+			if !sm.match(kid) {
+				return false
+			}
+		}
+		return true
+	case "OR":
+		return sm.match(k.kids[0]) || sm.match(k.kids[1])
+	case "NOT":
+		return !sm.match(k.kids[0])
+	case "ALL", "OLD":
+		return true
+	case "NEW", "RECENT":
+		return false // no \Recent (RFC 9051 removed it)
+	case "SEQ":
+		if k.set.dollar {
+			_, ok := slices.BinarySearch(sm.s.saved, m.UID)
+			return ok
+		}
+		if k.uidOp {
+			return k.set.contains(uint32(m.UID), uint32(sm.s.sel.maxUID()))
+		}
+		return k.set.contains(sm.seq, sm.maxSeq)
+	case "ANSWERED", "DELETED", "DRAFT", "FLAGGED", "SEEN":
+		return hasFlag(m.Flags, `\`+k.op)
+	case "UNANSWERED", "UNDELETED", "UNDRAFT", "UNFLAGGED", "UNSEEN":
+		return !hasFlag(m.Flags, `\`+k.op[2:])
+	case "KEYWORD":
+		return hasFlag(m.Flags, k.flag)
+	case "UNKEYWORD":
+		return !hasFlag(m.Flags, k.flag)
+	case "LARGER":
+		return uint64(m.Size) > k.n
+	case "SMALLER":
+		return uint64(m.Size) < k.n
+	case "MODSEQ":
+		return m.ModSeq >= k.n
+	case "BEFORE", "ON", "SINCE":
+		return compareDate(k.op, m.InternalDate, k.date)
+	}
+	return sm.matchContent(k)
+}
+
+// matchContent evaluates the keys that read the message's header or body.
+func (sm *searchMsg) matchContent(k *searchKey) bool {
+	info, blob := k.needs()
+	if !sm.load(info, blob) {
+		return false
+	}
+	i := sm.f.info
+	switch k.op {
+	case "SENTBEFORE", "SENTON", "SENTSINCE":
+		d := i.Date
+		if d.IsZero() {
+			d = sm.m.InternalDate // as Dovecot: no usable Date header
+		}
+		return compareDate(strings.TrimPrefix(k.op, "SENT"), d, k.date)
+	case "SUBJECT":
+		return containsFold(i.Subject, k.str) || containsFold(i.Envelope.Subject, k.str)
+	case "FROM":
+		return containsFold(i.From, k.str) || addrContains(i.Envelope.From, k.str)
+	case "TO":
+		return containsFold(i.To, k.str) || addrContains(i.Envelope.To, k.str)
+	case "CC":
+		return addrContains(i.Envelope.Cc, k.str)
+	case "BCC":
+		return addrContains(i.Envelope.Bcc, k.str)
+	case "HEADER":
+		return sm.headerContains(k.str, k.str2)
+	case "BODY":
+		return sm.bodyContains(k.str)
+	case "TEXT":
+		return sm.headerContains("", k.str) || sm.bodyContains(k.str)
+	}
+	return false
+}
+
+func hasFlag(flags []string, f string) bool {
+	for _, x := range flags {
+		if strings.EqualFold(x, f) {
+			return true
+		}
+	}
+	return false
+}
+
+// compareDate compares dates disregarding time and time zone (RFC 9051 6.4.4).
+func compareDate(op string, t, day time.Time) bool {
+	y, m, d := t.Date()
+	td := time.Date(y, m, d, 0, 0, 0, 0, time.UTC)
+	switch op {
+	case "BEFORE":
+		return td.Before(day)
+	case "ON":
+		return td.Equal(day)
+	}
+	return !td.Before(day) // SINCE: on or after
+}
+
+// containsFold is a case-insensitive substring test (RFC 9051 6.4.4).
+func containsFold(hay, needle string) bool {
+	if needle == "" {
+		return true
+	}
+	return strings.Contains(strings.ToLower(hay), strings.ToLower(needle))
+}
+
+func addrContains(l []message.Address, needle string) bool {
+	for _, a := range l {
+		if containsFold(a.Name+" <"+a.Mailbox+"@"+a.Host+">", needle) {
+			return true
+		}
+	}
+	return false
+}
+
+// headerContains tests one field (or, for name "", the whole header) of the top-level
+// header, unfolded and RFC 2047 decoded.
+func (sm *searchMsg) headerContains(name, needle string) bool {
+	if sm.header == nil {
+		size := min(sm.f.info.HeaderSize, maxHeaderRead, sm.f.blob.Size())
+		sm.header = make([]byte, size)
+		if _, err := io.ReadFull(io.NewSectionReader(sm.f.blob, 0, size), sm.header); err != nil {
+			return false
+		}
+	}
+	h := sm.header
+	if name != "" {
+		h = filterHeader(h, []string{name}, false)
+		if len(h) <= 2 {
+			return false // field absent
+		}
+	}
+	unfolded := strings.NewReplacer("\r\n ", " ", "\r\n\t", " ", "\n ", " ", "\n\t", " ").Replace(string(h))
+	wd := mime.WordDecoder{CharsetReader: charset.Reader}
+	if dec, err := wd.DecodeHeader(unfolded); err == nil {
+		unfolded = dec
+	}
+	if name != "" {
+		for _, line := range strings.Split(unfolded, "\n") {
+			if _, v, ok := strings.Cut(line, ":"); ok && containsFold(v, needle) {
+				return true
+			}
+		}
+		return false
+	}
+	return containsFold(unfolded, needle)
+}
+
+// bodyContains tests the decoded text parts of the message.
+func (sm *searchMsg) bodyContains(needle string) bool {
+	if sm.text == nil {
+		sm.text = []string{}
+		sm.collectText(&sm.f.info.Structure, 0)
+	}
+	for _, t := range sm.text {
+		if containsFold(t, needle) {
+			return true
+		}
+	}
+	return false
+}
+
+func (sm *searchMsg) collectText(p *message.Part, depth int) {
+	if depth > message.MaxDepth {
+		return
+	}
+	switch {
+	case p.IsMultipart():
+		for i := range p.Children {
+			sm.collectText(&p.Children[i], depth+1)
+		}
+	case p.Message != nil:
+		sm.collectText(p.Message, depth+1)
+	case p.Type == "text" || p.Type == "":
+		sm.text = append(sm.text, decodePartText(sm.f.blob, p))
+	}
+}
+
+// decodePartText undoes a text part's transfer encoding and charset.
+func decodePartText(blob io.ReaderAt, p *message.Part) string {
+	var r io.Reader = io.NewSectionReader(blob, p.BodyStart, max(0, p.End-p.BodyStart))
+	switch strings.ToLower(p.Encoding) {
+	case "base64":
+		r = base64.NewDecoder(base64.StdEncoding, r)
+	case "quoted-printable":
+		r = quotedprintable.NewReader(r)
+	}
+	if cs := p.Params["charset"]; cs != "" && !strings.EqualFold(cs, "utf-8") && !strings.EqualFold(cs, "us-ascii") {
+		if cr, err := charset.Reader(cs, r); err == nil {
+			r = cr
+		}
+	}
+	var b bytes.Buffer
+	_, _ = io.Copy(&b, io.LimitReader(r, maxSearchPart)) // a decoding error ends the text
+	return b.String()
+}

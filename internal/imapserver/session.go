@@ -1,0 +1,271 @@
+package imapserver
+
+import (
+	"bufio"
+	"crypto/tls"
+	"errors"
+	"io"
+	"log/slog"
+	"net"
+	"net/netip"
+	"os"
+	"strings"
+	"sync"
+	"time"
+
+	"mailgrid/internal/directory"
+	"mailgrid/internal/obs"
+	"mailgrid/internal/store"
+)
+
+// state is the connection state (RFC 9051 3).
+type state int
+
+const (
+	stateNotAuth state = 1 << iota
+	stateAuth
+	stateSelected
+	stateLogout
+
+	stateAny      = stateNotAuth | stateAuth | stateSelected
+	stateAuthOrSe = stateAuth | stateSelected
+)
+
+// session is one IMAP connection. Everything but interrupt and closeConn runs on the
+// session's own goroutine (and, during IDLE, a reader goroutine that owns the parser).
+type session struct {
+	srv  *Server
+	log  *slog.Logger
+	ip   netip.Addr
+	raw  net.Conn // the TCP connection
+	conn net.Conn // what the buffers read and write: raw, TLS or compressed
+	br   *bufio.Reader
+	bw   *bufio.Writer
+	w    *writer
+	p    *parser
+	tls  bool
+
+	mu      sync.Mutex
+	waiting bool // blocked reading the next command or in IDLE: Shutdown may interrupt
+
+	state    state
+	failures int // failed logins
+	acct     directory.Account
+	ref      store.AccountRef
+	st       store.Store
+	enabled  enabled
+	sel      *view
+	saved    []store.UID // SEARCHRES "$" (RFC 5182)
+	compress bool
+}
+
+// enabled holds the extensions the client turned on with ENABLE (RFC 5161).
+type enabled struct {
+	rev2, utf8, condstore, qresync bool
+}
+
+// deadlineConn bounds every write with the write timeout.
+type deadlineConn struct {
+	net.Conn
+	timeout time.Duration
+}
+
+func (c deadlineConn) Write(b []byte) (int, error) {
+	if err := c.Conn.SetWriteDeadline(time.Now().Add(c.timeout)); err != nil {
+		return 0, err
+	}
+	return c.Conn.Write(b)
+}
+
+func newSession(srv *Server, c net.Conn, ip netip.Addr) *session {
+	s := &session{srv: srv, ip: ip, raw: c, state: stateNotAuth}
+	s.log = srv.log.With("conn", obs.NewID(), "ip", ip.String())
+	var conn net.Conn = deadlineConn{Conn: c, timeout: srv.opt.WriteTimeout}
+	if srv.opt.ImplicitTLS {
+		conn = tls.Server(conn, srv.opt.TLSConfig)
+		s.tls = true
+	}
+	s.setConn(conn)
+	return s
+}
+
+// setConn (re)builds the buffers over conn: at start, after STARTTLS, after COMPRESS.
+func (s *session) setConn(conn net.Conn) {
+	s.conn = conn
+	s.br = bufio.NewReaderSize(conn, 16<<10)
+	s.bw = bufio.NewWriterSize(conn, 16<<10)
+	utf8 := s.w != nil && s.w.utf8
+	s.w = &writer{bw: s.bw, utf8: utf8}
+	s.p = newParser(s.br, s.continuation, s.srv.opt.MaxLineLength, s.srv.opt.MaxLiteralSize)
+}
+
+// continuation sends a command continuation request (RFC 9051 7.5).
+func (s *session) continuation() error {
+	s.w.raw("+ Ready for literal data\r\n")
+	return s.w.flush()
+}
+
+// interrupt wakes a session blocked between commands so it notices Shutdown.
+func (s *session) interrupt() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.waiting {
+		obs.Check(s.log, s.raw.SetReadDeadline(time.Unix(1, 0)), "interrupt session")
+	}
+}
+
+func (s *session) closeConn() error { return s.raw.Close() }
+
+// serve runs the session to its end.
+func (s *session) serve() {
+	defer s.cleanup()
+	if s.srv.opt.ImplicitTLS {
+		if err := s.handshake(); err != nil {
+			s.log.Info("tls handshake failed", "err", err)
+			return
+		}
+	}
+	s.w.raw("* OK [CAPABILITY " + strings.Join(s.capabilities(), " ") + "] " + s.srv.opt.Hostname + " IMAP4rev2 server ready\r\n")
+	if s.w.flush() != nil {
+		return
+	}
+	for s.state != stateLogout {
+		if !s.beginWait() {
+			s.bye("Server shutting down")
+			return
+		}
+		err := s.p.begin()
+		s.endWait()
+		if err != nil {
+			s.readFailed(err)
+			return
+		}
+		if !s.command() {
+			return
+		}
+	}
+}
+
+func (s *session) handshake() error {
+	tc, ok := s.conn.(*tls.Conn)
+	if !ok {
+		return errors.New("not a TLS connection")
+	}
+	if err := s.raw.SetDeadline(time.Now().Add(30 * time.Second)); err != nil {
+		return err
+	}
+	if err := tc.Handshake(); err != nil {
+		return err
+	}
+	return s.raw.SetDeadline(time.Time{})
+}
+
+// beginWait arms the autologout timer and marks the session interruptible. It reports
+// false when the server is shutting down.
+func (s *session) beginWait() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.srv.closing.Load() {
+		return false
+	}
+	s.waiting = true
+	// RFC 9051 5.4: the autologout timer is at least 30 minutes.
+	obs.Check(s.log, s.raw.SetReadDeadline(time.Now().Add(s.srv.opt.IdleTimeout)), "set read deadline")
+	return true
+}
+
+func (s *session) endWait() {
+	s.mu.Lock()
+	s.waiting = false
+	s.mu.Unlock()
+}
+
+// readFailed ends the session after a failed read of a command's first line.
+func (s *session) readFailed(err error) {
+	var ne net.Error
+	var re *respError
+	switch {
+	case errors.As(err, &re):
+		s.w.raw("* BAD [" + re.code + "] " + re.text + "\r\n")
+		s.bye("Closing connection")
+	case errors.As(err, &ne) && ne.Timeout():
+		if s.srv.closing.Load() {
+			s.bye("Server shutting down")
+		} else {
+			s.bye("Autologout; idle for too long")
+		}
+	case errors.Is(err, io.EOF), errors.Is(err, net.ErrClosed), errors.Is(err, io.ErrUnexpectedEOF):
+	default:
+		s.log.Debug("read", "err", err)
+	}
+}
+
+// bye says goodbye (RFC 9051 7.1.5) before the connection closes.
+func (s *session) bye(text string) {
+	s.w.raw("* BYE " + text + "\r\n")
+	if err := s.w.flush(); err != nil {
+		s.log.Debug("write bye", "err", err)
+	}
+}
+
+func (s *session) cleanup() {
+	if s.sel != nil {
+		s.sel.close()
+		s.sel = nil
+	}
+	if c, ok := s.conn.(interface{ closeCompress() error }); ok {
+		obs.Check(s.log, c.closeCompress(), "close compression")
+	}
+	if err := s.raw.Close(); err != nil && !errors.Is(err, net.ErrClosed) {
+		s.log.Debug("close", "err", err)
+	}
+}
+
+// utf8Names reports whether mailbox names travel as UTF-8 (IMAP4rev2, RFC 9051 5.1;
+// UTF8=ACCEPT, RFC 6855 3) rather than modified UTF-7 (RFC 3501 5.1.3).
+func (s *session) utf8Names() bool { return s.enabled.rev2 || s.enabled.utf8 }
+
+// mailboxArg reads a mailbox name argument, decodes it and normalises it for the store.
+// Bad modified UTF-7 and names the store refuses (empty components, "..", control
+// characters, wildcards) are BAD: they are malformed arguments.
+func (s *session) mailboxArg() (string, error) {
+	name, err := s.p.astring()
+	if err != nil {
+		return "", err
+	}
+	return s.decodeMailbox(name)
+}
+
+func (s *session) decodeMailbox(name string) (string, error) {
+	if !s.utf8Names() {
+		dec, err := decodeMUTF7(name)
+		if err != nil {
+			return "", bad("invalid modified UTF-7 mailbox name")
+		}
+		name = dec
+	}
+	if store.IsInbox(name) {
+		return store.Inbox, nil
+	}
+	norm, err := store.NormalizeMailboxName(name)
+	if err != nil {
+		return "", badCode(codeCannot, "invalid mailbox name: %s", strings.TrimSuffix(err.Error(), ": "+store.ErrInvalid.Error()))
+	}
+	return norm, nil
+}
+
+// encodeMailbox spells a store name for this client.
+func (s *session) encodeMailbox(name string) string {
+	if s.utf8Names() {
+		return name
+	}
+	return encodeMUTF7(name)
+}
+
+// spoolDir is where APPEND bodies spill to disk.
+func (s *session) spoolDir() string {
+	if s.srv.opt.SpoolDir != "" {
+		return s.srv.opt.SpoolDir
+	}
+	return os.TempDir()
+}
