@@ -2,8 +2,6 @@ package delivery
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"fmt"
 	"slices"
 	"strings"
@@ -14,12 +12,13 @@ import (
 	"mailgrid/internal/store"
 )
 
-// Bounce sends a failure DSN (RFC 3464, multipart/report RFC 6522) to env's sender for the
-// failed recipients, through the pipeline itself: a local sender gets it in the INBOX, a
-// remote one through the queue. It honours RFC 3461: no DSN for the null sender (RFC 5321
-// 4.5.5) or for recipients whose NOTIFY excludes FAILURE; RET=FULL returns the whole
-// message, otherwise only its header (text/rfc822-headers). UTF-8 envelopes get the
-// RFC 6533 global types. The body is referenced, not copied.
+// Bounce sends a failure DSN (RFC 3464, composed by queue.WriteDSN) to env's sender for
+// the failed recipients, through the pipeline itself: a local sender gets it in the INBOX,
+// a remote one through the queue. It honours RFC 3461: no DSN for the null sender
+// (RFC 5321 4.5.5) or for recipients whose NOTIFY excludes FAILURE; RET=FULL returns the
+// whole message (up to queue.DefaultDSNFullLimit), otherwise only its header section.
+// The report is spooled (memory, then an unlinked temporary file); the original is
+// streamed into it, never held whole in memory.
 //
 // It returns an error only for an infrastructure fault (the caller must then not claim
 // the message delivered); a DSN that cannot be delivered (the sender's mailbox is unknown
@@ -28,20 +27,53 @@ func (p *Pipeline) Bounce(ctx context.Context, env *Envelope, failed []Result, b
 	if env.From.IsZero() {
 		return nil
 	}
-	var notify []Result
+	var rcpts []queue.DSNRecipient
 	for _, r := range failed {
 		if r.Err != nil && wantsFailureDSN(r.Rcpt.Notify) {
-			notify = append(notify, r)
+			rcpts = append(rcpts, failedRecipient(r))
 		}
 	}
-	if len(notify) == 0 {
+	if len(rcpts) == 0 {
 		return nil
 	}
-	dsn, err := p.composeDSN(env, notify, body)
-	if err != nil {
+	report := queue.DSNReport{
+		ReportingMTA: p.host,
+		To:           env.From.String(),
+		Date:         p.now(),
+		EnvID:        env.EnvID,
+		Arrival:      env.Received,
+		SMTPUTF8:     env.SMTPUTF8,
+		Recipients:   rcpts,
+		Original:     body,
+		ReturnFull:   strings.EqualFold(env.Ret, "FULL") && body.Size() <= queue.DefaultDSNFullLimit,
+	}
+	sp := message.NewSpool("", dsnSpoolMemory)
+	defer func() {
+		if err := sp.Close(); err != nil {
+			p.log.Warn("close DSN spool", "err", err)
+		}
+	}()
+	if err := queue.WriteDSN(sp, report); err != nil {
 		return Temporary(err)
 	}
-	return p.deliverDSN(ctx, env.From, env.SMTPUTF8 || !env.From.IsASCII(), dsn)
+	return p.deliverDSN(ctx, env.From, report.UTF8(), sp)
+}
+
+// dsnSpoolMemory is how much of a DSN Bounce keeps in memory before spooling to a file.
+const dsnSpoolMemory = 64 << 10
+
+// failedRecipient is the DSN block of a recipient that failed at DATA time: Action
+// failed with the error's own status, also a 4.x.x one (a full mailbox).
+func failedRecipient(r Result) queue.DSNRecipient {
+	e := r.Err
+	status := fmt.Sprintf("%d.%d.%d", e.Enhanced[0], e.Enhanced[1], e.Enhanced[2])
+	return queue.DSNRecipient{
+		Addr:   r.Rcpt.Addr.String(),
+		ORcpt:  r.Rcpt.ORcpt,
+		Action: queue.ActionFailed,
+		Status: status,
+		Reply:  queue.Reply{Code: e.Code, Enhanced: status, Text: e.Message},
+	}
 }
 
 // SubmitDSN delivers a DSN the outbound queue generated (it has the signature of
@@ -79,85 +111,4 @@ func wantsFailureDSN(notify []string) bool {
 		return true
 	}
 	return slices.ContainsFunc(notify, func(s string) bool { return strings.EqualFold(s, "FAILURE") })
-}
-
-func (p *Pipeline) composeDSN(env *Envelope, failed []Result, body store.Body) (store.Body, error) {
-	utf8 := env.SMTPUTF8 || !env.From.IsASCII()
-	for _, r := range failed {
-		utf8 = utf8 || !r.Rcpt.Addr.IsASCII()
-	}
-	var rb [12]byte
-	_, _ = rand.Read(rb[:]) // never fails (Go 1.24+)
-	boundary := "dsn=" + hex.EncodeToString(rb[:])
-	now := p.now()
-
-	var h strings.Builder
-	fmt.Fprintf(&h, "From: Mail Delivery System <MAILER-DAEMON@%s>\r\n", p.host)
-	fmt.Fprintf(&h, "To: <%s>\r\n", env.From.String())
-	h.WriteString("Subject: Undelivered Mail Returned to Sender\r\n")
-	fmt.Fprintf(&h, "Date: %s\r\nMessage-ID: %s\r\n", message.FormatDate(now), message.NewMessageID(p.host))
-	h.WriteString("Auto-Submitted: auto-replied\r\n") // RFC 3834 5
-	h.WriteString("MIME-Version: 1.0\r\n")
-	fmt.Fprintf(&h, "Content-Type: multipart/report; report-type=delivery-status;\r\n\tboundary=%q\r\n\r\n", boundary)
-	fmt.Fprintf(&h, "--%s\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Transfer-Encoding: 8bit\r\n\r\n", boundary)
-	fmt.Fprintf(&h, "This is the mail system at host %s.\r\n\r\n", p.host)
-	h.WriteString("Your message could not be delivered to the following recipients:\r\n\r\n")
-	for _, r := range failed {
-		fmt.Fprintf(&h, "<%s>: %s\r\n", r.Rcpt.Addr.String(), reply(r.Err))
-	}
-	statusType, origType := "message/delivery-status", "text/rfc822-headers"
-	if utf8 {
-		statusType, origType = "message/global-delivery-status", "message/global-headers" // RFC 6533 6
-	}
-	fmt.Fprintf(&h, "\r\n--%s\r\nContent-Type: %s\r\n\r\n", boundary, statusType)
-	p.writeStatus(&h, env, failed)
-
-	orig := body
-	if strings.EqualFold(env.Ret, "FULL") {
-		origType = "message/rfc822"
-		if utf8 {
-			origType = "message/global"
-		}
-	} else {
-		end, err := HeaderEnd(body)
-		if err != nil {
-			return nil, err
-		}
-		orig = Section(body, 0, end)
-	}
-	fmt.Fprintf(&h, "--%s\r\nContent-Type: %s\r\n\r\n", boundary, origType)
-	tail := "\r\n--" + boundary + "--\r\n"
-	return Concat(Bytes(h.String()), orig, Bytes(tail)), nil
-}
-
-// writeStatus writes the message/delivery-status fields (RFC 3464 2.2 and 2.3).
-func (p *Pipeline) writeStatus(h *strings.Builder, env *Envelope, failed []Result) {
-	fmt.Fprintf(h, "Reporting-MTA: dns; %s\r\n", p.host)
-	if env.EnvID != "" {
-		fmt.Fprintf(h, "Original-Envelope-Id: %s\r\n", env.EnvID)
-	}
-	if !env.Received.IsZero() {
-		fmt.Fprintf(h, "Arrival-Date: %s\r\n", message.FormatDate(env.Received))
-	}
-	for _, r := range failed {
-		h.WriteString("\r\n")
-		if r.Rcpt.ORcpt != "" {
-			fmt.Fprintf(h, "Original-Recipient: %s\r\n", r.Rcpt.ORcpt)
-		}
-		typ := "rfc822"
-		if !r.Rcpt.Addr.IsASCII() {
-			typ = "utf-8"
-		}
-		fmt.Fprintf(h, "Final-Recipient: %s; %s\r\n", typ, r.Rcpt.Addr.String())
-		h.WriteString("Action: failed\r\n")
-		e := r.Err.Enhanced
-		fmt.Fprintf(h, "Status: %d.%d.%d\r\n", e[0], e[1], e[2])
-		fmt.Fprintf(h, "Diagnostic-Code: smtp; %s\r\n", reply(r.Err))
-	}
-	h.WriteString("\r\n")
-}
-
-// reply formats an error as its SMTP reply line.
-func reply(e *Error) string {
-	return fmt.Sprintf("%d %d.%d.%d %s", e.Code, e.Enhanced[0], e.Enhanced[1], e.Enhanced[2], e.Message)
 }

@@ -5,9 +5,11 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"os"
+	"slices"
 	"strings"
 	"time"
+
+	"mailgrid/internal/message"
 )
 
 // DSN policy (RFC 3461, RFC 3464):
@@ -22,26 +24,11 @@ import (
 //     DSNFullLimit) or its headers (RET=HDRS, or too large); a delay or relay DSN
 //     returns headers only.
 // A DSN stays pending (durably, Outcome.DSN) until Submit accepted it, so a crash or a
-// Submit error re-sends it rather than losing it.
-
-// dsnKind is what a DSN reports.
-type dsnKind int
-
-const (
-	dsnFinal dsnKind = iota // failed, expired and relayed recipients
-	dsnDelay                // the delay warning
-)
-
-// dsnEntry is one per-recipient block of a DSN.
-type dsnEntry struct {
-	RecipientStatus
-	action string // RFC 3464 2.3.3
-	status string // RFC 3464 2.3.4
-}
+// Submit error re-sends it rather than losing it. WriteDSN (dsnwrite.go) composes it.
 
 // sendDSNs submits one DSN for every recipient with a pending DSN, then clears them.
 func (s *Scheduler) sendDSNs(ctx context.Context, it *Item, log *slog.Logger) {
-	var entries []dsnEntry
+	var entries []DSNRecipient
 	var addrs []string
 	for _, r := range it.Recipients {
 		if !r.DSNPending {
@@ -56,7 +43,7 @@ func (s *Scheduler) sendDSNs(ctx context.Context, it *Item, log *slog.Logger) {
 		return
 	}
 	if len(entries) > 0 {
-		if err := s.submitDSN(ctx, it, entries, dsnFinal); err != nil {
+		if err := s.submitDSN(ctx, it, entries); err != nil {
 			log.Error("submit DSN", slog.String("to", it.Envelope.From), slog.Any("err", err))
 			return // stays pending: retried next round
 		}
@@ -72,10 +59,10 @@ func (s *Scheduler) sendDSNs(ctx context.Context, it *Item, log *slog.Logger) {
 }
 
 // finalEntry describes a recipient in a final state for a DSN.
-func finalEntry(r RecipientStatus) (dsnEntry, bool) {
+func finalEntry(r RecipientStatus) (DSNRecipient, bool) {
 	switch r.State {
 	case StateFailed:
-		return dsnEntry{r, "failed", statusOf(r.LastReply, 5)}, true
+		return dsnRecipient(r, ActionFailed, statusOf(r.LastReply, 5)), true
 	case StateExpired:
 		// RFC 3463 4.4.7: delivery time expired; a persistent transient failure keeps
 		// its 4.x.x class (as Postfix does) while the action is "failed".
@@ -83,11 +70,29 @@ func finalEntry(r RecipientStatus) (dsnEntry, bool) {
 		if st == "4.0.0" {
 			st = "4.4.7"
 		}
-		return dsnEntry{r, "failed", st}, true
+		return dsnRecipient(r, ActionFailed, st), true
 	case StateDelivered:
-		return dsnEntry{r, "relayed", statusOf(r.LastReply, 2)}, true
+		return dsnRecipient(r, ActionRelayed, statusOf(r.LastReply, 2)), true
 	}
-	return dsnEntry{}, false
+	return DSNRecipient{}, false
+}
+
+// dsnRecipient is the DSN block of a recipient.
+func dsnRecipient(r RecipientStatus, action, status string) DSNRecipient {
+	return DSNRecipient{
+		Addr: r.Addr, ORcpt: orcptField(r.ORcpt), Action: action, Status: status,
+		RemoteMTA: r.RemoteMTA, Reply: r.LastReply, LastAttempt: r.LastAttempt,
+	}
+}
+
+// orcptField spells an ORCPT "addr-type; address" in the queue's reports (RFC 3464
+// 2.3.1 allows the space); a value without an address type is dropped.
+func orcptField(v string) string {
+	typ, addr, ok := strings.Cut(v, ";")
+	if !ok {
+		return ""
+	}
+	return strings.TrimSpace(typ) + "; " + strings.TrimSpace(addr)
 }
 
 // delayWarning sends the one "delayed" DSN of an item once it is DelayWarning old.
@@ -99,14 +104,14 @@ func (s *Scheduler) delayWarning(ctx context.Context, it *Item, now time.Time, l
 	if len(pending) == 0 {
 		return
 	}
-	var entries []dsnEntry
+	var entries []DSNRecipient
 	for _, r := range pending {
 		if notifies(it.Envelope, r.Recipient, NotifyDelay) {
-			entries = append(entries, dsnEntry{r, "delayed", statusOf(r.LastReply, 4)})
+			entries = append(entries, dsnRecipient(r, ActionDelayed, statusOf(r.LastReply, 4)))
 		}
 	}
 	if len(entries) > 0 {
-		if err := s.submitDSN(ctx, it, entries, dsnDelay); err != nil {
+		if err := s.submitDSN(ctx, it, entries); err != nil {
 			log.Error("submit delay DSN", slog.String("to", it.Envelope.From), slog.Any("err", err))
 			return
 		}
@@ -128,33 +133,45 @@ func statusOf(r Reply, class int) string {
 	return fmt.Sprintf("%d.0.0", class)
 }
 
-// submitDSN composes a DSN into an unlinked temporary file and hands it to Submit.
-func (s *Scheduler) submitDSN(ctx context.Context, it *Item, entries []dsnEntry, kind dsnKind) (err error) {
+// submitDSN composes a DSN for rcpts into an unlinked temporary file (WriteDSN) and
+// hands it to Submit.
+func (s *Scheduler) submitDSN(ctx context.Context, it *Item, rcpts []DSNRecipient) (err error) {
 	if s.opt.Submit == nil {
 		s.log.Warn("no DSN submitter configured: DSN dropped", slog.String("id", it.ID))
 		return nil
 	}
-	f, err := os.CreateTemp(s.opt.TempDir, "dsn-*")
+	body, err := s.q.OpenBody(ctx, it.ID)
 	if err != nil {
 		return err
 	}
-	defer func() { err = errors.Join(err, f.Close()) }()
-	if err := os.Remove(f.Name()); err != nil {
-		return err
+	defer func() { err = errors.Join(err, body.Close()) }()
+	r := DSNReport{
+		ReportingMTA: s.opt.Hostname,
+		To:           it.Envelope.From,
+		Date:         s.opt.Now(),
+		EnvID:        it.Envelope.EnvID,
+		QueueID:      it.ID,
+		Arrival:      it.Queued,
+		RetryUntil:   it.Queued.Add(s.opt.Lifetime),
+		SMTPUTF8:     it.Envelope.SMTPUTF8,
+		Recipients:   rcpts,
+		Original:     body,
+		ReturnFull:   s.returnsFull(it, rcpts),
 	}
-	w := &dsnWriter{s: s, it: it, entries: entries, kind: kind}
-	n, err := w.writeTo(ctx, f)
-	if err != nil {
+	sp := message.NewSpool(s.opt.TempDir, 0)
+	defer func() { err = errors.Join(err, sp.Close()) }()
+	if err := WriteDSN(sp, r); err != nil {
 		return fmt.Errorf("compose DSN: %w", err)
 	}
-	env := Envelope{SMTPUTF8: w.utf8()}
-	return s.opt.Submit(ctx, env, it.Envelope.From, fileBody{f, n})
+	return s.opt.Submit(ctx, Envelope{SMTPUTF8: r.UTF8()}, it.Envelope.From, sp)
 }
 
-// fileBody is a store.Body over a spooled file.
-type fileBody struct {
-	*os.File
-	size int64
+// returnsFull reports whether the whole original goes into a DSN: for failures, unless
+// RET=HDRS or it exceeds DSNFullLimit (RFC 3461 4.3 leaves the default to the MTA).
+// Delay and relay reports return the header section only.
+func (s *Scheduler) returnsFull(it *Item, rcpts []DSNRecipient) bool {
+	if strings.EqualFold(it.Envelope.Ret, "HDRS") || it.Size > s.opt.DSNFullLimit {
+		return false
+	}
+	return slices.ContainsFunc(rcpts, func(e DSNRecipient) bool { return e.Action == ActionFailed })
 }
-
-func (b fileBody) Size() int64 { return b.size }

@@ -2,115 +2,138 @@ package queue
 
 import (
 	"bufio"
-	"context"
 	"errors"
 	"fmt"
 	"io"
 	"mime/multipart"
 	"mime/quotedprintable"
 	"net/textproto"
+	"slices"
 	"strings"
 	"time"
 
-	"mailgrid/internal/obs"
+	"mailgrid/internal/message"
 	"mailgrid/internal/store"
 )
 
 // maxDiagnostic bounds the reply text quoted in a Diagnostic-Code field.
 const maxDiagnostic = 900
 
-// dsnWriter composes one RFC 3464 report: multipart/report (RFC 6522) with a
-// human-readable part, a message/delivery-status part and the original message or its
-// headers. With SMTPUTF8 (or any non-ASCII address) the RFC 6533 "global" types are used.
-type dsnWriter struct {
-	s       *Scheduler
-	it      *Item
-	entries []dsnEntry
-	kind    dsnKind
+// Actions of a per-recipient DSN block that mailgrid reports (RFC 3464 2.3.3).
+const (
+	ActionFailed  = "failed"
+	ActionDelayed = "delayed"
+	ActionRelayed = "relayed"
+)
+
+// DSNReport is one delivery status notification (RFC 3464) for WriteDSN. The caller
+// applies the RFC 3461 policy (whether a DSN is owed, to whom, for which recipients,
+// RET); the report only says what to write. The queue's scheduler (failed, expired,
+// relayed and delayed recipients) and the delivery pipeline (local failures after a
+// partial commit) both compose through it.
+type DSNReport struct {
+	ReportingMTA string    // this host: Reporting-MTA (RFC 3464 2.2.2), From: MAILER-DAEMON@
+	To           string    // the envelope sender the report goes to (To:)
+	Date         time.Time // when the report is written (Date:)
+	EnvID        string    // RFC 3461 4.4 ENVID: Original-Envelope-Id; "" omits it
+	QueueID      string    // X-Mailgrid-Queue-ID (an RFC 3464 extension field); "" omits it
+	Arrival      time.Time // Arrival-Date (RFC 3464 2.2.5); zero omits it
+	// RetryUntil is the end of the queue lifetime: Will-Retry-Until (RFC 3464 2.3.9) of
+	// delayed recipients. A report with delayed recipients needs it and Arrival.
+	RetryUntil time.Time
+	SMTPUTF8   bool // the original transaction used SMTPUTF8 (RFC 6531); see UTF8
+	Recipients []DSNRecipient
+	// Original is the message reported on, streamed into the third part (RFC 6522 3);
+	// nil omits that part. ReturnFull returns it whole (RFC 3461 4.3 RET=FULL), else
+	// only its header section.
+	Original   store.Body
+	ReturnFull bool
 }
 
-// utf8 reports whether the report needs the RFC 6533 types and SMTPUTF8 transport.
-func (d *dsnWriter) utf8() bool {
-	if d.it.Envelope.SMTPUTF8 || !isASCII(d.it.Envelope.From) {
+// DSNRecipient is one per-recipient block (RFC 3464 2.3).
+type DSNRecipient struct {
+	Addr string // Final-Recipient (RFC 3464 2.3.2), ASCII or UTF-8 (RFC 6533 3)
+	// ORcpt is the RFC 3461 4.2 ORCPT, "addr-type;address", written as given as the
+	// Original-Recipient (RFC 3464 2.3.1); "" or a value without ";" omits it.
+	ORcpt       string
+	Action      string    // RFC 3464 2.3.3, one of the Action constants
+	Status      string    // RFC 3463 status (RFC 3464 2.3.4), e.g. "5.1.1"
+	RemoteMTA   string    // host that gave Reply: Remote-MTA (RFC 3464 2.3.5); "" omits it
+	Reply       Reply     // the reply behind Status: Diagnostic-Code (RFC 3464 2.3.6)
+	LastAttempt time.Time // Last-Attempt-Date (RFC 3464 2.3.7); zero omits it
+}
+
+// UTF8 reports whether the report needs the RFC 6533 "global" types and an SMTPUTF8
+// transaction: the original used SMTPUTF8, or an address in it is not ASCII.
+func (r *DSNReport) UTF8() bool {
+	if r.SMTPUTF8 || !isASCII(r.To) {
 		return true
 	}
-	for _, e := range d.entries {
-		if !isASCII(e.Addr) || !isASCII(e.ORcpt) {
-			return true
-		}
-	}
-	return false
+	return slices.ContainsFunc(r.Recipients, func(e DSNRecipient) bool {
+		return !isASCII(e.Addr) || !isASCII(e.ORcpt)
+	})
 }
 
-// returnsFull reports whether the whole original message goes into the report.
-func (d *dsnWriter) returnsFull() bool {
-	if d.kind != dsnFinal || strings.EqualFold(d.it.Envelope.Ret, "HDRS") || d.it.Size > d.s.opt.DSNFullLimit {
-		return false
-	}
-	for _, e := range d.entries {
-		if e.action == "failed" {
-			return true
-		}
-	}
-	return false // a relay-only report returns headers
-}
-
-func (d *dsnWriter) writeTo(ctx context.Context, out io.Writer) (int64, error) {
-	cw := &countWriter{w: out}
-	bw := bufio.NewWriter(cw)
+// WriteDSN writes r as one RFC 3464 report: multipart/report (RFC 6522) with a
+// human-readable part, a message/delivery-status part and the original message or its
+// header section; with r.UTF8() the RFC 6533 types. The original is streamed from
+// r.Original, never held in memory. Values from the envelope are written on one line
+// each, so they cannot inject fields.
+func WriteDSN(w io.Writer, r DSNReport) error {
+	bw := bufio.NewWriter(w)
 	mw := multipart.NewWriter(bw)
-	if err := d.writeHeader(bw, mw.Boundary()); err != nil {
-		return 0, err
+	if err := r.writeHeader(bw, mw.Boundary()); err != nil {
+		return err
 	}
-	if err := d.writeText(mw); err != nil {
-		return 0, err
+	if err := r.writeText(mw); err != nil {
+		return err
 	}
-	if err := d.writeStatus(mw); err != nil {
-		return 0, err
+	if err := r.writeStatus(mw); err != nil {
+		return err
 	}
-	if err := d.writeOriginal(ctx, mw); err != nil {
-		return 0, err
+	if err := r.writeOriginal(mw); err != nil {
+		return err
 	}
 	if err := mw.Close(); err != nil {
-		return 0, err
+		return err
 	}
-	if err := bw.Flush(); err != nil {
-		return 0, err
-	}
-	return cw.n, nil
+	return bw.Flush()
 }
 
-func (d *dsnWriter) subject() string {
-	if d.kind == dsnDelay {
+// has reports whether some recipient has the action.
+func (r *DSNReport) has(action string) bool {
+	return slices.ContainsFunc(r.Recipients, func(e DSNRecipient) bool { return e.Action == action })
+}
+
+func (r *DSNReport) subject() string {
+	switch {
+	case r.has(ActionFailed):
+		return "Undelivered Mail Returned to Sender"
+	case r.has(ActionDelayed):
 		return "Delayed Mail (still being retried)"
-	}
-	for _, e := range d.entries {
-		if e.action == "failed" {
-			return "Undelivered Mail Returned to Sender"
-		}
 	}
 	return "Successful Mail Delivery Report"
 }
 
-func (d *dsnWriter) writeHeader(w io.Writer, boundary string) error {
-	host := d.s.opt.Hostname
-	now := d.s.opt.Now()
+func (r *DSNReport) writeHeader(w io.Writer, boundary string) error {
+	host := oneLine(r.ReportingMTA)
 	_, err := fmt.Fprintf(w, "From: Mail Delivery System <MAILER-DAEMON@%s>\r\n"+
 		"To: <%s>\r\n"+
 		"Subject: %s\r\n"+
 		"Date: %s\r\n"+
-		"Message-ID: <%s@%s>\r\n"+
+		"Message-ID: %s\r\n"+
 		"Auto-Submitted: auto-replied\r\n"+ // RFC 3834 5.1
 		"MIME-Version: 1.0\r\n"+
 		"Content-Type: multipart/report; report-type=delivery-status;\r\n\tboundary=\"%s\"\r\n"+
 		"\r\n"+
 		"This is a MIME-encapsulated message.\r\n\r\n",
-		host, d.it.Envelope.From, d.subject(), now.Format(time.RFC1123Z), obs.NewID(), host, boundary)
+		host, oneLine(r.To), r.subject(), message.FormatDate(r.Date), message.NewMessageID(host), boundary)
 	return err
 }
 
-// writeText writes the human-readable part (RFC 6522 3: first part).
-func (d *dsnWriter) writeText(mw *multipart.Writer) error {
+// writeText writes the human-readable part (RFC 6522 3: first part), quoted-printable so
+// UTF-8 addresses and long replies travel over any transport.
+func (r *DSNReport) writeText(mw *multipart.Writer) error {
 	h := textproto.MIMEHeader{}
 	h.Set("Content-Type", "text/plain; charset=utf-8")
 	h.Set("Content-Transfer-Encoding", "quoted-printable")
@@ -120,46 +143,47 @@ func (d *dsnWriter) writeText(mw *multipart.Writer) error {
 		return err
 	}
 	qp := quotedprintable.NewWriter(pw)
-	if _, err := io.WriteString(qp, d.text()); err != nil {
+	if _, err := io.WriteString(qp, r.text()); err != nil {
 		return err
 	}
 	return qp.Close()
 }
 
-func (d *dsnWriter) text() string {
+func (r *DSNReport) text() string {
 	var b strings.Builder
-	fmt.Fprintf(&b, "This is the mail system at host %s.\r\n\r\n", d.s.opt.Hostname)
+	fmt.Fprintf(&b, "This is the mail system at host %s.\r\n\r\n", r.ReportingMTA)
 	switch {
-	case d.kind == dsnDelay:
-		fmt.Fprintf(&b, "THIS IS A WARNING ONLY. YOU DO NOT NEED TO RESEND YOUR MESSAGE.\r\n\r\n"+
-			"Your message could not be delivered for %s. It will be retried until %s.\r\n",
-			d.s.opt.Now().Sub(d.it.Queued).Round(time.Minute), d.it.Queued.Add(d.s.opt.Lifetime).Format(time.RFC1123Z))
-	case d.subject() == "Undelivered Mail Returned to Sender":
+	case r.has(ActionFailed):
 		b.WriteString("I'm sorry to have to inform you that your message could not be\r\n" +
 			"delivered to one or more recipients.\r\n")
-	default:
+	case r.has(ActionDelayed):
+		fmt.Fprintf(&b, "THIS IS A WARNING ONLY. YOU DO NOT NEED TO RESEND YOUR MESSAGE.\r\n\r\n"+
+			"Your message could not be delivered for %s. It will be retried until %s.\r\n",
+			r.Date.Sub(r.Arrival).Round(time.Minute), message.FormatDate(r.RetryUntil))
+	default: // relayed
 		b.WriteString("Your message was delivered to a system that does not return\r\n" +
 			"delivery notifications; no further notice will be sent.\r\n")
 	}
 	b.WriteString("\r\n")
-	for _, e := range d.entries {
-		fmt.Fprintf(&b, "<%s>: %s", e.Addr, e.action)
+	for _, e := range r.Recipients {
+		fmt.Fprintf(&b, "<%s>: %s", oneLine(e.Addr), e.Action)
 		if e.RemoteMTA != "" {
-			fmt.Fprintf(&b, ", host %s said", e.RemoteMTA)
+			fmt.Fprintf(&b, ", host %s said", oneLine(e.RemoteMTA))
 		}
-		if !e.LastReply.IsZero() {
-			fmt.Fprintf(&b, ": %s", e.LastReply)
+		if !e.Reply.IsZero() {
+			fmt.Fprintf(&b, ": %s", oneLine(e.Reply.String()))
 		}
 		b.WriteString("\r\n")
 	}
 	return b.String()
 }
 
-// writeStatus writes the machine-readable part (RFC 3464 2.2 and 2.3).
-func (d *dsnWriter) writeStatus(mw *multipart.Writer) error {
+// writeStatus writes the machine-readable part (RFC 3464 2.1: the per-message fields,
+// then one block per recipient, separated by empty lines).
+func (r *DSNReport) writeStatus(mw *multipart.Writer) error {
 	h := textproto.MIMEHeader{}
 	ct := "message/delivery-status"
-	if d.utf8() {
+	if r.UTF8() {
 		ct = "message/global-delivery-status" // RFC 6533 6.1
 	}
 	h.Set("Content-Type", ct)
@@ -170,46 +194,47 @@ func (d *dsnWriter) writeStatus(mw *multipart.Writer) error {
 	}
 	var b strings.Builder
 	// Per-message fields, RFC 3464 2.2.
-	fmt.Fprintf(&b, "Reporting-MTA: dns; %s\r\n", d.s.opt.Hostname)
-	fmt.Fprintf(&b, "X-Mailgrid-Queue-ID: %s\r\n", d.it.ID)
-	if d.it.Envelope.EnvID != "" {
-		fmt.Fprintf(&b, "Original-Envelope-Id: %s\r\n", oneLine(d.it.Envelope.EnvID))
+	fmt.Fprintf(&b, "Reporting-MTA: dns; %s\r\n", oneLine(r.ReportingMTA))
+	if r.QueueID != "" {
+		fmt.Fprintf(&b, "X-Mailgrid-Queue-ID: %s\r\n", oneLine(r.QueueID))
 	}
-	fmt.Fprintf(&b, "Arrival-Date: %s\r\n", d.it.Queued.Format(time.RFC1123Z))
-	for _, e := range d.entries {
+	if r.EnvID != "" {
+		fmt.Fprintf(&b, "Original-Envelope-Id: %s\r\n", oneLine(r.EnvID))
+	}
+	if !r.Arrival.IsZero() {
+		fmt.Fprintf(&b, "Arrival-Date: %s\r\n", message.FormatDate(r.Arrival))
+	}
+	for _, e := range r.Recipients {
 		b.WriteString("\r\n")
-		d.writeRecipient(&b, e)
+		r.writeRecipient(&b, e)
 	}
 	_, err = io.WriteString(pw, b.String())
 	return err
 }
 
 // writeRecipient writes one per-recipient block, RFC 3464 2.3.
-func (d *dsnWriter) writeRecipient(b *strings.Builder, e dsnEntry) {
-	if e.ORcpt != "" {
-		typ, addr, ok := strings.Cut(e.ORcpt, ";")
-		if ok {
-			fmt.Fprintf(b, "Original-Recipient: %s; %s\r\n", strings.TrimSpace(typ), oneLine(strings.TrimSpace(addr)))
-		}
+func (r *DSNReport) writeRecipient(b *strings.Builder, e DSNRecipient) {
+	if orcpt := strings.TrimSpace(e.ORcpt); strings.Contains(orcpt, ";") {
+		fmt.Fprintf(b, "Original-Recipient: %s\r\n", oneLine(orcpt))
 	}
 	typ := "rfc822"
 	if !isASCII(e.Addr) {
 		typ = "utf-8" // RFC 6533 3
 	}
 	fmt.Fprintf(b, "Final-Recipient: %s; %s\r\n", typ, oneLine(e.Addr))
-	fmt.Fprintf(b, "Action: %s\r\n", e.action)
-	fmt.Fprintf(b, "Status: %s\r\n", e.status)
+	fmt.Fprintf(b, "Action: %s\r\n", e.Action)
+	fmt.Fprintf(b, "Status: %s\r\n", e.Status)
 	if e.RemoteMTA != "" {
-		fmt.Fprintf(b, "Remote-MTA: dns; %s\r\n", e.RemoteMTA)
+		fmt.Fprintf(b, "Remote-MTA: dns; %s\r\n", oneLine(e.RemoteMTA))
 	}
-	if diag := diagnostic(e.LastReply); diag != "" {
+	if diag := diagnostic(e.Reply); diag != "" {
 		fmt.Fprintf(b, "Diagnostic-Code: %s\r\n", diag)
 	}
 	if !e.LastAttempt.IsZero() {
-		fmt.Fprintf(b, "Last-Attempt-Date: %s\r\n", e.LastAttempt.Format(time.RFC1123Z))
+		fmt.Fprintf(b, "Last-Attempt-Date: %s\r\n", message.FormatDate(e.LastAttempt))
 	}
-	if e.action == "delayed" {
-		fmt.Fprintf(b, "Will-Retry-Until: %s\r\n", d.it.Queued.Add(d.s.opt.Lifetime).Format(time.RFC1123Z))
+	if e.Action == ActionDelayed && !r.RetryUntil.IsZero() {
+		fmt.Fprintf(b, "Will-Retry-Until: %s\r\n", message.FormatDate(r.RetryUntil))
 	}
 }
 
@@ -232,22 +257,20 @@ func diagnostic(r Reply) string {
 	return s
 }
 
-// writeOriginal writes the original message (message/rfc822) or its header
+// writeOriginal writes the original message (message/rfc822) or its header section
 // (text/rfc822-headers, RFC 6522 and RFC 3462) as the third part.
-func (d *dsnWriter) writeOriginal(ctx context.Context, mw *multipart.Writer) (err error) {
-	body, err := d.s.q.OpenBody(ctx, d.it.ID)
-	if err != nil {
-		return err
+func (r *DSNReport) writeOriginal(mw *multipart.Writer) error {
+	if r.Original == nil {
+		return nil // the third part is optional (RFC 6522 3)
 	}
-	defer func() { err = errors.Join(err, body.Close()) }()
-	full := d.returnsFull()
+	utf8 := r.UTF8()
 	ct := "text/rfc822-headers"
 	switch {
-	case full && d.utf8():
+	case r.ReturnFull && utf8:
 		ct = "message/global" // RFC 6533 3
-	case full:
+	case r.ReturnFull:
 		ct = "message/rfc822"
-	case d.utf8():
+	case utf8:
 		ct = "message/global-headers" // RFC 6533 5
 	}
 	h := textproto.MIMEHeader{}
@@ -257,14 +280,15 @@ func (d *dsnWriter) writeOriginal(ctx context.Context, mw *multipart.Writer) (er
 	if err != nil {
 		return err
 	}
-	if full {
-		_, err = io.Copy(pw, bodyReader(body))
+	if r.ReturnFull {
+		_, err = io.Copy(pw, bodyReader(r.Original))
 		return err
 	}
-	return copyHeader(pw, body)
+	return copyHeader(pw, r.Original)
 }
 
-// copyHeader copies the header section of a message (up to, not including, the empty line).
+// copyHeader copies the header section of a message (up to, not including, the empty
+// line), line by line through a small buffer.
 func copyHeader(w io.Writer, body store.Body) error {
 	br := bufio.NewReader(bodyReader(body))
 	midLine := false // the previous read ended inside an overlong line
@@ -299,15 +323,4 @@ func isASCII(s string) bool {
 		}
 	}
 	return true
-}
-
-type countWriter struct {
-	w io.Writer
-	n int64
-}
-
-func (c *countWriter) Write(p []byte) (int, error) {
-	n, err := c.w.Write(p)
-	c.n += int64(n)
-	return n, err
 }

@@ -18,9 +18,11 @@
 //     outcome as soon as it ends (a crash re-sends at most the recipients in flight),
 //     and schedules retries of temporary failures with exponential backoff (5 minutes
 //     doubling to 4 hours; after 5 days a recipient expires), like Postfix.
-//   - dsn.go, dsnwrite.go: delivery status notifications (RFC 3461, RFC 3464, RFC 6522,
-//     RFC 6533), composed with the standard library's mime/multipart into an unlinked
-//     temporary file, so a returned original is streamed, never held in memory.
+//   - dsn.go: the scheduler's delivery status notifications (RFC 3461 policy: who gets
+//     one, for which recipients, RET), spooled to an unlinked temporary file for Submit.
+//   - dsnwrite.go: WriteDSN, the one RFC 3464 / RFC 6522 / RFC 6533 composer (standard
+//     library mime/multipart), also used by package delivery for its bounces; a returned
+//     original is streamed, never held in memory.
 package queue
 
 import (
