@@ -130,7 +130,7 @@ func (s *Server) SetMX(domain, host string, pref uint16) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	r := s.entry(domain)
-	target := dns.CanonicalName(host)
+	target := dns.Fqdn(host) // keep the case as published: clients must compare case-insensitively
 	for _, mx := range r.mx {
 		if mx.Mx == target {
 			mx.Preference = pref
