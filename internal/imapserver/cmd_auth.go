@@ -20,7 +20,10 @@ func cmdStartTLS(s *session, c *command) error {
 	if err := s.p.end(); err != nil {
 		return err
 	}
-	if s.tls || s.srv.opt.TLSConfig == nil {
+	if s.tls {
+		return bad("TLS already active")
+	}
+	if s.srv.opt.TLSConfig == nil {
 		return bad("TLS not available")
 	}
 	s.w.raw(c.tag + " OK Begin TLS negotiation now\r\n")

@@ -124,18 +124,20 @@ func (s *session) command() bool {
 	case !ok || (c.uid && !sp.uid):
 		return s.reply(c, bad("unknown command"), false)
 	case sp.states&s.state == 0:
-		return s.reply(c, bad("%s not allowed %s", c.name, s.stateText()), false)
+		return s.reply(c, bad("%s not allowed %s", c.name, s.stateText(sp.states)), false)
 	}
 	s.drainChanges()
 	err = sp.fn(s, c)
 	return s.reply(c, err, sp.noExpunge && !c.uid)
 }
 
-func (s *session) stateText() string {
-	switch s.state {
-	case stateNotAuth:
+func (s *session) stateText(allowed state) string {
+	switch {
+	case s.state == stateNotAuth:
 		return "before authentication"
-	case stateAuth:
+	case allowed == stateNotAuth:
+		return "after authentication"
+	case allowed == stateSelected:
 		return "without a selected mailbox"
 	}
 	return "in this state"

@@ -336,3 +336,5 @@ func contains(lines []string, sub string) bool {
 }
 
 var _ = bytes.NewReader
+
+func strconvItoa(n int) string { return fmt.Sprint(n) }
