@@ -163,6 +163,7 @@ func (s *session) login(user, pass string) error {
 		s.log.Error("open maildrop", "user", user, "err", err)
 		return errTemp
 	}
+	s.srv.recordLogin(ref)
 	s.acct, s.ref, s.st, s.drop, s.unlock = acct, ref, st, drop, unlock
 	s.state = stateTransaction
 	s.log = s.log.With("user", acct.Address.String())

@@ -2,6 +2,7 @@ package pop3server
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"crypto/tls"
 	"errors"
@@ -97,11 +98,14 @@ func (c *conn) reply(line string) error {
 	return err
 }
 
-// flushIfIdle sends the buffered replies unless the client has already pipelined the
-// next command (RFC 2449 6.6 PIPELINING: replies to a batch go out together).
+// flushIfIdle sends the buffered replies unless the client has already pipelined a
+// whole next command (RFC 2449 6.6 PIPELINING: replies to a batch go out together). A
+// partial line does not hold replies back.
 func (c *conn) flushIfIdle() error {
-	if c.r.Buffered() > 0 {
-		return nil
+	if n := c.r.Buffered(); n > 0 {
+		if next, err := c.r.Peek(n); err == nil && bytes.IndexByte(next, '\n') >= 0 {
+			return nil
+		}
 	}
 	return c.w.Flush()
 }

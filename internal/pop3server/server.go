@@ -310,18 +310,28 @@ func (s *Server) lockMaildrop(ref store.AccountRef) (unlock func(), ok bool) {
 	}, true
 }
 
-// loginAllowed enforces LoginDelay (RFC 2449 8.1.1) and records this login when allowed.
+// loginAllowed enforces LoginDelay (RFC 2449 8.1.1): false when the account's last
+// login is more recent than the delay.
 func (s *Server) loginAllowed(ref store.AccountRef) bool {
 	d := s.opt.LoginDelay
 	if d <= 0 {
 		return true
 	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	last, ok := s.lastLogin[ref]
+	return !ok || s.opt.Now().Sub(last) >= d
+}
+
+// recordLogin notes a successful login for LoginDelay.
+func (s *Server) recordLogin(ref store.AccountRef) {
+	d := s.opt.LoginDelay
+	if d <= 0 {
+		return
+	}
 	now := s.opt.Now()
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if last, ok := s.lastLogin[ref]; ok && now.Sub(last) < d {
-		return false
-	}
 	if len(s.lastLogin) >= 1024 { // keep the table to accounts seen within the delay
 		for r, t := range s.lastLogin {
 			if now.Sub(t) >= d {
@@ -330,7 +340,6 @@ func (s *Server) loginAllowed(ref store.AccountRef) bool {
 		}
 	}
 	s.lastLogin[ref] = now
-	return true
 }
 
 func remoteIP(c net.Conn) netip.Addr {

@@ -9,7 +9,7 @@ import (
 	"strings"
 	"testing"
 
-	"mailgrid/internal/pop3server"
+	"mailgrid/internal/delivery/deliverytest"
 	"mailgrid/internal/store"
 )
 
@@ -187,5 +187,44 @@ func TestInUse(t *testing.T) {
 	}
 }
 
-var _ = pop3server.Options{}
-var _ = context.Background
+// A reply is not held back by a partial next line in the same packet (pipelining flushes
+// only when a whole command is waiting).
+func TestPartialLineDoesNotHoldReplies(t *testing.T) {
+	w := newWorld(t)
+	w.deliver(t, testMessage(1, 200))
+	c := dialGreeted(t, w.start(t, nil))
+	c.login(userAddr, userPass)
+	if _, err := c.conn.Write([]byte("STAT\r\nLI")); err != nil {
+		t.Fatal(err)
+	}
+	if got := c.line(); !strings.HasPrefix(got, "+OK 1 ") {
+		t.Fatalf("STAT = %q", got)
+	}
+	if got := c.cmd("ST 1"); !strings.HasPrefix(got, "+OK 1 ") { // completes "LIST 1"
+		t.Fatalf("LIST 1 = %q", got)
+	}
+}
+
+// A message another session (IMAP) expunged after the snapshot: RETR says so, and UPDATE
+// does not fail on it.
+func TestMessageExpungedElsewhere(t *testing.T) {
+	w := newWorld(t)
+	w.deliver(t, testMessage(1, 200), testMessage(2, 200))
+	c := dialGreeted(t, w.start(t, nil))
+	c.login(userAddr, userPass)
+	first := w.Messages(t, w.user, "")[0]
+	if _, err := w.Store.Expunge(context.Background(), deliverytest.Ref(w.user), first.MailboxID, []store.UID{first.UID}); err != nil {
+		t.Fatal(err)
+	}
+	if got := c.cmd("RETR 1"); got != "-ERR Message was removed by another session" {
+		t.Fatalf("RETR of an expunged message = %q", got)
+	}
+	c.cmd("DELE 1")
+	c.cmd("DELE 2")
+	if got := c.cmd("QUIT"); got != "+OK pop.test POP3 server signing off (maildrop empty)" {
+		t.Fatalf("QUIT = %q", got)
+	}
+	if n := len(w.inbox(t)); n != 0 {
+		t.Fatalf("%d messages left", n)
+	}
+}
