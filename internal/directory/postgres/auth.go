@@ -1,0 +1,191 @@
+package postgres
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"github.com/jackc/pgx/v5"
+
+	"mailgrid/internal/directory"
+	"mailgrid/internal/mail"
+)
+
+// UpdateAccount applies u to the account at addr in one transaction that locks the
+// account row. A new password is hashed before it. QuotaBytes follows CreateAccount's
+// rule (0 = the domain's maximum, more than it is ErrLimit; the domain row is share-locked
+// so a concurrent UpdateDomain cannot slip between check and write). Changing the role
+// away from domain-admin drops the admin domains; a domain admin given an empty list
+// administers its own domain. A new Shard must be registered when any shard is.
+func (d *Directory) UpdateAccount(ctx context.Context, addr mail.Address, u directory.AccountUpdate) (directory.Account, error) {
+	key, ok := lookupKey(addr)
+	if !ok {
+		return directory.Account{}, notFound("account " + addr.String())
+	}
+	if err := checkUpdate(u); err != nil {
+		return directory.Account{}, err
+	}
+	var hash string
+	if u.Password != nil {
+		var err error
+		if hash, err = d.hash(ctx, *u.Password); err != nil {
+			return directory.Account{}, err
+		}
+	}
+	var a directory.Account
+	err := d.write(ctx, func(tx pgx.Tx) error {
+		cur, err := getAccount(ctx, tx, `a.addr_key = $1 FOR NO KEY UPDATE OF a`, key)
+		if err != nil {
+			return err
+		}
+		next, err := applyUpdate(ctx, tx, cur, u, hash)
+		if err != nil {
+			return err
+		}
+		if _, err := tx.Exec(ctx, `UPDATE accounts SET password_hash = $2, quota_bytes = $3,
+			quota_messages = $4, enabled = $5, role = $6, shard = $7 WHERE id = $1`,
+			next.ID, next.PasswordHash, next.QuotaBytes, next.QuotaMessages, next.Enabled,
+			string(next.Role), next.Shard); err != nil {
+			return fmt.Errorf("postgres directory: update account %s: %w", key, err)
+		}
+		if err := setAdminDomains(ctx, tx, next.ID, next.AdminDomains); err != nil {
+			return err
+		}
+		a, err = getAccount(ctx, tx, `a.id = $1`, next.ID)
+		return err
+	})
+	return a, err
+}
+
+// applyUpdate returns cur with u applied and checked against the domain's limits.
+func applyUpdate(ctx context.Context, tx pgx.Tx, cur directory.Account, u directory.AccountUpdate, hash string) (directory.Account, error) {
+	next := cur
+	if u.Password != nil {
+		next.PasswordHash = hash
+	}
+	if u.QuotaBytes != nil {
+		dom, err := getDomain(ctx, tx, cur.Address.Domain, "FOR SHARE")
+		if err != nil {
+			return next, err
+		}
+		if next.QuotaBytes, err = effectiveQuota(dom, *u.QuotaBytes); err != nil {
+			return next, err
+		}
+	}
+	if u.QuotaMessages != nil {
+		next.QuotaMessages = *u.QuotaMessages
+	}
+	if u.Enabled != nil {
+		next.Enabled = *u.Enabled
+	}
+	if u.Shard != nil && *u.Shard != cur.Shard {
+		if err := checkShardRegistered(ctx, tx, *u.Shard); err != nil {
+			return next, err
+		}
+		next.Shard = *u.Shard
+	}
+	role, admin := cur.Role, cur.AdminDomains
+	if u.Role != nil {
+		role = *u.Role
+		if role != directory.RoleDomainAdmin {
+			admin = nil
+		}
+	}
+	if u.AdminDomains != nil {
+		admin = *u.AdminDomains
+	}
+	var err error
+	next.Role, next.AdminDomains, err = normRole(role, admin, cur.Address.Domain)
+	return next, err
+}
+
+// Authenticate checks a login (the full address, case-insensitive) and password.
+//
+// Unknown logins verify the password against a stand-in hash, so they take the time of a
+// real verification and cannot be told from a wrong password by timing. Whether the account
+// or its domain is disabled is only revealed (ErrDisabled) after the right password. A
+// successful login with a hash that needs rehashing (bcrypt import, old argon2 parameters)
+// stores a fresh argon2id hash; a failure to do so is logged and does not fail the login.
+func (d *Directory) Authenticate(ctx context.Context, login, password string) (directory.Account, error) {
+	fail := fmt.Errorf("%w: %s", directory.ErrAuthFailed, login)
+	a, domainEnabled, err := d.loginAccount(ctx, login)
+	if errors.Is(err, directory.ErrNotFound) {
+		if _, _, verr := d.verify(ctx, d.dummyHash, password); verr != nil {
+			return directory.Account{}, verr
+		}
+		return directory.Account{}, fail
+	}
+	if err != nil {
+		return directory.Account{}, err
+	}
+	ok, rehash, err := d.verify(ctx, a.PasswordHash, password)
+	if err != nil {
+		return directory.Account{}, fmt.Errorf("postgres directory: account %d: %w", a.ID, err)
+	}
+	if !ok {
+		return directory.Account{}, fail
+	}
+	if !a.Enabled || !domainEnabled {
+		return directory.Account{}, fmt.Errorf("%w: %s", directory.ErrDisabled, a.Address)
+	}
+	if rehash {
+		a.PasswordHash = d.rehash(ctx, a, password)
+	}
+	return a, nil
+}
+
+// loginAccount finds the account of a login and whether its domain is enabled, in one
+// statement (one snapshot).
+func (d *Directory) loginAccount(ctx context.Context, login string) (directory.Account, bool, error) {
+	addr, err := mail.Parse(login)
+	if err != nil {
+		return directory.Account{}, false, notFound("login")
+	}
+	var enabled bool
+	a, err := scanAccount(d.pool.QueryRow(ctx, `SELECT `+accountCols+`, d.enabled
+		FROM accounts a JOIN domains d ON d.name = a.domain WHERE a.addr_key = $1`, addr.Key()), &enabled)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return a, false, notFound("login")
+	}
+	if err != nil {
+		return a, false, fmt.Errorf("postgres directory: login: %w", err)
+	}
+	return a, enabled, nil
+}
+
+// rehash replaces a's hash with a fresh one, unless the hash changed meanwhile (a password
+// change wins). It returns the hash now in effect for a.
+func (d *Directory) rehash(ctx context.Context, a directory.Account, password string) string {
+	h, err := d.hash(ctx, password)
+	if err == nil {
+		_, err = d.pool.Exec(ctx, `UPDATE accounts SET password_hash = $1 WHERE id = $2 AND password_hash = $3`,
+			h, a.ID, a.PasswordHash)
+	}
+	if err != nil {
+		d.log.Error("postgres directory: password rehash", "account", a.ID, "err", err)
+		return a.PasswordHash
+	}
+	return h
+}
+
+// SetPasswordHash stores an already hashed password (an import from another system:
+// argon2id or bcrypt, see directory.ValidHash). Imported bcrypt hashes are replaced by
+// argon2id at the account's next successful login. ErrInvalid for a hash VerifyPassword
+// cannot read, ErrNotFound for an unknown account.
+func (d *Directory) SetPasswordHash(ctx context.Context, addr mail.Address, hash string) error {
+	key, ok := lookupKey(addr)
+	if !ok {
+		return notFound("account " + addr.String())
+	}
+	if !directory.ValidHash(hash) {
+		return directory.ErrBadHash
+	}
+	tag, err := d.pool.Exec(ctx, `UPDATE accounts SET password_hash = $1 WHERE addr_key = $2`, hash, key)
+	if err != nil {
+		return fmt.Errorf("postgres directory: set password hash: %w", err)
+	}
+	if tag.RowsAffected() == 0 {
+		return notFound("account " + key)
+	}
+	return nil
+}
