@@ -45,7 +45,6 @@ var (
 	errWrongState   = badCommand("Command not valid in this state")
 	errSyntax       = badCommand("Syntax error in arguments")
 	errMsgNumber    = badCommand("Invalid message number")
-	errNoSuchMsg    = &Error{Text: "No such message"}
 	errDeleted      = &Error{Text: "Message already deleted"}
 	errTemp         = &Error{Code: codeSysTemp, Text: "Temporary server failure, try again later"}
 	errAuthFailed   = &Error{Code: codeAuth, Text: "Authentication failed", Bad: true}
