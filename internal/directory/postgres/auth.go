@@ -34,7 +34,16 @@ func (d *Directory) UpdateAccount(ctx context.Context, addr mail.Address, u dire
 	}
 	var a directory.Account
 	err := d.write(ctx, func(tx pgx.Tx) error {
-		cur, err := getAccount(ctx, tx, `a.addr_key = $1 FOR NO KEY UPDATE OF a`, key)
+		// Lock, then read in a later statement (a newer snapshot): the admin domains are
+		// then those of the last committed update, never a stale list to write back.
+		var id int64
+		err := tx.QueryRow(ctx, `SELECT id FROM accounts WHERE addr_key = $1 FOR NO KEY UPDATE`, key).Scan(&id)
+		if errors.Is(err, pgx.ErrNoRows) {
+			return notFound("account " + key)
+		} else if err != nil {
+			return fmt.Errorf("postgres directory: update account %s: %w", key, err)
+		}
+		cur, err := getAccount(ctx, tx, `a.id = $1`, id)
 		if err != nil {
 			return err
 		}

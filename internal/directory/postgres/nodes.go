@@ -98,7 +98,7 @@ func (d *Directory) Heartbeat(ctx context.Context, name string, load map[string]
 // downAfter (by the database's clock) is marked Down; downAfter <= 0 marks none.
 func (d *Directory) Nodes(ctx context.Context, downAfter time.Duration) ([]Node, error) {
 	rows, err := d.pool.Query(ctx, `SELECT name, addresses, version, services, started_at, last_heartbeat, load,
-			$1 > 0 AND last_heartbeat < now() - $1 * interval '1 microsecond'
+			$1::bigint > 0 AND last_heartbeat < now() - $1::bigint * interval '1 microsecond'
 		FROM nodes ORDER BY name`, downAfter.Microseconds())
 	var out []Node
 	if err == nil {

@@ -17,7 +17,9 @@
 // nodes.go), and schema_migrations (one row per applied version).
 //
 // Concurrency across nodes: mutations run in READ COMMITTED transactions that first lock
-// the rows their checks depend on, so no process-level lock is involved:
+// the rows their checks depend on, and check in later statements (each statement takes a
+// new snapshot, so it sees every commit made before the lock was granted). No
+// process-level lock is involved:
 //   - CreateAccount and CreateAlias lock the domain row (FOR NO KEY UPDATE) before they
 //     check MaxUsers and that the address is free; creations in one domain are therefore
 //     serialised across every node, and each check sees every commit before it.

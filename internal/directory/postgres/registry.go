@@ -149,11 +149,12 @@ func (d *Directory) Shards(ctx context.Context) ([]Shard, error) {
 func (d *Directory) UpdateShard(ctx context.Context, name string, u ShardUpdate) (Shard, error) {
 	var s Shard
 	err := d.write(ctx, func(tx pgx.Tx) error {
-		cur, err := scanShard(tx.QueryRow(ctx, shardSelect+` WHERE s.name = $1 FOR UPDATE OF s`, name))
-		if errors.Is(err, pgx.ErrNoRows) {
-			return notFound("shard " + name)
-		} else if err != nil {
-			return fmt.Errorf("postgres directory: shard %q: %w", name, err)
+		if err := lockShard(ctx, tx, name); err != nil {
+			return err
+		}
+		cur, err := getShard(ctx, tx, name)
+		if err != nil {
+			return err
 		}
 		if u.DSN != nil {
 			cur.DSN = *u.DSN
@@ -177,17 +178,29 @@ func (d *Directory) UpdateShard(ctx context.Context, name string, u ShardUpdate)
 	return s, err
 }
 
+// lockShard locks a shard row for the rest of the transaction; ErrNotFound if absent.
+// Later statements, with their new snapshots, see everything committed before the lock.
+func lockShard(ctx context.Context, tx pgx.Tx, name string) error {
+	var one int
+	err := tx.QueryRow(ctx, `SELECT 1 FROM shards WHERE name = $1 FOR UPDATE`, name).Scan(&one)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return notFound("shard " + name)
+	} else if err != nil {
+		return fmt.Errorf("postgres directory: lock shard %q: %w", name, err)
+	}
+	return nil
+}
+
 // RemoveShard unregisters a shard that holds no accounts (ErrShardNotEmpty otherwise).
 // The shard row is locked first, so no concurrent creation or move can place an account
 // on it in between.
 func (d *Directory) RemoveShard(ctx context.Context, name string) error {
 	return d.write(ctx, func(tx pgx.Tx) error {
+		if err := lockShard(ctx, tx, name); err != nil {
+			return err
+		}
 		var users int64
-		err := tx.QueryRow(ctx, `SELECT (SELECT count(*) FROM accounts WHERE shard = $1)
-			FROM shards WHERE name = $1 FOR UPDATE`, name).Scan(&users)
-		if errors.Is(err, pgx.ErrNoRows) {
-			return notFound("shard " + name)
-		} else if err != nil {
+		if err := tx.QueryRow(ctx, `SELECT count(*) FROM accounts WHERE shard = $1`, name).Scan(&users); err != nil {
 			return fmt.Errorf("postgres directory: remove shard %q: %w", name, err)
 		}
 		if users > 0 {
@@ -225,10 +238,10 @@ func placeAccount(ctx context.Context, tx pgx.Tx, requested string) (string, err
 	if requested != "" {
 		return requested, checkShardRegistered(ctx, tx, requested)
 	}
-	rows, err := tx.Query(ctx, `WITH locked AS (
-			SELECT name, capacity FROM shards WHERE state = 'active' ORDER BY name FOR UPDATE)
-		SELECT l.name, l.capacity, (SELECT count(*) FROM accounts a WHERE a.shard = l.name)
-		FROM locked l ORDER BY l.name`)
+	// Lock first, count after: in READ COMMITTED a statement reads other tables with the
+	// snapshot it started with, so a count in the locking statement could miss accounts
+	// committed while it waited for the lock.
+	rows, err := tx.Query(ctx, `SELECT name, capacity FROM shards WHERE state = 'active' ORDER BY name FOR UPDATE`)
 	type cand struct {
 		name            string
 		capacity, users int64
@@ -237,7 +250,7 @@ func placeAccount(ctx context.Context, tx pgx.Tx, requested string) (string, err
 	if err == nil {
 		cs, err = pgx.CollectRows(rows, func(r pgx.CollectableRow) (cand, error) {
 			var c cand
-			err := r.Scan(&c.name, &c.capacity, &c.users)
+			err := r.Scan(&c.name, &c.capacity)
 			return c, err
 		})
 	}
@@ -253,6 +266,11 @@ func placeAccount(ctx context.Context, tx pgx.Tx, requested string) (string, err
 			return directory.LocalShard, nil
 		}
 		return "", fmt.Errorf("%w: no active shard", directory.ErrLimit)
+	}
+	for i := range cs {
+		if err := tx.QueryRow(ctx, `SELECT count(*) FROM accounts WHERE shard = $1`, cs[i].name).Scan(&cs[i].users); err != nil {
+			return "", fmt.Errorf("postgres directory: placement: %w", err)
+		}
 	}
 	best, bestFree := "", int64(0)
 	for _, c := range cs {
