@@ -12,6 +12,7 @@ import (
 
 	"mailgrid/internal/delivery"
 	"mailgrid/internal/dns"
+	"mailgrid/internal/pop3server"
 	"mailgrid/internal/queue"
 	"mailgrid/internal/smtpclient"
 	"mailgrid/internal/smtpserver"
@@ -33,10 +34,16 @@ func (k kickingQueue) Enqueue(ctx context.Context, env queue.Envelope, rcpts []q
 	return id, err
 }
 
-// listener is one SMTP listener and its server.
+// server is what every protocol front-end provides.
+type server interface {
+	Serve(l net.Listener) error
+	Shutdown(ctx context.Context) error
+}
+
+// listener is one listening socket and the server behind it.
 type listener struct {
 	name string
-	srv  *smtpserver.Server
+	srv  server
 	l    net.Listener
 }
 
@@ -130,35 +137,29 @@ func (s *System) Serve(ctx context.Context) error {
 	return runErr
 }
 
-// listen opens the SMTP listeners that are configured.
+// listen opens the listeners that are configured, each with its server.
 func (s *System) listen(tlsConf *tls.Config, p *delivery.Pipeline, spool string) ([]listener, error) {
 	cfg := s.Cfg
 	specs := []struct {
 		name, addr string
-		mode       smtpserver.Mode
-		implicit   bool
+		make       func() (server, error)
 	}{
-		{"smtp", cfg.Listen.SMTP, smtpserver.ModeMX, false},
-		{"submission", cfg.Listen.Submission, smtpserver.ModeSubmission, false},
-		{"submissions", cfg.Listen.Submissions, smtpserver.ModeSubmission, true},
+		{"smtp", cfg.Listen.SMTP, func() (server, error) { return s.smtpServer(smtpserver.ModeMX, false, tlsConf, p, spool) }},
+		{"submission", cfg.Listen.Submission, func() (server, error) { return s.smtpServer(smtpserver.ModeSubmission, false, tlsConf, p, spool) }},
+		{"submissions", cfg.Listen.Submissions, func() (server, error) { return s.smtpServer(smtpserver.ModeSubmission, true, tlsConf, p, spool) }},
+		{"pop3", cfg.Listen.POP3, func() (server, error) { return s.pop3Server(false, tlsConf) }},
+		{"pop3s", cfg.Listen.POP3S, func() (server, error) { return s.pop3Server(true, tlsConf) }},
 	}
 	var out []listener
 	for _, sp := range specs {
 		if sp.addr == "" {
 			continue
 		}
-		srv, err := smtpserver.New(smtpserver.Options{
-			Mode: sp.mode, Hostname: cfg.Hostname, TLSConfig: tlsConf, ImplicitTLS: sp.implicit,
-			Pipeline: p, Directory: s.Dir, SpoolDir: spool,
-			MaxMessageBytes: cfg.SMTP.MaxMessageBytes, MaxRecipients: cfg.SMTP.MaxRecipients,
-			MaxLineLength: cfg.SMTP.MaxLineLength, ReadTimeout: cfg.SMTP.ReadTimeout.D(),
-			WriteTimeout: cfg.SMTP.WriteTimeout.D(), MaxConnsPerIP: cfg.SMTP.MaxConnsPerIP,
-			MaxErrors: cfg.SMTP.MaxErrors, Logger: s.Log.With("svc", sp.name),
-		})
+		srv, err := sp.make()
 		if err == nil {
 			var l net.Listener
 			l, err = net.Listen("tcp", sp.addr)
-			if err == nil { // the server does the implicit TLS handshake itself
+			if err == nil { // servers do their implicit TLS handshake themselves
 				out = append(out, listener{name: sp.name, srv: srv, l: l})
 				s.Log.Info("listening", "svc", sp.name, "addr", sp.addr)
 				continue
@@ -172,10 +173,29 @@ func (s *System) listen(tlsConf *tls.Config, p *delivery.Pipeline, spool string)
 	return out, nil
 }
 
+func (s *System) smtpServer(mode smtpserver.Mode, implicit bool, tlsConf *tls.Config, p *delivery.Pipeline, spool string) (server, error) {
+	cfg := s.Cfg
+	return smtpserver.New(smtpserver.Options{
+		Mode: mode, Hostname: cfg.Hostname, TLSConfig: tlsConf, ImplicitTLS: implicit,
+		Pipeline: p, Directory: s.Dir, SpoolDir: spool,
+		MaxMessageBytes: cfg.SMTP.MaxMessageBytes, MaxRecipients: cfg.SMTP.MaxRecipients,
+		MaxLineLength: cfg.SMTP.MaxLineLength, ReadTimeout: cfg.SMTP.ReadTimeout.D(),
+		WriteTimeout: cfg.SMTP.WriteTimeout.D(), MaxConnsPerIP: cfg.SMTP.MaxConnsPerIP,
+		MaxErrors: cfg.SMTP.MaxErrors, Logger: s.Log.With("svc", mode.String()),
+	})
+}
+
+func (s *System) pop3Server(implicit bool, tlsConf *tls.Config) (server, error) {
+	return pop3server.New(pop3server.Options{
+		Hostname: s.Cfg.Hostname, TLSConfig: tlsConf, ImplicitTLS: implicit,
+		Directory: s.Dir, Shards: s.Shards, Logger: s.Log.With("svc", "pop3"),
+	})
+}
+
 // logUnserved says which configured listeners have no server yet.
 func (s *System) logUnserved() {
 	l := s.Cfg.Listen
-	for name, addr := range map[string]string{"imap": l.IMAP, "imaps": l.IMAPS, "pop3": l.POP3, "pop3s": l.POP3S, "http": l.HTTP} {
+	for name, addr := range map[string]string{"imap": l.IMAP, "imaps": l.IMAPS, "http": l.HTTP} {
 		if addr != "" {
 			s.Log.Debug("listener configured but not served in this release", "svc", name, "addr", addr)
 		}

@@ -67,6 +67,7 @@ func main() {
 	}
 	runInbound(n, users, 4<<10, *messages, *sessions)
 	runInbound(n, users, 100<<10, *messages/4, *sessions)
+	runPOP3(n.pop3, "user%d@bench.test", "bench-password", *sessions, *messages)
 	runOutbound(n, sink, users[0], *outbound, *sessions)
 }
 
@@ -214,7 +215,7 @@ func makeMessage(size int) []byte {
 
 // node is the mailgrid process under measurement.
 type node struct {
-	bin, cfg, mx string
+	bin, cfg, mx, pop3 string
 	cmd          *exec.Cmd
 	dir          string
 }
@@ -224,7 +225,7 @@ func startNode(bin, dnsAddr string, remotePort int) (*node, error) {
 	if err != nil {
 		return nil, err
 	}
-	n := &node{bin: bin, dir: dir, mx: freeAddr(), cfg: filepath.Join(dir, "mailgrid.toml")}
+	n := &node{bin: bin, dir: dir, mx: freeAddr(), pop3: freeAddr(), cfg: filepath.Join(dir, "mailgrid.toml")}
 	cfg := fmt.Sprintf(`data = %q
 hostname = "bench.mailgrid.test"
 [listen]
@@ -233,7 +234,7 @@ submission = %q
 submissions = ""
 imap = ""
 imaps = ""
-pop3 = ""
+pop3 = %q
 pop3s = ""
 http = ""
 [dns]
@@ -247,7 +248,7 @@ per_domain = 20
 max_conns_per_ip = 200
 [log]
 level = "warn"
-`, filepath.Join(dir, "data"), n.mx, freeAddr(), dnsAddr, remotePort)
+`, filepath.Join(dir, "data"), n.mx, freeAddr(), n.pop3, dnsAddr, remotePort)
 	if err := os.WriteFile(n.cfg, []byte(cfg), 0o600); err != nil {
 		return nil, err
 	}

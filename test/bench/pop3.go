@@ -27,7 +27,6 @@ import (
 // fmt.Sprintf(user, i) (e.g. "user%d@bench.test", the accounts main creates); otherwise
 // a single session is run. The maildrops must hold messages already.
 //
-//lint:ignore U1000 main calls it once the node serves POP3 (lead's wiring of main.go)
 func runPOP3(addr, user, pass string, sessions, messages int) {
 	if !strings.Contains(user, "%d") && sessions > 1 {
 		log.Printf("pop3: one maildrop, one session (user has no %%d)")

@@ -77,6 +77,8 @@ type Node struct {
 	SMTP        string // MX listener
 	Submission  string // STARTTLS
 	Submissions string // implicit TLS
+	POP3        string // STLS
+	POP3S       string // implicit TLS
 	AdminPass   string
 
 	mu     sync.Mutex
@@ -101,7 +103,8 @@ func NewNode(t *testing.T, name string, o NodeOptions) *Node {
 	}
 	dir := t.TempDir()
 	n := &Node{t: t, Name: name, Hostname: o.Hostname, Dir: dir,
-		SMTP: freePort(t), Submission: freePort(t), Submissions: freePort(t), AdminPass: "admin-" + name + "-pw"}
+		SMTP: freePort(t), Submission: freePort(t), Submissions: freePort(t),
+		POP3: freePort(t), POP3S: freePort(t), AdminPass: "admin-" + name + "-pw"}
 	dnsServers := "[]"
 	if o.DNS != "" {
 		dnsServers = fmt.Sprintf("[%q]", o.DNS)
@@ -118,8 +121,8 @@ submission = %q
 submissions = %q
 imap = ""
 imaps = ""
-pop3 = ""
-pop3s = ""
+pop3 = %q
+pop3s = %q
 http = ""
 [dns]
 servers = %s
@@ -128,7 +131,7 @@ smtp_port = %d
 [log]
 level = "debug"
 %s
-`, filepath.Join(dir, "data"), o.Hostname, n.SMTP, n.Submission, n.Submissions, dnsServers, port, o.Extra)
+`, filepath.Join(dir, "data"), o.Hostname, n.SMTP, n.Submission, n.Submissions, n.POP3, n.POP3S, dnsServers, port, o.Extra)
 	n.ConfigFile = filepath.Join(dir, "mailgrid.toml")
 	if err := os.WriteFile(n.ConfigFile, []byte(cfg), 0o600); err != nil {
 		t.Fatal(err)
