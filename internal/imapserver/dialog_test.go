@@ -67,7 +67,7 @@ func runDialog(t *testing.T, file string) {
 		case strings.HasPrefix(line, "C: "):
 			cur.send(line[3:] + "\r\n")
 		case strings.HasPrefix(line, "S: "):
-			got := rawLine(t, cur)
+			got := rawLine(t, cur, where())
 			if !matchLine(line[3:], got) {
 				if os.Getenv("IMAP_DIALOG_SHOW") != "" { // while writing a dialog: show all
 					t.Errorf("%s:\n got S: %s\nwant S: %s", where(), got, line[3:])
@@ -108,14 +108,14 @@ func runDialog(t *testing.T, file string) {
 }
 
 // rawLine reads one CRLF line, literal contents included as lines.
-func rawLine(t *testing.T, c *client) string {
+func rawLine(t *testing.T, c *client, where string) string {
 	t.Helper()
 	if err := c.conn.SetReadDeadline(time.Now().Add(deadline)); err != nil {
 		t.Fatal(err)
 	}
 	l, err := c.r.ReadString('\n')
 	if err != nil {
-		t.Fatalf("read: %v (partial %q)", err, l)
+		t.Fatalf("%s: read: %v (partial %q)", where, err, l)
 	}
 	return strings.TrimSuffix(l, "\r\n")
 }
