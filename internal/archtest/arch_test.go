@@ -53,6 +53,7 @@ var (
 	frontEnds = []string{"internal/smtpserver", "internal/smtpclient", "internal/imapserver", "internal/pop3server", "internal/web"}
 	core      = []string{"internal/directory", "internal/store", "internal/queue", "internal/delivery", "internal/filter", "internal/bus", "internal/cluster", "internal/admin"}
 	found     = []string{"internal/mail", "internal/message", "internal/config", "internal/obs", "internal/dns"}
+	standards = []string{"internal/mailauth"}
 )
 
 // isDriver reports whether an import path is a storage driver or a database library.
@@ -78,7 +79,7 @@ func TestDependencyRules(t *testing.T) {
 		if strings.HasSuffix(p.ImportPath, "test") { // conformance suites and testkits
 			continue
 		}
-		fe, co, fo := in(p.ImportPath, frontEnds), in(p.ImportPath, core), in(p.ImportPath, found)
+		fe, co, fo, st := in(p.ImportPath, frontEnds), in(p.ImportPath, core), in(p.ImportPath, found), in(p.ImportPath, standards)
 		if co != "" && isDriver(p.ImportPath) {
 			continue // the drivers themselves live under core directories
 		}
@@ -90,8 +91,10 @@ func TestDependencyRules(t *testing.T) {
 				t.Errorf("front-end %s imports front-end %s (rule 2)", p.ImportPath, d)
 			case co != "" && (isDriver(d) || in(d, frontEnds) != ""):
 				t.Errorf("core %s imports %s (rule 1)", p.ImportPath, d)
-			case fo != "" && (in(d, core) != "" || in(d, frontEnds) != "" || isDriver(d)):
+			case fo != "" && (in(d, core) != "" || in(d, frontEnds) != "" || in(d, standards) != "" || isDriver(d)):
 				t.Errorf("foundation %s imports %s (rule 1)", p.ImportPath, d)
+			case st != "" && (in(d, core) != "" || in(d, frontEnds) != "" || isDriver(d)):
+				t.Errorf("standards package %s imports %s (rule 1)", p.ImportPath, d)
 			case strings.HasPrefix(d, mod+"internal/app") || strings.HasPrefix(d, mod+"cmd/"):
 				if !strings.HasPrefix(p.ImportPath, mod+"cmd/") && !strings.HasPrefix(p.ImportPath, mod+"test/") {
 					t.Errorf("%s imports %s: only cmd may import app", p.ImportPath, d)
