@@ -56,11 +56,13 @@ var (
 	standards = []string{"internal/mailauth"}
 )
 
-// isDriver reports whether an import path is a storage driver or a database library.
+// isDriver reports whether an import path is a storage driver (sqlite, postgres, and the
+// bus's PostgreSQL transport pgnotify) or a database library.
 func isDriver(p string) bool {
 	return p == "database/sql" || strings.HasPrefix(p, "modernc.org/sqlite") ||
 		strings.HasPrefix(p, "github.com/jackc/pgx") ||
-		(strings.HasPrefix(p, mod) && (strings.HasSuffix(p, "/sqlite") || strings.HasSuffix(p, "/postgres")))
+		(strings.HasPrefix(p, mod) && (strings.HasSuffix(p, "/sqlite") || strings.HasSuffix(p, "/postgres") ||
+			strings.HasSuffix(p, "/pgnotify")))
 }
 
 func in(p string, group []string) string {
