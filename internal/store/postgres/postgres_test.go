@@ -1,0 +1,94 @@
+package postgres
+
+import (
+	"log/slog"
+	"sync"
+	"testing"
+
+	"go.uber.org/goleak"
+
+	"mailgrid/internal/store"
+	"mailgrid/internal/store/storetest"
+	"mailgrid/internal/testkit/pgtest"
+)
+
+func TestMain(m *testing.M) {
+	goleak.VerifyTestMain(m)
+}
+
+// dsns gives each test its own database and the same one when the suite reopens.
+type dsns struct {
+	mu sync.Mutex
+	m  map[*testing.T]string
+}
+
+func (d *dsns) get(t *testing.T) string {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.m == nil {
+		d.m = map[*testing.T]string{}
+	}
+	if dsn, ok := d.m[t]; ok {
+		return dsn
+	}
+	dsn := pgtest.DSN(t)
+	d.m[t] = dsn
+	return dsn
+}
+
+func testLogger(t testing.TB) *slog.Logger {
+	return slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: slog.LevelWarn}))
+}
+
+type testWriter struct{ t testing.TB }
+
+func (w testWriter) Write(p []byte) (int, error) {
+	w.t.Log(string(p))
+	return len(p), nil
+}
+
+// openAt opens a store on dsn, closed by the test's cleanup.
+func openAt(t testing.TB, dsn string, opt Options) *Store {
+	t.Helper()
+	opt.DSN = dsn
+	if opt.Logger == nil {
+		opt.Logger = testLogger(t)
+	}
+	if opt.MaxConns == 0 {
+		opt.MaxConns = 8
+	}
+	s, err := Open(t.Context(), opt)
+	if err != nil {
+		t.Fatalf("Open: %v", err)
+	}
+	t.Cleanup(func() {
+		if err := s.Close(); err != nil {
+			t.Errorf("Close: %v", err)
+		}
+	})
+	return s
+}
+
+func TestConformance(t *testing.T) {
+	var d dsns
+	storetest.Run(t, func(t *testing.T, pub store.Publisher) store.Store {
+		return openAt(t, d.get(t), Options{Publisher: pub})
+	})
+}
+
+func TestOpenNeedsDSN(t *testing.T) {
+	if _, err := Open(t.Context(), Options{}); err == nil {
+		t.Fatal("Open without DSN succeeded")
+	}
+}
+
+func TestCloseThenCall(t *testing.T) {
+	s := openAt(t, pgtest.DSN(t), Options{})
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	err := s.EnsureAccount(t.Context(), store.AccountRef{Domain: "example.com", ID: 1})
+	if err != ErrClosed {
+		t.Fatalf("call after Close: %v, want ErrClosed", err)
+	}
+}

@@ -1,0 +1,155 @@
+package postgres
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+)
+
+// schemaName is the PostgreSQL schema holding the store's tables; every connection of the
+// pool has it as its search_path, so the SQL names tables unqualified and a shard database
+// can also hold other drivers' tables (queue, directory) without a clash.
+const schemaName = "mailgrid_store"
+
+// migrationLock is the pg_advisory_xact_lock key serialising migrations: "mgstore" in
+// ASCII. Nodes opening the same shard at once apply each migration exactly once.
+const migrationLock int64 = 0x6d6773746f7265
+
+// migrations are applied in order; migrations[i] brings the schema to version i+1. Never
+// edit a released migration: append a new one.
+var migrations = []string{
+	// 1: initial schema. Text columns that are compared or ordered use the "C" collation:
+	// byte order, which for UTF-8 is code point order, the order Go's strings.Compare and
+	// the SQLite driver give.
+	`
+CREATE TABLE meta (
+	key   text PRIMARY KEY,
+	value bigint NOT NULL
+);
+INSERT INTO meta (key, value) VALUES ('uidvalidity', 0);
+
+CREATE TABLE accounts (
+	domain   text COLLATE "C" NOT NULL,
+	id       bigint NOT NULL,
+	bytes    bigint NOT NULL DEFAULT 0,
+	messages bigint NOT NULL DEFAULT 0,
+	PRIMARY KEY (domain, id)
+);
+
+CREATE TABLE mailboxes (
+	id            bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+	domain        text COLLATE "C" NOT NULL,
+	account       bigint NOT NULL,
+	name          text COLLATE "C" NOT NULL,
+	special_use   text NOT NULL DEFAULT '',
+	subscribed    boolean NOT NULL DEFAULT false,
+	uidvalidity   bigint NOT NULL,
+	uidnext       bigint NOT NULL DEFAULT 1,
+	highestmodseq bigint NOT NULL DEFAULT 0,
+	messages      bigint NOT NULL DEFAULT 0,
+	unseen        bigint NOT NULL DEFAULT 0,
+	size          bigint NOT NULL DEFAULT 0,
+	FOREIGN KEY (domain, account) REFERENCES accounts (domain, id) ON DELETE CASCADE,
+	UNIQUE (domain, account, name)
+);
+
+CREATE TABLE blobs (
+	id       bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+	sha256   bytea NOT NULL UNIQUE,
+	size     bigint NOT NULL,
+	refs     bigint NOT NULL DEFAULT 0 CHECK (refs >= 0),
+	freed_at timestamptz
+);
+CREATE INDEX blobs_free ON blobs (freed_at) WHERE refs = 0;
+
+CREATE TABLE blob_parts (
+	blob bigint NOT NULL REFERENCES blobs (id) ON DELETE CASCADE,
+	part integer NOT NULL,
+	data bytea NOT NULL,
+	PRIMARY KEY (blob, part)
+);
+
+CREATE TABLE messages (
+	id            bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+	mailbox       bigint NOT NULL REFERENCES mailboxes (id) ON DELETE CASCADE,
+	uid           bigint NOT NULL,
+	modseq        bigint NOT NULL,
+	flags         text[] NOT NULL DEFAULT '{}',
+	seen          boolean NOT NULL DEFAULT false,
+	internal_date timestamptz NOT NULL,
+	size          bigint NOT NULL,
+	blob          bigint NOT NULL REFERENCES blobs (id),
+	meta          bytea,
+	UNIQUE (mailbox, uid)
+);
+CREATE INDEX messages_modseq ON messages (mailbox, modseq);
+CREATE INDEX messages_blob ON messages (blob);
+
+CREATE TABLE expunged (
+	mailbox bigint NOT NULL REFERENCES mailboxes (id) ON DELETE CASCADE,
+	uid     bigint NOT NULL,
+	modseq  bigint NOT NULL,
+	PRIMARY KEY (mailbox, uid)
+);
+CREATE INDEX expunged_modseq ON expunged (mailbox, modseq);
+`,
+}
+
+// migrate brings the database to the newest schema in one transaction under an advisory
+// lock: concurrent Opens wait for the first, then find nothing left to do.
+// schema_migrations records each applied version once (its primary key would refuse a
+// second application).
+func migrate(ctx context.Context, pool *pgxpool.Pool) (err error) {
+	tx, err := pool.Begin(ctx)
+	if err != nil {
+		return fmt.Errorf("postgres store: migrate: %w", err)
+	}
+	defer func() {
+		if err != nil {
+			err = errors.Join(err, rollback(tx))
+		}
+	}()
+	setup := []string{
+		`SELECT pg_advisory_xact_lock(` + fmt.Sprint(migrationLock) + `)`,
+		`CREATE SCHEMA IF NOT EXISTS ` + schemaName,
+		`CREATE TABLE IF NOT EXISTS schema_migrations (
+			version    integer PRIMARY KEY,
+			applied_at timestamptz NOT NULL DEFAULT now())`,
+	}
+	for _, q := range setup {
+		if _, err := tx.Exec(ctx, q); err != nil {
+			return fmt.Errorf("postgres store: migrate: %w", err)
+		}
+	}
+	var v int
+	if err := tx.QueryRow(ctx, `SELECT coalesce(max(version), 0) FROM schema_migrations`).Scan(&v); err != nil {
+		return fmt.Errorf("postgres store: migrate: %w", err)
+	}
+	if v > len(migrations) {
+		return fmt.Errorf("postgres store: schema version %d is newer than this program (%d)", v, len(migrations))
+	}
+	for i := v; i < len(migrations); i++ {
+		if _, err := tx.Exec(ctx, migrations[i]); err != nil {
+			return fmt.Errorf("postgres store: migration %d: %w", i+1, err)
+		}
+		if _, err := tx.Exec(ctx, `INSERT INTO schema_migrations (version) VALUES ($1)`, i+1); err != nil {
+			return fmt.Errorf("postgres store: migration %d: %w", i+1, err)
+		}
+	}
+	if err := tx.Commit(ctx); err != nil {
+		return fmt.Errorf("postgres store: migrate: commit: %w", err)
+	}
+	return nil
+}
+
+// rollback rolls tx back (detached from the caller's context, so a cancelled caller
+// still releases the connection cleanly), ignoring "already closed".
+func rollback(tx pgx.Tx) error {
+	if err := tx.Rollback(context.Background()); err != nil && !errors.Is(err, pgx.ErrTxClosed) {
+		return fmt.Errorf("rollback: %w", err)
+	}
+	return nil
+}
