@@ -104,5 +104,5 @@ func sameFlags(a, b []string) bool { return slices.EqualFunc(a, b, strings.Equal
 func hasSeen(flags []string) bool { return slices.Contains(flags, store.FlagSeen) }
 
 // joinFlags gives a flag list as one string for an unnest() array parameter; SQL splits
-// it again with string_to_array(f, ' ') (” is the empty list).
+// it again with string_to_array(f, ' '); the empty string is the empty list.
 func joinFlags(flags []string) string { return strings.Join(flags, " ") }
