@@ -79,6 +79,18 @@ func cmdFetch(s *session, c *command) error {
 	if failed > 0 {
 		return no(codeUnavailable, "%d messages could not be read", failed)
 	}
+	return s.expungeIssued(uids)
+}
+
+// expungeIssued answers a command that named messages another session expunged and this
+// one has not announced yet: they were skipped (RFC 2180 4.1.2; NO [EXPUNGEISSUED], RFC
+// 5530 3, as Dovecot).
+func (s *session) expungeIssued(uids []store.UID) error {
+	for _, u := range uids {
+		if _, ok := s.sel.gone[u]; ok {
+			return no(codeExpunged, "some of the requested messages no longer exist")
+		}
+	}
 	return nil
 }
 

@@ -37,6 +37,9 @@ func cmdSearch(s *session, c *command) error {
 		s.saveResult(hits, ret)
 	}
 	if ret.given || s.enabled.rev2 {
+		if !ret.given {
+			ret.all = true // RFC 9051 6.4.4: no return option means ALL
+		}
 		if ret.save && !ret.min && !ret.max && !ret.all && !ret.count {
 			return nil // RFC 5182 2.1: SAVE alone returns nothing
 		}
