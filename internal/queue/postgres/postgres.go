@@ -1,0 +1,226 @@
+// Package postgres is the cluster driver of the outbound queue (queue.Queue): one queue in
+// a PostgreSQL database that every node shares. Any node leases due items; two nodes never
+// hold the same item; a node that dies loses its leases when they expire and another node
+// finishes its work. It passes the conformance suite in package queuetest.
+//
+// Engine: github.com/jackc/pgx/v5 with its pgxpool pool, used directly (not through
+// database/sql) for bytea without copies through interfaces, arrays, batches (several
+// statements in one round trip and one implicit transaction) and typed errors.
+//
+// Layout: the tables live in the PostgreSQL schema "queue" (the pool sets search_path),
+// so the queue can share a database with the directory.
+//
+//	items        one row per queued message: envelope, size, first-enqueued time, next
+//	             attempt, attempts, delay-warning flag, lease owner and expiry; seq (an
+//	             identity) orders items enqueued in the same nanosecond
+//	rcpts        one row per recipient: NOTIFY, ORCPT, state, attempts, last reply, DSN
+//	             pending
+//	body_chunks  the message body in chunks of ChunkSize octets (item, seq, bytea)
+//
+// Times are int64 Unix nanoseconds (0 = none), like the SQLite driver: the scheduler's
+// clock values survive the round trip exactly. Every table cascades from items, so
+// deleting an item removes its recipients and body in the same commit: there are no
+// orphan bodies to sweep, unlike with body files.
+//
+// Bodies are chunked rather than one bytea value so that Enqueue streams a body of any
+// size with one chunk in memory, and OpenBody's store.Blob reads with io.ReaderAt one
+// chunk per query (the last chunk read is cached, so sequential small reads cost one
+// query per chunk). A body of one chunk, most mail, is fetched by OpenBody itself.
+//
+// Enqueue writes the item, its recipients and the body in one transaction: when it
+// returns nil everything is committed (flushed to the WAL with the server's default
+// synchronous_commit=on, and on a synchronous standby when one is configured).
+//
+// Leasing is one statement: the due items are selected FOR NO KEY UPDATE SKIP LOCKED and
+// updated with the lease in the same statement, which also returns their recipients.
+// Concurrent leasers on any node skip rows another leaser has locked, and a row whose
+// lease was just taken no longer matches once re-checked, so an item is never leased
+// twice; an expired lease makes the item match again for every node. NO KEY UPDATE (not
+// UPDATE) leaves the foreign-key share locks of concurrent Report calls unblocked.
+//
+// Migrations are versioned in queue.schema_migrations and applied by Open in one
+// transaction under a pg_advisory_xact_lock, so nodes starting together apply each step
+// once; a database written by a newer mailgrid is refused.
+package postgres
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"mailgrid/internal/queue"
+)
+
+// SchemaName is the PostgreSQL schema that holds the queue's tables.
+const SchemaName = "queue"
+
+// SchemaVersion is the schema version this code writes.
+const SchemaVersion = 1
+
+// ChunkSize is the size of a body chunk (the last one may be shorter).
+const ChunkSize = 256 << 10
+
+// migrationLock is the pg_advisory_xact_lock key of queue migrations ("mailgrd" and 2).
+const migrationLock int64 = 0x6d61696c67726402
+
+// rollbackTimeout bounds a rollback, which must run even when the caller's context is done.
+const rollbackTimeout = 5 * time.Second
+
+// Queue is the PostgreSQL queue driver. It implements queue.Queue.
+type Queue struct {
+	pool *pgxpool.Pool
+}
+
+var _ queue.Queue = (*Queue)(nil)
+
+// Open connects to the queue database at dsn (a PostgreSQL URL or key=value string; pool
+// settings such as pool_max_conns are honoured) and brings its schema up to date.
+func Open(ctx context.Context, dsn string) (*Queue, error) {
+	cfg, err := pgxpool.ParseConfig(dsn)
+	if err != nil {
+		return nil, fmt.Errorf("queue: %w", err)
+	}
+	cfg.ConnConfig.RuntimeParams["search_path"] = SchemaName
+	pool, err := pgxpool.NewWithConfig(ctx, cfg)
+	if err != nil {
+		return nil, fmt.Errorf("queue: connect: %w", err)
+	}
+	if err := migrate(ctx, pool); err != nil {
+		pool.Close()
+		return nil, fmt.Errorf("queue: %w", err)
+	}
+	return &Queue{pool: pool}, nil
+}
+
+// Close releases the connection pool. Blobs opened from the queue fail afterwards.
+func (q *Queue) Close() error {
+	q.pool.Close()
+	return nil
+}
+
+// migrations are applied in order; step i brings version i to i+1. Never edit a released
+// step: append one and bump SchemaVersion.
+func migrations() []string {
+	return []string{`
+CREATE TABLE items (
+	id            text COLLATE "C" PRIMARY KEY,
+	seq           bigint GENERATED ALWAYS AS IDENTITY,
+	env_from      text NOT NULL,
+	env_id        text NOT NULL,
+	ret           text NOT NULL,
+	smtputf8      boolean NOT NULL,
+	sender_domain text NOT NULL,
+	sender_id     bigint NOT NULL,
+	size          bigint NOT NULL,
+	queued        bigint NOT NULL,           -- unix ns
+	next_attempt  bigint NOT NULL DEFAULT 0, -- unix ns; 0 = due now
+	attempts      integer NOT NULL DEFAULT 0,
+	last_attempt  bigint NOT NULL DEFAULT 0,
+	delay_warned  boolean NOT NULL DEFAULT false,
+	retry_asked   boolean NOT NULL DEFAULT false, -- Retry while leased
+	lease_owner   text NOT NULL DEFAULT '',
+	lease_until   bigint NOT NULL DEFAULT 0
+);
+CREATE INDEX items_due ON items(next_attempt, queued);
+CREATE INDEX items_lease ON items(lease_owner) WHERE lease_owner <> '';
+CREATE INDEX items_order ON items(queued, seq);
+CREATE TABLE rcpts (
+	item_id      text COLLATE "C" NOT NULL REFERENCES items(id) ON DELETE CASCADE,
+	idx          integer NOT NULL,
+	addr         text NOT NULL,
+	domain       text COLLATE "C" NOT NULL,
+	notify       text NOT NULL, -- comma-separated NOTIFY keywords
+	orcpt        text NOT NULL,
+	state        text NOT NULL CHECK (state IN ('queued', 'delivered', 'failed', 'expired')),
+	attempts     integer NOT NULL DEFAULT 0,
+	last_attempt bigint NOT NULL DEFAULT 0,
+	code         integer NOT NULL DEFAULT 0,
+	enhanced     text NOT NULL DEFAULT '',
+	reply_text   text NOT NULL DEFAULT '',
+	remote_mta   text NOT NULL DEFAULT '',
+	dsn_pending  boolean NOT NULL DEFAULT false,
+	PRIMARY KEY (item_id, idx),
+	UNIQUE (item_id, addr)
+);
+CREATE INDEX rcpts_domain ON rcpts(domain);
+CREATE TABLE body_chunks (
+	item_id text COLLATE "C" NOT NULL REFERENCES items(id) ON DELETE CASCADE,
+	seq     integer NOT NULL,
+	data    bytea NOT NULL,
+	PRIMARY KEY (item_id, seq)
+);`}
+}
+
+// migrate applies the missing migrations in one transaction holding migrationLock.
+func migrate(ctx context.Context, pool *pgxpool.Pool) (err error) {
+	tx, err := pool.Begin(ctx)
+	if err != nil {
+		return fmt.Errorf("migrate: %w", err)
+	}
+	defer func() {
+		if err != nil {
+			err = errors.Join(err, rollback(tx))
+		}
+	}()
+	if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock($1)`, migrationLock); err != nil {
+		return fmt.Errorf("migration lock: %w", err)
+	}
+	var exists bool
+	if err := tx.QueryRow(ctx, `SELECT to_regclass($1) IS NOT NULL`, SchemaName+".schema_migrations").Scan(&exists); err != nil {
+		return fmt.Errorf("schema version: %w", err)
+	}
+	if !exists {
+		// SchemaName is a constant identifier; DDL takes no bound parameters.
+		if _, err := tx.Exec(ctx, `CREATE SCHEMA IF NOT EXISTS `+SchemaName+`;
+			CREATE TABLE `+SchemaName+`.schema_migrations (version integer PRIMARY KEY, applied_at timestamptz NOT NULL)`); err != nil {
+			return fmt.Errorf("create schema: %w", err)
+		}
+	}
+	var v int
+	if err := tx.QueryRow(ctx, `SELECT coalesce(max(version), 0) FROM schema_migrations`).Scan(&v); err != nil {
+		return fmt.Errorf("schema version: %w", err)
+	}
+	steps := migrations()
+	if v > len(steps) {
+		return fmt.Errorf("schema version %d is newer than this program's %d", v, len(steps))
+	}
+	for i := v; i < len(steps); i++ {
+		if _, err := tx.Exec(ctx, steps[i]); err != nil {
+			return fmt.Errorf("migration %d: %w", i+1, err)
+		}
+		if _, err := tx.Exec(ctx, `INSERT INTO schema_migrations (version, applied_at) VALUES ($1, now())`, i+1); err != nil {
+			return fmt.Errorf("migration %d: %w", i+1, err)
+		}
+	}
+	return tx.Commit(ctx)
+}
+
+// rollback ends a failed transaction even when the caller's context is already done.
+func rollback(tx pgx.Tx) error {
+	ctx, cancel := context.WithTimeout(context.Background(), rollbackTimeout)
+	defer cancel()
+	if err := tx.Rollback(ctx); err != nil && !errors.Is(err, pgx.ErrTxClosed) {
+		return fmt.Errorf("rollback: %w", err)
+	}
+	return nil
+}
+
+// ns stores a time as unix nanoseconds; the zero time is 0.
+func ns(t time.Time) int64 {
+	if t.IsZero() {
+		return 0
+	}
+	return t.UnixNano()
+}
+
+// fromNS is the inverse of ns.
+func fromNS(v int64) time.Time {
+	if v == 0 {
+		return time.Time{}
+	}
+	return time.Unix(0, v)
+}
