@@ -226,8 +226,8 @@ func (s *session) cleanup() {
 func (s *session) utf8Names() bool { return s.enabled.rev2 || s.enabled.utf8 }
 
 // mailboxArg reads a mailbox name argument, decodes it and normalises it for the store.
-// Bad modified UTF-7 and names the store refuses (empty components, "..", control
-// characters, wildcards) are BAD: they are malformed arguments.
+// Bad modified UTF-7 is BAD (a malformed argument); names the store refuses (empty
+// components, "..", control characters, wildcards) are NO [CANNOT], as Dovecot answers.
 func (s *session) mailboxArg() (string, error) {
 	name, err := s.p.astring()
 	if err != nil {
@@ -249,7 +249,7 @@ func (s *session) decodeMailbox(name string) (string, error) {
 	}
 	norm, err := store.NormalizeMailboxName(name)
 	if err != nil {
-		return "", badCode(codeCannot, "invalid mailbox name: %s", strings.TrimSuffix(err.Error(), ": "+store.ErrInvalid.Error()))
+		return "", no(codeCannot, "invalid mailbox name: %s", strings.TrimSuffix(err.Error(), ": "+store.ErrInvalid.Error()))
 	}
 	return norm, nil
 }
