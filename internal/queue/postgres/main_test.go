@@ -1,0 +1,13 @@
+package postgres_test
+
+import (
+	"testing"
+
+	"go.uber.org/goleak"
+)
+
+// TestMain fails the package if a test leaves goroutines behind (a pool not closed, a
+// blob reader still running).
+func TestMain(m *testing.M) {
+	goleak.VerifyTestMain(m)
+}
