@@ -33,9 +33,10 @@
 // Reads that take more than one statement (Resolve, Authenticate, listings) run in one
 // REPEATABLE READ READ ONLY transaction: a consistent snapshot.
 //
-// Durability: a method that returned nil has committed; with the server's default
-// synchronous_commit=on the commit is flushed to the WAL (and to a synchronous standby
-// when one is configured). Open warns when the server runs with synchronous_commit=off.
+// Durability: a method that returned nil has committed, flushed to the WAL (and to a
+// synchronous standby when one is configured): the pool's sessions run with
+// synchronous_commit=on unless the DSN chooses otherwise, and Open warns when the
+// effective setting is off.
 //
 // Migrations (schema.go) are versioned and applied by Open inside one transaction that
 // holds a transaction-level advisory lock (pg_advisory_xact_lock), so several nodes
@@ -109,6 +110,10 @@ func Open(ctx context.Context, dsn string, opts ...Option) (*Directory, error) {
 		return nil, fmt.Errorf("postgres directory: %w", err)
 	}
 	cfg.ConnConfig.RuntimeParams["search_path"] = SchemaName
+	if _, set := cfg.ConnConfig.RuntimeParams["synchronous_commit"]; !set {
+		// Durable on return, whatever the server's default (the DSN may still choose).
+		cfg.ConnConfig.RuntimeParams["synchronous_commit"] = "on"
+	}
 	if d.pool, err = pgxpool.NewWithConfig(ctx, cfg); err != nil {
 		return nil, fmt.Errorf("postgres directory: connect: %w", err)
 	}

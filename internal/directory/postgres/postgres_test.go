@@ -100,6 +100,18 @@ func TestConcurrentMigration(t *testing.T) {
 	open(t, dsn) // already current
 }
 
+// Sessions commit durably and find the directory's tables first.
+func TestSessionSettings(t *testing.T) {
+	d := open(t, pgtest.DSN(t))
+	var sync, path string
+	if err := d.pool.QueryRow(t.Context(), `SELECT current_setting('synchronous_commit'), current_setting('search_path')`).Scan(&sync, &path); err != nil {
+		t.Fatal(err)
+	}
+	if sync != "on" || path != SchemaName {
+		t.Errorf("synchronous_commit %q search_path %q; want on and %q", sync, path, SchemaName)
+	}
+}
+
 func TestNewerSchemaRefused(t *testing.T) {
 	dsn := pgtest.DSN(t)
 	d := open(t, dsn)

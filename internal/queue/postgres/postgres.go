@@ -27,16 +27,29 @@
 // chunk per query (the last chunk read is cached, so sequential small reads cost one
 // query per chunk). A body of one chunk, most mail, is fetched by OpenBody itself.
 //
-// Enqueue writes the item, its recipients and the body in one transaction: when it
-// returns nil everything is committed (flushed to the WAL with the server's default
-// synchronous_commit=on, and on a synchronous standby when one is configured).
+// Enqueue writes the item, its recipients and the body in one transaction. Every change
+// is durable when its method returns nil: the pool's sessions run with
+// synchronous_commit=on (unless the DSN chooses otherwise), so a commit is flushed to the
+// WAL, and to a synchronous standby when one is configured.
 //
 // Leasing is one statement: the due items are selected FOR NO KEY UPDATE SKIP LOCKED and
 // updated with the lease in the same statement, which also returns their recipients.
 // Concurrent leasers on any node skip rows another leaser has locked, and a row whose
-// lease was just taken no longer matches once re-checked, so an item is never leased
-// twice; an expired lease makes the item match again for every node. NO KEY UPDATE (not
-// UPDATE) leaves the foreign-key share locks of concurrent Report calls unblocked.
+// lease was just taken no longer matches once PostgreSQL re-checks it under the lock, so
+// an item is never leased twice; an expired lease makes the item match again for every
+// node. The lock is NO KEY UPDATE, the weakest that excludes other leasers, because only
+// non-key columns change.
+//
+// Report validates the item and addresses in one read, then applies its updates in one
+// batch (one round trip, one implicit transaction). Release is one batch too: delete the
+// item if node holds it and nothing is left, else end the lease; a third statement tells
+// a lost lease from a missing item.
+//
+// Measured on the 2-core development VM (shared, PostgreSQL 15 on the same host, commits
+// flushed): Enqueue of 4 KiB with two recipients about 1,400/s one at a time and 3,900/s
+// from 8 goroutines (WAL flushes grouped); lease + report + release about 680 items/s
+// leasing one at a time, 1,200/s leasing 16, 2,000/s with two nodes of two workers;
+// OpenBody + read of 4 KiB about 9,000/s.
 //
 // Migrations are versioned in queue.schema_migrations and applied by Open in one
 // transaction under a pg_advisory_xact_lock, so nodes starting together apply each step
@@ -85,6 +98,10 @@ func Open(ctx context.Context, dsn string) (*Queue, error) {
 		return nil, fmt.Errorf("queue: %w", err)
 	}
 	cfg.ConnConfig.RuntimeParams["search_path"] = SchemaName
+	if _, set := cfg.ConnConfig.RuntimeParams["synchronous_commit"]; !set {
+		// Durable on return, whatever the server's default (the DSN may still choose).
+		cfg.ConnConfig.RuntimeParams["synchronous_commit"] = "on"
+	}
 	pool, err := pgxpool.NewWithConfig(ctx, cfg)
 	if err != nil {
 		return nil, fmt.Errorf("queue: connect: %w", err)
@@ -185,8 +202,11 @@ func migrate(ctx context.Context, pool *pgxpool.Pool) (err error) {
 		return fmt.Errorf("schema version: %w", err)
 	}
 	steps := migrations()
-	if v > len(steps) {
-		return fmt.Errorf("schema version %d is newer than this program's %d", v, len(steps))
+	switch {
+	case len(steps) != SchemaVersion:
+		return fmt.Errorf("%d migrations for schema version %d", len(steps), SchemaVersion)
+	case v > SchemaVersion:
+		return fmt.Errorf("schema version %d is newer than this program's %d", v, SchemaVersion)
 	}
 	for i := v; i < len(steps); i++ {
 		if _, err := tx.Exec(ctx, steps[i]); err != nil {
