@@ -1,0 +1,99 @@
+package imapserver_test
+
+import (
+	"bufio"
+	"crypto/tls"
+	"io"
+	"net"
+	"strings"
+	"testing"
+	"time"
+
+	"mailgrid/internal/imapserver"
+)
+
+// FuzzSession sends arbitrary bytes as an authenticated client with INBOX selected (two
+// messages in it) over a real connection to a real server. The server must neither panic
+// nor hang: after the input, the connection either ends or still answers. Corpus in
+// testdata/fuzz/FuzzSession.
+func FuzzSession(f *testing.F) {
+	for _, s := range []string{
+		"a FETCH 1:* (BODY[] BODYSTRUCTURE ENVELOPE BINARY[2] BINARY.SIZE[1])\r\n",
+		"b UID SEARCH OR TEXT café NOT (SEEN) RETURN (ALL)\r\nc SEARCH RETURN (SAVE) ALL\r\nd FETCH $ FLAGS\r\n",
+		"e STORE 1:* +FLAGS (\\Deleted)\r\nf EXPUNGE\r\ng NOOP\r\n",
+		"h APPEND INBOX {5+}\r\nhello\r\ni IDLE\r\nDONE\r\n",
+		"j MOVE 1 Trash\r\nk COPY 1:* Archive\r\nl LIST \"\" *\r\n",
+		"m CREATE &Jjo-\r\nn RENAME &Jjo- x/y\r\no DELETE x/y\r\n",
+		"p APPEND INBOX {99999999999+}\r\n",
+		"q ENABLE QRESYNC IMAP4rev2 UTF8=ACCEPT\r\nr SELECT INBOX (QRESYNC (1 1))\r\n",
+	} {
+		f.Add([]byte(s))
+	}
+	w := newWorld(f)
+	w.deliver(f, w.user, "INBOX", "Subject: a\nContent-Type: multipart/mixed; boundary=b\n\n--b\nContent-Transfer-Encoding: base64\n\nAAEC\n--b--\n")
+	w.deliver(f, w.user, "INBOX", "Subject: b\n\ncafé body\n")
+	_, addr := w.server(f, func(o *imapserver.Options) { o.MaxLineLength = 4096 })
+	f.Fuzz(func(t *testing.T, in []byte) {
+		c := fuzzLogin(t, addr)
+		defer func() { _ = c.Close() }() // the server may have closed it first
+		if err := c.SetDeadline(time.Now().Add(5 * time.Second)); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := c.Write(in); err != nil {
+			return // the server closed the connection: allowed
+		}
+		// A final command; the input may have left a literal or IDLE open, so whether
+		// it is answered is not asserted, only that the server ends or answers in time.
+		if _, err := c.Write([]byte("\r\nDONE\r\nzz LOGOUT\r\n")); err != nil {
+			return
+		}
+		if err := c.(*tls.Conn).CloseWrite(); err != nil { // EOF ends whatever is still open
+			return
+		}
+		if _, err := io.Copy(io.Discard, c); err != nil && !isTimeout(err) {
+			return
+		}
+	})
+}
+
+func isTimeout(err error) bool {
+	ne, ok := err.(net.Error)
+	return ok && ne.Timeout()
+}
+
+// fuzzLogin returns a TLS connection, logged in with INBOX selected.
+func fuzzLogin(t *testing.T, addr string) net.Conn {
+	t.Helper()
+	raw, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := raw.SetDeadline(time.Now().Add(deadline)); err != nil {
+		t.Fatal(err)
+	}
+	r := bufio.NewReader(raw)
+	expect := func(r *bufio.Reader, prefix string) {
+		for {
+			l, err := r.ReadString('\n')
+			if err != nil {
+				t.Fatalf("waiting for %q: %v", prefix, err)
+			}
+			if strings.HasPrefix(l, prefix) {
+				return
+			}
+		}
+	}
+	expect(r, "* OK")
+	if _, err := raw.Write([]byte("s STARTTLS\r\n")); err != nil {
+		t.Fatal(err)
+	}
+	expect(r, "s OK")
+	c := tls.Client(raw, &tls.Config{InsecureSkipVerify: true}) //nolint:gosec // test server
+	tr := bufio.NewReader(c)
+	if _, err := c.Write([]byte("l LOGIN user@local.test user-password\r\nx SELECT INBOX\r\n")); err != nil {
+		t.Fatal(err)
+	}
+	expect(tr, "l OK")
+	expect(tr, "x OK")
+	return c
+}
