@@ -1,0 +1,42 @@
+package mailauth_test
+
+import (
+	"bytes"
+	"context"
+	"net"
+	"testing"
+	"time"
+
+	"go.uber.org/goleak"
+
+	"mailgrid/internal/dns"
+	"mailgrid/internal/testkit/dnsserver"
+)
+
+// TestMain checks that verification and signing (go-msgauth runs goroutines per
+// signature and per signer) leave no goroutine behind.
+func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+
+const lookupTimeout = 5 * time.Second
+
+// newDNS starts a loopback DNS server and returns it with the real resolver pointed at it.
+func newDNS(t *testing.T) (*dnsserver.Server, dns.Resolver) {
+	t.Helper()
+	srv := dnsserver.Start(t)
+	return srv, dns.New([]string{srv.Addr()}, lookupTimeout)
+}
+
+func testCtx(t *testing.T) context.Context {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	t.Cleanup(cancel)
+	return ctx
+}
+
+// body is a Body over bytes (the shape of store.Body).
+type body struct{ *bytes.Reader }
+
+func newBody(b []byte) body        { return body{bytes.NewReader(b)} }
+func newBodyS(s string) body       { return newBody([]byte(s)) }
+func ip(s string) net.IP           { return net.ParseIP(s) }
+func fixedSample(n int) func() int { return func() int { return n } }
