@@ -62,8 +62,11 @@ func verifyDKIM(ctx context.Context, r dns.Resolver, msg io.ReaderAt, size int64
 	}
 	rd := &catchReader{r: io.NewSectionReader(msg, 0, size)}
 	var in io.Reader = rd
-	if !h.terminated {
-		in = io.MultiReader(rd, strings.NewReader("\r\n")) // the library needs the empty line
+	switch {
+	case h.openLine: // the library needs the line break and the empty line
+		in = io.MultiReader(rd, strings.NewReader("\r\n\r\n"))
+	case !h.terminated:
+		in = io.MultiReader(rd, strings.NewReader("\r\n"))
 	}
 	verifs, err := dkim.VerifyWithOptions(in, &dkim.VerifyOptions{
 		LookupTXT:        txtLookup(ctx, r),

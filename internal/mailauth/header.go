@@ -38,6 +38,7 @@ type header struct {
 	fields     []field // the wanted fields, in message order
 	bodyStart  int64   // offset just after the empty line ending the header
 	terminated bool    // an empty line ended the header (false: it ran to EOF or the bound)
+	openLine   bool    // the message ended inside a header line (no final line break)
 }
 
 // unfolded returns the field value with folding removed (RFC 5322 2.2.3) and surrounding
@@ -93,6 +94,7 @@ func scanHeader(msg io.ReaderAt, size int64, want ...string) (header, error) {
 		}
 		off += int64(len(line))
 		if err != nil {
+			h.openLine = line[len(line)-1] != '\n'
 			break
 		}
 	}

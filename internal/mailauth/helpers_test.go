@@ -23,7 +23,12 @@ const lookupTimeout = 5 * time.Second
 func newDNS(t *testing.T) (*dnsserver.Server, dns.Resolver) {
 	t.Helper()
 	srv := dnsserver.Start(t)
-	return srv, dns.New([]string{srv.Addr()}, lookupTimeout)
+	return srv, dnsResolver(srv)
+}
+
+// dnsResolver returns the real resolver pointed at srv.
+func dnsResolver(srv *dnsserver.Server) dns.Resolver {
+	return dns.New([]string{srv.Addr()}, lookupTimeout)
 }
 
 func testCtx(t *testing.T) context.Context {
@@ -33,10 +38,10 @@ func testCtx(t *testing.T) context.Context {
 	return ctx
 }
 
-// body is a Body over bytes (the shape of store.Body).
-type body struct{ *bytes.Reader }
+// newBody returns a Body over s: *bytes.Reader has the ReadAt and Size of store.Body.
+func newBody(s string) *bytes.Reader { return bytes.NewReader([]byte(s)) }
 
-func newBody(b []byte) body        { return body{bytes.NewReader(b)} }
-func newBodyS(s string) body       { return newBody([]byte(s)) }
-func ip(s string) net.IP           { return net.ParseIP(s) }
+func ip(s string) net.IP { return net.ParseIP(s) }
+
+// fixedSample is a DMARC pct= sample that always draws n.
 func fixedSample(n int) func() int { return func() int { return n } }
