@@ -3,6 +3,7 @@ package imapserver
 import (
 	"bytes"
 	"encoding/base64"
+	"encoding/json"
 	"io"
 	"mime"
 	"mime/quotedprintable"
@@ -32,6 +33,17 @@ type searchMsg struct {
 	err    error
 }
 
+// headerInfo is the part of message.Info (same JSON names) the header keys need.
+type headerInfo struct {
+	Envelope   message.Envelope `json:"env"`
+	HeaderSize int64            `json:"hsize"`
+	Size       int64            `json:"size"`
+	Date       time.Time        `json:"date"`
+	Subject    string           `json:"subject"`
+	From       string           `json:"from"`
+	To         string           `json:"to"`
+}
+
 // needs reports what a criteria tree needs beyond the message row.
 func (k *searchKey) needs() (info, blob bool) {
 	switch k.op {
@@ -48,8 +60,21 @@ func (k *searchKey) needs() (info, blob bool) {
 }
 
 func (sm *searchMsg) load(info, blob bool) bool {
-	if sm.f != nil || sm.err != nil {
+	if sm.f != nil && (sm.f.blob != nil || !blob) || sm.err != nil {
 		return sm.err == nil
+	}
+	if !blob && len(sm.m.Meta) > 0 {
+		// Header keys only: decode the envelope fields, not the body structure.
+		var h headerInfo
+		if err := json.Unmarshal(sm.m.Meta, &h); err == nil {
+			sm.f = &fetchMsg{m: sm.m, info: &message.Info{Envelope: h.Envelope, Date: h.Date,
+				Subject: h.Subject, From: h.From, To: h.To, HeaderSize: h.HeaderSize, Size: h.Size}}
+			return true
+		}
+	}
+	if sm.f != nil {
+		sm.f.close(sm.s)
+		sm.f = nil
 	}
 	atts := []fetchAtt{}
 	if info {

@@ -1,0 +1,76 @@
+package imapserver_test
+
+import (
+	"fmt"
+	"os"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+)
+
+// BenchmarkMixedWorkload measures a mixed IMAP workload over real connections: 20
+// clients, each logged in to its own account with 50 messages in INBOX, running in turn
+// SELECT, FETCH (flags, envelope, a body section), SEARCH, STORE and APPEND. One op is
+// one command; ops/s is reported.
+//
+//	go test -run XXX -bench MixedWorkload -benchtime 2000x ./internal/imapserver
+func BenchmarkMixedWorkload(b *testing.B) {
+	const clients = 20
+	w := newWorld(b)
+	_, addr := w.server(b, nil)
+	conns := make([]*client, clients)
+	for i := range conns {
+		user := fmt.Sprintf("bench%d@local.test", i)
+		a := w.account(b, user, "bench-password", 0)
+		for m := 0; m < 50; m++ {
+			w.deliver(b, a, "INBOX", fmt.Sprintf("From: sender%d@example.org\nSubject: message %d\n\n%s\n", m%7, m, strings.Repeat("body text ", 50)))
+		}
+		c := dial(b, addr)
+		c.startTLS()
+		c.ok("LOGIN " + user + " bench-password")
+		conns[i] = c
+	}
+	ops := []func(c *client, n int){
+		func(c *client, n int) { c.ok("SELECT INBOX") },
+		func(c *client, n int) { c.ok(fmt.Sprintf("FETCH %d (FLAGS ENVELOPE BODY.PEEK[TEXT]<0.200>)", 1+n%50)) },
+		func(c *client, n int) { c.ok(fmt.Sprintf("UID SEARCH FROM sender%d UNSEEN", n%7)) },
+		func(c *client, n int) { c.ok(fmt.Sprintf("STORE %d +FLAGS.SILENT (\\Seen)", 1+n%50)) },
+		func(c *client, n int) {
+			c.ok(fmt.Sprintf("APPEND Archive {%d+}\r\n%s", len(benchMsg), benchMsg))
+		},
+	}
+	if os.Getenv("IMAP_BENCH_OPS") != "" { // e.g. "012" to measure a subset
+		var sub []func(c *client, n int)
+		for _, ch := range os.Getenv("IMAP_BENCH_OPS") {
+			sub = append(sub, ops[ch-'0'])
+		}
+		ops = sub
+	}
+	for _, c := range conns {
+		c.ok("SELECT INBOX")
+	}
+	var next atomic.Int64
+	var wg sync.WaitGroup
+	b.ResetTimer()
+	start := time.Now()
+	for _, c := range conns {
+		wg.Add(1)
+		go func(c *client) {
+			defer wg.Done()
+			for {
+				n := int(next.Add(1))
+				if n > b.N {
+					return
+				}
+				ops[n%len(ops)](c, n)
+			}
+		}(c)
+	}
+	wg.Wait()
+	b.StopTimer()
+	b.ReportMetric(float64(b.N)/time.Since(start).Seconds(), "ops/s")
+}
+
+const benchMsg = "From: bench@local.test\r\nSubject: appended\r\n\r\nappended body\r\n"
