@@ -11,6 +11,18 @@
 //     local accounts or remote addresses.
 //   - Placement: each account names the shard that holds its mail (Account.Shard). The single
 //     node shape has one shard, "local".
+//   - Service switches: a Domain and an Account each carry DisabledServices, a sorted list
+//     of service names without duplicates (ServiceIMAP, ServicePOP3, ServiceSubmission,
+//     ServiceWebmail, ServiceManageSieve; Services lists them all). A service is allowed
+//     for an account only when neither its domain nor the account itself disables it
+//     (ServiceAllowed): the domain switch is the tenant's (or its plan's) ceiling, the
+//     account switch narrows it further, and an account can never re-enable what its
+//     domain disabled. The switches are independent of Enabled: a disabled account or
+//     domain is refused by Authenticate whatever its services, and a disabled service
+//     refuses only that protocol's logins, never deliveries. Front-ends check
+//     ServiceAllowed right after a successful Authenticate, with the account's domain
+//     read from the directory (Directory.Domain), so a change applies to the next login
+//     on every node; sessions already logged in are not cut off.
 //
 // Resolution order for an incoming recipient (Resolve): exact account, exact alias, the same
 // two for the base address with its "+detail" removed (sub-addressing), then the catch-all.
@@ -23,6 +35,9 @@ package directory
 import (
 	"context"
 	"errors"
+	"fmt"
+	"slices"
+	"strings"
 	"time"
 
 	"mailgrid/internal/mail"
@@ -45,6 +60,58 @@ func (r Role) Valid() bool {
 // LocalShard is the name of the single shard of the embedded shape.
 const LocalShard = "local"
 
+// Service names: the protocols a domain or an account can be switched off for.
+const (
+	ServiceIMAP        = "imap"        // IMAP4rev1/rev2 logins (RFC 3501, RFC 9051)
+	ServicePOP3        = "pop3"        // POP3 logins (RFC 1939)
+	ServiceSubmission  = "submission"  // authenticated SMTP (RFC 6409, RFC 4954)
+	ServiceWebmail     = "webmail"     // webmail sign-in
+	ServiceManageSieve = "managesieve" // ManageSieve logins (RFC 5804)
+)
+
+// Services returns every service name, sorted (a new slice each call: no package-level
+// mutable state).
+func Services() []string {
+	return []string{ServiceIMAP, ServiceManageSieve, ServicePOP3, ServiceSubmission, ServiceWebmail}
+}
+
+// ValidService reports whether name is a known service.
+func ValidService(name string) bool {
+	switch name {
+	case ServiceIMAP, ServiceManageSieve, ServicePOP3, ServiceSubmission, ServiceWebmail:
+		return true
+	}
+	return false
+}
+
+// NormServices validates and normalises a DisabledServices list: names are folded to
+// lower case, sorted and de-duplicated; an unknown or empty name is ErrInvalid. An empty
+// list gives nil. Drivers apply it to every list they store.
+func NormServices(names []string) ([]string, error) {
+	if len(names) == 0 {
+		return nil, nil
+	}
+	out := make([]string, len(names))
+	for i, n := range names {
+		out[i] = strings.ToLower(n)
+		if !ValidService(out[i]) {
+			return nil, fmt.Errorf("%w: service %q (want one of %s)", ErrInvalid, n, strings.Join(Services(), ", "))
+		}
+	}
+	slices.Sort(out)
+	return slices.Compact(out), nil
+}
+
+// ServiceAllowed reports whether account a may use service: false when its domain d or
+// the account itself disables it. It is pure: the caller reads d (the account's own
+// domain) from the directory; a d that is not a's domain, or an unknown service name,
+// gives false, so a mistake refuses rather than allows. Enabled is not looked at here:
+// Authenticate already refuses disabled accounts and domains.
+func ServiceAllowed(d Domain, a Account, service string) bool {
+	return ValidService(service) && d.Name != "" && d.Name == a.Address.Domain &&
+		!slices.Contains(d.DisabledServices, service) && !slices.Contains(a.DisabledServices, service)
+}
+
 // Errors. Drivers wrap or return these so callers can test with errors.Is.
 var (
 	ErrNotFound       = errors.New("not found")
@@ -63,7 +130,10 @@ type Domain struct {
 	MaxMessageBytes int64 // largest message accepted for or from this domain
 	MaxQuotaBytes   int64 // largest quota an account of this domain may have; also the default quota
 	MaxUsers        int   // number of accounts
-	CreatedAt       time.Time
+	// DisabledServices are the services no account of the domain may use (see
+	// ServiceAllowed); sorted, no duplicates, nil when none.
+	DisabledServices []string
+	CreatedAt        time.Time
 }
 
 // Account is a mailbox owner.
@@ -77,7 +147,10 @@ type Account struct {
 	Role          Role
 	AdminDomains  []string // for RoleDomainAdmin: the domains administered
 	Shard         string   // placement: the store shard that holds this account's mail
-	CreatedAt     time.Time
+	// DisabledServices are the services this account may not use, on top of its domain's
+	// (see ServiceAllowed); sorted, no duplicates, nil when none.
+	DisabledServices []string
+	CreatedAt        time.Time
 }
 
 // Alias maps Source ("local@domain" or "@domain" for a catch-all) to targets.
@@ -104,6 +177,8 @@ type NewAccount struct {
 	Role          Role // "" = RoleUser
 	AdminDomains  []string
 	Shard         string // "" = placement decides (LocalShard in the embedded shape)
+	// DisabledServices are the account's own service switches (NormServices rules).
+	DisabledServices []string
 }
 
 // AccountUpdate changes an account; nil fields are left alone.
@@ -115,6 +190,9 @@ type AccountUpdate struct {
 	Role          *Role
 	AdminDomains  *[]string
 	Shard         *string
+	// DisabledServices replaces the account's list (NormServices rules); an empty list
+	// enables every service the domain allows.
+	DisabledServices *[]string
 }
 
 // Directory is the interface every driver implements. All methods are safe for concurrent
@@ -126,7 +204,8 @@ type Directory interface {
 	Domain(ctx context.Context, name string) (Domain, error)
 	// Domains lists all domains ordered by name.
 	Domains(ctx context.Context) ([]Domain, error)
-	// UpdateDomain replaces the limits and Enabled of an existing domain.
+	// UpdateDomain replaces the limits, Enabled and DisabledServices of an existing domain
+	// (ErrInvalid for an unknown service name, and nothing changes).
 	UpdateDomain(ctx context.Context, d Domain) error
 	// DeleteDomain removes a domain. ErrDomainNotEmpty while accounts or aliases remain,
 	// unless force is set, in which case its aliases and accounts go with it (the caller
@@ -144,7 +223,8 @@ type Directory interface {
 	AccountByID(ctx context.Context, domain string, id int64) (Account, error)
 	// Accounts lists the accounts of one domain, or of all domains when domain is "".
 	Accounts(ctx context.Context, domain string) ([]Account, error)
-	// UpdateAccount applies u to the account at addr.
+	// UpdateAccount applies u to the account at addr. ErrInvalid (and nothing changes)
+	// for an unknown service name in DisabledServices.
 	UpdateAccount(ctx context.Context, addr mail.Address, u AccountUpdate) (Account, error)
 	// DeleteAccount removes the account and aliases whose only target it was.
 	DeleteAccount(ctx context.Context, addr mail.Address) error

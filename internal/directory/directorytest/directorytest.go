@@ -5,7 +5,8 @@
 // Unicode or punycode, SMTPUTF8 and case-folded addresses, accounts and roles, aliases and
 // catch-alls, the resolution order (exact account, exact alias, sub-address base, catch-all),
 // one-level alias expansion, disabled accounts and domains, authentication, SendAs,
-// cross-tenant refusal, and limits under concurrent creation.
+// cross-tenant refusal, limits under concurrent creation, and the per-domain and
+// per-account service switches (DisabledServices, ServiceAllowed).
 //
 // The suite only uses the Directory interface, plus PasswordHashSetter when the driver
 // implements it (hash imports and rehash on login). It asserts behaviour, never timing.
@@ -72,6 +73,9 @@ func Run(t *testing.T, open func(t *testing.T) directory.Directory) {
 		{"AuthenticateRehash", testAuthenticateRehash},
 		{"SendAs", testSendAs},
 		{"SendAsRefusals", testSendAsRefusals},
+		{"DomainServices", testDomainServices},
+		{"AccountServices", testAccountServices},
+		{"ServiceAllowed", testServiceAllowed},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {

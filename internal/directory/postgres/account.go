@@ -13,7 +13,7 @@ import (
 
 // accountCols are an account's columns (table alias a) with its admin domains.
 const accountCols = `a.id, a.local, a.domain, a.password_hash, a.quota_bytes, a.quota_messages,
-	a.enabled, a.role, a.shard, a.created_at,
+	a.enabled, a.role, a.shard, a.created_at, a.disabled_services,
 	coalesce((SELECT array_agg(g.domain ORDER BY g.domain) FROM account_admin_domains g WHERE g.account_id = a.id), '{}')`
 
 // accountSelect reads accounts with their admin domains, one row each.
@@ -24,8 +24,9 @@ func scanAccount(row pgx.Row, extra ...any) (directory.Account, error) {
 	var a directory.Account
 	var role string
 	err := row.Scan(append([]any{&a.ID, &a.Address.Local, &a.Address.Domain, &a.PasswordHash, &a.QuotaBytes,
-		&a.QuotaMessages, &a.Enabled, &role, &a.Shard, &a.CreatedAt, &a.AdminDomains}, extra...)...)
+		&a.QuotaMessages, &a.Enabled, &role, &a.Shard, &a.CreatedAt, &a.DisabledServices, &a.AdminDomains}, extra...)...)
 	a.Role, a.CreatedAt = directory.Role(role), a.CreatedAt.UTC()
+	a.DisabledServices = nilIfEmpty(a.DisabledServices)
 	if len(a.AdminDomains) == 0 {
 		a.AdminDomains = nil
 	}
@@ -106,6 +107,10 @@ func (d *Directory) CreateAccount(ctx context.Context, n directory.NewAccount) (
 	if n.QuotaBytes < 0 || n.QuotaMessages < 0 {
 		return directory.Account{}, fmt.Errorf("%w: negative quota", directory.ErrInvalid)
 	}
+	services, err := normServices(n.DisabledServices)
+	if err != nil {
+		return directory.Account{}, err
+	}
 	hash, err := d.hash(ctx, n.Password)
 	if err != nil {
 		return directory.Account{}, err
@@ -136,10 +141,10 @@ func (d *Directory) CreateAccount(ctx context.Context, n directory.NewAccount) (
 		}
 		var id int64
 		if err := tx.QueryRow(ctx, `INSERT INTO accounts (domain, local, addr_key, password_hash,
-			quota_bytes, quota_messages, enabled, role, shard, created_at)
-			VALUES ($1, $2, $3, $4, $5, $6, true, $7, $8, $9) RETURNING id`,
+			quota_bytes, quota_messages, enabled, role, shard, created_at, disabled_services)
+			VALUES ($1, $2, $3, $4, $5, $6, true, $7, $8, $9, $10) RETURNING id`,
 			addr.Domain, addr.Local, addr.Key(), hash, quota, n.QuotaMessages, string(role), shard,
-			d.now()).Scan(&id); err != nil {
+			d.now(), services).Scan(&id); err != nil {
 			if pgCode(err) == codeUniqueViolation {
 				return fmt.Errorf("%w: %s", directory.ErrExists, addr.Key())
 			}

@@ -22,7 +22,8 @@ func (d *Directory) UpdateAccount(ctx context.Context, addr mail.Address, u dire
 	if !ok {
 		return directory.Account{}, notFound("account " + addr.String())
 	}
-	if err := checkUpdate(u); err != nil {
+	services, err := checkUpdate(u)
+	if err != nil {
 		return directory.Account{}, err
 	}
 	var hash string
@@ -33,7 +34,7 @@ func (d *Directory) UpdateAccount(ctx context.Context, addr mail.Address, u dire
 		}
 	}
 	var a directory.Account
-	err := d.write(ctx, func(tx pgx.Tx) error {
+	err = d.write(ctx, func(tx pgx.Tx) error {
 		// Lock, then read in a later statement (a newer snapshot): the admin domains are
 		// then those of the last committed update, never a stale list to write back.
 		var id int64
@@ -51,10 +52,14 @@ func (d *Directory) UpdateAccount(ctx context.Context, addr mail.Address, u dire
 		if err != nil {
 			return err
 		}
+		disabled := services
+		if u.DisabledServices == nil { // left alone: write back what is there
+			disabled = append([]string{}, next.DisabledServices...)
+		}
 		if _, err := tx.Exec(ctx, `UPDATE accounts SET password_hash = $2, quota_bytes = $3,
-			quota_messages = $4, enabled = $5, role = $6, shard = $7 WHERE id = $1`,
+			quota_messages = $4, enabled = $5, role = $6, shard = $7, disabled_services = $8 WHERE id = $1`,
 			next.ID, next.PasswordHash, next.QuotaBytes, next.QuotaMessages, next.Enabled,
-			string(next.Role), next.Shard); err != nil {
+			string(next.Role), next.Shard, disabled); err != nil {
 			return fmt.Errorf("postgres directory: update account %s: %w", key, err)
 		}
 		if err := setAdminDomains(ctx, tx, next.ID, next.AdminDomains); err != nil {

@@ -11,12 +11,12 @@ import (
 	"mailgrid/internal/mail"
 )
 
-const domainCols = `name, enabled, max_message_bytes, max_quota_bytes, max_users, created_at`
+const domainCols = `name, enabled, max_message_bytes, max_quota_bytes, max_users, created_at, disabled_services`
 
 func scanDomain(row pgx.Row) (directory.Domain, error) {
 	var d directory.Domain
-	err := row.Scan(&d.Name, &d.Enabled, &d.MaxMessageBytes, &d.MaxQuotaBytes, &d.MaxUsers, &d.CreatedAt)
-	d.CreatedAt = d.CreatedAt.UTC()
+	err := row.Scan(&d.Name, &d.Enabled, &d.MaxMessageBytes, &d.MaxQuotaBytes, &d.MaxUsers, &d.CreatedAt, &d.DisabledServices)
+	d.CreatedAt, d.DisabledServices = d.CreatedAt.UTC(), nilIfEmpty(d.DisabledServices)
 	return d, err
 }
 
@@ -40,13 +40,14 @@ func (d *Directory) CreateDomain(ctx context.Context, dom directory.Domain) erro
 	if err != nil {
 		return err
 	}
-	if err := checkDomainLimits(dom); err != nil {
+	services, err := checkDomainLimits(dom)
+	if err != nil {
 		return err
 	}
 	return d.write(ctx, func(tx pgx.Tx) error {
-		tag, err := tx.Exec(ctx, `INSERT INTO domains (`+domainCols+`) VALUES ($1, $2, $3, $4, $5, $6)
+		tag, err := tx.Exec(ctx, `INSERT INTO domains (`+domainCols+`) VALUES ($1, $2, $3, $4, $5, $6, $7)
 			ON CONFLICT (name) DO NOTHING`,
-			name, dom.Enabled, dom.MaxMessageBytes, dom.MaxQuotaBytes, dom.MaxUsers, d.now())
+			name, dom.Enabled, dom.MaxMessageBytes, dom.MaxQuotaBytes, dom.MaxUsers, d.now(), services)
 		if err != nil {
 			return fmt.Errorf("postgres directory: create domain %q: %w", name, err)
 		}
@@ -79,20 +80,22 @@ func (d *Directory) Domains(ctx context.Context) ([]directory.Domain, error) {
 	return out, nil
 }
 
-// UpdateDomain replaces the limits and Enabled of an existing domain. Lowered limits bind
-// new accounts and quota changes; existing accounts keep what they have.
+// UpdateDomain replaces the limits, Enabled and DisabledServices of an existing domain.
+// Lowered limits bind new accounts and quota changes; existing accounts keep what they
+// have. Service switches bind the next login.
 func (d *Directory) UpdateDomain(ctx context.Context, dom directory.Domain) error {
 	name, err := normDomain(dom.Name)
 	if err != nil {
 		return err
 	}
-	if err := checkDomainLimits(dom); err != nil {
+	services, err := checkDomainLimits(dom)
+	if err != nil {
 		return err
 	}
 	return d.write(ctx, func(tx pgx.Tx) error {
 		tag, err := tx.Exec(ctx, `UPDATE domains SET enabled = $2, max_message_bytes = $3,
-			max_quota_bytes = $4, max_users = $5 WHERE name = $1`,
-			name, dom.Enabled, dom.MaxMessageBytes, dom.MaxQuotaBytes, dom.MaxUsers)
+			max_quota_bytes = $4, max_users = $5, disabled_services = $6 WHERE name = $1`,
+			name, dom.Enabled, dom.MaxMessageBytes, dom.MaxQuotaBytes, dom.MaxUsers, services)
 		if err != nil {
 			return fmt.Errorf("postgres directory: update domain %q: %w", name, err)
 		}

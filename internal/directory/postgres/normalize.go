@@ -61,11 +61,30 @@ func lookupDomain(name string) (string, error) {
 	return a, nil
 }
 
-func checkDomainLimits(d directory.Domain) error {
+// checkDomainLimits validates a domain's limits and returns its normalised service
+// switches, never nil (the column is NOT NULL).
+func checkDomainLimits(d directory.Domain) ([]string, error) {
 	if d.MaxMessageBytes < 0 || d.MaxQuotaBytes < 0 || d.MaxUsers < 0 {
-		return fmt.Errorf("%w: negative domain limit", directory.ErrInvalid)
+		return nil, fmt.Errorf("%w: negative domain limit", directory.ErrInvalid)
 	}
-	return nil
+	return normServices(d.DisabledServices)
+}
+
+// normServices is directory.NormServices with a non-nil result for the text[] column.
+func normServices(names []string) ([]string, error) {
+	s, err := directory.NormServices(names)
+	if s == nil && err == nil {
+		s = []string{}
+	}
+	return s, err
+}
+
+// nilIfEmpty turns a scanned empty array into nil, the form the directory returns.
+func nilIfEmpty(s []string) []string {
+	if len(s) == 0 {
+		return nil
+	}
+	return s
 }
 
 // effectiveQuota applies a domain's MaxQuotaBytes to a requested quota: 0 means the
@@ -109,15 +128,19 @@ func normRole(role directory.Role, admin []string, own string) (directory.Role, 
 	return role, slices.Compact(out), nil
 }
 
-// checkUpdate validates the fields of an AccountUpdate that need no database.
-func checkUpdate(u directory.AccountUpdate) error {
+// checkUpdate validates the fields of an AccountUpdate that need no database and returns
+// its normalised DisabledServices (nil when u leaves them alone).
+func checkUpdate(u directory.AccountUpdate) ([]string, error) {
 	if u.QuotaBytes != nil && *u.QuotaBytes < 0 || u.QuotaMessages != nil && *u.QuotaMessages < 0 {
-		return fmt.Errorf("%w: negative quota", directory.ErrInvalid)
+		return nil, fmt.Errorf("%w: negative quota", directory.ErrInvalid)
 	}
 	if u.Shard != nil && *u.Shard == "" {
-		return fmt.Errorf("%w: empty shard", directory.ErrInvalid)
+		return nil, fmt.Errorf("%w: empty shard", directory.ErrInvalid)
 	}
-	return nil
+	if u.DisabledServices == nil {
+		return nil, nil
+	}
+	return normServices(*u.DisabledServices)
 }
 
 // aliasSource normalises an alias source: "local@domain" to its key form, "@domain" (a

@@ -11,7 +11,8 @@
 // search_path), so the directory can share a database with a queue or a shard without
 // name clashes. Tables (schema.go): domains (name ASCII, COLLATE "C" so order and
 // equality are bytewise as in SQLite), accounts (id an identity column, never reused: the
-// store keys mail by it; addr_key = mail.Address.Key() unique; shard = placement),
+// store keys mail by it; addr_key = mail.Address.Key() unique; shard = placement), both
+// with disabled_services (the service switches, a sorted text[], schema v3),
 // account_admin_domains, aliases (source in key form or "@domain"), alias_targets
 // (ordered; target, its key, base key and domain), shards and nodes (registry.go,
 // nodes.go), and schema_migrations (one row per applied version).

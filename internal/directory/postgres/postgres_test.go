@@ -8,6 +8,8 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/jackc/pgx/v5"
+
 	"mailgrid/internal/directory"
 	"mailgrid/internal/directory/directorytest"
 	"mailgrid/internal/mail"
@@ -73,7 +75,7 @@ func TestConcurrentMigration(t *testing.T) {
 	if err := rows.Err(); err != nil {
 		t.Fatal(err)
 	}
-	if want := []int{1, 2}; !slices.Equal(versions, want) {
+	if want := []int{1, 2, 3}; !slices.Equal(versions, want) {
 		t.Errorf("applied versions = %v, want %v (each once)", versions, want)
 	}
 	var tables []string
@@ -109,6 +111,55 @@ func TestSessionSettings(t *testing.T) {
 	}
 	if sync != "on" || path != SchemaName {
 		t.Errorf("synchronous_commit %q search_path %q; want on and %q", sync, path, SchemaName)
+	}
+}
+
+// A database at schema v2 (before the service switches) is migrated once and keeps its
+// rows, which get no disabled services.
+func TestMigrateFromV2(t *testing.T) {
+	ctx := t.Context()
+	dsn := pgtest.DSN(t)
+	conn, err := pgx.Connect(ctx, dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() {
+		if err := conn.Close(context.Background()); err != nil {
+			t.Error(err)
+		}
+	}()
+	hash, err := directory.HashPassword("pw pw pw")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, q := range []string{
+		`CREATE SCHEMA ` + SchemaName, `SET search_path = ` + SchemaName,
+		`CREATE TABLE schema_migrations (version integer PRIMARY KEY, applied_at timestamptz NOT NULL)`,
+		schemaV1, schemaV2, `INSERT INTO schema_migrations VALUES (1, now()), (2, now())`,
+		`INSERT INTO domains VALUES ('old.example', true, 0, 0, 0, now())`,
+		`INSERT INTO accounts (domain, local, addr_key, password_hash, quota_bytes, quota_messages, enabled, role, shard, created_at)
+			VALUES ('old.example', 'u', 'u@old.example', '` + hash + `', 0, 0, true, 'user', 'local', now())`,
+	} {
+		if _, err := conn.Exec(ctx, q); err != nil {
+			t.Fatalf("%.60s: %v", q, err)
+		}
+	}
+	d := open(t, dsn)
+	var v int
+	if err := d.pool.QueryRow(ctx, `SELECT max(version) FROM schema_migrations`).Scan(&v); err != nil || v != SchemaVersion {
+		t.Fatalf("schema version = %d, %v; want %d", v, err, SchemaVersion)
+	}
+	dom, err := d.Domain(ctx, "old.example")
+	if err != nil || dom.DisabledServices != nil {
+		t.Errorf("migrated domain = %+v, %v; want no disabled services", dom, err)
+	}
+	a, err := d.Authenticate(ctx, "u@old.example", "pw pw pw")
+	if err != nil || a.DisabledServices != nil {
+		t.Fatalf("migrated account = %+v, %v; want a login, no disabled services", a, err)
+	}
+	off := []string{directory.ServicePOP3}
+	if a, err = d.UpdateAccount(ctx, a.Address, directory.AccountUpdate{DisabledServices: &off}); err != nil || !slices.Equal(a.DisabledServices, off) {
+		t.Errorf("UpdateAccount after migration = %q, %v", a.DisabledServices, err)
 	}
 }
 

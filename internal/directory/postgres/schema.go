@@ -9,7 +9,7 @@ import (
 )
 
 // SchemaVersion is the schema version this code writes.
-const SchemaVersion = 2
+const SchemaVersion = 3
 
 // migrationLock is the pg_advisory_xact_lock key that serialises directory migrations
 // across nodes ("mailgrd" and 1 in ASCII; the queue uses another key).
@@ -18,7 +18,7 @@ const migrationLock int64 = 0x6d61696c67726401
 // migrations returns the schema steps in order: step i brings version i to i+1.
 // Never edit a released step; append a new one and bump SchemaVersion.
 func migrations() []string {
-	return []string{schemaV1, schemaV2}
+	return []string{schemaV1, schemaV2, schemaV3}
 }
 
 // schemaV1 is the directory proper, the tables of the SQLite driver's schema. Keys and
@@ -99,6 +99,15 @@ CREATE TABLE nodes (
 	last_heartbeat timestamptz NOT NULL, -- the database's clock, so nodes' clocks never matter
 	load           jsonb NOT NULL
 );
+`
+
+// schemaV3 adds the service switches (directory.Domain.DisabledServices and
+// Account.DisabledServices) as sorted text arrays. Existing rows get '{}' (every service
+// allowed). The names are validated by the code, not by a CHECK, so a later service needs
+// no migration.
+const schemaV3 = `
+ALTER TABLE domains ADD COLUMN disabled_services text[] NOT NULL DEFAULT '{}';
+ALTER TABLE accounts ADD COLUMN disabled_services text[] NOT NULL DEFAULT '{}';
 `
 
 // migrate applies the missing migrations in one transaction holding migrationLock: a

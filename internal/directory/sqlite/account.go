@@ -36,14 +36,15 @@ func addrKey(a mail.Address) (key string, ok bool) {
 
 func notFound(what string) error { return fmt.Errorf("%w: %s", directory.ErrNotFound, what) }
 
-const accountCols = `id, local, domain, password_hash, quota_bytes, quota_messages, enabled, role, shard, created_at`
+const accountCols = `id, local, domain, password_hash, quota_bytes, quota_messages, enabled, role, shard, created_at, disabled_services`
 
 func scanAccount(s scanner) (directory.Account, error) {
 	var a directory.Account
 	var created int64
+	var services string
 	err := s.Scan(&a.ID, &a.Address.Local, &a.Address.Domain, &a.PasswordHash, &a.QuotaBytes,
-		&a.QuotaMessages, &a.Enabled, &a.Role, &a.Shard, &created)
-	a.CreatedAt = fromMicros(created)
+		&a.QuotaMessages, &a.Enabled, &a.Role, &a.Shard, &created, &services)
+	a.CreatedAt, a.DisabledServices = fromMicros(created), splitServices(services)
 	return a, err
 }
 
@@ -175,6 +176,10 @@ func (d *Directory) CreateAccount(ctx context.Context, n directory.NewAccount) (
 	if n.QuotaBytes < 0 || n.QuotaMessages < 0 {
 		return directory.Account{}, fmt.Errorf("%w: negative quota", directory.ErrInvalid)
 	}
+	services, err := directory.NormServices(n.DisabledServices)
+	if err != nil {
+		return directory.Account{}, err
+	}
 	shard := n.Shard
 	if shard == "" {
 		shard = directory.LocalShard
@@ -202,10 +207,10 @@ func (d *Directory) CreateAccount(ctx context.Context, n directory.NewAccount) (
 		}
 		var id int64
 		if err := tx.QueryRowContext(ctx, `INSERT INTO accounts (domain, local, addr_key, password_hash,
-			quota_bytes, quota_messages, enabled, role, shard, created_at)
-			VALUES ($1, $2, $3, $4, $5, $6, 1, $7, $8, $9) RETURNING id`,
+			quota_bytes, quota_messages, enabled, role, shard, created_at, disabled_services)
+			VALUES ($1, $2, $3, $4, $5, $6, 1, $7, $8, $9, $10) RETURNING id`,
 			addr.Domain, addr.Local, addr.Key(), hash, quota, n.QuotaMessages, string(role), shard,
-			micros(d.now())).Scan(&id); err != nil {
+			micros(d.now()), joinServices(services)).Scan(&id); err != nil {
 			return fmt.Errorf("sqlite directory: create account %s: %w", addr.Key(), err)
 		}
 		if err := setAdminDomains(ctx, tx, id, admin); err != nil {

@@ -19,7 +19,8 @@ func (d *Directory) UpdateAccount(ctx context.Context, addr mail.Address, u dire
 	if !ok {
 		return directory.Account{}, notFound("account " + addr.String())
 	}
-	if err := checkUpdate(u); err != nil {
+	services, err := checkUpdate(u)
+	if err != nil {
 		return directory.Account{}, err
 	}
 	var hash string
@@ -30,7 +31,7 @@ func (d *Directory) UpdateAccount(ctx context.Context, addr mail.Address, u dire
 		}
 	}
 	var a directory.Account
-	err := d.write(ctx, func(tx *sql.Tx) error {
+	err = d.write(ctx, func(tx *sql.Tx) error {
 		cur, err := getAccount(ctx, tx, `addr_key = $1`, key)
 		if err != nil {
 			return err
@@ -39,10 +40,13 @@ func (d *Directory) UpdateAccount(ctx context.Context, addr mail.Address, u dire
 		if err != nil {
 			return err
 		}
+		if u.DisabledServices != nil {
+			next.DisabledServices = services
+		}
 		if _, err := tx.ExecContext(ctx, `UPDATE accounts SET password_hash = $2, quota_bytes = $3,
-			quota_messages = $4, enabled = $5, role = $6, shard = $7 WHERE id = $1`,
+			quota_messages = $4, enabled = $5, role = $6, shard = $7, disabled_services = $8 WHERE id = $1`,
 			next.ID, next.PasswordHash, next.QuotaBytes, next.QuotaMessages, boolInt(next.Enabled),
-			string(next.Role), next.Shard); err != nil {
+			string(next.Role), next.Shard, joinServices(next.DisabledServices)); err != nil {
 			return fmt.Errorf("sqlite directory: update account %s: %w", key, err)
 		}
 		if err := setAdminDomains(ctx, tx, next.ID, next.AdminDomains); err != nil {
@@ -54,15 +58,19 @@ func (d *Directory) UpdateAccount(ctx context.Context, addr mail.Address, u dire
 	return a, err
 }
 
-// checkUpdate validates the fields of u that need no database.
-func checkUpdate(u directory.AccountUpdate) error {
+// checkUpdate validates the fields of u that need no database and returns its normalised
+// DisabledServices (nil when u leaves them alone or clears them).
+func checkUpdate(u directory.AccountUpdate) ([]string, error) {
 	if u.QuotaBytes != nil && *u.QuotaBytes < 0 || u.QuotaMessages != nil && *u.QuotaMessages < 0 {
-		return fmt.Errorf("%w: negative quota", directory.ErrInvalid)
+		return nil, fmt.Errorf("%w: negative quota", directory.ErrInvalid)
 	}
 	if u.Shard != nil && *u.Shard == "" {
-		return fmt.Errorf("%w: empty shard", directory.ErrInvalid)
+		return nil, fmt.Errorf("%w: empty shard", directory.ErrInvalid)
 	}
-	return nil
+	if u.DisabledServices == nil {
+		return nil, nil
+	}
+	return directory.NormServices(*u.DisabledServices)
 }
 
 // applyUpdate returns cur with u applied and checked against the domain's limits.

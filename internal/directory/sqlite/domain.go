@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"strings"
 
 	"mailgrid/internal/directory"
 	"mailgrid/internal/mail"
@@ -30,22 +31,35 @@ func lookupDomainName(name string) (string, error) {
 	return a, nil
 }
 
-func checkLimits(d directory.Domain) error {
+// checkLimits validates a domain's limits and returns its normalised service switches.
+func checkLimits(d directory.Domain) ([]string, error) {
 	if d.MaxMessageBytes < 0 || d.MaxQuotaBytes < 0 || d.MaxUsers < 0 {
-		return fmt.Errorf("%w: negative domain limit", directory.ErrInvalid)
+		return nil, fmt.Errorf("%w: negative domain limit", directory.ErrInvalid)
 	}
-	return nil
+	return directory.NormServices(d.DisabledServices)
 }
 
-const domainCols = `name, enabled, max_message_bytes, max_quota_bytes, max_users, created_at`
+// joinServices and splitServices convert a DisabledServices list to and from its column
+// form: the names joined by "," ("" for none; names never contain a comma).
+func joinServices(s []string) string { return strings.Join(s, ",") }
+
+func splitServices(s string) []string {
+	if s == "" {
+		return nil
+	}
+	return strings.Split(s, ",")
+}
+
+const domainCols = `name, enabled, max_message_bytes, max_quota_bytes, max_users, created_at, disabled_services`
 
 type scanner interface{ Scan(dest ...any) error }
 
 func scanDomain(s scanner) (directory.Domain, error) {
 	var d directory.Domain
 	var created int64
-	err := s.Scan(&d.Name, &d.Enabled, &d.MaxMessageBytes, &d.MaxQuotaBytes, &d.MaxUsers, &created)
-	d.CreatedAt = fromMicros(created)
+	var services string
+	err := s.Scan(&d.Name, &d.Enabled, &d.MaxMessageBytes, &d.MaxQuotaBytes, &d.MaxUsers, &created, &services)
+	d.CreatedAt, d.DisabledServices = fromMicros(created), splitServices(services)
 	return d, err
 }
 
@@ -68,13 +82,15 @@ func (d *Directory) CreateDomain(ctx context.Context, dom directory.Domain) erro
 	if err != nil {
 		return err
 	}
-	if err := checkLimits(dom); err != nil {
+	services, err := checkLimits(dom)
+	if err != nil {
 		return err
 	}
 	return d.write(ctx, func(tx *sql.Tx) error {
 		res, err := tx.ExecContext(ctx, `INSERT INTO domains (`+domainCols+`)
-			VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (name) DO NOTHING`,
-			name, boolInt(dom.Enabled), dom.MaxMessageBytes, dom.MaxQuotaBytes, dom.MaxUsers, micros(d.now()))
+			VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (name) DO NOTHING`,
+			name, boolInt(dom.Enabled), dom.MaxMessageBytes, dom.MaxQuotaBytes, dom.MaxUsers, micros(d.now()),
+			joinServices(services))
 		if err != nil {
 			return fmt.Errorf("sqlite directory: create domain %q: %w", name, err)
 		}
@@ -114,20 +130,22 @@ func (d *Directory) Domains(ctx context.Context) ([]directory.Domain, error) {
 	return out, nil
 }
 
-// UpdateDomain replaces the limits and Enabled of an existing domain. Lowered limits bind
-// new accounts and quota changes; existing accounts keep what they have.
+// UpdateDomain replaces the limits, Enabled and DisabledServices of an existing domain.
+// Lowered limits bind new accounts and quota changes; existing accounts keep what they
+// have. Service switches bind the next login.
 func (d *Directory) UpdateDomain(ctx context.Context, dom directory.Domain) error {
 	name, err := normDomain(dom.Name)
 	if err != nil {
 		return err
 	}
-	if err := checkLimits(dom); err != nil {
+	services, err := checkLimits(dom)
+	if err != nil {
 		return err
 	}
 	return d.write(ctx, func(tx *sql.Tx) error {
 		res, err := tx.ExecContext(ctx, `UPDATE domains SET enabled = $2, max_message_bytes = $3,
-			max_quota_bytes = $4, max_users = $5 WHERE name = $1`,
-			name, boolInt(dom.Enabled), dom.MaxMessageBytes, dom.MaxQuotaBytes, dom.MaxUsers)
+			max_quota_bytes = $4, max_users = $5, disabled_services = $6 WHERE name = $1`,
+			name, boolInt(dom.Enabled), dom.MaxMessageBytes, dom.MaxQuotaBytes, dom.MaxUsers, joinServices(services))
 		if err != nil {
 			return fmt.Errorf("sqlite directory: update domain %q: %w", name, err)
 		}

@@ -8,12 +8,12 @@ import (
 )
 
 // SchemaVersion is the schema version this code writes (PRAGMA user_version).
-const SchemaVersion = 1
+const SchemaVersion = 2
 
 // migrations returns the schema steps in order: step i brings user_version i to i+1.
 // Never edit a released step; append a new one and bump SchemaVersion.
 func migrations() []string {
-	return []string{schemaV1}
+	return []string{schemaV1, schemaV2}
 }
 
 // schemaV1 is the initial schema. Times are UTC microseconds since the epoch; booleans 0/1.
@@ -71,6 +71,14 @@ CREATE TABLE alias_targets (
 CREATE INDEX alias_targets_by_key ON alias_targets(target_key);
 CREATE INDEX alias_targets_by_base ON alias_targets(base_key);
 CREATE INDEX alias_targets_by_domain ON alias_targets(target_domain);
+`
+
+// schemaV2 adds the service switches (directory.Domain.DisabledServices and
+// Account.DisabledServices): the sorted names joined by ",", "" for none. Rows of a v1
+// file get "" (every service allowed), which is what they meant.
+const schemaV2 = `
+ALTER TABLE domains ADD COLUMN disabled_services TEXT NOT NULL DEFAULT '';
+ALTER TABLE accounts ADD COLUMN disabled_services TEXT NOT NULL DEFAULT '';
 `
 
 // migrate applies the missing migrations, each with its version bump in one immediate

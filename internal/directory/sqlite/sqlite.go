@@ -17,7 +17,8 @@
 //
 // Layout (schema.go): domains(name ASCII), accounts (id never reused: AUTOINCREMENT, because
 // the store keys mail by account id; addr_key = mail.Address.Key() unique, local as
-// created), account_admin_domains, aliases (source in key form or "@domain"),
+// created), both with disabled_services (the service switches, comma-joined, schema v2),
+// account_admin_domains, aliases (source in key form or "@domain"),
 // alias_targets (ordered by pos; target as parsed, its key, its base key without "+detail",
 // and its domain, so deletions can find every alias that points at what they remove).
 //

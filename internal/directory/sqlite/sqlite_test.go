@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"path/filepath"
+	"slices"
 	"sync"
 	"testing"
 
@@ -69,6 +70,50 @@ func TestReopenAndPragmas(t *testing.T) {
 	got, err := d2.Authenticate(ctx, "élodie@xn--bcher-kva.example", "pw one two")
 	if err != nil || got.ID != a.ID || got.Address.Local != "Élodie" {
 		t.Fatalf("after reopen: %+v, %v", got, err)
+	}
+}
+
+// A file written by schema v1 (before the service switches) opens, is migrated once, and
+// keeps its rows, which get no disabled services.
+func TestMigrateFromV1(t *testing.T) {
+	ctx := t.Context()
+	path := filepath.Join(t.TempDir(), "dir.db")
+	old, err := openPool(ctx, path, 1, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	hash, err := directory.HashPassword("pw pw pw")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, q := range []string{schemaV1, `PRAGMA user_version = 1`,
+		`INSERT INTO domains VALUES ('old.example', 1, 0, 0, 0, 0)`,
+		`INSERT INTO accounts (domain, local, addr_key, password_hash, quota_bytes, quota_messages, enabled, role, shard, created_at)
+			VALUES ('old.example', 'u', 'u@old.example', '` + hash + `', 0, 0, 1, 'user', 'local', 0)`,
+	} {
+		if _, err := old.ExecContext(ctx, q); err != nil {
+			t.Fatalf("%s: %v", q, err)
+		}
+	}
+	if err := old.Close(); err != nil {
+		t.Fatal(err)
+	}
+	d := openTemp(t, path)
+	var v int
+	if err := d.w.QueryRowContext(ctx, `PRAGMA user_version`).Scan(&v); err != nil || v != SchemaVersion {
+		t.Fatalf("user_version = %d, %v; want %d", v, err, SchemaVersion)
+	}
+	dom, err := d.Domain(ctx, "old.example")
+	if err != nil || dom.DisabledServices != nil {
+		t.Errorf("migrated domain = %+v, %v; want no disabled services", dom, err)
+	}
+	a, err := d.Authenticate(ctx, "u@old.example", "pw pw pw")
+	if err != nil || a.DisabledServices != nil {
+		t.Fatalf("migrated account = %+v, %v; want a login, no disabled services", a, err)
+	}
+	off := []string{directory.ServicePOP3}
+	if a, err = d.UpdateAccount(ctx, a.Address, directory.AccountUpdate{DisabledServices: &off}); err != nil || !slices.Equal(a.DisabledServices, off) {
+		t.Errorf("UpdateAccount after migration = %q, %v", a.DisabledServices, err)
 	}
 }
 
