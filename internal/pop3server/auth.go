@@ -137,9 +137,8 @@ func (s *session) login(user, pass string) error {
 		s.log.Error("authenticate", "user", user, "err", err)
 		return errTemp
 	}
-	if allowed := s.srv.opt.Allowed; allowed != nil && !allowed(acct) {
-		s.log.Info("login refused: POP3 disabled for the account", "user", user)
-		return errPOP3Disabled
+	if err := s.serviceAllowed(acct); err != nil {
+		return err
 	}
 	ref := store.AccountRef{Domain: acct.Address.Domain, ID: acct.ID}
 	st, err := s.srv.opt.Shards.Shard(acct.Shard)
@@ -169,6 +168,23 @@ func (s *session) login(user, pass string) error {
 	s.log = s.log.With("user", acct.Address.String())
 	s.log.Info("logged in", "messages", drop.count, "octets", drop.size)
 	return s.c.reply(fmt.Sprintf("+OK maildrop has %d messages (%d octets)", drop.count, drop.size))
+}
+
+// serviceAllowed applies the directory's POP3 switch after a successful authentication:
+// the account's domain is read afresh, so a switch set on any node binds the next login.
+// Like a disabled account, a disabled service is said only after the right password.
+func (s *session) serviceAllowed(acct directory.Account) error {
+	dom, err := s.srv.opt.Directory.Domain(s.ctx, acct.Address.Domain)
+	if err != nil {
+		s.log.Error("read the account's domain", "user", acct.Address.String(), "err", err)
+		return errTemp
+	}
+	if !directory.ServiceAllowed(dom, acct, directory.ServicePOP3) {
+		s.log.Info("login refused: POP3 disabled", "user", acct.Address.String(),
+			"domain_off", dom.DisabledServices, "account_off", acct.DisabledServices)
+		return errPOP3Disabled
+	}
+	return nil
 }
 
 // fail waits AuthFailDelay and returns the one reply for every credential failure.

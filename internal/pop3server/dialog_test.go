@@ -26,7 +26,7 @@ import (
 //
 // Directives: "insecure" (AllowInsecureAuth), "no-tls" (no TLSConfig), "max-bad N",
 // "login-delay SECONDS", "messages 0" (an empty maildrop; the default holds the two
-// messages below), "pop3-disabled" (Options.Allowed refuses every account).
+// messages below), "pop3-disabled" (the account's POP3 switch is off in the directory).
 //
 // After "C: STLS" answered by "+OK", the runner does the TLS handshake.
 
@@ -90,6 +90,12 @@ func parseDialog(t *testing.T, file string) dialog {
 
 func runDialog(t *testing.T, file string, d dialog) {
 	w := newWorld(t)
+	if _, ok := d.directives["pop3-disabled"]; ok {
+		off := []string{directory.ServicePOP3}
+		if _, err := w.Dir.UpdateAccount(t.Context(), w.user.Address, directory.AccountUpdate{DisabledServices: &off}); err != nil {
+			t.Fatal(err)
+		}
+	}
 	if d.directives["messages"] != "0" {
 		w.deliver(t, dialogMessages...)
 	}
@@ -103,9 +109,6 @@ func runDialog(t *testing.T, file string, d dialog) {
 		}
 		if v, ok := d.directives["login-delay"]; ok {
 			o.LoginDelay = time.Duration(atoi(t, v)) * time.Second
-		}
-		if _, ok := d.directives["pop3-disabled"]; ok {
-			o.Allowed = func(directory.Account) bool { return false }
 		}
 	})
 	c := dial(t, addr)

@@ -46,8 +46,12 @@
 // Options.AuthFailDelay and gives the same reply for an unknown user and a wrong password
 // (the directory verifies unknown users against a stand-in hash, so the time matches).
 // Infrastructure faults (directory, store) are "-ERR [SYS/TEMP]"; a disabled account is
-// "-ERR [SYS/PERM]", said only after the right password. Options.Allowed is the hook for
-// the per-account POP3 switch the directory will carry.
+// "-ERR [SYS/PERM]", said only after the right password. So is the POP3 service switch:
+// after a successful authentication the session reads the account's domain from the
+// directory and refuses the login with "-ERR [SYS/PERM] POP3 access is disabled" unless
+// directory.ServiceAllowed(domain, account, directory.ServicePOP3) (the domain or the
+// account may switch POP3 off). A switch binds the next login; a session already in
+// TRANSACTION keeps its maildrop until QUIT.
 //
 // Bytes a client pipelines after STLS, before the TLS handshake, are discarded, never run
 // (RFC 2595 4, the CVE-2011-0411 class of injection); with implicit TLS nothing is read

@@ -29,11 +29,6 @@ type Options struct {
 	Shards            store.Shards
 	Logger            *slog.Logger // nil discards
 
-	// Allowed is the per-account POP3 switch (the directory will carry one later). It is
-	// asked after a successful authentication; false refuses the login with
-	// "-ERR [SYS/PERM]". nil allows every account.
-	Allowed func(directory.Account) bool
-
 	MaxConnsPerIP int // simultaneous connections from one address; 0 = 20
 	// IdleTimeout ends a session that sends nothing for this long, without UPDATE
 	// (RFC 1939 3: the autologout timer MUST be at least 10 minutes). 0 = 10 minutes;
