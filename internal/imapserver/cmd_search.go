@@ -29,7 +29,7 @@ func cmdSearch(s *session, c *command) error {
 	if err != nil {
 		return err
 	}
-	hits, highest, err := s.runSearch(key)
+	hits, highest, err := s.runSearch(key, nil)
 	if err != nil {
 		return err
 	}
@@ -133,8 +133,9 @@ func (k *searchKey) usesModSeq() bool {
 }
 
 // runSearch evaluates key over the selected mailbox and returns the matches in UID (and
-// so sequence) order with the highest modseq among them.
-func (s *session) runSearch(key *searchKey) ([]store.Message, uint64, error) {
+// so sequence) order with the highest modseq among them, without their Meta; onHit, if
+// set, sees each match with its Meta first (SORT and THREAD keep what they need).
+func (s *session) runSearch(key *searchKey, onHit func(store.Message)) ([]store.Message, uint64, error) {
 	v := s.sel
 	if len(v.uids) == 0 {
 		return nil, 0, nil
@@ -147,6 +148,9 @@ func (s *session) runSearch(key *searchKey) ([]store.Message, uint64, error) {
 		defer sm.close()
 		if sm.seq == 0 || !sm.match(key) {
 			return nil
+		}
+		if onHit != nil {
+			onHit(m)
 		}
 		m.Meta = nil
 		hits = append(hits, m)

@@ -57,6 +57,7 @@ type session struct {
 	sel      *view
 	saved    []store.UID // SEARCHRES "$" (RFC 5182)
 	compress bool
+	oldBR    *bufio.Reader // the plaintext buffer under COMPRESS
 }
 
 // enabled holds the extensions the client turned on with ENABLE (RFC 5161).
@@ -97,6 +98,13 @@ func (s *session) setConn(conn net.Conn) {
 	utf8 := s.w != nil && s.w.utf8
 	s.w = &writer{bw: s.bw, utf8: utf8}
 	s.p = newParser(s.br, s.continuation, s.srv.opt.MaxLineLength, s.srv.opt.MaxLiteralSize)
+}
+
+// setConnKeepReader switches to conn (COMPRESS) keeping the current read buffer as the
+// source of the new layer, since it may already hold compressed bytes.
+func (s *session) setConnKeepReader(conn net.Conn) {
+	s.oldBR = s.br
+	s.setConn(conn)
 }
 
 // continuation sends a command continuation request (RFC 9051 7.5).
