@@ -40,6 +40,13 @@ func (w *wtx) blobFor(b *body) (id int64, fresh bool, err error) {
 	return 0, false, errRetry
 }
 
+// insertBlobSQL inserts a blob row, with a reference count of 0, and its first part:
+// $1 sha256, $2 size, $3 the first part. It returns no row if the content is there.
+const insertBlobSQL = `WITH b AS (
+		INSERT INTO blobs (sha256, size, refs, freed_at) VALUES ($1, $2, 0, now())
+		ON CONFLICT (sha256) DO NOTHING RETURNING id)
+	INSERT INTO blob_parts (blob, part, data) SELECT id, 0, $3 FROM b RETURNING blob`
+
 // insertBlob inserts the blob row with its first part in one statement and streams the
 // other parts with COPY. ok is false, and nothing is inserted, if another transaction
 // stored the same content first.
@@ -49,11 +56,7 @@ func (w *wtx) insertBlob(b *body) (id int64, ok bool, err error) {
 	if _, err := b.ReadAt(first, 0); err != nil && !errors.Is(err, io.EOF) {
 		return 0, false, fmt.Errorf("read body: %w", err)
 	}
-	err = w.row(`WITH b AS (
-			INSERT INTO blobs (sha256, size, refs, freed_at) VALUES ($1, $2, 0, now())
-			ON CONFLICT (sha256) DO NOTHING RETURNING id)
-		INSERT INTO blob_parts (blob, part, data) SELECT id, 0, $3 FROM b RETURNING blob`,
-		b.sum[:], size, first).Scan(&id)
+	err = w.row(insertBlobSQL, b.sum[:], size, first).Scan(&id)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return 0, false, nil
 	}

@@ -84,21 +84,19 @@ type copyPlan struct {
 }
 
 func (w *wtx) deliver(b *body, targets []target, results []store.DeliveryResult) error {
-	blob, fresh, err := w.blobFor(b)
+	want := targetNames(targets)
+	lk, err := w.lockForDelivery(b, targets, want)
 	if err != nil {
 		return err
 	}
-	accts := make([]store.AccountRef, len(targets))
+	usage, blob, fresh := lk.usage, lk.blob, lk.fresh
+	boxes := make([]*mboxRow, len(targets))
 	for i, t := range targets {
-		accts[i] = t.Account
-	}
-	usage, err := w.lockAccounts(accts)
-	if err != nil {
-		return err
-	}
-	boxes, err := w.deliveryMailboxes(targets, usage)
-	if err != nil {
-		return err
+		if m := lk.boxes[t.Account][want[i]]; m != nil {
+			boxes[i] = m
+		} else {
+			boxes[i] = lk.boxes[t.Account][store.Inbox] // the named mailbox does not exist
+		}
 	}
 	size := b.Size()
 	var plans []copyPlan
@@ -191,82 +189,6 @@ func fillIDs(plans []copyPlan, ids map[msgKey]int64, results []store.DeliveryRes
 		results[p.result].MessageID = id
 	}
 	return nil
-}
-
-// deliveryMailboxes resolves and locks the mailbox of each target: the named one if it
-// exists, else INBOX, so a filing rule never loses mail. nil for a target whose account
-// is unknown (or has no INBOX). The caller holds the account locks, so names are stable.
-func (w *wtx) deliveryMailboxes(targets []target, usage map[store.AccountRef]*store.Usage) ([]*mboxRow, error) {
-	names := map[store.AccountRef]map[string]bool{}
-	want := make([]string, len(targets))
-	for i, t := range targets {
-		if usage[t.Account] == nil {
-			continue
-		}
-		want[i] = store.Inbox
-		if n, err := store.NormalizeMailboxName(t.Mailbox); t.Mailbox != "" && err == nil {
-			want[i] = n
-		}
-		if names[t.Account] == nil {
-			names[t.Account] = map[string]bool{store.Inbox: true}
-		}
-		names[t.Account][want[i]] = true
-	}
-	accts := slices.SortedFunc(maps.Keys(names), compareAccounts)
-	byName := map[store.AccountRef]map[string]*mboxRow{}
-	for _, a := range accts {
-		boxes, err := w.lockByName(a, slices.Collect(maps.Keys(names[a])), want, targets)
-		if err != nil {
-			return nil, err
-		}
-		byName[a] = boxes
-	}
-	out := make([]*mboxRow, len(targets))
-	for i, t := range targets {
-		if m := byName[t.Account][want[i]]; m != nil {
-			out[i] = m
-		} else if usage[t.Account] != nil {
-			out[i] = byName[t.Account][store.Inbox]
-		}
-	}
-	return out, nil
-}
-
-// lockByName looks up the named mailboxes of acct and locks, in ID order, those the
-// targets will use: each named mailbox that exists, and INBOX if a target falls back
-// to it.
-func (w *wtx) lockByName(acct store.AccountRef, names, want []string, targets []target) (map[string]*mboxRow, error) {
-	rows, err := w.query(`SELECT id, name FROM mailboxes WHERE domain = $1 AND account = $2 AND name = ANY($3)`,
-		acct.Domain, acct.ID, names)
-	if err != nil {
-		return nil, fmt.Errorf("resolve mailboxes: %w", err)
-	}
-	idOf := map[string]int64{}
-	var id int64
-	var name string
-	if _, err := pgx.ForEachRow(rows, []any{&id, &name}, func() error { idOf[name] = id; return nil }); err != nil {
-		return nil, fmt.Errorf("resolve mailboxes: %w", err)
-	}
-	var lock []int64
-	for i, t := range targets {
-		if t.Account != acct {
-			continue
-		}
-		if id, ok := idOf[want[i]]; ok {
-			lock = append(lock, id)
-		} else if id, ok := idOf[store.Inbox]; ok {
-			lock = append(lock, id)
-		}
-	}
-	locked, err := w.lockMailboxes(acct, lock...)
-	if err != nil {
-		return nil, err
-	}
-	out := map[string]*mboxRow{}
-	for _, m := range locked {
-		out[m.name] = m
-	}
-	return out, nil
 }
 
 // parseMeta parses the message once, at delivery, and returns the JSON of its

@@ -36,6 +36,10 @@ type Options struct {
 	// not publish this store's changes a second time. "" picks a random origin (right
 	// when no Listener of this node feeds the same Publisher).
 	Origin string
+	// Schema is the PostgreSQL schema of the shard's tables; "" means DefaultSchema.
+	// Lower-case letters, digits and _. Several shards may share a database, one schema
+	// each.
+	Schema string
 }
 
 // Store is the PostgreSQL store driver. It implements store.Store.
@@ -66,12 +70,18 @@ func Open(ctx context.Context, opt Options) (*Store, error) {
 	if opt.Origin == "" {
 		opt.Origin = pgnotify.NewOrigin()
 	}
+	if opt.Schema == "" {
+		opt.Schema = DefaultSchema
+	}
+	if err := validSchema(opt.Schema); err != nil {
+		return nil, err
+	}
 	cfg, err := pgxpool.ParseConfig(opt.DSN)
 	if err != nil {
 		return nil, fmt.Errorf("postgres store: %w", err)
 	}
 	cfg.MaxConns = opt.MaxConns
-	cfg.ConnConfig.RuntimeParams["search_path"] = schemaName
+	cfg.ConnConfig.RuntimeParams["search_path"] = opt.Schema
 	if cfg.ConnConfig.RuntimeParams["application_name"] == "" {
 		cfg.ConnConfig.RuntimeParams["application_name"] = "mailgrid-store"
 	}
@@ -79,7 +89,7 @@ func Open(ctx context.Context, opt Options) (*Store, error) {
 	if err != nil {
 		return nil, fmt.Errorf("postgres store: %w", err)
 	}
-	if err := migrate(ctx, pool); err != nil {
+	if err := migrate(ctx, pool, opt.Schema); err != nil {
 		pool.Close()
 		return nil, err
 	}

@@ -1,6 +1,8 @@
 package postgres
 
 import (
+	"errors"
+	"fmt"
 	"log/slog"
 	"sync"
 	"testing"
@@ -16,24 +18,28 @@ func TestMain(m *testing.M) {
 	goleak.VerifyTestMain(m)
 }
 
-// dsns gives each test its own database and the same one when the suite reopens.
-type dsns struct {
-	mu sync.Mutex
-	m  map[*testing.T]string
+// schemas gives each test of the suite its own schema in one database (creating a
+// database per test costs more than the test), and the same one when the suite reopens.
+type schemas struct {
+	dsn string
+	mu  sync.Mutex
+	m   map[*testing.T]string
 }
 
-func (d *dsns) get(t *testing.T) string {
+func (d *schemas) get(t *testing.T) string {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	if d.m == nil {
 		d.m = map[*testing.T]string{}
 	}
-	if dsn, ok := d.m[t]; ok {
-		return dsn
+	if s, ok := d.m[t]; ok {
+		return s
 	}
-	dsn := pgtest.DSN(t)
-	d.m[t] = dsn
-	return dsn
+	s := fmt.Sprintf("conformance_%d", len(d.m)+1)
+	d.m[t] = s
+	// Runs after the last store of t is closed: the database agrees with itself.
+	t.Cleanup(func() { checkInvariantsIn(t, d.dsn, s) })
+	return s
 }
 
 func testLogger(t testing.TB) *slog.Logger {
@@ -70,10 +76,18 @@ func openAt(t testing.TB, dsn string, opt Options) *Store {
 }
 
 func TestConformance(t *testing.T) {
-	var d dsns
+	d := &schemas{dsn: pgtest.DSN(t)}
 	storetest.Run(t, func(t *testing.T, pub store.Publisher) store.Store {
-		return openAt(t, d.get(t), Options{Publisher: pub})
+		return openAt(t, d.dsn, Options{Publisher: pub, Schema: d.get(t)})
 	})
+}
+
+func TestBadSchema(t *testing.T) {
+	for _, s := range []string{"Upper", "with space", "1st", `x"; DROP`} {
+		if _, err := Open(t.Context(), Options{DSN: "postgres://127.0.0.1:1/x", Schema: s}); !errors.Is(err, store.ErrInvalid) {
+			t.Errorf("Open with schema %q: %v, want ErrInvalid", s, err)
+		}
+	}
 }
 
 func TestOpenNeedsDSN(t *testing.T) {

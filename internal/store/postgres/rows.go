@@ -135,32 +135,6 @@ func (w *wtx) needAccount(acct store.AccountRef) (store.Usage, error) {
 	return u, err
 }
 
-// lockAccounts locks the rows of accts in (domain, id) order and returns the usage of
-// those the store knows.
-func (w *wtx) lockAccounts(accts []store.AccountRef) (map[store.AccountRef]*store.Usage, error) {
-	domains, ids := make([]string, len(accts)), make([]int64, len(accts))
-	for i, a := range accts {
-		domains[i], ids[i] = a.Domain, a.ID
-	}
-	rows, err := w.query(`SELECT domain, id, bytes, messages FROM accounts
-		WHERE (domain, id) IN (SELECT * FROM unnest($1::text[], $2::bigint[]))
-		ORDER BY domain, id FOR NO KEY UPDATE`, domains, ids)
-	if err != nil {
-		return nil, fmt.Errorf("lock accounts: %w", err)
-	}
-	defer rows.Close()
-	out := map[store.AccountRef]*store.Usage{}
-	for rows.Next() {
-		var a store.AccountRef
-		u := &store.Usage{}
-		if err := rows.Scan(&a.Domain, &a.ID, &u.Bytes, &u.Messages); err != nil {
-			return nil, fmt.Errorf("lock accounts: %w", err)
-		}
-		out[a] = u
-	}
-	return out, rows.Err()
-}
-
 // lockMailboxes locks mailboxes of acct by ID, in ID order. Missing (or foreign) IDs are
 // absent from the result.
 func (w *wtx) lockMailboxes(acct store.AccountRef, ids ...int64) (map[int64]*mboxRow, error) {

@@ -7,16 +7,33 @@ import (
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
+
+	"mailgrid/internal/store"
 )
 
-// schemaName is the PostgreSQL schema holding the store's tables; every connection of the
-// pool has it as its search_path, so the SQL names tables unqualified and a shard database
-// can also hold other drivers' tables (queue, directory) without a clash.
-const schemaName = "mailgrid_store"
+// DefaultSchema is the PostgreSQL schema holding the store's tables. Every connection of
+// the pool has the store's schema as its search_path, so the SQL names tables unqualified
+// and a shard database can also hold other drivers' tables (queue, directory), or other
+// shards in other schemas, without a clash.
+const DefaultSchema = "mailgrid_store"
 
-// migrationLock is the pg_advisory_xact_lock key serialising migrations: "mgstore" in
-// ASCII. Nodes opening the same shard at once apply each migration exactly once.
-const migrationLock int64 = 0x6d6773746f7265
+// migrationLock is the class of the pg_advisory_xact_lock(class, hashtext(schema)) key
+// serialising migrations of one schema: "mgst" in ASCII. Nodes opening the same shard at
+// once apply each migration exactly once.
+const migrationLock int32 = 0x6d677374
+
+// validSchema accepts lower-case identifiers that need no quoting.
+func validSchema(s string) error {
+	if s == "" || len(s) > 63 || (s[0] >= '0' && s[0] <= '9') {
+		return fmt.Errorf("postgres store: schema %q: %w", s, store.ErrInvalid)
+	}
+	for _, c := range s {
+		if !(c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || c == '_') {
+			return fmt.Errorf("postgres store: schema %q: only a-z, 0-9 and _: %w", s, store.ErrInvalid)
+		}
+	}
+	return nil
+}
 
 // migrations are applied in order; migrations[i] brings the schema to version i+1. Never
 // edit a released migration: append a new one.
@@ -102,7 +119,7 @@ CREATE INDEX expunged_modseq ON expunged (mailbox, modseq);
 // lock: concurrent Opens wait for the first, then find nothing left to do.
 // schema_migrations records each applied version once (its primary key would refuse a
 // second application).
-func migrate(ctx context.Context, pool *pgxpool.Pool) (err error) {
+func migrate(ctx context.Context, pool *pgxpool.Pool, schema string) (err error) {
 	tx, err := pool.Begin(ctx)
 	if err != nil {
 		return fmt.Errorf("postgres store: migrate: %w", err)
@@ -112,9 +129,11 @@ func migrate(ctx context.Context, pool *pgxpool.Pool) (err error) {
 			err = errors.Join(err, rollback(tx))
 		}
 	}()
+	if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock($1, hashtext($2))`, migrationLock, schema); err != nil {
+		return fmt.Errorf("postgres store: migrate: %w", err)
+	}
 	setup := []string{
-		`SELECT pg_advisory_xact_lock(` + fmt.Sprint(migrationLock) + `)`,
-		`CREATE SCHEMA IF NOT EXISTS ` + schemaName,
+		`CREATE SCHEMA IF NOT EXISTS ` + schema, // validSchema: needs no quoting
 		`CREATE TABLE IF NOT EXISTS schema_migrations (
 			version    integer PRIMARY KEY,
 			applied_at timestamptz NOT NULL DEFAULT now())`,
