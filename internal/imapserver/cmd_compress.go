@@ -51,7 +51,10 @@ func (b *bufferedConn) Read(p []byte) (int, error) { return b.s.oldBR.Read(p) }
 // compressConn is the connection after COMPRESS.
 type compressConn struct {
 	net.Conn
-	fr  interface{ Read([]byte) (int, error); Close() error }
+	fr interface {
+		Read([]byte) (int, error)
+		Close() error
+	}
 	fw  *flate.Writer
 	log *session
 }
