@@ -19,6 +19,11 @@ var (
 	errAuthNeedsTLS  = &smtp.SMTPError{Code: 538, EnhancedCode: smtp.EnhancedCode{5, 7, 11}, Message: "Encryption required for authentication, use STARTTLS first"}
 	errAuthTemporary = &smtp.SMTPError{Code: 454, EnhancedCode: smtp.EnhancedCode{4, 7, 0}, Message: "Temporary authentication failure"}
 	errAuthIdentity  = &smtp.SMTPError{Code: 535, EnhancedCode: smtp.EnhancedCode{5, 7, 8}, Message: "Authorization identity must match the login"}
+	// The submission service switch (directory.ServiceSubmission) is off for the account
+	// or its domain: the AUTH fails as Postfix with Dovecot SASL fails it when the passdb
+	// denies the service (RFC 4954 6: 535 5.7.8), so clients treat it as a permanent
+	// authentication failure and send nothing. It is said only after the right password.
+	errSubmissionOff = &smtp.SMTPError{Code: 535, EnhancedCode: smtp.EnhancedCode{5, 7, 8}, Message: "Authentication refused: mail submission is disabled for this account"}
 )
 
 // AuthMechanisms implements smtp.AuthSession: advertised in EHLO on submission after TLS.
@@ -61,9 +66,28 @@ func (sess *session) authenticate(user, pass string) error {
 		sess.log.Error("authentication", "user", user, "err", err)
 		return errAuthTemporary
 	}
+	if err := sess.serviceAllowed(acct); err != nil {
+		return err
+	}
 	sess.acct = &acct
 	sess.log = sess.log.With("user", acct.Address.String())
 	sess.log.Info("authenticated")
+	return nil
+}
+
+// serviceAllowed applies the directory's submission switch to a verified account: its
+// domain is read afresh, so a switch set on any node binds the next AUTH.
+func (sess *session) serviceAllowed(acct directory.Account) error {
+	dom, err := sess.srv.opt.Directory.Domain(sess.ctx(), acct.Address.Domain)
+	if err != nil {
+		sess.log.Error("authentication: read the account's domain", "user", acct.Address.String(), "err", err)
+		return errAuthTemporary
+	}
+	if !directory.ServiceAllowed(dom, acct, directory.ServiceSubmission) {
+		sess.log.Info("authentication refused: submission disabled", "user", acct.Address.String(),
+			"domain_off", dom.DisabledServices, "account_off", acct.DisabledServices)
+		return sess.fail(errSubmissionOff)
+	}
 	return nil
 }
 

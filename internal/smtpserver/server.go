@@ -24,7 +24,12 @@
 //     mailbox after the route is judged like any other.
 //
 //   - Submission mode requires AUTH (530 5.7.0) and offers it only after TLS (AUTH before
-//     TLS: 538 5.7.11, RFC 4954 4); MAIL FROM and every From: header address must be the
+//     TLS: 538 5.7.11, RFC 4954 4). An account whose submission service switch is off,
+//     by the account or by its domain (directory.ServiceAllowed with
+//     directory.ServiceSubmission, checked after the password with the domain read from
+//     the directory), fails AUTH with 535 5.7.8 as Postfix with Dovecot SASL does when the
+//     passdb denies the service; the text names the reason, since the password was right.
+//     A disabled account or domain gets the plain 535 5.7.8 of a wrong password. MAIL FROM and every From: header address must be the
 //     account's own or allowed by directory.SendAs (550 5.7.1). Message-ID and Date are
 //     added when missing (RFC 6409 8.2, 8.3). A copy goes to the sender's Sent mailbox
 //     only when the client asks for it with the header field
