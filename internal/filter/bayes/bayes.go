@@ -19,8 +19,8 @@
 //	Sp = 1 - Q(-2 Σ ln(1-f), 2k)    Hp = 1 - Q(-2 Σ ln f, 2k)    score = (1 + Sp - Hp) / 2
 //
 // where Q is the chi-square survival function with 2k degrees of freedom (combine.go).
-// The score is near 1 for
-// spam, near 0 for ham, and near 0.5 when the evidence is weak or conflicting.
+// The score is near 1 for spam, near 0 for ham, and near 0.5 when the evidence is weak
+// or conflicting.
 //
 // Storage. Counts live behind TokenStore (get counts for a batch of tokens, add a
 // message's tokens to a class, totals), one store per user. MemStore is the in-memory
@@ -33,7 +33,7 @@
 //
 // Training is the caller's bookkeeping: when a user moves a message into Junk, train it as
 // spam; out of Junk, untrain spam and train ham. The caller records which class a message
-// was trained as (the IMAP keywords $Junk / $NotJunk, RFC 5788) so it never trains one
+// was trained as (the IMAP keywords $Junk / $NotJunk, RFC 9051 2.3.2) so it never trains one
 // message twice, and untrains with the same bytes it trained with.
 //
 // Libraries: none for the classifier (no Go Bayesian library is available to us; the
