@@ -3,6 +3,7 @@ package main
 import (
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -17,35 +18,39 @@ import (
 
 // userView is an account as printed; it never carries the password hash.
 type userView struct {
-	ID            int64     `json:"id"`
-	Address       string    `json:"address"`
-	Role          string    `json:"role"`
-	AdminDomains  []string  `json:"admin_domains,omitempty"`
-	Enabled       bool      `json:"enabled"`
-	QuotaBytes    int64     `json:"quota_bytes"`
-	QuotaMessages int64     `json:"quota_messages"`
-	UsedBytes     int64     `json:"used_bytes"`
-	UsedMessages  int64     `json:"used_messages"`
-	Shard         string    `json:"shard"`
-	CreatedAt     time.Time `json:"created_at"`
+	ID            int64    `json:"id"`
+	Address       string   `json:"address"`
+	Role          string   `json:"role"`
+	AdminDomains  []string `json:"admin_domains,omitempty"`
+	Enabled       bool     `json:"enabled"`
+	QuotaBytes    int64    `json:"quota_bytes"`
+	QuotaMessages int64    `json:"quota_messages"`
+	UsedBytes     int64    `json:"used_bytes"`
+	UsedMessages  int64    `json:"used_messages"`
+	Shard         string   `json:"shard"`
+	// DisabledServices are the account's own switches ([] when none); its domain's apply too.
+	DisabledServices []string  `json:"disabled_services"`
+	CreatedAt        time.Time `json:"created_at"`
 }
 
 func viewUser(a admin.AccountInfo) userView {
 	return userView{ID: a.ID, Address: a.Address.String(), Role: string(a.Role), AdminDomains: a.AdminDomains,
 		Enabled: a.Enabled, QuotaBytes: a.QuotaBytes, QuotaMessages: a.QuotaMessages,
-		UsedBytes: a.Usage.Bytes, UsedMessages: a.Usage.Messages, Shard: a.Shard, CreatedAt: a.CreatedAt}
+		UsedBytes: a.Usage.Bytes, UsedMessages: a.Usage.Messages, Shard: a.Shard, CreatedAt: a.CreatedAt,
+		DisabledServices: append([]string{}, a.DisabledServices...)}
 }
 
 func (e *env) printUsers(us []userView) error {
 	return e.print(us, func(w *tabwriter.Writer) {
-		fmt.Fprintln(w, "ADDRESS\tROLE\tENABLED\tUSED\tQUOTA\tMESSAGES\tSHARD")
+		fmt.Fprintln(w, "ADDRESS\tROLE\tENABLED\tUSED\tQUOTA\tMESSAGES\tSHARD\tDISABLED SERVICES")
 		for _, u := range us {
 			role := u.Role
 			if len(u.AdminDomains) > 0 {
 				role += " (" + strings.Join(u.AdminDomains, ",") + ")"
 			}
-			fmt.Fprintf(w, "%s\t%s\t%v\t%s\t%s\t%d\t%s\n", u.Address, role, u.Enabled,
-				formatSize(u.UsedBytes, false), formatSize(u.QuotaBytes, true), u.UsedMessages, u.Shard)
+			fmt.Fprintf(w, "%s\t%s\t%v\t%s\t%s\t%d\t%s\t%s\n", u.Address, role, u.Enabled,
+				formatSize(u.UsedBytes, false), formatSize(u.QuotaBytes, true), u.UsedMessages, u.Shard,
+				formatServices(u.DisabledServices))
 		}
 	})
 }
@@ -53,7 +58,7 @@ func (e *env) printUsers(us []userView) error {
 func userCmd(e *env) *cobra.Command {
 	c := &cobra.Command{Use: "user", Short: "Manage accounts"}
 	c.AddCommand(userAddCmd(e), userListCmd(e), userShowCmd(e), userDelCmd(e), userPasswdCmd(e),
-		userQuotaCmd(e), userEnableCmd(e, true), userEnableCmd(e, false))
+		userQuotaCmd(e), userSetCmd(e), userEnableCmd(e, true), userEnableCmd(e, false))
 	return c
 }
 
@@ -262,6 +267,73 @@ func userQuotaCmd(e *env) *cobra.Command {
 	c.Flags().StringVar(&bytes, "bytes", "", "quota in bytes (e.g. 500M, 2G)")
 	c.Flags().Int64Var(&msgs, "messages", 0, "quota in messages")
 	return c
+}
+
+func userSetCmd(e *env) *cobra.Command {
+	var sf serviceFlags
+	c := &cobra.Command{
+		Use:   "set ADDRESS",
+		Short: "Change an account's service switches (--disable, --enable)",
+		Long: "Change an account's service switches. --disable and --enable take service names\n" +
+			"(" + strings.Join(directory.Services(), ", ") + ", or all), comma-separated or repeated.\n" +
+			"A service the account's domain disables stays refused whatever the account says.\n" +
+			"Switches bind the next login; sessions already logged in are not cut off.",
+		Example: "  mailgrid user set alice@example.com --disable pop3\n  mailgrid user set alice@example.com --enable all",
+		Args:    cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			addr, err := parseAddr(args[0])
+			if err != nil {
+				return err
+			}
+			if !sf.given() {
+				return errors.New("nothing to change: give --disable and/or --enable")
+			}
+			return e.withSystem(cmd.Context(), func(s *app.System) error {
+				a, err := s.Dir.Account(cmd.Context(), addr)
+				if err != nil {
+					return fmt.Errorf("user %s: %w", addr, err)
+				}
+				next, err := sf.apply(a.DisabledServices)
+				if err != nil {
+					return err
+				}
+				if _, err := s.Dir.UpdateAccount(cmd.Context(), addr, directory.AccountUpdate{DisabledServices: &next}); err != nil {
+					return fmt.Errorf("user %s: %w", addr, err)
+				}
+				e.warnDomainServices(cmd, s, a, sf.enable)
+				info, err := s.Admin.Account(cmd.Context(), addr)
+				if err != nil {
+					return err
+				}
+				return e.printUsers([]userView{viewUser(info)})
+			})
+		},
+	}
+	sf.register(c, "the account")
+	return c
+}
+
+// warnDomainServices tells on stderr which of the services just enabled for a stay
+// refused because a's domain disables them.
+func (e *env) warnDomainServices(cmd *cobra.Command, s *app.System, a directory.Account, enabled []string) {
+	on, err := expandServices(enabled)
+	if err != nil || len(on) == 0 {
+		return
+	}
+	d, err := s.Dir.Domain(cmd.Context(), a.Address.Domain)
+	if err != nil {
+		fmt.Fprintf(e.stderr, "warning: cannot read domain %s: %v\n", a.Address.Domain, err)
+		return
+	}
+	var still []string
+	for _, svc := range d.DisabledServices {
+		if slices.Contains(on, svc) {
+			still = append(still, svc)
+		}
+	}
+	if len(still) > 0 {
+		fmt.Fprintf(e.stderr, "note: domain %s disables %s: the account still cannot use it\n", d.Name, strings.Join(still, ","))
+	}
 }
 
 func userEnableCmd(e *env, on bool) *cobra.Command {
