@@ -212,11 +212,11 @@ func baseSubject(subj string) (string, bool) {
 			s, reply = t[:len(t)-5], true
 		}
 		for { // (3), (4) leaders and blobs
-			n, ok := stripLeader(s)
+			n, refwd, ok := stripLeader(s)
 			if !ok {
 				break
 			}
-			s, reply = n, true
+			s, reply = n, reply || refwd
 		}
 		low := strings.ToLower(s) // (6) [fwd: ...]
 		if strings.HasPrefix(low, "[fwd:") && strings.HasSuffix(s, "]") {
@@ -230,8 +230,8 @@ func baseSubject(subj string) (string, bool) {
 }
 
 // stripLeader removes one subj-blob or subj-refwd ("re", "fw", "fwd", optional blob,
-// ":") from the start of s (RFC 5256 5 ABNF).
-func stripLeader(s string) (string, bool) {
+// ":") from the start of s (RFC 5256 5 ABNF); refwd reports the latter.
+func stripLeader(s string) (rest string, refwd, ok bool) {
 	low := strings.ToLower(s)
 	for _, p := range []string{"re", "fwd", "fw"} {
 		if !strings.HasPrefix(low, p) {
@@ -244,15 +244,15 @@ func stripLeader(s string) (string, bool) {
 			}
 		}
 		if strings.HasPrefix(rest, ":") {
-			return strings.TrimLeft(rest[1:], " \t"), true
+			return strings.TrimLeft(rest[1:], " \t"), true, true
 		}
 	}
 	if strings.HasPrefix(s, "[") { // a blob, unless it is all that is left
 		if i := strings.IndexByte(s, ']'); i >= 0 {
 			if rest := strings.TrimLeft(s[i+1:], " \t"); rest != "" {
-				return rest, true
+				return rest, false, true
 			}
 		}
 	}
-	return s, false
+	return s, false, false
 }

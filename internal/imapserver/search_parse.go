@@ -86,47 +86,50 @@ func (s *session) searchKey(depth int) (*searchKey, error) {
 	case "UID":
 		k.op, k.uidOp = "SEQ", true
 		err = s.searchArg(func() (err error) { k.set, err = p.seqSet(); return })
-	case "NOT":
-		err = s.searchArg(func() error {
-			kid, err := s.searchKey(depth + 1)
-			k.kids = []*searchKey{kid}
-			return err
-		})
-	case "OR":
-		err = s.searchArg(func() error {
-			a, err := s.searchKey(depth + 1)
-			if err == nil {
-				err = p.sp()
-			}
-			var b *searchKey
-			if err == nil {
-				b, err = s.searchKey(depth + 1)
-			}
-			k.kids = []*searchKey{a, b}
-			return err
-		})
-	case "MODSEQ": // RFC 7162 3.1.5: MODSEQ [entry-name entry-type] mod-sequence-valzer
-		err = s.searchArg(func() (err error) {
-			if p.peek() == '"' {
-				if _, err = p.quoted(); err == nil {
-					if err = p.sp(); err == nil {
-						if _, err = p.atom(); err == nil {
-							err = p.sp()
-						}
-					}
-				}
-				if err != nil {
-					return err
-				}
-			}
-			k.n, err = p.number64()
-			return err
-		})
+	case "NOT", "OR":
+		err = s.searchArg(func() error { return s.searchSubKeys(k, depth) })
+	case "MODSEQ": // RFC 7162 3.1.5
+		err = s.searchArg(func() (err error) { k.n, err = s.searchModSeq(); return })
 		s.enabled.condstore = true
 	default:
 		return nil, bad("unknown search key %s", truncate(w, 30))
 	}
 	return k, err
+}
+
+// searchSubKeys parses NOT's key or OR's two keys.
+func (s *session) searchSubKeys(k *searchKey, depth int) error {
+	a, err := s.searchKey(depth + 1)
+	k.kids = []*searchKey{a}
+	if err != nil || k.op == "NOT" {
+		return err
+	}
+	if err := s.p.sp(); err != nil {
+		return err
+	}
+	b, err := s.searchKey(depth + 1)
+	k.kids = append(k.kids, b)
+	return err
+}
+
+// searchModSeq parses [entry-name SP entry-type-req SP] mod-sequence-valzer.
+func (s *session) searchModSeq() (uint64, error) {
+	p := s.p
+	if p.peek() == '"' {
+		if _, err := p.quoted(); err != nil {
+			return 0, err
+		}
+		if err := p.sp(); err != nil {
+			return 0, err
+		}
+		if _, err := p.atom(); err != nil {
+			return 0, err
+		}
+		if err := p.sp(); err != nil {
+			return 0, err
+		}
+	}
+	return p.number64()
 }
 
 func (s *session) searchArg(fn func() error) error {
