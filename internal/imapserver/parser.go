@@ -19,7 +19,9 @@ const (
 )
 
 // errLineTooLong ends the connection: the rest of the line cannot be told from commands.
-var errLineTooLong = &respError{status: "BAD", code: codeTooBig, text: "command line too long", close: true}
+func errLineTooLong() *respError {
+	return &respError{status: "BAD", code: codeTooBig, text: "command line too long", close: true}
+}
 
 // parser reads one command at a time from the connection. It is streaming: it holds the
 // current line and pulls the next one only when a literal ends (RFC 9051 4.3), so an
@@ -60,7 +62,7 @@ func (p *parser) readLine() error {
 	for {
 		frag, err := p.br.ReadSlice('\n')
 		if len(p.line)+len(frag) > p.maxLine {
-			return errLineTooLong
+			return errLineTooLong()
 		}
 		p.line = append(p.line, frag...)
 		if err == nil {
