@@ -136,3 +136,28 @@ func TestBusOverflowResync(t *testing.T) {
 		t.Fatalf("view after resync: %d lines, first %q", len(u), u[0])
 	}
 }
+
+// TestSelectedMailboxDeletedElsewhere: a session whose selected mailbox another session
+// deletes is told BYE (as Dovecot does); a rename keeps the selection.
+func TestSelectedMailboxDeletedElsewhere(t *testing.T) {
+	w := newWorld(t)
+	_, addr := w.server(t, nil)
+	a := login(t, addr)
+	a.ok("CREATE Temp")
+	a.ok("SELECT Temp")
+	b := login(t, addr)
+	b.ok("RENAME Temp Temp2")
+	a.ok("NOOP")
+	if u := a.ok("STATUS Temp2 (MESSAGES)"); !contains(u, "* STATUS Temp2") {
+		t.Fatalf("status after rename: %q", u)
+	}
+	b.ok("DELETE Temp2")
+	a.n++
+	a.send("z1 NOOP\r\n")
+	if l := a.line(); !strings.HasPrefix(l, "z1 OK") {
+		t.Fatalf("noop: %q", l)
+	}
+	if l := a.line(); !strings.HasPrefix(l, "* BYE") {
+		t.Fatalf("after delete elsewhere: %q, want BYE", l)
+	}
+}

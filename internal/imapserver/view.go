@@ -89,6 +89,8 @@ func (v *view) apply(ch store.Change) {
 			v.added = append(v.added[:i], v.added[i+1:]...)
 		}
 		delete(v.flags, ch.UID)
+	case store.MailboxRenamed:
+		v.mbox.Name = ch.Name // the selection follows its mailbox (same ID, same UIDs)
 	case store.MailboxDeleted:
 		v.deleted = true
 	}
