@@ -12,6 +12,8 @@ command -v node >/dev/null 2>&1 || need+=(nodejs)
 command -v npm >/dev/null 2>&1 || need+=(npm)
 command -v fetchmail >/dev/null 2>&1 || need+=(fetchmail)
 command -v mbsync >/dev/null 2>&1 || need+=(isync)
+command -v clamd >/dev/null 2>&1 || [ -x /usr/sbin/clamd ] || need+=(clamav-daemon)
+command -v rspamd >/dev/null 2>&1 || need+=(rspamd)
 if [ ${#need[@]} -gt 0 ]; then
   echo "test-deps: installing ${need[*]}"
   if [ "$(id -u)" = 0 ]; then SUDO=; else SUDO=sudo; fi
