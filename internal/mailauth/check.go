@@ -130,12 +130,12 @@ func fromDomain(h header) (string, error) {
 	}
 	for _, d := range domains[1:] {
 		if d != domains[0] {
-			return "", errors.New("From addresses in several domains")
+			return "", errors.New("addresses of several domains in From")
 		}
 	}
 	dom, err := mail.ParseDomain(domains[0])
 	if err != nil {
-		return "", fmt.Errorf("From domain: %w", err)
+		return "", fmt.Errorf("domain of From: %w", err)
 	}
 	return dom, nil
 }

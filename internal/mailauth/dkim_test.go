@@ -42,7 +42,7 @@ var keys = sync.OnceValues(func() (ed crypto.Signer, rs crypto.Signer) {
 })
 
 // publish puts the key's TXT record on the test DNS and returns the signing key.
-func publish(t *testing.T, srv *dnsserver.Server, domain, selector string, signer crypto.Signer) mailauth.DKIMKey {
+func publish(t testing.TB, srv *dnsserver.Server, domain, selector string, signer crypto.Signer) mailauth.DKIMKey {
 	t.Helper()
 	rec, err := mailauth.DKIMRecord(signer.Public())
 	if err != nil {
@@ -88,6 +88,11 @@ func TestDKIMRecords(t *testing.T) {
 	}
 	if n := mailauth.DKIMRecordName("sel1", "example.test"); n != "sel1._domainkey.example.test" {
 		t.Fatal(n)
+	}
+	zone, err := mailauth.DKIMZoneRecord("sel1", "example.test", rs.Public())
+	if err != nil || !strings.HasPrefix(zone, `sel1._domainkey.example.test. IN TXT ("v=DKIM1; k=rsa; p=MIIB`) ||
+		strings.Count(zone, `"`) != 4 || strings.ReplaceAll(zone[strings.Index(zone, "(")+2:len(zone)-2], `" "`, "") != rec {
+		t.Fatalf("zone record %q %v", zone, err)
 	}
 	for _, k := range []crypto.Signer{ed, rs} {
 		pemBytes, err := mailauth.MarshalDKIMKey(k)

@@ -135,6 +135,24 @@ func DKIMRecord(pub crypto.PublicKey) (string, error) {
 	}
 }
 
+// DKIMZoneRecord returns the key record as a zone file line (RFC 1035 5.1), the text
+// split into quoted strings of at most 255 octets (RFC 1035 3.3.14: a TXT
+// character-string is at most 255 octets; RSA-2048 records are about 410):
+//
+//	sel._domainkey.example.com. IN TXT ("v=DKIM1; k=rsa; p=MIIB..." "...")
+func DKIMZoneRecord(selector, domain string, pub crypto.PublicKey) (string, error) {
+	rec, err := DKIMRecord(pub)
+	if err != nil {
+		return "", err
+	}
+	var parts []string
+	for len(rec) > 255 {
+		parts, rec = append(parts, `"`+rec[:255]+`"`), rec[255:]
+	}
+	parts = append(parts, `"`+rec+`"`)
+	return DKIMRecordName(selector, domain) + ". IN TXT (" + strings.Join(parts, " ") + ")", nil
+}
+
 // SignDKIM reads a message once from msg and returns one DKIM-Signature field per key, in
 // key order, each ending in CRLF: the caller prepends them to the unchanged message.
 // Signatures use relaxed/relaxed canonicalization (RFC 6376 3.4.2, 3.4.4: survives the

@@ -20,7 +20,7 @@ func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 const lookupTimeout = 5 * time.Second
 
 // newDNS starts a loopback DNS server and returns it with the real resolver pointed at it.
-func newDNS(t *testing.T) (*dnsserver.Server, dns.Resolver) {
+func newDNS(t testing.TB) (*dnsserver.Server, dns.Resolver) {
 	t.Helper()
 	srv := dnsserver.Start(t)
 	return srv, dnsResolver(srv)
