@@ -43,122 +43,152 @@ func wantInfected(t *testing.T, res Result, err error) {
 	}
 }
 
+// clamdSetup is one clamd started for TestRealClamd and clients on both its sockets.
+type clamdSetup struct {
+	d         *daemon
+	unix, tcp *Client
+}
+
 // TestRealClamd runs the client against a clamd started for the test.
 func TestRealClamd(t *testing.T) {
 	d := startClamd(t)
-	ctx := context.Background()
-	unix := d.client(t, "unix", Config{})
-	tcp := d.client(t, "tcp", Config{})
-
-	t.Run("PingVersion", func(t *testing.T) {
-		for _, c := range []*Client{unix, tcp} {
-			if err := c.Ping(ctx); err != nil {
-				t.Fatal(err)
-			}
-			v, err := c.Version(ctx)
-			if err != nil || !strings.HasPrefix(v, "ClamAV ") {
-				t.Fatalf("version %q, %v", v, err)
-			}
-		}
-	})
-	t.Run("Clean", func(t *testing.T) {
-		res, err := scan(t, unix, message("Hello, nothing to see here.\r\n"))
-		if err != nil || res.Infected || res.Virus != "" {
-			t.Fatalf("clean message: %+v, %v", res, err)
-		}
-	})
-	t.Run("Infected", func(t *testing.T) {
-		res, err := scan(t, unix, message("payload: "+testPattern+"\r\n"))
-		wantInfected(t, res, err)
-		t.Logf("virus name %q", res.Virus)
-	})
-	t.Run("InfectedAttachment", func(t *testing.T) {
-		// The pattern is only visible once clamd decodes the MIME part.
-		msg := attachmentMessage("binary junk " + testPattern + " more junk")
-		if strings.Contains(msg, testPattern) {
-			t.Fatal("pattern visible in the raw message")
-		}
-		res, err := scan(t, unix, msg)
-		wantInfected(t, res, err)
-	})
-	t.Run("InfectedTCP", func(t *testing.T) {
-		res, err := scan(t, tcp, message(testPattern))
-		wantInfected(t, res, err)
-	})
-	t.Run("SmallChunks", func(t *testing.T) {
-		// The pattern straddles many chunks; clamd reassembles the stream.
-		c := d.client(t, "unix", Config{ChunkSize: 7})
-		res, err := scan(t, c, message(strings.Repeat("filler ", 100)+testPattern))
-		wantInfected(t, res, err)
-	})
-	t.Run("OverStreamMaxLength", func(t *testing.T) {
-		big := message(strings.Repeat("0123456789abcdef", 2*streamMax/16))
-		for _, c := range []*Client{unix, tcp} {
-			res, err := scan(t, c, big)
-			if !errors.Is(err, ErrSizeLimit) || !errors.Is(err, ErrScan) || errors.Is(err, ErrUnavailable) {
-				t.Fatalf("over StreamMaxLength: %+v, %v; want ErrSizeLimit", res, err)
-			}
-			if res.Infected {
-				t.Fatal("result set on error")
-			}
-			var e *Error
-			if !errors.As(err, &e) || !strings.Contains(e.Reply, "size limit exceeded") {
-				t.Fatalf("error %v does not carry clamd's reply", err)
-			}
-		}
-	})
-	t.Run("ClientMaxSize", func(t *testing.T) {
-		c := d.client(t, "unix", Config{MaxSize: 1000, ChunkSize: 256})
-		_, err := scan(t, c, message(strings.Repeat("x", 5000)))
-		if !errors.Is(err, ErrSizeLimit) || !errors.Is(err, ErrScan) {
-			t.Fatalf("over MaxSize: %v", err)
-		}
-		// At the limit is fine.
-		if res, err := scan(t, c, message(strings.Repeat("y", 1000))[:1000]); err != nil || res.Infected {
-			t.Fatalf("at MaxSize: %+v, %v", res, err)
-		}
-	})
-	t.Run("LocalReadError", func(t *testing.T) {
-		r := io.MultiReader(strings.NewReader(message("start")), errReader{})
-		res, err := unix.Scan(ctx, r)
-		if err == nil || errors.Is(err, ErrUnavailable) || errors.Is(err, ErrScan) || res.Infected {
-			t.Fatalf("read error: %+v, %v", res, err)
-		}
-	})
-	t.Run("Concurrent", func(t *testing.T) {
-		var wg sync.WaitGroup
-		errs := make(chan error, 8)
-		for i := range 8 {
-			wg.Go(func() {
-				body := "clean\r\n"
-				if i%2 == 1 {
-					body = testPattern
-				}
-				res, err := unix.Scan(ctx, strings.NewReader(message(body)))
-				if err == nil && res.Infected != (i%2 == 1) {
-					err = errors.New("wrong verdict")
-				}
-				errs <- err
-			})
-		}
-		wg.Wait()
-		close(errs)
-		for err := range errs {
-			if err != nil {
-				t.Error(err)
-			}
-		}
-	})
+	s := &clamdSetup{d: d, unix: d.client(t, "unix", Config{}), tcp: d.client(t, "tcp", Config{})}
+	for _, sub := range []struct {
+		name string
+		f    func(*testing.T, *clamdSetup)
+	}{
+		{"PingVersion", clamdPingVersion},
+		{"Clean", clamdClean},
+		{"Infected", clamdInfected},
+		{"InfectedAttachment", clamdInfectedAttachment},
+		{"InfectedTCP", clamdInfectedTCP},
+		{"SmallChunks", clamdSmallChunks},
+		{"OverStreamMaxLength", clamdOverStreamMaxLength},
+		{"ClientMaxSize", clamdClientMaxSize},
+		{"LocalReadError", clamdLocalReadError},
+		{"Concurrent", clamdConcurrent},
+	} {
+		t.Run(sub.name, func(t *testing.T) { sub.f(t, s) })
+	}
 
 	// Last: clamd stopped -> unavailable, never clean.
-	d.stop(t)
-	for _, c := range []*Client{unix, tcp} {
+	s.d.stop(t)
+	for _, c := range []*Client{s.unix, s.tcp} {
 		res, err := scan(t, c, message("hello"))
 		if !errors.Is(err, ErrUnavailable) || res.Infected {
 			t.Fatalf("clamd stopped: %+v, %v; want ErrUnavailable", res, err)
 		}
-		if err := c.Ping(ctx); !errors.Is(err, ErrUnavailable) {
+		if err := c.Ping(context.Background()); !errors.Is(err, ErrUnavailable) {
 			t.Fatalf("ping with clamd stopped: %v", err)
+		}
+	}
+}
+
+func clamdPingVersion(t *testing.T, s *clamdSetup) {
+	for _, c := range []*Client{s.unix, s.tcp} {
+		if err := c.Ping(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+		v, err := c.Version(context.Background())
+		if err != nil || !strings.HasPrefix(v, "ClamAV ") {
+			t.Fatalf("version %q, %v", v, err)
+		}
+	}
+}
+
+func clamdClean(t *testing.T, s *clamdSetup) {
+	res, err := scan(t, s.unix, message("Hello, nothing to see here.\r\n"))
+	if err != nil || res.Infected || res.Virus != "" {
+		t.Fatalf("clean message: %+v, %v", res, err)
+	}
+}
+
+func clamdInfected(t *testing.T, s *clamdSetup) {
+	res, err := scan(t, s.unix, message("payload: "+testPattern+"\r\n"))
+	wantInfected(t, res, err)
+	t.Logf("virus name %q", res.Virus)
+}
+
+func clamdInfectedAttachment(t *testing.T, s *clamdSetup) {
+	// The pattern is only visible once clamd decodes the MIME part.
+	msg := attachmentMessage("binary junk " + testPattern + " more junk")
+	if strings.Contains(msg, testPattern) {
+		t.Fatal("pattern visible in the raw message")
+	}
+	res, err := scan(t, s.unix, msg)
+	wantInfected(t, res, err)
+}
+
+func clamdInfectedTCP(t *testing.T, s *clamdSetup) {
+	res, err := scan(t, s.tcp, message(testPattern))
+	wantInfected(t, res, err)
+}
+
+func clamdSmallChunks(t *testing.T, s *clamdSetup) {
+	// The pattern straddles many chunks; clamd reassembles the stream.
+	c := s.d.client(t, "unix", Config{ChunkSize: 7})
+	res, err := scan(t, c, message(strings.Repeat("filler ", 100)+testPattern))
+	wantInfected(t, res, err)
+}
+
+func clamdOverStreamMaxLength(t *testing.T, s *clamdSetup) {
+	big := message(strings.Repeat("0123456789abcdef", 2*streamMax/16))
+	for _, c := range []*Client{s.unix, s.tcp} {
+		res, err := scan(t, c, big)
+		if !errors.Is(err, ErrSizeLimit) || !errors.Is(err, ErrScan) || errors.Is(err, ErrUnavailable) {
+			t.Fatalf("over StreamMaxLength: %+v, %v; want ErrSizeLimit", res, err)
+		}
+		if res.Infected {
+			t.Fatal("result set on error")
+		}
+		var e *Error
+		if !errors.As(err, &e) || !strings.Contains(e.Reply, "size limit exceeded") {
+			t.Fatalf("error %v does not carry clamd's reply", err)
+		}
+	}
+}
+
+func clamdClientMaxSize(t *testing.T, s *clamdSetup) {
+	c := s.d.client(t, "unix", Config{MaxSize: 1000, ChunkSize: 256})
+	_, err := scan(t, c, message(strings.Repeat("x", 5000)))
+	if !errors.Is(err, ErrSizeLimit) || !errors.Is(err, ErrScan) {
+		t.Fatalf("over MaxSize: %v", err)
+	}
+	// At the limit is fine.
+	if res, err := scan(t, c, message(strings.Repeat("y", 1000))[:1000]); err != nil || res.Infected {
+		t.Fatalf("at MaxSize: %+v, %v", res, err)
+	}
+}
+
+func clamdLocalReadError(t *testing.T, s *clamdSetup) {
+	r := io.MultiReader(strings.NewReader(message("start")), errReader{})
+	res, err := s.unix.Scan(context.Background(), r)
+	if err == nil || errors.Is(err, ErrUnavailable) || errors.Is(err, ErrScan) || res.Infected {
+		t.Fatalf("read error: %+v, %v", res, err)
+	}
+}
+
+func clamdConcurrent(t *testing.T, s *clamdSetup) {
+	var wg sync.WaitGroup
+	errs := make(chan error, 8)
+	for i := range 8 {
+		wg.Go(func() {
+			body := "clean\r\n"
+			if i%2 == 1 {
+				body = testPattern
+			}
+			res, err := s.unix.Scan(context.Background(), strings.NewReader(message(body)))
+			if err == nil && res.Infected != (i%2 == 1) {
+				err = errors.New("wrong verdict")
+			}
+			errs <- err
+		})
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		if err != nil {
+			t.Error(err)
 		}
 	}
 }

@@ -39,124 +39,148 @@ func check(t *testing.T, c *Client, env Envelope, msg string) (*Result, error) {
 	return c.Check(context.Background(), env, strings.NewReader(msg), int64(len(msg)))
 }
 
+// rspamdSetup is one rspamd started for TestRealRspamd and a client for it.
+type rspamdSetup struct {
+	d *daemon
+	c *Client
+}
+
 // TestRealRspamd runs the client against an rspamd started for the test.
 func TestRealRspamd(t *testing.T) {
 	d := startRspamd(t)
-	c := d.client(t, Config{Timeout: 10 * time.Second})
-	defer c.Close()
-
-	t.Run("Normal", func(t *testing.T) {
-		res, err := check(t, c, envelope, message("Shall we meet for lunch tomorrow at noon?\r\nAlice\r\n"))
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Logf("normal: action %q score %.2f/%.2f symbols %d", res.Action, res.Score, res.RequiredScore, len(res.Symbols))
-		if res.Action == Reject || res.Action == SoftReject || res.Score >= res.RequiredScore || res.RequiredScore <= 0 {
-			t.Errorf("normal message: action %q score %v required %v", res.Action, res.Score, res.RequiredScore)
-		}
-		if res.MessageID != "m1.lunch@example.com" || res.Skipped {
-			t.Errorf("message-id %q skipped %v", res.MessageID, res.Skipped)
-		}
-		// The envelope reached rspamd: two Rcpt headers, and MAIL FROM equal to From.
-		if s, ok := res.Symbols["RCPT_COUNT_TWO"]; !ok || !slices.Equal(s.Options, []string{"2"}) || s.Name != "RCPT_COUNT_TWO" {
-			t.Errorf("RCPT_COUNT_TWO: %+v (symbols %v)", s, names(res))
-		}
-		if _, ok := res.Symbols["FROM_EQ_ENVFROM"]; !ok {
-			t.Errorf("no FROM_EQ_ENVFROM in %v", names(res))
-		}
-		var sum float64
-		for _, s := range res.Symbols {
-			sum += s.Score
-		}
-		if diff := sum - res.Score; diff > 0.01 || diff < -0.01 {
-			t.Errorf("symbol scores sum to %v, score %v", sum, res.Score)
-		}
-		sorted := res.SortedSymbols()
-		if len(sorted) != len(res.Symbols) || !slices.IsSortedFunc(sorted, func(a, b Symbol) int {
-			return cmp.Compare(b.Score, a.Score)
-		}) {
-			t.Error("SortedSymbols not by descending score")
-		}
-	})
-	t.Run("GTUBE", func(t *testing.T) {
-		res, err := check(t, c, envelope, message("Buy now!\r\n"+gtube+"\r\n"))
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Logf("gtube: action %q score %.2f/%.2f smtp %q", res.Action, res.Score, res.RequiredScore, res.SMTPMessage)
-		if res.Action != Reject || res.Score < res.RequiredScore {
-			t.Errorf("GTUBE: action %q score %v required %v", res.Action, res.Score, res.RequiredScore)
-		}
-		if _, ok := res.Symbols["GTUBE"]; !ok {
-			t.Errorf("no GTUBE symbol in %v", names(res))
-		}
-		if res.SMTPMessage == "" {
-			t.Error("no smtp_message for the rejection")
-		}
-	})
-	t.Run("Chunked", func(t *testing.T) {
-		// Size unknown: the body goes chunked.
-		msg := message("Shall we meet for lunch tomorrow at noon?\r\n")
-		res, err := c.Check(context.Background(), Envelope{}, io.MultiReader(strings.NewReader(msg)), -1)
-		if err != nil || res.MessageID != "m1.lunch@example.com" {
-			t.Fatalf("chunked: %+v, %v", res, err)
-		}
-	})
-	t.Run("Concurrent", func(t *testing.T) {
-		var wg sync.WaitGroup
-		errs := make(chan error, 6)
-		for i := range 6 {
-			wg.Go(func() {
-				body, want := "hello\r\n", NoAction
-				if i%2 == 1 {
-					body, want = gtube+"\r\n", Reject
-				}
-				res, err := c.Check(context.Background(), envelope, strings.NewReader(message(body)), int64(len(message(body))))
-				if err == nil && (want == Reject) != (res.Action == Reject) {
-					err = errors.New("wrong action " + string(res.Action))
-				}
-				errs <- err
-			})
-		}
-		wg.Wait()
-		close(errs)
-		for err := range errs {
-			if err != nil {
-				t.Error(err)
-			}
-		}
-	})
-	t.Run("HTTPError", func(t *testing.T) {
-		// A path rspamd does not serve: its HTTP error is a protocol error with status.
-		bad := d.client(t, Config{URL: d.url + "/no/such/prefix"})
-		defer bad.Close()
-		_, err := check(t, bad, envelope, message("x"))
-		var e *Error
-		if !errors.Is(err, ErrProtocol) || !errors.As(err, &e) || e.Status < 400 {
-			t.Fatalf("unknown path: %v", err)
-		}
-		t.Logf("unknown path: %v", err)
-	})
-	t.Run("LocalErrors", func(t *testing.T) {
-		_, err := check(t, c, Envelope{Helo: "evil\r\nRcpt: x@y"}, message("x"))
-		if err == nil || errors.Is(err, ErrUnavailable) || errors.Is(err, ErrProtocol) {
-			t.Fatalf("header injection: %v", err)
-		}
-		r := io.MultiReader(strings.NewReader(message("start")), errReader{})
-		_, err = c.Check(context.Background(), envelope, r, 1000)
-		if err == nil || errors.Is(err, ErrUnavailable) || !strings.Contains(err.Error(), "disk on fire") {
-			t.Fatalf("read error: %v", err)
-		}
-	})
+	s := &rspamdSetup{d: d, c: d.client(t, Config{Timeout: 10 * time.Second})}
+	defer s.c.Close()
+	for _, sub := range []struct {
+		name string
+		f    func(*testing.T, *rspamdSetup)
+	}{
+		{"Normal", rspamdNormal},
+		{"GTUBE", rspamdGTUBE},
+		{"Chunked", rspamdChunked},
+		{"Concurrent", rspamdConcurrent},
+		{"HTTPError", rspamdHTTPError},
+		{"LocalErrors", rspamdLocalErrors},
+	} {
+		t.Run(sub.name, func(t *testing.T) { sub.f(t, s) })
+	}
 
 	// Last: rspamd stopped -> unavailable.
-	d.stop(t)
-	c.Close()
-	if _, err := check(t, c, envelope, message("x")); !errors.Is(err, ErrUnavailable) {
+	s.d.stop(t)
+	s.c.Close()
+	if _, err := check(t, s.c, envelope, message("x")); !errors.Is(err, ErrUnavailable) {
 		t.Fatalf("rspamd stopped: %v", err)
 	}
-	if err := c.Ping(context.Background()); !errors.Is(err, ErrUnavailable) {
+	if err := s.c.Ping(context.Background()); !errors.Is(err, ErrUnavailable) {
 		t.Fatalf("ping with rspamd stopped: %v", err)
+	}
+}
+
+func rspamdNormal(t *testing.T, s *rspamdSetup) {
+	res, err := check(t, s.c, envelope, message("Shall we meet for lunch tomorrow at noon?\r\nAlice\r\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("normal: action %q score %.2f/%.2f symbols %d", res.Action, res.Score, res.RequiredScore, len(res.Symbols))
+	if res.Action == Reject || res.Action == SoftReject || res.Score >= res.RequiredScore || res.RequiredScore <= 0 {
+		t.Errorf("normal message: action %q score %v required %v", res.Action, res.Score, res.RequiredScore)
+	}
+	if res.MessageID != "m1.lunch@example.com" || res.Skipped {
+		t.Errorf("message-id %q skipped %v", res.MessageID, res.Skipped)
+	}
+	// The envelope reached rspamd: two Rcpt headers, and MAIL FROM equal to From.
+	if s, ok := res.Symbols["RCPT_COUNT_TWO"]; !ok || !slices.Equal(s.Options, []string{"2"}) || s.Name != "RCPT_COUNT_TWO" {
+		t.Errorf("RCPT_COUNT_TWO: %+v (symbols %v)", s, names(res))
+	}
+	if _, ok := res.Symbols["FROM_EQ_ENVFROM"]; !ok {
+		t.Errorf("no FROM_EQ_ENVFROM in %v", names(res))
+	}
+	var sum float64
+	for _, s := range res.Symbols {
+		sum += s.Score
+	}
+	if diff := sum - res.Score; diff > 0.01 || diff < -0.01 {
+		t.Errorf("symbol scores sum to %v, score %v", sum, res.Score)
+	}
+	sorted := res.SortedSymbols()
+	if len(sorted) != len(res.Symbols) || !slices.IsSortedFunc(sorted, func(a, b Symbol) int {
+		return cmp.Compare(b.Score, a.Score)
+	}) {
+		t.Error("SortedSymbols not by descending score")
+	}
+}
+
+func rspamdGTUBE(t *testing.T, s *rspamdSetup) {
+	res, err := check(t, s.c, envelope, message("Buy now!\r\n"+gtube+"\r\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("gtube: action %q score %.2f/%.2f smtp %q", res.Action, res.Score, res.RequiredScore, res.SMTPMessage)
+	if res.Action != Reject || res.Score < res.RequiredScore {
+		t.Errorf("GTUBE: action %q score %v required %v", res.Action, res.Score, res.RequiredScore)
+	}
+	if _, ok := res.Symbols["GTUBE"]; !ok {
+		t.Errorf("no GTUBE symbol in %v", names(res))
+	}
+	if res.SMTPMessage == "" {
+		t.Error("no smtp_message for the rejection")
+	}
+}
+
+func rspamdChunked(t *testing.T, s *rspamdSetup) {
+	// Size unknown: the body goes chunked.
+	msg := message("Shall we meet for lunch tomorrow at noon?\r\n")
+	res, err := s.c.Check(context.Background(), Envelope{}, io.MultiReader(strings.NewReader(msg)), -1)
+	if err != nil || res.MessageID != "m1.lunch@example.com" {
+		t.Fatalf("chunked: %+v, %v", res, err)
+	}
+}
+
+func rspamdConcurrent(t *testing.T, s *rspamdSetup) {
+	var wg sync.WaitGroup
+	errs := make(chan error, 6)
+	for i := range 6 {
+		wg.Go(func() {
+			body, want := "hello\r\n", NoAction
+			if i%2 == 1 {
+				body, want = gtube+"\r\n", Reject
+			}
+			res, err := s.c.Check(context.Background(), envelope, strings.NewReader(message(body)), int64(len(message(body))))
+			if err == nil && (want == Reject) != (res.Action == Reject) {
+				err = errors.New("wrong action " + string(res.Action))
+			}
+			errs <- err
+		})
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		if err != nil {
+			t.Error(err)
+		}
+	}
+}
+
+func rspamdHTTPError(t *testing.T, s *rspamdSetup) {
+	// A path rspamd does not serve: its HTTP error is a protocol error with status.
+	bad := s.d.client(t, Config{URL: s.d.url + "/no/such/prefix"})
+	defer bad.Close()
+	_, err := check(t, bad, envelope, message("x"))
+	var e *Error
+	if !errors.Is(err, ErrProtocol) || !errors.As(err, &e) || e.Status < 400 {
+		t.Fatalf("unknown path: %v", err)
+	}
+	t.Logf("unknown path: %v", err)
+}
+
+func rspamdLocalErrors(t *testing.T, s *rspamdSetup) {
+	_, err := check(t, s.c, Envelope{Helo: "evil\r\nRcpt: x@y"}, message("x"))
+	if err == nil || errors.Is(err, ErrUnavailable) || errors.Is(err, ErrProtocol) {
+		t.Fatalf("header injection: %v", err)
+	}
+	r := io.MultiReader(strings.NewReader(message("start")), errReader{})
+	_, err = s.c.Check(context.Background(), envelope, r, 1000)
+	if err == nil || errors.Is(err, ErrUnavailable) || !strings.Contains(err.Error(), "disk on fire") {
+		t.Fatalf("read error: %v", err)
 	}
 }
 
