@@ -81,8 +81,10 @@ func verifyDKIM(ctx context.Context, r dns.Resolver, msg io.ReaderAt, size int64
 	for i := range results {
 		res := &results[i]
 		switch {
-		case err != nil || len(verifs) != len(results):
+		case err != nil:
 			res.Status, res.Reason = StatusPermError, fmt.Sprintf("verification failed: %v", err)
+		case len(verifs) != len(results): // the library split the header differently
+			res.Status, res.Reason = StatusPermError, "signature fields could not be matched"
 		case lengthLimited[i] && !dkim.IsTempFail(verifs[i].Err) && !dkim.IsPermFail(verifs[i].Err):
 			// RFC 6376 8.2: l= lets anyone append to the body; we do not accept it.
 			res.Status, res.Reason = StatusPolicy, "body length limit (l=) not accepted"
