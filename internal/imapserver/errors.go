@@ -59,11 +59,8 @@ const (
 	codeAuthFailed    = "AUTHENTICATIONFAILED"
 	codePrivacy       = "PRIVACYREQUIRED"
 	codeClientBug     = "CLIENTBUG"
-	codeServerBug     = "SERVERBUG"
-	codeInUse         = "INUSE"
 	codeLimit         = "LIMIT"
 	codeExpunged      = "EXPUNGEISSUED"
-	codeContactAdmin  = "CONTACTADMIN"
 )
 
 // storeError maps a store or directory error to the reply a client can act on. Anything
