@@ -65,7 +65,7 @@ func (w *wtx) insertBlob(b *body) (id int64, ok bool, err error) {
 	}
 	if size > PartSize {
 		src := &partSource{body: b.Body, blob: id, off: PartSize, buf: first[:0]}
-		if _, err := w.tx.CopyFrom(w.ctx, pgx.Identifier{"blob_parts"}, []string{"blob", "part", "data"}, src); err != nil {
+		if _, err := w.copyFrom("blob_parts", []string{"blob", "part", "data"}, src); err != nil {
 			return 0, false, fmt.Errorf("insert blob parts: %w", err)
 		}
 	}

@@ -9,6 +9,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgxpool"
 
 	"mailgrid/internal/bus/pgnotify"
 	"mailgrid/internal/store"
@@ -22,46 +23,99 @@ const maxAttempts = 5
 // by itself, e.g. a concurrent insert of the same blob).
 var errRetry = errors.New("postgres store: retry")
 
-// wtx is one attempt of a write transaction.
+// wtx is one attempt of a write transaction on a pooled connection. The transaction is
+// driven by hand rather than through pgx.Tx so that BEGIN travels with the first
+// statements and COMMIT with the last ones: most transactions are two or three round
+// trips in all.
 type wtx struct {
-	ctx      context.Context
-	tx       pgx.Tx
-	origin   string
-	changes  []store.Change // published after the commit
-	notified bool           // the notifications were sent with the last batch
+	ctx     context.Context
+	conn    *pgxpool.Conn
+	origin  string
+	seq     *sequencer
+	changes []store.Change // published after the commit
+
+	begun     bool   // BEGIN was sent
+	finished  bool   // finish ran: COMMIT was sent
+	committed bool   // and succeeded
+	ticket    uint64 // publication ticket, taken by finish if there are changes
 }
 
 func (w *wtx) emit(c store.Change) { w.changes = append(w.changes, c) }
 
-func (w *wtx) exec(q string, args ...any) (pgconn.CommandTag, error) {
-	return w.tx.Exec(w.ctx, q, args...)
-}
-
-func (w *wtx) row(q string, args ...any) pgx.Row { return w.tx.QueryRow(w.ctx, q, args...) }
-
-func (w *wtx) query(q string, args ...any) (pgx.Rows, error) { return w.tx.Query(w.ctx, q, args...) }
-
-// finish sends b with the notifications of the changes emitted so far appended: the last
-// statements of a transaction in one round trip. Emit nothing after finish.
-func (w *wtx) finish(b *pgx.Batch) error {
-	if err := w.queueNotify(b); err != nil {
-		return err
+// begin sends BEGIN unless a statement already did.
+func (w *wtx) begin() error {
+	if w.begun {
+		return nil
 	}
-	w.notified = true
-	return w.send(b)
+	if _, err := w.conn.Exec(w.ctx, `BEGIN`); err != nil {
+		return fmt.Errorf("begin: %w", err)
+	}
+	w.begun = true
+	return nil
 }
 
-// send runs a batch and checks every statement's result.
+func (w *wtx) exec(q string, args ...any) (pgconn.CommandTag, error) {
+	if err := w.begin(); err != nil {
+		return pgconn.CommandTag{}, err
+	}
+	return w.conn.Exec(w.ctx, q, args...)
+}
+
+func (w *wtx) row(q string, args ...any) pgx.Row {
+	if err := w.begin(); err != nil {
+		return errRow{err}
+	}
+	return w.conn.QueryRow(w.ctx, q, args...)
+}
+
+func (w *wtx) query(q string, args ...any) (pgx.Rows, error) {
+	if err := w.begin(); err != nil {
+		return nil, err
+	}
+	return w.conn.Query(w.ctx, q, args...)
+}
+
+func (w *wtx) copyFrom(table string, cols []string, src pgx.CopyFromSource) (int64, error) {
+	if err := w.begin(); err != nil {
+		return 0, err
+	}
+	return w.conn.CopyFrom(w.ctx, pgx.Identifier{table}, cols, src)
+}
+
+// errRow is a pgx.Row that failed before it was sent.
+type errRow struct{ err error }
+
+func (r errRow) Scan(...any) error { return r.err }
+
+// send runs a batch (with BEGIN in front if the transaction has not begun) and checks
+// every statement's result.
 func (w *wtx) send(b *pgx.Batch) error {
+	return w.sendCtx(w.ctx, b)
+}
+
+func (w *wtx) sendCtx(ctx context.Context, b *pgx.Batch) error {
 	if b.Len() == 0 {
 		return nil
 	}
-	return w.tx.SendBatch(w.ctx, b).Close()
+	if !w.begun {
+		first := &pgx.Batch{}
+		first.Queue(`BEGIN`)
+		first.QueuedQueries = append(first.QueuedQueries, b.QueuedQueries...)
+		b, w.begun = first, true
+	}
+	return w.conn.SendBatch(ctx, b).Close()
 }
 
-// queueNotify queues pg_notify for the changes (pgnotify: NOTIFY is delivered to the
-// other nodes only if this transaction commits, and in commit order).
-func (w *wtx) queueNotify(b *pgx.Batch) error {
+// finish ends the transaction: it sends b, the notifications of the changes emitted so
+// far (pgnotify: delivered to the other nodes only if this transaction commits, in
+// commit order) and COMMIT, in one round trip. Emit nothing after finish.
+//
+// The publication ticket is taken while the transaction still holds its row locks, so
+// a transaction that waited for them gets a later ticket: publication follows commit
+// order wherever the order matters. The batch is sent without the caller's
+// cancellation: a COMMIT abandoned halfway would leave its outcome unknown, and a nil
+// error must mean durable (synchronous_commit).
+func (w *wtx) finish(b *pgx.Batch) error {
 	payloads, err := pgnotify.Payloads(w.origin, w.changes)
 	if err != nil {
 		return fmt.Errorf("notify: %w", err)
@@ -69,13 +123,32 @@ func (w *wtx) queueNotify(b *pgx.Batch) error {
 	for _, p := range payloads {
 		b.Queue(`SELECT pg_notify($1, $2)`, pgnotify.Channel, p)
 	}
+	if !w.begun && b.Len() == 0 {
+		w.finished = true // nothing was read or written: nothing to commit
+		return nil
+	}
+	b.Queue(`COMMIT`).Exec(func(tag pgconn.CommandTag) error {
+		if tag.String() != "COMMIT" {
+			return fmt.Errorf("commit: server answered %q", tag.String())
+		}
+		w.committed = true
+		return nil
+	})
+	w.finished = true
+	if len(w.changes) > 0 {
+		w.ticket = w.seq.take()
+	}
+	if err := w.sendCtx(context.WithoutCancel(w.ctx), b); err != nil {
+		return fmt.Errorf("commit: %w", err)
+	}
 	return nil
 }
 
 // write runs fn in a transaction and commits, running it again (up to maxAttempts) when
 // PostgreSQL reports a deadlock or serialization failure. fn must reset what it reports
-// to the caller at its start. After the commit the changes fn emitted are published in
-// commit order.
+// to the caller at its start, and may end the transaction itself with w.finish (to send
+// its last statements with the COMMIT). After the commit the changes fn emitted are
+// published in commit order.
 func (s *Store) write(ctx context.Context, fn func(w *wtx) error) error {
 	if err := s.live(); err != nil {
 		return err
@@ -98,51 +171,31 @@ func (s *Store) write(ctx context.Context, fn func(w *wtx) error) error {
 
 // attempt runs fn once in a transaction.
 func (s *Store) attempt(ctx context.Context, fn func(w *wtx) error) (err error) {
-	tx, err := s.pool.Begin(ctx)
+	conn, err := s.pool.Acquire(ctx)
 	if err != nil {
-		return fmt.Errorf("postgres store: begin: %w", err)
+		return fmt.Errorf("postgres store: %w", err)
 	}
-	done := false
-	defer func() {
-		if !done {
-			err = errors.Join(err, rollback(tx))
-		}
-	}()
-	w := &wtx{ctx: ctx, tx: tx, origin: s.origin}
-	if err := fn(w); err != nil {
-		return err
+	w := &wtx{ctx: ctx, conn: conn, origin: s.origin, seq: s.seq}
+	err = fn(w)
+	if err == nil && !w.finished {
+		err = w.finish(&pgx.Batch{})
 	}
-	if !w.notified {
-		b := &pgx.Batch{}
-		if err := w.queueNotify(b); err != nil {
-			return err
-		}
-		if err := w.send(b); err != nil {
-			return fmt.Errorf("postgres store: notify: %w", err)
+	if w.begun && !w.committed {
+		// ROLLBACK outside a transaction only warns; a failure leaves the connection
+		// in a transaction, and Release then discards it.
+		if _, rerr := conn.Exec(context.WithoutCancel(ctx), `ROLLBACK`); rerr != nil {
+			s.log.Warn("postgres store: rollback", "err", rerr)
 		}
 	}
-	// The ticket is taken while this transaction still holds its row locks, so a
-	// transaction that waited for them gets a later ticket: publication follows commit
-	// order wherever the order matters.
-	var ticket uint64
-	if len(w.changes) > 0 {
-		ticket = s.seq.take()
-	}
-	// COMMIT is never abandoned halfway because the caller gave up: its outcome must be
-	// known (a nil error means durable, synchronous_commit).
-	err = tx.Commit(context.WithoutCancel(ctx))
-	done = true
-	if len(w.changes) > 0 {
-		if err != nil {
-			s.seq.done(ticket, nil)
+	conn.Release() // before publishing: the Publisher may read the store
+	if len(w.changes) > 0 && w.finished {
+		if w.committed {
+			s.seq.done(w.ticket, w.changes)
 		} else {
-			s.seq.done(ticket, w.changes)
+			s.seq.done(w.ticket, nil)
 		}
 	}
-	if err != nil {
-		return fmt.Errorf("postgres store: commit: %w", err)
-	}
-	return nil
+	return err
 }
 
 // retryable reports a transaction failure worth running again.
