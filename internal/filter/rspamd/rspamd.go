@@ -138,8 +138,8 @@ func (env *Envelope) headers() (http.Header, error) {
 	return h, nil
 }
 
-// Check sends the message (size octets from msg) with its envelope to rspamd and returns
-// its verdict.
+// Check sends the message (size octets from msg; size -1 when unknown, and the body goes
+// chunked) with its envelope to rspamd and returns its verdict.
 func (c *Client) Check(ctx context.Context, env Envelope, msg io.Reader, size int64) (*Result, error) {
 	const op = "checkv2"
 	hdr, err := env.headers()
