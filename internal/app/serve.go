@@ -12,6 +12,7 @@ import (
 
 	"mailgrid/internal/delivery"
 	"mailgrid/internal/dns"
+	"mailgrid/internal/imapserver"
 	"mailgrid/internal/pop3server"
 	"mailgrid/internal/queue"
 	"mailgrid/internal/smtpclient"
@@ -147,6 +148,8 @@ func (s *System) listen(tlsConf *tls.Config, p *delivery.Pipeline, spool string)
 		{"smtp", cfg.Listen.SMTP, func() (server, error) { return s.smtpServer(smtpserver.ModeMX, false, tlsConf, p, spool) }},
 		{"submission", cfg.Listen.Submission, func() (server, error) { return s.smtpServer(smtpserver.ModeSubmission, false, tlsConf, p, spool) }},
 		{"submissions", cfg.Listen.Submissions, func() (server, error) { return s.smtpServer(smtpserver.ModeSubmission, true, tlsConf, p, spool) }},
+		{"imap", cfg.Listen.IMAP, func() (server, error) { return s.imapServer(false, tlsConf, spool) }},
+		{"imaps", cfg.Listen.IMAPS, func() (server, error) { return s.imapServer(true, tlsConf, spool) }},
 		{"pop3", cfg.Listen.POP3, func() (server, error) { return s.pop3Server(false, tlsConf) }},
 		{"pop3s", cfg.Listen.POP3S, func() (server, error) { return s.pop3Server(true, tlsConf) }},
 	}
@@ -185,6 +188,14 @@ func (s *System) smtpServer(mode smtpserver.Mode, implicit bool, tlsConf *tls.Co
 	})
 }
 
+func (s *System) imapServer(implicit bool, tlsConf *tls.Config, spool string) (server, error) {
+	return imapserver.New(imapserver.Options{
+		Hostname: s.Cfg.Hostname, TLSConfig: tlsConf, ImplicitTLS: implicit,
+		Directory: s.Dir, Shards: s.Shards, Bus: s.Bus, SpoolDir: spool,
+		MaxLiteralSize: s.Cfg.SMTP.MaxMessageBytes, Logger: s.Log.With("svc", "imap"),
+	})
+}
+
 func (s *System) pop3Server(implicit bool, tlsConf *tls.Config) (server, error) {
 	return pop3server.New(pop3server.Options{
 		Hostname: s.Cfg.Hostname, TLSConfig: tlsConf, ImplicitTLS: implicit,
@@ -194,10 +205,7 @@ func (s *System) pop3Server(implicit bool, tlsConf *tls.Config) (server, error) 
 
 // logUnserved says which configured listeners have no server yet.
 func (s *System) logUnserved() {
-	l := s.Cfg.Listen
-	for name, addr := range map[string]string{"imap": l.IMAP, "imaps": l.IMAPS, "http": l.HTTP} {
-		if addr != "" {
-			s.Log.Debug("listener configured but not served in this release", "svc", name, "addr", addr)
-		}
+	if addr := s.Cfg.Listen.HTTP; addr != "" {
+		s.Log.Debug("listener configured but not served in this release", "svc", "http", "addr", addr)
 	}
 }

@@ -79,6 +79,8 @@ type Node struct {
 	Submissions string // implicit TLS
 	POP3        string // STLS
 	POP3S       string // implicit TLS
+	IMAP        string // STARTTLS
+	IMAPS       string // implicit TLS
 	AdminPass   string
 
 	mu     sync.Mutex
@@ -104,7 +106,7 @@ func NewNode(t *testing.T, name string, o NodeOptions) *Node {
 	dir := t.TempDir()
 	n := &Node{t: t, Name: name, Hostname: o.Hostname, Dir: dir,
 		SMTP: freePort(t), Submission: freePort(t), Submissions: freePort(t),
-		POP3: freePort(t), POP3S: freePort(t), AdminPass: "admin-" + name + "-pw"}
+		POP3: freePort(t), POP3S: freePort(t), IMAP: freePort(t), IMAPS: freePort(t), AdminPass: "admin-" + name + "-pw"}
 	dnsServers := "[]"
 	if o.DNS != "" {
 		dnsServers = fmt.Sprintf("[%q]", o.DNS)
@@ -119,8 +121,8 @@ hostname = %q
 smtp = %q
 submission = %q
 submissions = %q
-imap = ""
-imaps = ""
+imap = %q
+imaps = %q
 pop3 = %q
 pop3s = %q
 http = ""
@@ -131,7 +133,7 @@ smtp_port = %d
 [log]
 level = "debug"
 %s
-`, filepath.Join(dir, "data"), o.Hostname, n.SMTP, n.Submission, n.Submissions, n.POP3, n.POP3S, dnsServers, port, o.Extra)
+`, filepath.Join(dir, "data"), o.Hostname, n.SMTP, n.Submission, n.Submissions, n.IMAP, n.IMAPS, n.POP3, n.POP3S, dnsServers, port, o.Extra)
 	n.ConfigFile = filepath.Join(dir, "mailgrid.toml")
 	if err := os.WriteFile(n.ConfigFile, []byte(cfg), 0o600); err != nil {
 		t.Fatal(err)
