@@ -36,6 +36,7 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"os"
 	"strings"
 	"time"
 )
@@ -166,10 +167,15 @@ func (c *Client) call(ctx context.Context, op string, body func(io.Writer) error
 	}
 }
 
-// connErr wraps a failure on an open connection, naming a timeout or cancellation.
+// connErr wraps a failure on an open connection, naming a timeout or cancellation. The
+// connection's deadline is the context's, and may fire a moment before the context
+// notices: a deadline error is a context.DeadlineExceeded either way.
 func (c *Client) connErr(ctx context.Context, op string, err error) error {
-	if ctx.Err() != nil {
+	switch {
+	case ctx.Err() != nil:
 		err = fmt.Errorf("%w (%w)", err, context.Cause(ctx))
+	case errors.Is(err, os.ErrDeadlineExceeded):
+		err = fmt.Errorf("%w (%w)", err, context.DeadlineExceeded)
 	}
 	return &Error{Kind: ErrUnavailable, Op: op, Err: err}
 }
