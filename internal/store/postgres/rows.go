@@ -215,7 +215,9 @@ func queueRefs(b *pgx.Batch, refs map[int64]int64) {
 	for i, id := range ids {
 		ns[i] = refs[id]
 	}
-	b.Queue(`SELECT id FROM blobs WHERE id = ANY($1) ORDER BY id FOR NO KEY UPDATE`, ids)
+	if len(ids) > 1 { // one row needs no order
+		b.Queue(`SELECT id FROM blobs WHERE id = ANY($1) ORDER BY id FOR NO KEY UPDATE`, ids)
+	}
 	b.Queue(`UPDATE blobs SET refs = refs + g.n,
 			freed_at = CASE WHEN refs + g.n = 0 THEN now() ELSE NULL END
 		FROM unnest($1::bigint[], $2::bigint[]) AS g(id, n) WHERE blobs.id = g.id`, ids, ns)
