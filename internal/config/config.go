@@ -3,6 +3,12 @@
 // typo never silently falls back to a default. docs/config.md documents every key; a test
 // keeps that page and this file in step.
 //
+// The [cluster] section picks the shape: without cluster.directory the node is the embedded
+// single node (everything in the data directory); with it, the node joins a cluster whose
+// directory, shard and node registries and outbound queue live in that PostgreSQL
+// database, and node.name tells the nodes apart. The data directory then only holds the
+// node's spool and self-signed certificate.
+//
 // The file is decoded with github.com/BurntSushi/toml (MetaData.Undecoded reports unknown keys).
 package config
 
@@ -30,6 +36,24 @@ type Config struct {
 	Outbound Outbound `toml:"outbound"`
 	Queue    Queue    `toml:"queue"`
 	Log      Log      `toml:"log"`
+	Cluster  Cluster  `toml:"cluster"`
+	Node     Node     `toml:"node"`
+}
+
+// Cluster selects the shape. An empty Directory is the embedded single node (SQLite in
+// Data); a PostgreSQL DSN makes this node one of a cluster sharing that directory, its
+// shard registry, node registry and outbound queue.
+type Cluster struct {
+	Directory string   `toml:"directory"`  // "postgres://user@host:5432/mailgrid_dir"; "" = embedded
+	Heartbeat Duration `toml:"heartbeat"`  // node registry heartbeat and shard registry re-read
+	DownAfter Duration `toml:"down_after"` // a node without a heartbeat this long is shown down
+}
+
+// Node names this node in a cluster.
+type Node struct {
+	// Name is unique in the cluster: the node registry key and the owner of queue leases.
+	// "" means the machine's host name (see Config.NodeName).
+	Name string `toml:"name"`
 }
 
 // Listen holds listener addresses; "" disables a listener.
@@ -84,6 +108,10 @@ type Queue struct {
 	Concurrency      int      `toml:"concurrency"`        // deliveries in flight in all
 	PerDomain        int      `toml:"per_domain"`         // deliveries in flight per destination
 	PollInterval     Duration `toml:"poll_interval"`
+	// Lease is how long a node owns a queue item it is delivering; a node that dies
+	// loses its items after this long and another node of the cluster delivers them. It
+	// must exceed the longest delivery (SMTP timeouts, RFC 5321 4.5.3.2).
+	Lease Duration `toml:"lease"`
 }
 
 // Log configures logging.
@@ -146,8 +174,10 @@ func Default() Config {
 			Concurrency:      20,
 			PerDomain:        4,
 			PollInterval:     Duration(time.Second),
+			Lease:            Duration(time.Hour),
 		},
-		Log: Log{Level: "info", Format: "text"},
+		Log:     Log{Level: "info", Format: "text"},
+		Cluster: Cluster{Heartbeat: Duration(5 * time.Second), DownAfter: Duration(30 * time.Second)},
 	}
 }
 
@@ -162,6 +192,22 @@ func defaultHostname() string {
 		return "localhost"
 	}
 	return d
+}
+
+// Clustered reports whether this node is part of a cluster ([cluster] directory set).
+func (c *Config) Clustered() bool { return c.Cluster.Directory != "" }
+
+// NodeName is node.name, or the machine's host name when that is empty ("node" if the
+// host name cannot be read).
+func (c *Config) NodeName() string {
+	if c.Node.Name != "" {
+		return c.Node.Name
+	}
+	h, err := os.Hostname()
+	if err != nil || h == "" {
+		return "node"
+	}
+	return h
 }
 
 // Load reads path over the defaults. path "" returns the defaults.
@@ -225,9 +271,10 @@ func (c *Config) Validate() error {
 	if c.Queue.FirstRetry <= 0 || c.Queue.MaxRetryInterval < c.Queue.FirstRetry || c.Queue.Lifetime <= 0 {
 		errs = append(errs, errors.New("queue: first_retry > 0, max_retry_interval >= first_retry, lifetime > 0"))
 	}
-	if c.Queue.Concurrency < 1 || c.Queue.PerDomain < 1 || c.Queue.PollInterval <= 0 {
-		errs = append(errs, errors.New("queue: concurrency, per_domain >= 1 and poll_interval > 0"))
+	if c.Queue.Concurrency < 1 || c.Queue.PerDomain < 1 || c.Queue.PollInterval <= 0 || c.Queue.Lease <= 0 {
+		errs = append(errs, errors.New("queue: concurrency, per_domain >= 1, poll_interval and lease > 0"))
 	}
+	errs = append(errs, c.validateCluster()...)
 	switch c.Log.Level {
 	case "debug", "info", "warn", "error":
 	default:
@@ -239,4 +286,33 @@ func (c *Config) Validate() error {
 		errs = append(errs, fmt.Errorf("log.format %q: want text or json", c.Log.Format))
 	}
 	return errors.Join(errs...)
+}
+
+// validateCluster checks [cluster] and [node].
+func (c *Config) validateCluster() []error {
+	var errs []error
+	if d := c.Cluster.Directory; d != "" && !strings.HasPrefix(d, "postgres://") &&
+		!strings.HasPrefix(d, "postgresql://") && !strings.Contains(d, "=") {
+		errs = append(errs, fmt.Errorf("cluster.directory: want a PostgreSQL URL (postgres://...) or key=value DSN"))
+	}
+	if c.Cluster.Heartbeat <= 0 || c.Cluster.DownAfter <= c.Cluster.Heartbeat {
+		errs = append(errs, errors.New("cluster: heartbeat > 0 and down_after > heartbeat"))
+	}
+	if !validNodeName(c.Node.Name) {
+		errs = append(errs, fmt.Errorf("node.name %q: 1 to 253 letters, digits, '.', '-' or '_'", c.Node.Name))
+	}
+	return errs
+}
+
+// validNodeName accepts "" (the host name) and the node registry's name syntax.
+func validNodeName(n string) bool {
+	if len(n) > 253 {
+		return false
+	}
+	for _, r := range n {
+		if !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '.' || r == '-' || r == '_') {
+			return false
+		}
+	}
+	return true
 }

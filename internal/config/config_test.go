@@ -139,3 +139,55 @@ func TestDocsComplete(t *testing.T) {
 		}
 	}
 }
+
+func TestClusterKeys(t *testing.T) {
+	c, err := Load("")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Clustered() || c.Cluster.Heartbeat.D() != 5*time.Second || c.Cluster.DownAfter.D() != 30*time.Second ||
+		c.Queue.Lease.D() != time.Hour {
+		t.Fatalf("cluster defaults: %+v lease %v", c.Cluster, c.Queue.Lease.D())
+	}
+	if h, err := os.Hostname(); err == nil && h != "" && c.NodeName() != h {
+		t.Fatalf("default node name %q, want the host name %q", c.NodeName(), h)
+	}
+	p := writeFile(t, `
+[cluster]
+directory = "postgres://mailgrid@127.0.0.1:5432/mailgrid_dir"
+heartbeat = "1s"
+down_after = "4s"
+[node]
+name = "n1"
+[queue]
+lease = "10s"
+`)
+	c, err = Load(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !c.Clustered() || c.NodeName() != "n1" || c.Cluster.Heartbeat.D() != time.Second ||
+		c.Cluster.DownAfter.D() != 4*time.Second || c.Queue.Lease.D() != 10*time.Second {
+		t.Fatalf("decoded: %+v %+v lease %v", c.Cluster, c.Node, c.Queue.Lease.D())
+	}
+	// The key=value DSN form is accepted too.
+	if _, err := Load(writeFile(t, "[cluster]\ndirectory = \"host=127.0.0.1 dbname=dir\"\n")); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestClusterInvalid(t *testing.T) {
+	for _, body := range []string{
+		"[cluster]\ndirectory = \"mysql://x\"\n",
+		"[cluster]\nheartbeat = \"0s\"\n",
+		"[cluster]\nheartbeat = \"10s\"\ndown_after = \"10s\"\n",
+		"[node]\nname = \"n 1\"\n",
+		"[node]\nname = \"n/1\"\n",
+		"[queue]\nlease = \"0s\"\n",
+		"[cluster]\nshards = []\n", // shards live in the directory, never in node files
+	} {
+		if _, err := Load(writeFile(t, body)); err == nil {
+			t.Errorf("%q: accepted", body)
+		}
+	}
+}
