@@ -184,6 +184,9 @@ func (s *session) authenticate(c *command, user, pass string) error {
 		e.close = s.failures >= s.srv.opt.MaxLoginFailures
 		return e
 	}
+	if err := s.serviceAllowed(ctx, acct); err != nil {
+		return err
+	}
 	st, err := s.srv.opt.Shards.Shard(acct.Shard)
 	if err != nil {
 		return storeError(err, "login")
@@ -193,5 +196,25 @@ func (s *session) authenticate(c *command, user, pass string) error {
 	s.log = s.log.With("account", acct.Address.String())
 	c.okCode = "CAPABILITY " + strings.Join(s.capabilities(), " ")
 	c.okText = "Logged in"
+	return nil
+}
+
+// serviceAllowed applies the IMAP service switch after a successful authentication: the
+// account's domain is read from the directory (so a switch binds the next login on every
+// node) and the login is refused with NO [CONTACTADMIN] (RFC 5530 3) when the domain or
+// the account disables IMAP. The password was right, so there is no failed-login delay;
+// the refusal says nothing an attacker could use. A directory fault is NO [UNAVAILABLE].
+func (s *session) serviceAllowed(ctx context.Context, acct directory.Account) error {
+	dom, err := s.srv.opt.Directory.Domain(ctx, acct.Address.Domain)
+	if err != nil {
+		e := no(codeUnavailable, "login: temporary failure, try again later")
+		e.err = err
+		return e
+	}
+	if !directory.ServiceAllowed(dom, acct, directory.ServiceIMAP) {
+		s.log.Info("login refused: IMAP disabled", "user", acct.Address.String(),
+			"domain_off", dom.DisabledServices, "account_off", acct.DisabledServices)
+		return no(codeContactAdmin, "IMAP access is disabled for this account")
+	}
 	return nil
 }

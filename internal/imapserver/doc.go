@@ -40,5 +40,8 @@
 // faults answer NO [UNAVAILABLE]; quota NO [OVERQUOTA]; missing mailboxes NO
 // [NONEXISTENT] (or [TRYCREATE] for APPEND, COPY and MOVE). Logins are accepted only over
 // TLS; a failed login costs a growing delay and several end the connection; unknown users
-// and wrong passwords get the same reply.
+// and wrong passwords get the same reply. After the right password the IMAP service
+// switch applies (directory.ServiceAllowed with the account's domain read at each login):
+// NO [CONTACTADMIN] when the domain or the account disables IMAP, without a delay;
+// sessions already logged in are not cut off.
 package imapserver

@@ -57,6 +57,7 @@ const (
 	codeTryCreate     = "TRYCREATE"
 	codeCannot        = "CANNOT"
 	codeAuthFailed    = "AUTHENTICATIONFAILED"
+	codeContactAdmin  = "CONTACTADMIN"
 	codePrivacy       = "PRIVACYREQUIRED"
 	codeClientBug     = "CLIENTBUG"
 	codeLimit         = "LIMIT"
