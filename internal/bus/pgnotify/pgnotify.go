@@ -11,10 +11,28 @@
 // with LISTEN on Channel, decodes each payload (Decode) and calls bus.Publish, so IMAP
 // IDLE and webmail sessions on every node see changes made on any node.
 //
-// Each payload names its origin: the node whose store committed it. The store publishes
-// its own changes to the local bus directly (sooner, and without the database), so a
-// Listener skips the payloads of its own origin: open the node's store with
-// Options.Origin = Listener.Origin().
+// Each payload names its origin: the store that committed it. A Listener skips the
+// payloads of its own origin (Origin), which gives a node two ways to be wired:
+//
+//   - local+notify: the node's store publishes its own changes to the bus directly
+//     (postgres Options.Publisher = the bus, Options.Origin = Listener.Origin()), and the
+//     Listener adds the other nodes' changes. Own changes reach local sessions without a
+//     trip through the database, but the bus is then fed by two streams, each in commit
+//     order, interleaved as they come: a change committed on another node just before a
+//     local one may arrive after it.
+//   - notify-only: the store has no Publisher (and its own origin); the Listener
+//     publishes every change of the shard, the node's own included. The bus then sees
+//     one stream in commit order, the same on every node, at the cost of a notification
+//     round trip for local changes. This is the wiring that keeps the bus's "commit
+//     order" promise in a cluster.
+//
+// Either way every change reaches every node's bus once. Each Change carries its
+// mailbox's ModSeq, so a session can always tell the order of two changes of a mailbox.
+//
+// NOTIFY has a cost the store pays: PostgreSQL serialises every transaction that
+// notifies, server-wide, on one lock held until after its commit record is flushed
+// (src/backend/commands/async.c, PreCommit_Notify), so notifying transactions do not
+// share WAL flushes (group commit). See the postgres store's package doc for numbers.
 //
 // # Losing notifications and resync
 //
