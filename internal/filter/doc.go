@@ -1,0 +1,47 @@
+// Package filter is mailgrid's mail processing API: the mailets every message passes
+// between "envelope accepted" and "durably committed", and the chains that order them.
+//
+// Model (after Apache James, whose Matcher/Mailet pair the names come from):
+//
+//   - A Mail is one message in flight at one Stage: its SMTP Envelope, the Recipients
+//     this run concerns, and the Message, a header-edit view over the spooled body.
+//   - A Mailet inspects or changes the Mail. It edits the header (Message.AddHeader,
+//     RemoveHeader: a prefix and a strip list over the body, never a copy of it) and
+//     decides, per Recipient, its Fate: deliver (the implicit keep, FileInto another
+//     mailbox, Redirect), Quarantine, Reject (5xx), Defer (4xx) or Drop. Reject, Defer,
+//     Drop and Quarantine are final: later mailets no longer see that recipient.
+//   - A Matcher decides which recipients a mailet applies to (RecipientDomain,
+//     SenderAuthenticated, ...). A Rule is a Matcher, a Mailet, a Timeout and the
+//     failure Policy applied when the mailet returns an error: FailOpen accepts and
+//     tags the message (X-Mailgrid-Filter-Failed), FailClosed defers its recipients with
+//     451 4.7.1 (Postfix's milter_default_action=tempfail; the zero Policy).
+//   - Chains holds the ordered rules of each Stage, globally and per domain. Run executes
+//     the global rules, then the rules of each recipient domain on that domain's
+//     recipients (system rules before domain rules; user rules, Sieve, run at the local
+//     stage after both).
+//
+// Stages, in the order a message meets them (package delivery runs them):
+//
+//	StageData    the whole message after DATA, before routing; a reject here is the
+//	             SMTP reply to DATA, a defer 451 (auth checks, virus, rspamd)
+//	StageLocal   once per local account that gets a copy, before store.Deliver
+//	             (the account's spam level and Bayes classifier, its Sieve script)
+//	StageRemote  once for all remote recipients, before queue.Enqueue (outbound
+//	             policies)
+//
+// A mailet is the small interface Mailet (Name, Service). Optional add-ons are found
+// by type assertion (go-smtp's habit): Stager (the stages a mailet may run at, checked
+// by Chains.Add), HealthChecker (Chains.Health pings external services) and io.Closer
+// (Chains.Close).
+//
+// Persistent state the built-in mailets need is behind interfaces declared here and
+// implemented by drivers (internal/filter/sqlite): Settings (spam levels), SieveScripts,
+// Vacations, bayes.TokenStore per account (Tokens) and the Quarantine of held messages.
+// Built-in mailets live in internal/filter/mailets.
+//
+// Concurrency: Chains is built at start-up and then only read; it is safe for concurrent
+// Run calls. A Mail belongs to one delivery and is not safe for concurrent use.
+//
+// The package imports only mailgrid's core and foundation packages (directory, store,
+// mail, message/body) and the scanner packages; never a driver or a front-end.
+package filter

@@ -1,0 +1,125 @@
+package filter
+
+import (
+	"context"
+	"errors"
+	"time"
+
+	"mailgrid/internal/filter/bayes"
+	"mailgrid/internal/mail"
+	"mailgrid/internal/message/body"
+	"mailgrid/internal/store"
+)
+
+// The persistent state of the built-in mailets. Drivers implement these interfaces
+// (internal/filter/sqlite for the embedded shape); every call names the tenant and the
+// account (store.AccountRef), as the store does. A method that returns nil has durably
+// committed its change.
+
+// Errors of the state interfaces; drivers wrap or return them.
+var (
+	ErrNotFound = errors.New("filter: not found")
+	ErrExists   = errors.New("filter: already exists")
+	ErrActive   = errors.New("filter: script is active") // RFC 5804 2.10 DELETESCRIPT
+	ErrInvalid  = errors.New("filter: invalid value")
+)
+
+// Settings holds spam levels: an account's own, and its domain's default.
+type Settings interface {
+	// SpamLevel returns the account's level, else its domain's default, else
+	// bayes.DefaultLevel.
+	SpamLevel(ctx context.Context, acct store.AccountRef) (bayes.Level, error)
+	// SetSpamLevel sets the account's own level; nil clears it (the domain's applies).
+	SetSpamLevel(ctx context.Context, acct store.AccountRef, l *bayes.Level) error
+	// SetDomainSpamLevel sets the default of a domain; nil clears it.
+	SetDomainSpamLevel(ctx context.Context, domain string, l *bayes.Level) error
+}
+
+// Tokens gives the Bayes training data of each account.
+type Tokens interface {
+	// Tokens returns the account's token store (bayes.TokenStore: counts per token and
+	// the trained totals, changed atomically per message).
+	Tokens(acct store.AccountRef) bayes.TokenStore
+}
+
+// ScriptInfo names one Sieve script of an account.
+type ScriptInfo struct {
+	Name   string
+	Active bool
+}
+
+// SieveScripts stores each account's Sieve scripts, the shape ManageSieve needs
+// (RFC 5804): named scripts, at most one active.
+type SieveScripts interface {
+	// PutScript creates or replaces a script (RFC 5804 2.6 PUTSCRIPT).
+	PutScript(ctx context.Context, acct store.AccountRef, name, source string) error
+	// Script returns a script's source (GETSCRIPT); ErrNotFound.
+	Script(ctx context.Context, acct store.AccountRef, name string) (string, error)
+	// Scripts lists the account's scripts by name (LISTSCRIPTS).
+	Scripts(ctx context.Context, acct store.AccountRef) ([]ScriptInfo, error)
+	// ActiveScript returns the active script's name and source; ErrNotFound when none.
+	ActiveScript(ctx context.Context, acct store.AccountRef) (name, source string, err error)
+	// SetActive makes name the active script; "" deactivates all (SETACTIVE).
+	SetActive(ctx context.Context, acct store.AccountRef, name string) error
+	// DeleteScript removes a script; ErrActive for the active one (DELETESCRIPT).
+	DeleteScript(ctx context.Context, acct store.AccountRef, name string) error
+	// RenameScript renames a script, keeping it active if it was (RENAMESCRIPT);
+	// ErrExists when to is taken.
+	RenameScript(ctx context.Context, acct store.AccountRef, from, to string) error
+}
+
+// Vacations remembers which auto-replies were sent (RFC 5230 4.1, 4.2: one reply per
+// sender and handle within :days).
+type Vacations interface {
+	// MarkReplied records a reply from acct to sender under handle at now, unless one
+	// was recorded within period before now; it reports whether the reply is due. The
+	// check and the record are one atomic step.
+	MarkReplied(ctx context.Context, acct store.AccountRef, sender, handle string, now time.Time, period time.Duration) (bool, error)
+}
+
+// Held is one quarantined copy: the message held for one recipient.
+type Held struct {
+	ID      int64
+	Domain  string       // the tenant: the recipient's domain (the sender's for outbound mail)
+	Account int64        // the recipient's account, 0 when the recipient is no account
+	Rcpt    mail.Address // the recipient the copy was for
+	From    mail.Address // the envelope sender
+	Reason  string       // "virus Eicar-Signature", "spam score 15.3/15", ...
+	Mailet  string       // the mailet that quarantined it
+	Size    int64
+	Created time.Time
+	BlobID  string // the held body (one body for every recipient of a message)
+}
+
+// QuarantineQuery selects held copies: a domain ("" = every domain, for system
+// administrators), and within it one account (0 = all).
+type QuarantineQuery struct {
+	Domain  string
+	Account int64
+	Limit   int // 0 = no limit
+}
+
+// HeldBody is an open held message.
+type HeldBody interface {
+	body.Body
+	Close() error
+}
+
+// QuarantineStore holds messages that must not be delivered until an administrator releases
+// them. A message held for several recipients is stored once.
+type QuarantineStore interface {
+	// Hold stores b durably for every entry of held (ID, BlobID, Size and Created are
+	// filled in) and returns them.
+	Hold(ctx context.Context, held []Held, b body.Body) ([]Held, error)
+	// List returns held copies, newest first.
+	List(ctx context.Context, q QuarantineQuery) ([]Held, error)
+	// Get returns one held copy of the domain; ErrNotFound for an ID of another domain.
+	Get(ctx context.Context, domain string, id int64) (Held, error)
+	// Open opens the held body of a copy of the domain.
+	Open(ctx context.Context, domain string, id int64) (HeldBody, error)
+	// Delete removes a copy (and its body when no other copy holds it).
+	Delete(ctx context.Context, domain string, id int64) error
+	// Expire deletes the copies held since before (the retention period) and returns
+	// how many.
+	Expire(ctx context.Context, before time.Time) (int, error)
+}
