@@ -186,22 +186,20 @@ func (l *Listener) connect(ctx context.Context) (*pgx.Conn, error) {
 		return nil, fmt.Errorf("pgnotify: connect: %w", err)
 	}
 	if _, err := conn.Exec(ctx, "LISTEN "+pgx.Identifier{Channel}.Sanitize()); err != nil {
-		l.closeConn(conn)
-		return nil, fmt.Errorf("pgnotify: listen: %w", err)
+		return nil, errors.Join(fmt.Errorf("pgnotify: listen: %w", err), l.closeConn(conn))
 	}
 	return conn, nil
 }
 
-// closeConn closes conn, keeping the error for Close and the log.
-func (l *Listener) closeConn(conn *pgx.Conn) {
+// closeConn closes conn and logs a failure; the error is returned for Close.
+func (l *Listener) closeConn(conn *pgx.Conn) error {
 	ctx, cancel := context.WithTimeout(context.Background(), pingTimeout)
 	defer cancel()
-	if err := conn.Close(ctx); err != nil {
+	err := conn.Close(ctx)
+	if err != nil {
 		l.log.Warn("pgnotify: close connection", "err", err)
-		l.mu.Lock()
-		l.closeErr = err
-		l.mu.Unlock()
 	}
+	return err
 }
 
 // run receives until ctx ends, reconnecting when the connection fails.
@@ -209,8 +207,11 @@ func (l *Listener) run(ctx context.Context, conn *pgx.Conn) {
 	defer close(l.done)
 	for {
 		err := l.receive(ctx, conn)
-		l.closeConn(conn)
+		closeErr := l.closeConn(conn)
 		if ctx.Err() != nil {
+			l.mu.Lock()
+			l.closeErr = closeErr
+			l.mu.Unlock()
 			return
 		}
 		l.log.Warn("pgnotify: connection lost; reconnecting", "err", err)

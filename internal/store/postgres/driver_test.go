@@ -452,3 +452,30 @@ func waitForLock(t *testing.T, c *pgx.Conn, pid int32) error {
 	}
 	return errors.New("the other transaction never waited for x")
 }
+
+// TestEnsureAccountRace creates one account from two nodes and many goroutines at once:
+// one set of default mailboxes results, and every call succeeds.
+func TestEnsureAccountRace(t *testing.T) {
+	dsn := pgtest.DSN(t)
+	nodes := []*Store{openAt(t, dsn, Options{}), openAt(t, dsn, Options{})}
+	var wg sync.WaitGroup
+	for i := range 8 {
+		wg.Go(func() {
+			if err := nodes[i%2].EnsureAccount(t.Context(), acctA); err != nil {
+				t.Errorf("EnsureAccount: %v", err)
+			}
+		})
+	}
+	wg.Wait()
+	boxes, err := nodes[0].Mailboxes(t.Context(), acctA)
+	if err != nil || len(boxes) != len(store.DefaultMailboxes) {
+		t.Errorf("%d mailboxes (%v), want %d", len(boxes), err, len(store.DefaultMailboxes))
+	}
+	seen := map[uint32]bool{}
+	for _, m := range boxes {
+		if seen[m.UIDValidity] {
+			t.Errorf("UIDVALIDITY %d given twice", m.UIDValidity)
+		}
+		seen[m.UIDValidity] = true
+	}
+}
