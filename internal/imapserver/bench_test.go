@@ -1,6 +1,7 @@
 package imapserver_test
 
 import (
+	"context"
 	"fmt"
 	"os"
 	"strings"
@@ -8,6 +9,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"mailgrid/internal/store"
 )
 
 // BenchmarkMixedWorkload measures a mixed IMAP workload over real connections: 20
@@ -74,3 +77,41 @@ func BenchmarkMixedWorkload(b *testing.B) {
 }
 
 const benchMsg = "From: bench@local.test\r\nSubject: appended\r\n\r\nappended body\r\n"
+
+// BenchmarkSelect measures SELECT of an INBOX of 2,000 messages over a real connection
+// (the store reads every message row of the mailbox: UIDs, flags for UNSEEN and the
+// keywords of FLAGS).
+//
+//	go test -run XXX -bench Select -benchtime 200x ./internal/imapserver
+func BenchmarkSelect(b *testing.B) {
+	const messages = 2000
+	w := newWorld(b)
+	_, addr := w.server(b, nil)
+	var wg sync.WaitGroup
+	var next atomic.Int64
+	for g := 0; g < 20; g++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for m := int(next.Add(1)); m <= messages; m = int(next.Add(1)) {
+				body := bytesBody(fmt.Sprintf("From: Sender %d <sender%d@example.org>\nTo: user@local.test\nSubject: message %d\nMessage-ID: <%d@example.org>\nContent-Type: multipart/alternative; boundary=b\n\n--b\nContent-Type: text/plain\n\n%s\n--b\nContent-Type: text/html\n\n<p>%s</p>\n--b--\n",
+					m%7, m%7, m, m, strings.Repeat("body text ", 50), strings.Repeat("body text ", 50)))
+				res, err := w.st.Deliver(context.Background(), store.Delivery{Body: body,
+					Targets: []store.DeliveryTarget{{Account: ref(w.user)}}})
+				if err != nil || res[0].Err != nil {
+					b.Errorf("deliver: %v %v", err, res)
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	if b.Failed() {
+		return
+	}
+	c := login(b, addr)
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		c.ok("SELECT INBOX")
+	}
+}

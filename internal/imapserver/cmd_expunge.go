@@ -49,7 +49,7 @@ func (s *session) expungeDeleted(uidSet *seqSet) ([]store.UID, error) {
 	if uidSet != nil && uidSet.dollar {
 		saved = s.saved
 	}
-	err := s.st.Messages(ctx, s.ref, v.mbox.ID, store.Query{}, func(m store.Message) error {
+	err := s.st.Messages(ctx, s.ref, v.mbox.ID, store.Query{NoMeta: true}, func(m store.Message) error {
 		if !slices.Contains(m.Flags, store.FlagDeleted) || v.seq(m.UID) == 0 {
 			return nil
 		}

@@ -63,7 +63,8 @@ func cmdFetch(s *session, c *command) error {
 		return err
 	}
 	failed := 0
-	err = s.eachMessage(uids, mods.changedSince, func(m store.Message) error {
+	info, blob := needsInfo(atts)
+	err = s.eachMessage(uids, mods.changedSince, !info && !blob, func(m store.Message) error {
 		if ch, ok := seen[m.UID]; ok {
 			m.Flags, m.ModSeq = ch.Flags, ch.ModSeq
 		}

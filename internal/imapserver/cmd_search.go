@@ -143,7 +143,8 @@ func (s *session) runSearch(key *searchKey, onHit func(store.Message)) ([]store.
 	var hits []store.Message
 	var highest uint64
 	maxSeq := uint32(len(v.uids))
-	err := s.eachMessage(slices.Clone(v.uids), 0, func(m store.Message) error {
+	info, blob := key.needs()
+	err := s.eachMessage(slices.Clone(v.uids), 0, onHit == nil && !info && !blob, func(m store.Message) error {
 		sm := &searchMsg{s: s, m: m, seq: v.seq(m.UID), maxSeq: maxSeq}
 		defer sm.close()
 		if sm.seq == 0 || !sm.match(key) {

@@ -148,7 +148,7 @@ func (s *session) openView(name string, readOnly bool) (*view, uint32, error) {
 	v := &view{mbox: mb, readOnly: readOnly, sub: sub, modseq: mb.HighestModSeq,
 		gone: map[store.UID]struct{}{}, flags: map[store.UID]flagChange{}, own: map[store.UID]uint64{}}
 	var first uint32
-	err = s.st.Messages(ctx, s.ref, mb.ID, store.Query{}, func(m store.Message) error {
+	err = s.st.Messages(ctx, s.ref, mb.ID, store.Query{NoMeta: true}, func(m store.Message) error {
 		v.uids = append(v.uids, m.UID)
 		if first == 0 && !slices.Contains(m.Flags, store.FlagSeen) {
 			first = uint32(len(v.uids))
@@ -214,7 +214,7 @@ func (s *session) qresync(qr *qresyncParam) error {
 	if len(known) > 0 {
 		s.w.raw("* VANISHED (EARLIER) " + compactUIDs(known).String() + "\r\n")
 	}
-	return s.st.Messages(ctx, s.ref, v.mbox.ID, store.Query{ChangedSince: qr.modseq}, func(m store.Message) error {
+	return s.st.Messages(ctx, s.ref, v.mbox.ID, store.Query{ChangedSince: qr.modseq, NoMeta: true}, func(m store.Message) error {
 		if n := v.seq(m.UID); n != 0 {
 			s.writeFlagsFetch(n, m.UID, m.Flags, m.ModSeq)
 		}

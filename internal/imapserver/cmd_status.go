@@ -63,7 +63,7 @@ func (s *session) statusItems() ([]string, error) {
 func (s *session) writeStatus(mb store.Mailbox, items []string) error {
 	deleted := 0
 	if slices.Contains(items, "DELETED") {
-		err := s.st.Messages(context.Background(), s.ref, mb.ID, store.Query{}, func(m store.Message) error {
+		err := s.st.Messages(context.Background(), s.ref, mb.ID, store.Query{NoMeta: true}, func(m store.Message) error {
 			if slices.Contains(m.Flags, store.FlagDeleted) {
 				deleted++
 			}

@@ -171,7 +171,7 @@ func (s *session) applyStore(c *command, u store.FlagUpdate, conditional, silent
 	for _, uid := range res.Modified {
 		modified[uid] = true
 	}
-	return s.eachMessage(u.UIDs, 0, func(m store.Message) error {
+	return s.eachMessage(u.UIDs, 0, true, func(m store.Message) error {
 		if modified[m.UID] || (silent && !changed[m.UID]) {
 			return nil
 		}

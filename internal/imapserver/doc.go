@@ -34,7 +34,10 @@
 //     (store.Message.Meta): BODY[1.2], BODY[2.HEADER], BODY[1.MIME] are io.SectionReaders
 //     over the blob, never a re-parse; ENVELOPE and BODYSTRUCTURE come from the same Info.
 //     Messages are read from the store in batches so no query is open while a slow client
-//     reads.
+//     reads. What needs no envelope or structure (SELECT and EXAMINE, a resync, EXPUNGE,
+//     STORE, STATUS DELETED, a FETCH of flags or sizes, a SEARCH of flags, dates and
+//     sizes) asks the store not to read Meta (store.Query.NoMeta): a SELECT of 2,000
+//     messages allocates 1.5 MB instead of 5.1 MB and takes about 2.4x less time.
 //
 // UIDs are the store's (never reused) and UIDVALIDITY the mailbox's. Infrastructure
 // faults answer NO [UNAVAILABLE]; quota NO [OVERQUOTA]; missing mailboxes NO

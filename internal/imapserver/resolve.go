@@ -56,14 +56,15 @@ func (s *session) resolve(set seqSet, uid bool) ([]store.UID, error) {
 const fetchBatch = 200
 
 // eachMessage calls fn with the stored messages among uids (ascending), in batches, with
-// no store query open while fn runs. changedSince filters as RFC 7162 CHANGEDSINCE.
-func (s *session) eachMessage(uids []store.UID, changedSince uint64, fn func(store.Message) error) error {
+// no store query open while fn runs. changedSince filters as RFC 7162 CHANGEDSINCE;
+// noMeta tells the store that fn needs no Message.Meta (store.Query.NoMeta).
+func (s *session) eachMessage(uids []store.UID, changedSince uint64, noMeta bool, fn func(store.Message) error) error {
 	ctx := context.Background()
 	for len(uids) > 0 {
 		lo := uids[0]
 		hi := uids[min(len(uids), fetchBatch)-1]
 		var batch []store.Message
-		err := s.st.Messages(ctx, s.ref, s.sel.mbox.ID, store.Query{MinUID: lo, MaxUID: hi, ChangedSince: changedSince}, func(m store.Message) error {
+		err := s.st.Messages(ctx, s.ref, s.sel.mbox.ID, store.Query{MinUID: lo, MaxUID: hi, ChangedSince: changedSince, NoMeta: noMeta}, func(m store.Message) error {
 			if _, ok := slices.BinarySearch(uids, m.UID); ok {
 				batch = append(batch, m)
 			}

@@ -155,7 +155,7 @@ func (s *session) resync() error {
 	ctx := context.Background()
 	present := make(map[store.UID]struct{}, len(v.uids))
 	since := v.modseq
-	err := s.st.Messages(ctx, s.ref, v.mbox.ID, store.Query{}, func(m store.Message) error {
+	err := s.st.Messages(ctx, s.ref, v.mbox.ID, store.Query{NoMeta: true}, func(m store.Message) error {
 		present[m.UID] = struct{}{}
 		if m.ModSeq > since {
 			v.apply(store.Change{Kind: store.MessageAdded, Mailbox: v.mbox.ID, UID: m.UID, ModSeq: m.ModSeq})

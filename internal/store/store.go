@@ -196,6 +196,9 @@ type Query struct {
 	MinUID, MaxUID UID    // inclusive range; 0 MaxUID = no upper bound
 	ChangedSince   uint64 // only messages with ModSeq > ChangedSince; 0 = all
 	Limit          int    // 0 = no limit
+	// NoMeta hints that the caller does not need Message.Meta: a driver may then leave it
+	// nil and skip reading it (SELECT, flag scans). Drivers are free to ignore the hint.
+	NoMeta bool
 }
 
 // Store is implemented by every driver. All methods are safe for concurrent use.

@@ -9,6 +9,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"reflect"
 	"slices"
 	"sync"
 	"testing"
@@ -332,5 +333,49 @@ func TestMetaParsed(t *testing.T) {
 	}
 	if info.Subject != "Grüße" || info.MessageID != "m1@example.org" || info.Size != int64(len(msg)) || !info.HasAttachment {
 		t.Errorf("parsed meta %+v", info)
+	}
+}
+
+// TestMessagesNoMeta: Query.NoMeta leaves Meta nil and every other field, the UID range,
+// ChangedSince and Limit as without it.
+func TestMessagesNoMeta(t *testing.T) {
+	s := openAt(t, t.TempDir(), nil, 0)
+	ensure(t, s, acctA)
+	var mbox store.MailboxID
+	for i := range 5 {
+		mbox = deliver(t, s, []byte(fmt.Sprintf("Subject: m%d\r\n\r\nbody %d\r\n", i, i)), acctA)[0].Mailbox
+	}
+	if _, err := s.StoreFlags(t.Context(), acctA, mbox, store.FlagUpdate{UIDs: []store.UID{2, 4}, Op: store.FlagsAdd, Flags: []string{"$Work"}}); err != nil {
+		t.Fatal(err)
+	}
+	list := func(q store.Query) []store.Message {
+		var out []store.Message
+		if err := s.Messages(t.Context(), acctA, mbox, q, func(m store.Message) error {
+			out = append(out, m)
+			return nil
+		}); err != nil {
+			t.Fatal(err)
+		}
+		return out
+	}
+	for _, q := range []store.Query{{}, {MinUID: 2, MaxUID: 4}, {ChangedSince: 5}, {MinUID: 2, Limit: 2}} {
+		full := list(q)
+		q.NoMeta = true
+		bare := list(q)
+		if len(full) == 0 || len(bare) != len(full) {
+			t.Fatalf("%+v: %d messages without meta, %d with", q, len(bare), len(full))
+		}
+		for i, m := range bare {
+			if m.Meta != nil {
+				t.Errorf("%+v: UID %d has Meta with NoMeta", q, m.UID)
+			}
+			if len(full[i].Meta) == 0 {
+				t.Errorf("%+v: UID %d has no Meta without NoMeta", q, full[i].UID)
+			}
+			m.Meta = full[i].Meta
+			if !reflect.DeepEqual(m, full[i]) {
+				t.Errorf("%+v: NoMeta gave %+v, want %+v", q, m, full[i])
+			}
+		}
 	}
 }

@@ -30,6 +30,10 @@ func (s *Store) ownMailbox(ctx context.Context, acct store.AccountRef, mbox stor
 
 const msgCols = `m.id, m.mailbox, m.uid, m.modseq, m.flags, m.internal_date, m.size, b.sha256, m.meta`
 
+// msgColsNoMeta is msgCols for a Query with NoMeta: the meta column (the largest, often
+// in overflow pages) is not read at all.
+const msgColsNoMeta = `m.id, m.mailbox, m.uid, m.modseq, m.flags, m.internal_date, m.size, b.sha256, NULL`
+
 func scanMessage(sc scanner) (store.Message, error) {
 	var (
 		m     store.Message
@@ -46,7 +50,7 @@ func scanMessage(sc scanner) (store.Message, error) {
 
 // Messages implements store.Store. Pages are read one query at a time, so a concurrent
 // change may or may not be seen by a later page; each message is reported at most once
-// and always in UID order.
+// and always in UID order. With q.NoMeta the meta column is not read and Meta is nil.
 func (s *Store) Messages(ctx context.Context, acct store.AccountRef, mbox store.MailboxID, q store.Query, fn func(store.Message) error) error {
 	if err := s.ownMailbox(ctx, acct, mbox); err != nil {
 		return err
@@ -61,7 +65,7 @@ func (s *Store) Messages(ctx context.Context, acct store.AccountRef, mbox store.
 		if q.Limit > 0 {
 			n = min(n, left)
 		}
-		page, err := s.messagePage(ctx, int64(mbox), lo, hi, int64(q.ChangedSince), n)
+		page, err := s.messagePage(ctx, int64(mbox), lo, hi, int64(q.ChangedSince), n, q.NoMeta)
 		if err != nil {
 			return err
 		}
@@ -83,8 +87,12 @@ func (s *Store) Messages(ctx context.Context, acct store.AccountRef, mbox store.
 	return nil
 }
 
-func (s *Store) messagePage(ctx context.Context, mbox, lo, hi, since int64, n int) ([]store.Message, error) {
-	rows, err := s.rquery(ctx, `SELECT `+msgCols+` FROM messages m JOIN blobs b ON b.id = m.blob
+func (s *Store) messagePage(ctx context.Context, mbox, lo, hi, since int64, n int, noMeta bool) ([]store.Message, error) {
+	cols := msgCols
+	if noMeta {
+		cols = msgColsNoMeta
+	}
+	rows, err := s.rquery(ctx, `SELECT `+cols+` FROM messages m JOIN blobs b ON b.id = m.blob
 		WHERE m.mailbox = $1 AND m.uid >= $2 AND m.uid <= $3 AND m.modseq > $4 ORDER BY m.uid LIMIT $5`,
 		mbox, lo, hi, since, n)
 	if err != nil {
