@@ -1,6 +1,13 @@
 // Package app builds mailgrid's object graph from a Config: it is the one place that knows
-// every package, picks the drivers (SQLite for the embedded shape), wires the front-ends
-// to the core interfaces, and runs the listeners until shutdown.
+// every package, picks the drivers, wires the front-ends to the core interfaces, and runs
+// the listeners until shutdown.
+//
+// Two shapes, one code path: without [cluster] directory the node is the embedded single
+// node (SQLite drivers, below); with it, the node is one of a cluster (cluster.go): the
+// directory, its shard and node registries and the outbound queue are in that PostgreSQL
+// database, the store shards are the PostgreSQL databases the shard registry names
+// (shards.go), and changes travel between nodes by LISTEN/NOTIFY. Everything above the
+// drivers — delivery, the protocol servers, the queue scheduler, admin — is the same.
 //
 // Data directory layout of the embedded shape:
 //
@@ -36,42 +43,50 @@ type System struct {
 	Log    *slog.Logger
 	Dir    directory.Directory
 	Bus    *bus.Bus
-	Shards *Shards
+	Shards store.Shards
 	Queue  queue.Queue
 	Admin  *admin.Service
 
+	cluster *clusterParts // nil in the embedded shape
 	closers []func() error
 }
 
-// Shards maps shard names to opened stores. The embedded shape has one, "local".
-type Shards struct {
-	m map[string]store.Store
+// localShards is the embedded shape's store.Shards: one shard, "local".
+type localShards struct {
+	st store.Store
 }
 
 // Shard returns the store of a shard.
-func (s *Shards) Shard(name string) (store.Store, error) {
-	st, ok := s.m[name]
-	if !ok {
+func (s localShards) Shard(name string) (store.Store, error) {
+	if name != directory.LocalShard {
 		return nil, fmt.Errorf("shard %q: %w", name, store.ErrNotFound)
 	}
-	return st, nil
+	return s.st, nil
 }
 
-// Open opens (creating on first use) the storage of the installation in cfg.Data.
-// Both `serve` and the offline CLI use it; SQLite lets them share the files.
+// Open opens (creating on first use) the storage of the installation: in cfg.Data for the
+// embedded shape, in PostgreSQL for a cluster node. Both `serve` and the offline CLI use
+// it; SQLite and PostgreSQL both let several processes share the storage.
 func Open(ctx context.Context, cfg config.Config, log *slog.Logger) (*System, error) {
 	if err := os.MkdirAll(cfg.Data, 0o750); err != nil {
 		return nil, fmt.Errorf("data directory: %w", err)
 	}
 	s := &System{Cfg: cfg, Log: log, Bus: bus.New()}
-	if err := s.open(ctx); err != nil {
-		s.Close()
+	open := s.openEmbedded
+	if cfg.Clustered() {
+		open = s.openCluster
+	}
+	if err := open(ctx); err != nil {
+		if cerr := s.Close(); cerr != nil {
+			log.Warn("closing after a failed open", "err", cerr)
+		}
 		return nil, err
 	}
 	return s, nil
 }
 
-func (s *System) open(ctx context.Context) error {
+// openEmbedded opens the SQLite directory, shard and queue in the data directory.
+func (s *System) openEmbedded(ctx context.Context) error {
 	data := s.Cfg.Data
 	dir, err := dirsqlite.Open(ctx, filepath.Join(data, "directory.db"))
 	if err != nil {
@@ -89,7 +104,7 @@ func (s *System) open(ctx context.Context) error {
 		return fmt.Errorf("store: %w", err)
 	}
 	s.closers = append(s.closers, st.Close)
-	s.Shards = &Shards{m: map[string]store.Store{directory.LocalShard: st}}
+	s.Shards = localShards{st: st}
 
 	q, err := queuesqlite.Open(ctx, filepath.Join(data, "queue", "queue.db"), filepath.Join(data, "queue", "bodies"))
 	if err != nil {

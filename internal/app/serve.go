@@ -87,6 +87,7 @@ func (s *System) Serve(ctx context.Context) error {
 		Lifetime: cfg.Queue.Lifetime.D(), DelayWarning: delayWarning,
 		Concurrency: cfg.Queue.Concurrency, PerDomain: cfg.Queue.PerDomain,
 		PollInterval: cfg.Queue.PollInterval.D(), TempDir: spool,
+		LeaseFor: cfg.Queue.Lease.D(), Node: s.queueNode(),
 		Logger: s.Log.With("svc", "queue"),
 	})
 	kq.sched = sched
@@ -96,6 +97,13 @@ func (s *System) Serve(ctx context.Context) error {
 		return err
 	}
 	s.logUnserved()
+	stopHeartbeat := func() {}
+	if s.cluster != nil {
+		if stopHeartbeat, err = s.registerNode(ctx, ls); err != nil {
+			closeListeners(s, ls)
+			return fmt.Errorf("node registry: %w", err)
+		}
+	}
 
 	var wg sync.WaitGroup
 	errc := make(chan error, len(ls)+1)
@@ -117,7 +125,7 @@ func (s *System) Serve(ctx context.Context) error {
 			}
 		}()
 	}
-	s.Log.Info("mailgrid running", "hostname", cfg.Hostname, "data", cfg.Data)
+	s.Log.Info("mailgrid running", "hostname", cfg.Hostname, "data", cfg.Data, "cluster", s.cluster != nil)
 
 	var runErr error
 	select {
@@ -125,6 +133,7 @@ func (s *System) Serve(ctx context.Context) error {
 	case runErr = <-errc:
 	}
 	s.Log.Info("shutting down")
+	stopHeartbeat()
 	sctx, cancel := context.WithTimeout(context.Background(), cfg.SMTP.ShutdownGrace.D())
 	defer cancel()
 	for _, l := range ls {
@@ -168,12 +177,28 @@ func (s *System) listen(tlsConf *tls.Config, p *delivery.Pipeline, spool string)
 				continue
 			}
 		}
-		for _, o := range out {
-			_ = o.l.Close() // already failing; the listen error is what matters
-		}
+		closeListeners(s, out)
 		return nil, fmt.Errorf("listen %s %s: %w", sp.name, sp.addr, err)
 	}
 	return out, nil
+}
+
+// closeListeners closes listening sockets of a start that failed.
+func closeListeners(s *System, ls []listener) {
+	for _, l := range ls {
+		if err := l.l.Close(); err != nil {
+			s.Log.Warn("close listener", "svc", l.name, "err", err)
+		}
+	}
+}
+
+// queueNode is the scheduler's lease owner: the node name in a cluster (leases are per
+// node, so each running node needs its own), the default (the hostname) embedded.
+func (s *System) queueNode() string {
+	if s.cluster != nil {
+		return s.Cfg.NodeName()
+	}
+	return ""
 }
 
 func (s *System) smtpServer(mode smtpserver.Mode, implicit bool, tlsConf *tls.Config, p *delivery.Pipeline, spool string) (server, error) {
