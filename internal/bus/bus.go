@@ -75,12 +75,22 @@ func (b *Bus) Subscribe(acct store.AccountRef, buf int) *Subscription {
 	return s
 }
 
-// Publish delivers changes to the subscribers of their accounts without blocking.
+// Publish delivers changes to the subscribers of their accounts without blocking. An
+// AccountResync change marks the account's subscriptions overflowed (they must resync)
+// and is still delivered, to wake a waiting session.
 func (b *Bus) Publish(changes ...store.Change) {
 	b.mu.RLock()
 	defer b.mu.RUnlock()
 	for _, ch := range changes {
 		for s := range b.subs[ch.Account] {
+			if ch.Kind == store.AccountResync {
+				s.overflowed.Store(true)
+				select {
+				case s.c <- ch:
+				default:
+				}
+				continue
+			}
 			if s.overflowed.Load() {
 				continue
 			}
@@ -88,6 +98,22 @@ func (b *Bus) Publish(changes ...store.Change) {
 			case s.c <- ch:
 			default:
 				s.overflowed.Store(true)
+			}
+		}
+	}
+}
+
+// ResyncAll marks every subscription overflowed and wakes it: after a transport lost
+// notifications of unknown accounts (a reconnect), every session recomputes its view.
+func (b *Bus) ResyncAll() {
+	b.mu.RLock()
+	defer b.mu.RUnlock()
+	for acct, m := range b.subs {
+		for s := range m {
+			s.overflowed.Store(true)
+			select {
+			case s.c <- store.Change{Kind: store.AccountResync, Account: acct}:
+			default:
 			}
 		}
 	}

@@ -95,3 +95,24 @@ func TestConcurrentPublishSubscribe(t *testing.T) {
 	}
 	wg.Wait()
 }
+
+func TestResyncMarksAndWakes(t *testing.T) {
+	b := New()
+	sa, sb := b.Subscribe(alice, 0), b.Subscribe(bob, 0)
+	defer sa.Close()
+	defer sb.Close()
+	b.Publish(store.Change{Kind: store.AccountResync, Account: alice})
+	if !sa.Overflowed() || sb.Overflowed() {
+		t.Fatalf("account resync: alice %v bob %v", sa.Overflowed(), sb.Overflowed())
+	}
+	if c := <-sa.C; c.Kind != store.AccountResync {
+		t.Fatalf("no wake-up change: %+v", c)
+	}
+	b.ResyncAll()
+	if !sb.Overflowed() {
+		t.Fatal("ResyncAll did not mark bob")
+	}
+	if c := <-sb.C; c.Kind != store.AccountResync || c.Account != bob {
+		t.Fatalf("no wake-up change for bob: %+v", c)
+	}
+}

@@ -10,6 +10,10 @@ const (
 	MailboxCreated
 	MailboxRenamed
 	MailboxDeleted
+	// AccountResync says changes of the account may have been lost (a cross-node
+	// notification connection dropped, a change list too large to send): watchers must
+	// recompute their view from the store. The bus turns it into an overflow.
+	AccountResync
 )
 
 func (k ChangeKind) String() string {
@@ -26,6 +30,8 @@ func (k ChangeKind) String() string {
 		return "mailbox-renamed"
 	case MailboxDeleted:
 		return "mailbox-deleted"
+	case AccountResync:
+		return "account-resync"
 	}
 	return "unknown"
 }
