@@ -41,8 +41,9 @@
 // signals a resync of every account (Resynced): sessions recompute their view from the
 // store, exactly as after a bus.Subscription overflow. A transaction whose changes do not
 // fit in a few dozen payloads of under 8000 bytes (PostgreSQL's limit) sends resync
-// markers naming its accounts instead (AccountResynced). store.Change has no "resync"
-// kind, so these signals travel beside the bus rather than through it.
+// markers naming its accounts instead (AccountResynced). Both also go through the bus:
+// Bus.ResyncAll after a reconnect and a store.AccountResync change per marked account,
+// which mark the subscriptions overflowed and wake them.
 //
 // A connection that went silent (a half-open TCP connection) is found by a ping after
 // an idle interval; reconnects back off exponentially up to a few seconds.
@@ -160,6 +161,7 @@ func (l *Listener) AccountResynced(acct store.AccountRef) <-chan struct{} {
 }
 
 func (l *Listener) resyncAll() {
+	l.bus.ResyncAll() // every watching session recomputes its view
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	close(l.all)
@@ -171,6 +173,7 @@ func (l *Listener) resyncAll() {
 }
 
 func (l *Listener) resyncAccount(acct store.AccountRef) {
+	l.bus.Publish(store.Change{Kind: store.AccountResync, Account: acct})
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if c, ok := l.accounts[acct]; ok {
