@@ -159,6 +159,9 @@ func TestReconnect(t *testing.T) {
 	if !open(l.Resynced()) {
 		t.Error("the next Resynced channel is already closed")
 	}
+	if got := next(t, sub); got.Kind != store.AccountResync || !sub.Overflowed() {
+		t.Errorf("the reconnect did not resync the bus's sessions: %+v, overflowed %v", got, sub.Overflowed())
+	}
 	notify(t, c, "another-node", added(acctA, 1))
 	if got := next(t, sub); got.UID != 1 {
 		t.Errorf("after reconnect: %+v", got)
@@ -166,7 +169,7 @@ func TestReconnect(t *testing.T) {
 }
 
 // TestAccountResync checks a resync marker: the named account's watchers are signalled,
-// other accounts' are not, and nothing reaches the bus.
+// other accounts' are not, and the bus gets one AccountResync change, not the changes.
 func TestAccountResync(t *testing.T) {
 	dsn := pgtest.DSN(t)
 	b := bus.New()
@@ -181,6 +184,9 @@ func TestAccountResync(t *testing.T) {
 	}
 	notify(t, c, "another-node", many...)
 	closed(t, "AccountResynced(A)", a)
+	if got := next(t, sub); got.Kind != store.AccountResync || !sub.Overflowed() {
+		t.Errorf("the marker did not resync A's sessions on the bus: %+v", got)
+	}
 	notify(t, c, "another-node", added(acctA, 50_000))
 	if got := next(t, sub); got.UID != 50_000 {
 		t.Errorf("after the marker the bus got %+v, want only the next change", got)
