@@ -150,6 +150,7 @@ func (s *session) openView(name string, readOnly bool) (*view, uint32, error) {
 	var first uint32
 	err = s.st.Messages(ctx, s.ref, mb.ID, store.Query{NoMeta: true}, func(m store.Message) error {
 		v.uids = append(v.uids, m.UID)
+		v.keywords.add(m.Flags)
 		if first == 0 && !slices.Contains(m.Flags, store.FlagSeen) {
 			first = uint32(len(v.uids))
 		}
@@ -166,8 +167,6 @@ func (s *session) openView(name string, readOnly bool) (*view, uint32, error) {
 	return v, first, nil
 }
 
-const systemFlags = `\Answered \Flagged \Deleted \Seen \Draft`
-
 // writeSelect writes SELECT's untagged responses (RFC 9051 6.3.2; rev1 adds RECENT and
 // UNSEEN, RFC 3501 6.3.1).
 func (s *session) writeSelect(v *view, firstUnseen uint32) {
@@ -175,12 +174,7 @@ func (s *session) writeSelect(v *view, firstUnseen uint32) {
 	if !s.enabled.rev2 {
 		s.w.raw("* 0 RECENT\r\n")
 	}
-	s.w.raw("* FLAGS (" + systemFlags + ")\r\n")
-	if v.readOnly {
-		s.w.raw("* OK [PERMANENTFLAGS ()] Read-only mailbox\r\n")
-	} else {
-		s.w.raw(`* OK [PERMANENTFLAGS (` + systemFlags + ` \*)] Flags permitted` + "\r\n")
-	}
+	s.writeFlagsResponses(v)
 	if firstUnseen != 0 && !s.enabled.rev2 {
 		s.w.printf("* OK [UNSEEN %d] First unseen\r\n", firstUnseen)
 	}

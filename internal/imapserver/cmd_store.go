@@ -149,7 +149,11 @@ func (s *session) applyStore(c *command, u store.FlagUpdate, conditional, silent
 	changed := make(map[store.UID]bool, len(res.Changed))
 	for _, m := range res.Changed {
 		v.ownFlags(m.UID, m.ModSeq)
+		v.keywords.add(m.Flags)
 		changed[m.UID] = true
+	}
+	if v.keywords.pending {
+		s.writeFlagsResponses(v) // before the FETCH responses that carry the new keyword
 	}
 	if len(res.Modified) > 0 {
 		// RFC 7162 3.1.3: MODIFIED lists what failed the UNCHANGEDSINCE test.

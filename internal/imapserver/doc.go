@@ -28,7 +28,8 @@
 //     EXPUNGE during FETCH, STORE or SEARCH by sequence number (RFC 9051 7.5.1). Our
 //     own flag changes echoed by the bus are recognised by modseq and not repeated. A bus
 //     overflow resynchronises from the store (UIDs present, messages changed since the
-//     highest modseq seen).
+//     highest modseq seen). FLAGS and PERMANENTFLAGS list the keywords in use (keywords.go)
+//     and are sent again when a new keyword appears in the mailbox.
 //   - cmd_*.go, fetch_*.go, search_*.go: the commands. FETCH streams bodies from
 //     store.OpenBlob through the part offsets of the message.Info cached at delivery
 //     (store.Message.Meta): BODY[1.2], BODY[2.HEADER], BODY[1.MIME] are io.SectionReaders

@@ -22,12 +22,13 @@ type view struct {
 	uids     []store.UID // index+1 is the sequence number
 	sub      *bus.Subscription
 
-	gone    map[store.UID]struct{}   // expunged elsewhere, not yet announced
-	added   []store.UID              // arrived, not yet announced
-	flags   map[store.UID]flagChange // flag changes to announce
-	own     map[store.UID]uint64     // modseq of our own flag changes (the bus echoes them)
-	deleted bool                     // the mailbox was deleted
-	modseq  uint64                   // highest modseq seen
+	gone     map[store.UID]struct{}   // expunged elsewhere, not yet announced
+	added    []store.UID              // arrived, not yet announced
+	flags    map[store.UID]flagChange // flag changes to announce
+	own      map[store.UID]uint64     // modseq of our own flag changes (the bus echoes them)
+	deleted  bool                     // the mailbox was deleted
+	modseq   uint64                   // highest modseq seen
+	keywords keywordSet               // announced in FLAGS; pending when one appeared
 }
 
 type flagChange struct {
@@ -64,6 +65,9 @@ func (v *view) apply(ch store.Change) {
 	}
 	if ch.ModSeq > v.modseq {
 		v.modseq = ch.ModSeq
+	}
+	if ch.Kind == store.MessageAdded || ch.Kind == store.FlagsChanged {
+		v.keywords.add(ch.Flags) // our own changes too: APPEND and COPY announce here
 	}
 	switch ch.Kind {
 	case store.MessageAdded:
@@ -178,8 +182,9 @@ func (s *session) resync() error {
 }
 
 // pushUpdates announces pending changes (RFC 9051 7.4): expunges when allowed (as
-// VANISHED with QRESYNC, RFC 7162 3.2.10), then new messages (EXISTS), then flag changes
-// (FETCH, with MODSEQ under CONDSTORE, RFC 7162 3.2.4). It reports false on a write error.
+// VANISHED with QRESYNC, RFC 7162 3.2.10), new keywords (FLAGS, RFC 9051 7.3.5), then
+// new messages (EXISTS), then flag changes (FETCH, with MODSEQ under CONDSTORE, RFC 7162
+// 3.2.4). It reports false on a write error.
 func (s *session) pushUpdates(expunge bool) bool {
 	v := s.sel
 	if expunge && len(v.gone) > 0 {
@@ -189,6 +194,9 @@ func (s *session) pushUpdates(expunge bool) bool {
 		}
 		sortUIDs(gone)
 		s.writeExpunged(gone)
+	}
+	if v.keywords.pending {
+		s.writeFlagsResponses(v)
 	}
 	if len(v.added) > 0 {
 		v.uids = append(v.uids, v.added...)
