@@ -162,6 +162,8 @@ func TestReconnect(t *testing.T) {
 	if got := next(t, sub); got.Kind != store.AccountResync || !sub.Overflowed() {
 		t.Errorf("the reconnect did not resync the bus's sessions: %+v, overflowed %v", got, sub.Overflowed())
 	}
+	sub = b.Subscribe(acctA, 16) // an overflowed subscription gets nothing more: resubscribe, as sessions do
+	defer sub.Close()
 	notify(t, c, "another-node", added(acctA, 1))
 	if got := next(t, sub); got.UID != 1 {
 		t.Errorf("after reconnect: %+v", got)
@@ -187,6 +189,8 @@ func TestAccountResync(t *testing.T) {
 	if got := next(t, sub); got.Kind != store.AccountResync || !sub.Overflowed() {
 		t.Errorf("the marker did not resync A's sessions on the bus: %+v", got)
 	}
+	sub = b.Subscribe(acctA, 16) // resubscribe, as sessions do after an overflow
+	defer sub.Close()
 	notify(t, c, "another-node", added(acctA, 50_000))
 	if got := next(t, sub); got.UID != 50_000 {
 		t.Errorf("after the marker the bus got %+v, want only the next change", got)
