@@ -277,3 +277,36 @@ func TestConcurrentRuns(t *testing.T) {
 		}
 	}
 }
+
+// TestEmptyComparisonsAreCharged: comparing empty strings still costs work, so a script
+// with thousands of keys against thousands of empty fields is stopped.
+func TestEmptyComparisonsAreCharged(t *testing.T) {
+	fields := make([]string, 2000)
+	for i := range fields {
+		fields[i] = "X-E:"
+	}
+	keys := strings.TrimSuffix(strings.Repeat(`"x", `, 2000), ", ")
+	s, err := Compile(`if header :is "x-e" [`+keys+`] { discard; }`, Options{Limits: Limits{MaxMatchWork: 1_000_000}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = s.Run(context.Background(), testMsg{raw: hdrs("x", fields...), from: "a@b.example"}.message(t), RunOptions{})
+	if err == nil || !strings.Contains(err.Error(), "matching work exceeds") {
+		t.Errorf("err = %v", err)
+	}
+}
+
+// TestRepeatedHeaderTests: many tests on one large header read and parse it once; the
+// budget then covers only the matching.
+func TestRepeatedHeaderTests(t *testing.T) {
+	var to []string
+	for i := range 2000 {
+		to = append(to, "user"+strings.Repeat("x", i%10)+"@example.org")
+	}
+	msg := hdrs("x", "From: a@b.example", "To: "+strings.Join(to, ", "))
+	script := strings.Repeat(`if address :is "to" "nobody@example.org" { discard; }`+"\n", 500)
+	res := runScript(t, script, testMsg{raw: msg, from: "a@b.example"}, RunOptions{})
+	if summary(res) != "keep(implicit)" {
+		t.Errorf("actions %q", summary(res))
+	}
+}

@@ -106,6 +106,8 @@ type machine struct {
 	work      int64
 	regexps   map[string]*regexp.Regexp
 	body      *bodyCache
+	headers   map[string][]string     // by lower-case name, read once per run
+	addrs     map[string][]headerAddr // parsed address headers, once per run
 }
 
 // Run executes the script against msg and returns the actions to take, with the
@@ -180,6 +182,50 @@ func (m *machine) regexp(k string, cmp comparator) (*regexp.Regexp, error) {
 	}
 	m.regexps[key] = re
 	return re, nil
+}
+
+// header returns the values of a header, reading and charging them once per run so
+// that thousands of tests on one large header cost their matching, not re-reading.
+func (m *machine) header(name string) ([]string, error) {
+	k := strings.ToLower(name)
+	if v, ok := m.headers[k]; ok {
+		return v, nil
+	}
+	vals := m.msg.Header(name)
+	cost := int64(1)
+	for _, v := range vals {
+		cost += int64(len(v)) + 1
+	}
+	if err := m.spend(cost); err != nil {
+		return nil, err
+	}
+	if m.headers == nil {
+		m.headers = map[string][]string{}
+	}
+	m.headers[k] = vals
+	return vals, nil
+}
+
+// addresses returns the addresses in every field named name (RFC 5228 5.1), parsed
+// once per run.
+func (m *machine) addresses(name string) ([]headerAddr, error) {
+	k := strings.ToLower(name)
+	if a, ok := m.addrs[k]; ok {
+		return a, nil
+	}
+	vals, err := m.header(name)
+	if err != nil {
+		return nil, err
+	}
+	var out []headerAddr
+	for _, v := range vals {
+		out = append(out, parseAddressList(v)...)
+	}
+	if m.addrs == nil {
+		m.addrs = map[string][]headerAddr{}
+	}
+	m.addrs[k] = out
+	return out, nil
 }
 
 // currentFlags is the internal flag variable when imap4flags is in use.

@@ -111,9 +111,20 @@ func (mt *matcher) test(m *machine, values []string) (bool, error) {
 		}
 		return false, nil
 	}
+	prepared := make([]key, len(keys))
+	for i, k := range keys {
+		prepared[i] = key{raw: k}
+		switch {
+		case mt.kind == mtContains && mt.cmp == cmpCasemap:
+			prepared[i].folded = asciiLower(k)
+		case mt.kind == mtMatches:
+			prepared[i].glob = compileGlob(k)
+		}
+	}
 	for _, v := range values {
-		for i, k := range keys {
-			ok, err := mt.one(m, v, k, i)
+		sv := &subject{raw: v}
+		for i := range prepared {
+			ok, err := mt.one(m, sv, &prepared[i], i)
 			if err != nil || ok {
 				return ok, err
 			}
@@ -122,28 +133,56 @@ func (mt *matcher) test(m *machine, values []string) (bool, error) {
 	return false, nil
 }
 
-func (mt *matcher) one(m *machine, v, k string, i int) (bool, error) {
-	if err := m.spend(int64(len(v)) + int64(len(k))); err != nil {
+// key is a key with the forms its match type needs, prepared once per test.
+type key struct {
+	raw, folded string
+	glob        globPattern
+}
+
+// subject is a value whose other forms are computed once, on first use.
+type subject struct {
+	raw    string
+	folded *string
+	runes  []rune
+}
+
+func (s *subject) lower() string {
+	if s.folded == nil {
+		f := asciiLower(s.raw)
+		s.folded = &f
+	}
+	return *s.folded
+}
+
+func (s *subject) chars() []rune {
+	if s.runes == nil {
+		s.runes = []rune(s.raw)
+	}
+	return s.runes
+}
+
+func (mt *matcher) one(m *machine, v *subject, k *key, i int) (bool, error) {
+	if err := m.spend(int64(len(v.raw)) + int64(len(k.raw)) + 1); err != nil {
 		return false, err
 	}
 	switch mt.kind {
 	case mtIs:
-		return compare(mt.cmp, v, k) == 0, nil
+		return compare(mt.cmp, v.raw, k.raw) == 0, nil
 	case mtValue:
-		return mt.rel.holds(compare(mt.cmp, v, k)), nil
+		return mt.rel.holds(compare(mt.cmp, v.raw, k.raw)), nil
 	case mtContains:
 		if mt.cmp == cmpCasemap {
-			return strings.Contains(asciiLower(v), asciiLower(k)), nil
+			return strings.Contains(v.lower(), k.folded), nil
 		}
-		return strings.Contains(v, k), nil
+		return strings.Contains(v.raw, k.raw), nil
 	case mtMatches:
-		caps, ok, err := glob(m, v, k, mt.cmp == cmpCasemap)
+		caps, ok, err := k.glob.match(m, v.chars(), mt.cmp == cmpCasemap)
 		if ok && m.script.variables {
-			m.setMatch(v, caps)
+			m.setMatch(v.raw, caps)
 		}
 		return ok, err
 	default:
-		return mt.regex(m, v, k, i)
+		return mt.regex(m, v.raw, k.raw, i)
 	}
 }
 
@@ -281,16 +320,19 @@ func parseGlob(k string) []globElem {
 	return out
 }
 
-// glob matches v against the :matches pattern k and returns what each wildcard
-// matched. Wildcards take as little as possible from the left (RFC 5229 3.2, whose
-// examples give "[*] *" on "[acme-users] [fwd] ..." ${1} = "acme-users"): every
-// literal run between two "*" is placed at its leftmost position and the run after
-// the last "*" is anchored at the end. Leftmost placement finds a match whenever one
-// exists, so the cost is at most len(v) times len(k) comparisons, charged to the
-// run's match budget.
-func glob(m *machine, v, k string, fold bool) ([]string, bool, error) {
-	pat, text := parseGlob(k), []rune(v)
-	segs := splitStars(pat)
+// globPattern is a :matches key split at "*" into segments (which may hold "?").
+type globPattern [][]globElem
+
+func compileGlob(k string) globPattern { return splitStars(parseGlob(k)) }
+
+// match matches text against the pattern and returns what each wildcard matched.
+// Wildcards take as little as possible from the left (RFC 5229 3.2, whose examples
+// give "[*] *" on "[acme-users] [fwd] ..." ${1} = "acme-users"): every segment between
+// two "*" is placed at its leftmost position and the segment after the last "*" is
+// anchored at the end. Leftmost placement finds a match whenever one exists, so the
+// cost is at most len(text) times len(pattern) comparisons, charged to the run's
+// match budget.
+func (segs globPattern) match(m *machine, text []rune, fold bool) ([]string, bool, error) {
 	starts := make([]int, len(segs)) // where each segment starts in text
 	if len(segs) == 1 {
 		if len(segs[0]) != len(text) || !segMatch(segs[0], text, fold) {

@@ -22,9 +22,11 @@ type Envelope struct {
 	To   mail.Address // the one recipient this delivery is for
 }
 
-// Message is the view of a message a script runs against. Implementations must be safe
-// to call more than once; Body and Parts are called only by scripts that use the body
-// test, and are read up to Limits.MaxBodyBytes each.
+// Message is the view of a message a script runs against. A run calls Header at most
+// once per distinct name and never modifies what it returns; Body and Parts are called
+// only by scripts that use the body test, and read up to Limits.MaxBodyBytes in all.
+// A Message may serve concurrent runs if its methods are safe for that (NewMessage's
+// are).
 type Message interface {
 	Envelope() Envelope
 	// Header returns the values of every field named name (case-insensitive), in
@@ -55,10 +57,8 @@ type rawMessage struct {
 	r      io.ReaderAt
 	info   *message.Info
 	env    Envelope
-	fields []headerField
+	fields map[string][]string // by lower-case name, values in message order
 }
-
-type headerField struct{ name, value string }
 
 // NewMessage returns a Message over the size octets of r. info is the message's parsed
 // structure; nil parses it here (one streaming pass). Only the top-level header is
@@ -75,20 +75,19 @@ func NewMessage(r io.ReaderAt, size int64, info *message.Info, env Envelope) (Me
 	if _, err := r.ReadAt(raw, 0); err != nil && err != io.EOF {
 		return nil, fmt.Errorf("sieve: read header: %w", err)
 	}
-	return &rawMessage{r: r, info: info, env: env, fields: parseFields(raw)}, nil
+	fields := map[string][]string{}
+	for _, f := range parseFields(raw) {
+		k := strings.ToLower(f.name)
+		fields[k] = append(fields[k], f.value)
+	}
+	return &rawMessage{r: r, info: info, env: env, fields: fields}, nil
 }
 
 func (m *rawMessage) Envelope() Envelope { return m.env }
 func (m *rawMessage) Size() int64        { return m.info.Size }
 
 func (m *rawMessage) Header(name string) []string {
-	var out []string
-	for _, f := range m.fields {
-		if strings.EqualFold(f.name, name) {
-			out = append(out, f.value)
-		}
-	}
-	return out
+	return m.fields[strings.ToLower(name)]
 }
 
 func (m *rawMessage) Body() (io.Reader, error) {
@@ -167,6 +166,8 @@ func (f *base64Filter) Read(p []byte) (int, error) {
 		}
 	}
 }
+
+type headerField struct{ name, value string }
 
 // parseFields splits a raw header into unfolded (RFC 5322 2.2.3), decoded fields.
 func parseFields(raw []byte) []headerField {

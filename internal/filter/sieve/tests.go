@@ -194,16 +194,22 @@ func (t *headerTest) eval(m *machine) (bool, error) {
 	for _, name := range m.expandList(t.names) {
 		switch t.kind {
 		case "header":
-			values = append(values, m.msg.Header(name)...)
+			vals, err := m.header(name)
+			if err != nil {
+				return false, err
+			}
+			values = append(values, vals...)
 		case "address":
 			if !isAddressHeader(name) {
 				continue
 			}
-			for _, h := range m.msg.Header(name) {
-				for _, a := range parseAddressList(h) {
-					if v, ok := a.part(t.part); ok {
-						values = append(values, v)
-					}
+			addrs, err := m.addresses(name)
+			if err != nil {
+				return false, err
+			}
+			for _, a := range addrs {
+				if v, ok := a.part(t.part); ok {
+					values = append(values, v)
 				}
 			}
 		default:
@@ -251,8 +257,9 @@ func (c *compiler) exists(n *node) (test, error) {
 
 func (t *existsTest) eval(m *machine) (bool, error) {
 	for _, name := range m.expandList(t.names) {
-		if len(m.msg.Header(name)) == 0 {
-			return false, nil
+		vals, err := m.header(name)
+		if err != nil || len(vals) == 0 {
+			return false, err
 		}
 	}
 	return true, nil
