@@ -12,6 +12,7 @@ import (
 	"net/url"
 	"path/filepath"
 	"regexp"
+	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -170,7 +171,7 @@ func prepareShard(ctx context.Context, dsn string) error {
 	defer cancel()
 	st, err := storepg.Open(ctx, storepg.Options{DSN: dsn, MaxConns: 2})
 	if err != nil {
-		return fmt.Errorf("shard database %s: %w", RedactDSN(dsn), err)
+		return fmt.Errorf("shard database %s: %w", RedactDSN(dsn), oneLine{err})
 	}
 	return st.Close()
 }
@@ -181,12 +182,25 @@ func probeShard(ctx context.Context, dsn string) (int64, error) {
 	defer cancel()
 	conn, err := pgx.Connect(ctx, dsn)
 	if err != nil {
-		return 0, err
+		return 0, oneLine{err}
 	}
 	var size int64
 	err = conn.QueryRow(ctx, `SELECT pg_database_size(current_database())`).Scan(&size)
-	return size, errors.Join(err, conn.Close(ctx))
+	if err = errors.Join(err, conn.Close(ctx)); err != nil {
+		return 0, oneLine{err}
+	}
+	return size, nil
 }
+
+// oneLine shows a multi-line error (pgx lists every address it tried, one per line) on
+// one line, for CLI output and tables; errors.Is/As still see the original.
+type oneLine struct{ err error }
+
+func (o oneLine) Error() string {
+	return strings.Join(strings.Fields(strings.ReplaceAll(o.err.Error(), "\n", "; ")), " ")
+}
+
+func (o oneLine) Unwrap() error { return o.err }
 
 // dirSize is the total size of the regular files under dir.
 func dirSize(dir string) (int64, error) {
