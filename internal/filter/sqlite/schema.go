@@ -1,0 +1,99 @@
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+)
+
+// SchemaVersion is the schema version this code writes (PRAGMA user_version).
+const SchemaVersion = 1
+
+// migrations returns the schema steps in order: step i brings user_version i to i+1.
+// Never edit a released step; append one and bump SchemaVersion.
+func migrations() []string { return []string{schemaV1} }
+
+// schemaV1: times are Unix seconds (UTC).
+const schemaV1 = `
+CREATE TABLE spam_levels (
+	domain  TEXT NOT NULL,
+	account INTEGER NOT NULL,  -- 0: the domain's default
+	level   INTEGER NOT NULL,
+	PRIMARY KEY (domain, account)
+) STRICT;
+
+CREATE TABLE bayes_totals (
+	domain  TEXT NOT NULL,
+	account INTEGER NOT NULL,
+	spam    INTEGER NOT NULL,
+	ham     INTEGER NOT NULL,
+	PRIMARY KEY (domain, account)
+) STRICT;
+
+CREATE TABLE bayes_tokens (
+	domain  TEXT NOT NULL,
+	account INTEGER NOT NULL,
+	token   TEXT NOT NULL,
+	spam    INTEGER NOT NULL,
+	ham     INTEGER NOT NULL,
+	PRIMARY KEY (domain, account, token)
+) STRICT, WITHOUT ROWID;
+
+CREATE TABLE sieve_scripts (
+	domain  TEXT NOT NULL,
+	account INTEGER NOT NULL,
+	name    TEXT NOT NULL,
+	source  TEXT NOT NULL,
+	active  INTEGER NOT NULL,
+	updated INTEGER NOT NULL,
+	PRIMARY KEY (domain, account, name)
+) STRICT;
+CREATE UNIQUE INDEX sieve_one_active ON sieve_scripts(domain, account) WHERE active = 1;
+
+CREATE TABLE vacation_replies (
+	domain  TEXT NOT NULL,
+	account INTEGER NOT NULL,
+	sender  TEXT NOT NULL,
+	handle  TEXT NOT NULL,
+	sent    INTEGER NOT NULL,
+	PRIMARY KEY (domain, account, sender, handle)
+) STRICT;
+
+CREATE TABLE quarantine (
+	id      INTEGER PRIMARY KEY AUTOINCREMENT,
+	domain  TEXT NOT NULL,
+	account INTEGER NOT NULL,
+	rcpt    TEXT NOT NULL,
+	sender  TEXT NOT NULL,
+	reason  TEXT NOT NULL,
+	mailet  TEXT NOT NULL,
+	size    INTEGER NOT NULL,
+	created INTEGER NOT NULL,
+	blob    TEXT NOT NULL   -- hex sha256 of the body: the file held/<blob>
+) STRICT;
+CREATE INDEX quarantine_by_owner ON quarantine(domain, account, id);
+CREATE INDEX quarantine_by_created ON quarantine(created);
+CREATE INDEX quarantine_by_blob ON quarantine(blob);
+`
+
+func (d *DB) migrate(ctx context.Context, db *sql.DB) error {
+	return d.txOn(ctx, db, func(tx *sql.Tx) error {
+		var v int
+		if err := tx.QueryRowContext(ctx, `PRAGMA user_version`).Scan(&v); err != nil {
+			return fmt.Errorf("filter/sqlite: migrate: %w", err)
+		}
+		if v > SchemaVersion {
+			return fmt.Errorf("filter/sqlite: schema version %d is newer than this program's %d", v, SchemaVersion)
+		}
+		for ; v < SchemaVersion; v++ {
+			if _, err := tx.ExecContext(ctx, migrations()[v]); err != nil {
+				return fmt.Errorf("filter/sqlite: migrate to %d: %w", v+1, err)
+			}
+			// PRAGMA takes no bound parameters; v+1 is an int we computed.
+			if _, err := tx.ExecContext(ctx, fmt.Sprintf(`PRAGMA user_version = %d`, v+1)); err != nil {
+				return fmt.Errorf("filter/sqlite: migrate: %w", err)
+			}
+		}
+		return nil
+	})
+}

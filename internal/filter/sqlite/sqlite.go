@@ -1,0 +1,158 @@
+// Package sqlite is the embedded driver of the filter state (package filter's Settings,
+// Tokens, SieveScripts, Vacations and QuarantineStore): one SQLite database, filter.db,
+// and a directory of held message bodies, beside a store shard's data.
+//
+// Layout (schema.go):
+//
+//	spam_levels       (domain, account, level)      account 0 is the domain default
+//	bayes_totals      (domain, account, spam, ham)  messages trained per class
+//	bayes_tokens      (domain, account, token, spam, ham)  WITHOUT ROWID, one row per
+//	                  token with a non-zero count; Add is one transaction per message
+//	sieve_scripts     (domain, account, name, source, active)  at most one active per
+//	                  account (a partial unique index)
+//	vacation_replies  (domain, account, sender, handle, sent)  RFC 5230 4.2 memory
+//	quarantine        (id, domain, account, rcpt, sender, reason, mailet, size, created,
+//	                  blob)   one row per held copy
+//	held/<sha256>     the held bodies, content-addressed: a message held for several
+//	                  recipients is stored once; the file goes with its last row
+//
+// Every row names its tenant (domain) and account, as the store does: a user moving to
+// another shard takes these rows along (the migration is the cluster's job; this driver
+// offers nothing for it yet). Durability as in the store driver: WAL, synchronous=FULL,
+// one writer connection with BEGIN IMMEDIATE, a read pool; a held body is written to a
+// temporary file, fsynced and renamed before its rows commit.
+//
+// Library: modernc.org/sqlite (pure Go), as the other embedded drivers.
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/url"
+	"os"
+	"path/filepath"
+	"sync"
+	"time"
+
+	_ "modernc.org/sqlite" // the database/sql driver "sqlite"
+
+	"mailgrid/internal/filter"
+)
+
+// Options configure Open.
+type Options struct {
+	Dir       string // the directory holding filter.db and held/
+	Logger    *slog.Logger
+	ReadConns int              // read pool size; default 4
+	Now       func() time.Time // the clock; nil is time.Now
+}
+
+// DB is the filter state of one shard. It is safe for concurrent use.
+type DB struct {
+	wdb, rdb *sql.DB
+	heldDir  string
+	blobMu   sync.Mutex // orders Hold against the removal of unused held bodies
+	log      *slog.Logger
+	now      func() time.Time
+}
+
+var (
+	_ filter.Settings        = (*DB)(nil)
+	_ filter.Tokens          = (*DB)(nil)
+	_ filter.SieveScripts    = (*DB)(nil)
+	_ filter.Vacations       = (*DB)(nil)
+	_ filter.QuarantineStore = (*DB)(nil)
+)
+
+// Open opens (creating if needed) the filter state in opt.Dir.
+func Open(ctx context.Context, opt Options) (*DB, error) {
+	if opt.Dir == "" {
+		return nil, errors.New("filter/sqlite: no directory")
+	}
+	if opt.Logger == nil {
+		opt.Logger = slog.New(slog.DiscardHandler)
+	}
+	if opt.ReadConns <= 0 {
+		opt.ReadConns = 4
+	}
+	if opt.Now == nil {
+		opt.Now = time.Now
+	}
+	d := &DB{heldDir: filepath.Join(opt.Dir, "held"), log: opt.Logger, now: opt.Now}
+	if err := os.MkdirAll(d.heldDir, 0o750); err != nil {
+		return nil, fmt.Errorf("filter/sqlite: %w", err)
+	}
+	path := filepath.Join(opt.Dir, "filter.db")
+	wdb, err := sql.Open("sqlite", dsn(path, false))
+	if err != nil {
+		return nil, fmt.Errorf("filter/sqlite: open: %w", err)
+	}
+	wdb.SetMaxOpenConns(1)
+	wdb.SetConnMaxLifetime(0)
+	wdb.SetConnMaxIdleTime(0)
+	if err := d.migrate(ctx, wdb); err != nil {
+		d.closeLogged(wdb)
+		return nil, err
+	}
+	rdb, err := sql.Open("sqlite", dsn(path, true))
+	if err != nil {
+		d.closeLogged(wdb)
+		return nil, fmt.Errorf("filter/sqlite: open: %w", err)
+	}
+	rdb.SetMaxOpenConns(opt.ReadConns)
+	d.wdb, d.rdb = wdb, rdb
+	return d, nil
+}
+
+func dsn(path string, readOnly bool) string {
+	q := url.Values{}
+	q.Add("_pragma", "busy_timeout(10000)")
+	q.Add("_pragma", "journal_mode(WAL)")
+	q.Add("_pragma", "synchronous(FULL)")
+	q.Set("_txlock", "immediate")
+	if readOnly {
+		q.Add("_pragma", "query_only(1)")
+	}
+	return "file:" + (&url.URL{Path: path}).EscapedPath() + "?" + q.Encode()
+}
+
+// Close closes the databases.
+func (d *DB) Close() error {
+	return errors.Join(d.rdb.Close(), d.wdb.Close())
+}
+
+func (d *DB) closeLogged(db *sql.DB) {
+	if err := db.Close(); err != nil {
+		d.log.Warn("filter/sqlite: close", "err", err)
+	}
+}
+
+// tx runs fn in a write transaction.
+func (d *DB) tx(ctx context.Context, fn func(*sql.Tx) error) error { return d.txOn(ctx, d.wdb, fn) }
+
+func (d *DB) txOn(ctx context.Context, db *sql.DB, fn func(*sql.Tx) error) error {
+	tx, err := db.BeginTx(ctx, nil)
+	if err != nil {
+		return fmt.Errorf("filter/sqlite: begin: %w", err)
+	}
+	if err := fn(tx); err != nil {
+		if rerr := tx.Rollback(); rerr != nil {
+			d.log.Warn("filter/sqlite: rollback", "err", rerr)
+		}
+		return err
+	}
+	if err := tx.Commit(); err != nil {
+		return fmt.Errorf("filter/sqlite: commit: %w", err)
+	}
+	return nil
+}
+
+func dbErr(what string, err error) error {
+	if err == nil {
+		return nil
+	}
+	return fmt.Errorf("filter/sqlite: %s: %w", what, err)
+}
