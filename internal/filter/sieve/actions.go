@@ -11,11 +11,10 @@ import (
 type actionCmd struct {
 	pos     Position
 	kind    ActionKind
-	arg     strExpr  // fileinto mailbox, redirect address, reject reason
-	flags   strList  // :flags (RFC 5232 5)
-	hasFlag bool     // :flags was given
-	copy    bool     // :copy (RFC 3894)
-	ext     []string // extensions the command needs
+	arg     strExpr // fileinto mailbox, redirect address, reject reason
+	flags   strList // :flags (RFC 5232 5)
+	hasFlag bool    // :flags was given
+	copy    bool    // :copy (RFC 3894)
 }
 
 // action compiles the action commands of RFC 5228 4 and RFC 5429:

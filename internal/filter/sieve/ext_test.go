@@ -173,6 +173,7 @@ func TestCopyAndRejects(t *testing.T) {
 		{`require "copy"; redirect :copy "a@example.net";`, "redirect:a@example.net:copy keep(implicit)"},
 		{`redirect "a@example.net"; redirect "A@example.net";`, "redirect:a@example.net"},
 		{`require "fileinto"; fileinto "INBOX"; keep;`, "keep"},
+		{`require ["fileinto", "copy", "imap4flags"]; fileinto :copy :flags "a" "inbox"; addflag "b";`, "keep[a b]"},
 		{`require "ereject"; ereject "no thanks";`, "ereject:no thanks"},
 		{`require "reject"; discard; reject "go away";`, "discard reject:go away"},
 		{`redirect "Bart Simpson <bart@example.com>";`, "redirect:bart@example.com"},

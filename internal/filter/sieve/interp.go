@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"regexp"
+	"slices"
 	"strings"
 	"time"
 )
@@ -125,7 +126,15 @@ func (s *Script) Run(ctx context.Context, msg Message, opt RunOptions) (*Result,
 		return &Result{Actions: []Action{{Kind: ActionKeep, Implicit: true}}}, err
 	}
 	if !m.cancelled {
-		m.actions = append(m.actions, Action{Kind: ActionKeep, Implicit: true, Flags: m.currentFlags()})
+		implicit := Action{Kind: ActionKeep, Implicit: true, Flags: m.currentFlags()}
+		if !slices.ContainsFunc(m.actions, func(a Action) bool { return a.Kind == ActionKeep }) {
+			m.actions = append(m.actions, implicit)
+		} else {
+			// fileinto :copy "INBOX" kept it already: one delivery (RFC 5228 2.10.3).
+			for i := range m.actions {
+				mergeAction(&m.actions[i], implicit)
+			}
+		}
 	}
 	return &Result{Actions: m.actions, VacationSkipped: m.skipped}, nil
 }
