@@ -4,8 +4,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 
 	"mailgrid/internal/directory"
+	"mailgrid/internal/filter"
 	"mailgrid/internal/mail"
 	"mailgrid/internal/queue"
 	"mailgrid/internal/store"
@@ -13,45 +15,84 @@ import (
 
 // Deliver puts a copy of body (the message as received, trace headers included) in place
 // for every recipient of env: local mailboxes get it with Return-Path prepended (RFC 5321
-// 4.4), remote recipients get it through the queue. It returns one Result per recipient.
+// 4.4), remote recipients get it through the queue, both after the filter chains had
+// their say (see the package doc). It returns one Result per recipient.
 //
 // The error is non-nil (a temporary *Error, 451 4.3.0) when an infrastructure fault struck.
-// A fault while routing commits nothing; a fault while committing stops at once, and
-// Result.Committed tells what was already durable. Per-recipient failures that are not
-// faults (mailbox full since RCPT, user removed meanwhile) are only in the results.
+// A fault while routing or filtering commits nothing; a fault while committing stops at
+// once, and Result.Committed tells what was already durable. Per-recipient failures that
+// are not faults (mailbox full since RCPT, user removed meanwhile, a filter's reject) are
+// only in the results.
 func (p *Pipeline) Deliver(ctx context.Context, env *Envelope, body store.Body) ([]Result, error) {
+	msg := filter.NewMessage(body)
+	fenv := p.filterEnvelope(env)
+	data, err := p.runData(ctx, env, fenv, msg)
+	if err != nil {
+		return p.faultAll(env, err)
+	}
 	rp := returnPath(env.From)
-	pl, fault := p.route(ctx, env, int64(len(rp))+body.Size())
+	pl, fault := p.route(ctx, env, int64(len(rp))+msg.Size(), data, msg)
 	if fault != nil {
 		return pl.results, fault
 	}
-	// The filter chain (package filter) slots in here: it sees the accepted envelope and
-	// the plan, and may drop, redirect or file copies before anything is committed.
-	return p.commit(ctx, env, pl, Prepend(rp, body), body)
+	if err := p.runLocal(ctx, env, fenv, pl, msg); err != nil {
+		return p.faultAll(env, err)
+	}
+	remote, err := p.runRemote(ctx, env, fenv, pl, msg)
+	if err != nil {
+		return p.faultAll(env, err)
+	}
+	if _, err := p.commit(ctx, env, pl, rp, msg, remote); err != nil {
+		return pl.results, err
+	}
+	return pl.results, p.afterCommit(ctx, env, pl)
+}
+
+// faultAll is the outcome of a fault before anything was committed.
+func (p *Pipeline) faultAll(env *Envelope, err error) ([]Result, error) {
+	e := Temporary(err)
+	res := make([]Result, len(env.Recipients))
+	for i, r := range env.Recipients {
+		res[i] = Result{Rcpt: r, Err: e}
+	}
+	p.log.Error("delivery fault", "err", err)
+	return res, e
 }
 
 // plan is the routing of one message: where each recipient's copies go.
 type plan struct {
-	results []Result
-	shards  []*shardPlan // in first-seen order, for reproducible commits
-	remote  []remoteCopy
+	results   []Result
+	shards    []*shardPlan // in first-seen order, for reproducible commits
+	remote    []remoteCopy
+	holds     []holdReq     // copies to quarantine
+	redirects []redirectReq // copies to send on after the commit
+	replies   []replyReq    // messages the chains generated (auto-replies)
 }
 
 type shardPlan struct {
 	name    string
-	targets []localCopy
+	targets []*localCopy
 }
 
 type localCopy struct {
 	acct  *directory.Account
 	quota store.Quota
 	rcpts []int // indexes into plan.results this copy serves
+	// Set by the local stage: where the copy is filed (nil = INBOX only) and, when
+	// its chain edited the header, its own view of the message.
+	filings []filter.Filing
+	data    filter.Fate // the DATA-stage filing decisions (Keep, Cancel, Files)
+	msg     *filter.Message
+	skip    bool // decided by a chain (rejected, dropped, held, discarded): not stored
+	stored  bool
 }
 
 type remoteCopy struct {
 	rcpt  queue.Recipient
+	addr  mail.Address
 	key   string
 	rcpts []int
+	skip  bool // decided by the remote chain: not queued
 }
 
 // fail records a failure for recipient i (the first one wins).
@@ -61,7 +102,19 @@ func (pl *plan) fail(i int, e *Error) {
 	}
 }
 
-func (pl *plan) addLocal(i int, a *directory.Account, q store.Quota) {
+func (pl *plan) failAll(rcpts []int, e *Error) {
+	for _, i := range rcpts {
+		pl.fail(i, e)
+	}
+}
+
+func (pl *plan) commitAll(rcpts []int) {
+	for _, i := range rcpts {
+		pl.results[i].Committed = true
+	}
+}
+
+func (pl *plan) addLocal(i int, a *directory.Account, q store.Quota, fate *filter.Fate) {
 	var sp *shardPlan
 	for _, s := range pl.shards {
 		if s.name == a.Shard {
@@ -72,13 +125,18 @@ func (pl *plan) addLocal(i int, a *directory.Account, q store.Quota) {
 		sp = &shardPlan{name: a.Shard}
 		pl.shards = append(pl.shards, sp)
 	}
-	for k := range sp.targets {
-		if sp.targets[k].acct.ID == a.ID && sp.targets[k].acct.Address.Domain == a.Address.Domain {
-			sp.targets[k].rcpts = append(sp.targets[k].rcpts, i) // one copy per mailbox
+	for _, c := range sp.targets {
+		if c.acct.ID == a.ID && c.acct.Address.Domain == a.Address.Domain {
+			c.rcpts = append(c.rcpts, i) // one copy per mailbox
 			return
 		}
 	}
-	sp.targets = append(sp.targets, localCopy{acct: a, quota: q, rcpts: []int{i}})
+	c := &localCopy{acct: a, quota: q, rcpts: []int{i}}
+	if fate != nil {
+		c.filings = fate.Filings()
+		c.data = filter.Fate{Keep: fate.Keep, Cancel: fate.Cancel, Files: slices.Clone(fate.Files)}
+	}
+	sp.targets = append(sp.targets, c)
 }
 
 func (pl *plan) addRemote(i int, addr mail.Address, r Recipient) {
@@ -94,17 +152,28 @@ func (pl *plan) addRemote(i int, addr mail.Address, r Recipient) {
 		orcpt = orcptOf(r.Addr) // RFC 3461 4.2: keep the original recipient across forwarding
 	}
 	qr := queue.Recipient{Addr: addr.String(), Notify: r.Notify, ORcpt: orcpt}
-	pl.remote = append(pl.remote, remoteCopy{rcpt: qr, key: key, rcpts: []int{i}})
+	pl.remote = append(pl.remote, remoteCopy{rcpt: qr, addr: addr, key: key, rcpts: []int{i}})
 }
 
-// route resolves every recipient. The returned error is an infrastructure fault; then the
-// plan must not be committed.
-func (p *Pipeline) route(ctx context.Context, env *Envelope, size int64) (*plan, *Error) {
+// route resolves every recipient the DATA-stage chain left to deliver (data is nil
+// without a chain). The returned error is an infrastructure fault; then the plan must
+// not be committed.
+func (p *Pipeline) route(ctx context.Context, env *Envelope, size int64, data []*filter.Recipient, msg *filter.Message) (*plan, *Error) {
 	pl := &plan{results: make([]Result, len(env.Recipients))}
 	doms := domainCache{dir: p.dir}
 	for i, r := range env.Recipients {
 		pl.results[i].Rcpt = r
-		if e := p.routeOne(ctx, env, pl, &doms, i, size); e != nil {
+		var fate *filter.Fate
+		if data != nil {
+			fate = &data[i].Fate
+			if done, e := p.applyDataFate(ctx, env, pl, i, fate, msg); done || e != nil {
+				if e != nil {
+					return pl, e
+				}
+				continue
+			}
+		}
+		if e := p.routeOne(ctx, env, pl, &doms, i, size, fate); e != nil {
 			if isFault(e) {
 				return pl, e
 			}
@@ -114,7 +183,7 @@ func (p *Pipeline) route(ctx context.Context, env *Envelope, size int64) (*plan,
 	return pl, nil
 }
 
-func (p *Pipeline) routeOne(ctx context.Context, env *Envelope, pl *plan, doms *domainCache, i int, size int64) *Error {
+func (p *Pipeline) routeOne(ctx context.Context, env *Envelope, pl *plan, doms *domainCache, i int, size int64, fate *filter.Fate) *Error {
 	r := env.Recipients[i]
 	local, err := p.dir.IsLocalDomain(ctx, r.Addr.Domain)
 	if err != nil {
@@ -124,7 +193,9 @@ func (p *Pipeline) routeOne(ctx context.Context, env *Envelope, pl *plan, doms *
 		if (env.Account == nil && !env.Internal) || p.queue == nil {
 			return errRelayDenied()
 		}
-		pl.addRemote(i, r.Addr, r)
+		if fate == nil || !fate.Cancel {
+			pl.addRemote(i, r.Addr, r)
+		}
 		return nil
 	}
 	targets, e := p.resolve(ctx, r.Addr)
@@ -136,7 +207,9 @@ func (p *Pipeline) routeOne(ctx context.Context, env *Envelope, pl *plan, doms *
 			if p.queue == nil {
 				return Temporary(errors.New("alias forwards off-site but no queue is configured"))
 			}
-			pl.addRemote(i, t.Remote, r)
+			if fate == nil || !fate.Cancel {
+				pl.addRemote(i, t.Remote, r)
+			}
 			continue
 		}
 		q, e := p.checkAccount(ctx, doms, t.Account, size)
@@ -147,41 +220,46 @@ func (p *Pipeline) routeOne(ctx context.Context, env *Envelope, pl *plan, doms *
 			pl.fail(i, e) // other targets of an alias still get their copy
 			continue
 		}
-		pl.addLocal(i, t.Account, q)
+		pl.addLocal(i, t.Account, q, fate)
 	}
 	return nil
 }
 
-// commit stores local copies shard by shard, then queues remote copies. local is the body
-// with Return-Path; remote is the body as received.
-func (p *Pipeline) commit(ctx context.Context, env *Envelope, pl *plan, local, remote store.Body) ([]Result, error) {
+// commit holds quarantined copies, stores local copies shard by shard, then queues
+// remote copies. rp is the Return-Path field local copies get; remote is the message
+// the queue gets (as received, with the chains' edits).
+func (p *Pipeline) commit(ctx context.Context, env *Envelope, pl *plan, rp []byte, msg *filter.Message, remote *filter.Message) ([]Result, error) {
+	if e := p.commitHolds(ctx, pl); e != nil {
+		return pl.results, e
+	}
 	for _, sp := range pl.shards {
-		if e := p.commitShard(ctx, env, pl, sp, local); e != nil {
+		if e := p.commitShard(ctx, env, pl, sp, rp, msg); e != nil {
 			return pl.results, e
 		}
 	}
-	if len(pl.remote) == 0 {
-		return pl.results, nil
+	var rcpts []queue.Recipient
+	var copies []*remoteCopy
+	for k := range pl.remote {
+		if rc := &pl.remote[k]; !rc.skip {
+			rcpts, copies = append(rcpts, rc.rcpt), append(copies, rc)
+		}
 	}
-	rcpts := make([]queue.Recipient, len(pl.remote))
-	for k, rc := range pl.remote {
-		rcpts[k] = rc.rcpt
+	if len(rcpts) == 0 {
+		return pl.results, nil
 	}
 	qenv := queue.Envelope{From: env.From.String(), EnvID: env.EnvID, Ret: env.Ret, SMTPUTF8: env.SMTPUTF8 || !env.From.IsASCII()}
 	if env.Account != nil {
 		qenv.Sender = p.accountRef(env.Account)
 	}
-	id, err := p.queue.Enqueue(ctx, qenv, rcpts, remote)
+	id, err := p.queue.Enqueue(ctx, qenv, rcpts, remote.Body())
 	if err != nil {
 		e := Temporary(err)
-		for _, rc := range pl.remote {
-			for _, i := range rc.rcpts {
-				pl.fail(i, e)
-			}
+		for _, rc := range copies {
+			pl.failAll(rc.rcpts, e)
 		}
 		return pl.results, e
 	}
-	for _, rc := range pl.remote {
+	for _, rc := range copies {
 		for _, i := range rc.rcpts {
 			pl.results[i].Committed = true
 			pl.results[i].QueueID = id
@@ -191,63 +269,114 @@ func (p *Pipeline) commit(ctx context.Context, env *Envelope, pl *plan, local, r
 	return pl.results, nil
 }
 
-// commitShard makes the one store.Deliver call of a shard. Accounts unknown to the store
-// (created in the directory, mailboxes not yet made) are set up with EnsureAccount and
-// retried once.
-func (p *Pipeline) commitShard(ctx context.Context, env *Envelope, pl *plan, sp *shardPlan, body store.Body) *Error {
+// pending is one mailbox copy waiting for store.Deliver.
+type pending struct {
+	c      *localCopy
+	filing filter.Filing
+}
+
+// commitShard stores the copies of one shard: one store.Deliver for every copy that
+// reads as the shared message, one more per copy whose local chain edited its header.
+func (p *Pipeline) commitShard(ctx context.Context, env *Envelope, pl *plan, sp *shardPlan, rp []byte, msg *filter.Message) *Error {
 	st, err := p.shards.Shard(sp.name)
 	if err != nil {
 		return p.faultShard(pl, sp.targets, Temporary(err))
 	}
-	pending := sp.targets
-	for attempt := 0; len(pending) > 0; attempt++ {
-		res, err := st.Deliver(ctx, store.Delivery{Body: body, InternalDate: env.Received, Targets: deliveryTargets(p, pending)})
-		if err == nil && len(res) != len(pending) {
-			err = fmt.Errorf("store returned %d results for %d targets", len(res), len(pending))
+	var shared []pending
+	for _, c := range sp.targets {
+		if c.skip {
+			continue
+		}
+		own := pendingOf(c)
+		if c.msg == nil {
+			shared = append(shared, own...)
+			continue
+		}
+		if e := p.deliverGroup(ctx, st, env, pl, sp, own, Prepend(rp, c.msg.Body())); e != nil {
+			return e
+		}
+	}
+	if len(shared) == 0 {
+		return nil
+	}
+	return p.deliverGroup(ctx, st, env, pl, sp, shared, Prepend(rp, msg.Body()))
+}
+
+func pendingOf(c *localCopy) []pending {
+	fs := c.filings
+	if len(fs) == 0 {
+		fs = []filter.Filing{{}}
+	}
+	out := make([]pending, len(fs))
+	for k, f := range fs {
+		out[k] = pending{c: c, filing: f}
+	}
+	return out
+}
+
+// deliverGroup makes one store.Deliver call for copies that share body. Accounts unknown
+// to the store (created in the directory, mailboxes not yet made) are set up with
+// EnsureAccount and retried once. A copy with several filings is committed when any of
+// them is stored.
+func (p *Pipeline) deliverGroup(ctx context.Context, st store.Store, env *Envelope, pl *plan, sp *shardPlan, group []pending, body store.Body) *Error {
+	for attempt := 0; len(group) > 0; attempt++ {
+		res, err := st.Deliver(ctx, store.Delivery{Body: body, InternalDate: env.Received, Targets: deliveryTargets(p, group)})
+		if err == nil && len(res) != len(group) {
+			err = fmt.Errorf("store returned %d results for %d targets", len(res), len(group))
 		}
 		if err != nil {
-			return p.faultShard(pl, pending, Temporary(err))
+			return p.faultShard(pl, copiesOf(group), Temporary(err))
 		}
-		var missing []localCopy
+		var missing []pending
+		failed := map[*localCopy]*Error{}
 		for k, r := range res {
-			c := pending[k]
+			c := group[k].c
 			switch {
 			case r.Err == nil:
-				for _, i := range c.rcpts {
-					pl.results[i].Committed = true
-				}
+				c.stored = true
+				pl.commitAll(c.rcpts)
 				p.log.Info("delivered", "account", c.acct.Address.String(), "shard", sp.name, "mailbox", r.Mailbox, "uid", r.UID)
 			case errors.Is(r.Err, store.ErrNotFound) && attempt == 0:
 				if err := st.EnsureAccount(ctx, p.accountRef(c.acct)); err != nil {
-					return p.faultShard(pl, pending[k:], Temporary(err))
+					return p.faultShard(pl, copiesOf(group[k:]), Temporary(err))
 				}
-				missing = append(missing, c)
+				missing = append(missing, group[k])
 			default:
-				e := targetError(r.Err, c.quota, body.Size())
-				for _, i := range c.rcpts {
-					pl.fail(i, e)
-				}
+				failed[c] = targetError(r.Err, c.quota, body.Size())
 			}
 		}
-		pending = missing
+		for c, e := range failed {
+			if !c.stored {
+				pl.failAll(c.rcpts, e)
+			}
+		}
+		group = missing
 	}
 	return nil
 }
 
-func (p *Pipeline) faultShard(pl *plan, targets []localCopy, e *Error) *Error {
-	for _, c := range targets {
-		for _, i := range c.rcpts {
-			pl.fail(i, e)
+func copiesOf(group []pending) []*localCopy {
+	var out []*localCopy
+	for _, g := range group {
+		if len(out) == 0 || out[len(out)-1] != g.c {
+			out = append(out, g.c)
 		}
+	}
+	return out
+}
+
+func (p *Pipeline) faultShard(pl *plan, targets []*localCopy, e *Error) *Error {
+	for _, c := range targets {
+		pl.failAll(c.rcpts, e)
 	}
 	p.log.Error("delivery fault", "err", e.Err)
 	return e
 }
 
-func deliveryTargets(p *Pipeline, cs []localCopy) []store.DeliveryTarget {
-	ts := make([]store.DeliveryTarget, len(cs))
-	for k, c := range cs {
-		ts[k] = store.DeliveryTarget{Account: p.accountRef(c.acct), Quota: c.quota}
+func deliveryTargets(p *Pipeline, group []pending) []store.DeliveryTarget {
+	ts := make([]store.DeliveryTarget, len(group))
+	for k, g := range group {
+		ts[k] = store.DeliveryTarget{Account: p.accountRef(g.c.acct), Quota: g.c.quota, Mailbox: g.filing.Mailbox, Flags: g.filing.Flags}
 	}
 	return ts
 }

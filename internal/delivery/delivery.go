@@ -15,9 +15,17 @@
 //     by the shard named in their directory.Account.Shard, remote ones (recipients of an
 //     authenticated sender, aliases that forward off-site, DSNs) are collected for the
 //     queue. A quota pre-check against the real size runs before anything is committed.
-//  3. Filters — the routing result (a plan) is the value the mailet chain (package filter,
-//     a later issue) will transform between "envelope accepted" and "commit"; see route and
-//     commit in deliver.go.
+//  3. Filters — the mailet chains of package filter (Options.Filters) transform the plan
+//     between "envelope accepted" and "commit" (filters.go): the DATA-stage chain runs on
+//     the whole message before routing (a reject there is the reply to DATA, a defer
+//     451); the local-stage chain once per local account before its copy is stored
+//     (Sieve fileinto, Junk filing, discard, redirect); the remote-stage chain once over
+//     the remote recipients before they are queued. A chain may quarantine a copy
+//     (Options.Quarantine holds it durably; Release delivers it later, past the chains).
+//     Header edits are views over the body: a copy whose local chain changed its header
+//     is stored from its own view (its own store.Deliver call), the others share one.
+//     Redirects and auto-replies are delivered after the commit, through the pipeline
+//     again as internal mail (redirect.go), with a Delivered-To field against loops.
 //  4. Commit — ONE store.Deliver per shard (one blob for all local copies; the store group
 //     commits concurrent deliveries under one fsync), then ONE queue.Enqueue for all remote
 //     recipients. Local copies get Return-Path (RFC 5321 4.4) prepended without copying the
@@ -43,9 +51,11 @@ package delivery
 import (
 	"fmt"
 	"log/slog"
+	"net/netip"
 	"time"
 
 	"mailgrid/internal/directory"
+	"mailgrid/internal/filter"
 	"mailgrid/internal/mail"
 	"mailgrid/internal/queue"
 	"mailgrid/internal/store"
@@ -61,6 +71,11 @@ type Options struct {
 	Logger    *slog.Logger
 	// Now is the clock; nil means time.Now. Tests set it for reproducible dates.
 	Now func() time.Time
+	// Filters are the mailet chains (package filter); nil delivers unfiltered.
+	Filters *filter.Chains
+	// Quarantine holds what a chain quarantines; nil refuses such copies with 451 4.7.1
+	// (a chain that quarantines needs it configured).
+	Quarantine filter.QuarantineStore
 }
 
 // Pipeline delivers messages. It is safe for concurrent use and holds no per-message state.
@@ -71,11 +86,14 @@ type Pipeline struct {
 	host   string
 	log    *slog.Logger
 	now    func() time.Time
+	chains *filter.Chains
+	quar   filter.QuarantineStore
 }
 
 // New returns a Pipeline.
 func New(opt Options) *Pipeline {
-	p := &Pipeline{dir: opt.Directory, shards: opt.Shards, queue: opt.Queue, host: opt.Hostname, log: opt.Logger, now: opt.Now}
+	p := &Pipeline{dir: opt.Directory, shards: opt.Shards, queue: opt.Queue, host: opt.Hostname, log: opt.Logger, now: opt.Now,
+		chains: opt.Filters, quar: opt.Quarantine}
 	if p.log == nil {
 		p.log = slog.New(slog.DiscardHandler)
 	}
@@ -101,6 +119,14 @@ type Envelope struct {
 	Ret      string // RFC 3461 4.3 RET: "FULL", "HDRS" or ""
 	Size     int64  // RFC 1870 SIZE= hint; 0 if not given
 	Received time.Time
+	// ClientIP and HELO describe the SMTP client for the filters (SPF, rspamd); zero
+	// for mail that did not come over SMTP.
+	ClientIP netip.Addr
+	HELO     string
+	ID       string // the front-end's id for the message (logs, rspamd Queue-Id)
+
+	hops      int  // redirect generations this envelope is from (redirect.go)
+	noFilters bool // a quarantine release: the chains already had their say
 }
 
 // Recipient is one accepted forward-path with its DSN parameters (RFC 3461 4.1, 4.2).

@@ -1,6 +1,7 @@
 // Package deliverytest builds a real delivery stack for tests: the SQLite directory, one
-// SQLite store shard and the SQLite outbound queue in a test's temporary directory, and a
-// delivery.Pipeline over them, plus helpers to create domains and accounts and to read
+// SQLite store shard, the SQLite outbound queue and the SQLite filter state (quarantine,
+// Sieve scripts, Bayes data) in a test's temporary directory, and a delivery.Pipeline
+// over them (with the filter chains a test builds), plus helpers to create domains and accounts and to read
 // back what was stored. Tests of every package that accepts mail (delivery, smtpserver,
 // later LMTP and the web API) use it, so they exercise the drivers that run in production.
 package deliverytest
@@ -16,6 +17,8 @@ import (
 	"mailgrid/internal/delivery"
 	"mailgrid/internal/directory"
 	dirsqlite "mailgrid/internal/directory/sqlite"
+	"mailgrid/internal/filter"
+	filtersqlite "mailgrid/internal/filter/sqlite"
 	"mailgrid/internal/mail"
 	"mailgrid/internal/queue"
 	queuesqlite "mailgrid/internal/queue/sqlite"
@@ -28,6 +31,7 @@ type Env struct {
 	Dir      *dirsqlite.Directory
 	Store    *storesqlite.Store
 	Queue    *queuesqlite.Queue
+	Filter   *filtersqlite.DB // filter state; also the pipeline's quarantine
 	Shards   delivery.StaticShards
 	Pipeline *delivery.Pipeline
 	Root     string // the temporary directory holding everything
@@ -39,6 +43,8 @@ type Options struct {
 	WrapStore func(store.Store) store.Store
 	Logger    *slog.Logger
 	Hostname  string
+	// Chains, if set, builds the pipeline's filter chains once the stack is open.
+	Chains func(*Env) *filter.Chains
 }
 
 // New opens a fresh stack in t.TempDir(); everything is closed at the end of the test.
@@ -65,6 +71,11 @@ func New(t testing.TB, opt Options) *Env {
 		t.Fatalf("open queue: %v", err)
 	}
 	t.Cleanup(func() { closeT(t, "queue", q) })
+	fdb, err := filtersqlite.Open(ctx, filtersqlite.Options{Dir: filepath.Join(root, "filter"), Logger: log})
+	if err != nil {
+		t.Fatalf("open filter state: %v", err)
+	}
+	t.Cleanup(func() { closeT(t, "filter state", fdb) })
 	var seen store.Store = st
 	if opt.WrapStore != nil {
 		seen = opt.WrapStore(st)
@@ -73,8 +84,13 @@ func New(t testing.TB, opt Options) *Env {
 	if host == "" {
 		host = "mx.test"
 	}
-	e := &Env{Dir: dir, Store: st, Queue: q, Root: root, Shards: delivery.StaticShards{directory.LocalShard: seen}}
-	e.Pipeline = delivery.New(delivery.Options{Directory: dir, Shards: e.Shards, Queue: q, Hostname: host, Logger: log})
+	e := &Env{Dir: dir, Store: st, Queue: q, Filter: fdb, Root: root, Shards: delivery.StaticShards{directory.LocalShard: seen}}
+	var chains *filter.Chains
+	if opt.Chains != nil {
+		chains = opt.Chains(e)
+	}
+	e.Pipeline = delivery.New(delivery.Options{Directory: dir, Shards: e.Shards, Queue: q, Hostname: host, Logger: log,
+		Filters: chains, Quarantine: fdb})
 	return e
 }
 
