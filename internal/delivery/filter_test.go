@@ -17,7 +17,7 @@ type goMailet struct {
 	fn   func(ctx context.Context, m *filter.Mail) error
 }
 
-func (g *goMailet) Name() string                                       { return g.name }
+func (g *goMailet) Name() string                                      { return g.name }
 func (g *goMailet) Service(ctx context.Context, m *filter.Mail) error { return g.fn(ctx, m) }
 
 func mailet(name string, fn func(m *filter.Mail, r *filter.Recipient)) *goMailet {
