@@ -218,7 +218,12 @@ func TestClusterShardFailoverAndOffline(t *testing.T) {
 	if again, _ := b.Shards.Shard("s1"); again != old {
 		t.Fatal("an opened shard is not cached")
 	}
-	// Stands for the standby: the same database under another DSN.
+	// A standby not yet promoted is read-only: the DSN check refuses it.
+	readOnly := shardDSN[0] + "&default_transaction_read_only=on"
+	if _, err := a.UpdateShard(ctx, "s1", ShardChange{DSN: &readOnly}); err == nil {
+		t.Fatal("a read-only (unpromoted standby) DSN was accepted")
+	}
+	// Stands for the promoted standby: the same database under another DSN.
 	standby := shardDSN[0] + "&application_name=promoted-standby"
 	if _, err := a.UpdateShard(ctx, "s1", ShardChange{DSN: &standby}); err != nil {
 		t.Fatal(err)
