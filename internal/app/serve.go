@@ -77,19 +77,7 @@ func (s *System) Serve(ctx context.Context) error {
 		Directory: s.Dir, Shards: s.Shards, Queue: &kq, Hostname: cfg.Hostname,
 		Logger: s.Log.With("svc", "delivery"),
 	})
-	delayWarning := cfg.Queue.DelayWarning.D()
-	if delayWarning == 0 {
-		delayWarning = -1 // SchedulerOptions: negative disables
-	}
-	sched := queue.NewScheduler(s.Queue, client, queue.SchedulerOptions{
-		Hostname: cfg.Hostname, Submit: pipeline.SubmitDSN,
-		FirstRetry: cfg.Queue.FirstRetry.D(), MaxRetry: cfg.Queue.MaxRetryInterval.D(),
-		Lifetime: cfg.Queue.Lifetime.D(), DelayWarning: delayWarning,
-		Concurrency: cfg.Queue.Concurrency, PerDomain: cfg.Queue.PerDomain,
-		PollInterval: cfg.Queue.PollInterval.D(), TempDir: spool,
-		LeaseFor: cfg.Queue.Lease.D(), Node: s.queueNode(),
-		Logger: s.Log.With("svc", "queue"),
-	})
+	sched := s.scheduler(client, pipeline, spool)
 	kq.sched = sched
 
 	ls, err := s.listen(tlsConf, pipeline, spool)
@@ -181,6 +169,23 @@ func (s *System) listen(tlsConf *tls.Config, p *delivery.Pipeline, spool string)
 		return nil, fmt.Errorf("listen %s %s: %w", sp.name, sp.addr, err)
 	}
 	return out, nil
+}
+
+// scheduler builds the outbound queue's scheduler from [queue].
+func (s *System) scheduler(client queue.Sender, p *delivery.Pipeline, spool string) *queue.Scheduler {
+	q := s.Cfg.Queue
+	delayWarning := q.DelayWarning.D()
+	if delayWarning == 0 {
+		delayWarning = -1 // SchedulerOptions: negative disables
+	}
+	return queue.NewScheduler(s.Queue, client, queue.SchedulerOptions{
+		Hostname: s.Cfg.Hostname, Node: s.queueNode(), Submit: p.SubmitDSN,
+		FirstRetry: q.FirstRetry.D(), MaxRetry: q.MaxRetryInterval.D(),
+		Lifetime: q.Lifetime.D(), DelayWarning: delayWarning,
+		Concurrency: q.Concurrency, PerDomain: q.PerDomain,
+		PollInterval: q.PollInterval.D(), LeaseFor: q.Lease.D(), TempDir: spool,
+		Logger: s.Log.With("svc", "queue"),
+	})
 }
 
 // closeListeners closes listening sockets of a start that failed.

@@ -59,6 +59,42 @@ func TestCluster(t *testing.T) {
 	}
 
 	StartAll(t, n1, n2, n3)
+	checkClusterSetup(t, n1, n2, n3)
+
+	// Deliver on node 1 while an IDLE session on node 2 waits.
+	pushed := idleUntilExists(t, n2.IMAPS, "alice@example.test", "alice-password", func() {
+		out := swaks(t, "--to", "alice@example.test", "--from", "x@elsewhere.test", "--server", n1.SMTP,
+			"--header", "Subject: across the cluster")
+		if !accepted(out) {
+			t.Errorf("node 1 did not accept:\n%s", out)
+		}
+	})
+	if pushed != "* 1 EXISTS" {
+		t.Fatalf("IDLE on node 2 got %q", pushed)
+	}
+
+	// Flags set on node 2 are seen on node 3.
+	imapFlags(t, n2.IMAPS, "alice@example.test", "alice-password", "store", "1", `\Flagged`)
+	if got := imapFlags(t, n3.IMAPS, "alice@example.test", "alice-password", "fetch"); !strings.Contains(got, "FLAGS 1 ") ||
+		!strings.Contains(got, `\Flagged`) {
+		t.Fatalf("node 3 fetched flags %q", got)
+	}
+	out, err := runPython(popScript, n3.POP3, "alice@example.test", "alice-password")
+	if err != nil || strings.TrimSpace(out) != "Subject: across the cluster" {
+		t.Fatalf("POP3 on node 3: %v\n%s", err, out)
+	}
+	if left := n1.usedMessages("alice@example.test"); left != 0 {
+		t.Fatalf("%d messages left after POP3 DELE on node 3", left)
+	}
+
+	clusterQueueTakeover(t, []*Node{n1, n2, n3}, remote, hole)
+}
+
+// checkClusterSetup: the three nodes that started at once created one administrator;
+// users added on node 1 are placed on both shards, and every node's CLI sees the shard and
+// node registries.
+func checkClusterSetup(t *testing.T, n1, n2, n3 *Node) {
+	t.Helper()
 	firsts := 0
 	for _, n := range []*Node{n1, n2, n3} {
 		firsts += strings.Count(n.Output(), "created the system administrator")
@@ -94,34 +130,6 @@ func TestCluster(t *testing.T) {
 	if len(nodes) != 3 || nodes[0].Name != "n1" || nodes[0].Down || nodes[0].Addresses["smtp"] != n1.SMTP || nodes[2].Version == "" {
 		t.Fatalf("node list: %+v", nodes)
 	}
-
-	// Deliver on node 1 while an IDLE session on node 2 waits.
-	pushed := idleUntilExists(t, n2.IMAPS, "alice@example.test", "alice-password", func() {
-		out := swaks(t, "--to", "alice@example.test", "--from", "x@elsewhere.test", "--server", n1.SMTP,
-			"--header", "Subject: across the cluster")
-		if !accepted(out) {
-			t.Errorf("node 1 did not accept:\n%s", out)
-		}
-	})
-	if pushed != "* 1 EXISTS" {
-		t.Fatalf("IDLE on node 2 got %q", pushed)
-	}
-
-	// Flags set on node 2 are seen on node 3.
-	imapFlags(t, n2.IMAPS, "alice@example.test", "alice-password", "store", "1", `\Flagged`)
-	if got := imapFlags(t, n3.IMAPS, "alice@example.test", "alice-password", "fetch"); !strings.Contains(got, "FLAGS 1 ") ||
-		!strings.Contains(got, `\Flagged`) {
-		t.Fatalf("node 3 fetched flags %q", got)
-	}
-	out, err := runPython(popScript, n3.POP3, "alice@example.test", "alice-password")
-	if err != nil || strings.TrimSpace(out) != "Subject: across the cluster" {
-		t.Fatalf("POP3 on node 3: %v\n%s", err, out)
-	}
-	if left := n1.usedMessages("alice@example.test"); left != 0 {
-		t.Fatalf("%d messages left after POP3 DELE on node 3", left)
-	}
-
-	clusterQueueTakeover(t, []*Node{n1, n2, n3}, remote, hole)
 }
 
 // clusterQueueTakeover: outbound mail submitted on node 1 is stuck in node 1's delivery
