@@ -1,0 +1,94 @@
+package filtertest
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"mailgrid/internal/filter/rspamd"
+	"mailgrid/internal/testkit/dnsserver"
+)
+
+// GTUBE is the Generic Test for Unsolicited Bulk Email: rspamd rejects a message
+// containing it.
+const GTUBE = "XJS*C4JDBQADN1.NSBN3*2IDNEN*GTUBE-STANDARD-ANTI-UBE-TEST-EMAIL*C.34X"
+
+// rspamdConf is rspamd's top-level configuration, as in internal/filter/rspamd's tests:
+// the packaged rules from $CONFDIR but no local.d/override.d, hyperscan off and a small
+// TLD list (both keep the start fast), DNS pointed at a loopback test server.
+const rspamdConf = `.include "$CONFDIR/common.conf"
+options {
+    pidfile = "$RUNDIR/rspamd.pid";
+    filters = "chartable,dkim,regexp,fuzzy_check";
+    disable_hyperscan = true;
+    url_tld = "%[1]s/tld.dat";
+    tempdir = "$RUNDIR";
+    control_socket = "$DBDIR/rspamd.sock mode=0600";
+    allow_raw_input = true;
+    explicit_modules = ["settings", "bayes_expiry"];
+    dns {
+        nameserver = ["%[2]s"];
+        timeout = 1s;
+        retransmits = 1;
+    }
+}
+logging {
+    type = "file";
+    filename = "$LOGDIR/rspamd.log";
+    level = "info";
+}
+worker "normal" {
+    bind_socket = "%[3]s";
+    count = 1;
+    .include "$CONFDIR/worker-normal.inc"
+}
+`
+
+// Rspamd is a running rspamd.
+type Rspamd struct {
+	URL string // base URL of its normal worker
+}
+
+// Client returns a client for it.
+func (r *Rspamd) Client(t testing.TB, timeout time.Duration) *rspamd.Client {
+	t.Helper()
+	c, err := rspamd.New(rspamd.Config{URL: r.URL, Timeout: timeout})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(c.Close)
+	return c
+}
+
+// StartRspamd starts rspamd and waits until it answers /ping.
+func StartRspamd(t testing.TB) *Rspamd {
+	t.Helper()
+	bin := find(t, "rspamd", "rspamd", "/usr/bin/rspamd", "/usr/sbin/rspamd")
+	dns := dnsserver.Start(t)
+	dir := t.TempDir()
+	for _, sub := range []string{"db", "run", "log", "local"} {
+		if err := os.Mkdir(filepath.Join(dir, sub), 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	writeFile(t, filepath.Join(dir, "tld.dat"), "com\norg\nnet\nexample\ntest\n")
+	addr := freeAddr(t)
+	conf := filepath.Join(dir, "rspamd.conf")
+	writeFile(t, conf, fmt.Sprintf(rspamdConf, dir, dns.Addr(), addr))
+	args := []string{"-f", "-c", conf,
+		"--var=DBDIR=" + filepath.Join(dir, "db"), "--var=RUNDIR=" + filepath.Join(dir, "run"),
+		"--var=LOGDIR=" + filepath.Join(dir, "log"), "--var=LOCAL_CONFDIR=" + filepath.Join(dir, "local")}
+	if os.Geteuid() == 0 {
+		args = append(args, "-u", "root", "-g", "root") // rspamd refuses to run as root otherwise
+	}
+	d := &daemon{name: "rspamd", dir: dir, logs: []string{filepath.Join(dir, "log", "rspamd.log")}}
+	start(t, d, exec.Command(bin, args...))
+	r := &Rspamd{URL: "http://" + addr}
+	c := r.Client(t, time.Second)
+	d.waitReady(t, func() error { return c.Ping(context.Background()) })
+	return r
+}
