@@ -216,8 +216,8 @@ func makeMessage(size int) []byte {
 // node is the mailgrid process under measurement.
 type node struct {
 	bin, cfg, mx, pop3 string
-	cmd          *exec.Cmd
-	dir          string
+	cmd                *exec.Cmd
+	dir                string
 }
 
 func startNode(bin, dnsAddr string, remotePort int) (*node, error) {

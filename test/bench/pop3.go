@@ -26,7 +26,6 @@ import (
 // POP3 allows one session per maildrop, so when user contains "%d" session i logs in as
 // fmt.Sprintf(user, i) (e.g. "user%d@bench.test", the accounts main creates); otherwise
 // a single session is run. The maildrops must hold messages already.
-//
 func runPOP3(addr, user, pass string, sessions, messages int) {
 	if !strings.Contains(user, "%d") && sessions > 1 {
 		log.Printf("pop3: one maildrop, one session (user has no %%d)")
