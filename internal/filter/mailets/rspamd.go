@@ -14,7 +14,10 @@ import (
 // (https://rspamd.com/doc/configuration/metrics.html#actions):
 //
 //	reject                    550 5.7.1 (rspamd's SMTP text when it gives one)
-//	soft reject, greylist     451 4.7.1 (try again later)
+//	soft reject               451 4.7.1 (try again later; rspamd's greylist module
+//	                          answers this when it greylists)
+//	greylist                  delivered: the action only says the score would merit
+//	                          greylisting, and mailgrid keeps no greylist state
 //	add header, rewrite subj. X-Spam-Flag: YES; the Bayes mailet files it in Junk at
 //	                          the local stage, unless the account's spam level is off
 //	discard                   accepted and dropped
@@ -100,7 +103,7 @@ func (s *Rspamd) decide(m *filter.Mail, res *rspamd.Result) {
 				text = "message rejected as spam"
 			}
 			r.Reject(filter.RejectPolicy(text))
-		case rspamd.SoftReject, rspamd.Greylist:
+		case rspamd.SoftReject:
 			if text == "" {
 				text = "try again later"
 			}
