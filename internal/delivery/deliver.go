@@ -42,8 +42,8 @@ func (p *Pipeline) Deliver(ctx context.Context, env *Envelope, body store.Body) 
 	if err != nil {
 		return p.faultAll(env, err)
 	}
-	if _, err := p.commit(ctx, env, pl, rp, msg, remote); err != nil {
-		return pl.results, err
+	if e := p.commit(ctx, env, pl, rp, msg, remote); e != nil {
+		return pl.results, e
 	}
 	return pl.results, p.afterCommit(ctx, env, pl)
 }
@@ -228,13 +228,13 @@ func (p *Pipeline) routeOne(ctx context.Context, env *Envelope, pl *plan, doms *
 // commit holds quarantined copies, stores local copies shard by shard, then queues
 // remote copies. rp is the Return-Path field local copies get; remote is the message
 // the queue gets (as received, with the chains' edits).
-func (p *Pipeline) commit(ctx context.Context, env *Envelope, pl *plan, rp []byte, msg *filter.Message, remote *filter.Message) ([]Result, error) {
+func (p *Pipeline) commit(ctx context.Context, env *Envelope, pl *plan, rp []byte, msg *filter.Message, remote *filter.Message) *Error {
 	if e := p.commitHolds(ctx, pl); e != nil {
-		return pl.results, e
+		return e
 	}
 	for _, sp := range pl.shards {
 		if e := p.commitShard(ctx, env, pl, sp, rp, msg); e != nil {
-			return pl.results, e
+			return e
 		}
 	}
 	var rcpts []queue.Recipient
@@ -245,7 +245,7 @@ func (p *Pipeline) commit(ctx context.Context, env *Envelope, pl *plan, rp []byt
 		}
 	}
 	if len(rcpts) == 0 {
-		return pl.results, nil
+		return nil
 	}
 	qenv := queue.Envelope{From: env.From.String(), EnvID: env.EnvID, Ret: env.Ret, SMTPUTF8: env.SMTPUTF8 || !env.From.IsASCII()}
 	if env.Account != nil {
@@ -257,7 +257,7 @@ func (p *Pipeline) commit(ctx context.Context, env *Envelope, pl *plan, rp []byt
 		for _, rc := range copies {
 			pl.failAll(rc.rcpts, e)
 		}
-		return pl.results, e
+		return e
 	}
 	for _, rc := range copies {
 		for _, i := range rc.rcpts {
@@ -266,7 +266,7 @@ func (p *Pipeline) commit(ctx context.Context, env *Envelope, pl *plan, rp []byt
 		}
 	}
 	p.log.Info("queued", "queue_id", id, "recipients", len(rcpts))
-	return pl.results, nil
+	return nil
 }
 
 // pending is one mailbox copy waiting for store.Deliver.

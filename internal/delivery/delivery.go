@@ -45,7 +45,8 @@
 // duplicate on retry, which RFC 5321 6.1 prefers to a loss.
 //
 // The package imports only mailgrid's core and foundation packages (directory, store,
-// queue, mail) and the standard library; it knows no driver and no protocol library.
+// queue, filter, mail, message/body) and the standard library; it knows no driver and no
+// protocol library.
 package delivery
 
 import (
