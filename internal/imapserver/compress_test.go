@@ -11,8 +11,7 @@ import (
 // flateConn is the client side of COMPRESS=DEFLATE (RFC 4978).
 type flateConn struct {
 	io.Reader
-	w   *flate.Writer
-	raw io.Writer
+	w *flate.Writer
 }
 
 func (f *flateConn) Write(p []byte) (int, error) {

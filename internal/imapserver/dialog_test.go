@@ -37,11 +37,6 @@ func TestDialogs(t *testing.T) {
 	}
 }
 
-type dialogConn struct {
-	c       *client
-	lineRaw func() string
-}
-
 func runDialog(t *testing.T, file string) {
 	data, err := os.ReadFile(file)
 	if err != nil {

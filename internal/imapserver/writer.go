@@ -31,12 +31,6 @@ func (w *writer) byte(c byte) {
 	}
 }
 
-func (w *writer) bytes(b []byte) {
-	if w.err == nil {
-		_, w.err = w.bw.Write(b)
-	}
-}
-
 func (w *writer) printf(format string, args ...any) {
 	if w.err == nil {
 		_, w.err = fmt.Fprintf(w.bw, format, args...)
