@@ -8,12 +8,12 @@ import (
 )
 
 // SchemaVersion is the schema version this code writes (PRAGMA user_version).
-const SchemaVersion = 2
+const SchemaVersion = 3
 
 // migrations returns the schema steps in order: step i brings user_version i to i+1.
 // Never edit a released step; append a new one and bump SchemaVersion.
 func migrations() []string {
-	return []string{schemaV1, schemaV2}
+	return []string{schemaV1, schemaV2, schemaV3}
 }
 
 // schemaV1 is the initial schema. Times are UTC microseconds since the epoch; booleans 0/1.
@@ -79,6 +79,63 @@ CREATE INDEX alias_targets_by_domain ON alias_targets(target_domain);
 const schemaV2 = `
 ALTER TABLE domains ADD COLUMN disabled_services TEXT NOT NULL DEFAULT '';
 ALTER TABLE accounts ADD COLUMN disabled_services TEXT NOT NULL DEFAULT '';
+`
+
+// schemaV3 adds the web front-end's credentials and the audit log (directory.SessionStore,
+// APITokenStore, TOTPStore, AuditLog): sessions and API tokens keyed by the SHA-256 of
+// their secret, TOTP secrets, all going with their account (ON DELETE CASCADE; account
+// ids are never reused, so nothing is inherited); the audit log keeps no foreign keys, so
+// it outlives what it describes.
+const schemaV3 = `
+CREATE TABLE web_sessions (
+	id           INTEGER PRIMARY KEY AUTOINCREMENT,
+	token_hash   BLOB NOT NULL UNIQUE,   -- SHA-256 of the cookie secret
+	account_id   INTEGER NOT NULL REFERENCES accounts(id) ON DELETE CASCADE,
+	domain       TEXT NOT NULL,
+	auth_hash    BLOB NOT NULL,          -- fingerprint of the password hash at sign-in
+	created_at   INTEGER NOT NULL,
+	last_seen_at INTEGER NOT NULL,
+	expires_at   INTEGER NOT NULL,
+	remote_addr  TEXT NOT NULL,
+	user_agent   TEXT NOT NULL
+) STRICT;
+CREATE INDEX web_sessions_by_account ON web_sessions(account_id);
+CREATE INDEX web_sessions_by_expiry ON web_sessions(expires_at);
+
+CREATE TABLE api_tokens (
+	id           INTEGER PRIMARY KEY AUTOINCREMENT,
+	token_hash   BLOB NOT NULL UNIQUE,   -- SHA-256 of the secret
+	account_id   INTEGER NOT NULL REFERENCES accounts(id) ON DELETE CASCADE,
+	domain       TEXT NOT NULL,
+	name         TEXT NOT NULL,
+	scopes       TEXT NOT NULL,          -- sorted, comma-joined
+	created_at   INTEGER NOT NULL,
+	expires_at   INTEGER NOT NULL,       -- 0: never
+	last_used_at INTEGER NOT NULL        -- 0: never used
+) STRICT;
+CREATE INDEX api_tokens_by_account ON api_tokens(account_id);
+
+CREATE TABLE account_totp (
+	account_id INTEGER PRIMARY KEY REFERENCES accounts(id) ON DELETE CASCADE,
+	secret     TEXT NOT NULL,            -- base32, as in otpauth:// URIs
+	enabled    INTEGER NOT NULL,
+	last_step  INTEGER NOT NULL
+) STRICT;
+
+CREATE TABLE audit_log (
+	id        INTEGER PRIMARY KEY AUTOINCREMENT,
+	at        INTEGER NOT NULL,
+	actor_id  INTEGER NOT NULL,
+	actor     TEXT NOT NULL,
+	role      TEXT NOT NULL,
+	via       TEXT NOT NULL,
+	remote    TEXT NOT NULL,
+	action    TEXT NOT NULL,
+	domain    TEXT NOT NULL,
+	target    TEXT NOT NULL,
+	detail    TEXT NOT NULL
+) STRICT;
+CREATE INDEX audit_log_by_domain ON audit_log(domain, id);
 `
 
 // migrate applies the missing migrations, each with its version bump in one immediate

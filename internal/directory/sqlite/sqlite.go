@@ -20,7 +20,9 @@
 // created), both with disabled_services (the service switches, comma-joined, schema v2),
 // account_admin_domains, aliases (source in key form or "@domain"),
 // alias_targets (ordered by pos; target as parsed, its key, its base key without "+detail",
-// and its domain, so deletions can find every alias that points at what they remove).
+// and its domain, so deletions can find every alias that points at what they remove);
+// schema v3 adds the web front-end's credentials (web_sessions, api_tokens keyed by the
+// SHA-256 of their secret; account_totp) and the audit_log (sessions.go, totp.go, audit.go).
 //
 // Password hashing (argon2id, about 19 MiB and tens of milliseconds each) runs outside any
 // transaction and is bounded to GOMAXPROCS concurrent hashes, so a login storm costs
