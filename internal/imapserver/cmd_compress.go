@@ -9,7 +9,9 @@ import (
 )
 
 // cmdCompress: COMPRESS=DEFLATE (RFC 4978). After the OK both directions are raw
-// DEFLATE (RFC 1951); every response flush is a sync flush so the client sees it at once.
+// DEFLATE (RFC 1951); every response flush is a sync flush so the client sees it at once,
+// and the client's stream is decoded by our inflater, which hands out each block as it
+// ends, whatever flush the client uses (inflate.go).
 func cmdCompress(s *session, c *command) error {
 	if err := s.p.sp(); err != nil {
 		return err
@@ -36,7 +38,7 @@ func cmdCompress(s *session, c *command) error {
 	if err != nil {
 		return err
 	}
-	cc := &compressConn{Conn: s.conn, fr: flate.NewReader(&bufferedConn{s: s}), fw: fw, log: s}
+	cc := &compressConn{Conn: s.conn, fr: newInflater(&bufferedConn{s: s}), fw: fw, log: s}
 	s.compress = true
 	s.setConnKeepReader(cc)
 	return nil
@@ -47,6 +49,8 @@ func cmdCompress(s *session, c *command) error {
 type bufferedConn struct{ s *session }
 
 func (b *bufferedConn) Read(p []byte) (int, error) { return b.s.oldBR.Read(p) }
+
+func (b *bufferedConn) ReadByte() (byte, error) { return b.s.oldBR.ReadByte() }
 
 // compressConn is the connection after COMPRESS.
 type compressConn struct {

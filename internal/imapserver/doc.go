@@ -6,7 +6,9 @@
 // QUOTA, ID, SORT/THREAD and COMPRESS and keeps its wire codec internal, so none of them
 // could be added from outside. Only go-imap v2's imapclient is used, as a test client.
 // Libraries: the standard library (crypto/tls, compress/flate, mime, mime/quotedprintable)
-// and github.com/emersion/go-message/charset for legacy charsets in SEARCH.
+// and github.com/emersion/go-message/charset for legacy charsets in SEARCH. COMPRESS
+// decodes the client's stream with our own inflater (inflate.go): compress/flate's reader
+// holds data back after a zlib Z_PARTIAL_FLUSH, which mbsync uses, and would hang it.
 //
 // Layout (one file per concern, one per command group, as go-imap's and mox's servers):
 //
