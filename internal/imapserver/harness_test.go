@@ -175,7 +175,8 @@ func testLogger(t testing.TB) *slog.Logger {
 	return obs.Discard()
 }
 
-// selfSigned makes a certificate for 127.0.0.1 and imap.test.
+// selfSigned makes a certificate for 127.0.0.1 and imap.test. 127.0.0.1 is also a DNS
+// name in it, for clients that match the host name only against names (mbsync).
 func selfSigned(t testing.TB) (string, *tls.Config) {
 	t.Helper()
 	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
@@ -184,7 +185,7 @@ func selfSigned(t testing.TB) (string, *tls.Config) {
 	}
 	tmpl := &x509.Certificate{
 		SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "imap.test"},
-		DNSNames: []string{"imap.test", "localhost"}, IPAddresses: []net.IP{net.IPv4(127, 0, 0, 1)},
+		DNSNames: []string{"imap.test", "localhost", "127.0.0.1"}, IPAddresses: []net.IP{net.IPv4(127, 0, 0, 1)},
 		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(24 * time.Hour),
 		KeyUsage: x509.KeyUsageDigitalSignature | x509.KeyUsageCertSign, BasicConstraintsValid: true, IsCA: true,
 		ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
