@@ -13,6 +13,7 @@ import (
 	"mailgrid/internal/delivery"
 	"mailgrid/internal/dns"
 	"mailgrid/internal/imapserver"
+	"mailgrid/internal/obs"
 	"mailgrid/internal/pop3server"
 	"mailgrid/internal/queue"
 	"mailgrid/internal/smtpclient"
@@ -62,20 +63,26 @@ func (s *System) Serve(ctx context.Context) error {
 	if err := os.MkdirAll(spool, 0o700); err != nil {
 		return fmt.Errorf("spool: %w", err)
 	}
+	resolver := dns.New(cfg.DNS.Servers, cfg.DNS.Timeout.D())
 	client, err := smtpclient.New(smtpclient.Options{
 		Hostname:       cfg.Hostname,
 		Port:           cfg.Outbound.SMTPPort,
-		Resolver:       dns.New(cfg.DNS.Servers, cfg.DNS.Timeout.D()),
+		Resolver:       resolver,
 		ConnectTimeout: cfg.Outbound.ConnectTimeout.D(),
 		Logger:         s.Log.With("svc", "smtp-out"),
 	})
 	if err != nil {
 		return err
 	}
+	flt, err := s.openFilters(ctx, resolver)
+	if err != nil {
+		return err
+	}
+	defer func() { obs.Check(s.Log, flt.Close(), "closing filters") }()
 	kq := kickingQueue{Queue: s.Queue}
 	pipeline := delivery.New(delivery.Options{
 		Directory: s.Dir, Shards: s.Shards, Queue: &kq, Hostname: cfg.Hostname,
-		Logger: s.Log.With("svc", "delivery"),
+		Logger: s.Log.With("svc", "delivery"), Filters: flt.chains, Quarantine: flt.db,
 	})
 	sched := s.scheduler(client, pipeline, spool)
 	kq.sched = sched
@@ -97,7 +104,11 @@ func (s *System) Serve(ctx context.Context) error {
 	errc := make(chan error, len(ls)+1)
 	qctx, stopQueue := context.WithCancel(context.WithoutCancel(ctx))
 	defer stopQueue()
-	wg.Add(1)
+	wg.Add(2)
+	go func() {
+		defer wg.Done()
+		s.expireQuarantine(qctx, flt.db)
+	}()
 	go func() {
 		defer wg.Done()
 		if err := sched.Run(qctx); err != nil && !errors.Is(err, context.Canceled) {

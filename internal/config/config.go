@@ -38,6 +38,20 @@ type Config struct {
 	Log      Log      `toml:"log"`
 	Cluster  Cluster  `toml:"cluster"`
 	Node     Node     `toml:"node"`
+	Filter   Filter   `toml:"filter"`
+}
+
+// Filter configures the mail filters (docs/mailets.md): SPF/DKIM/DMARC always run on mail
+// from the Internet; the virus scanner and rspamd run when their address is set; each
+// account's Bayes classifier and Sieve script run at local delivery.
+type Filter struct {
+	QuarantineRetention Duration `toml:"quarantine_retention"` // held mail older than this is deleted
+	EnforceDMARC        bool     `toml:"enforce_dmarc"`        // reject on p=reject, Junk on p=quarantine
+	Clamd               string   `toml:"clamd"`                // "unix:/path" or "tcp:host:port"; "" = no virus scan
+	ClamdTimeout        Duration `toml:"clamd_timeout"`
+	ClamdFailOpen       bool     `toml:"clamd_fail_open"` // scanner down: deliver tagged instead of 451
+	Rspamd              string   `toml:"rspamd"`          // "http://127.0.0.1:11333"; "" = none
+	RspamdTimeout       Duration `toml:"rspamd_timeout"`
 }
 
 // Cluster selects the shape. An empty Directory is the embedded single node (SQLite in
@@ -178,6 +192,8 @@ func Default() Config {
 		},
 		Log:     Log{Level: "info", Format: "text"},
 		Cluster: Cluster{Heartbeat: Duration(5 * time.Second), DownAfter: Duration(30 * time.Second)},
+		Filter: Filter{QuarantineRetention: Duration(30 * 24 * time.Hour), ClamdTimeout: Duration(2 * time.Minute),
+			RspamdTimeout: Duration(20 * time.Second)},
 	}
 }
 
@@ -275,6 +291,15 @@ func (c *Config) Validate() error {
 		errs = append(errs, errors.New("queue: concurrency, per_domain >= 1, poll_interval and lease > 0"))
 	}
 	errs = append(errs, c.validateCluster()...)
+	if f := c.Filter.Clamd; f != "" && !strings.HasPrefix(f, "unix:") && !strings.HasPrefix(f, "tcp:") {
+		errs = append(errs, fmt.Errorf("filter.clamd %q: want unix:/path or tcp:host:port", f))
+	}
+	if f := c.Filter.Rspamd; f != "" && !strings.HasPrefix(f, "http://") && !strings.HasPrefix(f, "https://") {
+		errs = append(errs, fmt.Errorf("filter.rspamd %q: want an http(s) URL", f))
+	}
+	if c.Filter.QuarantineRetention <= 0 {
+		errs = append(errs, errors.New("filter.quarantine_retention must be > 0"))
+	}
 	switch c.Log.Level {
 	case "debug", "info", "warn", "error":
 	default:

@@ -196,6 +196,7 @@ func (sess *session) deliver(log *slog.Logger, id string, msg store.Body, saveSe
 		}
 	}
 	full := delivery.Prepend(sess.received(id), msg)
+	env.ID = id
 	results, err := p.Deliver(ctx, env, full)
 	reply, bounce := delivery.Outcome(results, err)
 	if reply == nil && len(bounce) > 0 {

@@ -93,6 +93,7 @@ func (sess *session) Mail(from string, opts *smtp.MailOptions) error {
 	env := &delivery.Envelope{
 		From: addr, Account: sess.acct, SMTPUTF8: opts.UTF8, EnvID: opts.EnvelopeID,
 		Ret: string(opts.Return), Size: opts.Size, Received: sess.srv.opt.Now(),
+		ClientIP: sess.st.ip, HELO: sess.conn.Hostname(), // for the filters: SPF, rspamd
 	}
 	if err := sess.srv.opt.Pipeline.CheckSender(sess.ctx(), env); err != nil {
 		return sess.fail(sess.reply(err, "MAIL FROM", addr.String()))

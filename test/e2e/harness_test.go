@@ -17,6 +17,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"mailgrid/internal/testkit/dnsserver"
 )
 
 // binary is the mailgrid binary built once by TestMain.
@@ -107,10 +109,12 @@ func NewNode(t *testing.T, name string, o NodeOptions) *Node {
 	n := &Node{t: t, Name: name, Hostname: o.Hostname, Dir: dir,
 		SMTP: freePort(t), Submission: freePort(t), Submissions: freePort(t),
 		POP3: freePort(t), POP3S: freePort(t), IMAP: freePort(t), IMAPS: freePort(t), AdminPass: "admin-" + name + "-pw"}
-	dnsServers := "[]"
-	if o.DNS != "" {
-		dnsServers = fmt.Sprintf("[%q]", o.DNS)
+	if o.DNS == "" {
+		// A DNS server of its own on loopback: SPF/DKIM/DMARC lookups of the test
+		// domains get a quick NXDOMAIN instead of waiting on the machine's resolver.
+		o.DNS = dnsserver.Start(t).Addr()
 	}
+	dnsServers := fmt.Sprintf("[%q]", o.DNS)
 	port := o.RemotePort
 	if port == 0 {
 		port = 25

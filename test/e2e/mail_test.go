@@ -85,6 +85,12 @@ func TestInboundWithSwaks(t *testing.T) {
 	if !strings.Contains(msgs[0].Header.Get("Received"), "by in.mailgrid.test") {
 		t.Errorf("Received %q", msgs[0].Header.Get("Received"))
 	}
+	// The filter chain ran: SPF/DKIM/DMARC results for elsewhere.test (no records in the
+	// test DNS: spf=none, dmarc=none) under our authserv-id (RFC 8601).
+	if ar := msgs[0].Header.Get("Authentication-Results"); !strings.HasPrefix(ar, "in.mailgrid.test;") ||
+		!strings.Contains(ar, "spf=none") || !strings.Contains(ar, "dmarc=none") {
+		t.Errorf("Authentication-Results %q", ar)
+	}
 }
 
 // twoNodes starts node A (the sender's) and node B (remote.test's MX), with a DNS server
