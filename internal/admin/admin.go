@@ -11,12 +11,21 @@
 //     then the mail; a crash in between leaves orphaned mail that `user del` of the same
 //     address cannot reach, which Purge (later) collects. We prefer orphaned bytes to a
 //     deliverable address without a mailbox.
+//
+// Acting for someone: Service.As(actor) returns a Scoped view (scoped.go) whose every
+// method first authorises the actor by role and tenant (authz.go: the rules of
+// ARCHITECTURE.md "Roles", pure functions), then calls the functions below, ends web
+// sessions where a change must (new password, disabled account), and records the change
+// in the directory's audit log (audit.go) with who, when, what and from where. The JSON
+// API and the console use only Scoped, so a role's limits are checked on the server in one
+// place whatever the front-end shows.
 package admin
 
 import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 
 	"mailgrid/internal/directory"
 	"mailgrid/internal/mail"
@@ -27,6 +36,9 @@ import (
 type Service struct {
 	Dir    directory.Directory
 	Shards store.Shards
+	// Log receives what nothing else can report (an audit entry that could not be
+	// written after its change committed). nil: slog.Default().
+	Log *slog.Logger
 }
 
 // Ref returns the store reference of an account.
