@@ -100,7 +100,7 @@ func (s *Server) startSession(ctx context.Context, w http.ResponseWriter, r *htt
 	if _, err := s.auth.CreateSession(ctx, directory.WebSession{
 		TokenHash: hashSecret(secret), AccountID: a.ID, Domain: a.Address.Domain,
 		AuthHash: authFingerprint(a.PasswordHash), CreatedAt: now, LastSeenAt: now,
-		ExpiresAt: now.Add(min(s.opt.SessionIdle, s.opt.SessionLifetime)),
+		ExpiresAt:  now.Add(min(s.opt.SessionIdle, s.opt.SessionLifetime)),
 		RemoteAddr: clientIP(r), UserAgent: truncate(r.UserAgent(), 200),
 	}); err != nil {
 		return "", err
