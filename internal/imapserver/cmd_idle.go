@@ -37,8 +37,10 @@ func cmdIdle(s *session, c *command) error {
 		return errIdleEnded
 	}
 	go func() { lineDone <- s.p.readLine() }()
+	s.setWriteBuffer(idleWriteBuffer)
 	err := s.idleLoop(lineDone)
 	s.endWait()
+	s.setWriteBuffer(writeBuffer)
 	if err != nil {
 		return err
 	}

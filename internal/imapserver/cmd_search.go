@@ -143,6 +143,7 @@ func (s *session) runSearch(key *searchKey, onHit func(store.Message)) ([]store.
 	var hits []store.Message
 	var highest uint64
 	maxSeq := uint32(len(v.uids))
+	key.cheapFirst()
 	info, blob := key.needs()
 	err := s.eachMessage(slices.Clone(v.uids), 0, onHit == nil && !info && !blob, func(m store.Message) error {
 		sm := &searchMsg{s: s, m: m, seq: v.seq(m.UID), maxSeq: maxSeq}

@@ -59,6 +59,30 @@ func (k *searchKey) needs() (info, blob bool) {
 	return info, blob
 }
 
+// cost ranks what evaluating k needs: 0 the message row, 1 the cached envelope (JSON
+// to decode), 2 the body.
+func (k *searchKey) cost() int {
+	switch info, blob := k.needs(); {
+	case blob:
+		return 2
+	case info:
+		return 1
+	}
+	return 0
+}
+
+// cheapFirst reorders every AND list so keys on the message row (flags, UIDs, sizes,
+// dates) run before the ones that decode the envelope or read the body: AND is
+// commutative, and "FROM x UNSEEN" then decodes nothing for a seen message.
+func (k *searchKey) cheapFirst() {
+	for _, kid := range k.kids {
+		kid.cheapFirst()
+	}
+	if k.op == "AND" {
+		slices.SortStableFunc(k.kids, func(a, b *searchKey) int { return a.cost() - b.cost() })
+	}
+}
+
 func (sm *searchMsg) load(info, blob bool) bool {
 	if sm.f != nil && (sm.f.blob != nil || !blob) || sm.err != nil {
 		return sm.err == nil

@@ -8,8 +8,10 @@ import (
 	"mailgrid/internal/store"
 )
 
-// busBuffer is a selected session's change buffer; a burst beyond it costs a resync.
-const busBuffer = 256
+// busBuffer is a selected session's change buffer; a burst beyond it costs a resync
+// (UIDs and changed flags read again, without Meta). A store.Change is about 128 bytes,
+// so 64 of them keep an idle selected session small.
+const busBuffer = 64
 
 // view is a session's picture of its selected mailbox: the sequence-number to UID map the
 // client knows (RFC 9051 2.3.1.2), and the changes other sessions made that the client has
