@@ -1,0 +1,148 @@
+package managesieve
+
+import (
+	"bufio"
+	"context"
+	"crypto/tls"
+	"errors"
+	"net"
+	"time"
+)
+
+// Reasons a read ends a session; the session says the matching goodbye.
+var (
+	errShutdown = errors.New("server shutting down")
+	errIdle     = errors.New("idle timeout")
+)
+
+const (
+	readBufSize  = 16 << 10
+	writeBufSize = 16 << 10 // one full TLS record per flush
+)
+
+// conn is a session's transport: the TCP connection, the TLS layer once there is one,
+// the buffered reader and writer over the current layer, and the command parser over
+// the reader. Only the session's goroutine uses it, except wake, which Shutdown calls.
+type conn struct {
+	srv *Server
+	raw net.Conn
+	tls *tls.Conn // nil until STARTTLS or the implicit-TLS handshake
+	cur net.Conn  // the layer read and written now
+	r   *bufio.Reader
+	w   *bufio.Writer
+	p   *parser
+}
+
+func newConn(srv *Server, raw net.Conn) *conn {
+	c := &conn{srv: srv, raw: raw}
+	c.attach(writeDeadlineConn{Conn: raw, d: srv.opt.IdleTimeout})
+	return c
+}
+
+func (c *conn) attach(nc net.Conn) {
+	c.cur = nc
+	c.r = bufio.NewReaderSize(flushReader{c}, readBufSize)
+	c.w = bufio.NewWriterSize(nc, writeBufSize)
+	c.p = newParser(c.r, maxLine, discardFactor*(c.srv.opt.MaxScriptSize+smallBudget))
+}
+
+// flushReader sends the buffered replies before the reader waits for the client: the
+// replies to a batch of pipelined commands go out together, and a reply is never held
+// back while the session waits for input.
+type flushReader struct{ c *conn }
+
+func (f flushReader) Read(p []byte) (int, error) {
+	if f.c.w.Buffered() > 0 {
+		if err := f.c.w.Flush(); err != nil {
+			return 0, err
+		}
+	}
+	return f.c.cur.Read(p)
+}
+
+// writeDeadlineConn arms the write deadline before every Write, so a peer that stops
+// reading is dropped after IdleTimeout. Read deadlines are set per command (arm).
+type writeDeadlineConn struct {
+	net.Conn
+	d time.Duration
+}
+
+func (c writeDeadlineConn) Write(p []byte) (int, error) {
+	if err := c.Conn.SetWriteDeadline(time.Now().Add(c.d)); err != nil {
+		return 0, err
+	}
+	return c.Conn.Write(p)
+}
+
+// arm sets the read deadline for the next command. The deadline is armed before the
+// shutdown flag is checked, and Shutdown sets the flag before it wakes readers, so a
+// session can never sleep through a shutdown.
+func (c *conn) arm(idle time.Duration) error {
+	if err := c.raw.SetReadDeadline(time.Now().Add(idle)); err != nil {
+		return err
+	}
+	if c.srv.closing.Load() {
+		return errShutdown
+	}
+	return nil
+}
+
+// readErr maps a timeout to the shutdown or idle reason.
+func (c *conn) readErr(err error) error {
+	var ne net.Error
+	if errors.As(err, &ne) && ne.Timeout() {
+		if c.srv.closing.Load() {
+			return errShutdown
+		}
+		return errIdle
+	}
+	return err
+}
+
+// reply buffers one reply line.
+func (c *conn) reply(line string) error {
+	if _, err := c.w.WriteString(line); err != nil {
+		return err
+	}
+	_, err := c.w.WriteString("\r\n")
+	return err
+}
+
+// startTLS runs the server side of a TLS handshake on the raw connection and switches
+// the reader, writer and parser to it. Bytes the client sent before the handshake
+// (commands pipelined after STARTTLS, the CVE-2011-0411 class of attack) are
+// discarded, never run: they were read in plaintext and could have been injected by
+// anyone on the path.
+func (c *conn) startTLS(ctx context.Context) (discarded int, err error) {
+	discarded = c.r.Buffered()
+	if _, err := c.r.Discard(discarded); err != nil {
+		return discarded, err
+	}
+	tc := tls.Server(writeDeadlineConn{Conn: c.raw, d: c.srv.opt.IdleTimeout}, c.srv.opt.TLSConfig)
+	if err := c.raw.SetReadDeadline(time.Now().Add(handshakeTimeout)); err != nil {
+		return discarded, err
+	}
+	hctx, cancel := context.WithTimeout(ctx, handshakeTimeout)
+	defer cancel()
+	if err := tc.HandshakeContext(hctx); err != nil {
+		return discarded, err
+	}
+	c.tls = tc
+	c.attach(tc)
+	return discarded, nil
+}
+
+// wake interrupts a read blocked on this connection so it sees the shutdown flag.
+func (c *conn) wake() {
+	if err := c.raw.SetReadDeadline(time.Now()); err != nil && !errors.Is(err, net.ErrClosed) {
+		c.srv.log.Debug("wake connection", "err", err)
+	}
+}
+
+// close flushes what is buffered and closes the connection.
+func (c *conn) close() {
+	if err := c.w.Flush(); err != nil && !errors.Is(err, net.ErrClosed) {
+		c.srv.log.Debug("flush on close", "err", err)
+	}
+	c.srv.closeLogged(c.raw, "connection")
+}
