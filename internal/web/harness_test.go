@@ -35,6 +35,7 @@ const pw = "correct horse battery"
 type harness struct {
 	t    *testing.T
 	env  *deliverytest.Env
+	svc  *admin.Service
 	srv  *web.Server
 	base string
 	acct map[string]directory.Account // by address
@@ -55,7 +56,8 @@ func newHarness(t *testing.T, tune func(*web.Options)) *harness {
 		h.add(ctx, "u2@"+d, directory.RoleUser)
 		e.Alias(t, "info@"+d, "u1@"+d)
 	}
-	opt := web.Options{Admin: &admin.Service{Dir: e.Dir, Shards: e.Shards}, AssetsDir: "../../web/node_modules",
+	h.svc = &admin.Service{Dir: e.Dir, Shards: e.Shards}
+	opt := web.Options{Admin: h.svc, AssetsDir: "../../web/node_modules",
 		Hostname: "mx.test", LoginPerIP: web.Limit{Burst: 1000, Every: time.Millisecond}}
 	if tune != nil {
 		tune(&opt)
