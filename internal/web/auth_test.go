@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -397,5 +398,33 @@ func TestSessionsListAndRevoke(t *testing.T) {
 	}
 	if st, _ := a.do("GET", "/api/v1/me", nil); st != http.StatusOK {
 		t.Errorf("revoking another session ended mine: %d", st)
+	}
+}
+
+// Sessions end after the idle timeout, activity moves that end forward, and the absolute
+// lifetime ends them whatever the activity. The server's clock is the test's.
+func TestSessionExpiry(t *testing.T) {
+	var mu sync.Mutex
+	now := time.Now()
+	clock := func() time.Time { mu.Lock(); defer mu.Unlock(); return now }
+	advance := func(d time.Duration) { mu.Lock(); now = now.Add(d); mu.Unlock() }
+	h := newHarness(t, func(o *web.Options) {
+		o.Now, o.SessionIdle, o.SessionLifetime = clock, 10*time.Minute, 25*time.Minute
+	})
+	c := h.loggedIn("u1@a.example")
+	for range 2 { // 2 x 9 min of activity: alive at 18 min, past the first idle end
+		advance(9 * time.Minute)
+		if st, body := c.do("GET", "/api/v1/me", nil); st != http.StatusOK {
+			t.Fatalf("active session: %d %s", st, body)
+		}
+	}
+	advance(9 * time.Minute) // 27 min: past the 25 min lifetime although active
+	if st, body := c.do("GET", "/api/v1/me", nil); st != http.StatusUnauthorized || errorCode(t, body) != "session_expired" {
+		t.Fatalf("past the lifetime: %d %s", st, body)
+	}
+	d := h.loggedIn("u1@a.example")
+	advance(11 * time.Minute)
+	if st, body := d.do("GET", "/api/v1/me", nil); st != http.StatusUnauthorized || errorCode(t, body) != "session_expired" {
+		t.Fatalf("idle session: %d %s", st, body)
 	}
 }
