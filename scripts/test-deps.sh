@@ -14,6 +14,7 @@ command -v fetchmail >/dev/null 2>&1 || need+=(fetchmail)
 command -v mbsync >/dev/null 2>&1 || need+=(isync)
 command -v clamd >/dev/null 2>&1 || [ -x /usr/sbin/clamd ] || need+=(clamav-daemon)
 command -v rspamd >/dev/null 2>&1 || need+=(rspamd)
+command -v sieve-connect >/dev/null 2>&1 || need+=(sieve-connect)
 if [ ${#need[@]} -gt 0 ]; then
   echo "test-deps: installing ${need[*]}"
   if [ "$(id -u)" = 0 ]; then SUDO=; else SUDO=sudo; fi

@@ -105,7 +105,7 @@ func (s *session) challenge() (string, error) {
 			s.readFailed(s.c.readErr(err))
 			return "", errEnd
 		}
-		return "", badCommand(pe.msg)
+		return "", &Error{Code: pe.code, Text: pe.msg, Bad: true}
 	}
 	if err != nil {
 		s.readFailed(s.c.readErr(err))

@@ -70,11 +70,12 @@ const (
 // bound plus the command's literal budget.
 type parser struct {
 	r       *bufio.Reader
-	maxLine int   // octets of a command outside its literals, line ends included
-	used    int   // octets outside literals read for the current command
-	budget  int64 // literal octets the current command may still carry
-	discard int64 // largest literal thrown away to stay in step; larger ends the session
-	eol     bool  // the end of the current command's line has been read
+	maxLine int    // octets of a command outside its literals, line ends included
+	used    int    // octets outside literals read for the current command
+	budget  int64  // literal octets the current command may still carry
+	discard int64  // largest literal thrown away to stay in step; larger ends the session
+	eol     bool   // the end of the current command's line has been read
+	verb    string // the current command's verb; "" for a SASL response
 }
 
 func newParser(r *bufio.Reader, maxLine int, discard int64) *parser {
@@ -85,7 +86,7 @@ func newParser(r *bufio.Reader, maxLine int, discard int64) *parser {
 // a nil command for an empty line, a *parseError for a command the grammar refuses (the
 // caller then calls skip), or a fatal error.
 func (p *parser) command(budget func(verb string) int64) (*command, error) {
-	p.used, p.eol = 0, false
+	p.used, p.eol, p.verb = 0, false, ""
 	verb, err := p.atom()
 	if err != nil {
 		return nil, err
@@ -96,7 +97,7 @@ func (p *parser) command(budget func(verb string) int64) (*command, error) {
 		}
 		return nil, syntaxErr("Expected a command")
 	}
-	p.budget = budget(verb)
+	p.budget, p.verb = budget(verb), verb
 	cmd := &command{verb: verb}
 	if cmd.args, err = p.arguments(); err != nil {
 		return nil, err
@@ -107,7 +108,7 @@ func (p *parser) command(budget func(verb string) int64) (*command, error) {
 // response reads one string followed by the end of the line: a client's answer to a
 // SASL challenge (RFC 5804 2.1).
 func (p *parser) response(budget int64) (string, error) {
-	p.used, p.eol, p.budget = 0, false, budget
+	p.used, p.eol, p.budget, p.verb = 0, false, budget, ""
 	a, err := p.argument()
 	if err != nil {
 		return "", err
@@ -330,7 +331,11 @@ func (p *parser) literal() (string, error) {
 		if _, err := io.CopyN(io.Discard, p.r, size); err != nil {
 			return "", err
 		}
-		return "", &parseError{code: codeMaxSize, msg: fmt.Sprintf("Literal of %d octets is over the limit", size)}
+		pe := &parseError{msg: fmt.Sprintf("Literal of %d octets is over the limit", size)}
+		if carriesScript(p.verb) {
+			pe.code = codeMaxSize // RFC 5804 1.3: the script is too large
+		}
+		return "", pe
 	}
 	buf := make([]byte, size)
 	if _, err := io.ReadFull(p.r, buf); err != nil {
@@ -339,6 +344,9 @@ func (p *parser) literal() (string, error) {
 	p.budget -= size
 	return string(buf), nil
 }
+
+// carriesScript reports whether a command uploads a script.
+func carriesScript(verb string) bool { return verb == "PUTSCRIPT" || verb == "CHECKSCRIPT" }
 
 // number reads a 32-bit unsigned number (RFC 5804 4).
 func (p *parser) number() (uint32, error) {

@@ -107,7 +107,7 @@ func (s *session) idle() time.Duration {
 // budget is the literal octets a command may carry: a script and a name for the two
 // commands that upload one, a few KiB for the others.
 func (s *session) budget(verb string) int64 {
-	if verb == "PUTSCRIPT" || verb == "CHECKSCRIPT" {
+	if carriesScript(verb) {
 		return s.srv.opt.MaxScriptSize + smallBudget
 	}
 	return smallBudget
