@@ -5,7 +5,7 @@ GO        ?= go
 BIN       := bin/mailgrid
 STATICCHECK_VERSION := v0.8.2
 
-.PHONY: run build test test-deps lint bench clean
+.PHONY: run build test test-deps lint bench fuzz clean
 
 run:
 	$(GO) run ./cmd/mailgrid serve
@@ -30,6 +30,18 @@ lint:
 # Figures, not pass/fail: SMTP acceptance and outbound queue throughput of the built binary.
 bench: build
 	$(GO) run ./test/bench -bin $(BIN)
+
+# Every fuzz target of the repository (found with go test -list), FUZZTIME each; new
+# failing inputs land in the package's testdata/fuzz. make test runs only the corpora.
+FUZZTIME ?= 30s
+fuzz:
+	@list=$$(mktemp); trap 'rm -f "$$list"' EXIT; \
+	$(GO) test -list '^Fuzz' ./... > "$$list" || { cat "$$list"; exit 1; }; \
+	awk '/^Fuzz/ { f[n++] = $$1; next } /^ok/ { for (i = 0; i < n; i++) print $$2, f[i] } { n = 0 }' "$$list" | \
+	while read -r pkg target; do \
+		echo "fuzz $$pkg $$target for $(FUZZTIME)"; \
+		$(GO) test -run '^$$' -fuzz "^$$target$$" -fuzztime $(FUZZTIME) "$$pkg" || exit 1; \
+	done
 
 clean:
 	rm -rf bin
