@@ -68,6 +68,7 @@ func main() {
 	runInbound(n, users, 4<<10, *messages, *sessions)
 	runInbound(n, users, 100<<10, *messages/4, *sessions)
 	runPOP3(n.pop3, "user%d@bench.test", "bench-password", *sessions, *messages)
+	runIMAP(n.imaps, users, "bench-password", *sessions, 20*time.Second, n.sampleRSS)
 	runOutbound(n, sink, users[0], *outbound, *sessions)
 }
 
@@ -215,9 +216,9 @@ func makeMessage(size int) []byte {
 
 // node is the mailgrid process under measurement.
 type node struct {
-	bin, cfg, mx, pop3 string
-	cmd                *exec.Cmd
-	dir                string
+	bin, cfg, mx, pop3, imaps string
+	cmd                       *exec.Cmd
+	dir                       string
 }
 
 func startNode(bin, dnsAddr string, remotePort int) (*node, error) {
@@ -225,7 +226,7 @@ func startNode(bin, dnsAddr string, remotePort int) (*node, error) {
 	if err != nil {
 		return nil, err
 	}
-	n := &node{bin: bin, dir: dir, mx: freeAddr(), pop3: freeAddr(), cfg: filepath.Join(dir, "mailgrid.toml")}
+	n := &node{bin: bin, dir: dir, mx: freeAddr(), pop3: freeAddr(), imaps: freeAddr(), cfg: filepath.Join(dir, "mailgrid.toml")}
 	cfg := fmt.Sprintf(`data = %q
 hostname = "bench.mailgrid.test"
 [listen]
@@ -233,7 +234,7 @@ smtp = %q
 submission = %q
 submissions = ""
 imap = ""
-imaps = ""
+imaps = %q
 pop3 = %q
 pop3s = ""
 http = ""
@@ -248,7 +249,7 @@ per_domain = 20
 max_conns_per_ip = 200
 [log]
 level = "warn"
-`, filepath.Join(dir, "data"), n.mx, freeAddr(), n.pop3, dnsAddr, remotePort)
+`, filepath.Join(dir, "data"), n.mx, freeAddr(), n.imaps, n.pop3, dnsAddr, remotePort)
 	if err := os.WriteFile(n.cfg, []byte(cfg), 0o600); err != nil {
 		return nil, err
 	}
