@@ -7,8 +7,13 @@ STATICCHECK_VERSION := v0.8.2
 
 .PHONY: run build test test-deps lint bench fuzz clean
 
-run:
+run: web/node_modules
 	$(GO) run ./cmd/mailgrid serve
+
+# The console's front-end packages (htmx), exact versions from web/package-lock.json.
+web/node_modules: web/package-lock.json
+	cd web && npm ci --no-audit --no-fund --loglevel=error
+	touch web/node_modules
 
 build:
 	$(GO) build -o $(BIN) ./cmd/mailgrid

@@ -22,7 +22,7 @@ if [ ${#need[@]} -gt 0 ]; then
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${need[@]}" >/dev/null
 fi
 
-for lock in test/*/package-lock.json; do
+for lock in test/*/package-lock.json web/package-lock.json; do
   [ -f "$lock" ] || continue
   d=$(dirname "$lock")
   if [ ! -d "$d/node_modules" ]; then

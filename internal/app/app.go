@@ -112,7 +112,7 @@ func (s *System) openEmbedded(ctx context.Context) error {
 	}
 	s.Queue = q
 	s.closers = append(s.closers, q.Close)
-	s.Admin = &admin.Service{Dir: s.Dir, Shards: s.Shards}
+	s.Admin = &admin.Service{Dir: s.Dir, Shards: s.Shards, Log: s.Log}
 	return nil
 }
 

@@ -11,6 +11,7 @@ import (
 	"sync"
 
 	"mailgrid/internal/delivery"
+	"mailgrid/internal/directory"
 	"mailgrid/internal/dns"
 	"mailgrid/internal/imapserver"
 	"mailgrid/internal/obs"
@@ -19,6 +20,7 @@ import (
 	"mailgrid/internal/smtpclient"
 	"mailgrid/internal/smtpserver"
 	"mailgrid/internal/store"
+	"mailgrid/internal/web"
 )
 
 // kickingQueue wakes the scheduler after every enqueue so new mail leaves at once
@@ -91,7 +93,6 @@ func (s *System) Serve(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	s.logUnserved()
 	stopHeartbeat := func() {}
 	if s.cluster != nil {
 		if stopHeartbeat, err = s.registerNode(ctx, ls); err != nil {
@@ -158,6 +159,7 @@ func (s *System) listen(tlsConf *tls.Config, p *delivery.Pipeline, spool string)
 		{"submissions", cfg.Listen.Submissions, func() (server, error) { return s.smtpServer(smtpserver.ModeSubmission, true, tlsConf, p, spool) }},
 		{"imap", cfg.Listen.IMAP, func() (server, error) { return s.imapServer(false, tlsConf, spool) }},
 		{"imaps", cfg.Listen.IMAPS, func() (server, error) { return s.imapServer(true, tlsConf, spool) }},
+		{"http", cfg.Listen.HTTP, func() (server, error) { return s.webServer() }},
 		{"pop3", cfg.Listen.POP3, func() (server, error) { return s.pop3Server(false, tlsConf) }},
 		{"pop3s", cfg.Listen.POP3S, func() (server, error) { return s.pop3Server(true, tlsConf) }},
 	}
@@ -167,6 +169,10 @@ func (s *System) listen(tlsConf *tls.Config, p *delivery.Pipeline, spool string)
 			continue
 		}
 		srv, err := sp.make()
+		if errors.Is(err, errNoWeb) {
+			s.Log.Warn("listener skipped", "svc", sp.name, "reason", err)
+			continue
+		}
 		if err == nil {
 			var l net.Listener
 			l, err = net.Listen("tcp", sp.addr)
@@ -237,16 +243,25 @@ func (s *System) imapServer(implicit bool, tlsConf *tls.Config, spool string) (s
 	})
 }
 
+// webServer is the JSON API and admin console. It keeps sessions in the directory, which
+// only the SQLite driver can do so far: in a cluster the listener is skipped (errNoWeb).
+func (s *System) webServer() (server, error) {
+	if _, ok := s.Dir.(directory.WebAuthStore); !ok {
+		return nil, errNoWeb
+	}
+	h := s.Cfg.HTTP
+	return web.New(web.Options{
+		Admin: s.Admin, Hostname: s.Cfg.Hostname, AssetsDir: h.AssetsDir,
+		SecureCookies: h.SecureCookies, TrustedOrigins: h.TrustedOrigins, Logger: s.Log.With("svc", "http"),
+	})
+}
+
+// errNoWeb skips the HTTP listener where the directory keeps no web sessions.
+var errNoWeb = errors.New("the cluster directory keeps no web sessions yet: HTTP not served")
+
 func (s *System) pop3Server(implicit bool, tlsConf *tls.Config) (server, error) {
 	return pop3server.New(pop3server.Options{
 		Hostname: s.Cfg.Hostname, TLSConfig: tlsConf, ImplicitTLS: implicit,
 		Directory: s.Dir, Shards: s.Shards, Logger: s.Log.With("svc", "pop3"),
 	})
-}
-
-// logUnserved says which configured listeners have no server yet.
-func (s *System) logUnserved() {
-	if addr := s.Cfg.Listen.HTTP; addr != "" {
-		s.Log.Debug("listener configured but not served in this release", "svc", "http", "addr", addr)
-	}
 }

@@ -39,6 +39,14 @@ type Config struct {
 	Cluster  Cluster  `toml:"cluster"`
 	Node     Node     `toml:"node"`
 	Filter   Filter   `toml:"filter"`
+	HTTP     HTTP     `toml:"http"`
+}
+
+// HTTP configures the web front-end (JSON API and admin console) on listen.http.
+type HTTP struct {
+	AssetsDir      string   `toml:"assets_dir"`      // npm install directory holding htmx; "" = pages without htmx
+	SecureCookies  bool     `toml:"secure_cookies"`  // behind a proxy that terminates TLS
+	TrustedOrigins []string `toml:"trusted_origins"` // extra origins allowed to post (a proxy's host name)
 }
 
 // Filter configures the mail filters (docs/mailets.md): SPF/DKIM/DMARC always run on mail
@@ -192,6 +200,7 @@ func Default() Config {
 		},
 		Log:     Log{Level: "info", Format: "text"},
 		Cluster: Cluster{Heartbeat: Duration(5 * time.Second), DownAfter: Duration(30 * time.Second)},
+		HTTP:    HTTP{AssetsDir: "web/node_modules", TrustedOrigins: []string{}},
 		Filter: Filter{QuarantineRetention: Duration(30 * 24 * time.Hour), ClamdTimeout: Duration(2 * time.Minute),
 			RspamdTimeout: Duration(20 * time.Second)},
 	}

@@ -62,25 +62,14 @@ func (n *Node) launch() {
 	go func() { _ = cmd.Wait(); close(exited) }()
 }
 
-// waitListening waits until the MX listener of a launched node accepts (Start's second half).
+// waitListening waits until the mail listeners of a launched node accept (Start's second
+// half); a cluster node serves no HTTP yet.
 func (n *Node) waitListening() {
 	n.t.Helper()
 	n.mu.Lock()
 	exited := n.exited
 	n.mu.Unlock()
-	for i := 0; i < 300; i++ {
-		c, err := net.DialTimeout("tcp", n.SMTP, time.Second)
-		if err == nil {
-			_ = c.Close()
-			return
-		}
-		select {
-		case <-exited:
-			n.t.Fatalf("%s exited during start:\n%s", n.Name, n.Output())
-		case <-time.After(50 * time.Millisecond):
-		}
-	}
-	n.t.Fatalf("%s did not listen on %s:\n%s", n.Name, n.SMTP, n.Output())
+	n.waitAddrs(exited, n.mailAddrs()...)
 }
 
 // blackHole is a TCP server that accepts connections and never says a word: an SMTP

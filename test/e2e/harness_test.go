@@ -83,6 +83,7 @@ type Node struct {
 	POP3S       string // implicit TLS
 	IMAP        string // STARTTLS
 	IMAPS       string // implicit TLS
+	HTTP        string // JSON API and console
 	AdminPass   string
 
 	mu     sync.Mutex
@@ -108,7 +109,7 @@ func NewNode(t *testing.T, name string, o NodeOptions) *Node {
 	dir := t.TempDir()
 	n := &Node{t: t, Name: name, Hostname: o.Hostname, Dir: dir,
 		SMTP: freePort(t), Submission: freePort(t), Submissions: freePort(t),
-		POP3: freePort(t), POP3S: freePort(t), IMAP: freePort(t), IMAPS: freePort(t), AdminPass: "admin-" + name + "-pw"}
+		POP3: freePort(t), POP3S: freePort(t), IMAP: freePort(t), IMAPS: freePort(t), HTTP: freePort(t), AdminPass: "admin-" + name + "-pw"}
 	if o.DNS == "" {
 		// A DNS server of its own on loopback: SPF/DKIM/DMARC lookups of the test
 		// domains get a quick NXDOMAIN instead of waiting on the machine's resolver.
@@ -129,7 +130,7 @@ imap = %q
 imaps = %q
 pop3 = %q
 pop3s = %q
-http = ""
+http = %q
 [dns]
 servers = %s
 [outbound]
@@ -137,7 +138,7 @@ smtp_port = %d
 [log]
 level = "debug"
 %s
-`, filepath.Join(dir, "data"), o.Hostname, n.SMTP, n.Submission, n.Submissions, n.IMAP, n.IMAPS, n.POP3, n.POP3S, dnsServers, port, o.Extra)
+`, filepath.Join(dir, "data"), o.Hostname, n.SMTP, n.Submission, n.Submissions, n.IMAP, n.IMAPS, n.POP3, n.POP3S, n.HTTP, dnsServers, port, o.Extra)
 	n.ConfigFile = filepath.Join(dir, "mailgrid.toml")
 	if err := os.WriteFile(n.ConfigFile, []byte(cfg), 0o600); err != nil {
 		t.Fatal(err)
@@ -163,8 +164,28 @@ func (n *Node) Start() {
 	n.exited = exited
 	n.mu.Unlock()
 	go func() { _ = cmd.Wait(); close(exited) }()
+	// Every listener, not just the first: they open one after the other.
+	n.waitAddrs(exited, append(n.mailAddrs(), n.HTTP)...)
+}
+
+// mailAddrs are the node's mail protocol listeners.
+func (n *Node) mailAddrs() []string {
+	return []string{n.SMTP, n.Submission, n.Submissions, n.IMAP, n.IMAPS, n.POP3, n.POP3S}
+}
+
+// waitAddrs waits (bounded) until every addr accepts connections.
+func (n *Node) waitAddrs(exited <-chan struct{}, addrs ...string) {
+	n.t.Helper()
+	for _, addr := range addrs {
+		n.waitAddr(exited, addr)
+	}
+}
+
+// waitAddr waits (bounded) until addr accepts connections.
+func (n *Node) waitAddr(exited <-chan struct{}, addr string) {
+	n.t.Helper()
 	for i := 0; i < 300; i++ {
-		c, err := net.DialTimeout("tcp", n.SMTP, time.Second)
+		c, err := net.DialTimeout("tcp", addr, time.Second)
 		if err == nil {
 			_ = c.Close()
 			return
@@ -175,7 +196,7 @@ func (n *Node) Start() {
 		case <-time.After(50 * time.Millisecond):
 		}
 	}
-	n.t.Fatalf("%s did not listen on %s:\n%s", n.Name, n.SMTP, n.Output())
+	n.t.Fatalf("%s did not listen on %s:\n%s", n.Name, addr, n.Output())
 }
 
 // Output is what the process printed so far.
