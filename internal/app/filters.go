@@ -12,6 +12,7 @@ import (
 	"mailgrid/internal/filter/clamd"
 	"mailgrid/internal/filter/mailets"
 	"mailgrid/internal/filter/rspamd"
+	"mailgrid/internal/filter/sieve"
 	filtersqlite "mailgrid/internal/filter/sqlite"
 )
 
@@ -24,6 +25,9 @@ import (
 type filters struct {
 	chains *filter.Chains
 	db     *filtersqlite.DB
+	// sieveOptions are the Sieve extensions and limits: the same for running scripts
+	// (mailets.Sieve) and for accepting them (ManageSieve), so a script that uploads runs.
+	sieveOptions sieve.Options
 }
 
 // openFilters opens the filter state and builds the default chains from [filter]:
@@ -64,7 +68,7 @@ func (s *System) openFilters(ctx context.Context, resolver dns.Resolver) (*filte
 	}
 	if err := f.chains.Add(filter.StageLocal, "",
 		filter.Rule{Mailet: &mailets.Bayes{Settings: db, Tokens: db}, Policy: filter.FailOpen},
-		filter.Rule{Mailet: &mailets.Sieve{Scripts: db, Vacations: db, Hostname: s.Cfg.Hostname}, Policy: filter.FailOpen},
+		filter.Rule{Mailet: &mailets.Sieve{Scripts: db, Vacations: db, Hostname: s.Cfg.Hostname, Options: f.sieveOptions}, Policy: filter.FailOpen},
 	); err != nil {
 		return nil, f.closeWith(err)
 	}

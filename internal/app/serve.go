@@ -14,6 +14,7 @@ import (
 	"mailgrid/internal/directory"
 	"mailgrid/internal/dns"
 	"mailgrid/internal/imapserver"
+	"mailgrid/internal/managesieve"
 	"mailgrid/internal/obs"
 	"mailgrid/internal/pop3server"
 	"mailgrid/internal/queue"
@@ -89,7 +90,7 @@ func (s *System) Serve(ctx context.Context) error {
 	sched := s.scheduler(client, pipeline, spool)
 	kq.sched = sched
 
-	ls, err := s.listen(tlsConf, pipeline, spool)
+	ls, err := s.listen(tlsConf, pipeline, spool, flt)
 	if err != nil {
 		return err
 	}
@@ -148,7 +149,7 @@ func (s *System) Serve(ctx context.Context) error {
 }
 
 // listen opens the listeners that are configured, each with its server.
-func (s *System) listen(tlsConf *tls.Config, p *delivery.Pipeline, spool string) ([]listener, error) {
+func (s *System) listen(tlsConf *tls.Config, p *delivery.Pipeline, spool string, flt *filters) ([]listener, error) {
 	cfg := s.Cfg
 	specs := []struct {
 		name, addr string
@@ -160,6 +161,12 @@ func (s *System) listen(tlsConf *tls.Config, p *delivery.Pipeline, spool string)
 		{"imap", cfg.Listen.IMAP, func() (server, error) { return s.imapServer(false, tlsConf, spool) }},
 		{"imaps", cfg.Listen.IMAPS, func() (server, error) { return s.imapServer(true, tlsConf, spool) }},
 		{"http", cfg.Listen.HTTP, func() (server, error) { return s.webServer() }},
+		{"managesieve", cfg.Listen.ManageSieve, func() (server, error) {
+			return managesieve.New(managesieve.Options{
+				Hostname: cfg.Hostname, TLSConfig: tlsConf, Directory: s.Dir, Scripts: flt.db,
+				Sieve: flt.sieveOptions, Logger: s.Log.With("svc", "managesieve"),
+			})
+		}},
 		{"pop3", cfg.Listen.POP3, func() (server, error) { return s.pop3Server(false, tlsConf) }},
 		{"pop3s", cfg.Listen.POP3S, func() (server, error) { return s.pop3Server(true, tlsConf) }},
 	}

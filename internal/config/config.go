@@ -88,6 +88,7 @@ type Listen struct {
 	POP3        string `toml:"pop3"`
 	POP3S       string `toml:"pop3s"`
 	HTTP        string `toml:"http"`
+	ManageSieve string `toml:"managesieve"` // RFC 5804, STARTTLS
 }
 
 // TLS names the certificate; both empty means a self-signed certificate kept in the data
@@ -175,6 +176,7 @@ func Default() Config {
 			POP3:        "127.0.0.1:1110",
 			POP3S:       "127.0.0.1:1995",
 			HTTP:        "127.0.0.1:8080",
+			ManageSieve: "127.0.0.1:4190",
 		},
 		DNS: DNS{Servers: []string{}, Timeout: Duration(5 * time.Second)},
 		SMTP: SMTP{
@@ -270,7 +272,7 @@ func (c *Config) Validate() error {
 		"listen.smtp": c.Listen.SMTP, "listen.submission": c.Listen.Submission,
 		"listen.submissions": c.Listen.Submissions, "listen.imap": c.Listen.IMAP,
 		"listen.imaps": c.Listen.IMAPS, "listen.pop3": c.Listen.POP3,
-		"listen.pop3s": c.Listen.POP3S, "listen.http": c.Listen.HTTP,
+		"listen.pop3s": c.Listen.POP3S, "listen.http": c.Listen.HTTP, "listen.managesieve": c.Listen.ManageSieve,
 	} {
 		if addr == "" {
 			continue

@@ -84,6 +84,7 @@ type Node struct {
 	IMAP        string // STARTTLS
 	IMAPS       string // implicit TLS
 	HTTP        string // JSON API and console
+	ManageSieve string // RFC 5804
 	AdminPass   string
 
 	mu     sync.Mutex
@@ -109,7 +110,7 @@ func NewNode(t *testing.T, name string, o NodeOptions) *Node {
 	dir := t.TempDir()
 	n := &Node{t: t, Name: name, Hostname: o.Hostname, Dir: dir,
 		SMTP: freePort(t), Submission: freePort(t), Submissions: freePort(t),
-		POP3: freePort(t), POP3S: freePort(t), IMAP: freePort(t), IMAPS: freePort(t), HTTP: freePort(t), AdminPass: "admin-" + name + "-pw"}
+		POP3: freePort(t), POP3S: freePort(t), IMAP: freePort(t), IMAPS: freePort(t), HTTP: freePort(t), ManageSieve: freePort(t), AdminPass: "admin-" + name + "-pw"}
 	if o.DNS == "" {
 		// A DNS server of its own on loopback: SPF/DKIM/DMARC lookups of the test
 		// domains get a quick NXDOMAIN instead of waiting on the machine's resolver.
@@ -131,6 +132,7 @@ imaps = %q
 pop3 = %q
 pop3s = %q
 http = %q
+managesieve = %q
 [dns]
 servers = %s
 [outbound]
@@ -138,7 +140,7 @@ smtp_port = %d
 [log]
 level = "debug"
 %s
-`, filepath.Join(dir, "data"), o.Hostname, n.SMTP, n.Submission, n.Submissions, n.IMAP, n.IMAPS, n.POP3, n.POP3S, n.HTTP, dnsServers, port, o.Extra)
+`, filepath.Join(dir, "data"), o.Hostname, n.SMTP, n.Submission, n.Submissions, n.IMAP, n.IMAPS, n.POP3, n.POP3S, n.HTTP, n.ManageSieve, dnsServers, port, o.Extra)
 	n.ConfigFile = filepath.Join(dir, "mailgrid.toml")
 	if err := os.WriteFile(n.ConfigFile, []byte(cfg), 0o600); err != nil {
 		t.Fatal(err)
@@ -170,7 +172,7 @@ func (n *Node) Start() {
 
 // mailAddrs are the node's mail protocol listeners.
 func (n *Node) mailAddrs() []string {
-	return []string{n.SMTP, n.Submission, n.Submissions, n.IMAP, n.IMAPS, n.POP3, n.POP3S}
+	return []string{n.SMTP, n.Submission, n.Submissions, n.IMAP, n.IMAPS, n.POP3, n.POP3S, n.ManageSieve}
 }
 
 // waitAddrs waits (bounded) until every addr accepts connections.
