@@ -170,3 +170,42 @@ func testSendAsRefusals(f *fixture) {
 	}
 	f.wantSendAs(bob, "bob@a.example", false)
 }
+
+// Repeated logins (which a driver may serve from a cache of verified logins) follow every
+// change at once: a wrong password after a right one, a password change, a disabled
+// account or domain, a deleted and re-created account.
+func testAuthenticateRepeated(f *fixture) {
+	t, d, ctx := f.t, f.d, f.ctx
+	f.domain("a.example", 0, 0)
+	f.account("u@a.example")
+	addr := mail.MustParse("u@a.example")
+	login := func(what, pw string, want error) {
+		t.Helper()
+		for range 2 {
+			_, err := d.Authenticate(ctx, "U@a.example", pw)
+			f.wantErr(what, err, want)
+		}
+	}
+	login("Authenticate(right)", Password, nil)
+	login("Authenticate(wrong after right)", Password+"x", directory.ErrAuthFailed)
+	const next = "a new password, long enough"
+	if _, err := d.UpdateAccount(ctx, addr, directory.AccountUpdate{Password: ptr(next)}); err != nil {
+		t.Fatal(err)
+	}
+	login("Authenticate(old password after change)", Password, directory.ErrAuthFailed)
+	login("Authenticate(new password)", next, nil)
+	f.setAccountEnabled("u@a.example", false)
+	login("Authenticate(disabled account)", next, directory.ErrDisabled)
+	f.setAccountEnabled("u@a.example", true)
+	login("Authenticate(enabled again)", next, nil)
+	f.setDomainEnabled("a.example", false)
+	login("Authenticate(disabled domain)", next, directory.ErrDisabled)
+	f.setDomainEnabled("a.example", true)
+	if err := d.DeleteAccount(ctx, addr); err != nil {
+		t.Fatal(err)
+	}
+	login("Authenticate(deleted)", next, directory.ErrAuthFailed)
+	f.accountWith(directory.NewAccount{Address: addr, Password: Password})
+	login("Authenticate(re-created, old password)", next, directory.ErrAuthFailed)
+	login("Authenticate(re-created)", Password, nil)
+}

@@ -71,6 +71,7 @@ func Run(t *testing.T, open func(t *testing.T) directory.Directory) {
 		{"Authenticate", testAuthenticate},
 		{"AuthenticateDisabled", testAuthenticateDisabled},
 		{"AuthenticateRehash", testAuthenticateRehash},
+		{"AuthenticateRepeated", testAuthenticateRepeated},
 		{"SendAs", testSendAs},
 		{"SendAsRefusals", testSendAsRefusals},
 		{"DomainServices", testDomainServices},

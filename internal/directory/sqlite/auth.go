@@ -119,6 +119,11 @@ func applyUpdate(ctx context.Context, tx *sql.Tx, cur directory.Account, u direc
 // or its domain is disabled is only revealed (ErrDisabled) after the right password. A
 // successful login with a hash that needs rehashing (bcrypt import, old argon2 parameters)
 // stores a fresh argon2id hash; a failure to do so is logged and does not fail the login.
+//
+// The account is read on every call; the verification is skipped when the auth cache
+// holds this account and password with the stored hash just read (directory.AuthCache),
+// so a password change, a disable or a delete applies to the next login. Only complete
+// successes are added to the cache.
 func (d *Directory) Authenticate(ctx context.Context, login, password string) (directory.Account, error) {
 	fail := fmt.Errorf("%w: %s", directory.ErrAuthFailed, login)
 	a, domainEnabled, err := d.loginAccount(ctx, login)
@@ -131,19 +136,27 @@ func (d *Directory) Authenticate(ctx context.Context, login, password string) (d
 	if err != nil {
 		return directory.Account{}, err
 	}
-	ok, rehash, err := d.verify(ctx, a.PasswordHash, password)
-	if err != nil {
-		return directory.Account{}, fmt.Errorf("sqlite directory: account %d: %w", a.ID, err)
-	}
-	if !ok {
-		return directory.Account{}, fail
+	var rehash bool
+	if !d.authCache.Hit(a.ID, password, a.PasswordHash) {
+		var ok bool
+		ok, rehash, err = d.verify(ctx, a.PasswordHash, password)
+		if err != nil {
+			return directory.Account{}, fmt.Errorf("sqlite directory: account %d: %w", a.ID, err)
+		}
+		if !ok {
+			return directory.Account{}, fail
+		}
 	}
 	if !a.Enabled || !domainEnabled {
 		return directory.Account{}, fmt.Errorf("%w: %s", directory.ErrDisabled, a.Address)
 	}
 	if rehash {
-		a.PasswordHash = d.rehash(ctx, a, password)
+		old := a.PasswordHash
+		if a.PasswordHash = d.rehash(ctx, a, password); a.PasswordHash == old {
+			return a, nil // not rehashed: verify again next time, so the rehash is retried
+		}
 	}
+	d.authCache.Add(a.ID, password, a.PasswordHash)
 	return a, nil
 }
 

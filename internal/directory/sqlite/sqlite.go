@@ -60,6 +60,9 @@ type Directory struct {
 	hashSlots chan struct{} // bounds concurrent password hashing
 	dummyHash string        // verified for unknown logins, so they cost one hash too
 	now       func() time.Time
+	authCache *directory.AuthCache // verified logins (nil: none); see Authenticate
+	// verifyPassword is directory.VerifyPassword; a test counts the verifications.
+	verifyPassword func(hash, pw string) (ok, rehash bool, err error)
 }
 
 var _ directory.Directory = (*Directory)(nil)
@@ -73,13 +76,22 @@ func WithLogger(l *slog.Logger) Option {
 	return func(d *Directory) { d.log = l }
 }
 
+// WithAuthCache sets the cache of verified logins Authenticate consults (see
+// directory.AuthCache); nil turns caching off. The default holds
+// directory.DefaultAuthCacheSize logins for directory.DefaultAuthCacheTTL.
+func WithAuthCache(c *directory.AuthCache) Option {
+	return func(d *Directory) { d.authCache = c }
+}
+
 // Open opens (creating if needed) the directory database at path and brings its schema up
 // to date.
 func Open(ctx context.Context, path string, opts ...Option) (*Directory, error) {
 	d := &Directory{
-		log:       slog.Default(),
-		hashSlots: make(chan struct{}, max(1, runtime.GOMAXPROCS(0))),
-		now:       time.Now,
+		log:            slog.Default(),
+		hashSlots:      make(chan struct{}, max(1, runtime.GOMAXPROCS(0))),
+		now:            time.Now,
+		authCache:      directory.NewAuthCache(directory.DefaultAuthCacheSize, directory.DefaultAuthCacheTTL, nil),
+		verifyPassword: directory.VerifyPassword,
 	}
 	for _, o := range opts {
 		o(d)
@@ -199,7 +211,7 @@ func (d *Directory) verify(ctx context.Context, hash, pw string) (ok, rehash boo
 		return false, false, err
 	}
 	defer d.release()
-	return directory.VerifyPassword(hash, pw)
+	return d.verifyPassword(hash, pw)
 }
 
 func (d *Directory) acquire(ctx context.Context) error {
