@@ -15,7 +15,10 @@
 // with disabled_services (the service switches, a sorted text[], schema v3),
 // account_admin_domains, aliases (source in key form or "@domain"), alias_targets
 // (ordered; target, its key, base key and domain), shards and nodes (registry.go,
-// nodes.go), and schema_migrations (one row per applied version).
+// nodes.go), the web front-end's add-ons (schema v4, directory.WebAuthStore and
+// directory.AuditLog): web_sessions and api_tokens keyed by the SHA-256 of their secret,
+// account_totp, all deleted with their account by ON DELETE CASCADE (webauth.go,
+// totp.go), and audit_log (audit.go), and schema_migrations (one row per applied version).
 //
 // Concurrency across nodes: mutations run in READ COMMITTED transactions that first lock
 // the rows their checks depend on, and check in later statements (each statement takes a

@@ -75,7 +75,7 @@ func TestConcurrentMigration(t *testing.T) {
 	if err := rows.Err(); err != nil {
 		t.Fatal(err)
 	}
-	if want := []int{1, 2, 3}; !slices.Equal(versions, want) {
+	if want := []int{1, 2, 3, 4}; !slices.Equal(versions, want) {
 		t.Errorf("applied versions = %v, want %v (each once)", versions, want)
 	}
 	var tables []string
@@ -94,8 +94,10 @@ func TestConcurrentMigration(t *testing.T) {
 	if err := rows.Err(); err != nil {
 		t.Fatal(err)
 	}
-	want := []string{"directory.account_admin_domains", "directory.accounts", "directory.alias_targets",
-		"directory.aliases", "directory.domains", "directory.nodes", "directory.schema_migrations", "directory.shards"}
+	want := []string{"directory.account_admin_domains", "directory.account_totp", "directory.accounts",
+		"directory.alias_targets", "directory.aliases", "directory.api_tokens", "directory.audit_log",
+		"directory.domains", "directory.nodes", "directory.schema_migrations", "directory.shards",
+		"directory.web_sessions"}
 	if !slices.Equal(tables, want) {
 		t.Errorf("tables = %v, want %v", tables, want)
 	}

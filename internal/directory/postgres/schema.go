@@ -9,7 +9,7 @@ import (
 )
 
 // SchemaVersion is the schema version this code writes.
-const SchemaVersion = 3
+const SchemaVersion = 4
 
 // migrationLock is the pg_advisory_xact_lock key that serialises directory migrations
 // across nodes ("mailgrd" and 1 in ASCII; the queue uses another key).
@@ -18,7 +18,7 @@ const migrationLock int64 = 0x6d61696c67726401
 // migrations returns the schema steps in order: step i brings version i to i+1.
 // Never edit a released step; append a new one and bump SchemaVersion.
 func migrations() []string {
-	return []string{schemaV1, schemaV2, schemaV3}
+	return []string{schemaV1, schemaV2, schemaV3, schemaV4}
 }
 
 // schemaV1 is the directory proper, the tables of the SQLite driver's schema. Keys and
@@ -108,6 +108,65 @@ CREATE TABLE nodes (
 const schemaV3 = `
 ALTER TABLE domains ADD COLUMN disabled_services text[] NOT NULL DEFAULT '{}';
 ALTER TABLE accounts ADD COLUMN disabled_services text[] NOT NULL DEFAULT '{}';
+`
+
+// schemaV4 adds the web front-end's credentials and the audit log (directory.SessionStore,
+// APITokenStore, TOTPStore, AuditLog), as the SQLite driver's schema v3 does: sessions and
+// API tokens keyed by the SHA-256 of their secret (never the secret), TOTP secrets, all
+// going with their account (ON DELETE CASCADE; account ids are never reused, so a later
+// account at the same address inherits nothing). Optional times are NULL ("never"). The
+// audit log has no foreign keys, so it outlives what it describes.
+const schemaV4 = `
+CREATE TABLE web_sessions (
+	id           bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+	token_hash   bytea NOT NULL UNIQUE, -- SHA-256 of the cookie secret
+	account_id   bigint NOT NULL REFERENCES accounts(id) ON DELETE CASCADE,
+	domain       text COLLATE "C" NOT NULL,
+	auth_hash    bytea NOT NULL,        -- fingerprint of the password hash at sign-in
+	created_at   timestamptz NOT NULL,
+	last_seen_at timestamptz NOT NULL,
+	expires_at   timestamptz NOT NULL,
+	remote_addr  text NOT NULL,
+	user_agent   text NOT NULL
+);
+CREATE INDEX web_sessions_by_account ON web_sessions(account_id, id);
+CREATE INDEX web_sessions_by_expiry ON web_sessions(expires_at);
+
+CREATE TABLE api_tokens (
+	id           bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+	token_hash   bytea NOT NULL UNIQUE, -- SHA-256 of the secret
+	account_id   bigint NOT NULL REFERENCES accounts(id) ON DELETE CASCADE,
+	domain       text COLLATE "C" NOT NULL,
+	name         text NOT NULL,
+	scopes       text[] NOT NULL,
+	created_at   timestamptz NOT NULL,
+	expires_at   timestamptz,           -- NULL: never
+	last_used_at timestamptz            -- NULL: never used
+);
+CREATE INDEX api_tokens_by_account ON api_tokens(account_id, id);
+
+CREATE TABLE account_totp (
+	account_id bigint PRIMARY KEY REFERENCES accounts(id) ON DELETE CASCADE,
+	secret     text NOT NULL,           -- base32, as in otpauth:// URIs
+	enabled    boolean NOT NULL,
+	last_step  bigint NOT NULL          -- RFC 6238 4.2 T of the last code accepted
+);
+
+CREATE TABLE audit_log (
+	id       bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+	at       timestamptz NOT NULL,
+	actor_id bigint NOT NULL,
+	actor    text NOT NULL,
+	role     text NOT NULL,
+	via      text NOT NULL,
+	remote   text NOT NULL,
+	action   text COLLATE "C" NOT NULL,
+	domain   text COLLATE "C" NOT NULL,
+	target   text COLLATE "C" NOT NULL,
+	detail   text NOT NULL
+);
+CREATE INDEX audit_log_by_domain ON audit_log(domain, id);
+CREATE INDEX audit_log_by_actor ON audit_log(actor_id, id);
 `
 
 // migrate applies the missing migrations in one transaction holding migrationLock: a
