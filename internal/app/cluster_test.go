@@ -344,6 +344,25 @@ func TestClusterServeRegistersNode(t *testing.T) {
 	}
 }
 
+// TestClusterDirKeepsWebAuth: a clustered System's directory keeps web sessions, API
+// tokens, TOTP secrets and the audit log, so the HTTP listener is built, not skipped.
+func TestClusterDirKeepsWebAuth(t *testing.T) {
+	s := openSystem(t, clusterConfig(t, pgtest.DSN(t), "a"))
+	if _, ok := s.Dir.(directory.WebAuthStore); !ok {
+		t.Errorf("cluster directory %T does not implement directory.WebAuthStore", s.Dir)
+	}
+	if _, ok := s.Dir.(directory.AuditLog); !ok {
+		t.Errorf("cluster directory %T does not implement directory.AuditLog", s.Dir)
+	}
+	srv, err := s.webServer()
+	if err != nil {
+		t.Fatalf("webServer in a cluster: %v", err)
+	}
+	if err := srv.Shutdown(context.Background()); err != nil {
+		t.Error(err)
+	}
+}
+
 // TestEmbeddedShardList: the embedded shape shows its one shard; cluster operations
 // refuse with ErrNotCluster.
 func TestEmbeddedShardList(t *testing.T) {
