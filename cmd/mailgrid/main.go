@@ -1,7 +1,7 @@
 // Command mailgrid runs and administers a mailgrid installation.
 //
 //	mailgrid serve                      run every service (embedded default: data in ./data)
-//	mailgrid domain|user|alias|queue …  administration, against a running server or offline
+//	mailgrid domain|user|alias|queue|dkim …  administration, against a running server or offline
 //
 // Every subcommand finds the installation from --config FILE or --data DIR (environment
 // MAILGRID_CONFIG, MAILGRID_DATA). Administration opens the same storage as the server
@@ -55,6 +55,6 @@ func newRoot(stdin io.Reader, stdout, stderr io.Writer) *cobra.Command {
 	pf.StringVar(&e.configFile, "config", os.Getenv("MAILGRID_CONFIG"), "configuration file (env MAILGRID_CONFIG)")
 	pf.StringVar(&e.dataDir, "data", os.Getenv("MAILGRID_DATA"), "data directory, overrides the file's `data` (env MAILGRID_DATA)")
 	pf.BoolVar(&e.json, "json", false, "print JSON instead of a table")
-	root.AddCommand(serveCmd(e), domainCmd(e), userCmd(e), aliasCmd(e), queueCmd(e), shardCmd(e), nodeCmd(e))
+	root.AddCommand(serveCmd(e), domainCmd(e), userCmd(e), aliasCmd(e), queueCmd(e), shardCmd(e), nodeCmd(e), dkimCmd(e))
 	return root
 }

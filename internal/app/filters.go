@@ -7,6 +7,8 @@ import (
 	"strings"
 	"time"
 
+	"mailgrid/internal/config"
+	"mailgrid/internal/dkimkeys"
 	"mailgrid/internal/dns"
 	"mailgrid/internal/filter"
 	"mailgrid/internal/filter/clamd"
@@ -32,7 +34,9 @@ type filters struct {
 
 // openFilters opens the filter state and builds the default chains from [filter]:
 // DATA stage: auth-results (fail-open), virus (if clamd is set), rspamd (if set, fail-open);
-// local stage: bayes and sieve (fail-open: a broken script or classifier never loses mail).
+// local stage: bayes and sieve (fail-open: a broken script or classifier never loses mail);
+// remote stage: dkim-sign with the keys of DKIMKeys (fail-open: unsigned mail still goes
+// out, as Postfix with an unreachable milter in accept mode; the failure is logged).
 func (s *System) openFilters(ctx context.Context, resolver dns.Resolver) (*filters, error) {
 	cfg := s.Cfg.Filter
 	db, err := filtersqlite.Open(ctx, filtersqlite.Options{Dir: filepath.Join(s.Cfg.Data, "filter"), Logger: s.Log.With("svc", "filter")})
@@ -72,7 +76,19 @@ func (s *System) openFilters(ctx context.Context, resolver dns.Resolver) (*filte
 	); err != nil {
 		return nil, f.closeWith(err)
 	}
+	if err := f.chains.Add(filter.StageRemote, "",
+		filter.Rule{Mailet: &mailets.DKIMSign{Keys: DKIMKeys(s.Cfg)}, Timeout: 30 * time.Second, Policy: filter.FailOpen},
+	); err != nil {
+		return nil, f.closeWith(err)
+	}
 	return f, nil
+}
+
+// DKIMKeys returns the installation's DKIM key store: files under DATA/dkim (package
+// dkimkeys). In a cluster each node reads its own DATA, so keys must be rotated on one
+// node and copied until the directory database keeps them.
+func DKIMKeys(cfg config.Config) dkimkeys.Keys {
+	return dkimkeys.OpenDir(filepath.Join(cfg.Data, "dkim"), dkimkeys.Options{})
 }
 
 func (f *filters) closeWith(err error) error {
