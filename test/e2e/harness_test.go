@@ -55,18 +55,41 @@ func requireTool(t *testing.T, name string) string {
 	return p
 }
 
-// freePort returns a loopback address that was free a moment ago.
-func freePort(t *testing.T) string {
+// handedOut remembers every port freePorts gave in this test binary, so two nodes
+// configured before either starts never get the same one.
+var handedOut = struct {
+	sync.Mutex
+	m map[string]bool
+}{m: map[string]bool{}}
+
+// freePorts returns n distinct loopback addresses that were free a moment ago and were
+// never returned before. All are held open until the last is chosen.
+func freePorts(t *testing.T, n int) []string {
 	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
+	handedOut.Lock()
+	defer handedOut.Unlock()
+	var ls []net.Listener
+	var addrs []string
+	for tries := 0; len(addrs) < n && tries < 100*n; tries++ {
+		l, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		ls = append(ls, l)
+		if a := l.Addr().String(); !handedOut.m[a] {
+			handedOut.m[a] = true
+			addrs = append(addrs, a)
+		}
 	}
-	addr := l.Addr().String()
-	if err := l.Close(); err != nil {
-		t.Fatal(err)
+	if len(addrs) < n {
+		t.Fatalf("found only %d of %d unused ports", len(addrs), n)
 	}
-	return addr
+	for _, l := range ls {
+		if err := l.Close(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return addrs
 }
 
 // Node is one mailgrid process with its own data directory and ports.
@@ -109,8 +132,10 @@ func NewNode(t *testing.T, name string, o NodeOptions) *Node {
 	}
 	dir := t.TempDir()
 	n := &Node{t: t, Name: name, Hostname: o.Hostname, Dir: dir,
-		SMTP: freePort(t), Submission: freePort(t), Submissions: freePort(t),
-		POP3: freePort(t), POP3S: freePort(t), IMAP: freePort(t), IMAPS: freePort(t), HTTP: freePort(t), ManageSieve: freePort(t), AdminPass: "admin-" + name + "-pw"}
+		AdminPass: "admin-" + name + "-pw"}
+	p := freePorts(t, 9)
+	n.SMTP, n.Submission, n.Submissions, n.POP3, n.POP3S = p[0], p[1], p[2], p[3], p[4]
+	n.IMAP, n.IMAPS, n.HTTP, n.ManageSieve = p[5], p[6], p[7], p[8]
 	if o.DNS == "" {
 		// A DNS server of its own on loopback: SPF/DKIM/DMARC lookups of the test
 		// domains get a quick NXDOMAIN instead of waiting on the machine's resolver.
