@@ -251,7 +251,7 @@ func (s *System) imapServer(implicit bool, tlsConf *tls.Config, spool string) (s
 }
 
 // webServer is the JSON API and admin console. It keeps sessions in the directory, which
-// only the SQLite driver can do so far: in a cluster the listener is skipped (errNoWeb).
+// both directory drivers do; a driver without the add-on gets no listener (errNoWeb).
 func (s *System) webServer() (server, error) {
 	if _, ok := s.Dir.(directory.WebAuthStore); !ok {
 		return nil, errNoWeb
@@ -264,7 +264,7 @@ func (s *System) webServer() (server, error) {
 }
 
 // errNoWeb skips the HTTP listener where the directory keeps no web sessions.
-var errNoWeb = errors.New("the cluster directory keeps no web sessions yet: HTTP not served")
+var errNoWeb = errors.New("the directory driver keeps no web sessions: HTTP not served")
 
 func (s *System) pop3Server(implicit bool, tlsConf *tls.Config) (server, error) {
 	return pop3server.New(pop3server.Options{

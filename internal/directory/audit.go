@@ -4,7 +4,7 @@ package directory
 // from where), whichever way it came (JSON API, console, CLI). It lives beside the
 // directory because it records changes to it and must be shared by every node. Like the
 // web credentials (sessions.go) it is an optional add-on found by type assertion; the
-// SQLite driver has it, the PostgreSQL driver not yet. Entries never hold secrets
+// SQLite and PostgreSQL drivers have it. Entries never hold secrets
 // (passwords, tokens, TOTP secrets): the writer says that a password changed, not to what.
 
 import (

@@ -20,8 +20,8 @@ package directory
 //     and LastStep makes each time step usable once (RFC 6238 5.2: no replay).
 //
 // The interfaces are found by type assertion on a Directory (the go-smtp "optional add-on"
-// habit); a driver without them cannot serve the web front-end. The SQLite driver has them;
-// the PostgreSQL driver does not yet.
+// habit); a driver without them cannot serve the web front-end. Both the SQLite and the
+// PostgreSQL drivers have them.
 
 import (
 	"context"

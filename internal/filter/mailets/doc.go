@@ -15,6 +15,8 @@
 //	Sieve        (local) the account's active script (package sieve) from
 //	             filter.SieveScripts: keep, fileinto, discard, redirect, reject,
 //	             vacation (replies remembered in filter.Vacations, RFC 5230 4.2)
+//	DKIMSign     (remote) a DKIM-Signature (RFC 6376) per active key of the
+//	             authenticated submitter's domain (package dkimkeys)
 //
 // Each mailet holds configuration and clients only; per-message state lives in the
 // filter.Mail. Each one that calls an external service takes its timeout from the
