@@ -123,6 +123,11 @@ func dsn(path string, readOnly bool) string {
 	q.Set("_txlock", "immediate")
 	if readOnly {
 		q.Add("_pragma", "query_only(1)")
+		// A 16 MiB page cache per read connection (SQLite's default is 2 MiB): a SELECT of
+		// 2,000 messages went from 7.4-8.1 to 6.8-6.9 ms (imapserver BenchmarkSelect). It
+		// grows only with the pages read. mmap_size was tried and left out: in WAL mode the
+		// mixed IMAP workload ran ~7% slower with 6% more CPU (BenchmarkMixedWorkload).
+		q.Add("_pragma", "cache_size(-16384)")
 	}
 	return "file:" + (&url.URL{Path: path}).EscapedPath() + "?" + q.Encode()
 }
