@@ -41,7 +41,7 @@ func (s *Store) Deliver(ctx context.Context, d store.Delivery) ([]store.Delivery
 	}
 	targets := make([]target, len(d.Targets))
 	for i, t := range d.Targets {
-		flags, err := normalizeFlags(t.Flags)
+		flags, err := store.NormalizeFlags(t.Flags)
 		if err != nil {
 			return nil, fmt.Errorf("deliver: %w", err)
 		}
@@ -119,7 +119,7 @@ func (w *wtx) deliver(b *body, targets []target, results []store.DeliveryResult)
 			return err
 		}
 		p := copyPlan{result: i, box: m, uid: uid, modseq: m.nextModSeq(), flags: t.flags}
-		m.count(1, size, hasSeen(t.flags))
+		m.count(1, size, store.HasSeen(t.flags))
 		u.Bytes += size
 		u.Messages++
 		plans = append(plans, p)
@@ -145,7 +145,7 @@ func (w *wtx) storeCopies(b *body, blob int64, fresh bool, targets []target, pla
 	changed := map[int64]*mboxRow{}
 	usage := map[store.AccountRef]int64{}
 	for i, p := range plans {
-		mbox[i], uid[i], modseq[i], flags[i], seen[i] = p.box.id, p.uid, p.modseq, joinFlags(p.flags), hasSeen(p.flags)
+		mbox[i], uid[i], modseq[i], flags[i], seen[i] = p.box.id, p.uid, p.modseq, joinFlags(p.flags), store.HasSeen(p.flags)
 		changed[p.box.id] = p.box
 		usage[targets[p.result].Account]++
 	}

@@ -216,7 +216,7 @@ func (w *wtx) queueCopies(b *pgx.Batch, acct store.AccountRef, from, to *mboxRow
 			return nil, err
 		}
 		src[i], dst[i], mod[i] = int64(m.UID), uid, to.nextModSeq()
-		to.count(1, m.Size, hasSeen(m.Flags))
+		to.count(1, m.Size, store.HasSeen(m.Flags))
 		pairs[i] = store.UIDPair{Src: m.UID, Dst: store.UID(uid)}
 		w.emit(store.Change{Kind: store.MessageAdded, Account: acct, Mailbox: store.MailboxID(to.id),
 			UID: store.UID(uid), ModSeq: uint64(mod[i]), Flags: m.Flags})

@@ -127,7 +127,7 @@ func sortedUIDs(uids []store.UID) []int64 {
 // ID, mailbox, UID, modseq, flags, internal date, size and blob ID (not Meta). Only the
 // mailbox row is locked: flags change neither usage nor the set of mailboxes.
 func (s *Store) StoreFlags(ctx context.Context, acct store.AccountRef, mbox store.MailboxID, u store.FlagUpdate) (store.FlagResult, error) {
-	flags, err := normalizeFlags(u.Flags)
+	flags, err := store.NormalizeFlags(u.Flags)
 	if err != nil {
 		return store.FlagResult{}, err
 	}
@@ -197,11 +197,11 @@ func (w *wtx) storeFlags(acct store.AccountRef, m *mboxRow, msg store.Message, u
 		res.Modified = append(res.Modified, msg.UID) // RFC 7162 3.1.3
 		return
 	}
-	next := applyFlags(msg.Flags, u.Op, flags)
-	if sameFlags(next, msg.Flags) {
+	next := store.ApplyFlags(msg.Flags, u.Op, flags)
+	if store.SameFlags(next, msg.Flags) {
 		return
 	}
-	if was, now := hasSeen(msg.Flags), hasSeen(next); was != now {
+	if was, now := store.HasSeen(msg.Flags), store.HasSeen(next); was != now {
 		if now {
 			m.unseen--
 		} else {
@@ -219,7 +219,7 @@ func queueFlags(m *mboxRow, changed []store.Message) *pgx.Batch {
 	n := len(changed)
 	ids, flags, seen, mod := make([]int64, n), make([]string, n), make([]bool, n), make([]int64, n)
 	for i, c := range changed {
-		ids[i], flags[i], seen[i], mod[i] = c.ID, joinFlags(c.Flags), hasSeen(c.Flags), int64(c.ModSeq)
+		ids[i], flags[i], seen[i], mod[i] = c.ID, joinFlags(c.Flags), store.HasSeen(c.Flags), int64(c.ModSeq)
 	}
 	b := &pgx.Batch{}
 	b.Queue(`UPDATE messages SET flags = string_to_array(c.flags, ' '), seen = c.seen, modseq = c.modseq

@@ -27,7 +27,7 @@ func (s *Store) Deliver(ctx context.Context, d store.Delivery) ([]store.Delivery
 	}
 	targets := make([]target, len(d.Targets))
 	for i, t := range d.Targets {
-		flags, err := normalizeFlags(t.Flags)
+		flags, err := store.NormalizeFlags(t.Flags)
 		if err != nil {
 			return nil, fmt.Errorf("deliver: %w", err)
 		}

@@ -143,7 +143,7 @@ func sortedUIDs(uids []store.UID) []store.UID {
 // flags do not change keeps its modseq and is not in Changed. Changed messages carry
 // ID, mailbox, UID, modseq, flags, internal date and size (not Meta).
 func (s *Store) StoreFlags(ctx context.Context, acct store.AccountRef, mbox store.MailboxID, u store.FlagUpdate) (store.FlagResult, error) {
-	flags, err := normalizeFlags(u.Flags)
+	flags, err := store.NormalizeFlags(u.Flags)
 	if err != nil {
 		return store.FlagResult{}, err
 	}
@@ -181,17 +181,17 @@ func (w *wtx) storeFlags(acct store.AccountRef, m *mboxRow, uid store.UID, u sto
 		res.Modified = append(res.Modified, uid) // RFC 7162 3.1.3
 		return nil
 	}
-	next := applyFlags(msg.Flags, u.Op, flags)
-	if sameFlags(next, msg.Flags) {
+	next := store.ApplyFlags(msg.Flags, u.Op, flags)
+	if store.SameFlags(next, msg.Flags) {
 		return nil
 	}
 	modseq := m.nextModSeq()
-	seen := hasSeen(next)
+	seen := store.HasSeen(next)
 	if _, err := w.exec(`UPDATE messages SET flags = $1, seen = $2, modseq = $3 WHERE id = $4`,
 		joinFlags(next), seen, modseq, msg.ID); err != nil {
 		return fmt.Errorf("store flags: %w", err)
 	}
-	if was := hasSeen(msg.Flags); was != seen {
+	if was := store.HasSeen(msg.Flags); was != seen {
 		if seen {
 			m.unseen--
 		} else {

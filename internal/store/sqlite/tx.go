@@ -189,7 +189,7 @@ func (w *wtx) insertMessage(m *mboxRow, n newMessage) (store.Message, error) {
 		return store.Message{}, err
 	}
 	modseq := m.nextModSeq()
-	seen := hasSeen(n.flags)
+	seen := store.HasSeen(n.flags)
 	var id int64
 	err = w.row(`INSERT INTO messages (mailbox, uid, modseq, flags, seen, internal_date, size, blob, meta)
 		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) RETURNING id`,
