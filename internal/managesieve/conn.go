@@ -7,6 +7,8 @@ import (
 	"errors"
 	"net"
 	"time"
+
+	"mailgrid/internal/netserve"
 )
 
 // Reasons a read ends a session; the session says the matching goodbye.
@@ -22,7 +24,8 @@ const (
 
 // conn is a session's transport: the TCP connection, the TLS layer once there is one,
 // the buffered reader and writer over the current layer, and the command parser over
-// the reader. Only the session's goroutine uses it, except wake, which Shutdown calls.
+// the reader. Only the session's goroutine uses it; Shutdown (netserve) touches only
+// raw's read deadline.
 type conn struct {
 	srv *Server
 	raw net.Conn
@@ -81,7 +84,7 @@ func (c *conn) arm(idle time.Duration) error {
 	if err := c.raw.SetReadDeadline(time.Now().Add(idle)); err != nil {
 		return err
 	}
-	if c.srv.closing.Load() {
+	if c.srv.net.Closing() {
 		return errShutdown
 	}
 	return nil
@@ -91,7 +94,7 @@ func (c *conn) arm(idle time.Duration) error {
 func (c *conn) readErr(err error) error {
 	var ne net.Error
 	if errors.As(err, &ne) && ne.Timeout() {
-		if c.srv.closing.Load() {
+		if c.srv.net.Closing() {
 			return errShutdown
 		}
 		return errIdle
@@ -132,17 +135,10 @@ func (c *conn) startTLS(ctx context.Context) (discarded int, err error) {
 	return discarded, nil
 }
 
-// wake interrupts a read blocked on this connection so it sees the shutdown flag.
-func (c *conn) wake() {
-	if err := c.raw.SetReadDeadline(time.Now()); err != nil && !errors.Is(err, net.ErrClosed) {
-		c.srv.log.Debug("wake connection", "err", err)
-	}
-}
-
 // close flushes what is buffered and closes the connection.
 func (c *conn) close() {
 	if err := c.w.Flush(); err != nil && !errors.Is(err, net.ErrClosed) {
 		c.srv.log.Debug("flush on close", "err", err)
 	}
-	c.srv.closeLogged(c.raw, "connection")
+	netserve.CloseLogged(c.srv.log, c.raw, "connection")
 }

@@ -15,7 +15,7 @@ func TestImportsCoreOnly(t *testing.T) {
 		t.Fatalf("go list: %v", err)
 	}
 	allowed := []string{"internal/directory", "internal/filter", "internal/store", "internal/mail",
-		"internal/message", "internal/obs", "internal/managesieve"}
+		"internal/message", "internal/obs", "internal/netserve", "internal/managesieve"}
 	for _, dep := range strings.Fields(string(out)) {
 		if dep == "database/sql" || strings.Contains(dep, "sqlite") || strings.Contains(dep, "pgx") {
 			t.Errorf("imports driver or SQL package %s", dep)

@@ -4,17 +4,14 @@ import (
 	"context"
 	"crypto/tls"
 	"errors"
-	"io"
 	"log/slog"
 	"net"
-	"net/netip"
-	"sync"
-	"sync/atomic"
 	"time"
 
 	"mailgrid/internal/directory"
 	"mailgrid/internal/filter"
 	"mailgrid/internal/filter/sieve"
+	"mailgrid/internal/netserve"
 	"mailgrid/internal/obs"
 )
 
@@ -98,16 +95,7 @@ func (o *Options) defaults() {
 		o.MaxScripts = defaultMaxScripts
 	}
 	if o.Sleep == nil {
-		o.Sleep = sleep
-	}
-}
-
-func sleep(ctx context.Context, d time.Duration) {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-t.C:
-	case <-ctx.Done():
+		o.Sleep = netserve.Sleep
 	}
 }
 
@@ -117,16 +105,7 @@ type Server struct {
 	log  *slog.Logger
 	caps capabilities
 
-	ctx    context.Context // sessions' base context; cancelled when Shutdown gives up waiting
-	cancel context.CancelFunc
-
-	closing atomic.Bool
-	wg      sync.WaitGroup // one per session goroutine
-
-	mu        sync.Mutex
-	listeners map[net.Listener]struct{}
-	sessions  map[*session]struct{}
-	perIP     map[netip.Addr]int
+	net *netserve.Server // accept loop, per-IP limit, connections, shutdown
 }
 
 // New validates opt and returns a Server.
@@ -140,178 +119,25 @@ func New(opt Options) (*Server, error) {
 	opt.defaults()
 	s := &Server{
 		opt: opt, log: opt.Logger.With("service", "managesieve"), caps: newCapabilities(opt),
-		listeners: map[net.Listener]struct{}{}, sessions: map[*session]struct{}{},
-		perIP: map[netip.Addr]int{},
 	}
-	s.ctx, s.cancel = context.WithCancel(context.Background())
+	s.net = netserve.New(netserve.Options{
+		Logger: s.log, MaxConnsPerIP: opt.MaxConnsPerIP,
+		Refuse: func(raw net.Conn) {
+			if !opt.ImplicitTLS { // a plaintext line would garble a TLS handshake
+				netserve.WriteLine(s.log, raw, lineTooMany, 10*time.Second)
+			}
+		},
+		Handle: func(raw net.Conn) { newSession(s, raw).run() },
+	})
 	return s, nil
 }
 
 // Serve accepts connections on l until Shutdown, serving each on its own goroutine. It
 // returns nil after Shutdown, or the listener's error.
-func (s *Server) Serve(l net.Listener) error {
-	s.mu.Lock()
-	if s.closing.Load() {
-		s.mu.Unlock()
-		return l.Close()
-	}
-	s.listeners[l] = struct{}{}
-	s.mu.Unlock()
-	var backoff time.Duration
-	for {
-		raw, err := l.Accept()
-		if err != nil {
-			if s.closing.Load() {
-				return nil
-			}
-			if errors.Is(err, net.ErrClosed) {
-				return err
-			}
-			// Anything else (EMFILE, ECONNABORTED) passes: back off and accept again.
-			backoff = min(max(2*backoff, 5*time.Millisecond), time.Second)
-			s.log.Warn("accept", "err", err, "retry", backoff)
-			time.Sleep(backoff)
-			continue
-		}
-		backoff = 0
-		if !s.start(raw) {
-			s.closeLogged(raw, "connection after shutdown")
-		}
-	}
-}
-
-// start runs a session for raw unless the server is shutting down.
-func (s *Server) start(raw net.Conn) bool {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.closing.Load() {
-		return false
-	}
-	s.wg.Add(1)
-	go s.handle(raw)
-	return true
-}
-
-// handle is one connection's goroutine: the per-IP limit, then the session.
-func (s *Server) handle(raw net.Conn) {
-	defer s.wg.Done()
-	ip := remoteIP(raw)
-	if !s.acquireIP(ip) {
-		s.log.Info("connection refused: per-IP limit", "ip", ip.String())
-		if !s.opt.ImplicitTLS { // a plaintext line would garble a TLS handshake
-			s.writeLine(raw, lineTooMany)
-		}
-		s.closeLogged(raw, "refused connection")
-		return
-	}
-	defer s.releaseIP(ip)
-	sess := newSession(s, raw)
-	if !s.track(sess, true) {
-		s.closeLogged(raw, "connection after shutdown")
-		return
-	}
-	defer s.track(sess, false)
-	sess.run()
-}
+func (s *Server) Serve(l net.Listener) error { return s.net.Serve(l) }
 
 // Shutdown stops accepting, says BYE (TRYLATER) to every session waiting for a command
 // and closes it, and waits for sessions busy with a command to finish it. When ctx ends
-// first, the remaining connections are closed and ctx's error is returned.
-func (s *Server) Shutdown(ctx context.Context) error {
-	s.mu.Lock()
-	s.closing.Store(true)
-	for l := range s.listeners {
-		if err := l.Close(); err != nil && !errors.Is(err, net.ErrClosed) {
-			s.log.Warn("close listener", "err", err)
-		}
-	}
-	s.listeners = map[net.Listener]struct{}{}
-	all := s.sessionList()
-	s.mu.Unlock()
-	for _, sess := range all {
-		sess.c.wake()
-	}
-	done := make(chan struct{})
-	go func() { s.wg.Wait(); close(done) }()
-	select {
-	case <-done:
-		s.cancel()
-		return nil
-	case <-ctx.Done():
-	}
-	s.cancel() // directory and script calls in progress return
-	s.mu.Lock()
-	all = s.sessionList()
-	s.mu.Unlock()
-	for _, sess := range all {
-		s.closeLogged(sess.c.raw, "forced close")
-	}
-	<-done // every blocking call is now bounded: sockets closed, contexts cancelled
-	return ctx.Err()
-}
-
-func (s *Server) sessionList() []*session {
-	l := make([]*session, 0, len(s.sessions))
-	for sess := range s.sessions {
-		l = append(l, sess)
-	}
-	return l
-}
-
-// track adds (open) or removes a session; adding fails once Shutdown has begun.
-func (s *Server) track(sess *session, open bool) bool {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if !open {
-		delete(s.sessions, sess)
-		return true
-	}
-	if s.closing.Load() {
-		return false
-	}
-	s.sessions[sess] = struct{}{}
-	return true
-}
-
-func (s *Server) acquireIP(ip netip.Addr) bool {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.perIP[ip] >= s.opt.MaxConnsPerIP {
-		return false
-	}
-	s.perIP[ip]++
-	return true
-}
-
-func (s *Server) releaseIP(ip netip.Addr) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.perIP[ip] <= 1 {
-		delete(s.perIP, ip)
-	} else {
-		s.perIP[ip]--
-	}
-}
-
-func remoteIP(c net.Conn) netip.Addr {
-	if ta, ok := c.RemoteAddr().(*net.TCPAddr); ok {
-		return ta.AddrPort().Addr().Unmap()
-	}
-	return netip.Addr{}
-}
-
-// writeLine writes one line outside a session, bounded by a short deadline.
-func (s *Server) writeLine(w net.Conn, line string) {
-	if err := w.SetWriteDeadline(time.Now().Add(10 * time.Second)); err != nil {
-		s.log.Debug("set write deadline", "err", err)
-	}
-	if _, err := io.WriteString(w, line+"\r\n"); err != nil {
-		s.log.Debug("write line", "err", err) // the peer may be gone already
-	}
-}
-
-func (s *Server) closeLogged(c io.Closer, what string) {
-	if err := c.Close(); err != nil && !errors.Is(err, net.ErrClosed) {
-		s.log.Debug("close "+what, "err", err)
-	}
-}
+// first, the remaining connections are closed (directory and script calls in progress
+// are cancelled) and ctx's error is returned.
+func (s *Server) Shutdown(ctx context.Context) error { return s.net.Shutdown(ctx) }

@@ -35,7 +35,7 @@ type session struct {
 
 func newSession(srv *Server, raw net.Conn) *session {
 	log := srv.log.With("conn", obs.NewID(), "remote", raw.RemoteAddr().String())
-	return &session{srv: srv, c: newConn(srv, raw), ctx: srv.ctx, started: srv.opt.Now(), log: log, base: log}
+	return &session{srv: srv, c: newConn(srv, raw), ctx: srv.net.Context(), started: srv.opt.Now(), log: log, base: log}
 }
 
 // run greets the client with the capabilities (RFC 5804 1.7) and executes commands

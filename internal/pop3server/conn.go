@@ -8,6 +8,8 @@ import (
 	"errors"
 	"net"
 	"time"
+
+	"mailgrid/internal/netserve"
 )
 
 // Reasons a read ends a session; the session says the matching goodbye.
@@ -21,7 +23,7 @@ const writeBufSize = 16 << 10 // one full TLS record per flush
 
 // conn is a session's transport: the TCP connection, the TLS layer once there is one, and
 // the buffered reader and writer over the current layer. Only the session's goroutine
-// uses it, except wake, which Shutdown calls.
+// uses it; Shutdown (netserve) touches only raw's read deadline.
 type conn struct {
 	srv *Server
 	raw net.Conn
@@ -60,12 +62,12 @@ func (c writeDeadlineConn) Write(p []byte) (int, error) {
 // its line end; a bare LF ends a line too. The slice is valid until the next read.
 //
 // The read deadline is armed before the shutdown flag is checked, and Shutdown sets the
-// flag before it wakes readers (wake), so a session can never sleep through a shutdown.
+// flag before it wakes readers (netserve.Server.Shutdown), so a session can never sleep through a shutdown.
 func (c *conn) readLine(limit int) ([]byte, error) {
 	if err := c.raw.SetReadDeadline(time.Now().Add(c.srv.opt.IdleTimeout)); err != nil {
 		return nil, err
 	}
-	if c.srv.closing.Load() {
+	if c.srv.net.Closing() {
 		return nil, errShutdown
 	}
 	line, err := c.r.ReadSlice('\n')
@@ -75,7 +77,7 @@ func (c *conn) readLine(limit int) ([]byte, error) {
 	if err != nil {
 		var ne net.Error
 		if errors.As(err, &ne) && ne.Timeout() {
-			if c.srv.closing.Load() {
+			if c.srv.net.Closing() {
 				return nil, errShutdown
 			}
 			return nil, errIdle // RFC 1939 3: autologout, no UPDATE
@@ -133,17 +135,10 @@ func (c *conn) startTLS(ctx context.Context) (discarded int, err error) {
 	return discarded, nil
 }
 
-// wake interrupts a read blocked on this connection so it sees the shutdown flag.
-func (c *conn) wake() {
-	if err := c.raw.SetReadDeadline(time.Now()); err != nil && !errors.Is(err, net.ErrClosed) {
-		c.srv.log.Debug("wake connection", "err", err)
-	}
-}
-
 // close flushes what is buffered and closes the connection.
 func (c *conn) close() {
 	if err := c.w.Flush(); err != nil && !errors.Is(err, net.ErrClosed) {
 		c.srv.log.Debug("flush on close", "err", err)
 	}
-	c.srv.closeLogged(c.raw, "connection")
+	netserve.CloseLogged(c.srv.log, c.raw, "connection")
 }

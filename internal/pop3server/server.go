@@ -4,15 +4,13 @@ import (
 	"context"
 	"crypto/tls"
 	"errors"
-	"io"
 	"log/slog"
 	"net"
-	"net/netip"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"mailgrid/internal/directory"
+	"mailgrid/internal/netserve"
 	"mailgrid/internal/obs"
 	"mailgrid/internal/store"
 )
@@ -78,7 +76,7 @@ func (o *Options) defaults() {
 		o.AuthFailDelay = defaultAuthFailDelay
 	}
 	if o.Sleep == nil {
-		o.Sleep = sleep
+		o.Sleep = netserve.Sleep
 	}
 	if o.MaxLineLength <= 0 {
 		o.MaxLineLength = defaultMaxLine
@@ -91,30 +89,14 @@ func (o *Options) defaults() {
 	}
 }
 
-func sleep(ctx context.Context, d time.Duration) {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-t.C:
-	case <-ctx.Done():
-	}
-}
-
 // Server is one POP3 service on one or more listeners.
 type Server struct {
 	opt Options
 	log *slog.Logger
 
-	ctx    context.Context // sessions' base context; cancelled when Shutdown gives up waiting
-	cancel context.CancelFunc
-
-	closing atomic.Bool
-	wg      sync.WaitGroup // one per session goroutine
+	net *netserve.Server // accept loop, per-IP limit, connections, shutdown
 
 	mu        sync.Mutex
-	listeners map[net.Listener]struct{}
-	sessions  map[*session]struct{}
-	perIP     map[netip.Addr]int
 	locks     map[store.AccountRef]struct{} // maildrops in use (RFC 1939 8: exclusive access)
 	lastLogin map[store.AccountRef]time.Time
 }
@@ -130,161 +112,30 @@ func New(opt Options) (*Server, error) {
 	opt.defaults()
 	s := &Server{
 		opt: opt, log: opt.Logger.With("service", "pop3"),
-		listeners: map[net.Listener]struct{}{}, sessions: map[*session]struct{}{},
-		perIP: map[netip.Addr]int{}, locks: map[store.AccountRef]struct{}{},
-		lastLogin: map[store.AccountRef]time.Time{},
+		locks: map[store.AccountRef]struct{}{}, lastLogin: map[store.AccountRef]time.Time{},
 	}
-	s.ctx, s.cancel = context.WithCancel(context.Background())
+	s.net = netserve.New(netserve.Options{
+		Logger: s.log, MaxConnsPerIP: opt.MaxConnsPerIP,
+		Refuse: func(raw net.Conn) {
+			if !opt.ImplicitTLS { // a plaintext line would garble a TLS handshake
+				netserve.WriteLine(s.log, raw, lineTooMany, 10*time.Second)
+			}
+		},
+		Handle: func(raw net.Conn) { newSession(s, raw).run() },
+	})
 	return s, nil
 }
 
 // Serve accepts connections on l until Shutdown, serving each on its own goroutine. It
 // returns nil after Shutdown, or the listener's error.
-func (s *Server) Serve(l net.Listener) error {
-	s.mu.Lock()
-	if s.closing.Load() {
-		s.mu.Unlock()
-		return l.Close()
-	}
-	s.listeners[l] = struct{}{}
-	s.mu.Unlock()
-	var backoff time.Duration
-	for {
-		raw, err := l.Accept()
-		if err != nil {
-			if s.closing.Load() {
-				return nil
-			}
-			if errors.Is(err, net.ErrClosed) {
-				return err
-			}
-			// Anything else (EMFILE, ECONNABORTED) passes: back off and accept again.
-			backoff = min(max(2*backoff, 5*time.Millisecond), time.Second)
-			s.log.Warn("accept", "err", err, "retry", backoff)
-			time.Sleep(backoff)
-			continue
-		}
-		backoff = 0
-		if !s.start(raw) {
-			s.closeLogged(raw, "connection after shutdown")
-		}
-	}
-}
-
-// start runs a session for raw unless the server is shutting down.
-func (s *Server) start(raw net.Conn) bool {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.closing.Load() {
-		return false
-	}
-	s.wg.Add(1)
-	go s.handle(raw)
-	return true
-}
-
-// handle is one connection's goroutine: the per-IP limit, then the session.
-func (s *Server) handle(raw net.Conn) {
-	defer s.wg.Done()
-	ip := remoteIP(raw)
-	if !s.acquireIP(ip) {
-		s.log.Info("connection refused: per-IP limit", "ip", ip.String())
-		if !s.opt.ImplicitTLS { // a plaintext line would garble a TLS handshake
-			s.writeLine(raw, lineTooMany)
-		}
-		s.closeLogged(raw, "refused connection")
-		return
-	}
-	defer s.releaseIP(ip)
-	sess := newSession(s, raw)
-	if !s.track(sess, true) {
-		s.closeLogged(raw, "connection after shutdown")
-		return
-	}
-	defer s.track(sess, false)
-	sess.run()
-}
+func (s *Server) Serve(l net.Listener) error { return s.net.Serve(l) }
 
 // Shutdown stops accepting, tells every session waiting for a command
 // "-ERR [SYS/TEMP] Server shutting down" and closes it (without UPDATE: nothing is
 // deleted), and waits for sessions busy with a command (a RETR, a QUIT in UPDATE) to
-// finish it. When ctx ends first, the remaining connections are closed and ctx's error
-// is returned.
-func (s *Server) Shutdown(ctx context.Context) error {
-	s.mu.Lock()
-	s.closing.Store(true)
-	for l := range s.listeners {
-		if err := l.Close(); err != nil && !errors.Is(err, net.ErrClosed) {
-			s.log.Warn("close listener", "err", err)
-		}
-	}
-	s.listeners = map[net.Listener]struct{}{}
-	all := s.sessionList()
-	s.mu.Unlock()
-	for _, sess := range all {
-		sess.c.wake()
-	}
-	done := make(chan struct{})
-	go func() { s.wg.Wait(); close(done) }()
-	select {
-	case <-done:
-		s.cancel()
-		return nil
-	case <-ctx.Done():
-	}
-	s.cancel() // store calls in progress return
-	s.mu.Lock()
-	all = s.sessionList()
-	s.mu.Unlock()
-	for _, sess := range all {
-		s.closeLogged(sess.c.raw, "forced close")
-	}
-	<-done // every blocking call is now bounded: sockets closed, contexts cancelled
-	return ctx.Err()
-}
-
-func (s *Server) sessionList() []*session {
-	l := make([]*session, 0, len(s.sessions))
-	for sess := range s.sessions {
-		l = append(l, sess)
-	}
-	return l
-}
-
-// track adds (open) or removes a session; adding fails once Shutdown has begun.
-func (s *Server) track(sess *session, open bool) bool {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if !open {
-		delete(s.sessions, sess)
-		return true
-	}
-	if s.closing.Load() {
-		return false
-	}
-	s.sessions[sess] = struct{}{}
-	return true
-}
-
-func (s *Server) acquireIP(ip netip.Addr) bool {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.perIP[ip] >= s.opt.MaxConnsPerIP {
-		return false
-	}
-	s.perIP[ip]++
-	return true
-}
-
-func (s *Server) releaseIP(ip netip.Addr) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.perIP[ip] <= 1 {
-		delete(s.perIP, ip)
-	} else {
-		s.perIP[ip]--
-	}
-}
+// finish it. When ctx ends first, the remaining connections are closed (store calls in
+// progress are cancelled) and ctx's error is returned.
+func (s *Server) Shutdown(ctx context.Context) error { return s.net.Shutdown(ctx) }
 
 // lockMaildrop takes the account's maildrop lock (RFC 1939 8: the server acquires an
 // exclusive-access lock on the maildrop). It is in-process; see the package doc.
@@ -335,27 +186,4 @@ func (s *Server) recordLogin(ref store.AccountRef) {
 		}
 	}
 	s.lastLogin[ref] = now
-}
-
-func remoteIP(c net.Conn) netip.Addr {
-	if ta, ok := c.RemoteAddr().(*net.TCPAddr); ok {
-		return ta.AddrPort().Addr().Unmap()
-	}
-	return netip.Addr{}
-}
-
-// writeLine writes one line outside a session, bounded by a short deadline.
-func (s *Server) writeLine(w net.Conn, line string) {
-	if err := w.SetWriteDeadline(time.Now().Add(10 * time.Second)); err != nil {
-		s.log.Debug("set write deadline", "err", err)
-	}
-	if _, err := io.WriteString(w, line+"\r\n"); err != nil {
-		s.log.Debug("write line", "err", err) // the peer may be gone already
-	}
-}
-
-func (s *Server) closeLogged(c io.Closer, what string) {
-	if err := c.Close(); err != nil && !errors.Is(err, net.ErrClosed) {
-		s.log.Debug("close "+what, "err", err)
-	}
 }

@@ -49,7 +49,7 @@ type session struct {
 
 func newSession(srv *Server, raw net.Conn) *session {
 	return &session{
-		srv: srv, c: newConn(srv, raw), ctx: srv.ctx,
+		srv: srv, c: newConn(srv, raw), ctx: srv.net.Context(),
 		log: srv.log.With("conn", obs.NewID(), "remote", raw.RemoteAddr().String()),
 	}
 }
