@@ -113,52 +113,26 @@ func applyUpdate(ctx context.Context, tx pgx.Tx, cur directory.Account, u direct
 	return next, err
 }
 
-// Authenticate checks a login (the full address, case-insensitive) and password.
-//
-// Unknown logins verify the password against a stand-in hash, so they take the time of a
-// real verification and cannot be told from a wrong password by timing. Whether the account
-// or its domain is disabled is only revealed (ErrDisabled) after the right password. A
-// successful login with a hash that needs rehashing (bcrypt import, old argon2 parameters)
-// stores a fresh argon2id hash; a failure to do so is logged and does not fail the login.
-//
-// The account is read on every call; the verification is skipped when the auth cache
-// holds this account and password with the stored hash just read (directory.AuthCache),
-// so a password change, a disable or a delete applies to the next login. Only complete
-// successes are added to the cache.
+// Authenticate checks a login (the full address, case-insensitive) and password
+// (directory.AuthenticateWith: stand-in hash for unknown logins, the hash bound, the auth
+// cache, rehash on success).
 func (d *Directory) Authenticate(ctx context.Context, login, password string) (directory.Account, error) {
-	fail := fmt.Errorf("%w: %s", directory.ErrAuthFailed, login)
-	a, domainEnabled, err := d.loginAccount(ctx, login)
-	if errors.Is(err, directory.ErrNotFound) {
-		if _, _, verr := d.verify(ctx, d.dummyHash, password); verr != nil {
-			return directory.Account{}, verr
-		}
-		return directory.Account{}, fail
-	}
-	if err != nil {
-		return directory.Account{}, err
-	}
-	var rehash bool
-	if !d.authCache.Hit(a.ID, password, a.PasswordHash) {
-		var ok bool
-		ok, rehash, err = d.verify(ctx, a.PasswordHash, password)
-		if err != nil {
-			return directory.Account{}, fmt.Errorf("postgres directory: account %d: %w", a.ID, err)
-		}
-		if !ok {
-			return directory.Account{}, fail
-		}
-	}
-	if !a.Enabled || !domainEnabled {
-		return directory.Account{}, fmt.Errorf("%w: %s", directory.ErrDisabled, a.Address)
-	}
-	if rehash {
-		old := a.PasswordHash
-		if a.PasswordHash = d.rehash(ctx, a, password); a.PasswordHash == old {
-			return a, nil // not rehashed: verify again next time, so the rehash is retried
-		}
-	}
-	d.authCache.Add(a.ID, password, a.PasswordHash)
-	return a, nil
+	return directory.AuthenticateWith(ctx, authLogin{d}, d.authCache, d.dummyHash, login, password)
+}
+
+// authLogin is directory.Login over d.
+type authLogin struct{ d *Directory }
+
+func (l authLogin) LoginAccount(ctx context.Context, login string) (directory.Account, bool, error) {
+	return l.d.loginAccount(ctx, login)
+}
+
+func (l authLogin) Verify(ctx context.Context, hash, pw string) (ok, rehash bool, err error) {
+	return l.d.verify(ctx, hash, pw)
+}
+
+func (l authLogin) Rehash(ctx context.Context, a directory.Account, pw string) string {
+	return l.d.rehash(ctx, a, pw)
 }
 
 // loginAccount finds the account of a login and whether its domain is enabled, in one
