@@ -6,13 +6,13 @@ import (
 	"errors"
 	"log/slog"
 	"net"
-	"net/netip"
 	"sync"
 	"sync/atomic"
 	"time"
 
 	"mailgrid/internal/bus"
 	"mailgrid/internal/directory"
+	"mailgrid/internal/netserve"
 	"mailgrid/internal/obs"
 	"mailgrid/internal/store"
 )
@@ -93,7 +93,7 @@ type Server struct {
 	mu        sync.Mutex
 	listeners map[net.Listener]struct{}
 	sessions  map[*session]struct{}
-	perIP     map[netip.Addr]int
+	perIP     *netserve.PerIP
 	wg        sync.WaitGroup
 }
 
@@ -108,7 +108,8 @@ func New(opt Options) (*Server, error) {
 	opt.defaults()
 	return &Server{
 		opt: opt, log: opt.Logger.With("service", "imap"), done: make(chan struct{}),
-		listeners: map[net.Listener]struct{}{}, sessions: map[*session]struct{}{}, perIP: map[netip.Addr]int{},
+		listeners: map[net.Listener]struct{}{}, sessions: map[*session]struct{}{},
+		perIP: netserve.NewPerIP(opt.MaxConnsPerIP),
 	}, nil
 }
 
@@ -144,9 +145,9 @@ func (s *Server) Serve(l net.Listener) error {
 
 // accept starts a session for c, or refuses it over the per-IP limit.
 func (s *Server) accept(c net.Conn) {
-	ip := remoteIP(c)
+	ip := netserve.RemoteIP(c)
 	s.mu.Lock()
-	if s.closing.Load() || s.perIP[ip] >= s.opt.MaxConnsPerIP {
+	if s.closing.Load() || !s.perIP.Acquire(ip) {
 		closing := s.closing.Load()
 		s.mu.Unlock()
 		if !s.opt.ImplicitTLS { // a plaintext BYE would garble a TLS handshake
@@ -161,7 +162,6 @@ func (s *Server) accept(c net.Conn) {
 		obs.Check(s.log, c.Close(), "close refused connection")
 		return
 	}
-	s.perIP[ip]++
 	sess := newSession(s, c, ip)
 	s.sessions[sess] = struct{}{}
 	s.wg.Add(1)
@@ -171,20 +171,9 @@ func (s *Server) accept(c net.Conn) {
 		sess.serve()
 		s.mu.Lock()
 		delete(s.sessions, sess)
-		if s.perIP[ip] <= 1 {
-			delete(s.perIP, ip)
-		} else {
-			s.perIP[ip]--
-		}
+		s.perIP.Release(ip)
 		s.mu.Unlock()
 	}()
-}
-
-func remoteIP(c net.Conn) netip.Addr {
-	if ta, ok := c.RemoteAddr().(*net.TCPAddr); ok {
-		return ta.AddrPort().Addr().Unmap()
-	}
-	return netip.Addr{}
 }
 
 // Shutdown stops accepting, tells every session "* BYE" (RFC 9051 7.1.5) as soon as it

@@ -15,9 +15,10 @@
 // connection is closed, which bounds every blocking call; Shutdown then waits for the
 // handlers and returns the context's error.
 //
-// Only the standard library is used (net, sync, context): the front-ends that fit this
-// shape (POP3, ManageSieve) own their loops; go-smtp's server keeps its own accept loop
-// and uses PerIP alone.
+// Only the standard library is used (net, sync, context). POP3 and ManageSieve run on
+// Server whole. SMTP keeps go-smtp's own accept loop and IMAP its session registry (its
+// shutdown interrupts IDLE through the session, not the socket): both use PerIP,
+// RemoteIP and the small helpers only.
 package netserve
 
 import (

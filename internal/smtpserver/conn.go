@@ -9,6 +9,8 @@ import (
 	"time"
 
 	"github.com/emersion/go-smtp"
+
+	"mailgrid/internal/netserve"
 )
 
 // Replies written by the connection layer itself, outside any command.
@@ -31,8 +33,8 @@ func (l *listener) Accept() (net.Conn, error) {
 		if err != nil {
 			return nil, err
 		}
-		ip := remoteIP(raw)
-		if !l.srv.acquireIP(ip) {
+		ip := netserve.RemoteIP(raw)
+		if !l.srv.perIP.Acquire(ip) {
 			l.srv.log.Info("connection refused: per-IP limit", "ip", ip.String())
 			if !l.srv.opt.ImplicitTLS { // a plaintext 421 would garble a TLS handshake
 				l.srv.writeRaw(raw, replyTooMany)
@@ -50,13 +52,6 @@ func (l *listener) Accept() (net.Conn, error) {
 		}
 		return c, nil
 	}
-}
-
-func remoteIP(c net.Conn) netip.Addr {
-	if ta, ok := c.RemoteAddr().(*net.TCPAddr); ok {
-		return ta.AddrPort().Addr().Unmap()
-	}
-	return netip.Addr{}
 }
 
 // connState is what the server knows about one connection, shared between the conn
@@ -183,7 +178,7 @@ func (c *conn) Close() error {
 		if errors.Is(err, net.ErrClosed) {
 			err = nil // closed by sayGoodbye already
 		}
-		c.st.srv.releaseIP(c.st.ip)
+		c.st.srv.perIP.Release(c.st.ip)
 		c.st.srv.track(c.st, false)
 	})
 	return err

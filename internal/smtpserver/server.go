@@ -64,7 +64,6 @@ import (
 	"io"
 	"log/slog"
 	"net"
-	"net/netip"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -73,6 +72,7 @@ import (
 
 	"mailgrid/internal/delivery"
 	"mailgrid/internal/directory"
+	"mailgrid/internal/netserve"
 )
 
 // Mode selects the service.
@@ -165,7 +165,7 @@ type Server struct {
 
 	mu        sync.Mutex
 	listeners []net.Listener
-	perIP     map[netip.Addr]int
+	perIP     *netserve.PerIP
 	conns     map[*connState]struct{}
 	idle      chan struct{} // closed when conns becomes empty during shutdown
 }
@@ -179,7 +179,7 @@ func New(opt Options) (*Server, error) {
 		return nil, errors.New("smtpserver: ImplicitTLS needs a TLSConfig")
 	}
 	opt.defaults()
-	s := &Server{opt: opt, log: opt.Logger.With("service", opt.Mode.String()), perIP: map[netip.Addr]int{}, conns: map[*connState]struct{}{}}
+	s := &Server{opt: opt, log: opt.Logger.With("service", opt.Mode.String()), perIP: netserve.NewPerIP(opt.MaxConnsPerIP), conns: map[*connState]struct{}{}}
 	s.ctx, s.cancel = context.WithCancel(context.Background())
 
 	be := smtp.NewServer(smtp.BackendFunc(s.newSession))
@@ -293,41 +293,12 @@ func (s *Server) track(st *connState, open bool) {
 	}
 }
 
-func (s *Server) acquireIP(ip netip.Addr) bool {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.perIP[ip] >= s.opt.MaxConnsPerIP {
-		return false
-	}
-	s.perIP[ip]++
-	return true
-}
-
-func (s *Server) releaseIP(ip netip.Addr) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.perIP[ip] <= 1 {
-		delete(s.perIP, ip)
-	} else {
-		s.perIP[ip]--
-	}
-}
-
 // writeRaw writes one reply line outside go-smtp, bounded by the write timeout.
 func (s *Server) writeRaw(w net.Conn, line string) {
-	if err := w.SetWriteDeadline(time.Now().Add(s.opt.WriteTimeout)); err != nil {
-		s.log.Debug("set write deadline", "err", err)
-	}
-	if _, err := io.WriteString(w, line+"\r\n"); err != nil {
-		s.log.Debug("write reply", "err", err)
-	}
+	netserve.WriteLine(s.log, w, line, s.opt.WriteTimeout)
 }
 
-func (s *Server) closeLogged(c io.Closer, what string) {
-	if err := c.Close(); err != nil && !errors.Is(err, net.ErrClosed) {
-		s.log.Debug("close "+what, "err", err)
-	}
-}
+func (s *Server) closeLogged(c io.Closer, what string) { netserve.CloseLogged(s.log, c, what) }
 
 // errorLog adapts slog to go-smtp's Logger.
 type errorLog struct{ l *slog.Logger }
