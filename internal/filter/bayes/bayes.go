@@ -108,7 +108,7 @@ func New(store TokenStore, opts Options) *Classifier {
 type Verdict struct {
 	Prob   float64 // probability of spam, 0..1; 0.5 when not Ready
 	Ready  bool    // enough training in both classes to judge
-	Tokens int     // distinct tokens in the message
+	Tokens int     // distinct tokens in the message (0 when an untrained classifier abstained unread)
 	Clues  []Clue  // strongest evidence first, at most MaxClues
 }
 
@@ -127,6 +127,15 @@ func (v Verdict) IsSpam(l Level) bool {
 
 // Classify tokenises msg and scores it.
 func (c *Classifier) Classify(ctx context.Context, msg Message) (Verdict, error) {
+	// An untrained classifier abstains whatever the message says: answer before the
+	// tokeniser reads it (most accounts never train, and this runs on every delivery).
+	totals, err := c.store.Totals(ctx)
+	if err != nil {
+		return Verdict{}, fmt.Errorf("bayes: totals: %w", err)
+	}
+	if totals.Spam < c.minTrained || totals.Ham < c.minTrained {
+		return Verdict{Prob: 0.5}, nil
+	}
 	toks, err := Tokenize(msg)
 	if err != nil {
 		return Verdict{}, err

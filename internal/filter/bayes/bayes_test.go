@@ -144,7 +144,9 @@ func TestNotReady(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if v.Ready || v.Prob != 0.5 || v.IsSpam(LevelHigh) || v.Tokens == 0 {
+	// It abstains without reading the message (Tokens 0): the tokeniser is the costly part
+	// and most accounts never train.
+	if v.Ready || v.Prob != 0.5 || v.IsSpam(LevelHigh) || v.Tokens != 0 {
 		t.Fatalf("verdict with 10+10 trained (minimum %d): %+v", MinTrained, v)
 	}
 	c = New(c.store, Options{MinTrained: 5})
