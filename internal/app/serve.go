@@ -77,7 +77,8 @@ func (s *System) Serve(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	flt, err := s.openFilters(ctx, resolver)
+	// The filters look up the same sender domains for every message: a short cache.
+	flt, err := s.openFilters(ctx, dns.NewCache(resolver, 0, 0, 0, nil))
 	if err != nil {
 		return err
 	}
