@@ -57,9 +57,6 @@ type pageData struct {
 }
 
 func (s *Server) consoleRoutes(mux *http.ServeMux) {
-	mux.HandleFunc("GET /{$}", func(w http.ResponseWriter, r *http.Request) {
-		http.Redirect(w, r, "/console/", http.StatusSeeOther)
-	})
 	mux.HandleFunc("GET /login", s.loginPage)
 	mux.HandleFunc("POST /login", s.loginForm)
 	mux.HandleFunc("POST /logout", s.logoutForm)

@@ -45,7 +45,7 @@ func (s *Server) apiRoutes() []route {
 		return route{Route{method, path, auth, scope}, h}
 	}
 	const d, a = "/api/v1/domains/{domain}", "/api/v1/domains/{domain}/accounts/{id}"
-	return []route{
+	base := []route{
 		r("POST", "/api/v1/login", AuthPublic, "", s.apiLogin),
 		r("POST", "/api/v1/logout", AuthSession, "", s.apiLogout),
 		r("GET", "/api/v1/me", AuthAny, ScopeSelfRead, s.apiMe),
@@ -72,6 +72,9 @@ func (s *Server) apiRoutes() []route {
 		r("DELETE", d+"/aliases/{source}", AuthAny, ScopeAdminWrite, s.apiDeleteAlias),
 		r("GET", "/api/v1/audit", AuthAny, ScopeAdminRead, s.apiAudit),
 	}
+	// Further route groups live beside their handlers: admin_routes.go (plans, import,
+	// broadcast, DNS, filter servers), mail_routes.go (the webmail's API).
+	return slices.Concat(base, s.adminRoutes(), s.mailRoutes())
 }
 
 // Routes returns the API route table.
@@ -102,6 +105,7 @@ func (s *Server) buildHandler() (http.Handler, error) {
 		s.writeError(w, r, errNotFound())
 	})
 	s.consoleRoutes(mux)
+	s.mailPages(mux)
 	cop := http.NewCrossOriginProtection()
 	for _, o := range s.opt.TrustedOrigins {
 		if err := cop.AddTrustedOrigin(o); err != nil {
