@@ -13,10 +13,10 @@ import (
 // address the account may send as (directory.SendAs: its own, a sub-address, an alias that
 // targets it; RFC 6409 6.1 lets the MSA enforce this) — else 550 5.7.1. The null sender
 // is allowed (auto-replies). The sender's domain MaxMessageBytes bounds the SIZE= hint
-// (RFC 1870 6.1: 552 5.3.4).
+// (RFC 1870 6.1: 552 5.3.4). Then the MAIL-stage filter chain runs (envelope.go).
 func (p *Pipeline) CheckSender(ctx context.Context, env *Envelope) error {
 	if env.Account == nil {
-		return nil
+		return p.checkMailStage(ctx, env) // envelope.go: the MAIL-stage chain
 	}
 	if !env.From.IsZero() {
 		if err := p.CheckSendAs(ctx, *env.Account, env.From); err != nil {
@@ -30,7 +30,7 @@ func (p *Pipeline) CheckSender(ctx context.Context, env *Envelope) error {
 	if dom.MaxMessageBytes > 0 && env.Size > dom.MaxMessageBytes {
 		return errTooBig()
 	}
-	return nil
+	return p.checkMailStage(ctx, env)
 }
 
 // CheckSendAs reports (as 550 5.7.1) whether acct may not use from as a sender, in the
@@ -51,7 +51,7 @@ func (p *Pipeline) CheckSendAs(ctx context.Context, acct directory.Account, from
 // bytes (452 4.2.2 / 552 5.2.2); the domain's MaxMessageBytes bounds env.Size (552 5.3.4).
 // Remote domain: allowed only for an authenticated or internal envelope and when a queue is
 // configured (else 554 5.7.1, RFC 5321 3.6.2 — no open relay). Directory and store faults
-// are 451 4.3.0.
+// are 451 4.3.0. Then the RCPT-stage filter chain runs (envelope.go).
 func (p *Pipeline) CheckRecipient(ctx context.Context, env *Envelope, rcpt mail.Address) error {
 	local, err := p.dir.IsLocalDomain(ctx, rcpt.Domain)
 	if err != nil {
@@ -61,7 +61,7 @@ func (p *Pipeline) CheckRecipient(ctx context.Context, env *Envelope, rcpt mail.
 		if (env.Account == nil && !env.Internal) || p.queue == nil {
 			return errRelayDenied()
 		}
-		return nil
+		return p.checkRcptStage(ctx, env, rcpt) // envelope.go: the RCPT-stage chain
 	}
 	dom, err := p.dir.Domain(ctx, rcpt.Domain)
 	if err != nil {
@@ -83,7 +83,7 @@ func (p *Pipeline) CheckRecipient(ctx context.Context, env *Envelope, rcpt mail.
 			return err
 		}
 	}
-	return nil
+	return p.checkRcptStage(ctx, env, rcpt)
 }
 
 // resolve maps a local recipient to its targets with the SMTP error for each failure.

@@ -108,9 +108,14 @@ func (c *Chains) Add(stage Stage, domain string, rules ...Rule) error {
 		if r.Mailet == nil {
 			return errors.New("filter: rule without a mailet")
 		}
-		if s, ok := r.Mailet.(Stager); ok && !slices.Contains(s.Stages(), stage) {
+		s, ok := r.Mailet.(Stager)
+		if ok && !slices.Contains(s.Stages(), stage) || !ok && stage.Envelope() {
+			// an envelope stage has no message: only a mailet that says it needs none
 			return fmt.Errorf("filter: mailet %s cannot run at stage %s", r.Mailet.Name(), stage)
 		}
+	}
+	if domain != "" && stage == StageConnect {
+		return fmt.Errorf("filter: no domain is known at stage %s: its rules are global", stage)
 	}
 	if domain == "" {
 		c.global[stage] = append(c.global[stage], rules...)
@@ -165,9 +170,14 @@ func (c *Chains) Run(ctx context.Context, m *Mail) error {
 }
 
 // scopeDomain is the domain whose chain applies to r: the recipient's, or at
-// StageRemote the sender's (the authenticated account's, else the envelope's).
+// StageRemote and StageMail the sender's (the authenticated account's, else the
+// envelope's); none at StageConnect.
 func (c *Chains) scopeDomain(m *Mail, r *Recipient) string {
-	if m.Stage != StageRemote {
+	switch m.Stage {
+	case StageConnect:
+		return ""
+	case StageRemote, StageMail:
+	default:
 		return r.Addr.Domain
 	}
 	if a := m.Envelope.Account; a != nil {
@@ -247,6 +257,9 @@ func (c *Chains) fail(m *Mail, rule Rule, rcpts []*Recipient, err error) {
 	name := rule.Mailet.Name()
 	m.Logger.Warn("filter failed", "stage", m.Stage.String(), "mailet", name, "policy", rule.Policy.String(),
 		"err", err, "id", m.Envelope.ID)
+	if rule.Policy == FailOpen && m.Message == nil {
+		return // an envelope stage: nothing to tag, the command is accepted
+	}
 	if rule.Policy == FailOpen {
 		what := "error"
 		if errors.Is(err, context.DeadlineExceeded) {

@@ -13,14 +13,32 @@ import (
 // Stage is a point of the delivery pipeline where a chain runs (see the package doc).
 type Stage uint8
 
-// Stages, in the order a message meets them.
+// Stages. The message stages (data, local, remote) were numbered first; the envelope
+// stages (connect, mail, rcpt) come before them in time: a message meets connect, mail,
+// rcpt (once per RCPT TO), data, then local and remote.
 const (
 	StageData Stage = iota + 1
 	StageLocal
 	StageRemote
+	// StageConnect runs when the client greets (EHLO/HELO): Envelope.ClientIP and HELO
+	// are set, there is no sender, no message and one Recipient placeholder whose fate is
+	// the reply to EHLO. Only global rules run (no domain is known yet).
+	StageConnect
+	// StageMail runs at MAIL FROM: Envelope.From (and Account) are set, no message, one
+	// Recipient placeholder whose fate is the reply to MAIL. Domain rules of the
+	// sender's domain run (the authenticated account's, else the envelope sender's).
+	StageMail
+	// StageRcpt runs at each RCPT TO: one Recipient, the forward-path; its fate is the
+	// reply to RCPT. Domain rules of the recipient's domain run.
+	StageRcpt
 )
 
-var stageNames = [...]string{StageData: "data", StageLocal: "local", StageRemote: "remote"}
+var stageNames = [...]string{StageData: "data", StageLocal: "local", StageRemote: "remote",
+	StageConnect: "connect", StageMail: "mail", StageRcpt: "rcpt"}
+
+// Envelope reports whether s is an envelope stage (connect, mail, rcpt): the Mail has
+// no Message, and only a mailet that names the stage in Stager.Stages may run there.
+func (s Stage) Envelope() bool { return s == StageConnect || s == StageMail || s == StageRcpt }
 
 func (s Stage) String() string {
 	if int(s) < len(stageNames) && stageNames[s] != "" {
@@ -29,7 +47,8 @@ func (s Stage) String() string {
 	return "stage?"
 }
 
-// ParseStage parses "data", "local" or "remote" (the names config files use).
+// ParseStage parses "connect", "mail", "rcpt", "data", "local" or "remote" (the names
+// config files use).
 func ParseStage(s string) (Stage, bool) {
 	for i, n := range stageNames {
 		if n != "" && n == s {
@@ -60,8 +79,9 @@ type Mail struct {
 	// has the account's address); nil at the other stages.
 	Account    *directory.Account
 	Recipients []*Recipient
-	Message    *Message
-	Logger     *slog.Logger // never nil inside a mailet
+	// Message is nil at the envelope stages (Stage.Envelope).
+	Message *Message
+	Logger      *slog.Logger // never nil inside a mailet
 	Now        func() time.Time
 
 	out *[]Outgoing // shared by every view of one Mail
