@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Installs what `make test` needs when it is missing, so a fresh machine passes:
-# Debian packages (swaks, python3, fetchmail, isync), the npm test clients (exact versions from the
+# Debian packages (swaks, python3, fetchmail, isync, chromium), the npm test clients (exact versions from the
 # committed lockfiles).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -15,6 +15,9 @@ command -v mbsync >/dev/null 2>&1 || need+=(isync)
 command -v clamd >/dev/null 2>&1 || [ -x /usr/sbin/clamd ] || need+=(clamav-daemon)
 command -v rspamd >/dev/null 2>&1 || need+=(rspamd)
 command -v sieve-connect >/dev/null 2>&1 || need+=(sieve-connect)
+# The browser tests (test/browser) drive Debian's chromium with playwright-core; a browser
+# is never downloaded by a tool.
+[ -x /usr/bin/chromium ] || need+=(chromium)
 if [ ${#need[@]} -gt 0 ]; then
   echo "test-deps: installing ${need[*]}"
   if [ "$(id -u)" = 0 ]; then SUDO=; else SUDO=sudo; fi
