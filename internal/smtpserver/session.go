@@ -39,6 +39,13 @@ func (s *Server) newSession(c *smtp.Conn) (smtp.Session, error) {
 	if s.closing.Load() {
 		return nil, &smtp.SMTPError{Code: 421, EnhancedCode: smtp.EnhancedCode{4, 3, 2}, Message: "Service shutting down"}
 	}
+	// The connect-stage filters judge the client address and its greeting (RFC 5321
+	// 4.1.1.1); a refusal is the reply to EHLO/HELO, and the client may greet again.
+	if err := s.opt.Pipeline.CheckConnect(s.ctx, st.ip, c.Hostname()); err != nil {
+		e := delivery.AsError(err)
+		s.log.Info("greeting refused", "remote", st.ip.String(), "helo", c.Hostname(), "code", e.Code, "reason", e.Message, "err", e.Err)
+		return nil, toSMTP(e)
+	}
 	st.setSession(c)
 	sess := &session{srv: s, st: st, conn: c}
 	if cs, ok := c.TLSConnectionState(); ok {

@@ -7,11 +7,11 @@ import (
 )
 
 // SchemaVersion is the schema version this code writes (PRAGMA user_version).
-const SchemaVersion = 1
+const SchemaVersion = 2
 
 // migrations returns the schema steps in order: step i brings user_version i to i+1.
 // Never edit a released step; append one and bump SchemaVersion.
-func migrations() []string { return []string{schemaV1} }
+func migrations() []string { return []string{schemaV1, schemaV2} }
 
 // schemaV1: times are Unix seconds (UTC).
 const schemaV1 = `
@@ -74,6 +74,31 @@ CREATE TABLE quarantine (
 CREATE INDEX quarantine_by_owner ON quarantine(domain, account, id);
 CREATE INDEX quarantine_by_created ON quarantine(created);
 CREATE INDEX quarantine_by_blob ON quarantine(blob);
+`
+
+// schemaV2: block lists and domain filter rules (domain '' = system-wide).
+const schemaV2 = `
+CREATE TABLE block_list (
+	domain  TEXT NOT NULL,
+	kind    INTEGER NOT NULL,  -- filter.BlockKind
+	value   TEXT NOT NULL,     -- normalised (filter.NormalizeBlock)
+	note    TEXT NOT NULL,
+	created INTEGER NOT NULL,
+	PRIMARY KEY (domain, kind, value)
+) STRICT;
+
+CREATE TABLE domain_rules (
+	id         INTEGER PRIMARY KEY AUTOINCREMENT,
+	domain     TEXT NOT NULL,
+	name       TEXT NOT NULL,
+	position   INTEGER NOT NULL,
+	enabled    INTEGER NOT NULL,
+	match_any  INTEGER NOT NULL,
+	conditions TEXT NOT NULL,  -- JSON array of filter.Condition
+	action     TEXT NOT NULL,
+	arg        TEXT NOT NULL
+) STRICT;
+CREATE INDEX domain_rules_by_domain ON domain_rules(domain, position, id);
 `
 
 func (d *DB) migrate(ctx context.Context, db *sql.DB) error {
