@@ -44,11 +44,12 @@ func aliasAddCmd(e *env) *cobra.Command {
 		Short: "Add an alias; SOURCE is local@domain or @domain (catch-all)",
 		Args:  cobra.MinimumNArgs(2),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			if _, err := admin.ParseAlias(args[0], args[1:]); err != nil {
+			al, err := admin.ParseAlias(args[0], args[1:])
+			if err != nil {
 				return err
 			}
 			return e.withSystem(cmd.Context(), func(s *app.System) error {
-				al, err := s.Admin.AddAlias(cmd.Context(), args[0], args[1:])
+				al, err := cli(s).CreateAlias(cmd.Context(), al.Domain, al.Source, al.Targets)
 				if err != nil {
 					return fmt.Errorf("alias %s: %w", args[0], err)
 				}
@@ -94,7 +95,7 @@ func aliasDelCmd(e *env) *cobra.Command {
 				return err
 			}
 			return e.withSystem(cmd.Context(), func(s *app.System) error {
-				if err := s.Dir.DeleteAlias(cmd.Context(), domain, source); err != nil {
+				if err := cli(s).DeleteAlias(cmd.Context(), domain, source); err != nil {
 					return fmt.Errorf("alias %s: %w", args[0], err)
 				}
 				fmt.Fprintf(e.stdout, "deleted %s\n", source)

@@ -10,6 +10,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"mailgrid/internal/admin"
 	"mailgrid/internal/app"
 	"mailgrid/internal/directory"
 	"mailgrid/internal/mail"
@@ -52,7 +53,7 @@ func domainAddCmd(e *env) *cobra.Command {
 				return err
 			}
 			return e.withSystem(cmd.Context(), func(s *app.System) error {
-				d, err := s.Admin.AddDomain(cmd.Context(), directory.Domain{
+				d, err := cli(s).CreateDomain(cmd.Context(), directory.Domain{
 					Name: args[0], MaxMessageBytes: msg, MaxQuotaBytes: quota, MaxUsers: maxUsers,
 				})
 				if err != nil {
@@ -152,11 +153,10 @@ func domainSetCmd(e *env) *cobra.Command {
 				if d, err = ds.apply(cmd, d); err != nil {
 					return err
 				}
-				if err := s.Dir.UpdateDomain(cmd.Context(), d); err != nil {
+				u := admin.DomainUpdate{MaxMessageBytes: &d.MaxMessageBytes, MaxQuotaBytes: &d.MaxQuotaBytes,
+					MaxUsers: &d.MaxUsers, DisabledServices: &d.DisabledServices}
+				if d, err = cli(s).UpdateDomain(cmd.Context(), name, u); err != nil {
 					return fmt.Errorf("domain %s: %w", name, err)
-				}
-				if d, err = s.Dir.Domain(cmd.Context(), name); err != nil {
-					return err
 				}
 				accts, err := s.Dir.Accounts(cmd.Context(), name)
 				if err != nil {
@@ -267,7 +267,7 @@ func domainDelCmd(e *env) *cobra.Command {
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return e.withSystem(cmd.Context(), func(s *app.System) error {
-				if err := s.Admin.DeleteDomain(cmd.Context(), args[0], force); err != nil {
+				if err := cli(s).DeleteDomain(cmd.Context(), args[0], force); err != nil {
 					return fmt.Errorf("domain %s: %w", args[0], err)
 				}
 				fmt.Fprintf(e.stdout, "deleted %s\n", args[0])

@@ -15,6 +15,7 @@ import (
 
 	"golang.org/x/term"
 
+	"mailgrid/internal/admin"
 	"mailgrid/internal/app"
 	"mailgrid/internal/config"
 	"mailgrid/internal/obs"
@@ -36,6 +37,10 @@ func (e *env) config() (config.Config, error) {
 func (e *env) logger(cfg config.Config) *slog.Logger {
 	return obs.NewLogger(e.stderr, cfg.Log.Level, cfg.Log.Format)
 }
+
+// cli is the service layer as the local operator: authorised as a system admin, every
+// change recorded in the audit log with via "cli", like the console's and the API's.
+func cli(s *app.System) *admin.Scoped { return s.Admin.As(admin.SystemActor("cli")) }
 
 // withSystem opens the installation, runs fn and closes it.
 func (e *env) withSystem(ctx context.Context, fn func(*app.System) error) error {

@@ -97,7 +97,7 @@ func userAddCmd(e *env) *cobra.Command {
 				return err
 			}
 			return e.withSystem(cmd.Context(), func(s *app.System) error {
-				a, err := s.Admin.AddAccount(cmd.Context(), directory.NewAccount{
+				a, err := cli(s).CreateAccount(cmd.Context(), directory.NewAccount{
 					Address: addr, Password: pw, QuotaBytes: q, QuotaMessages: quotaMsgs,
 					Role: r, AdminDomains: adminDomains,
 				})
@@ -187,7 +187,11 @@ func userDelCmd(e *env) *cobra.Command {
 				return err
 			}
 			return e.withSystem(cmd.Context(), func(s *app.System) error {
-				if err := s.Admin.DeleteAccount(cmd.Context(), addr); err != nil {
+				a, err := s.Dir.Account(cmd.Context(), addr)
+				if err == nil {
+					err = cli(s).DeleteAccount(cmd.Context(), a.Address.Domain, a.ID)
+				}
+				if err != nil {
 					return fmt.Errorf("user %s: %w", addr, err)
 				}
 				fmt.Fprintf(e.stdout, "deleted %s\n", addr)
@@ -204,7 +208,11 @@ func (e *env) updateUser(cmd *cobra.Command, arg string, u directory.AccountUpda
 		return err
 	}
 	return e.withSystem(cmd.Context(), func(s *app.System) error {
-		if _, err := s.Dir.UpdateAccount(cmd.Context(), addr, u); err != nil {
+		a, err := s.Dir.Account(cmd.Context(), addr)
+		if err == nil {
+			_, err = cli(s).UpdateAccount(cmd.Context(), a.Address.Domain, a.ID, u, "")
+		}
+		if err != nil {
 			return fmt.Errorf("user %s: %w", addr, err)
 		}
 		info, err := s.Admin.Account(cmd.Context(), addr)
@@ -297,7 +305,7 @@ func userSetCmd(e *env) *cobra.Command {
 				if err != nil {
 					return err
 				}
-				if _, err := s.Dir.UpdateAccount(cmd.Context(), addr, directory.AccountUpdate{DisabledServices: &next}); err != nil {
+				if _, err := cli(s).UpdateAccount(cmd.Context(), a.Address.Domain, a.ID, directory.AccountUpdate{DisabledServices: &next}, ""); err != nil {
 					return fmt.Errorf("user %s: %w", addr, err)
 				}
 				e.warnDomainServices(cmd, s, a, sf.enable)
