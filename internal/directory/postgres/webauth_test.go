@@ -64,8 +64,8 @@ func TestMigrateFromV3(t *testing.T) {
 	}
 	d := open(t, dsn)
 	var v int
-	if err := d.pool.QueryRow(ctx, `SELECT max(version) FROM schema_migrations`).Scan(&v); err != nil || v != 4 {
-		t.Fatalf("schema version = %d, %v; want 4", v, err)
+	if err := d.pool.QueryRow(ctx, `SELECT max(version) FROM schema_migrations`).Scan(&v); err != nil || v != SchemaVersion {
+		t.Fatalf("schema version = %d, %v; want %d", v, err, SchemaVersion)
 	}
 	accts, err := d.Accounts(ctx, "old.example")
 	if err != nil || len(accts) != 1 {
