@@ -14,6 +14,9 @@ const (
 	// notification connection dropped, a change list too large to send): watchers must
 	// recompute their view from the store. The bus turns it into an overflow.
 	AccountResync
+	// AccountMoved says the account's mail left this shard (a user move committed): its
+	// sessions must end (IMAP: BYE) and reconnect, which finds the new shard.
+	AccountMoved
 )
 
 func (k ChangeKind) String() string {
@@ -32,6 +35,8 @@ func (k ChangeKind) String() string {
 		return "mailbox-deleted"
 	case AccountResync:
 		return "account-resync"
+	case AccountMoved:
+		return "account-moved"
 	}
 	return "unknown"
 }

@@ -1,0 +1,78 @@
+package store
+
+// Moving an account between shards (package cluster) with its IMAP identity intact.
+//
+// The source of a migration is read through the ordinary Store interface (Mailboxes,
+// Messages with ChangedSince, Vanished, OpenBlob); only the target needs Importer, which
+// writes mailboxes and messages with the source's UIDVALIDITY, UIDs, MODSEQs and flags
+// instead of allocating new ones, so an IMAP client's cache stays valid (RFC 9051
+// 2.3.1.1, RFC 7162 3.1). Fencer blocks the account's writes on the source while the
+// last changes are copied and placement is switched.
+
+import (
+	"context"
+	"time"
+)
+
+// ImportMailbox is a mailbox's identity as the target must hold it.
+type ImportMailbox struct {
+	Name        string
+	SpecialUse  string
+	Subscribed  bool
+	UIDValidity uint32
+}
+
+// ImportMessage is one message to write on the target.
+type ImportMessage struct {
+	UID          UID
+	ModSeq       uint64
+	Flags        []string
+	InternalDate time.Time
+	Meta         []byte
+	// Body is the content for a message the target does not hold yet; nil updates the
+	// flags and modseq of a UID the target holds (ErrNotFound if it does not).
+	Body Body
+}
+
+// Importer is implemented by drivers that can be the target of a migration. None of its
+// methods publishes changes or checks quota: the account is not served from the target
+// until placement switches.
+type Importer interface {
+	// ImportAccount makes the account known to the store without creating default
+	// mailboxes. Idempotent.
+	ImportAccount(ctx context.Context, acct AccountRef) error
+	// ImportMailbox finds the account's mailbox with m.UIDValidity, creating it if
+	// missing, and sets its name, special-use and subscription. ErrExists when another
+	// mailbox of the account holds the name.
+	ImportMailbox(ctx context.Context, acct AccountRef, m ImportMailbox) (MailboxID, error)
+	// DropMailbox deletes a mailbox and its messages whatever its name (INBOX too) or
+	// children. An unknown ID is not an error.
+	DropMailbox(ctx context.Context, acct AccountRef, mbox MailboxID) error
+	// ImportMessages writes msgs in one commit: a UID the mailbox lacks is inserted (its
+	// body stored, the content hash computed from the bytes), a UID it holds gets the
+	// flags and modseq given. Counters and usage follow.
+	ImportMessages(ctx context.Context, acct AccountRef, mbox MailboxID, msgs []ImportMessage) error
+	// ImportExpunged removes uids (those present) and records them as expunged at modseq
+	// for QRESYNC (RFC 7162 3.2.10).
+	ImportExpunged(ctx context.Context, acct AccountRef, mbox MailboxID, uids []UID, modseq uint64) error
+	// SetMailboxSync sets a mailbox's HIGHESTMODSEQ to modseq and raises its UIDNEXT to
+	// uidNext (UIDNEXT never falls).
+	SetMailboxSync(ctx context.Context, acct AccountRef, mbox MailboxID, uidNext UID, modseq uint64) error
+}
+
+// Fencer is implemented by drivers that can be the source of a move.
+type Fencer interface {
+	// Fence waits for the account's writes in progress and blocks new ones (deliveries,
+	// flag changes, expunges, mailbox changes wait) until the Fence ends. Reads go on.
+	Fence(ctx context.Context, acct AccountRef) (Fence, error)
+}
+
+// Fence is a held write fence on one account.
+type Fence interface {
+	// Drop deletes the account's mail in the same commit that ends the fence and
+	// publishes AccountMoved: writers that waited find no account (the caller has
+	// switched placement first, so they re-resolve and retry).
+	Drop(ctx context.Context) error
+	// Release ends the fence and changes nothing.
+	Release() error
+}
