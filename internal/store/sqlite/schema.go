@@ -77,6 +77,17 @@ CREATE TABLE expunged (
 ) WITHOUT ROWID;
 CREATE INDEX expunged_modseq ON expunged (mailbox, modseq);
 `,
+	// 2: the text index of IMAP SEARCH BODY/TEXT (search.go): one row per blob (rowid =
+	// blobs.id) with its folded header and body text, trigram-tokenized so any substring
+	// of three or more characters is found through the index. detail=none keeps it small:
+	// GLOB needs no positions. A blob no message references any more leaves the index.
+	`
+CREATE VIRTUAL TABLE search_text USING fts5(header, body, tokenize = 'trigram case_sensitive 1', detail = none);
+CREATE TRIGGER search_text_free AFTER UPDATE OF refs ON blobs WHEN NEW.refs = 0
+BEGIN
+	DELETE FROM search_text WHERE rowid = NEW.id;
+END;
+`,
 }
 
 // migrate brings the database to the newest schema in one immediate transaction, so two

@@ -69,6 +69,8 @@ func Run(t *testing.T, open OpenFunc) {
 		{"ConcurrentDeliver", testConcurrentDeliver},
 		{"ConcurrentRename", testConcurrentRename},
 		{"Reopen", testReopen},
+		{"SearchText", testSearchText},
+		{"SearchTextOracle", testSearchTextOracle},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

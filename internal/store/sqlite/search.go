@@ -1,0 +1,168 @@
+package sqlite
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"unicode/utf8"
+
+	"mailgrid/internal/store"
+)
+
+// Text search (store.TextSearcher) over an FTS5 table, search_text (schema version 2):
+// one row per blob, rowid = blobs.id, with the blob's folded header and body text
+// (store.ExtractText, store.FoldText). The trigram tokenizer with case_sensitive 1 makes
+// "col GLOB '*needle*'" an index lookup for needles of three or more characters: FTS5
+// intersects the trigrams' row lists and checks the pattern on each candidate, so the
+// answer is exact. Shorter needles scan the mailbox's rows of the index (instr), which
+// is still far cheaper than reading and decoding the bodies.
+//
+// Indexing is lazy: SearchText first indexes the mailbox's blobs that have no row yet,
+// reading and extracting on the calling goroutine and inserting through the committer in
+// batches, so concurrent searches of the same mailbox at worst both extract a blob (the
+// insert skips a row that exists). A trigger removes the row of a blob whose last
+// reference goes, so the index never keeps the text of deleted mail.
+
+// indexBatch is how many blobs one committer job indexes.
+const indexBatch = 128
+
+// SearchText implements store.TextSearcher.
+func (s *Store) SearchText(ctx context.Context, acct store.AccountRef, mbox store.MailboxID, q store.TextQuery) ([]store.UID, error) {
+	if err := s.ownMailbox(ctx, acct, mbox); err != nil {
+		return nil, err
+	}
+	if err := s.indexMailbox(ctx, int64(mbox)); err != nil {
+		return nil, err
+	}
+	needle := store.FoldText(q.Needle)
+	var sqlq string
+	args := []any{int64(mbox)}
+	arg := needle
+	switch {
+	case needle == "":
+		sqlq = `SELECT uid FROM messages WHERE mailbox = $1 ORDER BY uid`
+	case utf8.RuneCountInString(needle) < 3:
+		// No trigram to look up: scan the mailbox's index rows.
+		cond := `instr(s.body, $2) > 0`
+		if q.Header {
+			cond = `(instr(s.header, $2) > 0 OR instr(s.body, $2) > 0)`
+		}
+		sqlq = `SELECT m.uid FROM messages m JOIN search_text s ON s.rowid = m.blob
+			WHERE m.mailbox = $1 AND ` + cond + ` ORDER BY m.uid`
+	case q.Header:
+		sqlq, arg = `SELECT uid FROM messages WHERE mailbox = $1 AND blob IN (
+			SELECT rowid FROM search_text WHERE header GLOB $2
+			UNION SELECT rowid FROM search_text WHERE body GLOB $2) ORDER BY uid`, globPattern(needle)
+	default:
+		sqlq, arg = `SELECT uid FROM messages WHERE mailbox = $1 AND blob IN (
+			SELECT rowid FROM search_text WHERE body GLOB $2) ORDER BY uid`, globPattern(needle)
+	}
+	if needle != "" {
+		args = append(args, arg)
+	}
+	rows, err := s.rquery(ctx, sqlq, args...)
+	if err != nil {
+		return nil, fmt.Errorf("search text: %w", err)
+	}
+	var uids []store.UID
+	for rows.Next() {
+		var u store.UID
+		if err := rows.Scan(&u); err != nil {
+			return nil, errors.Join(fmt.Errorf("search text: %w", err), rows.Close())
+		}
+		uids = append(uids, u)
+	}
+	if err := errors.Join(rows.Err(), rows.Close()); err != nil {
+		return nil, fmt.Errorf("search text: %w", err)
+	}
+	return uids, nil
+}
+
+// globPattern is "*needle*" with GLOB's special characters matched literally.
+func globPattern(needle string) string {
+	var b strings.Builder
+	b.Grow(len(needle) + 8)
+	b.WriteByte('*')
+	for _, c := range needle {
+		switch c {
+		case '*', '?', '[':
+			b.WriteByte('[')
+			b.WriteRune(c)
+			b.WriteByte(']')
+		default:
+			b.WriteRune(c)
+		}
+	}
+	b.WriteByte('*')
+	return b.String()
+}
+
+// unindexed is a blob of the mailbox without a search_text row.
+type unindexed struct {
+	id  int64
+	loc blobLoc
+}
+
+// indexMailbox indexes the blobs of the mailbox's messages that have no index row.
+func (s *Store) indexMailbox(ctx context.Context, mbox int64) error {
+	rows, err := s.rquery(ctx, `SELECT DISTINCT b.id, b.pack, b.off, b.len FROM messages m JOIN blobs b ON b.id = m.blob
+		WHERE m.mailbox = $1 AND NOT EXISTS (SELECT 1 FROM search_text s WHERE s.rowid = m.blob)`, mbox)
+	if err != nil {
+		return fmt.Errorf("search index: %w", err)
+	}
+	var todo []unindexed
+	for rows.Next() {
+		var u unindexed
+		if err := rows.Scan(&u.id, &u.loc.pack, &u.loc.off, &u.loc.len); err != nil {
+			return errors.Join(fmt.Errorf("search index: %w", err), rows.Close())
+		}
+		todo = append(todo, u)
+	}
+	if err := errors.Join(rows.Err(), rows.Close()); err != nil {
+		return fmt.Errorf("search index: %w", err)
+	}
+	for len(todo) > 0 {
+		n := min(len(todo), indexBatch)
+		if err := s.indexBlobs(ctx, todo[:n]); err != nil {
+			return err
+		}
+		todo = todo[n:]
+	}
+	return nil
+}
+
+// indexBlobs extracts the text of some blobs and inserts their rows in one job.
+func (s *Store) indexBlobs(ctx context.Context, blobs []unindexed) error {
+	texts := make([]store.SearchableText, len(blobs))
+	for i, u := range blobs {
+		t, err := s.blobText(u.loc)
+		if err != nil {
+			return fmt.Errorf("search index: blob %d: %w", u.id, err)
+		}
+		texts[i] = store.SearchableText{Header: store.FoldText(t.Header), Body: store.FoldText(t.Body)}
+	}
+	_, err := s.c.do(ctx, func(w *wtx) error {
+		for i, u := range blobs {
+			// A blob freed meanwhile (its trigger ran) gets no row; a row another search
+			// inserted meanwhile is kept.
+			_, err := w.exec(`INSERT INTO search_text (rowid, header, body) SELECT $1, $2, $3
+				WHERE EXISTS (SELECT 1 FROM blobs WHERE id = $1 AND refs > 0)
+				AND NOT EXISTS (SELECT 1 FROM search_text WHERE rowid = $1)`, u.id, texts[i].Header, texts[i].Body)
+			if err != nil {
+				return fmt.Errorf("search index: %w", err)
+			}
+		}
+		return nil
+	}, nil)
+	return err
+}
+
+func (s *Store) blobText(loc blobLoc) (store.SearchableText, error) {
+	b, err := s.packs.open(loc)
+	if err != nil {
+		return store.SearchableText{}, err
+	}
+	t, err := store.ExtractText(b, b.Size())
+	return t, errors.Join(err, b.Close())
+}
