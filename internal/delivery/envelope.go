@@ -17,7 +17,8 @@ import (
 // quarantine releases skip these stages, as they skip the DATA stage.
 
 // CheckConnect runs the connect-stage chain for a client that greeted with helo from ip
-// (called at EHLO/HELO; RFC 5321 4.1.1.1). A nil error accepts the greeting.
+// (called at EHLO/HELO; RFC 5321 4.1.1.1). A nil error accepts the client; a refusal is
+// for the front-end to give (smtpserver answers every MAIL with it).
 func (p *Pipeline) CheckConnect(ctx context.Context, ip netip.Addr, helo string) error {
 	if p.chains.Empty(filter.StageConnect) {
 		return nil

@@ -21,8 +21,9 @@ const (
 	StageLocal
 	StageRemote
 	// StageConnect runs when the client greets (EHLO/HELO): Envelope.ClientIP and HELO
-	// are set, there is no sender, no message and one Recipient placeholder whose fate is
-	// the reply to EHLO. Only global rules run (no domain is known yet).
+	// are set, there is no sender, no message and one Recipient placeholder whose fate
+	// refuses the client (smtpserver gives the reply at MAIL FROM, as Postfix's
+	// smtpd_delay_reject). Only global rules run (no domain is known yet).
 	StageConnect
 	// StageMail runs at MAIL FROM: Envelope.From (and Account) are set, no message, one
 	// Recipient placeholder whose fate is the reply to MAIL. Domain rules of the

@@ -15,8 +15,9 @@
 //     deadline per Read, and the one place where a connection that must end (shutdown,
 //     too many errors) says 421 and closes, between two commands.
 //
-//   - session.go answers MAIL/RCPT through the pipeline's checks and tracks the
-//     transaction. MX mode accepts only local recipients (554 5.7.1 relay access denied)
+//   - session.go answers MAIL/RCPT through the pipeline's checks (which run the
+//     connect, MAIL and RCPT filter stages: block lists, milter-like policies; a client
+//     refused at connect is told so at every MAIL) and tracks the transaction. MX mode accepts only local recipients (554 5.7.1 relay access denied)
 //     and refuses routing tricks (%-hack, bang paths, quoted local parts hiding an '@':
 //     550 5.1.3; address literals: 550 5.1.2). Source routes ("@a,@b:user@c") are parsed
 //     away by go-smtp before we see the path, as RFC 5321 4.1.2 and Appendix C ask

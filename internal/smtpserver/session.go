@@ -29,6 +29,8 @@ type session struct {
 	env    *delivery.Envelope // current transaction; nil before MAIL
 	seen   map[string]bool    // recipient keys of the transaction (duplicates accepted once)
 	errors int
+	// refused is the connect-stage filters' reply: every MAIL gets it.
+	refused *smtp.SMTPError
 }
 
 func (s *Server) newSession(c *smtp.Conn) (smtp.Session, error) {
@@ -39,15 +41,17 @@ func (s *Server) newSession(c *smtp.Conn) (smtp.Session, error) {
 	if s.closing.Load() {
 		return nil, &smtp.SMTPError{Code: 421, EnhancedCode: smtp.EnhancedCode{4, 3, 2}, Message: "Service shutting down"}
 	}
-	// The connect-stage filters judge the client address and its greeting (RFC 5321
-	// 4.1.1.1); a refusal is the reply to EHLO/HELO, and the client may greet again.
-	if err := s.opt.Pipeline.CheckConnect(s.ctx, st.ip, c.Hostname()); err != nil {
-		e := delivery.AsError(err)
-		s.log.Info("greeting refused", "remote", st.ip.String(), "helo", c.Hostname(), "code", e.Code, "reason", e.Message, "err", e.Err)
-		return nil, toSMTP(e)
-	}
 	st.setSession(c)
 	sess := &session{srv: s, st: st, conn: c}
+	// The connect-stage filters judge the client address and its greeting (RFC 5321
+	// 4.1.1.1). A refusal is given at MAIL FROM, as Postfix's smtpd_delay_reject does:
+	// clients that drop a session on a refused EHLO retry at once, and the reply at MAIL
+	// reaches every client the same way.
+	if err := s.opt.Pipeline.CheckConnect(s.ctx, st.ip, c.Hostname()); err != nil {
+		e := delivery.AsError(err)
+		s.log.Info("client refused", "remote", st.ip.String(), "helo", c.Hostname(), "code", e.Code, "reason", e.Message, "err", e.Err)
+		sess.refused = toSMTP(e)
+	}
 	if cs, ok := c.TLSConnectionState(); ok {
 		sess.tls = &cs
 	}
@@ -85,6 +89,9 @@ func (sess *session) Logout() error {
 func (sess *session) Mail(from string, opts *smtp.MailOptions) error {
 	if sess.srv.opt.Mode == ModeSubmission && sess.acct == nil {
 		return sess.fail(&smtp.SMTPError{Code: 530, EnhancedCode: smtp.EnhancedCode{5, 7, 0}, Message: "Authentication required"}) // RFC 4954 6
+	}
+	if sess.refused != nil {
+		return sess.fail(sess.refused)
 	}
 	var addr mail.Address
 	if from != "" {
