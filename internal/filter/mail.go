@@ -82,8 +82,8 @@ type Mail struct {
 	Recipients []*Recipient
 	// Message is nil at the envelope stages (Stage.Envelope).
 	Message *Message
-	Logger      *slog.Logger // never nil inside a mailet
-	Now        func() time.Time
+	Logger  *slog.Logger // never nil inside a mailet
+	Now     func() time.Time
 
 	out *[]Outgoing // shared by every view of one Mail
 }
