@@ -76,7 +76,7 @@ CREATE INDEX quarantine_by_created ON quarantine(created);
 CREATE INDEX quarantine_by_blob ON quarantine(blob);
 `
 
-// schemaV2: block lists and domain filter rules (domain ” = system-wide).
+// schemaV2: block lists and domain filter rules (the empty domain is system-wide).
 const schemaV2 = `
 CREATE TABLE block_list (
 	domain  TEXT NOT NULL,
