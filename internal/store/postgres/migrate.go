@@ -1,0 +1,490 @@
+package postgres
+
+// store.Importer and store.Fencer: the PostgreSQL shard as the target and the source of
+// a user migration (package cluster). Imports keep the source's UIDVALIDITY, UIDs,
+// MODSEQs and flags; they publish nothing (nobody is served from the target until
+// placement switches) and check no quota (the account already holds what it holds).
+// Counters and usage are recounted from the rows each import touched, so a re-run of an
+// interrupted import converges whatever it finds.
+
+import (
+	"context"
+	"crypto/sha256"
+	"errors"
+	"fmt"
+	"io"
+	"slices"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"mailgrid/internal/store"
+)
+
+var (
+	_ store.Importer = (*Store)(nil)
+	_ store.Fencer   = (*Store)(nil)
+)
+
+// Fence bounds: how long a fence waits for the account's writes in progress, and how
+// long the database keeps a fence whose process went silent (it then ends the session,
+// which releases the fence: a stuck migration can never block an account for long).
+const (
+	fenceLockTimeout = "30s"
+	fenceIdleTimeout = "60s"
+)
+
+// ImportAccount implements store.Importer.
+func (s *Store) ImportAccount(ctx context.Context, acct store.AccountRef) error {
+	if err := validAccount(acct); err != nil {
+		return err
+	}
+	return s.write(ctx, func(w *wtx) error {
+		if _, err := w.exec(`INSERT INTO accounts (domain, id) VALUES ($1, $2) ON CONFLICT DO NOTHING`,
+			acct.Domain, acct.ID); err != nil {
+			return fmt.Errorf("import account: %w", err)
+		}
+		return nil
+	})
+}
+
+// ImportMailbox implements store.Importer. The shard's UIDVALIDITY counter is raised to
+// the imported value, so a mailbox created here later never takes a value the account
+// used (RFC 9051 2.3.1.1).
+func (s *Store) ImportMailbox(ctx context.Context, acct store.AccountRef, m store.ImportMailbox) (store.MailboxID, error) {
+	if err := store.ValidMailboxName(m.Name); err != nil && m.Name != store.Inbox {
+		return 0, fmt.Errorf("import mailbox %q: %w", m.Name, err)
+	}
+	if m.UIDValidity == 0 {
+		return 0, fmt.Errorf("import mailbox %q: UIDVALIDITY 0: %w", m.Name, store.ErrInvalid)
+	}
+	var id int64
+	err := s.write(ctx, func(w *wtx) error {
+		if _, err := w.needAccount(acct); err != nil {
+			return err
+		}
+		err := w.row(`SELECT id FROM mailboxes WHERE domain = $1 AND account = $2 AND uidvalidity = $3`,
+			acct.Domain, acct.ID, int64(m.UIDValidity)).Scan(&id)
+		switch {
+		case errors.Is(err, pgx.ErrNoRows):
+			err = w.row(`INSERT INTO mailboxes (domain, account, name, special_use, subscribed, uidvalidity)
+				VALUES ($1, $2, $3, $4, $5, $6) RETURNING id`, acct.Domain, acct.ID, m.Name, m.SpecialUse,
+				m.Subscribed, int64(m.UIDValidity)).Scan(&id)
+		case err == nil:
+			_, err = w.exec(`UPDATE mailboxes SET name = $2, special_use = $3, subscribed = $4 WHERE id = $1`,
+				id, m.Name, m.SpecialUse, m.Subscribed)
+		}
+		if isUniqueViolation(err) {
+			return fmt.Errorf("import mailbox %q: %w", m.Name, store.ErrExists)
+		}
+		if err != nil {
+			return fmt.Errorf("import mailbox %q: %w", m.Name, err)
+		}
+		if _, err := w.exec(`UPDATE meta SET value = greatest(value, $1) WHERE key = 'uidvalidity'`,
+			int64(m.UIDValidity)); err != nil {
+			return fmt.Errorf("import mailbox %q: uidvalidity: %w", m.Name, err)
+		}
+		return nil
+	})
+	return store.MailboxID(id), err
+}
+
+// DropMailbox implements store.Importer.
+func (s *Store) DropMailbox(ctx context.Context, acct store.AccountRef, mbox store.MailboxID) error {
+	return s.write(ctx, func(w *wtx) error {
+		if _, ok, err := w.lockAccount(acct); err != nil || !ok {
+			return err
+		}
+		boxes, err := w.lockMailboxes(acct, int64(mbox))
+		if err != nil || len(boxes) == 0 {
+			return err
+		}
+		m := boxes[int64(mbox)]
+		b := &pgx.Batch{}
+		if err := w.queueRelease(b, []int64{m.id}); err != nil {
+			return err
+		}
+		b.Queue(`DELETE FROM mailboxes WHERE id = $1`, m.id)
+		queueUsage(b, acct, -m.size, -m.messages)
+		return w.finish(b)
+	})
+}
+
+// importBody is an ImportMessage's body with its hash.
+type importBody struct {
+	body
+	idx int // in the call's msgs
+}
+
+// ImportMessages implements store.Importer. Bodies are hashed before the transaction;
+// inside it, the bodies the shard lacks are stored (single-part ones in one statement),
+// then the account and the mailbox are locked (rows.go's order) and the messages
+// upserted in one batch.
+func (s *Store) ImportMessages(ctx context.Context, acct store.AccountRef, mbox store.MailboxID, msgs []store.ImportMessage) error {
+	if len(msgs) == 0 {
+		return nil
+	}
+	var bodies []importBody
+	flags := make([][]string, len(msgs))
+	for i, m := range msgs {
+		f, err := store.NormalizeFlags(m.Flags)
+		if err != nil {
+			return fmt.Errorf("import UID %d: %w", m.UID, err)
+		}
+		if m.UID == 0 {
+			return fmt.Errorf("import: UID 0: %w", store.ErrInvalid)
+		}
+		flags[i] = f
+		if m.Body == nil {
+			continue
+		}
+		b := importBody{body: body{Body: m.Body, date: m.InternalDate}, idx: i}
+		h := sha256.New()
+		if _, err := io.Copy(h, io.NewSectionReader(m.Body, 0, m.Body.Size())); err != nil {
+			return fmt.Errorf("import UID %d: read body: %w", m.UID, err)
+		}
+		h.Sum(b.sum[:0])
+		bodies = append(bodies, b)
+	}
+	return s.write(ctx, func(w *wtx) error {
+		blobs, err := w.importBlobs(bodies)
+		if err != nil {
+			return err
+		}
+		if _, err := w.needAccount(acct); err != nil {
+			return err
+		}
+		m, err := w.lockMailbox(acct, mbox)
+		if err != nil {
+			return err
+		}
+		b := &pgx.Batch{}
+		refs, err := queueImport(b, m.id, msgs, flags, bodies, blobs)
+		if err != nil {
+			return err
+		}
+		if err := w.send(b); err != nil {
+			return fmt.Errorf("import messages: %w", err)
+		}
+		b = &pgx.Batch{}
+		queueRefs(b, refs)
+		if err := w.recount(b, acct, m); err != nil {
+			return err
+		}
+		return w.finish(b)
+	})
+}
+
+// importBlobs returns the blob row of every body, storing the ones the shard lacks;
+// the rows are locked FOR KEY SHARE (lock order step 1).
+func (w *wtx) importBlobs(bodies []importBody) (map[[sha256.Size]byte]int64, error) {
+	ids := make(map[[sha256.Size]byte]int64, len(bodies))
+	if len(bodies) == 0 {
+		return ids, nil
+	}
+	sums := make([][]byte, 0, len(bodies))
+	for i := range bodies {
+		sums = append(sums, bodies[i].sum[:])
+	}
+	if err := w.scanBlobIDs(ids, `SELECT id, sha256 FROM blobs WHERE sha256 = ANY($1) ORDER BY id FOR KEY SHARE`, sums); err != nil {
+		return nil, err
+	}
+	var small []*importBody
+	seen := map[[sha256.Size]byte]bool{}
+	for i := range bodies {
+		b := &bodies[i]
+		if _, ok := ids[b.sum]; ok || seen[b.sum] {
+			continue
+		}
+		seen[b.sum] = true
+		if b.Size() > PartSize {
+			id, ok, err := w.insertBlob(&b.body)
+			if err != nil {
+				return nil, err
+			}
+			if !ok {
+				return nil, errRetry // stored by a concurrent transaction: run again
+			}
+			ids[b.sum] = id
+			continue
+		}
+		small = append(small, b)
+	}
+	if len(small) == 0 {
+		return ids, nil
+	}
+	n := len(small)
+	shas, sizes, data := make([][]byte, n), make([]int64, n), make([][]byte, n)
+	for i, b := range small {
+		shas[i], sizes[i], data[i] = b.sum[:], b.Size(), make([]byte, b.Size())
+		if _, err := b.ReadAt(data[i], 0); err != nil && !errors.Is(err, io.EOF) {
+			return nil, fmt.Errorf("import: read body: %w", err)
+		}
+	}
+	before := len(ids)
+	if err := w.scanBlobIDs(ids, `WITH d AS (SELECT * FROM unnest($1::bytea[], $2::bigint[], $3::bytea[]) AS d(sha, size, data)),
+			b AS (INSERT INTO blobs (sha256, size, refs, freed_at) SELECT sha, size, 0, now() FROM d
+				ON CONFLICT (sha256) DO NOTHING RETURNING id, sha256),
+			p AS (INSERT INTO blob_parts (blob, part, data) SELECT b.id, 0, d.data FROM b JOIN d ON d.sha = b.sha256)
+		SELECT id, sha256 FROM b`, shas, sizes, data); err != nil {
+		return nil, err
+	}
+	if len(ids)-before != n {
+		return nil, errRetry // some were stored by a concurrent transaction meanwhile
+	}
+	return ids, nil
+}
+
+func (w *wtx) scanBlobIDs(ids map[[sha256.Size]byte]int64, q string, args ...any) error {
+	rows, err := w.query(q, args...)
+	if err != nil {
+		return fmt.Errorf("import blobs: %w", err)
+	}
+	var id int64
+	var sum []byte
+	_, err = pgx.ForEachRow(rows, []any{&id, &sum}, func() error {
+		var k [sha256.Size]byte
+		copy(k[:], sum)
+		ids[k] = id
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("import blobs: %w", err)
+	}
+	return nil
+}
+
+// queueImport queues the flag updates of held UIDs and the upsert of the others, and the
+// references of the rows actually inserted.
+// The references map is filled when the batch runs.
+func queueImport(b *pgx.Batch, mbox int64, msgs []store.ImportMessage, flags [][]string, bodies []importBody,
+	blobs map[[sha256.Size]byte]int64) (refs map[int64]int64, err error) {
+	var uUID, uMod []int64
+	var uFlags []string
+	var uSeen []bool
+	for i, m := range msgs {
+		if m.Body == nil {
+			uUID, uMod = append(uUID, int64(m.UID)), append(uMod, int64(m.ModSeq))
+			uFlags, uSeen = append(uFlags, joinFlags(flags[i])), append(uSeen, store.HasSeen(flags[i]))
+		}
+	}
+	if len(uUID) > 0 {
+		want := len(uUID)
+		b.Queue(`UPDATE messages SET flags = string_to_array(c.flags, ' '), seen = c.seen, modseq = c.modseq
+			FROM unnest($2::bigint[], $3::bigint[], $4::text[], $5::boolean[]) AS c(uid, modseq, flags, seen)
+			WHERE messages.mailbox = $1 AND messages.uid = c.uid`, mbox, uUID, uMod, uFlags, uSeen).
+			Exec(func(tag pgconn.CommandTag) error {
+				if int(tag.RowsAffected()) != want {
+					return fmt.Errorf("import flags: %d of %d UIDs held: %w", tag.RowsAffected(), want, store.ErrNotFound)
+				}
+				return nil
+			})
+	}
+	refs = map[int64]int64{}
+	n := len(bodies)
+	if n == 0 {
+		return refs, nil
+	}
+	uid, mod, blob, size, fl, seen, date, meta := make([]int64, n), make([]int64, n), make([]int64, n),
+		make([]int64, n), make([]string, n), make([]bool, n), make([]time.Time, n), make([][]byte, n)
+	for i, bd := range bodies {
+		m := msgs[bd.idx]
+		id, ok := blobs[bd.sum]
+		if !ok {
+			return nil, fmt.Errorf("import UID %d: body not stored", m.UID)
+		}
+		uid[i], mod[i], blob[i], size[i] = int64(m.UID), int64(m.ModSeq), id, bd.Size()
+		fl[i], seen[i], date[i], meta[i] = joinFlags(flags[bd.idx]), store.HasSeen(flags[bd.idx]), m.InternalDate, m.Meta
+	}
+	b.Queue(`INSERT INTO messages (mailbox, uid, modseq, flags, seen, internal_date, size, blob, meta)
+		SELECT $1, c.uid, c.modseq, string_to_array(c.flags, ' '), c.seen, c.date, c.size, c.blob, c.meta
+		FROM unnest($2::bigint[], $3::bigint[], $4::text[], $5::boolean[], $6::timestamptz[], $7::bigint[],
+			$8::bigint[], $9::bytea[]) AS c(uid, modseq, flags, seen, date, size, blob, meta)
+		ON CONFLICT (mailbox, uid) DO UPDATE SET flags = excluded.flags, seen = excluded.seen, modseq = excluded.modseq
+		RETURNING blob, xmax = 0`, mbox, uid, mod, fl, seen, date, size, blob, meta).
+		Query(func(rows pgx.Rows) error {
+			var id int64
+			var inserted bool
+			_, err := pgx.ForEachRow(rows, []any{&id, &inserted}, func() error {
+				if inserted {
+					refs[id]++
+				}
+				return nil
+			})
+			return err
+		})
+	return refs, nil
+}
+
+// recount reads m's counters and highest UID from its rows (m is locked) and queues
+// their update, with the account's usage changed by the difference. UIDNEXT rises above
+// every UID held; HIGHESTMODSEQ is left to SetMailboxSync.
+func (w *wtx) recount(b *pgx.Batch, acct store.AccountRef, m *mboxRow) error {
+	var msgs, unseen, size, maxUID int64
+	err := w.row(`SELECT count(*), count(*) FILTER (WHERE NOT seen), coalesce(sum(size), 0)::bigint,
+		coalesce(max(uid), 0) FROM messages WHERE mailbox = $1`, m.id).Scan(&msgs, &unseen, &size, &maxUID)
+	if err != nil {
+		return fmt.Errorf("import: recount: %w", err)
+	}
+	queueUsage(b, acct, size-m.size, msgs-m.messages)
+	m.messages, m.unseen, m.size = msgs, unseen, size
+	m.uidNext = max(m.uidNext, maxUID+1)
+	queueCounters(b, m)
+	return nil
+}
+
+// ImportExpunged implements store.Importer.
+func (s *Store) ImportExpunged(ctx context.Context, acct store.AccountRef, mbox store.MailboxID, uids []store.UID, modseq uint64) error {
+	ids := sortedUIDs(uids)
+	if len(ids) == 0 {
+		return nil
+	}
+	return s.write(ctx, func(w *wtx) error {
+		if _, err := w.needAccount(acct); err != nil {
+			return err
+		}
+		m, err := w.lockMailbox(acct, mbox)
+		if err != nil {
+			return err
+		}
+		rows, err := w.query(`DELETE FROM messages WHERE mailbox = $1 AND uid = ANY($2) RETURNING blob`, m.id, ids)
+		if err != nil {
+			return fmt.Errorf("import expunged: %w", err)
+		}
+		refs := map[int64]int64{}
+		var blob int64
+		if _, err := pgx.ForEachRow(rows, []any{&blob}, func() error {
+			refs[blob]--
+			return nil
+		}); err != nil {
+			return fmt.Errorf("import expunged: %w", err)
+		}
+		b := &pgx.Batch{}
+		b.Queue(`INSERT INTO expunged (mailbox, uid, modseq) SELECT $1, u, $3 FROM unnest($2::bigint[]) AS u
+			ON CONFLICT (mailbox, uid) DO NOTHING`, m.id, ids, int64(modseq))
+		queueRefs(b, refs)
+		if err := w.recount(b, acct, m); err != nil {
+			return err
+		}
+		return w.finish(b)
+	})
+}
+
+// SetMailboxSync implements store.Importer.
+func (s *Store) SetMailboxSync(ctx context.Context, acct store.AccountRef, mbox store.MailboxID, uidNext store.UID, modseq uint64) error {
+	return s.write(ctx, func(w *wtx) error {
+		tag, err := w.exec(`UPDATE mailboxes SET highestmodseq = $4, uidnext = greatest(uidnext, $5)
+			WHERE id = $1 AND domain = $2 AND account = $3`, int64(mbox), acct.Domain, acct.ID, int64(modseq), int64(uidNext))
+		if err != nil {
+			return fmt.Errorf("mailbox sync: %w", err)
+		}
+		if tag.RowsAffected() == 0 {
+			return notFound("mailbox %d", mbox)
+		}
+		return nil
+	})
+}
+
+// fence is a held store.Fence: an open transaction on its own connection holding the
+// account's row and every mailbox row of it FOR UPDATE. Every write transaction locks
+// the account or the mailbox row first (rows.go), so they wait; reads do not.
+type fence struct {
+	s    *Store
+	w    *wtx
+	acct store.AccountRef
+	done bool
+}
+
+// Fence implements store.Fencer. The account row is created if missing, so that a
+// first delivery racing with the move (EnsureAccount) waits too. lock_timeout bounds the
+// wait for writes in progress; idle_in_transaction_session_timeout ends a fence whose
+// process stopped talking (the database then drops the session and its locks).
+func (s *Store) Fence(ctx context.Context, acct store.AccountRef) (store.Fence, error) {
+	if err := validAccount(acct); err != nil {
+		return nil, err
+	}
+	if err := s.live(); err != nil {
+		return nil, err
+	}
+	conn, err := s.pool.Acquire(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("fence: %w", err)
+	}
+	f := &fence{s: s, acct: acct, w: &wtx{ctx: ctx, conn: conn, origin: s.origin, seq: s.seq}}
+	b := &pgx.Batch{}
+	b.Queue(`SET LOCAL lock_timeout = '` + fenceLockTimeout + `'`)
+	b.Queue(`SET LOCAL idle_in_transaction_session_timeout = '` + fenceIdleTimeout + `'`)
+	b.Queue(`INSERT INTO accounts (domain, id) VALUES ($1, $2) ON CONFLICT DO NOTHING`, acct.Domain, acct.ID)
+	b.Queue(`SELECT 1 FROM accounts WHERE domain = $1 AND id = $2 FOR UPDATE`, acct.Domain, acct.ID)
+	b.Queue(`SELECT id FROM mailboxes WHERE domain = $1 AND account = $2 ORDER BY id FOR UPDATE`, acct.Domain, acct.ID)
+	if err := f.w.send(b); err != nil {
+		f.end(conn)
+		return nil, fmt.Errorf("fence: %w", err)
+	}
+	return f, nil
+}
+
+// end rolls back whatever is open and returns the connection.
+func (f *fence) end(conn *pgxpool.Conn) {
+	f.done = true
+	if f.w.begun && !f.w.committed {
+		if _, err := conn.Exec(context.Background(), `ROLLBACK`); err != nil {
+			f.s.log.Warn("postgres store: fence rollback", "err", err)
+		}
+	}
+	conn.Release()
+}
+
+// Release implements store.Fence.
+func (f *fence) Release() error {
+	if f.done {
+		return nil
+	}
+	f.end(f.w.conn)
+	return nil
+}
+
+// Drop implements store.Fence: DeleteAccount's work in the fence's own transaction, plus
+// the AccountMoved change that tells every node's sessions.
+func (f *fence) Drop(ctx context.Context) error {
+	if f.done {
+		return fmt.Errorf("fence: already ended: %w", store.ErrInvalid)
+	}
+	w := f.w
+	w.ctx = ctx
+	boxes, err := collectMboxes(w.query(`SELECT `+mboxCols+` FROM mailboxes
+		WHERE domain = $1 AND account = $2 ORDER BY name DESC`, f.acct.Domain, f.acct.ID))
+	if err != nil {
+		f.end(w.conn)
+		return fmt.Errorf("fence drop: %w", err)
+	}
+	ids := make([]int64, len(boxes))
+	for i, m := range boxes {
+		ids[i] = m.id
+	}
+	b := &pgx.Batch{}
+	if err := w.queueRelease(b, ids); err != nil {
+		f.end(w.conn)
+		return err
+	}
+	b.Queue(`DELETE FROM accounts WHERE domain = $1 AND id = $2`, f.acct.Domain, f.acct.ID)
+	for _, m := range boxes {
+		w.emit(store.Change{Kind: store.MailboxDeleted, Account: f.acct, Mailbox: store.MailboxID(m.id), Name: m.name})
+	}
+	w.emit(store.Change{Kind: store.AccountMoved, Account: f.acct})
+	err = w.finish(b)
+	f.end(w.conn)
+	if w.finished && len(w.changes) > 0 {
+		if w.committed {
+			f.s.seq.done(w.ticket, slices.Clone(w.changes))
+		} else {
+			f.s.seq.done(w.ticket, nil)
+		}
+	}
+	if err != nil {
+		return fmt.Errorf("fence drop: %w", err)
+	}
+	return nil
+}
