@@ -117,27 +117,31 @@ func TestConsoleLoginAndDomains(t *testing.T) {
 	if !strings.Contains(page, "a.example") || !strings.Contains(page, "b.example") || token == nil {
 		t.Fatalf("console page:\n%s", page)
 	}
-	// Without the token the form is refused; with it (as htmx posts it) the fragment
-	// comes back with the new domain.
+	// Without the token the form is refused; with it the domain is created and the
+	// browser is sent to its page (POST/redirect/GET).
 	resp = c.form("/console/domains", url.Values{"name": {"c.example"}})
 	closeBody(t, resp)
 	if resp.StatusCode != http.StatusForbidden {
 		t.Errorf("form without CSRF token: %d", resp.StatusCode)
 	}
-	c.header.Set("HX-Request", "true")
 	resp = c.form("/console/domains", url.Values{"name": {"c.example"}, "csrf_token": {token[1]}})
-	frag := readAll(t, resp)
-	if resp.StatusCode != http.StatusOK || !strings.HasPrefix(frag, `<div id="domains">`) || !strings.Contains(frag, "c.example") {
-		t.Errorf("htmx add domain: %d %s", resp.StatusCode, frag)
+	closeBody(t, resp)
+	if resp.StatusCode != http.StatusSeeOther || resp.Header.Get("Location") != "/console/domains/c.example?done=domain-created" {
+		t.Errorf("add domain: %d %q", resp.StatusCode, resp.Header.Get("Location"))
 	}
 	if _, err := h.env.Dir.Domain(context.Background(), "c.example"); err != nil {
 		t.Errorf("domain not created: %v", err)
+	}
+	// An invalid name shows the page again with the error and its status.
+	resp = c.form("/console/domains", url.Values{"name": {"not a domain"}, "csrf_token": {token[1]}})
+	if page := readAll(t, resp); resp.StatusCode != http.StatusBadRequest || !strings.Contains(page, `class="error"`) {
+		t.Errorf("invalid domain: %d\n%s", resp.StatusCode, page)
 	}
 	// A domain admin's console lists only its domain and offers no domain creation.
 	d := h.client()
 	closeBody(t, d.form("/login", url.Values{"login": {"da@a.example"}, "password": {pw}}))
 	page = readAll(t, d.raw("GET", "/console/", nil))
-	if !strings.Contains(page, "a.example") || strings.Contains(page, "b.example") || strings.Contains(page, "/console/domains") {
+	if !strings.Contains(page, "a.example") || strings.Contains(page, "b.example") || strings.Contains(page, `action="/console/domains"`) {
 		t.Errorf("domain admin console:\n%s", page)
 	}
 	// Logout through the form ends the session.

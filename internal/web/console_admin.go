@@ -1,0 +1,320 @@
+package web
+
+import (
+	"net/http"
+	"net/url"
+	"slices"
+	"strconv"
+	"strings"
+
+	"mailgrid/internal/admin"
+	"mailgrid/internal/directory"
+	"mailgrid/internal/mail"
+)
+
+// The administration pages: domains, their users and aliases, all accounts, the audit
+// log. Who may see and change what is decided by admin.Scoped alone: a domain admin who
+// types another tenant's URL gets the 404 of the service layer, a form it should not
+// have gets its 403, whatever the page showed.
+
+// maxSearch bounds the accounts page.
+const maxSearch = 500
+
+func (s *Server) consoleAdminRoutes(mux *http.ServeMux) {
+	const dom, acct = "/console/domains/{domain}", "/console/domains/{domain}/accounts/{id}"
+	mux.HandleFunc("GET /console/{$}", s.consoleGET("console", "Console", s.fillHome))
+	mux.HandleFunc("POST /console/domains", s.consolePOST("console", "Console", s.fillHome, s.actAddDomain))
+	mux.HandleFunc("GET "+dom, s.consoleGET("domain", "Domain", s.fillDomain))
+	mux.HandleFunc("POST "+dom+"/{op}", s.consolePOST("domain", "Domain", s.fillDomain, s.actDomain))
+	mux.HandleFunc("GET "+acct, s.consoleGET("account", "Account", s.fillAccount))
+	mux.HandleFunc("POST "+acct+"/{op}", s.consolePOST("account", "Account", s.fillAccount, s.actAccount))
+	mux.HandleFunc("GET /console/accounts", s.consoleGET("accounts", "Accounts", s.fillAccounts))
+	mux.HandleFunc("GET /console/audit", s.consoleGET("audit", "Audit log", s.fillAudit))
+}
+
+func (s *Server) fillHome(r *http.Request, p *principal, d *pageData) error {
+	d.Nav = "home"
+	if !d.Admin {
+		return nil
+	}
+	ds, err := s.scoped(r, p).Domains(r.Context())
+	if err != nil {
+		return err
+	}
+	d.Domains = listOf(ds, viewDomain).Items
+	return nil
+}
+
+func (s *Server) actAddDomain(_ http.ResponseWriter, r *http.Request, p *principal, _ *pageData) (string, error) {
+	dm, err := s.scoped(r, p).CreateDomain(r.Context(), directory.Domain{Name: r.PostFormValue("name")})
+	if err != nil {
+		return "", err
+	}
+	return "/console/domains/" + url.PathEscape(dm.Name) + "?done=domain-created", nil
+}
+
+// fillDomain shows a domain with its users and aliases. A domain deleted by the action
+// of this request is not an error of the page: the caller goes back home.
+func (s *Server) fillDomain(r *http.Request, p *principal, d *pageData) error {
+	sc := s.scoped(r, p)
+	dm, err := sc.Domain(r.Context(), r.PathValue("domain"))
+	if err != nil {
+		return err
+	}
+	v := viewDomain(dm)
+	d.Domain, d.Title, d.Nav = &v, "Domain "+v.NameUnicode, "home"
+	d.CanEdit = sc.Actor().CheckChangeDomains() == nil
+	as, err := sc.Accounts(r.Context(), dm.Name)
+	if err != nil {
+		return err
+	}
+	d.Accounts = listOf(as, viewAccount).Items
+	als, err := sc.Aliases(r.Context(), dm.Name)
+	if err != nil {
+		return err
+	}
+	d.Aliases = listOf(als, viewAlias).Items
+	return nil
+}
+
+// actDomain performs the forms of the domain page by {op}.
+func (s *Server) actDomain(_ http.ResponseWriter, r *http.Request, p *principal, _ *pageData) (string, error) {
+	sc := s.scoped(r, p)
+	ctx := r.Context()
+	name := r.PathValue("domain")
+	page := "/console/domains/" + url.PathEscape(name)
+	switch r.PathValue("op") {
+	case "update":
+		u, err := domainForm(r)
+		if err != nil {
+			return "", err
+		}
+		if _, err := sc.UpdateDomain(ctx, name, u); err != nil {
+			return "", err
+		}
+		return page + "?done=domain-updated", nil
+	case "delete":
+		dm, err := sc.Domain(ctx, name)
+		if err != nil {
+			return "", err
+		}
+		if err := confirmed(r, dm.Name, mail.DomainUnicode(dm.Name)); err != nil {
+			return "", err
+		}
+		if err := sc.DeleteDomain(ctx, dm.Name, r.PostFormValue("force") == "true"); err != nil {
+			return "", err
+		}
+		return "/console/?done=domain-deleted", nil
+	case "accounts":
+		n, err := newAccountForm(r, sc, name)
+		if err != nil {
+			return "", err
+		}
+		a, err := sc.CreateAccount(ctx, n)
+		if err != nil {
+			return "", err
+		}
+		return page + "/accounts/" + strconv.FormatInt(a.ID, 10) + "?done=account-created", nil
+	case "aliases":
+		if _, err := sc.CreateAlias(ctx, name, strings.TrimSpace(r.PostFormValue("source")), splitList(r.PostFormValue("targets"))); err != nil {
+			return "", err
+		}
+		return page + "?done=alias-created", nil
+	case "alias-delete":
+		if err := sc.DeleteAlias(ctx, name, r.PostFormValue("source")); err != nil {
+			return "", err
+		}
+		return page + "?done=alias-deleted", nil
+	}
+	return "", errNotFound()
+}
+
+// confirmed checks the typed confirmation of a destructive form against the object's
+// names.
+func confirmed(r *http.Request, names ...string) error {
+	got := strings.TrimSpace(r.PostFormValue("confirm"))
+	for _, n := range names {
+		if got != "" && strings.EqualFold(got, n) {
+			return nil
+		}
+	}
+	return apiErr(http.StatusBadRequest, "confirmation_required", "type %s into the confirmation field to delete it", names[0])
+}
+
+// domainForm reads the settings form of a domain: every field is sent, so every field
+// is set.
+func domainForm(r *http.Request) (admin.DomainUpdate, error) {
+	var u admin.DomainUpdate
+	enabled := r.PostFormValue("enabled") == "true"
+	users, err := parseCount("max_users", r.PostFormValue("max_users"))
+	if err != nil {
+		return u, err
+	}
+	quota, err := parseSize("max_quota", r.PostFormValue("max_quota"))
+	if err != nil {
+		return u, err
+	}
+	msg, err := parseSize("max_message", r.PostFormValue("max_message"))
+	if err != nil {
+		return u, err
+	}
+	dis := disabledServices(r)
+	u = admin.DomainUpdate{Enabled: &enabled, MaxUsers: &users, MaxQuotaBytes: &quota, MaxMessageBytes: &msg, DisabledServices: &dis}
+	return u, nil
+}
+
+// disabledServices are the services whose checkbox (name "service") was not ticked.
+func disabledServices(r *http.Request) []string {
+	on := r.PostForm["service"]
+	dis := []string{}
+	for _, sv := range directory.Services() {
+		if !slices.Contains(on, sv) {
+			dis = append(dis, sv)
+		}
+	}
+	return dis
+}
+
+// splitList splits a comma or space separated field.
+func splitList(v string) []string {
+	return strings.FieldsFunc(v, func(c rune) bool { return c == ',' || c == ' ' || c == '\n' || c == '\r' || c == '\t' })
+}
+
+func newAccountForm(r *http.Request, sc *admin.Scoped, domain string) (directory.NewAccount, error) {
+	var n directory.NewAccount
+	dom, err := mail.ParseDomain(domain)
+	if err != nil {
+		return n, errNotFound()
+	}
+	if err := sc.Actor().CheckDomain(dom); err != nil {
+		return n, err
+	}
+	raw := strings.TrimSpace(r.PostFormValue("address"))
+	if !strings.Contains(raw, "@") {
+		raw += "@" + dom
+	}
+	addr, err := mail.Parse(raw)
+	if err != nil {
+		return n, apiErr(http.StatusBadRequest, "invalid", "address: %v", err)
+	}
+	if addr.Domain != dom {
+		return n, apiErr(http.StatusBadRequest, "invalid", "address %s is not in %s", addr, dom)
+	}
+	quota, err := parseSize("quota", r.PostFormValue("quota"))
+	if err != nil {
+		return n, err
+	}
+	role := directory.Role(r.PostFormValue("role"))
+	if role == "" {
+		role = directory.RoleUser
+	}
+	if !role.Valid() {
+		return n, apiErr(http.StatusBadRequest, "invalid", "role %q", role)
+	}
+	return directory.NewAccount{Address: addr, Password: r.PostFormValue("password"), QuotaBytes: quota, Role: role}, nil
+}
+
+func (s *Server) fillAccount(r *http.Request, p *principal, d *pageData) error {
+	id, err := pathID(r, "id")
+	if err != nil {
+		return err
+	}
+	a, err := s.scoped(r, p).Account(r.Context(), r.PathValue("domain"), id)
+	if err != nil {
+		return err
+	}
+	v := viewAccountInfo(a)
+	d.Account, d.Title, d.Nav = &v, "Account "+v.Address, "accounts"
+	return nil
+}
+
+// actAccount performs the forms of the account page by {op}.
+func (s *Server) actAccount(_ http.ResponseWriter, r *http.Request, p *principal, _ *pageData) (string, error) {
+	sc := s.scoped(r, p)
+	ctx := r.Context()
+	id, err := pathID(r, "id")
+	if err != nil {
+		return "", err
+	}
+	domain := r.PathValue("domain")
+	page := "/console/domains/" + url.PathEscape(domain) + "/accounts/" + strconv.FormatInt(id, 10)
+	var u directory.AccountUpdate
+	switch r.PathValue("op") {
+	case "enabled":
+		on := r.PostFormValue("enabled") == "true"
+		u.Enabled = &on
+	case "password":
+		pw := r.PostFormValue("password")
+		u.Password = &pw
+	case "quota":
+		q, err := parseSize("quota", r.PostFormValue("quota"))
+		if err != nil {
+			return "", err
+		}
+		u.QuotaBytes = &q
+	case "role":
+		role := directory.Role(r.PostFormValue("role"))
+		if !role.Valid() {
+			return "", apiErr(http.StatusBadRequest, "invalid", "role %q", role)
+		}
+		doms := []string{}
+		for _, dn := range splitList(r.PostFormValue("admin_domains")) {
+			n, err := mail.ParseDomain(dn)
+			if err != nil {
+				return "", apiErr(http.StatusBadRequest, "invalid", "admin domain %q: %v", dn, err)
+			}
+			doms = append(doms, n)
+		}
+		u.Role, u.AdminDomains = &role, &doms
+	case "services":
+		dis := disabledServices(r)
+		u.DisabledServices = &dis
+	case "delete":
+		t, err := sc.Account(ctx, domain, id)
+		if err != nil {
+			return "", err
+		}
+		if err := confirmed(r, t.Address.String()); err != nil {
+			return "", err
+		}
+		if err := sc.DeleteAccount(ctx, domain, id); err != nil {
+			return "", err
+		}
+		return "/console/domains/" + url.PathEscape(t.Address.Domain) + "?done=account-deleted", nil
+	default:
+		return "", errNotFound()
+	}
+	// The current password is asked on the self-service page, not here: an actor
+	// resetting its own password through this form is refused by UpdateAccount.
+	if _, err := sc.UpdateAccount(ctx, domain, id, u, ""); err != nil {
+		return "", err
+	}
+	return page + "?done=account-updated", nil
+}
+
+func (s *Server) fillAccounts(r *http.Request, p *principal, d *pageData) error {
+	d.Nav, d.Query = "accounts", r.URL.Query()
+	as, err := s.scoped(r, p).SearchAccounts(r.Context(), r.URL.Query().Get("q"), maxSearch)
+	if err != nil {
+		return err
+	}
+	d.Accounts = listOf(as, viewAccount).Items
+	return nil
+}
+
+func (s *Server) fillAudit(r *http.Request, p *principal, d *pageData) error {
+	d.Nav, d.Query = "audit", r.URL.Query()
+	q, err := auditQuery(r)
+	if err != nil {
+		return err
+	}
+	if q.Limit == 0 {
+		q.Limit = 200
+	}
+	es, err := s.scoped(r, p).Audit(r.Context(), q)
+	if err != nil {
+		return err
+	}
+	d.Audit = listOf(es, viewAudit).Items
+	return nil
+}
