@@ -96,6 +96,8 @@ type Options struct {
 	Logger          *slog.Logger
 	// Now is the clock (default time.Now).
 	Now func() time.Time
+	// Mail configures the webmail (mail_routes.go).
+	Mail MailOptions
 }
 
 // Server is the web front-end.
