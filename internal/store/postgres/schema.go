@@ -113,6 +113,32 @@ CREATE TABLE expunged (
 );
 CREATE INDEX expunged_modseq ON expunged (mailbox, modseq);
 `,
+	// 2: the text index of IMAP SEARCH BODY/TEXT (search.go): one row per blob with its
+	// folded header and body text, and pg_trgm GIN indexes so LIKE '%needle%' finds
+	// candidates by trigram and PostgreSQL rechecks them (exact). pg_trgm is a trusted
+	// extension (PostgreSQL 13+): the database owner may create it. It goes to the public
+	// schema, shared by every shard schema of the database (a shard's DROP SCHEMA must
+	// not take it away from the others); the operator class is named with the schema the
+	// extension is in, since search_path holds only the shard's schema.
+	`
+CREATE TABLE search_text (
+	blob   bigint PRIMARY KEY REFERENCES blobs (id) ON DELETE CASCADE,
+	header text NOT NULL,
+	body   text NOT NULL
+);
+DO $$
+DECLARE
+	ext text;
+BEGIN
+	PERFORM pg_advisory_xact_lock(hashtext('mailgrid pg_trgm'));
+	CREATE EXTENSION IF NOT EXISTS pg_trgm WITH SCHEMA public;
+	SELECT n.nspname INTO ext FROM pg_extension e JOIN pg_namespace n ON n.oid = e.extnamespace
+		WHERE e.extname = 'pg_trgm';
+	EXECUTE format('CREATE INDEX search_text_header ON search_text USING gin (header %I.gin_trgm_ops)', ext);
+	EXECUTE format('CREATE INDEX search_text_body ON search_text USING gin (body %I.gin_trgm_ops)', ext);
+END
+$$;
+`,
 }
 
 // migrate brings the database to the newest schema in one transaction under an advisory

@@ -24,6 +24,8 @@ import (
 // insert skips a row that exists). A trigger removes the row of a blob whose last
 // reference goes, so the index never keeps the text of deleted mail.
 
+var _ store.TextSearcher = (*Store)(nil)
+
 // indexBatch is how many blobs one committer job indexes.
 const indexBatch = 128
 
