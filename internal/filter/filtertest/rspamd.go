@@ -3,6 +3,7 @@ package filtertest
 import (
 	"context"
 	"fmt"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -48,9 +49,25 @@ worker "normal" {
 }
 `
 
+// rspamdProxy is the proxy worker in milter mode (rspamd's milter support: the proxy
+// scans the message itself, self_scan, and answers in the milter protocol).
+const rspamdProxy = `
+worker "rspamd_proxy" {
+    bind_socket = "%[1]s";
+    milter = yes;
+    timeout = 30s;
+    upstream "local" {
+        default = yes;
+        self_scan = yes;
+    }
+    count = 1;
+}
+`
+
 // Rspamd is a running rspamd.
 type Rspamd struct {
-	URL string // base URL of its normal worker
+	URL    string // base URL of its normal worker
+	Milter string // host:port of its proxy worker in milter mode (StartRspamdMilter)
 }
 
 // Client returns a client for it.
@@ -67,6 +84,18 @@ func (r *Rspamd) Client(t testing.TB, timeout time.Duration) *rspamd.Client {
 // StartRspamd starts rspamd and waits until it answers /ping.
 func StartRspamd(t testing.TB) *Rspamd {
 	t.Helper()
+	return startRspamd(t, false)
+}
+
+// StartRspamdMilter starts rspamd with a proxy worker in milter mode too (Rspamd.Milter)
+// and waits until both answer.
+func StartRspamdMilter(t testing.TB) *Rspamd {
+	t.Helper()
+	return startRspamd(t, true)
+}
+
+func startRspamd(t testing.TB, milter bool) *Rspamd {
+	t.Helper()
 	bin := find(t, "rspamd", "rspamd", "/usr/bin/rspamd", "/usr/sbin/rspamd")
 	dns := dnsserver.Start(t)
 	dir := t.TempDir()
@@ -78,7 +107,13 @@ func StartRspamd(t testing.TB) *Rspamd {
 	writeFile(t, filepath.Join(dir, "tld.dat"), "com\norg\nnet\nexample\ntest\n")
 	addr := freeAddr(t)
 	conf := filepath.Join(dir, "rspamd.conf")
-	writeFile(t, conf, fmt.Sprintf(rspamdConf, dir, dns.Addr(), addr))
+	text := fmt.Sprintf(rspamdConf, dir, dns.Addr(), addr)
+	var milterAddr string
+	if milter {
+		milterAddr = freeAddr(t)
+		text += fmt.Sprintf(rspamdProxy, milterAddr)
+	}
+	writeFile(t, conf, text)
 	args := []string{"-f", "-c", conf,
 		"--var=DBDIR=" + filepath.Join(dir, "db"), "--var=RUNDIR=" + filepath.Join(dir, "run"),
 		"--var=LOGDIR=" + filepath.Join(dir, "log"), "--var=LOCAL_CONFDIR=" + filepath.Join(dir, "local")}
@@ -87,8 +122,17 @@ func StartRspamd(t testing.TB) *Rspamd {
 	}
 	d := &daemon{name: "rspamd", dir: dir, logs: []string{filepath.Join(dir, "log", "rspamd.log")}}
 	start(t, d, exec.Command(bin, args...))
-	r := &Rspamd{URL: "http://" + addr}
+	r := &Rspamd{URL: "http://" + addr, Milter: milterAddr}
 	c := r.Client(t, time.Second)
 	d.waitReady(t, func() error { return c.Ping(context.Background()) })
+	if milter {
+		d.waitReady(t, func() error {
+			c, err := net.DialTimeout("tcp", milterAddr, time.Second)
+			if err != nil {
+				return err
+			}
+			return c.Close()
+		})
+	}
 	return r
 }
