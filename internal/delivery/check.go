@@ -3,6 +3,7 @@ package delivery
 import (
 	"context"
 	"errors"
+	"fmt"
 
 	"mailgrid/internal/directory"
 	"mailgrid/internal/mail"
@@ -178,4 +179,20 @@ func (c *domainCache) get(ctx context.Context, name string) (directory.Domain, e
 	}
 	c.m[name] = d
 	return d, nil
+}
+
+// placedOn checks, before a store that does not know an account is told to create it,
+// that the account still lives on shard: a user move (package cluster) may have switched
+// its placement while this delivery waited on the old shard's write fence, and the old
+// shard then dropped it. A moved account answers 451 (the client's retry resolves the new
+// shard) instead of being recreated on the shard it left.
+func (p *Pipeline) placedOn(ctx context.Context, a *directory.Account, shard string) *Error {
+	cur, err := p.dir.AccountByID(ctx, a.Address.Domain, a.ID)
+	if err != nil {
+		return Temporary(err)
+	}
+	if cur.Shard != shard {
+		return Temporary(fmt.Errorf("account %s moved from shard %q to %q", a.Address, shard, cur.Shard))
+	}
+	return nil
 }

@@ -337,6 +337,10 @@ func (p *Pipeline) deliverGroup(ctx context.Context, st store.Store, env *Envelo
 				pl.commitAll(c.rcpts)
 				p.log.Info("delivered", "account", c.acct.Address.String(), "shard", sp.name, "mailbox", r.Mailbox, "uid", r.UID)
 			case errors.Is(r.Err, store.ErrNotFound) && attempt == 0:
+				if e := p.placedOn(ctx, c.acct, sp.name); e != nil {
+					failed[c] = e
+					continue
+				}
 				if err := st.EnsureAccount(ctx, p.accountRef(c.acct)); err != nil {
 					return p.faultShard(pl, copiesOf(group[k:]), Temporary(err))
 				}
