@@ -29,6 +29,7 @@ type view struct {
 	flags    map[store.UID]flagChange // flag changes to announce
 	own      map[store.UID]uint64     // modseq of our own flag changes (the bus echoes them)
 	deleted  bool                     // the mailbox was deleted
+	moved    bool                     // the account moved to another shard (moved.go)
 	modseq   uint64                   // highest modseq seen
 	keywords keywordSet               // announced in FLAGS; pending when one appeared
 }
@@ -62,6 +63,9 @@ func (v *view) maxUID() store.UID {
 
 // apply records one change of the account.
 func (v *view) apply(ch store.Change) {
+	if v.applyMoved(ch) {
+		return
+	}
 	if ch.Mailbox != v.mbox.ID {
 		return
 	}
@@ -268,6 +272,6 @@ func (s *session) selectedGone() bool {
 	if s.sel == nil || !s.sel.deleted {
 		return false
 	}
-	s.bye("Selected mailbox was deleted, closing connection")
+	s.bye(goneText(s.sel))
 	return true
 }
