@@ -8,12 +8,12 @@ import (
 )
 
 // SchemaVersion is the schema version this code writes (PRAGMA user_version).
-const SchemaVersion = 3
+const SchemaVersion = 4
 
 // migrations returns the schema steps in order: step i brings user_version i to i+1.
 // Never edit a released step; append a new one and bump SchemaVersion.
 func migrations() []string {
-	return []string{schemaV1, schemaV2, schemaV3}
+	return []string{schemaV1, schemaV2, schemaV3, schemaV4}
 }
 
 // schemaV1 is the initial schema. Times are UTC microseconds since the epoch; booleans 0/1.
@@ -136,6 +136,30 @@ CREATE TABLE audit_log (
 	detail    TEXT NOT NULL
 ) STRICT;
 CREATE INDEX audit_log_by_domain ON audit_log(domain, id);
+`
+
+// schemaV4 adds service plans (directory.PlanStore) and their assignment to domains: an
+// assignment goes with its domain; a plan in use cannot be deleted (no cascade).
+const schemaV4 = `
+CREATE TABLE plans (
+	name                 TEXT PRIMARY KEY,
+	description          TEXT NOT NULL,
+	mailbox_quota_bytes  INTEGER NOT NULL,
+	max_message_bytes    INTEGER NOT NULL,
+	max_attachment_bytes INTEGER NOT NULL,
+	max_users            INTEGER NOT NULL,
+	disabled_services    TEXT NOT NULL,  -- sorted, comma-joined
+	sms                  INTEGER NOT NULL,
+	antivirus            INTEGER NOT NULL,
+	antispam             INTEGER NOT NULL,
+	created_at           INTEGER NOT NULL
+) STRICT;
+
+CREATE TABLE domain_plans (
+	domain TEXT PRIMARY KEY REFERENCES domains(name) ON DELETE CASCADE,
+	plan   TEXT NOT NULL REFERENCES plans(name)
+) STRICT;
+CREATE INDEX domain_plans_by_plan ON domain_plans(plan);
 `
 
 // migrate applies the missing migrations, each with its version bump in one immediate

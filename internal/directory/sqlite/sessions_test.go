@@ -15,7 +15,7 @@ func TestWebAuthConformance(t *testing.T) {
 	})
 }
 
-// A file at schema v2 (before the web tables) is migrated to v3, keeps its accounts, and
+// A file at schema v2 (before the web tables) is migrated to the current version, keeps its accounts, and
 // can then store sessions for them.
 func TestMigrateFromV2(t *testing.T) {
 	ctx := t.Context()
@@ -38,8 +38,8 @@ func TestMigrateFromV2(t *testing.T) {
 	}
 	d := openTemp(t, path)
 	var v int
-	if err := d.w.QueryRowContext(ctx, `PRAGMA user_version`).Scan(&v); err != nil || v != 3 {
-		t.Fatalf("user_version = %d, %v; want 3", v, err)
+	if err := d.w.QueryRowContext(ctx, `PRAGMA user_version`).Scan(&v); err != nil || v != SchemaVersion {
+		t.Fatalf("user_version = %d, %v; want %d", v, err, SchemaVersion)
 	}
 	accts, err := d.Accounts(ctx, "old.example")
 	if err != nil || len(accts) != 1 {
@@ -50,4 +50,10 @@ func TestMigrateFromV2(t *testing.T) {
 		CreatedAt: now, LastSeenAt: now, ExpiresAt: now.Add(time.Hour)}); err != nil {
 		t.Fatal(err)
 	}
+}
+
+func TestPlansConformance(t *testing.T) {
+	directorytest.RunPlans(t, func(t *testing.T) directory.Directory {
+		return openTemp(t, filepath.Join(t.TempDir(), "directory.db"))
+	})
 }
