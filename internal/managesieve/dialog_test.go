@@ -127,7 +127,7 @@ func runDialog(t *testing.T, file string, d dialog) {
 	})
 	c := dial(t, addr)
 	if _, ok := d.directives["implicit-tls"]; ok {
-		c.handshake()
+		c.Handshake()
 	}
 	if _, ok := d.directives["logged-in"]; ok {
 		c.untilOK()
@@ -139,13 +139,13 @@ func runDialog(t *testing.T, file string, d dialog) {
 	for _, st := range d.steps {
 		where := fmt.Sprintf("%s:%d", file, st.line)
 		if st.client {
-			if _, err := io.WriteString(c.conn, st.text); err != nil {
+			if _, err := io.WriteString(c.Conn, st.text); err != nil {
 				t.Fatalf("%s: send: %v", where, err)
 			}
 			lastCmd = strings.ToUpper(strings.TrimSpace(st.text))
 			continue
 		}
-		got, err := c.r.ReadString('\n')
+		got, err := c.R.ReadString('\n')
 		if err != nil {
 			t.Fatalf("%s: want %q, read error %v (got %q)", where, st.text, err, got)
 		}
@@ -157,12 +157,12 @@ func runDialog(t *testing.T, file string, d dialog) {
 			t.Fatalf("%s:\n got  %q\n want %q", where, got, st.text)
 		}
 		if lastCmd == "STARTTLS" && strings.HasPrefix(got, "OK") {
-			c.handshake()
+			c.Handshake()
 		}
 		lastCmd = ""
 	}
 	if d.closed {
-		l, err := c.r.ReadString('\n')
+		l, err := c.R.ReadString('\n')
 		if err == nil || l != "" {
 			t.Fatalf("%s: connection still open (read %q, %v)", file, l, err)
 		}

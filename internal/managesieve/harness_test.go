@@ -1,23 +1,10 @@
 package managesieve_test
 
 import (
-	"bufio"
-	"context"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"crypto/tls"
-	"crypto/x509"
-	"crypto/x509/pkix"
 	"encoding/base64"
-	"encoding/pem"
 	"fmt"
-	"math/big"
-	"net"
-	"os"
-	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -26,6 +13,7 @@ import (
 	"mailgrid/internal/filter"
 	"mailgrid/internal/filter/mailets"
 	"mailgrid/internal/managesieve"
+	"mailgrid/internal/testkit/linetest"
 )
 
 const (
@@ -42,7 +30,7 @@ type world struct {
 	user     directory.Account
 	certFile string
 	tlsConf  *tls.Config // server side
-	sleeps   *sleepLog
+	sleeps   *linetest.SleepLog
 }
 
 func newWorld(t testing.TB) *world {
@@ -56,37 +44,17 @@ func newWorld(t testing.TB) *world {
 		return c
 	}})
 	e.Domain(t, "local.test", 0, 0)
-	w := &world{Env: e, sleeps: &sleepLog{}}
+	w := &world{Env: e, sleeps: &linetest.SleepLog{}}
 	w.user = e.Account(t, userAddr, userPass, 0)
-	w.certFile, w.tlsConf = selfSigned(t)
+	w.certFile, w.tlsConf = linetest.SelfSigned(t, "sieve.test")
 	return w
-}
-
-// sleepLog records the delays the server asked for instead of waiting them.
-type sleepLog struct {
-	mu sync.Mutex
-	d  []time.Duration
-}
-
-func (l *sleepLog) sleep(_ context.Context, d time.Duration) {
-	l.mu.Lock()
-	l.d = append(l.d, d)
-	l.mu.Unlock()
-}
-
-func (l *sleepLog) take() []time.Duration {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	d := l.d
-	l.d = nil
-	return d
 }
 
 // options are the server options tests start from.
 func (w *world) options() managesieve.Options {
 	return managesieve.Options{
 		Hostname: "sieve.test", TLSConfig: w.tlsConf, Directory: w.Dir, Scripts: w.Filter,
-		FailedLoginDelay: 2 * time.Second, Sleep: w.sleeps.sleep,
+		FailedLoginDelay: 2 * time.Second, Sleep: w.sleeps.Sleep,
 	}
 }
 
@@ -97,26 +65,7 @@ func (w *world) serve(t testing.TB, opt managesieve.Options) (*managesieve.Serve
 	if err != nil {
 		t.Fatal(err)
 	}
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	done := make(chan error, 1)
-	go func() { done <- srv.Serve(l) }()
-	var once sync.Once
-	t.Cleanup(func() {
-		once.Do(func() {
-			ctx, cancel := context.WithTimeout(context.Background(), deliverytest.Deadline)
-			defer cancel()
-			if err := srv.Shutdown(ctx); err != nil {
-				t.Errorf("shutdown: %v", err)
-			}
-			if err := <-done; err != nil {
-				t.Errorf("serve: %v", err)
-			}
-		})
-	})
-	return srv, l.Addr().String()
+	return srv, linetest.Serve(t, srv)
 }
 
 // start is serve with the default options, tweaked.
@@ -131,24 +80,9 @@ func (w *world) start(t testing.TB, tweak func(*managesieve.Options)) string {
 }
 
 // client is a raw ManageSieve client over a real socket.
-type client struct {
-	t    testing.TB
-	conn net.Conn
-	r    *bufio.Reader
-}
+type client struct{ *linetest.Client }
 
-func dial(t testing.TB, addr string) *client {
-	t.Helper()
-	conn, err := net.Dial("tcp", addr)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = conn.Close() }) // may be closed by the test already
-	if err := conn.SetDeadline(time.Now().Add(deliverytest.Deadline)); err != nil {
-		t.Fatal(err)
-	}
-	return &client{t: t, conn: conn, r: bufio.NewReader(conn)}
-}
+func dial(t testing.TB, addr string) *client { return &client{linetest.Dial(t, addr)} }
 
 // dialGreeted dials and reads the capabilities and the OK of the greeting.
 func dialGreeted(t testing.TB, addr string) *client {
@@ -158,42 +92,22 @@ func dialGreeted(t testing.TB, addr string) *client {
 	return c
 }
 
-func (c *client) send(s string) {
-	c.t.Helper()
-	if _, err := c.conn.Write([]byte(s + "\r\n")); err != nil {
-		c.t.Fatalf("send %q: %v", s, err)
-	}
-}
-
-// line reads one line without CRLF.
-func (c *client) line() string {
-	c.t.Helper()
-	l, err := c.r.ReadString('\n')
-	if err != nil {
-		c.t.Fatalf("read reply: %v (got %q)", err, l)
-	}
-	if !strings.HasSuffix(l, "\r\n") {
-		c.t.Fatalf("reply line %q does not end in CRLF", l)
-	}
-	return strings.TrimSuffix(l, "\r\n")
-}
-
 // untilOK reads lines up to an OK, NO or BYE line and returns the lines before it and
 // the final one.
 func (c *client) untilOK() ([]string, string) {
-	c.t.Helper()
+	c.T.Helper()
 	var lines []string
 	for range 10_000 {
-		l := c.line()
+		l := c.Line()
 		if final(l) {
 			if !strings.HasPrefix(l, "OK") {
-				c.t.Fatalf("reply %q after %q", l, lines)
+				c.T.Fatalf("reply %q after %q", l, lines)
 			}
 			return lines, l
 		}
 		lines = append(lines, l)
 	}
-	c.t.Fatal("no final response")
+	c.T.Fatal("no final response")
 	return nil, ""
 }
 
@@ -208,50 +122,33 @@ func final(l string) bool {
 
 // cmd sends a command and returns its final response line (after any data lines).
 func (c *client) cmd(s string) string {
-	c.t.Helper()
-	c.send(s)
+	c.T.Helper()
+	c.Send(s)
 	for range 10_000 {
-		if l := c.line(); final(l) {
+		if l := c.Line(); final(l) {
 			return l
 		}
 	}
-	c.t.Fatal("no final response")
+	c.T.Fatal("no final response")
 	return ""
-}
-
-func (c *client) expect(want string) {
-	c.t.Helper()
-	if got := c.line(); got != want {
-		c.t.Fatalf("got %q, want %q", got, want)
-	}
-}
-
-func (c *client) handshake() {
-	c.t.Helper()
-	tc := tls.Client(c.conn, &tls.Config{InsecureSkipVerify: true})
-	if err := tc.Handshake(); err != nil {
-		c.t.Fatalf("TLS handshake: %v", err)
-	}
-	c.conn = tc
-	c.r = bufio.NewReader(tc)
 }
 
 // starttls upgrades the connection and reads the capabilities sent again.
 func (c *client) starttls() []string {
-	c.t.Helper()
-	c.send("STARTTLS")
-	c.expect(`OK "Begin TLS negotiation now"`)
-	c.handshake()
+	c.T.Helper()
+	c.Send("STARTTLS")
+	c.Expect(`OK "Begin TLS negotiation now"`)
+	c.Handshake()
 	caps, _ := c.untilOK()
 	return caps
 }
 
 // login does STARTTLS and AUTHENTICATE "PLAIN" with an initial response.
 func (c *client) login(user, pass string) {
-	c.t.Helper()
+	c.T.Helper()
 	c.starttls()
 	if got := c.cmd(authPlain(user, pass)); got != `OK "Logged in"` {
-		c.t.Fatalf("login: %q", got)
+		c.T.Fatalf("login: %q", got)
 	}
 }
 
@@ -265,49 +162,6 @@ func plain(user, pass string) string {
 
 // literal is a client literal-c2s.
 func literal(s string) string { return fmt.Sprintf("{%d+}\r\n%s", len(s), s) }
-
-// closed asserts that the server closed the connection.
-func (c *client) closed() {
-	c.t.Helper()
-	l, err := c.r.ReadString('\n')
-	if err == nil {
-		c.t.Fatalf("connection still open, got %q", l)
-	}
-}
-
-func selfSigned(t testing.TB) (string, *tls.Config) {
-	t.Helper()
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tmpl := &x509.Certificate{
-		SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "sieve.test"},
-		DNSNames: []string{"sieve.test", "localhost"}, IPAddresses: []net.IP{net.IPv4(127, 0, 0, 1)},
-		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(24 * time.Hour),
-		KeyUsage: x509.KeyUsageDigitalSignature | x509.KeyUsageCertSign, BasicConstraintsValid: true, IsCA: true,
-		ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	kder, err := x509.MarshalECPrivateKey(key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	certPEM := pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der})
-	keyPEM := pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: kder})
-	pair, err := tls.X509KeyPair(certPEM, keyPEM)
-	if err != nil {
-		t.Fatal(err)
-	}
-	file := filepath.Join(t.TempDir(), "cert.pem")
-	if err := os.WriteFile(file, certPEM, 0o600); err != nil {
-		t.Fatal(err)
-	}
-	return file, &tls.Config{Certificates: []tls.Certificate{pair}, MinVersion: tls.VersionTLS12}
-}
 
 // waitABit yields to the server between bounded retries (never asserted on).
 func waitABit() { time.Sleep(5 * time.Millisecond) }

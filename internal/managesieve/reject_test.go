@@ -35,7 +35,7 @@ func TestLoginFailureIndistinguishable(t *testing.T) {
 		if got := c.cmd(`AUTHENTICATE "PLAIN" "` + resp + `"`); got != `NO "Authentication failed"` {
 			t.Errorf("%s: reply %q", name, got)
 		}
-		if d := w.sleeps.take(); !slices.Equal(d, []time.Duration{2 * time.Second}) {
+		if d := w.sleeps.Take(); !slices.Equal(d, []time.Duration{2 * time.Second}) {
 			t.Errorf("%s: delays %v, want one of 2s", name, d)
 		}
 		c.cmd("LOGOUT")
@@ -43,7 +43,7 @@ func TestLoginFailureIndistinguishable(t *testing.T) {
 	// The right password: no delay.
 	c := dialGreeted(t, addr)
 	c.login(userAddr, userPass)
-	if d := w.sleeps.take(); len(d) != 0 {
+	if d := w.sleeps.Take(); len(d) != 0 {
 		t.Errorf("successful login waited %v", d)
 	}
 }
@@ -59,7 +59,7 @@ func TestFailedLoginDelayOption(t *testing.T) {
 		cl := dialGreeted(t, addr)
 		cl.starttls()
 		cl.cmd(`AUTHENTICATE "PLAIN" "` + plain(userAddr, "wrong") + `"`)
-		if d := w.sleeps.take(); !slices.Equal(d, c.want) {
+		if d := w.sleeps.Take(); !slices.Equal(d, c.want) {
 			t.Errorf("FailedLoginDelay %v: delays %v, want %v", c.opt, d, c.want)
 		}
 	}
@@ -70,9 +70,9 @@ func TestFailedLoginDelayOption(t *testing.T) {
 func TestSTARTTLSInjection(t *testing.T) {
 	w := newWorld(t)
 	c := dialGreeted(t, w.start(t, nil))
-	c.send("STARTTLS\r\n" + authPlain(userAddr, userPass) + "\r\nPUTSCRIPT \"evil\" " + literal("discard;") + "\r\nSETACTIVE \"evil\"")
-	c.expect(`OK "Begin TLS negotiation now"`)
-	c.handshake()
+	c.Send("STARTTLS\r\n" + authPlain(userAddr, userPass) + "\r\nPUTSCRIPT \"evil\" " + literal("discard;") + "\r\nSETACTIVE \"evil\"")
+	c.Expect(`OK "Begin TLS negotiation now"`)
+	c.Handshake()
 	c.untilOK() // the capabilities again
 	if got := c.cmd("LISTSCRIPTS"); got != `NO "Authenticate first"` {
 		t.Fatalf("LISTSCRIPTS after the injected login = %q: injected commands ran", got)
@@ -99,7 +99,7 @@ func TestAuthBeforeTLS(t *testing.T) {
 			t.Fatalf("AUTHENTICATE before TLS = %q", got)
 		}
 	}
-	if d := w.sleeps.take(); len(d) != 0 {
+	if d := w.sleeps.Take(); len(d) != 0 {
 		t.Fatalf("delays %v before TLS", d)
 	}
 	// A continuation is not even offered.
@@ -112,12 +112,12 @@ func TestAuthBeforeTLS(t *testing.T) {
 func TestOverlongLine(t *testing.T) {
 	w := newWorld(t)
 	c := dialGreeted(t, w.start(t, nil))
-	c.send(`NOOP "` + strings.Repeat("x", 9000) + `"`)
-	c.expect(`BYE "Line too long"`)
-	c.closed()
+	c.Send(`NOOP "` + strings.Repeat("x", 9000) + `"`)
+	c.Expect(`BYE "Line too long"`)
+	c.Closed()
 	c = dialGreeted(t, w.start(t, nil))
-	c.send(strings.Repeat("A", 40))
-	c.expect(`NO "Command name too long"`)
+	c.Send(strings.Repeat("A", 40))
+	c.Expect(`NO "Command name too long"`)
 }
 
 // Literals over the command's budget: read and thrown away with NO (QUOTA/MAXSIZE for a
@@ -131,16 +131,16 @@ func TestHugeLiterals(t *testing.T) {
 
 	// Over the budget (1000 + 8 KiB) but under 16 times it: skipped, session goes on.
 	big := strings.Repeat("# comment line\r\n", 1000) // 16000 octets
-	c.send(`PUTSCRIPT "big" ` + literal(big))
-	if got := c.line(); !strings.HasPrefix(got, `NO (QUOTA/MAXSIZE) "Literal of 16000 octets`) {
+	c.Send(`PUTSCRIPT "big" ` + literal(big))
+	if got := c.Line(); !strings.HasPrefix(got, `NO (QUOTA/MAXSIZE) "Literal of 16000 octets`) {
 		t.Fatalf("oversized literal: %q", got)
 	}
 	// A script that fits the literal budget but not MaxScriptSize: refused as a script.
-	c.send(`CHECKSCRIPT ` + literal(strings.Repeat("#", 1001)))
-	c.expect(`NO (QUOTA/MAXSIZE) "Script of 1001 octets is over the limit of 1000"`)
+	c.Send(`CHECKSCRIPT ` + literal(strings.Repeat("#", 1001)))
+	c.Expect(`NO (QUOTA/MAXSIZE) "Script of 1001 octets is over the limit of 1000"`)
 	// The budget of other commands is small: a name or a SASL response of 9000 octets.
-	c.send(`GETSCRIPT ` + literal(strings.Repeat("n", 9000)))
-	if got := c.line(); got != `NO "Literal of 9000 octets is over the limit"` {
+	c.Send(`GETSCRIPT ` + literal(strings.Repeat("n", 9000)))
+	if got := c.Line(); got != `NO "Literal of 9000 octets is over the limit"` {
 		t.Fatalf("oversized name literal: %q", got)
 	}
 	if got := c.cmd("LISTSCRIPTS"); got != `OK "Listscripts completed"` {
@@ -148,9 +148,9 @@ func TestHugeLiterals(t *testing.T) {
 	}
 
 	// Far over the budget: the session ends at once, the octets are not waited for.
-	c.send(`PUTSCRIPT "huge" {4000000000+}`)
-	c.expect(`BYE (QUOTA/MAXSIZE) "Literal too large"`)
-	c.closed()
+	c.Send(`PUTSCRIPT "huge" {4000000000+}`)
+	c.Expect(`BYE (QUOTA/MAXSIZE) "Literal too large"`)
+	c.Closed()
 	if s, err := w.Filter.Scripts(t.Context(), deliverytest.Ref(w.user)); err != nil || len(s) != 0 {
 		t.Fatalf("scripts stored: %v %v", s, err)
 	}
@@ -158,23 +158,23 @@ func TestHugeLiterals(t *testing.T) {
 	// Before login too (a literal in a continuation, a huge one in a command).
 	c = dialGreeted(t, addr)
 	c.starttls()
-	c.send(`AUTHENTICATE "PLAIN"`)
-	c.expect(`""`)
-	c.send(literal(strings.Repeat("A", 9000)))
-	if got := c.line(); got != `NO "Literal of 9000 octets is over the limit"` {
+	c.Send(`AUTHENTICATE "PLAIN"`)
+	c.Expect(`""`)
+	c.Send(literal(strings.Repeat("A", 9000)))
+	if got := c.Line(); got != `NO "Literal of 9000 octets is over the limit"` {
 		t.Fatalf("oversized SASL response: %q", got)
 	}
-	c.send(`NOOP {999999999+}`)
-	c.expect(`BYE (QUOTA/MAXSIZE) "Literal too large"`)
-	c.closed()
+	c.Send(`NOOP {999999999+}`)
+	c.Expect(`BYE (QUOTA/MAXSIZE) "Literal too large"`)
+	c.Closed()
 }
 
 // RFC 5804 1.3: an idle session is logged out with BYE.
 func TestIdleTimeout(t *testing.T) {
 	w := newWorld(t)
 	c := dialGreeted(t, w.start(t, func(o *managesieve.Options) { o.IdleTimeout = 100 * time.Millisecond }))
-	c.expect(`BYE "Disconnected for inactivity"`)
-	c.closed()
+	c.Expect(`BYE "Disconnected for inactivity"`)
+	c.Closed()
 }
 
 // MaxConnsPerIP: the next connection from the address gets BYE (TRYLATER); a slot
@@ -184,13 +184,13 @@ func TestPerIPLimit(t *testing.T) {
 	addr := w.start(t, func(o *managesieve.Options) { o.MaxConnsPerIP = 2 })
 	a, b := dialGreeted(t, addr), dialGreeted(t, addr)
 	c := dial(t, addr)
-	c.expect(`BYE (TRYLATER) "Too many connections from your address"`)
-	c.closed()
+	c.Expect(`BYE (TRYLATER) "Too many connections from your address"`)
+	c.Closed()
 	a.cmd("LOGOUT")
 	b.cmd("NOOP")
 	for i := 0; ; i++ { // the server notices the LOGOUT asynchronously
 		c := dial(t, addr)
-		if l := c.line(); !strings.HasPrefix(l, "BYE") {
+		if l := c.Line(); !strings.HasPrefix(l, "BYE") {
 			break
 		} else if i == 200 {
 			t.Fatal("slot not freed after LOGOUT")
@@ -212,8 +212,8 @@ func TestShutdown(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, cl := range []*client{c, idle} {
-		cl.expect(`BYE (TRYLATER) "Server shutting down"`)
-		cl.closed()
+		cl.Expect(`BYE (TRYLATER) "Server shutting down"`)
+		cl.Closed()
 	}
 	if _, err := net.DialTimeout("tcp", addr, time.Second); err == nil {
 		t.Fatal("still accepting after Shutdown")
@@ -286,14 +286,14 @@ func TestClientGoesAway(t *testing.T) {
 	addr := w.start(t, nil)
 	c := dialGreeted(t, addr)
 	c.login(userAddr, userPass)
-	c.send(`PUTSCRIPT "half" {100+}` + "\r\nkeep;")
-	if err := c.conn.Close(); err != nil {
+	c.Send(`PUTSCRIPT "half" {100+}` + "\r\nkeep;")
+	if err := c.Conn.Close(); err != nil {
 		t.Fatal(err)
 	}
 	c = dialGreeted(t, addr)
 	c.login(userAddr, userPass)
-	c.send("LISTSCRIPTS\r\nLOGOUT\r\nDELETESCRIPT \"x\"")
-	c.expect(`OK "Listscripts completed"`) // no script listed: the half-sent one was not stored
-	c.expect(`OK "Logout completed"`)
-	c.closed()
+	c.Send("LISTSCRIPTS\r\nLOGOUT\r\nDELETESCRIPT \"x\"")
+	c.Expect(`OK "Listscripts completed"`) // no script listed: the half-sent one was not stored
+	c.Expect(`OK "Logout completed"`)
+	c.Closed()
 }

@@ -69,10 +69,10 @@ func benchRETR(b *testing.B, sessions int) {
 
 // retr sends RETR n and reads the reply to its terminating line.
 func retr(c *client, n int) error {
-	if _, err := fmt.Fprintf(c.conn, "RETR %d\r\n", n); err != nil {
+	if _, err := fmt.Fprintf(c.Conn, "RETR %d\r\n", n); err != nil {
 		return err
 	}
-	return readMulti(c.r)
+	return readMulti(c.R)
 }
 
 func readMulti(r *bufio.Reader) error {

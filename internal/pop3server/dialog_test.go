@@ -117,13 +117,13 @@ func runDialog(t *testing.T, file string, d dialog) {
 		where := fmt.Sprintf("%s:%d", file, st.line)
 		if st.client {
 			raw := unescape(st.text)
-			if _, err := io.WriteString(c.conn, raw+"\r\n"); err != nil {
+			if _, err := io.WriteString(c.Conn, raw+"\r\n"); err != nil {
 				t.Fatalf("%s: send: %v", where, err)
 			}
 			lastCmd = strings.ToUpper(raw)
 			continue
 		}
-		got, err := c.r.ReadString('\n')
+		got, err := c.R.ReadString('\n')
 		if err != nil {
 			t.Fatalf("%s: want %q, read error %v (got %q)", where, st.text, err, got)
 		}
@@ -135,12 +135,12 @@ func runDialog(t *testing.T, file string, d dialog) {
 			t.Fatalf("%s:\n got  %q\n want %q", where, got, st.text)
 		}
 		if lastCmd == "STLS" && strings.HasPrefix(got, "+OK") {
-			c.handshake()
+			c.Handshake()
 		}
 		lastCmd = ""
 	}
 	if d.closed {
-		l, err := c.r.ReadString('\n')
+		l, err := c.R.ReadString('\n')
 		if err == nil || l != "" {
 			t.Fatalf("%s: connection still open (read %q, %v)", file, l, err)
 		}

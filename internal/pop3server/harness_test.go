@@ -1,23 +1,11 @@
 package pop3server_test
 
 import (
-	"bufio"
 	"bytes"
 	"context"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"crypto/tls"
-	"crypto/x509"
-	"crypto/x509/pkix"
-	"encoding/pem"
 	"fmt"
-	"math/big"
-	"net"
-	"os"
-	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -26,6 +14,7 @@ import (
 	"mailgrid/internal/directory"
 	"mailgrid/internal/pop3server"
 	"mailgrid/internal/store"
+	"mailgrid/internal/testkit/linetest"
 )
 
 const (
@@ -40,44 +29,24 @@ type world struct {
 	user     directory.Account
 	certFile string
 	tlsConf  *tls.Config // server side
-	sleeps   *sleepLog
+	sleeps   *linetest.SleepLog
 }
 
 func newWorld(t testing.TB) *world {
 	t.Helper()
 	e := deliverytest.New(t, deliverytest.Options{})
 	e.Domain(t, "local.test", 0, 0)
-	w := &world{Env: e, sleeps: &sleepLog{}}
+	w := &world{Env: e, sleeps: &linetest.SleepLog{}}
 	w.user = e.Account(t, userAddr, userPass, 0)
-	w.certFile, w.tlsConf = selfSigned(t)
+	w.certFile, w.tlsConf = linetest.SelfSigned(t, "pop.test")
 	return w
-}
-
-// sleepLog records the delays the server asked for instead of waiting them.
-type sleepLog struct {
-	mu sync.Mutex
-	d  []time.Duration
-}
-
-func (l *sleepLog) sleep(_ context.Context, d time.Duration) {
-	l.mu.Lock()
-	l.d = append(l.d, d)
-	l.mu.Unlock()
-}
-
-func (l *sleepLog) take() []time.Duration {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	d := l.d
-	l.d = nil
-	return d
 }
 
 // options are the server options tests start from.
 func (w *world) options() pop3server.Options {
 	return pop3server.Options{
 		Hostname: "pop.test", TLSConfig: w.tlsConf, Directory: w.Dir, Shards: w.Shards,
-		AuthFailDelay: 2 * time.Second, Sleep: w.sleeps.sleep,
+		AuthFailDelay: 2 * time.Second, Sleep: w.sleeps.Sleep,
 	}
 }
 
@@ -88,27 +57,7 @@ func (w *world) serve(t testing.TB, opt pop3server.Options) (*pop3server.Server,
 	if err != nil {
 		t.Fatal(err)
 	}
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	done := make(chan error, 1)
-	go func() { done <- srv.Serve(l) }()
-	var once sync.Once
-	stop := func() {
-		once.Do(func() {
-			ctx, cancel := context.WithTimeout(context.Background(), deliverytest.Deadline)
-			defer cancel()
-			if err := srv.Shutdown(ctx); err != nil {
-				t.Errorf("shutdown: %v", err)
-			}
-			if err := <-done; err != nil {
-				t.Errorf("serve: %v", err)
-			}
-		})
-	}
-	t.Cleanup(stop)
-	return srv, l.Addr().String()
+	return srv, linetest.Serve(t, srv)
 }
 
 // start is serve with the default options, tweaked.
@@ -165,154 +114,57 @@ func testMessage(n, size int) []byte {
 }
 
 // client is a raw POP3 client over a real socket.
-type client struct {
-	t    testing.TB
-	conn net.Conn
-	r    *bufio.Reader
-}
+type client struct{ *linetest.Client }
 
-func dial(t testing.TB, addr string) *client {
-	t.Helper()
-	conn, err := net.Dial("tcp", addr)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = conn.Close() }) // may be closed by the test already
-	if err := conn.SetDeadline(time.Now().Add(deliverytest.Deadline)); err != nil {
-		t.Fatal(err)
-	}
-	return &client{t: t, conn: conn, r: bufio.NewReader(conn)}
-}
+func dial(t testing.TB, addr string) *client { return &client{linetest.Dial(t, addr)} }
 
 // dialGreeted dials and checks the greeting.
 func dialGreeted(t testing.TB, addr string) *client {
 	t.Helper()
 	c := dial(t, addr)
-	c.expectPrefix("+OK")
+	c.ExpectPrefix("+OK")
 	return c
-}
-
-func (c *client) send(line string) {
-	c.t.Helper()
-	if _, err := c.conn.Write([]byte(line + "\r\n")); err != nil {
-		c.t.Fatalf("send %q: %v", line, err)
-	}
-}
-
-// line reads one reply line without CRLF.
-func (c *client) line() string {
-	c.t.Helper()
-	l, err := c.r.ReadString('\n')
-	if err != nil {
-		c.t.Fatalf("read reply: %v (got %q)", err, l)
-	}
-	if !strings.HasSuffix(l, "\r\n") {
-		c.t.Fatalf("reply line %q does not end in CRLF", l)
-	}
-	return strings.TrimSuffix(l, "\r\n")
-}
-
-func (c *client) expectPrefix(prefix string) string {
-	c.t.Helper()
-	l := c.line()
-	if !strings.HasPrefix(l, prefix) {
-		c.t.Fatalf("reply %q, want prefix %q", l, prefix)
-	}
-	return l
 }
 
 // cmd sends line and returns the one-line reply.
 func (c *client) cmd(line string) string {
-	c.t.Helper()
-	c.send(line)
-	return c.line()
+	c.T.Helper()
+	c.Send(line)
+	return c.Line()
 }
 
 // multi reads the lines of a multi-line reply body up to the terminating ".", with
 // byte-stuffing undone, each line followed by CRLF.
 func (c *client) multi() []byte {
-	c.t.Helper()
+	c.T.Helper()
 	var b bytes.Buffer
 	for i := 0; i < 1_000_000; i++ {
-		l := c.line()
+		l := c.Line()
 		if l == "." {
 			return b.Bytes()
 		}
 		b.WriteString(strings.TrimPrefix(l, ".") + "\r\n")
 	}
-	c.t.Fatal("multi-line reply without end")
+	c.T.Fatal("multi-line reply without end")
 	return nil
 }
 
 // stls upgrades the connection after a +OK to STLS.
 func (c *client) stls() {
-	c.t.Helper()
-	c.send("STLS")
-	c.expectPrefix("+OK")
-	c.handshake()
-}
-
-func (c *client) handshake() {
-	c.t.Helper()
-	tc := tls.Client(c.conn, &tls.Config{InsecureSkipVerify: true})
-	if err := tc.Handshake(); err != nil {
-		c.t.Fatalf("TLS handshake: %v", err)
-	}
-	c.conn = tc
-	c.r = bufio.NewReader(tc)
+	c.T.Helper()
+	c.Send("STLS")
+	c.ExpectPrefix("+OK")
+	c.Handshake()
 }
 
 // login does STLS and USER/PASS.
 func (c *client) login(user, pass string) {
-	c.t.Helper()
+	c.T.Helper()
 	c.stls()
-	c.send("USER " + user)
-	c.expectPrefix("+OK")
-	c.send("PASS " + pass)
-	c.expectPrefix("+OK")
-}
-
-// closed asserts that the server closed the connection.
-func (c *client) closed() {
-	c.t.Helper()
-	l, err := c.r.ReadString('\n')
-	if err == nil {
-		c.t.Fatalf("connection still open, got %q", l)
-	}
-}
-
-func selfSigned(t testing.TB) (string, *tls.Config) {
-	t.Helper()
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tmpl := &x509.Certificate{
-		SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "pop.test"},
-		DNSNames: []string{"pop.test", "localhost"}, IPAddresses: []net.IP{net.IPv4(127, 0, 0, 1)},
-		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(24 * time.Hour),
-		KeyUsage: x509.KeyUsageDigitalSignature | x509.KeyUsageCertSign, BasicConstraintsValid: true, IsCA: true,
-		ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	kder, err := x509.MarshalECPrivateKey(key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	certPEM := pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der})
-	keyPEM := pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: kder})
-	pair, err := tls.X509KeyPair(certPEM, keyPEM)
-	if err != nil {
-		t.Fatal(err)
-	}
-	file := filepath.Join(t.TempDir(), "cert.pem")
-	if err := os.WriteFile(file, certPEM, 0o600); err != nil {
-		t.Fatal(err)
-	}
-	return file, &tls.Config{Certificates: []tls.Certificate{pair}, MinVersion: tls.VersionTLS12}
+	c.Send("USER " + user)
+	c.ExpectPrefix("+OK")
+	c.Send("PASS " + pass)
+	c.ExpectPrefix("+OK")
 }
 
 // staticShards gives the server a store wrapped by a test (e.g. one that blocks).
@@ -322,5 +174,3 @@ func staticShards(st store.Store) store.Shards {
 
 // waitABit yields to the server between bounded retries (never asserted on).
 func waitABit() { time.Sleep(5 * time.Millisecond) }
-
-func newReader(c net.Conn) *bufio.Reader { return bufio.NewReader(c) }

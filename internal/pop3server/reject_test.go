@@ -1,6 +1,7 @@
 package pop3server_test
 
 import (
+	"bufio"
 	"context"
 	"crypto/tls"
 	"encoding/base64"
@@ -20,6 +21,7 @@ import (
 	"mailgrid/internal/mail"
 	"mailgrid/internal/pop3server"
 	"mailgrid/internal/store"
+	"mailgrid/internal/testkit/linetest"
 )
 
 // Unknown user and wrong password: the same reply, and both wait the configured delay
@@ -41,7 +43,7 @@ func TestLoginFailureIndistinguishable(t *testing.T) {
 		c.cmd("USER " + strings.ReplaceAll(a.user, " ", "_"))
 		r1 := c.cmd("PASS " + a.pass)
 		r2 := c.cmd("AUTH PLAIN " + b64("\x00"+a.user+"\x00"+a.pass))
-		if d := w.sleeps.take(); !slices.Equal(d, []time.Duration{2 * time.Second, 2 * time.Second}) {
+		if d := w.sleeps.Take(); !slices.Equal(d, []time.Duration{2 * time.Second, 2 * time.Second}) {
 			t.Errorf("%s: delays %v, want 2s for each of the two attempts", a.name, d)
 		}
 		replies = append(replies, r1, r2)
@@ -54,7 +56,7 @@ func TestLoginFailureIndistinguishable(t *testing.T) {
 	if got := c.cmd("AUTH PLAIN " + b64("\x00"+userAddr+"\x00"+userPass)); !strings.HasPrefix(got, "+OK") {
 		t.Fatalf("good login after failures = %q", got)
 	}
-	if d := w.sleeps.take(); len(d) != 0 {
+	if d := w.sleeps.Take(); len(d) != 0 {
 		t.Errorf("a good login waited %v", d)
 	}
 }
@@ -123,9 +125,9 @@ func TestSTLSInjection(t *testing.T) {
 	w := newWorld(t)
 	w.deliver(t, testMessage(1, 200))
 	c := dialGreeted(t, w.start(t, nil))
-	c.send("STLS\r\nUSER " + userAddr + "\r\nPASS " + userPass + "\r\nDELE 1\r\nQUIT")
-	c.expectPrefix("+OK Begin TLS")
-	c.handshake()
+	c.Send("STLS\r\nUSER " + userAddr + "\r\nPASS " + userPass + "\r\nDELE 1\r\nQUIT")
+	c.ExpectPrefix("+OK Begin TLS")
+	c.Handshake()
 	if got := c.cmd("STAT"); got != "-ERR Command not valid in this state" {
 		t.Fatalf("STAT after injected login = %q: injected commands ran", got)
 	}
@@ -137,15 +139,15 @@ func TestSTLSInjection(t *testing.T) {
 
 // login2 logs in on a connection already under TLS.
 func (c *client) login2() {
-	c.t.Helper()
+	c.T.Helper()
 	c.cmd("USER " + userAddr)
 	c.expectPrefix2(c.cmd("PASS "+userPass), "+OK")
 }
 
 func (c *client) expectPrefix2(got, prefix string) {
-	c.t.Helper()
+	c.T.Helper()
 	if !strings.HasPrefix(got, prefix) {
-		c.t.Fatalf("reply %q, want prefix %q", got, prefix)
+		c.T.Fatalf("reply %q, want prefix %q", got, prefix)
 	}
 }
 
@@ -160,9 +162,9 @@ func TestImplicitTLS(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	c := &client{t: t, conn: conn}
-	c.r = newReader(conn)
-	c.expectPrefix("+OK pop.test POP3 server ready")
+	t.Cleanup(func() { _ = conn.Close() })
+	c := &client{&linetest.Client{T: t, Conn: conn, R: bufio.NewReader(conn)}}
+	c.ExpectPrefix("+OK pop.test POP3 server ready")
 	if got := c.cmd("CAPA"); got != "+OK Capability list follows" {
 		t.Fatalf("CAPA = %q", got)
 	}
@@ -174,8 +176,8 @@ func TestImplicitTLS(t *testing.T) {
 	c.cmd("QUIT")
 
 	raw := dial(t, addr)
-	raw.send("USER " + userAddr + "\r\nPASS " + userPass + "\r\nDELE 1\r\nQUIT")
-	data, _ := io.ReadAll(raw.conn) // the server fails the handshake and closes
+	raw.Send("USER " + userAddr + "\r\nPASS " + userPass + "\r\nDELE 1\r\nQUIT")
+	data, _ := io.ReadAll(raw.Conn) // the server fails the handshake and closes
 	if strings.Contains(string(data), "+OK") || strings.Contains(string(data), "-ERR") {
 		t.Fatalf("plaintext reply on an implicit-TLS port: %q", data)
 	}
@@ -193,18 +195,18 @@ func TestOverlongLine(t *testing.T) {
 	if got := c.cmd("NOOP " + strings.Repeat("a", 1000)); got != "-ERR Line too long" {
 		t.Fatalf("1005-octet line = %q", got)
 	}
-	c.closed()
+	c.Closed()
 
 	c = dialGreeted(t, addr) // a stream without any line end
 	go func() {
 		chunk := []byte(strings.Repeat("x", 4096))
 		for i := 0; i < 64; i++ {
-			if _, err := c.conn.Write(chunk); err != nil {
+			if _, err := c.Conn.Write(chunk); err != nil {
 				return // closed by the server, as it should be
 			}
 		}
 	}()
-	if got := c.line(); got != "-ERR Line too long" {
+	if got := c.Line(); got != "-ERR Line too long" {
 		t.Fatalf("endless line = %q", got)
 	}
 }
@@ -217,10 +219,10 @@ func TestIdleTimeout(t *testing.T) {
 	c := dialGreeted(t, addr)
 	c.login(userAddr, userPass)
 	c.cmd("DELE 1")
-	if got := c.line(); got != "-ERR Disconnected for inactivity" {
+	if got := c.Line(); got != "-ERR Disconnected for inactivity" {
 		t.Fatalf("idle session = %q", got)
 	}
-	c.closed()
+	c.Closed()
 	if n := len(w.inbox(t)); n != 1 {
 		t.Fatalf("an idle-timed-out session deleted: %d messages left", n)
 	}
@@ -232,15 +234,15 @@ func TestPerIPLimit(t *testing.T) {
 	addr := w.start(t, func(o *pop3server.Options) { o.MaxConnsPerIP = 2 })
 	a, b := dialGreeted(t, addr), dialGreeted(t, addr)
 	c := dial(t, addr)
-	if got := c.line(); got != "-ERR [SYS/TEMP] Too many connections from your address" {
+	if got := c.Line(); got != "-ERR [SYS/TEMP] Too many connections from your address" {
 		t.Fatalf("third connection = %q", got)
 	}
-	c.closed()
+	c.Closed()
 	a.cmd("QUIT")
-	a.closed()
+	a.Closed()
 	for i := 0; ; i++ { // the slot frees once the server has closed a's session
 		d := dial(t, addr)
-		if l := d.line(); strings.HasPrefix(l, "+OK") {
+		if l := d.Line(); strings.HasPrefix(l, "+OK") {
 			break
 		} else if i == 200 {
 			t.Fatalf("slot not freed: %q", l)
@@ -285,7 +287,7 @@ func TestShutdown(t *testing.T) {
 	idle.cmd("USER " + other.Address.String())
 	idle.expectPrefix2(idle.cmd("PASS other-password"), "+OK")
 
-	busy.send("QUIT")
+	busy.Send("QUIT")
 	<-bs.entered
 	var shutdownErr error
 	var wg sync.WaitGroup
@@ -296,12 +298,12 @@ func TestShutdown(t *testing.T) {
 		defer cancel()
 		shutdownErr = srv.Shutdown(ctx)
 	}()
-	if got := idle.line(); got != "-ERR [SYS/TEMP] Server shutting down" {
+	if got := idle.Line(); got != "-ERR [SYS/TEMP] Server shutting down" {
 		t.Fatalf("idle session at shutdown = %q", got)
 	}
-	idle.closed()
+	idle.Closed()
 	close(bs.release)
-	if got := busy.line(); got != "+OK pop.test POP3 server signing off (1 messages left)" {
+	if got := busy.Line(); got != "+OK pop.test POP3 server signing off (1 messages left)" {
 		t.Fatalf("session in UPDATE at shutdown = %q", got)
 	}
 	wg.Wait()
@@ -327,13 +329,13 @@ func TestShutdownForced(t *testing.T) {
 	c := dialGreeted(t, addr)
 	c.login(userAddr, userPass)
 	c.cmd("DELE 1")
-	c.send("QUIT")
+	c.Send("QUIT")
 	<-bs.entered
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
 	done := make(chan error, 1)
 	go func() { done <- srv.Shutdown(ctx) }()
-	c.closed() // the forced close reaches the client while UPDATE is still blocked
+	c.Closed() // the forced close reaches the client while UPDATE is still blocked
 	close(bs.release)
 	if err := <-done; !errors.Is(err, context.Canceled) {
 		t.Fatalf("forced Shutdown = %v", err)

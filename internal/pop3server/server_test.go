@@ -27,14 +27,14 @@ func TestSessionRetrieveAndDelete(t *testing.T) {
 	if got, want := c.cmd("STAT"), fmt.Sprintf("+OK 3 %d", total); got != want {
 		t.Fatalf("STAT = %q, want %q", got, want)
 	}
-	c.send("LIST")
-	c.expectPrefix("+OK 3 messages")
+	c.Send("LIST")
+	c.ExpectPrefix("+OK 3 messages")
 	want := fmt.Sprintf("1 %d\r\n2 %d\r\n3 %d\r\n", len(msgs[0]), len(msgs[1]), len(msgs[2]))
 	if got := string(c.multi()); got != want {
 		t.Fatalf("LIST = %q, want %q", got, want)
 	}
-	c.send("UIDL")
-	c.expectPrefix("+OK")
+	c.Send("UIDL")
+	c.ExpectPrefix("+OK")
 	uidl := strings.Fields(strings.ReplaceAll(string(c.multi()), "\r\n", " "))
 	if len(uidl) != 6 || !regexp.MustCompile(`^[0-9a-f]{16}$`).MatchString(uidl[1]) || uidl[1] == uidl[3] {
 		t.Fatalf("UIDL listing %q", uidl)
@@ -43,14 +43,14 @@ func TestSessionRetrieveAndDelete(t *testing.T) {
 		t.Fatalf("UIDL 2 = %q", got)
 	}
 	for i, m := range msgs {
-		c.send(fmt.Sprintf("RETR %d", i+1))
-		c.expectPrefix(fmt.Sprintf("+OK %d octets", len(m)))
+		c.Send(fmt.Sprintf("RETR %d", i+1))
+		c.ExpectPrefix(fmt.Sprintf("+OK %d octets", len(m)))
 		if got := c.multi(); !bytes.Equal(got, m) {
 			t.Fatalf("RETR %d: got %d bytes, want %d, equal prefix %v", i+1, len(got), len(m), bytes.HasPrefix(m, got))
 		}
 	}
-	c.send("TOP 2 3")
-	c.expectPrefix("+OK")
+	c.Send("TOP 2 3")
+	c.ExpectPrefix("+OK")
 	head, _, _ := bytes.Cut(msgs[1], []byte("\r\n\r\n"))
 	lines := bytes.SplitAfter(msgs[1][len(head)+4:], []byte("\r\n"))
 	wantTop := append(append(slices.Clone(head), "\r\n\r\n"...), bytes.Join(lines[:3], nil)...)
@@ -75,7 +75,7 @@ func TestSessionRetrieveAndDelete(t *testing.T) {
 	if got := c.cmd("QUIT"); got != "+OK pop.test POP3 server signing off (1 messages left)" {
 		t.Fatalf("QUIT = %q", got)
 	}
-	c.closed()
+	c.Closed()
 	left := w.Messages(t, w.user, "")
 	if len(left) != 1 || !bytes.Equal(left[0].Body, msgs[1]) {
 		t.Fatalf("after QUIT the INBOX holds %d messages, want message 2 only", len(left))
@@ -94,7 +94,7 @@ func TestDroppedConnectionDeletesNothing(t *testing.T) {
 	c.login(userAddr, userPass)
 	c.cmd("DELE 1")
 	c.cmd("DELE 2")
-	if err := c.conn.Close(); err != nil {
+	if err := c.Conn.Close(); err != nil {
 		t.Fatal(err)
 	}
 	// The lock goes when the server notices; then a new session sees both messages.
@@ -138,8 +138,8 @@ func TestUIDLStableAndSnapshot(t *testing.T) {
 
 	c := dialGreeted(t, addr)
 	c.login(userAddr, userPass)
-	c.send("UIDL")
-	c.expectPrefix("+OK")
+	c.Send("UIDL")
+	c.ExpectPrefix("+OK")
 	first := strings.Split(strings.TrimSpace(string(c.multi())), "\r\n")
 	w.deliver(t, testMessage(4, 200))
 	if got := c.cmd("STAT"); !strings.HasPrefix(got, "+OK 3 ") {
@@ -152,8 +152,8 @@ func TestUIDLStableAndSnapshot(t *testing.T) {
 	c.cmd("QUIT")
 
 	c = loginRetry(t, addr)
-	c.send("UIDL")
-	c.expectPrefix("+OK")
+	c.Send("UIDL")
+	c.ExpectPrefix("+OK")
 	second := strings.Split(strings.TrimSpace(string(c.multi())), "\r\n")
 	if len(second) != 3 {
 		t.Fatalf("second session UIDL %q", second)
@@ -194,10 +194,10 @@ func TestPartialLineDoesNotHoldReplies(t *testing.T) {
 	w.deliver(t, testMessage(1, 200))
 	c := dialGreeted(t, w.start(t, nil))
 	c.login(userAddr, userPass)
-	if _, err := c.conn.Write([]byte("STAT\r\nLI")); err != nil {
+	if _, err := c.Conn.Write([]byte("STAT\r\nLI")); err != nil {
 		t.Fatal(err)
 	}
-	if got := c.line(); !strings.HasPrefix(got, "+OK 1 ") {
+	if got := c.Line(); !strings.HasPrefix(got, "+OK 1 ") {
 		t.Fatalf("STAT = %q", got)
 	}
 	if got := c.cmd("ST 1"); !strings.HasPrefix(got, "+OK 1 ") { // completes "LIST 1"
