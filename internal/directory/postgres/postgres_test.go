@@ -96,8 +96,8 @@ func TestConcurrentMigration(t *testing.T) {
 	}
 	want := []string{"directory.account_admin_domains", "directory.account_totp", "directory.accounts",
 		"directory.alias_targets", "directory.aliases", "directory.api_tokens", "directory.audit_log",
-		"directory.domains", "directory.migrations", "directory.nodes", "directory.schema_migrations", "directory.shards",
-		"directory.web_sessions"}
+		"directory.domain_plans", "directory.domains", "directory.migrations", "directory.nodes", "directory.plans",
+		"directory.schema_migrations", "directory.shards", "directory.web_sessions"}
 	if !slices.Equal(tables, want) {
 		t.Errorf("tables = %v, want %v", tables, want)
 	}

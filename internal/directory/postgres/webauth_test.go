@@ -152,3 +152,9 @@ func TestWebAuthDomainDelete(t *testing.T) {
 		t.Errorf("audit after the domain's deletion: %+v, %v", log, err)
 	}
 }
+
+func TestPlansConformance(t *testing.T) {
+	directorytest.RunPlans(t, func(t *testing.T) directory.Directory {
+		return open(t, pgtest.DSN(t))
+	})
+}
