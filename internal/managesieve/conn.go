@@ -38,7 +38,7 @@ type conn struct {
 
 func newConn(srv *Server, raw net.Conn) *conn {
 	c := &conn{srv: srv, raw: raw}
-	c.attach(writeDeadlineConn{Conn: raw, d: srv.opt.IdleTimeout})
+	c.attach(netserve.WriteDeadlineConn{Conn: raw, D: srv.opt.IdleTimeout})
 	return c
 }
 
@@ -61,20 +61,6 @@ func (f flushReader) Read(p []byte) (int, error) {
 		}
 	}
 	return f.c.cur.Read(p)
-}
-
-// writeDeadlineConn arms the write deadline before every Write, so a peer that stops
-// reading is dropped after IdleTimeout. Read deadlines are set per command (arm).
-type writeDeadlineConn struct {
-	net.Conn
-	d time.Duration
-}
-
-func (c writeDeadlineConn) Write(p []byte) (int, error) {
-	if err := c.Conn.SetWriteDeadline(time.Now().Add(c.d)); err != nil {
-		return 0, err
-	}
-	return c.Conn.Write(p)
 }
 
 // arm sets the read deadline for the next command. The deadline is armed before the
@@ -117,17 +103,8 @@ func (c *conn) reply(line string) error {
 // discarded, never run: they were read in plaintext and could have been injected by
 // anyone on the path.
 func (c *conn) startTLS(ctx context.Context) (discarded int, err error) {
-	discarded = c.r.Buffered()
-	if _, err := c.r.Discard(discarded); err != nil {
-		return discarded, err
-	}
-	tc := tls.Server(writeDeadlineConn{Conn: c.raw, d: c.srv.opt.IdleTimeout}, c.srv.opt.TLSConfig)
-	if err := c.raw.SetReadDeadline(time.Now().Add(handshakeTimeout)); err != nil {
-		return discarded, err
-	}
-	hctx, cancel := context.WithTimeout(ctx, handshakeTimeout)
-	defer cancel()
-	if err := tc.HandshakeContext(hctx); err != nil {
+	tc, discarded, err := netserve.StartTLS(ctx, c.raw, c.r, c.srv.opt.TLSConfig, c.srv.opt.IdleTimeout, handshakeTimeout)
+	if err != nil {
 		return discarded, err
 	}
 	c.tls = tc
@@ -137,8 +114,5 @@ func (c *conn) startTLS(ctx context.Context) (discarded int, err error) {
 
 // close flushes what is buffered and closes the connection.
 func (c *conn) close() {
-	if err := c.w.Flush(); err != nil && !errors.Is(err, net.ErrClosed) {
-		c.srv.log.Debug("flush on close", "err", err)
-	}
-	netserve.CloseLogged(c.srv.log, c.raw, "connection")
+	netserve.FlushClose(c.srv.log, c.w, c.raw)
 }

@@ -34,28 +34,13 @@ type conn struct {
 
 func newConn(srv *Server, raw net.Conn) *conn {
 	c := &conn{srv: srv, raw: raw}
-	c.attach(writeDeadlineConn{Conn: raw, d: srv.opt.IdleTimeout})
+	c.attach(netserve.WriteDeadlineConn{Conn: raw, D: srv.opt.IdleTimeout})
 	return c
 }
 
 func (c *conn) attach(nc net.Conn) {
 	c.r = bufio.NewReaderSize(nc, max(c.srv.opt.MaxLineLength, saslLineMax)+2)
 	c.w = bufio.NewWriterSize(nc, writeBufSize)
-}
-
-// writeDeadlineConn arms the write deadline before every Write, so a peer that stops
-// reading in the middle of a long RETR is dropped after IdleTimeout without bounding the
-// whole transfer. Read deadlines are set per command by readLine.
-type writeDeadlineConn struct {
-	net.Conn
-	d time.Duration
-}
-
-func (c writeDeadlineConn) Write(p []byte) (int, error) {
-	if err := c.Conn.SetWriteDeadline(time.Now().Add(c.d)); err != nil {
-		return 0, err
-	}
-	return c.Conn.Write(p)
 }
 
 // readLine reads one line of at most limit octets (CRLF included) and returns it without
@@ -117,17 +102,8 @@ func (c *conn) flushIfIdle() error {
 // after STLS, RFC 2595 4, the CVE-2011-0411 class of attack) are discarded, never run:
 // they were read in plaintext and could have been injected by anyone on the path.
 func (c *conn) startTLS(ctx context.Context) (discarded int, err error) {
-	discarded = c.r.Buffered()
-	if _, err := c.r.Discard(discarded); err != nil {
-		return discarded, err
-	}
-	tc := tls.Server(writeDeadlineConn{Conn: c.raw, d: c.srv.opt.IdleTimeout}, c.srv.opt.TLSConfig)
-	if err := c.raw.SetReadDeadline(time.Now().Add(handshakeTimeout)); err != nil {
-		return discarded, err
-	}
-	hctx, cancel := context.WithTimeout(ctx, handshakeTimeout)
-	defer cancel()
-	if err := tc.HandshakeContext(hctx); err != nil {
+	tc, discarded, err := netserve.StartTLS(ctx, c.raw, c.r, c.srv.opt.TLSConfig, c.srv.opt.IdleTimeout, handshakeTimeout)
+	if err != nil {
 		return discarded, err
 	}
 	c.tls = tc
@@ -137,8 +113,5 @@ func (c *conn) startTLS(ctx context.Context) (discarded int, err error) {
 
 // close flushes what is buffered and closes the connection.
 func (c *conn) close() {
-	if err := c.w.Flush(); err != nil && !errors.Is(err, net.ErrClosed) {
-		c.srv.log.Debug("flush on close", "err", err)
-	}
-	netserve.CloseLogged(c.srv.log, c.raw, "connection")
+	netserve.FlushClose(c.srv.log, c.w, c.raw)
 }
