@@ -60,6 +60,34 @@ type Filter struct {
 	ClamdFailOpen       bool     `toml:"clamd_fail_open"` // scanner down: deliver tagged instead of 451
 	Rspamd              string   `toml:"rspamd"`          // "http://127.0.0.1:11333"; "" = none
 	RspamdTimeout       Duration `toml:"rspamd_timeout"`
+	// BlockLists runs the block lists (connect, MAIL, RCPT) and the domain rules (DATA)
+	// kept in the filter state and edited by administrators.
+	BlockLists bool `toml:"block_lists"`
+	// JunkTraining trains each account's Bayes classifier when the user moves mail into
+	// or out of the Junk mailbox or sets $Junk/$NotJunk.
+	JunkTraining bool       `toml:"junk_training"`
+	Milters      []Milter   `toml:"milter"`    // external milters at the DATA stage, in order
+	HTTPHooks    []HTTPHook `toml:"http_hook"` // external HTTP hooks, in order
+}
+
+// Milter is one external filter speaking the milter protocol (docs/mailets.md).
+type Milter struct {
+	Name     string   `toml:"name"`      // in logs and X-Mailgrid-Filter-Failed
+	Address  string   `toml:"address"`   // "unix:/path" or "tcp:host:port"
+	Timeout  Duration `toml:"timeout"`   // the whole session; 0 = 30s
+	FailOpen bool     `toml:"fail_open"` // unavailable: deliver tagged instead of 451
+	Domain   string   `toml:"domain"`    // "" = every recipient domain
+}
+
+// HTTPHook is one external filter reached over HTTP (docs/mailets.md).
+type HTTPHook struct {
+	Name     string            `toml:"name"`
+	URL      string            `toml:"url"`
+	Stages   []string          `toml:"stages"` // connect, mail, rcpt, data; empty = data
+	Timeout  Duration          `toml:"timeout"`
+	FailOpen bool              `toml:"fail_open"`
+	Domain   string            `toml:"domain"`  // "" = every domain (not with connect)
+	Headers  map[string]string `toml:"headers"` // sent with each request (Authorization)
 }
 
 // Cluster selects the shape. An empty Directory is the embedded single node (SQLite in
@@ -204,7 +232,7 @@ func Default() Config {
 		Cluster: Cluster{Heartbeat: Duration(5 * time.Second), DownAfter: Duration(30 * time.Second)},
 		HTTP:    HTTP{AssetsDir: "web/node_modules", TrustedOrigins: []string{}},
 		Filter: Filter{QuarantineRetention: Duration(30 * 24 * time.Hour), ClamdTimeout: Duration(2 * time.Minute),
-			RspamdTimeout: Duration(20 * time.Second)},
+			RspamdTimeout: Duration(20 * time.Second), BlockLists: true, JunkTraining: true},
 	}
 }
 
@@ -311,6 +339,7 @@ func (c *Config) Validate() error {
 	if c.Filter.QuarantineRetention <= 0 {
 		errs = append(errs, errors.New("filter.quarantine_retention must be > 0"))
 	}
+	errs = append(errs, c.validateExternalFilters()...)
 	switch c.Log.Level {
 	case "debug", "info", "warn", "error":
 	default:
@@ -351,4 +380,47 @@ func validNodeName(n string) bool {
 		}
 	}
 	return true
+}
+
+// validateExternalFilters checks [[filter.milter]] and [[filter.http_hook]].
+func (c *Config) validateExternalFilters() []error {
+	var errs []error
+	names := map[string]bool{}
+	name := func(kind, n string) {
+		if n == "" {
+			errs = append(errs, fmt.Errorf("filter.%s: name is required", kind))
+		} else if names[n] {
+			errs = append(errs, fmt.Errorf("filter.%s %q: name used twice", kind, n))
+		}
+		names[n] = true
+	}
+	for _, m := range c.Filter.Milters {
+		name("milter", m.Name)
+		if !strings.HasPrefix(m.Address, "unix:") && !strings.HasPrefix(m.Address, "tcp:") {
+			errs = append(errs, fmt.Errorf("filter.milter %q: address %q: want unix:/path or tcp:host:port", m.Name, m.Address))
+		}
+		if m.Timeout < 0 {
+			errs = append(errs, fmt.Errorf("filter.milter %q: negative timeout", m.Name))
+		}
+	}
+	for _, h := range c.Filter.HTTPHooks {
+		name("http_hook", h.Name)
+		if !strings.HasPrefix(h.URL, "http://") && !strings.HasPrefix(h.URL, "https://") {
+			errs = append(errs, fmt.Errorf("filter.http_hook %q: url %q: want an http(s) URL", h.Name, h.URL))
+		}
+		if h.Timeout < 0 {
+			errs = append(errs, fmt.Errorf("filter.http_hook %q: negative timeout", h.Name))
+		}
+		for _, st := range h.Stages {
+			switch st {
+			case "connect", "mail", "rcpt", "data":
+			default:
+				errs = append(errs, fmt.Errorf("filter.http_hook %q: stage %q: want connect, mail, rcpt or data", h.Name, st))
+			}
+			if st == "connect" && h.Domain != "" {
+				errs = append(errs, fmt.Errorf("filter.http_hook %q: no domain is known at connect", h.Name))
+			}
+		}
+	}
+	return errs
 }
