@@ -5,6 +5,11 @@
 // figures; nothing here passes or fails on time.
 //
 //	go run ./test/bench -bin bin/mailgrid [-sessions 20] [-messages 4000]
+//
+// With -cluster it measures the cluster shapes instead (cluster.go): nodes on the
+// PostgreSQL server of -pg, with databases it creates and drops.
+//
+//	go run ./test/bench -bin bin/mailgrid -cluster [-pg postgres://postgres@127.0.0.1:5432/postgres]
 package main
 
 import (
@@ -38,6 +43,9 @@ func main() {
 	sessions := flag.Int("sessions", 20, "concurrent SMTP sessions")
 	messages := flag.Int("messages", 4000, "messages per inbound run (4 KiB); the 100 KiB run sends a quarter")
 	outbound := flag.Int("outbound", 1000, "messages for the outbound run")
+	cluster := flag.Bool("cluster", false, "measure cluster shapes on PostgreSQL instead (1 node/1 shard, 2/1, 2/2)")
+	pg := flag.String("pg", "postgres://postgres@127.0.0.1:5432/postgres?sslmode=disable",
+		"-cluster: PostgreSQL maintenance DSN; the run creates and drops databases mailgrid_bench_*")
 	flag.Parse()
 	log.SetFlags(0)
 
@@ -52,6 +60,15 @@ func main() {
 		log.Fatal(err)
 	}
 	defer stopDNS()
+	if *cluster {
+		if err := runCluster(*bin, *pg, dnsAddr, *sessions, *messages, 20*time.Second); err != nil {
+			log.Print(err)
+			stopDNS()
+			sink.Close()
+			os.Exit(1)
+		}
+		return
+	}
 
 	n, err := startNode(*bin, dnsAddr, sink.port)
 	if err != nil {
