@@ -21,7 +21,10 @@ import (
 type Bus struct {
 	mu   sync.RWMutex
 	subs map[store.AccountRef]map[*Subscription]struct{}
+	obs  map[*observer]struct{}
 }
+
+type observer struct{ fn func([]store.Change) }
 
 // New returns an empty bus.
 func New() *Bus {
@@ -81,6 +84,9 @@ func (b *Bus) Subscribe(acct store.AccountRef, buf int) *Subscription {
 func (b *Bus) Publish(changes ...store.Change) {
 	b.mu.RLock()
 	defer b.mu.RUnlock()
+	for o := range b.obs {
+		o.fn(changes)
+	}
 	for _, ch := range changes {
 		for s := range b.subs[ch.Account] {
 			if ch.Kind == store.AccountResync {
@@ -100,6 +106,25 @@ func (b *Bus) Publish(changes ...store.Change) {
 				s.overflowed.Store(true)
 			}
 		}
+	}
+}
+
+// Observe hands every published batch of changes, of every account, to fn (the Junk
+// trainer of package filter watches all accounts this way). fn runs in Publish's
+// goroutine and must not block or keep the slice; it queues what it needs. The returned
+// stop removes it.
+func (b *Bus) Observe(fn func(changes []store.Change)) (stop func()) {
+	o := &observer{fn: fn}
+	b.mu.Lock()
+	if b.obs == nil {
+		b.obs = map[*observer]struct{}{}
+	}
+	b.obs[o] = struct{}{}
+	b.mu.Unlock()
+	return func() {
+		b.mu.Lock()
+		delete(b.obs, o)
+		b.mu.Unlock()
 	}
 }
 
