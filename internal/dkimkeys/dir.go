@@ -188,21 +188,20 @@ func (d *Dir) newKey(dir string, alg mailauth.DKIMAlgorithm, now time.Time, take
 	if err != nil {
 		return "", err
 	}
-	prefix := "mg" + now.Format("200601")
-	for n := 1; n < 10000; n++ {
-		sel := fmt.Sprintf("%s%d", prefix, n)
+	sel, err := NextSelector(now, func(sel string) bool {
 		if slices.ContainsFunc(taken, func(e entry) bool { return e.Selector == sel }) {
-			continue
+			return true
 		}
-		if _, err := os.Stat(filepath.Join(dir, sel+".pem")); err == nil {
-			continue // a leftover of an expired key or an interrupted rotation: never reuse
-		}
-		if err := writeAtomic(dir, sel+".pem", pemData); err != nil {
-			return "", err
-		}
-		return sel, nil
+		_, err := os.Stat(filepath.Join(dir, sel+".pem"))
+		return err == nil // a leftover of an expired key or an interrupted rotation: never reuse
+	})
+	if err != nil {
+		return "", err
 	}
-	return "", errors.New("dkim keys: no free selector this month")
+	if err := writeAtomic(dir, sel+".pem", pemData); err != nil {
+		return "", err
+	}
+	return sel, nil
 }
 
 // Records implements Keys.
@@ -221,36 +220,20 @@ func (d *Dir) Records(ctx context.Context, domain string) ([]Record, error) {
 	now := d.now()
 	var out []Record
 	for _, e := range idx.Keys {
-		r := Record{Domain: name, Selector: e.Selector, Algorithm: e.Algorithm, Created: e.Created,
-			Active: e.Retired.IsZero(), Name: mailauth.DKIMRecordName(e.Selector, name)}
-		if !r.Active {
-			until := e.Retired.Add(d.grace)
-			if !now.Before(until) {
-				continue
-			}
-			r.Until = &until
+		if !Published(e.Retired, d.grace, now) {
+			continue
 		}
 		s, err := readKey(dir, e.Selector)
 		if err != nil {
 			return nil, err
 		}
-		if r.TXT, err = mailauth.DKIMRecord(s.Public()); err != nil {
-			return nil, err
-		}
-		if r.Zone, err = mailauth.DKIMZoneRecord(e.Selector, name, s.Public()); err != nil {
+		r, err := MakeRecord(name, e.Selector, e.Algorithm, e.Created, e.Retired, d.grace, s)
+		if err != nil {
 			return nil, err
 		}
 		out = append(out, r)
 	}
-	slices.SortStableFunc(out, func(a, b Record) int {
-		if a.Active != b.Active {
-			if a.Active {
-				return -1
-			}
-			return 1
-		}
-		return b.Created.Compare(a.Created)
-	})
+	SortRecords(out)
 	return out, nil
 }
 

@@ -27,6 +27,10 @@ package dkimkeys
 
 import (
 	"context"
+	"crypto"
+	"errors"
+	"fmt"
+	"slices"
 	"time"
 
 	"mailgrid/internal/mailauth"
@@ -66,4 +70,57 @@ const DefaultGrace = 7 * 24 * time.Hour
 // DefaultAlgorithms returns the key types a rotation creates when none is named: both.
 func DefaultAlgorithms() []mailauth.DKIMAlgorithm {
 	return []mailauth.DKIMAlgorithm{mailauth.DKIMEd25519, mailauth.DKIMRSA}
+}
+
+// The helpers below are what every keeper (Dir here, the PostgreSQL directory's in a
+// cluster) shares: selector names, what is published, the record texts and their order.
+
+// NextSelector returns the first selector of now's month ("mg<yyyymm><n>") that taken
+// does not report as used. Selectors are never reused, so a keeper reports every
+// selector it still knows of, retired ones included.
+func NextSelector(now time.Time, taken func(string) bool) (string, error) {
+	prefix := "mg" + now.UTC().Format("200601")
+	for n := 1; n < 10000; n++ {
+		if sel := fmt.Sprintf("%s%d", prefix, n); !taken(sel) {
+			return sel, nil
+		}
+	}
+	return "", errors.New("dkim keys: no free selector this month")
+}
+
+// Published reports whether a key retired at retired (zero: active) is still to be
+// published at now: active keys always, retired ones for grace.
+func Published(retired time.Time, grace time.Duration, now time.Time) bool {
+	return retired.IsZero() || now.Before(retired.Add(grace))
+}
+
+// MakeRecord builds the DNS record of one key (RFC 6376 3.6.1).
+func MakeRecord(domain, selector string, alg mailauth.DKIMAlgorithm, created, retired time.Time, grace time.Duration, key crypto.Signer) (Record, error) {
+	r := Record{Domain: domain, Selector: selector, Algorithm: alg, Created: created,
+		Active: retired.IsZero(), Name: mailauth.DKIMRecordName(selector, domain)}
+	if !r.Active {
+		until := retired.Add(grace)
+		r.Until = &until
+	}
+	var err error
+	if r.TXT, err = mailauth.DKIMRecord(key.Public()); err != nil {
+		return r, err
+	}
+	if r.Zone, err = mailauth.DKIMZoneRecord(selector, domain, key.Public()); err != nil {
+		return r, err
+	}
+	return r, nil
+}
+
+// SortRecords puts active keys first, then retired ones, newest first within each.
+func SortRecords(rs []Record) {
+	slices.SortStableFunc(rs, func(a, b Record) int {
+		if a.Active != b.Active {
+			if a.Active {
+				return -1
+			}
+			return 1
+		}
+		return b.Created.Compare(a.Created)
+	})
 }
