@@ -98,14 +98,20 @@ type DomainUpdate struct {
 	DisabledServices *[]string
 }
 
-// UpdateDomain applies u to a domain (system admins). The read and the write are two
+// UpdateDomain applies u to a domain: a system admin anything, a domain admin of a
+// domain on a service plan its limits within the plan (plans.go); a domain on a plan
+// stays within it whoever changes it (ErrLimit). The read and the write are two
 // directory calls: of two concurrent updates of one domain the later wins whole.
 func (c *Scoped) UpdateDomain(ctx context.Context, name string, u DomainUpdate) (directory.Domain, error) {
 	name, err := c.visibleDomain(name)
 	if err != nil {
 		return directory.Domain{}, err
 	}
-	if err := c.a.CheckChangeDomains(); err != nil {
+	plan, err := c.s.domainPlan(ctx, name)
+	if err != nil {
+		return directory.Domain{}, err
+	}
+	if err := c.a.CheckDomainUpdate(u, plan != nil); err != nil {
 		return directory.Domain{}, err
 	}
 	d, err := c.s.Dir.Domain(ctx, name)
@@ -113,6 +119,11 @@ func (c *Scoped) UpdateDomain(ctx context.Context, name string, u DomainUpdate) 
 		return d, err
 	}
 	applyDomainUpdate(&d, u)
+	if plan != nil {
+		if err := WithinPlan(d, *plan); err != nil {
+			return directory.Domain{}, err
+		}
+	}
 	if err := c.s.Dir.UpdateDomain(ctx, d); err != nil {
 		return directory.Domain{}, err
 	}
