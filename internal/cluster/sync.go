@@ -1,0 +1,290 @@
+package cluster
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"sync"
+
+	"mailgrid/internal/store"
+)
+
+// syncer copies one account from src to dst (see the package doc, steps 1 and 2).
+type syncer struct {
+	src store.Store
+	dst store.Store
+	imp store.Importer
+	ref store.AccountRef
+	opt Options
+
+	messages, bytes int64 // copied (new on the target), all rounds
+}
+
+// mailboxes lists an account's mailboxes; an account the store does not know has none.
+func mailboxes(ctx context.Context, st store.Store, ref store.AccountRef) ([]store.Mailbox, error) {
+	boxes, err := st.Mailboxes(ctx, ref)
+	if errors.Is(err, store.ErrNotFound) {
+		return nil, nil
+	}
+	return boxes, err
+}
+
+// tempName is where a target mailbox waits while another one takes its name (a rename
+// cycle on the source, A and B swapped).
+func tempName(v uint32) string { return fmt.Sprintf("mailgrid-move-%d", v) }
+
+// round brings the target up to the source's state as of the round's start and reports
+// how many changes it applied.
+func (s *syncer) round(ctx context.Context) (int, error) {
+	if err := s.imp.ImportAccount(ctx, s.ref); err != nil {
+		return 0, fmt.Errorf("target: %w", err)
+	}
+	srcBoxes, err := mailboxes(ctx, s.src, s.ref)
+	if err != nil {
+		return 0, fmt.Errorf("source mailboxes: %w", err)
+	}
+	dstBoxes, err := mailboxes(ctx, s.dst, s.ref)
+	if err != nil {
+		return 0, fmt.Errorf("target mailboxes: %w", err)
+	}
+	want := make(map[uint32]bool, len(srcBoxes))
+	for _, b := range srcBoxes {
+		want[b.UIDValidity] = true
+	}
+	have := make(map[uint32]store.Mailbox, len(dstBoxes))
+	holder := make(map[string]uint32, len(dstBoxes)) // target name -> UIDVALIDITY
+	changes := 0
+	for _, d := range dstBoxes {
+		if !want[d.UIDValidity] {
+			if err := s.imp.DropMailbox(ctx, s.ref, d.ID); err != nil {
+				return 0, fmt.Errorf("target: drop %q: %w", d.Name, err)
+			}
+			changes++
+			continue
+		}
+		have[d.UIDValidity] = d
+		holder[d.Name] = d.UIDValidity
+	}
+	for _, sb := range srcBoxes {
+		d, ok := have[sb.UIDValidity]
+		if !ok || d.Name != sb.Name || d.SpecialUse != sb.SpecialUse || d.Subscribed != sb.Subscribed {
+			id, err := s.importMailbox(ctx, sb, have, holder)
+			if err != nil {
+				return 0, err
+			}
+			if !ok {
+				d = store.Mailbox{ID: id}
+			}
+			d.Name = sb.Name
+			have[sb.UIDValidity] = d
+			changes++
+		}
+		n, err := s.syncMailbox(ctx, sb, d, ok)
+		if err != nil {
+			return 0, fmt.Errorf("mailbox %q: %w", sb.Name, err)
+		}
+		changes += n
+	}
+	return changes, nil
+}
+
+// importMailbox creates or updates the target mailbox of sb, first moving aside a target
+// mailbox that holds the name for another UIDVALIDITY.
+func (s *syncer) importMailbox(ctx context.Context, sb store.Mailbox, have map[uint32]store.Mailbox, holder map[string]uint32) (store.MailboxID, error) {
+	im := store.ImportMailbox{Name: sb.Name, SpecialUse: sb.SpecialUse, Subscribed: sb.Subscribed, UIDValidity: sb.UIDValidity}
+	id, err := s.imp.ImportMailbox(ctx, s.ref, im)
+	if errors.Is(err, store.ErrExists) {
+		if v, ok := holder[sb.Name]; ok && v != sb.UIDValidity {
+			o := have[v]
+			if _, err := s.imp.ImportMailbox(ctx, s.ref, store.ImportMailbox{Name: tempName(v),
+				SpecialUse: o.SpecialUse, Subscribed: o.Subscribed, UIDValidity: v}); err != nil {
+				return 0, fmt.Errorf("target: set %q aside: %w", o.Name, err)
+			}
+			delete(holder, sb.Name)
+			o.Name = tempName(v)
+			have[v] = o
+			id, err = s.imp.ImportMailbox(ctx, s.ref, im)
+		}
+	}
+	if err != nil {
+		return 0, fmt.Errorf("target: mailbox %q: %w", sb.Name, err)
+	}
+	holder[sb.Name] = sb.UIDValidity
+	return id, nil
+}
+
+// syncMailbox copies what changed in one mailbox since the target's watermark.
+func (s *syncer) syncMailbox(ctx context.Context, sb, d store.Mailbox, existed bool) (int, error) {
+	since := d.HighestModSeq
+	if !existed || since > sb.HighestModSeq {
+		since = 0 // new, or a watermark the source never had: copy everything
+	}
+	if existed && since == sb.HighestModSeq && d.UIDNext >= sb.UIDNext {
+		return 0, nil // nothing happened since the last round
+	}
+	held := map[store.UID]bool{}
+	if existed {
+		err := s.dst.Messages(ctx, s.ref, d.ID, store.Query{NoMeta: true}, func(m store.Message) error {
+			held[m.UID] = true
+			return nil
+		})
+		if err != nil {
+			return 0, fmt.Errorf("target messages: %w", err)
+		}
+	}
+	changes := 0
+	gone, err := s.src.Vanished(ctx, s.ref, sb.ID, since)
+	if err != nil {
+		return 0, fmt.Errorf("source vanished: %w", err)
+	}
+	if len(gone) > 0 {
+		for _, u := range gone {
+			if held[u] {
+				changes++
+				delete(held, u)
+			}
+		}
+		// Tombstones are recorded at the watermark: an upper bound of their modseq, so
+		// QRESYNC clients may hear of an expunge again, never miss one.
+		if err := s.imp.ImportExpunged(ctx, s.ref, d.ID, gone, sb.HighestModSeq); err != nil {
+			return 0, fmt.Errorf("target expunge: %w", err)
+		}
+	}
+	b := batch{s: s, mbox: d.ID, held: held}
+	err = s.src.Messages(ctx, s.ref, sb.ID, store.Query{ChangedSince: since}, func(m store.Message) error {
+		changes++
+		return b.add(ctx, m)
+	})
+	if err == nil {
+		err = b.flush(ctx)
+	}
+	if err != nil {
+		return 0, err
+	}
+	if err := s.imp.SetMailboxSync(ctx, s.ref, d.ID, sb.UIDNext, sb.HighestModSeq); err != nil {
+		return 0, fmt.Errorf("target watermark: %w", err)
+	}
+	return changes, nil
+}
+
+// batch gathers messages for one ImportMessages call.
+type batch struct {
+	s     *syncer
+	mbox  store.MailboxID
+	held  map[store.UID]bool
+	msgs  []store.Message
+	bytes int64
+}
+
+func (b *batch) add(ctx context.Context, m store.Message) error {
+	b.msgs = append(b.msgs, m)
+	if !b.held[m.UID] {
+		b.bytes += m.Size
+	}
+	if len(b.msgs) >= b.s.opt.BatchMessages || b.bytes >= b.s.opt.BatchBytes {
+		return b.flush(ctx)
+	}
+	return nil
+}
+
+// flush reads the bodies of the new messages (a few at a time) and imports the batch.
+func (b *batch) flush(ctx context.Context) error {
+	if len(b.msgs) == 0 {
+		return nil
+	}
+	s := b.s
+	out := make([]store.ImportMessage, len(b.msgs))
+	var fresh []int
+	for i, m := range b.msgs {
+		out[i] = store.ImportMessage{UID: m.UID, ModSeq: m.ModSeq, Flags: m.Flags, InternalDate: m.InternalDate, Meta: m.Meta}
+		if !b.held[m.UID] {
+			fresh = append(fresh, i)
+		}
+	}
+	gone, err := s.readBodies(ctx, b.msgs, out, fresh)
+	if err != nil {
+		return err
+	}
+	if len(gone) > 0 { // expunged on the source while we read: the next round's Vanished
+		keep := out[:0]
+		for i, im := range out {
+			if !gone[i] {
+				keep = append(keep, im)
+			}
+		}
+		out = keep
+	}
+	if err := s.imp.ImportMessages(ctx, s.ref, b.mbox, out); err != nil {
+		return fmt.Errorf("target import: %w", err)
+	}
+	for _, i := range fresh {
+		if !gone[i] {
+			b.held[b.msgs[i].UID] = true
+			s.messages++
+			s.bytes += b.msgs[i].Size
+		}
+	}
+	b.msgs, b.bytes = b.msgs[:0], 0
+	return nil
+}
+
+// readBodies fills out[i].Body for i in fresh with Options.Readers concurrent reads; a
+// message expunged meanwhile is reported in gone.
+func (s *syncer) readBodies(ctx context.Context, msgs []store.Message, out []store.ImportMessage, fresh []int) (map[int]bool, error) {
+	var (
+		mu    sync.Mutex
+		gone  = map[int]bool{}
+		first error
+		wg    sync.WaitGroup
+		next  = make(chan int)
+	)
+	for range min(s.opt.Readers, len(fresh)) {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range next {
+				data, err := s.readBody(ctx, msgs[i])
+				mu.Lock()
+				switch {
+				case errors.Is(err, store.ErrNotFound):
+					gone[i] = true
+				case err != nil:
+					if first == nil {
+						first = err
+					}
+				default:
+					out[i].Body = bytes.NewReader(data)
+				}
+				mu.Unlock()
+			}
+		}()
+	}
+	for _, i := range fresh {
+		next <- i
+	}
+	close(next)
+	wg.Wait()
+	return gone, first
+}
+
+// readBody reads one message's body from the source.
+func (s *syncer) readBody(ctx context.Context, m store.Message) ([]byte, error) {
+	bl, err := s.src.OpenBlob(ctx, s.ref, m.ID)
+	if err != nil {
+		return nil, err
+	}
+	data := make([]byte, bl.Size())
+	_, err = bl.ReadAt(data, 0)
+	if errors.Is(err, io.EOF) && len(data) == int(bl.Size()) {
+		err = nil
+	}
+	if cerr := bl.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return nil, fmt.Errorf("source body of UID %d: %w", m.UID, err)
+	}
+	return data, nil
+}
