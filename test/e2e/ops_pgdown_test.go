@@ -17,25 +17,45 @@ type queueItems []struct {
 	} `json:"recipients"`
 }
 
-// TestOpsShardDownUnderLoad: a cluster node's shard database (a private PostgreSQL
-// server) crashes while SMTP clients send to a user on it, and comes back.
+// TestOpsShardDownUnderLoad: a cluster node's shard database (on a private PostgreSQL
+// server; the directory stays up on the machine's) crashes while SMTP clients send to a
+// user on it, and comes back. See opsDownUnderLoad.
+func TestOpsShardDownUnderLoad(t *testing.T) {
+	opsDownUnderLoad(t, false)
+}
+
+// TestOpsPostgresDownUnderLoad: the same with the directory (and so the outbound queue,
+// the node registry and every login) on the crashing server too: all of the cluster's
+// PostgreSQL is gone at once.
+func TestOpsPostgresDownUnderLoad(t *testing.T) {
+	opsDownUnderLoad(t, true)
+}
+
+// opsDownUnderLoad crashes the private PostgreSQL server holding the shard (and the
+// directory, if directoryToo) under SMTP load and restarts it:
 //
 //   - Every SMTP transaction gets 250 or 4xx, never 5xx, and the node stays up.
 //   - During the outage an IMAP login answers NO [UNAVAILABLE], a session opened before
 //     it gets NO [UNAVAILABLE] or BYE (never BAD), and a POP3 login -ERR [SYS/TEMP]
 //     (RFC 5530 3, RFC 3206 4).
 //   - Mail another MTA (an embedded mailgrid node, a real retrying sender) relays during
-//     the outage is refused with 4xx, stays in its queue and arrives once the shard is
+//     the outage is refused with 4xx, stays in its queue and arrives once PostgreSQL is
 //     back.
 //   - When the server is back the node serves again on its own (no restart), and every
 //     message acknowledged with 250 is in the mailbox exactly once, byte for byte.
-func TestOpsShardDownUnderLoad(t *testing.T) {
+func opsDownUnderLoad(t *testing.T, directoryToo bool) {
 	requireTool(t, "python3")
 	requireTool(t, "swaks")
-	dirDSN := pgtest.DSN(t)
-	pg := newPGInstance(t, "shard")
+	pg := newPGInstance(t, "pg")
 	pg.Start()
 	pg.Exec("postgres", "CREATE DATABASE mailgrid_s1")
+	var dirDSN string
+	if directoryToo {
+		pg.Exec("postgres", "CREATE DATABASE mailgrid_dir")
+		dirDSN = pg.DSN("mailgrid_dir")
+	} else {
+		dirDSN = pgtest.DSN(t)
+	}
 
 	n1 := NewClusterNode(t, "n1", dirDSN, NodeOptions{})
 	d := dnsserver.Start(t)
