@@ -7,11 +7,11 @@ import (
 )
 
 // SchemaVersion is the schema version this code writes (PRAGMA user_version).
-const SchemaVersion = 2
+const SchemaVersion = 3
 
 // migrations returns the schema steps in order: step i brings user_version i to i+1.
 // Never edit a released step; append one and bump SchemaVersion.
-func migrations() []string { return []string{schemaV1, schemaV2} }
+func migrations() []string { return []string{schemaV1, schemaV2, schemaV3} }
 
 // schemaV1: times are Unix seconds (UTC).
 const schemaV1 = `
@@ -99,6 +99,18 @@ CREATE TABLE domain_rules (
 	arg        TEXT NOT NULL
 ) STRICT;
 CREATE INDEX domain_rules_by_domain ON domain_rules(domain, position, id);
+`
+
+// schemaV3: what each account's classifier was trained on (filter.TrainLog).
+const schemaV3 = `
+CREATE TABLE bayes_trained (
+	domain  TEXT NOT NULL,
+	account INTEGER NOT NULL,
+	blob    TEXT NOT NULL,     -- the store's BlobID of the message
+	class   INTEGER NOT NULL,  -- bayes.Class
+	trained INTEGER NOT NULL,
+	PRIMARY KEY (domain, account, blob)
+) STRICT, WITHOUT ROWID;
 `
 
 func (d *DB) migrate(ctx context.Context, db *sql.DB) error {
