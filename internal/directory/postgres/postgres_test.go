@@ -95,7 +95,7 @@ func TestConcurrentMigration(t *testing.T) {
 		t.Fatal(err)
 	}
 	want := []string{"directory.account_admin_domains", "directory.account_totp", "directory.accounts",
-		"directory.alias_targets", "directory.aliases", "directory.api_tokens", "directory.audit_log",
+		"directory.alias_targets", "directory.aliases", "directory.api_tokens", "directory.audit_log", "directory.dkim_keys",
 		"directory.domain_plans", "directory.domains", "directory.migrations", "directory.nodes", "directory.plans",
 		"directory.schema_migrations", "directory.shards", "directory.web_sessions"}
 	if !slices.Equal(tables, want) {
