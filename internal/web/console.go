@@ -121,6 +121,9 @@ type pageData struct {
 	NewToken *tokenView
 	TOTP     totpPage
 	Query    url.Values
+	Plan     *planView
+	// PlanNames are the plans a system admin may assign.
+	PlanNames []string
 
 	// Choices for the forms.
 	Services []string

@@ -1,6 +1,7 @@
 package web
 
 import (
+	"errors"
 	"net/http"
 	"net/url"
 	"slices"
@@ -74,7 +75,44 @@ func (s *Server) fillDomain(r *http.Request, p *principal, d *pageData) error {
 		return err
 	}
 	d.Aliases = listOf(als, viewAlias).Items
+	plan, err := sc.DomainPlan(r.Context(), dm.Name)
+	if err != nil {
+		return err
+	}
+	if plan != nil {
+		v := viewPlan(*plan)
+		d.Plan = &v
+	}
+	if d.CanEdit {
+		ps, err := sc.Plans(r.Context())
+		if err != nil && !errors.Is(err, admin.ErrNoPlans) {
+			return err
+		}
+		for _, p := range ps {
+			d.PlanNames = append(d.PlanNames, p.Name)
+		}
+	}
 	return nil
+}
+
+// planView is a service plan as the pages and the API show it.
+type planView struct {
+	Name               string   `json:"name"`
+	Description        string   `json:"description"`
+	MailboxQuotaBytes  int64    `json:"mailbox_quota_bytes"`
+	MaxMessageBytes    int64    `json:"max_message_bytes"`
+	MaxAttachmentBytes int64    `json:"max_attachment_bytes"`
+	MaxUsers           int      `json:"max_users"`
+	DisabledServices   []string `json:"disabled_services"`
+	SMS                bool     `json:"sms"`
+	Antivirus          bool     `json:"antivirus"`
+	Antispam           bool     `json:"antispam"`
+}
+
+func viewPlan(p directory.Plan) planView {
+	return planView{Name: p.Name, Description: p.Description, MailboxQuotaBytes: p.MailboxQuotaBytes,
+		MaxMessageBytes: p.MaxMessageBytes, MaxAttachmentBytes: p.MaxAttachmentBytes, MaxUsers: p.MaxUsers,
+		DisabledServices: nonNilStrings(p.DisabledServices), SMS: p.SMS, Antivirus: p.Antivirus, Antispam: p.Antispam}
 }
 
 // actDomain performs the forms of the domain page by {op}.
@@ -90,6 +128,11 @@ func (s *Server) actDomain(_ http.ResponseWriter, r *http.Request, p *principal,
 			return "", err
 		}
 		if _, err := sc.UpdateDomain(ctx, name, u); err != nil {
+			return "", err
+		}
+		return page + "?done=domain-updated", nil
+	case "plan":
+		if _, err := sc.AssignPlan(ctx, name, r.PostFormValue("plan")); err != nil {
 			return "", err
 		}
 		return page + "?done=domain-updated", nil
@@ -141,25 +184,40 @@ func confirmed(r *http.Request, names ...string) error {
 	return apiErr(http.StatusBadRequest, "confirmation_required", "type %s into the confirmation field to delete it", names[0])
 }
 
-// domainForm reads the settings form of a domain: every field is sent, so every field
-// is set.
+// domainForm reads the settings form of a domain: the fields the form has are set, the
+// others left alone (a domain admin's form has fewer). A checkbox is sent after a hidden
+// "false" of the same name, so the last value is its state.
 func domainForm(r *http.Request) (admin.DomainUpdate, error) {
 	var u admin.DomainUpdate
-	enabled := r.PostFormValue("enabled") == "true"
-	users, err := parseCount("max_users", r.PostFormValue("max_users"))
-	if err != nil {
-		return u, err
+	f := r.PostForm
+	if v := f["enabled"]; len(v) > 0 {
+		on := v[len(v)-1] == "true"
+		u.Enabled = &on
 	}
-	quota, err := parseSize("max_quota", r.PostFormValue("max_quota"))
-	if err != nil {
-		return u, err
+	if f.Has("max_users") {
+		n, err := parseCount("max_users", f.Get("max_users"))
+		if err != nil {
+			return u, err
+		}
+		u.MaxUsers = &n
 	}
-	msg, err := parseSize("max_message", r.PostFormValue("max_message"))
-	if err != nil {
-		return u, err
+	for _, fl := range []struct {
+		name string
+		dst  **int64
+	}{{"max_quota", &u.MaxQuotaBytes}, {"max_message", &u.MaxMessageBytes}} {
+		if !f.Has(fl.name) {
+			continue
+		}
+		n, err := parseSize(fl.name, f.Get(fl.name))
+		if err != nil {
+			return u, err
+		}
+		*fl.dst = &n
 	}
-	dis := disabledServices(r)
-	u = admin.DomainUpdate{Enabled: &enabled, MaxUsers: &users, MaxQuotaBytes: &quota, MaxMessageBytes: &msg, DisabledServices: &dis}
+	if f.Has("services_form") {
+		dis := disabledServices(r)
+		u.DisabledServices = &dis
+	}
 	return u, nil
 }
 
