@@ -1,0 +1,104 @@
+// mailgrid webmail: progressive enhancement only (every action is a plain form without
+// this file). Served from this origin; the page CSP allows no inline script.
+(function () {
+  'use strict';
+  var body = document.body;
+  var csrf = body.getAttribute('data-csrf') || '';
+
+  // Confirmation for destructive buttons and forms (data-confirm).
+  document.addEventListener('click', function (e) {
+    var b = e.target.closest('button[data-confirm]');
+    if (b && !window.confirm(b.getAttribute('data-confirm'))) { e.preventDefault(); }
+  });
+  document.addEventListener('submit', function (e) {
+    var f = e.target;
+    if (f.hasAttribute('data-confirm') && !window.confirm(f.getAttribute('data-confirm'))) { e.preventDefault(); }
+  });
+
+  // Select all, and row highlighting.
+  var all = document.getElementById('select-all');
+  function boxes() { return Array.prototype.slice.call(document.querySelectorAll('table.messages input[name=uid]')); }
+  function mark(cb) { var tr = cb.closest('tr'); if (tr) { tr.classList.toggle('selected', cb.checked); } }
+  if (all) {
+    all.addEventListener('change', function () { boxes().forEach(function (cb) { cb.checked = all.checked; mark(cb); }); });
+  }
+  boxes().forEach(function (cb) { cb.addEventListener('change', function () { mark(cb); }); });
+
+  // Drag messages onto a folder: posts the same form as the Move button.
+  var listForm = document.getElementById('list-form');
+  function selectedValues(row) {
+    var checked = boxes().filter(function (cb) { return cb.checked; }).map(function (cb) { return cb.value; });
+    var own = row.querySelector('input[name=uid]');
+    if (own && checked.indexOf(own.value) < 0) { return [own.value]; }
+    return checked;
+  }
+  document.querySelectorAll('table.messages tr.row').forEach(function (tr) {
+    tr.addEventListener('dragstart', function (e) {
+      e.dataTransfer.setData('application/x-mailgrid-uids', JSON.stringify(selectedValues(tr)));
+      e.dataTransfer.effectAllowed = 'move';
+    });
+  });
+  document.querySelectorAll('nav.folders a[data-folder-id]').forEach(function (a) {
+    a.addEventListener('dragover', function (e) {
+      if (Array.prototype.indexOf.call(e.dataTransfer.types, 'application/x-mailgrid-uids') >= 0) {
+        e.preventDefault(); a.classList.add('drop-target');
+      }
+    });
+    a.addEventListener('dragleave', function () { a.classList.remove('drop-target'); });
+    a.addEventListener('drop', function (e) {
+      e.preventDefault(); a.classList.remove('drop-target');
+      var uids;
+      try { uids = JSON.parse(e.dataTransfer.getData('application/x-mailgrid-uids')); } catch (err) { return; }
+      if (!listForm || !uids || !uids.length) { return; }
+      var f = document.createElement('form');
+      f.method = 'post'; f.action = '/mail/act';
+      function field(n, v) { var i = document.createElement('input'); i.type = 'hidden'; i.name = n; i.value = v; f.appendChild(i); }
+      field('csrf_token', csrf); field('op', 'move'); field('dest', a.getAttribute('data-folder-id'));
+      field('mb', listForm.querySelector('input[name=mb]').value);
+      field('back', listForm.querySelector('input[name=back]').value);
+      uids.forEach(function (u) { field('uid', u); });
+      body.appendChild(f); f.submit();
+    });
+  });
+
+  // Keyboard shortcuts: c compose, / search, j/k move, o/Enter open, x select,
+  // # delete, r reply, a reply all, f forward, u back to the list.
+  var rows = Array.prototype.slice.call(document.querySelectorAll('table.messages tr.row'));
+  var cur = -1;
+  function setCursor(i) {
+    if (!rows.length) { return; }
+    if (cur >= 0) { rows[cur].classList.remove('cursor'); }
+    cur = Math.max(0, Math.min(rows.length - 1, i));
+    rows[cur].classList.add('cursor'); rows[cur].scrollIntoView({ block: 'nearest' });
+  }
+  function go(id) { var el = document.getElementById(id); if (el) { el.click(); } }
+  document.addEventListener('keydown', function (e) {
+    var t = e.target.tagName;
+    if (e.ctrlKey || e.metaKey || e.altKey || t === 'INPUT' || t === 'TEXTAREA' || t === 'SELECT') { return; }
+    var link;
+    switch (e.key) {
+    case 'c': go('compose-link'); break;
+    case '/': e.preventDefault(); var q = document.getElementById('quick-search'); if (q) { q.focus(); } break;
+    case 'j': setCursor(cur + 1); break;
+    case 'k': setCursor(cur - 1); break;
+    case 'o': case 'Enter':
+      if (cur >= 0) { link = rows[cur].querySelector('td.subject a'); if (link) { link.click(); } }
+      break;
+    case 'x':
+      if (cur >= 0) { var cb = rows[cur].querySelector('input[name=uid]'); cb.checked = !cb.checked; mark(cb); }
+      break;
+    case '#': case 'Delete':
+      if (cur >= 0 && !boxes().some(function (b) { return b.checked; })) {
+        var c2 = rows[cur].querySelector('input[name=uid]'); c2.checked = true;
+      }
+      go('trash-button'); break;
+    case 'r': go('reply'); break;
+    case 'a': go('reply-all'); break;
+    case 'f': go('forward'); break;
+    case 'u': link = document.querySelector('nav.folders a.current'); if (link) { link.click(); } break;
+    case 'n': go('next-page'); break;
+    case 'p': go('prev-page'); break;
+    default: return;
+    }
+  });
+})();
