@@ -43,7 +43,7 @@ func dkimRotateCmd(e *env) *cobra.Command {
 				if err != nil {
 					return err
 				}
-				keys := app.DKIMKeys(s.Cfg)
+				keys := s.DKIMKeys()
 				if _, err := keys.Rotate(cmd.Context(), d.Name, list...); err != nil {
 					return err
 				}
@@ -65,18 +65,16 @@ func dkimShowCmd(e *env) *cobra.Command {
 		Short: "Print the DKIM TXT records to publish for DOMAIN (zone file form, or --json)",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			cfg, err := e.config()
-			if err != nil {
-				return err
-			}
-			recs, err := app.DKIMKeys(cfg).Records(cmd.Context(), args[0])
-			if err != nil {
-				return err
-			}
-			if len(recs) == 0 && !e.json {
-				return fmt.Errorf("%s has no DKIM keys (mailgrid dkim rotate %s)", args[0], args[0])
-			}
-			return e.printDKIM(recs)
+			return e.withSystem(cmd.Context(), func(s *app.System) error {
+				recs, err := s.DKIMKeys().Records(cmd.Context(), args[0])
+				if err != nil {
+					return err
+				}
+				if len(recs) == 0 && !e.json {
+					return fmt.Errorf("%s has no DKIM keys (mailgrid dkim rotate %s)", args[0], args[0])
+				}
+				return e.printDKIM(recs)
+			})
 		},
 	}
 }

@@ -30,6 +30,7 @@ import (
 	"mailgrid/internal/bus"
 	"mailgrid/internal/config"
 	"mailgrid/internal/directory"
+	"mailgrid/internal/dkimkeys"
 	dirsqlite "mailgrid/internal/directory/sqlite"
 	"mailgrid/internal/queue"
 	queuesqlite "mailgrid/internal/queue/sqlite"
@@ -114,6 +115,16 @@ func (s *System) openEmbedded(ctx context.Context) error {
 	s.closers = append(s.closers, q.Close)
 	s.Admin = &admin.Service{Dir: s.Dir, Shards: s.Shards, Log: s.Log}
 	return nil
+}
+
+// DKIMKeys returns the installation's DKIM key keeper: files under DATA/dkim embedded
+// (package dkimkeys), the directory database in a cluster, so every node signs with the
+// same keys and a rotation on any node holds for all.
+func (s *System) DKIMKeys() dkimkeys.Keys {
+	if s.cluster != nil {
+		return s.cluster.dir.DKIMKeys(dkimkeys.Options{})
+	}
+	return dkimkeys.OpenDir(filepath.Join(s.Cfg.Data, "dkim"), dkimkeys.Options{})
 }
 
 // Close closes everything opened, in reverse order.
