@@ -161,7 +161,7 @@ func (s *System) listen(tlsConf *tls.Config, p *delivery.Pipeline, spool string,
 		{"submissions", cfg.Listen.Submissions, func() (server, error) { return s.smtpServer(smtpserver.ModeSubmission, true, tlsConf, p, spool) }},
 		{"imap", cfg.Listen.IMAP, func() (server, error) { return s.imapServer(false, tlsConf, spool) }},
 		{"imaps", cfg.Listen.IMAPS, func() (server, error) { return s.imapServer(true, tlsConf, spool) }},
-		{"http", cfg.Listen.HTTP, func() (server, error) { return s.webServer() }},
+		{"http", cfg.Listen.HTTP, func() (server, error) { return s.webServer(p) }},
 		{"managesieve", cfg.Listen.ManageSieve, func() (server, error) {
 			return managesieve.New(managesieve.Options{
 				Hostname: cfg.Hostname, TLSConfig: tlsConf, Directory: s.Dir, Scripts: flt.db,
@@ -251,9 +251,10 @@ func (s *System) imapServer(implicit bool, tlsConf *tls.Config, spool string) (s
 	})
 }
 
-// webServer is the JSON API and admin console. It keeps sessions in the directory, which
-// both directory drivers do; a driver without the add-on gets no listener (errNoWeb).
-func (s *System) webServer() (server, error) {
+// webServer is the JSON API, the admin console and the webmail, which sends through the
+// same pipeline as SMTP submission. It keeps sessions in the directory, which both
+// directory drivers do; a driver without the add-on gets no listener (errNoWeb).
+func (s *System) webServer(p *delivery.Pipeline) (server, error) {
 	if _, ok := s.Dir.(directory.WebAuthStore); !ok {
 		return nil, errNoWeb
 	}
@@ -261,6 +262,7 @@ func (s *System) webServer() (server, error) {
 	return web.New(web.Options{
 		Admin: s.Admin, Hostname: s.Cfg.Hostname, AssetsDir: h.AssetsDir,
 		SecureCookies: h.SecureCookies, TrustedOrigins: h.TrustedOrigins, Logger: s.Log.With("svc", "http"),
+		Mail: web.MailOptions{Shards: s.Shards, Pipeline: p, MaxMessageBytes: s.Cfg.SMTP.MaxMessageBytes},
 	})
 }
 
