@@ -12,10 +12,13 @@ import (
 	"mailgrid/internal/dns"
 	"mailgrid/internal/filter"
 	"mailgrid/internal/filter/clamd"
+	"mailgrid/internal/filter/httphook"
 	"mailgrid/internal/filter/mailets"
+	"mailgrid/internal/filter/milter"
 	"mailgrid/internal/filter/rspamd"
 	"mailgrid/internal/filter/sieve"
 	filtersqlite "mailgrid/internal/filter/sqlite"
+	"mailgrid/internal/filter/trainer"
 )
 
 // filters is the node's filter chain and the state its mailets keep (spam levels, Bayes
@@ -30,9 +33,12 @@ type filters struct {
 	// sieveOptions are the Sieve extensions and limits: the same for running scripts
 	// (mailets.Sieve) and for accepting them (ManageSieve), so a script that uploads runs.
 	sieveOptions sieve.Options
+	// stopTrainer stops the Junk trainer (filter.junk_training); nil when off.
+	stopTrainer func()
 }
 
-// openFilters opens the filter state and builds the default chains from [filter]:
+// openFilters opens the filter state and builds the default chains from [filter]
+// (and starts the Junk trainer when filter.junk_training is on):
 // DATA stage: auth-results (fail-open), virus (if clamd is set), rspamd (if set, fail-open);
 // local stage: bayes and sieve (fail-open: a broken script or classifier never loses mail);
 // remote stage: dkim-sign with the keys of DKIMKeys (fail-open: unsigned mail still goes
@@ -70,6 +76,9 @@ func (s *System) openFilters(ctx context.Context, resolver dns.Resolver) (*filte
 	if err := f.chains.Add(filter.StageData, "", data...); err != nil {
 		return nil, f.closeWith(err)
 	}
+	if err := s.addPolicyFilters(f.chains, db); err != nil {
+		return nil, f.closeWith(err)
+	}
 	if err := f.chains.Add(filter.StageLocal, "",
 		filter.Rule{Mailet: &mailets.Bayes{Settings: db, Tokens: db}, Policy: filter.FailOpen},
 		filter.Rule{Mailet: &mailets.Sieve{Scripts: db, Vacations: db, Hostname: s.Cfg.Hostname, Options: f.sieveOptions}, Policy: filter.FailOpen},
@@ -81,7 +90,83 @@ func (s *System) openFilters(ctx context.Context, resolver dns.Resolver) (*filte
 	); err != nil {
 		return nil, f.closeWith(err)
 	}
+	if cfg.JunkTraining && s.Bus != nil {
+		f.stopTrainer = s.startTrainer(ctx, db)
+	}
 	return f, nil
+}
+
+// startTrainer runs the Junk trainer (package trainer) on every change the bus carries
+// until the returned stop is called.
+func (s *System) startTrainer(ctx context.Context, db *filtersqlite.DB) (stop func()) {
+	tr := trainer.New(trainer.Options{Directory: s.Dir, Shards: s.Shards, Tokens: db, Log: db,
+		Logger: s.Log.With("svc", "junk-trainer")})
+	unobserve := s.Bus.Observe(tr.Observe)
+	tctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		tr.Run(tctx)
+	}()
+	return func() {
+		unobserve()
+		cancel()
+		<-done
+	}
+}
+
+// addPolicyFilters adds the block lists and domain rules (filter.block_lists; a list
+// that cannot be read defers, fail-closed) and the external filters of [[filter.milter]]
+// and [[filter.http_hook]], in configuration order, after the built-in DATA filters.
+func (s *System) addPolicyFilters(c *filter.Chains, db *filtersqlite.DB) error {
+	cfg := s.Cfg.Filter
+	if cfg.BlockLists {
+		bl := filter.Rule{Mailet: &mailets.BlockList{Lists: db}, Timeout: 10 * time.Second}
+		for _, st := range []filter.Stage{filter.StageConnect, filter.StageMail, filter.StageRcpt} {
+			if err := c.Add(st, "", bl); err != nil {
+				return err
+			}
+		}
+		if err := c.Add(filter.StageData, "", filter.Rule{Mailet: &mailets.DomainRules{Rules: db}, Timeout: 10 * time.Second}); err != nil {
+			return err
+		}
+	}
+	policy := func(open bool) filter.Policy {
+		if open {
+			return filter.FailOpen
+		}
+		return filter.FailClosed
+	}
+	for _, m := range cfg.Milters {
+		network, addr, _ := strings.Cut(m.Address, ":")
+		mt, err := milter.New(milter.Config{Name: m.Name, Network: network, Address: addr, Timeout: m.Timeout.D(), Hostname: s.Cfg.Hostname})
+		if err != nil {
+			return err
+		}
+		if err := c.Add(filter.StageData, m.Domain, filter.Rule{Mailet: mt, Policy: policy(m.FailOpen)}); err != nil {
+			return err
+		}
+	}
+	for _, h := range cfg.HTTPHooks {
+		var stages []filter.Stage
+		for _, name := range h.Stages {
+			st, ok := filter.ParseStage(name)
+			if !ok {
+				return fmt.Errorf("filter.http_hook %q: stage %q", h.Name, name)
+			}
+			stages = append(stages, st)
+		}
+		hk, err := httphook.New(httphook.Config{Name: h.Name, URL: h.URL, Timeout: h.Timeout.D(), Headers: h.Headers, Stages: stages})
+		if err != nil {
+			return err
+		}
+		for _, st := range hk.Stages() {
+			if err := c.Add(st, h.Domain, filter.Rule{Mailet: hk, Policy: policy(h.FailOpen)}); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
 }
 
 // DKIMKeys returns the installation's DKIM key store: files under DATA/dkim (package
@@ -100,6 +185,9 @@ func (f *filters) closeWith(err error) error {
 
 // Close releases the chains' clients and the state.
 func (f *filters) Close() error {
+	if f.stopTrainer != nil {
+		f.stopTrainer() // before the state it writes closes
+	}
 	var cerr error
 	if f.chains != nil {
 		cerr = f.chains.Close()
