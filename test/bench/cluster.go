@@ -1,7 +1,8 @@
 package main
 
-// The cluster figures (-cluster): mailgrid nodes on one PostgreSQL server (the machine's,
-// -pg), with a directory database and one or two shard databases created for the run
+// The cluster figures (-cluster). First an embedded (SQLite) node as the baseline under
+// the same machine load, then mailgrid nodes on one PostgreSQL server (the machine's,
+// -pg) with a directory database and one or two shard databases created for the run
 // (names mailgrid_bench_<random>_..., dropped afterwards). For each shape — 1 node and
 // 1 shard, 2 nodes and 1 shard, 2 nodes and 2 shards — it measures SMTP acceptance of
 // 4 KiB messages (sessions spread round-robin over the nodes' MX listeners; latency from
@@ -41,11 +42,37 @@ var clusterShapes = []clusterShape{{1, 1}, {2, 1}, {2, 2}}
 // runCluster measures every shape with fresh databases on the server at adminDSN.
 func runCluster(bin, adminDSN, dnsAddr string, sessions, messages int, imapDur time.Duration) error {
 	fmt.Printf("cluster: PostgreSQL %s\n", redactDSN(adminDSN))
+	if err := runEmbeddedBaseline(bin, dnsAddr, sessions, messages, imapDur); err != nil {
+		return fmt.Errorf("embedded baseline: %w", err)
+	}
 	for _, sh := range clusterShapes {
 		if err := runClusterShape(bin, adminDSN, dnsAddr, sh, sessions, messages, imapDur); err != nil {
 			return fmt.Errorf("%d nodes, %d shards: %w", sh.nodes, sh.shards, err)
 		}
 	}
+	return nil
+}
+
+// runEmbeddedBaseline runs the same two figures on an embedded (SQLite) node at the
+// same time, so the cluster shapes are compared under the same machine load.
+func runEmbeddedBaseline(bin, dnsAddr string, sessions, messages int, imapDur time.Duration) error {
+	n, err := startNode(bin, dnsAddr, 25)
+	if err != nil {
+		return err
+	}
+	defer n.stop()
+	users := make([]string, sessions)
+	for i := range users {
+		users[i] = fmt.Sprintf("user%d@bench.test", i)
+	}
+	if err := n.setup(users); err != nil {
+		return err
+	}
+	fmt.Print("embedded (SQLite) baseline: ")
+	runInbound(n, users, 4<<10, messages, sessions)
+	fmt.Print("embedded (SQLite) baseline: ")
+	runIMAPMixed(n.imaps, users, "bench-password", sessions, imapDur, false, n.sampleRSS)
+	fmt.Printf("  load average %s\n", loadAvg())
 	return nil
 }
 
