@@ -27,6 +27,7 @@ type domainView struct {
 	// DisabledServices are the services no account of the domain may use; [] when none.
 	DisabledServices []string  `json:"disabled_services"`
 	Accounts         int       `json:"accounts"`
+	Plan             string    `json:"plan,omitempty"` // shown by domain show
 	CreatedAt        time.Time `json:"created_at"`
 }
 
@@ -113,7 +114,21 @@ func domainShowCmd(e *env) *cobra.Command {
 				if err != nil {
 					return err
 				}
-				return e.printDomains([]domainView{viewDomain(d, len(accts))})
+				v := viewDomain(d, len(accts))
+				p, err := cli(s).DomainPlan(cmd.Context(), name)
+				if err != nil {
+					return err
+				}
+				if p != nil {
+					v.Plan = p.Name
+				}
+				if err := e.printDomains([]domainView{v}); err != nil {
+					return err
+				}
+				if !e.json && v.Plan != "" {
+					fmt.Fprintf(e.stdout, "plan: %s\n", v.Plan)
+				}
+				return nil
 			})
 		},
 	}
