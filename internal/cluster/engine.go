@@ -195,10 +195,12 @@ func (r *runner) fenced(ctx context.Context, s *syncer, fen store.Fencer) error 
 		return fmt.Errorf("final round: %w", err)
 	}
 	r.m.Rounds++
+	tRound := time.Since(start)
 	rep, err := Verify(fctx, s.src, s.dst, r.ref)
 	if err != nil {
 		return fmt.Errorf("verify: %w", err)
 	}
+	tVerify := time.Since(start) - tRound
 	if r.m.Kind == directory.MigrationCopy {
 		held = false
 		if err := f.Release(); err != nil {
@@ -217,7 +219,8 @@ func (r *runner) fenced(ctx context.Context, s *syncer, fen store.Fencer) error 
 	r.m.FenceMS = time.Since(start).Milliseconds()
 	r.m.Phase, r.m.State = directory.PhaseDone, directory.MigrationDone
 	r.log.Info("migration done", "kind", r.m.Kind, "final_changes", n, "mailboxes", rep.Mailboxes,
-		"messages", rep.Messages, "bytes", rep.Bytes, "fence", time.Since(start))
+		"messages", rep.Messages, "bytes", rep.Bytes, "fence", time.Since(start), "fence_final_round", tRound,
+		"fence_verify", tVerify, "fence_switch_drop", time.Since(start)-tRound-tVerify)
 	r.save(ctx)
 	return nil
 }

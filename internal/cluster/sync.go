@@ -230,9 +230,31 @@ func (b *batch) flush(ctx context.Context) error {
 	return nil
 }
 
-// readBodies fills out[i].Body for i in fresh with Options.Readers concurrent reads; a
-// message expunged meanwhile is reported in gone.
+// readBodies fills out[i].Body for i in fresh: with one store.BodyReader call when the
+// source has it, else with Options.Readers concurrent OpenBlob reads. A message expunged
+// meanwhile is reported in gone.
 func (s *syncer) readBodies(ctx context.Context, msgs []store.Message, out []store.ImportMessage, fresh []int) (map[int]bool, error) {
+	if br, ok := s.src.(store.BodyReader); ok && len(fresh) > 0 {
+		idx := make(map[int64]int, len(fresh))
+		ids := make([]int64, len(fresh))
+		for k, i := range fresh {
+			idx[msgs[i].ID], ids[k] = i, msgs[i].ID
+		}
+		err := br.ReadBodies(ctx, s.ref, ids, func(id int64, body []byte) error {
+			out[idx[id]].Body = bytes.NewReader(body)
+			return nil
+		})
+		if err != nil {
+			return nil, fmt.Errorf("source bodies: %w", err)
+		}
+		gone := map[int]bool{}
+		for _, i := range fresh {
+			if out[i].Body == nil {
+				gone[i] = true
+			}
+		}
+		return gone, nil
+	}
 	var (
 		mu    sync.Mutex
 		gone  = map[int]bool{}

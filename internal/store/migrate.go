@@ -60,6 +60,14 @@ type Importer interface {
 	SetMailboxSync(ctx context.Context, acct AccountRef, mbox MailboxID, uidNext UID, modseq uint64) error
 }
 
+// BodyReader is implemented by drivers that read many bodies in one round trip; the
+// migration uses it on the source when present (else OpenBlob per message).
+type BodyReader interface {
+	// ReadBodies calls fn with the whole body of each message of acct among ids, in any
+	// order; IDs that are not the account's (or no longer exist) are skipped.
+	ReadBodies(ctx context.Context, acct AccountRef, ids []int64, fn func(id int64, body []byte) error) error
+}
+
 // Fencer is implemented by drivers that can be the source of a move.
 type Fencer interface {
 	// Fence waits for the account's writes in progress and blocks new ones (deliveries,

@@ -24,8 +24,9 @@ import (
 )
 
 var (
-	_ store.Importer = (*Store)(nil)
-	_ store.Fencer   = (*Store)(nil)
+	_ store.Importer   = (*Store)(nil)
+	_ store.Fencer     = (*Store)(nil)
+	_ store.BodyReader = (*Store)(nil)
 )
 
 // Fence bounds: how long a fence waits for the account's writes in progress, and how
@@ -408,6 +409,9 @@ func (s *Store) Fence(ctx context.Context, acct store.AccountRef) (store.Fence, 
 	if err := s.live(); err != nil {
 		return nil, err
 	}
+	if err := s.DeleteAccount(ctx, tombstone(acct)); err != nil { // left by an earlier Drop
+		return nil, fmt.Errorf("fence: %w", err)
+	}
 	conn, err := s.pool.Acquire(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("fence: %w", err)
@@ -446,8 +450,13 @@ func (f *fence) Release() error {
 	return nil
 }
 
-// Drop implements store.Fence: DeleteAccount's work in the fence's own transaction, plus
-// the AccountMoved change that tells every node's sessions.
+// Drop implements store.Fence. Inside the fence the account's mailboxes only change
+// owner, to a tombstone account with the negated ID (store account IDs are directory IDs,
+// always positive), and the account row goes: a few rows, whatever the mailbox sizes, so
+// the fence ends quickly. Writers that waited find no account and no mailbox of it. The
+// tombstone's mail is deleted after the commit, outside the fence (and again by the next
+// Fence of the account if that failed). The AccountMoved change tells every node's
+// sessions, then a MailboxDeleted per mailbox.
 func (f *fence) Drop(ctx context.Context) error {
 	if f.done {
 		return fmt.Errorf("fence: already ended: %w", store.ErrInvalid)
@@ -460,20 +469,16 @@ func (f *fence) Drop(ctx context.Context) error {
 		f.end(w.conn)
 		return fmt.Errorf("fence drop: %w", err)
 	}
-	ids := make([]int64, len(boxes))
-	for i, m := range boxes {
-		ids[i] = m.id
-	}
+	tomb := tombstone(f.acct)
 	b := &pgx.Batch{}
-	if err := w.queueRelease(b, ids); err != nil {
-		f.end(w.conn)
-		return err
-	}
+	b.Queue(`INSERT INTO accounts (domain, id, bytes, messages)
+		SELECT domain, $3, bytes, messages FROM accounts WHERE domain = $1 AND id = $2`, f.acct.Domain, f.acct.ID, tomb.ID)
+	b.Queue(`UPDATE mailboxes SET account = $3 WHERE domain = $1 AND account = $2`, f.acct.Domain, f.acct.ID, tomb.ID)
 	b.Queue(`DELETE FROM accounts WHERE domain = $1 AND id = $2`, f.acct.Domain, f.acct.ID)
+	w.emit(store.Change{Kind: store.AccountMoved, Account: f.acct}) // first: sessions say why they end
 	for _, m := range boxes {
 		w.emit(store.Change{Kind: store.MailboxDeleted, Account: f.acct, Mailbox: store.MailboxID(m.id), Name: m.name})
 	}
-	w.emit(store.Change{Kind: store.AccountMoved, Account: f.acct})
 	err = w.finish(b)
 	f.end(w.conn)
 	if w.finished && len(w.changes) > 0 {
@@ -485,6 +490,60 @@ func (f *fence) Drop(ctx context.Context) error {
 	}
 	if err != nil {
 		return fmt.Errorf("fence drop: %w", err)
+	}
+	if err := f.s.DeleteAccount(context.WithoutCancel(ctx), tomb); err != nil {
+		f.s.log.Warn("postgres store: deleting a moved account's old copy (the next fence retries)",
+			"account", f.acct, "err", err)
+	}
+	return nil
+}
+
+// tombstone is the account a dropped account's mailboxes wait in until deleted.
+func tombstone(acct store.AccountRef) store.AccountRef {
+	return store.AccountRef{Domain: acct.Domain, ID: -acct.ID}
+}
+
+// ReadBodies implements store.BodyReader: one query for all ids, parts in order.
+func (s *Store) ReadBodies(ctx context.Context, acct store.AccountRef, ids []int64, fn func(id int64, body []byte) error) error {
+	if err := s.live(); err != nil {
+		return err
+	}
+	rows, err := s.pool.Query(ctx, `SELECT m.id, b.size, p.part, p.data FROM messages m
+		JOIN mailboxes x ON x.id = m.mailbox JOIN blobs b ON b.id = m.blob JOIN blob_parts p ON p.blob = b.id
+		WHERE m.id = ANY($1) AND x.domain = $2 AND x.account = $3 ORDER BY m.id, p.part`, ids, acct.Domain, acct.ID)
+	if err != nil {
+		return fmt.Errorf("read bodies: %w", err)
+	}
+	var (
+		cur, curSize int64 = -1, 0
+		id, size     int64
+		part         int32
+		data, buf    []byte
+	)
+	flush := func() error { // the message cur is complete
+		if cur < 0 {
+			return nil
+		}
+		if int64(len(buf)) != curSize {
+			return fmt.Errorf("message %d: %d of %d bytes", cur, len(buf), curSize)
+		}
+		return fn(cur, buf)
+	}
+	_, err = pgx.ForEachRow(rows, []any{&id, &size, &part, &data}, func() error {
+		if id != cur {
+			if err := flush(); err != nil {
+				return err
+			}
+			cur, curSize, buf = id, size, make([]byte, 0, size)
+		}
+		buf = append(buf, data...)
+		return nil
+	})
+	if err == nil {
+		err = flush()
+	}
+	if err != nil {
+		return fmt.Errorf("read bodies: %w", err)
 	}
 	return nil
 }
