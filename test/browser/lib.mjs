@@ -18,6 +18,7 @@ import { chromium } from 'playwright-core';
 import assert from 'node:assert/strict';
 import path from 'node:path';
 import { execFileSync } from 'node:child_process';
+import { createHmac } from 'node:crypto';
 
 export { assert };
 
@@ -38,6 +39,7 @@ class Browser {
     this.errors = [];
     this.allowed = [];
     this.pages = [];
+    this.dialogs = [];
   }
 
   // page opens a page in a new context (its own cookie jar). options go to
@@ -54,6 +56,11 @@ class Browser {
       this.errors.push(`${label} ${page.url()}: console error: ${m.text()}${at && at !== page.url() ? ` (${at})` : ''}`);
     });
     page.on('pageerror', (e) => this.errors.push(`${label} ${page.url()}: uncaught: ${e.message}`));
+    // Confirmation dialogs (hx-confirm) are accepted; this.dialogs records their text.
+    page.on('dialog', (d) => {
+      this.dialogs.push(d.message());
+      d.accept().catch(() => {});
+    });
     return page;
   }
 
@@ -132,15 +139,22 @@ export async function logout(page) {
   await Promise.all([page.waitForURL(/\/login/), page.click('header button:has-text("Sign out")')]);
 }
 
-// expectText waits until text (string or RegExp) is visible on the page, or inside the
-// element of selector `within`.
+// scope is the element of selector `within` in page (a Page or a Locator; a Locator
+// itself for the default 'body').
+function scope(page, within) {
+  if (typeof page.goto !== 'function' && within === 'body') return page;
+  return page.locator(within);
+}
+
+// expectText waits until text (string or RegExp) is visible on the page (or Locator), or
+// inside the element of selector `within`.
 export async function expectText(page, text, { within = 'body', timeout = TIMEOUT } = {}) {
-  await page.locator(within).getByText(text).first().waitFor({ state: 'visible', timeout });
+  await scope(page, within).getByText(text).first().waitFor({ state: 'visible', timeout });
 }
 
 // expectNoText asserts text is not in the page (or the element `within`) now.
 export async function expectNoText(page, text, { within = 'body' } = {}) {
-  const body = await page.locator(within).innerText();
+  const body = await scope(page, within).innerText();
   const found = text instanceof RegExp ? text.test(body) : body.includes(text);
   assert.ok(!found, `unexpected ${text} in ${within} of ${page.url()}`);
 }
@@ -161,4 +175,49 @@ export async function postForm(page, url, fields = {}) {
 // cli runs a mailgrid subcommand against the spec's node and returns its stdout.
 export function cli(...args) {
   return execFileSync(env.MAILGRID_BIN, ['--config', env.MAILGRID_CONFIG, ...args], { encoding: 'utf8' });
+}
+
+// act runs fn (a click that submits or navigates) and waits until the page's <main> was
+// replaced: by htmx's swap (hx-boost) or by a new document (no JavaScript). So the next
+// step never sees the previous page's text.
+export async function act(page, fn) {
+  await page.evaluate(() => { const m = document.querySelector('main'); if (m) m.dataset.stale = '1'; });
+  await fn();
+  await page.waitForFunction(() => { const m = document.querySelector('main'); return m && !m.dataset.stale; },
+    null, { timeout: TIMEOUT });
+  await page.waitForLoadState();
+}
+
+// click clicks selector and waits for the page it leads to (see act).
+export async function click(page, selector) {
+  await act(page, () => page.locator(selector).first().click());
+}
+
+// submit fills the form with CSS selector `form` (fields: name -> value; a boolean
+// checks or unchecks a checkbox; a <select> gets selectOption), clicks its submit button
+// and waits for the answer (see act).
+export async function submit(page, form, fields = {}) {
+  const f = page.locator(form);
+  for (const [name, value] of Object.entries(fields)) {
+    const input = f.locator(`[name="${name}"]:not([type=hidden])`).first();
+    if (typeof value === 'boolean') await input.setChecked(value);
+    else if ((await input.evaluate((e) => e.tagName)) === 'SELECT') await input.selectOption(value);
+    else await input.fill(String(value));
+  }
+  await act(page, () => f.locator('button[type=submit]').click());
+}
+
+// totpCode computes the RFC 6238 code (SHA-1, 6 digits, 30 s) of a base32 secret at
+// time t (ms), as an authenticator app would.
+export function totpCode(secret, t = Date.now()) {
+  const alphabet = 'ABCDEFGHIJKLMNOPQRSTUVWXYZ234567';
+  let bits = '';
+  for (const c of secret.replace(/=+$/, '').toUpperCase()) bits += alphabet.indexOf(c).toString(2).padStart(5, '0');
+  const key = Buffer.from(bits.match(/.{8}/g).map((b) => parseInt(b, 2)));
+  const counter = Buffer.alloc(8);
+  counter.writeBigUInt64BE(BigInt(Math.floor(t / 30000)));
+  const h = createHmac('sha1', key).update(counter).digest();
+  const o = h[h.length - 1] & 0xf;
+  const n = (h.readUInt32BE(o) & 0x7fffffff) % 1000000;
+  return String(n).padStart(6, '0');
 }
