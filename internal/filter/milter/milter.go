@@ -147,7 +147,10 @@ func (f *Milter) session(ctx context.Context) (*gomilter.ClientSession, func(), 
 
 // wrap names a session error, as a timeout when the deadline passed.
 func (f *Milter) wrap(ctx context.Context, err error) error {
-	if errors.Is(ctx.Err(), context.DeadlineExceeded) {
+	var ne net.Error
+	// The connection's deadline is the context's: its i/o timeout may come a moment
+	// before the context notices.
+	if errors.Is(ctx.Err(), context.DeadlineExceeded) || errors.As(err, &ne) && ne.Timeout() {
 		return fmt.Errorf("milter %s: %w (%v)", f.cfg.Name, context.DeadlineExceeded, err)
 	}
 	return fmt.Errorf("milter %s: %w", f.cfg.Name, err)
