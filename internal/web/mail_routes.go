@@ -253,7 +253,11 @@ func (s *Server) mailHome(w http.ResponseWriter, r *http.Request, c *mailCtx) {
 		s.mailError(w, r, c, http.StatusServiceUnavailable, "Your INBOX is missing; try again in a moment.")
 		return
 	}
-	http.Redirect(w, r, fmt.Sprintf("/mail/f/%d", in.ID), http.StatusSeeOther)
+	to := fmt.Sprintf("/mail/f/%d", in.ID)
+	if done := r.URL.Query().Get("done"); flashText(done) != "" {
+		to += "?done=" + done
+	}
+	http.Redirect(w, r, to, http.StatusSeeOther)
 }
 
 // backTo is a same-site webmail URL from a form's "back" field, or the fallback.

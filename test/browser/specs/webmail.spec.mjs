@@ -1,0 +1,242 @@
+// The webmail in a real browser: mail arrives over SMTP; the user lists and reads it; a
+// hostile HTML message runs no script (no dialog ever opens) and fetches nothing from a
+// beacon on loopback until the user allows remote images; compose with an attachment to
+// a user of another domain, who finds it over IMAP (Python's imaplib) and replies from
+// the webmail; move with the form and by drag and drop, delete, folders, search; a forged
+// CSRF token and header injection through compose are refused.
+import http from 'node:http';
+import net from 'node:net';
+import { execFileSync } from 'node:child_process';
+import { run, env, login, expectText, expectNoText, assert } from '../lib.mjs';
+
+// beacon is a loopback HTTP server that records every request it gets.
+function beacon() {
+  const hits = [];
+  const srv = http.createServer((req, res) => {
+    hits.push(req.url);
+    res.writeHead(200, { 'Content-Type': 'image/gif' });
+    res.end(Buffer.from('R0lGODlhAQABAIAAAAAAAP///yH5BAEAAAAALAAAAAABAAEAAAIBRAA7', 'base64'));
+  });
+  return new Promise((resolve) => srv.listen(0, '127.0.0.1', () => resolve({ srv, hits, port: srv.address().port })));
+}
+
+// smtpSend delivers one message over plain SMTP (RFC 5321) to the node's MX listener.
+function smtpSend(from, to, data) {
+  const [host, port] = env.SMTP_ADDR.split(':');
+  const body = data.replace(/\r?\n/g, '\r\n').replace(/^\./gm, '..');
+  const script = [`EHLO client.test`, `MAIL FROM:<${from}>`, `RCPT TO:<${to}>`, 'DATA', `${body}\r\n.`, 'QUIT'];
+  return new Promise((resolve, reject) => {
+    const sock = net.createConnection({ host, port: Number(port) });
+    sock.setTimeout(20000, () => { sock.destroy(); reject(new Error('SMTP timeout')); });
+    let buf = '';
+    let step = 0;
+    sock.on('data', (d) => {
+      buf += d.toString();
+      // A reply is complete when its last line has "NNN " (RFC 5321 4.2.1).
+      for (;;) {
+        const m = buf.match(/^(\d{3}) .*\r\n/m);
+        if (!m) return;
+        const end = buf.indexOf(m[0]) + m[0].length;
+        const code = Number(m[1]);
+        buf = buf.slice(end);
+        if (code >= 400) { sock.destroy(); reject(new Error(`SMTP ${m[0].trim()} at step ${step}`)); return; }
+        if (step < script.length) sock.write(script[step++] + '\r\n');
+        else { sock.end(); resolve(); return; }
+      }
+    });
+    sock.on('error', reject);
+  });
+}
+
+// imapFetch returns the newest message of user's INBOX whose subject contains subject,
+// read over IMAPS with Python's imaplib ("" when none).
+function imapFetch(user, password, subject) {
+  const py = `
+import imaplib, ssl, sys
+ctx = ssl.create_default_context(); ctx.check_hostname = False; ctx.verify_mode = ssl.CERT_NONE
+host, port = sys.argv[1].rsplit(':', 1)
+m = imaplib.IMAP4_SSL(host, int(port), ssl_context=ctx, timeout=20)
+m.login(sys.argv[2], sys.argv[3])
+m.select('INBOX')
+typ, data = m.search(None, 'SUBJECT', '"' + sys.argv[4] + '"')
+ids = data[0].split()
+if ids:
+    typ, msg = m.fetch(ids[-1], '(RFC822)')
+    sys.stdout.buffer.write(msg[0][1])
+m.logout()
+`;
+  return execFileSync('python3', ['-c', py, env.IMAPS_ADDR, user, password, subject], { encoding: 'utf8', timeout: 30000 });
+}
+
+async function until(what, fn, ms = 10000) {
+  const end = Date.now() + ms;
+  for (;;) {
+    const v = await fn();
+    if (v) return v;
+    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 200));
+  }
+}
+
+run(async (b) => {
+  const bk = await beacon();
+  const remote = `http://127.0.0.1:${bk.port}`;
+  await b.step('mail arrives over SMTP', async () => {
+    await smtpSend('news@sender.test', env.USER, `From: Newsletter <news@sender.test>
+To: ${env.USER}
+Subject: Hostile newsletter
+MIME-Version: 1.0
+Content-Type: text/html; charset=utf-8
+
+<p>Hello reader</p>
+<img src="${remote}/pixel.gif" alt="tracker">
+<div style="background:url(${remote}/css-beacon)">styled</div>
+<link rel="stylesheet" href="${remote}/sheet.css">
+<img src=x onerror="alert('onerror')">
+<script>alert('script')</script>
+<svg onload="alert('svg')"><circle r="5"/></svg>
+<a href="javascript:alert('link')">click me</a>
+<iframe src="${remote}/frame"></iframe>
+<form action="${remote}/steal"><input name="p"><button>go</button></form>
+<meta http-equiv="refresh" content="0;url=${remote}/refresh">
+`);
+    await smtpSend('carol@sender.test', env.USER, `From: Carol <carol@sender.test>
+To: ${env.USER}
+Subject: Quarterly numbers
+Content-Type: text/plain; charset=utf-8
+
+The quarterly numbers are in.
+`);
+  });
+
+  const page = await b.page();
+  await login(page, env.USER, env.USER_PASSWORD, { next: '/mail/' });
+
+  await b.step('list with unread counts and quota', async () => {
+    await expectText(page, 'Hostile newsletter');
+    await expectText(page, 'Quarterly numbers');
+    await expectText(page, '2', { within: 'nav.folders a.current .unread' });
+    await expectText(page, 'used', { within: '.quota' });
+  });
+
+  await b.step('hostile HTML: no script, no request until allowed', async () => {
+    await page.click('text=Hostile newsletter');
+    await expectText(page, 'remote image', { within: '#images-blocked' });
+    const frame = page.frameLocator('#body-frame');
+    await frame.getByText('Hello reader').waitFor();
+    await frame.getByText('click me').waitFor();
+    await new Promise((r) => setTimeout(r, 1500)); // time for anything that would fire
+    assert.deepEqual(bk.hits, [], `beacon was hit before images were allowed: ${bk.hits}`);
+    assert.deepEqual(b.dialogs, [], `a dialog opened: ${b.dialogs}`);
+    await page.click('#show-images');
+    await page.frameLocator('#body-frame').getByText('Hello reader').waitFor();
+    await until('the allowed image', () => bk.hits.includes('/pixel.gif'));
+    await new Promise((r) => setTimeout(r, 500));
+    assert.deepEqual(bk.hits.filter((h) => h !== '/pixel.gif'), [], `only the image may load: ${bk.hits}`);
+    assert.deepEqual(b.dialogs, [], `a dialog opened: ${b.dialogs}`);
+  });
+
+  await b.step('compose with an attachment to another domain; it arrives over IMAP', async () => {
+    await page.click('#compose-link');
+    await page.fill('#to', env.OTHER_USER);
+    await page.fill('#subject', 'Plans for spring');
+    await page.fill('#body', 'Hi Bob,\nthe plan is attached.\n');
+    await page.setInputFiles('#attachment', { name: 'plan.txt', mimeType: 'text/plain', buffer: Buffer.from('step one\n') });
+    await page.click('#send');
+    await expectText(page, 'Message sent.');
+    const raw = await until('the message over IMAP', () => imapFetch(env.OTHER_USER, env.OTHER_USER_PASSWORD, 'Plans for spring'));
+    assert.match(raw, /From: alice@example\.test/);
+    assert.match(raw, /filename=plan\.txt/);
+    await page.goto('/mail/');
+    await page.click('nav.folders >> text=Sent');
+    await expectText(page, 'Plans for spring');
+  });
+
+  await b.step('the other user replies from the webmail', async () => {
+    const bob = await b.page();
+    await login(bob, env.OTHER_USER, env.OTHER_USER_PASSWORD, { next: '/mail/' });
+    await bob.click('text=Plans for spring');
+    await expectText(bob, 'the plan is attached.');
+    await expectText(bob, 'plan.txt', { within: 'ul.attachments' });
+    await bob.click('#reply');
+    assert.equal(await bob.inputValue('#to'), env.USER);
+    assert.equal(await bob.inputValue('#subject'), 'Re: Plans for spring');
+    assert.match(await bob.inputValue('#body'), /> the plan is attached\./);
+    await bob.fill('#body', 'Sounds good.\n' + (await bob.inputValue('#body')));
+    await bob.click('#send');
+    await expectText(bob, 'Message sent.');
+    await page.goto('/mail/');
+    await expectText(page, 'Re: Plans for spring');
+  });
+
+  await b.step('move with the form, then by drag and drop', async () => {
+    await page.goto('/mail/');
+    await page.locator('tr.row', { hasText: 'Quarterly numbers' }).locator('input[name=uid]').check();
+    await page.locator('#list-form select[name=dest]').selectOption({ label: 'Archive' });
+    await page.click('#list-form button[value=move]');
+    await expectText(page, 'Moved.');
+    await expectNoText(page, 'Quarterly numbers', { within: 'table.messages' });
+    await page.dragAndDrop('tr.row:has-text("Hostile newsletter")', 'nav.folders a:has-text("Archive")');
+    await expectText(page, 'Moved.');
+    await expectNoText(page, 'Hostile newsletter', { within: 'table.messages' });
+    await page.click('nav.folders >> text=Archive');
+    await expectText(page, 'Quarterly numbers');
+    await expectText(page, 'Hostile newsletter');
+  });
+
+  await b.step('delete to Trash, then permanently', async () => {
+    await page.locator('tr.row', { hasText: 'Hostile newsletter' }).locator('input[name=uid]').check();
+    await page.click('#trash-button');
+    await expectText(page, 'Moved to Trash.');
+    await page.click('nav.folders >> text=Trash');
+    await expectText(page, 'Hostile newsletter');
+    await page.locator('tr.row', { hasText: 'Hostile newsletter' }).locator('input[name=uid]').check();
+    await page.click('#list-form button[value=delete]');
+    await expectText(page, 'Deleted.');
+    await expectText(page, 'No messages.');
+  });
+
+  await b.step('folders: create, rename, delete', async () => {
+    await page.click('details.manage summary');
+    await page.fill('details.manage input[name=name] >> nth=0', 'Projects');
+    await page.click('details.manage button:has-text("Create")');
+    await expectText(page, 'Folder created.');
+    await expectText(page, 'Projects', { within: 'nav.folders ul' });
+    await page.click('details.manage summary');
+    await page.locator('details.manage select[name=folder]').first().selectOption({ label: 'Projects' });
+    await page.fill('details.manage input[name=name] >> nth=1', 'Projects 2026');
+    await page.click('details.manage button:has-text("Rename")');
+    await expectText(page, 'Folder renamed.');
+    await expectText(page, 'Projects 2026', { within: 'nav.folders ul' });
+    await page.click('details.manage summary');
+    await page.locator('details.manage select[name=folder]').nth(1).selectOption({ label: 'Projects 2026' });
+    await page.click('details.manage button:has-text("Delete")');
+    await expectText(page, 'Folder deleted');
+    await expectNoText(page, 'Projects 2026', { within: 'nav.folders ul' });
+  });
+
+  await b.step('search', async () => {
+    await page.fill('#quick-search', 'quarterly');
+    await page.press('#quick-search', 'Enter');
+    await expectText(page, 'Quarterly numbers', { within: 'table.messages' });
+    await page.goto('/mail/search?advanced=1');
+    await page.fill('form.advanced input[name=body]', 'numbers are in');
+    await page.click('form.advanced button[type=submit]');
+    await expectText(page, '1 result');
+    await expectText(page, 'Quarterly numbers', { within: 'table.messages' });
+  });
+
+  await b.step('forged CSRF and header injection are refused', async () => {
+    const bad = await page.request.post('/mail/act', { form: { csrf_token: 'forged', op: 'delete', mb: '1', uid: '1' }, maxRedirects: 0 });
+    assert.equal(bad.status(), 403);
+    const token = await page.locator('input[name=csrf_token]').first().getAttribute('value');
+    const inj = await page.request.post('/mail/compose', {
+      multipart: { csrf_token: token, op: 'send', from: env.USER, to: env.OTHER_USER, subject: 'x\r\nBcc: victim@other.test', body: 'x' },
+      maxRedirects: 0,
+    });
+    assert.equal(inj.status(), 422);
+    assert.match(await inj.text(), /single line/);
+  });
+
+  bk.srv.close();
+});
