@@ -1,0 +1,196 @@
+package postgres_test
+
+import (
+	"context"
+	"errors"
+	"sync"
+	"testing"
+
+	"github.com/jackc/pgx/v5"
+
+	"mailgrid/internal/filter"
+	"mailgrid/internal/filter/postgres"
+	"mailgrid/internal/filter/statetest"
+	"mailgrid/internal/mail"
+	"mailgrid/internal/message/body"
+	"mailgrid/internal/testkit/pgtest"
+)
+
+// dbs keys a database on the test, so the suite can reopen the same state.
+type dbs struct {
+	mu sync.Mutex
+	m  map[*testing.T]string
+}
+
+func (d *dbs) open(t *testing.T) statetest.State {
+	d.mu.Lock()
+	dsn, ok := d.m[t]
+	if !ok {
+		dsn = pgtest.DSN(t)
+		d.m[t] = dsn
+	}
+	d.mu.Unlock()
+	s, err := postgres.Open(t.Context(), dsn, postgres.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
+func TestConformance(t *testing.T) {
+	d := &dbs{m: make(map[*testing.T]string)}
+	statetest.Run(t, d.open)
+}
+
+func openDB(t *testing.T, dsn string) *postgres.DB {
+	t.Helper()
+	d, err := postgres.Open(t.Context(), dsn, postgres.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if err := d.Close(); err != nil {
+			t.Error(err)
+		}
+	})
+	return d
+}
+
+// TestConcurrentOpen: nodes starting together on one database apply the schema once
+// (under the advisory lock) and all open it; the version is recorded once.
+func TestConcurrentOpen(t *testing.T) {
+	dsn := pgtest.DSN(t)
+	var wg sync.WaitGroup
+	errs := make([]error, 6)
+	dbs := make([]*postgres.DB, 6)
+	for i := range dbs {
+		wg.Go(func() { dbs[i], errs[i] = postgres.Open(t.Context(), dsn, postgres.Options{}) })
+	}
+	wg.Wait()
+	for i, err := range errs {
+		if err != nil {
+			t.Errorf("node %d: %v", i, err)
+			continue
+		}
+		if err := dbs[i].Close(); err != nil {
+			t.Error(err)
+		}
+	}
+	var n, v int
+	queryRow(t, dsn, `SELECT count(*), max(version) FROM filter.schema_migrations`, &n, &v)
+	if n != postgres.SchemaVersion || v != postgres.SchemaVersion {
+		t.Fatalf("schema_migrations: %d rows, version %d", n, v)
+	}
+}
+
+// TestNewerSchemaRefused: a database migrated by a newer mailgrid is not opened.
+func TestNewerSchemaRefused(t *testing.T) {
+	dsn := pgtest.DSN(t)
+	if err := openDB(t, dsn).Close(); err != nil {
+		t.Fatal(err)
+	}
+	exec(t, dsn, `INSERT INTO filter.schema_migrations (version, applied_at) VALUES (99, now())`)
+	if d, err := postgres.Open(t.Context(), dsn, postgres.Options{}); err == nil {
+		_ = d.Close()
+		t.Fatal("opened a schema of version 99")
+	}
+}
+
+// TestSharesDatabaseWithOthers: the state lives in its own schema; a table of the same
+// name in public (another driver's) is untouched.
+func TestSharesDatabaseWithOthers(t *testing.T) {
+	dsn := pgtest.DSN(t)
+	exec(t, dsn, `CREATE TABLE public.quarantine (x int); INSERT INTO public.quarantine VALUES (42)`)
+	d := openDB(t, dsn)
+	if _, err := d.Hold(t.Context(), []filter.Held{{Domain: "one.test", Account: 1, Rcpt: mail.MustParse("a@one.test"),
+		Reason: "r", Mailet: "m"}}, body.Bytes("Subject: x\r\n\r\nx\r\n")); err != nil {
+		t.Fatal(err)
+	}
+	var x int
+	queryRow(t, dsn, `SELECT x FROM public.quarantine`, &x)
+	if x != 42 {
+		t.Fatalf("public.quarantine changed: %d", x)
+	}
+}
+
+// TestHoldRacesDelete: one node holds copies of a message while another deletes and
+// expires copies of the same body; no held copy ever loses its body, and no body is
+// left behind without copies.
+func TestHoldRacesDelete(t *testing.T) {
+	dsn := pgtest.DSN(t)
+	a, b := openDB(t, dsn), openDB(t, dsn)
+	ctx := t.Context()
+	msg := body.Bytes(statetest.QuarantineMessage)
+	entry := []filter.Held{{Domain: "one.test", Account: 1, Rcpt: mail.MustParse("a@one.test"), Reason: "r", Mailet: "m"}}
+	var wg sync.WaitGroup
+	ids := make(chan int64, 64)
+	wg.Go(func() {
+		defer close(ids)
+		for range 40 {
+			h, err := a.Hold(ctx, entry, msg)
+			if err != nil {
+				t.Error(err)
+				return
+			}
+			ids <- h[0].ID
+		}
+	})
+	wg.Go(func() {
+		for id := range ids {
+			if err := b.Delete(ctx, "one.test", id); err != nil {
+				t.Error(err)
+			}
+		}
+	})
+	wg.Wait()
+	// What is left is consistent: every copy reads its body; bodies without copies are gone.
+	h, err := a.Hold(ctx, entry, msg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rc, err := b.Open(ctx, "one.test", h[0].ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := rc.ReadAt(make([]byte, 10), rc.Size()-10); err != nil {
+		t.Fatal(err)
+	}
+	if err := rc.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if err := a.Delete(ctx, "one.test", h[0].ID); err != nil {
+		t.Fatal(err)
+	}
+	var bodies, chunks int
+	queryRow(t, dsn, `SELECT (SELECT count(*) FROM filter.held_bodies), (SELECT count(*) FROM filter.held_chunks)`, &bodies, &chunks)
+	if bodies != 0 || chunks != 0 {
+		t.Fatalf("%d bodies, %d chunks left without copies", bodies, chunks)
+	}
+	if _, err := b.Open(ctx, "one.test", h[0].ID); !errors.Is(err, filter.ErrNotFound) {
+		t.Fatalf("open deleted: %v", err)
+	}
+}
+
+func exec(t *testing.T, dsn, sql string) {
+	t.Helper()
+	c, err := pgx.Connect(context.Background(), dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = c.Close(context.Background()) }()
+	if _, err := c.Exec(context.Background(), sql); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func queryRow(t *testing.T, dsn, sql string, dest ...any) {
+	t.Helper()
+	c, err := pgx.Connect(context.Background(), dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = c.Close(context.Background()) }()
+	if err := c.QueryRow(context.Background(), sql).Scan(dest...); err != nil {
+		t.Fatal(err)
+	}
+}

@@ -1,0 +1,169 @@
+package postgres
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"github.com/jackc/pgx/v5/pgxpool"
+)
+
+// SchemaVersion is the schema version this code writes.
+const SchemaVersion = 1
+
+// migrations are applied in order; step i brings version i to i+1. Never edit a released
+// step: append one and bump SchemaVersion. Version 1 holds everything the SQLite
+// driver's versions 1 to 3 hold.
+func migrations() []string { return []string{schemaV1} }
+
+const schemaV1 = `
+CREATE TABLE spam_levels (
+	domain  text NOT NULL,
+	account bigint NOT NULL,  -- 0: the domain's default
+	level   smallint NOT NULL,
+	PRIMARY KEY (domain, account)
+);
+
+CREATE TABLE bayes_totals (
+	domain  text NOT NULL,
+	account bigint NOT NULL,
+	spam    bigint NOT NULL CHECK (spam BETWEEN 0 AND 4294967295),
+	ham     bigint NOT NULL CHECK (ham BETWEEN 0 AND 4294967295),
+	PRIMARY KEY (domain, account)
+);
+
+CREATE TABLE bayes_tokens (
+	domain  text NOT NULL,
+	account bigint NOT NULL,
+	token   text COLLATE "C" NOT NULL,
+	spam    bigint NOT NULL CHECK (spam BETWEEN 0 AND 4294967295),
+	ham     bigint NOT NULL CHECK (ham BETWEEN 0 AND 4294967295),
+	PRIMARY KEY (domain, account, token)
+);
+
+CREATE TABLE bayes_trained (
+	domain  text NOT NULL,
+	account bigint NOT NULL,
+	blob    text COLLATE "C" NOT NULL,  -- the store's BlobID of the message
+	class   smallint NOT NULL,          -- bayes.Class
+	trained bigint NOT NULL,
+	PRIMARY KEY (domain, account, blob)
+);
+
+CREATE TABLE sieve_scripts (
+	domain  text NOT NULL,
+	account bigint NOT NULL,
+	name    text COLLATE "C" NOT NULL,
+	source  text NOT NULL,
+	active  boolean NOT NULL,
+	updated bigint NOT NULL,
+	PRIMARY KEY (domain, account, name)
+);
+CREATE UNIQUE INDEX sieve_one_active ON sieve_scripts(domain, account) WHERE active;
+
+CREATE TABLE vacation_replies (
+	domain  text NOT NULL,
+	account bigint NOT NULL,
+	sender  text NOT NULL,
+	handle  text NOT NULL,
+	sent    bigint NOT NULL,
+	PRIMARY KEY (domain, account, sender, handle)
+);
+
+CREATE TABLE held_bodies (
+	id   text COLLATE "C" PRIMARY KEY,  -- hex sha256 of the content
+	size bigint NOT NULL
+);
+
+CREATE TABLE held_chunks (
+	body text COLLATE "C" NOT NULL REFERENCES held_bodies(id) ON DELETE CASCADE,
+	seq  integer NOT NULL,
+	data bytea NOT NULL,
+	PRIMARY KEY (body, seq)
+);
+
+CREATE TABLE quarantine (
+	id      bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+	domain  text NOT NULL,
+	account bigint NOT NULL,
+	rcpt    text NOT NULL,
+	sender  text NOT NULL,
+	reason  text NOT NULL,
+	mailet  text NOT NULL,
+	size    bigint NOT NULL,
+	created bigint NOT NULL,
+	blob    text COLLATE "C" NOT NULL REFERENCES held_bodies(id)
+);
+CREATE INDEX quarantine_by_owner ON quarantine(domain, account, id);
+CREATE INDEX quarantine_by_created ON quarantine(created);
+CREATE INDEX quarantine_by_blob ON quarantine(blob);
+
+CREATE TABLE block_list (
+	domain  text NOT NULL,
+	kind    smallint NOT NULL,  -- filter.BlockKind
+	value   text COLLATE "C" NOT NULL,  -- normalised (filter.NormalizeBlock)
+	note    text NOT NULL,
+	created bigint NOT NULL,
+	PRIMARY KEY (domain, kind, value)
+);
+
+CREATE TABLE domain_rules (
+	id         bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+	domain     text NOT NULL,
+	name       text NOT NULL,
+	position   integer NOT NULL,
+	enabled    boolean NOT NULL,
+	match_any  boolean NOT NULL,
+	conditions jsonb NOT NULL,  -- array of filter.Condition
+	action     text NOT NULL,
+	arg        text NOT NULL
+);
+CREATE INDEX domain_rules_by_domain ON domain_rules(domain, position, id);
+`
+
+// migrate applies the missing migrations in one transaction holding migrationLock.
+func migrate(ctx context.Context, pool *pgxpool.Pool) (err error) {
+	tx, err := pool.Begin(ctx)
+	if err != nil {
+		return fmt.Errorf("migrate: %w", err)
+	}
+	defer func() {
+		if err != nil {
+			err = errors.Join(err, rollback(tx))
+		}
+	}()
+	if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock($1)`, migrationLock); err != nil {
+		return fmt.Errorf("migration lock: %w", err)
+	}
+	var exists bool
+	if err := tx.QueryRow(ctx, `SELECT to_regclass($1) IS NOT NULL`, SchemaName+".schema_migrations").Scan(&exists); err != nil {
+		return fmt.Errorf("schema version: %w", err)
+	}
+	if !exists {
+		// SchemaName is a constant identifier; DDL takes no bound parameters.
+		if _, err := tx.Exec(ctx, `CREATE SCHEMA IF NOT EXISTS `+SchemaName+`;
+			CREATE TABLE `+SchemaName+`.schema_migrations (version integer PRIMARY KEY, applied_at timestamptz NOT NULL)`); err != nil {
+			return fmt.Errorf("create schema: %w", err)
+		}
+	}
+	var v int
+	if err := tx.QueryRow(ctx, `SELECT coalesce(max(version), 0) FROM schema_migrations`).Scan(&v); err != nil {
+		return fmt.Errorf("schema version: %w", err)
+	}
+	steps := migrations()
+	switch {
+	case len(steps) != SchemaVersion:
+		return fmt.Errorf("%d migrations for schema version %d", len(steps), SchemaVersion)
+	case v > SchemaVersion:
+		return fmt.Errorf("schema version %d is newer than this program's %d", v, SchemaVersion)
+	}
+	for i := v; i < len(steps); i++ {
+		if _, err := tx.Exec(ctx, steps[i]); err != nil {
+			return fmt.Errorf("migration %d: %w", i+1, err)
+		}
+		if _, err := tx.Exec(ctx, `INSERT INTO schema_migrations (version, applied_at) VALUES ($1, now())`, i+1); err != nil {
+			return fmt.Errorf("migration %d: %w", i+1, err)
+		}
+	}
+	return tx.Commit(ctx)
+}
