@@ -38,7 +38,9 @@ type window struct{ at []time.Time }
 func (l *RateLimit) Name() string { return "rate-limit" }
 
 // Stages implements filter.Stager.
-func (l *RateLimit) Stages() []filter.Stage { return []filter.Stage{filter.StageMail, filter.StageRcpt} }
+func (l *RateLimit) Stages() []filter.Stage {
+	return []filter.Stage{filter.StageMail, filter.StageRcpt}
+}
 
 // Service implements filter.Mailet.
 func (l *RateLimit) Service(_ context.Context, m *filter.Mail) error {
