@@ -65,9 +65,13 @@ type Filter struct {
 	BlockLists bool `toml:"block_lists"`
 	// JunkTraining trains each account's Bayes classifier when the user moves mail into
 	// or out of the Junk mailbox or sets $Junk/$NotJunk.
-	JunkTraining bool       `toml:"junk_training"`
-	Milters      []Milter   `toml:"milter"`    // external milters at the DATA stage, in order
-	HTTPHooks    []HTTPHook `toml:"http_hook"` // external HTTP hooks, in order
+	JunkTraining bool `toml:"junk_training"`
+	// MessagesPerHour and RecipientsPerDay bound what one authenticated account may
+	// send (451 4.7.1 past them; per node); 0 = unlimited.
+	MessagesPerHour  int        `toml:"messages_per_hour"`
+	RecipientsPerDay int        `toml:"recipients_per_day"`
+	Milters          []Milter   `toml:"milter"`    // external milters at the DATA stage, in order
+	HTTPHooks        []HTTPHook `toml:"http_hook"` // external HTTP hooks, in order
 }
 
 // Milter is one external filter speaking the milter protocol (docs/mailets.md).
@@ -340,6 +344,9 @@ func (c *Config) Validate() error {
 		errs = append(errs, errors.New("filter.quarantine_retention must be > 0"))
 	}
 	errs = append(errs, c.validateExternalFilters()...)
+	if c.Filter.MessagesPerHour < 0 || c.Filter.RecipientsPerDay < 0 {
+		errs = append(errs, errors.New("filter: messages_per_hour and recipients_per_day must be >= 0 (0 = unlimited)"))
+	}
 	switch c.Log.Level {
 	case "debug", "info", "warn", "error":
 	default:
