@@ -143,9 +143,21 @@ func (s *session) runSearch(key *searchKey, onHit func(store.Message)) ([]store.
 	var hits []store.Message
 	var highest uint64
 	maxSeq := uint32(len(v.uids))
+	if err := s.useTextIndex(key); err != nil {
+		return nil, 0, err
+	}
 	key.cheapFirst()
 	info, blob := key.needs()
-	err := s.eachMessage(slices.Clone(v.uids), 0, onHit == nil && !info && !blob, func(m store.Message) error {
+	uids := key.candidates(slices.Clone(v.uids))
+	if onHit == nil && key.onlyIndexed() {
+		// The index answered everything: no message row to read.
+		hits := make([]store.Message, len(uids))
+		for i, u := range uids {
+			hits[i] = store.Message{UID: u}
+		}
+		return hits, 0, nil
+	}
+	err := s.eachMessage(uids, 0, onHit == nil && !info && !blob, func(m store.Message) error {
 		sm := &searchMsg{s: s, m: m, seq: v.seq(m.UID), maxSeq: maxSeq}
 		defer sm.close()
 		if sm.seq == 0 || !sm.match(key) {

@@ -1,12 +1,9 @@
 package imapserver
 
 import (
-	"bytes"
-	"encoding/base64"
 	"encoding/json"
 	"io"
 	"mime"
-	"mime/quotedprintable"
 	"slices"
 	"strings"
 	"time"
@@ -17,9 +14,6 @@ import (
 	"mailgrid/internal/store"
 )
 
-// maxSearchPart bounds the decoded text of one part searched by BODY/TEXT.
-const maxSearchPart = 16 << 20
-
 // searchMsg is one message under evaluation; the parsed structure, the raw header and
 // the decoded body text are loaded only when a key needs them.
 type searchMsg struct {
@@ -29,7 +23,7 @@ type searchMsg struct {
 	maxSeq uint32
 	f      *fetchMsg
 	header []byte
-	text   []string // decoded text parts
+	folded *store.SearchableText // folded header and body text for a scanned BODY/TEXT
 	err    error
 }
 
@@ -49,8 +43,12 @@ func (k *searchKey) needs() (info, blob bool) {
 	switch k.op {
 	case "BCC", "CC", "FROM", "SUBJECT", "TO", "SENTBEFORE", "SENTON", "SENTSINCE":
 		info = true
-	case "BODY", "TEXT", "HEADER":
+	case "HEADER":
 		info, blob = true, true
+	case "BODY", "TEXT":
+		if !k.indexed {
+			info, blob = true, true
+		}
 	}
 	for _, kid := range k.kids {
 		i, b := kid.needs()
@@ -161,6 +159,11 @@ func (sm *searchMsg) match(k *searchKey) bool {
 		return m.ModSeq >= k.n
 	case "BEFORE", "ON", "SINCE":
 		return compareDate(k.op, m.InternalDate, k.date)
+	case "BODY", "TEXT":
+		if k.indexed {
+			_, ok := slices.BinarySearch(k.hits, m.UID)
+			return ok
+		}
 	}
 	return sm.matchContent(k)
 }
@@ -191,10 +194,8 @@ func (sm *searchMsg) matchContent(k *searchKey) bool {
 		return addrContains(i.Envelope.Bcc, k.str)
 	case "HEADER":
 		return sm.headerContains(k.str, k.str2)
-	case "BODY":
-		return sm.bodyContains(k.str)
-	case "TEXT":
-		return sm.headerContains("", k.str) || sm.bodyContains(k.str)
+	case "BODY", "TEXT":
+		return sm.textContains(k.str, k.op == "TEXT")
 	}
 	return false
 }
@@ -271,51 +272,23 @@ func (sm *searchMsg) headerContains(name, needle string) bool {
 	return containsFold(unfolded, needle)
 }
 
-// bodyContains tests the decoded text parts of the message.
-func (sm *searchMsg) bodyContains(needle string) bool {
-	if sm.text == nil {
-		sm.text = []string{}
-		sm.collectText(&sm.f.info.Structure, 0)
-	}
-	for _, t := range sm.text {
-		if containsFold(t, needle) {
-			return true
+// textContains is the scan for BODY (the body text) and TEXT (header or body text) when
+// the store has no text index: the same text and folding as the drivers' indexes
+// (store.ExtractText, store.FoldText), so both give the same answers.
+func (sm *searchMsg) textContains(needle string, header bool) bool {
+	if sm.folded == nil {
+		h, err := store.HeaderText(sm.f.blob, sm.f.info.HeaderSize)
+		if err != nil {
+			sm.err = err
+			return false
 		}
-	}
-	return false
-}
-
-func (sm *searchMsg) collectText(p *message.Part, depth int) {
-	if depth > message.MaxDepth {
-		return
-	}
-	switch {
-	case p.IsMultipart():
-		for i := range p.Children {
-			sm.collectText(&p.Children[i], depth+1)
+		b, err := store.BodyText(sm.f.blob, &sm.f.info.Structure)
+		if err != nil {
+			sm.err = err
+			return false
 		}
-	case p.Message != nil:
-		sm.collectText(p.Message, depth+1)
-	case p.Type == "text" || p.Type == "":
-		sm.text = append(sm.text, decodePartText(sm.f.blob, p))
+		sm.folded = &store.SearchableText{Header: store.FoldText(h), Body: store.FoldText(b)}
 	}
-}
-
-// decodePartText undoes a text part's transfer encoding and charset.
-func decodePartText(blob io.ReaderAt, p *message.Part) string {
-	var r io.Reader = io.NewSectionReader(blob, p.BodyStart, max(0, p.End-p.BodyStart))
-	switch strings.ToLower(p.Encoding) {
-	case "base64":
-		r = base64.NewDecoder(base64.StdEncoding, r)
-	case "quoted-printable":
-		r = quotedprintable.NewReader(r)
-	}
-	if cs := p.Params["charset"]; cs != "" && !strings.EqualFold(cs, "utf-8") && !strings.EqualFold(cs, "us-ascii") {
-		if cr, err := charset.Reader(cs, r); err == nil {
-			r = cr
-		}
-	}
-	var b bytes.Buffer
-	_, _ = io.Copy(&b, io.LimitReader(r, maxSearchPart)) // a decoding error ends the text
-	return b.String()
+	n := store.FoldText(needle)
+	return strings.Contains(sm.folded.Body, n) || header && strings.Contains(sm.folded.Header, n)
 }

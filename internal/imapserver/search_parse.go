@@ -3,6 +3,8 @@ package imapserver
 import (
 	"strings"
 	"time"
+
+	"mailgrid/internal/store"
 )
 
 // searchKey is one node of a parsed SEARCH criteria tree (RFC 9051 6.4.4).
@@ -16,6 +18,11 @@ type searchKey struct {
 	set   seqSet
 	kids  []*searchKey
 	uidOp bool // SEQ set holds UIDs (the UID key)
+
+	// indexed: a BODY or TEXT key answered by the store's text index (search_index.go);
+	// hits are the matching UIDs, ascending.
+	indexed bool
+	hits    []store.UID
 }
 
 // maxSearchDepth bounds nesting of NOT/OR/parentheses.

@@ -81,11 +81,23 @@ CREATE INDEX expunged_modseq ON expunged (mailbox, modseq);
 	// blobs.id) with its folded header and body text, trigram-tokenized so any substring
 	// of three or more characters is found through the index. detail=none keeps it small:
 	// GLOB needs no positions. A blob no message references any more leaves the index.
+	// search_state counts, per searched mailbox, the messages added (gen, by trigger,
+	// whatever the path: delivery, copy, import) and the gen up to which every message's
+	// blob is known indexed (clean), so a search skips the check when nothing came in.
 	`
 CREATE VIRTUAL TABLE search_text USING fts5(header, body, tokenize = 'trigram case_sensitive 1', detail = none);
 CREATE TRIGGER search_text_free AFTER UPDATE OF refs ON blobs WHEN NEW.refs = 0
 BEGIN
 	DELETE FROM search_text WHERE rowid = NEW.id;
+END;
+CREATE TABLE search_state (
+	mailbox INTEGER PRIMARY KEY REFERENCES mailboxes (id) ON DELETE CASCADE,
+	gen     INTEGER NOT NULL DEFAULT 0,
+	clean   INTEGER NOT NULL DEFAULT -1
+);
+CREATE TRIGGER search_state_add AFTER INSERT ON messages
+BEGIN
+	UPDATE search_state SET gen = gen + 1 WHERE mailbox = NEW.mailbox;
 END;
 `,
 }

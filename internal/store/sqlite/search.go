@@ -2,6 +2,7 @@ package sqlite
 
 import (
 	"context"
+	"database/sql"
 	"errors"
 	"fmt"
 	"strings"
@@ -26,8 +27,12 @@ import (
 
 var _ store.TextSearcher = (*Store)(nil)
 
-// indexBatch is how many blobs one committer job indexes.
-const indexBatch = 128
+// indexBatch and indexBatchBytes bound the blobs one committer job indexes (each job is
+// one commit, and its texts are held in memory until then).
+const (
+	indexBatch      = 1024
+	indexBatchBytes = 16 << 20
+)
 
 // SearchText implements store.TextSearcher.
 func (s *Store) SearchText(ctx context.Context, acct store.AccountRef, mbox store.MailboxID, q store.TextQuery) ([]store.UID, error) {
@@ -106,8 +111,29 @@ type unindexed struct {
 	loc blobLoc
 }
 
-// indexMailbox indexes the blobs of the mailbox's messages that have no index row.
+// indexMailbox indexes the blobs of the mailbox's messages that have no index row. The
+// mailbox's search_state tells whether a message came in since the last time every blob
+// was indexed; only then are its messages checked. gen is read before the check, so a
+// message added during it leaves the state unclean for the next search.
 func (s *Store) indexMailbox(ctx context.Context, mbox int64) error {
+	var gen, clean int64
+	err := s.rrow(ctx, `SELECT gen, clean FROM search_state WHERE mailbox = $1`, mbox).Scan(&gen, &clean)
+	if errors.Is(err, sql.ErrNoRows) {
+		// First search of the mailbox: create its state, so later additions count.
+		_, err = s.c.do(ctx, func(w *wtx) error {
+			_, err := w.exec(`INSERT INTO search_state (mailbox) VALUES ($1) ON CONFLICT (mailbox) DO NOTHING`, mbox)
+			return err
+		}, nil)
+		if err == nil {
+			err = s.rrow(ctx, `SELECT gen, clean FROM search_state WHERE mailbox = $1`, mbox).Scan(&gen, &clean)
+		}
+	}
+	if err != nil {
+		return fmt.Errorf("search index: state: %w", err)
+	}
+	if gen == clean {
+		return nil
+	}
 	rows, err := s.rquery(ctx, `SELECT DISTINCT b.id, b.pack, b.off, b.len FROM messages m JOIN blobs b ON b.id = m.blob
 		WHERE m.mailbox = $1 AND NOT EXISTS (SELECT 1 FROM search_text s WHERE s.rowid = m.blob)`, mbox)
 	if err != nil {
@@ -125,11 +151,22 @@ func (s *Store) indexMailbox(ctx context.Context, mbox int64) error {
 		return fmt.Errorf("search index: %w", err)
 	}
 	for len(todo) > 0 {
-		n := min(len(todo), indexBatch)
+		n, bytes := 0, int64(0)
+		for n < len(todo) && n < indexBatch && bytes < indexBatchBytes {
+			bytes += todo[n].loc.len
+			n++
+		}
 		if err := s.indexBlobs(ctx, todo[:n]); err != nil {
 			return err
 		}
 		todo = todo[n:]
+	}
+	_, err = s.c.do(ctx, func(w *wtx) error {
+		_, err := w.exec(`UPDATE search_state SET clean = $2 WHERE mailbox = $1 AND clean < $2`, mbox, gen)
+		return err
+	}, nil)
+	if err != nil {
+		return fmt.Errorf("search index: state: %w", err)
 	}
 	return nil
 }
