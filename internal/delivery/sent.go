@@ -25,6 +25,9 @@ func (p *Pipeline) SaveSent(ctx context.Context, acct directory.Account, body st
 	ref := p.accountRef(&acct)
 	name, err := sentMailbox(ctx, st, ref)
 	if errors.Is(err, store.ErrNotFound) {
+		if e := p.placedOn(ctx, &acct, acct.Shard); e != nil { // moved since the login
+			return e
+		}
 		if err = st.EnsureAccount(ctx, ref); err == nil {
 			name, err = sentMailbox(ctx, st, ref)
 		}
