@@ -83,6 +83,10 @@ func bodyFor(r web.Route, v victim) any {
 		return map[string]any{"address": "intruder@" + v.domain, "password": "intruder password"}
 	case r.Method == "POST" && strings.HasSuffix(r.Path, "/aliases"):
 		return map[string]any{"source": "intruder-alias@" + v.domain, "targets": []string{"u1@a.example"}}
+	case r.Method == "POST" && strings.HasSuffix(r.Path, "/accounts.csv"):
+		return map[string]any{"csv": "address,password\nintruder-csv@" + v.domain + ",intruder password\n"}
+	case r.Method == "POST" && strings.HasSuffix(r.Path, "/broadcast"):
+		return map[string]any{"subject": "intruder", "body": "intruder text"}
 	}
 	return nil
 }
