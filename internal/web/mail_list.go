@@ -291,14 +291,7 @@ func (s *Server) listPage(ctx context.Context, c *mailCtx, mb store.Mailbox, l l
 		}
 		e := entry{m: m}
 		if byMeta {
-			var lm listMeta
-			if len(m.Meta) > 0 && json.Unmarshal(m.Meta, &lm) == nil {
-				if l.Sort == "from" {
-					e.key = strings.ToLower(shortAddress(lm.Envelope.From))
-				} else {
-					e.key = strings.ToLower(stripReplyPrefix(lm.Subject))
-				}
-			}
+			e.key = sortKey(m.Meta, l.Sort)
 			e.m.Meta = nil // keep memory to the keys
 		}
 		all = append(all, e)
@@ -393,4 +386,29 @@ func (s *Server) mailRender(w http.ResponseWriter, c *mailCtx, status int, name 
 	if err := c.a.t.ExecuteTemplate(w, name, d); err != nil {
 		s.log.Error("webmail: render", "template", name, "err", err)
 	}
+}
+
+// sortKey decodes only what sorting by "from" or "subject" needs of a row's Meta.
+func sortKey(meta []byte, by string) string {
+	if len(meta) == 0 {
+		return ""
+	}
+	if by == "from" {
+		var k struct {
+			Env struct {
+				From []message.Address `json:"from"`
+			} `json:"env"`
+		}
+		if json.Unmarshal(meta, &k) != nil {
+			return ""
+		}
+		return strings.ToLower(shortAddress(k.Env.From))
+	}
+	var k struct {
+		Subject string `json:"subject"`
+	}
+	if json.Unmarshal(meta, &k) != nil {
+		return ""
+	}
+	return strings.ToLower(stripReplyPrefix(k.Subject))
 }

@@ -1,6 +1,7 @@
 package web
 
 import (
+	"bytes"
 	"cmp"
 	"context"
 	"encoding/json"
@@ -93,6 +94,12 @@ func (s *Server) search(ctx context.Context, c *mailCtx, sq *searchQuery, since,
 	}
 	fold := store.FoldText
 	qq, from, to, subj, body := fold(sq.Q), fold(sq.From), fold(sq.To), fold(sq.Subject), fold(sq.Body)
+	pre := prefilter{}
+	for _, t := range []string{qq, from, to, subj} {
+		if t != "" && !strings.ContainsAny(t, jsonEscaped) {
+			pre.needles = append(pre.needles, []byte(t))
+		}
+	}
 	ts, indexed := c.st.(store.TextSearcher)
 	type hit struct {
 		m      store.Message
@@ -119,6 +126,9 @@ func (s *Server) search(ctx context.Context, c *mailCtx, sq *searchQuery, since,
 				if _, found := slices.BinarySearch(bodyUIDs, m.UID); !found {
 					return nil
 				}
+			}
+			if !pre.mayMatch(m.Meta) {
+				return nil
 			}
 			var lm listMeta
 			if len(m.Meta) > 0 {
@@ -186,4 +196,30 @@ func bodyContains(ctx context.Context, c *mailCtx, m store.Message, needle strin
 		return false, err
 	}
 	return strings.Contains(store.FoldText(t.Body), needle), nil
+}
+
+// jsonEscaped are the characters encoding/json writes escaped (or that delimit strings):
+// a needle with none of them appears in a Meta document's raw bytes wherever it appears
+// in a decoded field.
+const jsonEscaped = "<>&\"\\\u2028\u2029"
+
+// prefilter skips, without decoding it, a row whose raw Meta cannot match: every header
+// needle must occur somewhere in the (lower-cased) JSON. Sound, not exact: the decoded
+// fields are checked after it.
+type prefilter struct{ needles [][]byte }
+
+func (p prefilter) mayMatch(meta []byte) bool {
+	if len(p.needles) == 0 {
+		return true
+	}
+	if len(meta) == 0 {
+		return false
+	}
+	low := bytes.ToLower(meta)
+	for _, n := range p.needles {
+		if !bytes.Contains(low, n) {
+			return false
+		}
+	}
+	return true
 }
