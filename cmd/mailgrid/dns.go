@@ -1,0 +1,70 @@
+package main
+
+import (
+	"fmt"
+	"text/tabwriter"
+
+	"github.com/spf13/cobra"
+
+	"mailgrid/internal/admin"
+	"mailgrid/internal/app"
+	"mailgrid/internal/dns"
+)
+
+func dnsCmd(e *env) *cobra.Command {
+	c := &cobra.Command{Use: "dns", Short: "DNS records of hosted domains"}
+	c.AddCommand(dnsRecordsCmd(e))
+	return c
+}
+
+func dnsRecordsCmd(e *env) *cobra.Command {
+	var (
+		check bool
+		host  string
+	)
+	c := &cobra.Command{
+		Use:   "records DOMAIN",
+		Short: "Print the records DOMAIN should publish (MX, SPF, DKIM, DMARC, autoconfig, SRV, MTA-STS)",
+		Long: "Print the DNS records for DOMAIN as zone file lines, the MX being this node's hostname\n" +
+			"(or --host). With --check, ask the configured resolver ([dns] servers) for each and say\n" +
+			"whether it is published as shown (ok), with another value (differs), or missing.",
+		Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			ctx := cmd.Context()
+			return e.withSystem(ctx, func(s *app.System) error {
+				d, err := s.Dir.Domain(ctx, args[0])
+				if err != nil {
+					return err
+				}
+				h := host
+				if h == "" {
+					h = s.Cfg.Hostname
+				}
+				recs, err := admin.DNSRecords(ctx, d.Name, h, s.DKIMKeys())
+				if err != nil {
+					return err
+				}
+				if !check {
+					return e.print(recs, func(w *tabwriter.Writer) {
+						for _, r := range recs {
+							if r.Note != "" {
+								fmt.Fprintf(w, "; %s: %s\n", r.Purpose, r.Note)
+							}
+							fmt.Fprintln(w, r.Zone)
+						}
+					})
+				}
+				checks := admin.CheckDNS(ctx, dns.New(s.Cfg.DNS.Servers, s.Cfg.DNS.Timeout.D()), recs)
+				return e.print(checks, func(w *tabwriter.Writer) {
+					fmt.Fprintln(w, "STATUS\tPURPOSE\tNAME\tTYPE\tWANT\tFOUND")
+					for _, c := range checks {
+						fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\t%v\n", c.Status, c.Purpose, c.Name, c.Type, c.Value, c.Found)
+					}
+				})
+			})
+		},
+	}
+	c.Flags().BoolVar(&check, "check", false, "look each record up through the resolver and compare")
+	c.Flags().StringVar(&host, "host", "", "the MX host name (default: this node's hostname)")
+	return c
+}
