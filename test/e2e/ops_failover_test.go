@@ -20,7 +20,8 @@ import (
 //   - The primary crashes; deliveries get 4xx; the standby is promoted (pg_ctl promote)
 //     and `mailgrid shard failover s1 --dsn STANDBY` repoints the shard.
 //   - Both nodes switch without a restart: node 1 accepts mail again, node 2 serves IMAP
-//     and POP3 from the promoted standby.
+//     and POP3 from the promoted standby, and an IDLE session on node 2 is told of mail
+//     delivered on node 1 (LISTEN/NOTIFY on the new server).
 //   - Every message acknowledged with 250, before and after the switch, is on the
 //     promoted standby exactly once, byte for byte.
 func TestOpsShardFailover(t *testing.T) {
@@ -123,6 +124,17 @@ func TestOpsShardFailover(t *testing.T) {
 	}
 	if got, want := pop3Login(t, n2.POP3S, "alice@example.test", "alice-password"), fmt.Sprintf("OK %d", len(stored)); got != want {
 		t.Errorf("POP3 login on node 2 after the failover: %q, want %q", got, want)
+	}
+	// Notifications run through the promoted standby too: an IDLE session on node 2 hears
+	// of a message delivered on node 1 (LISTEN/NOTIFY on the new server).
+	pushed := idleUntilExists(t, n2.IMAPS, "alice@example.test", "alice-password", func() {
+		if out := swaks(t, "--to", "alice@example.test", "--from", "x@elsewhere.test", "--server", n1.SMTP,
+			"--header", "Subject: pushed after the failover"); !accepted(out) {
+			t.Errorf("node 1 did not accept:\n%s", out)
+		}
+	})
+	if want := fmt.Sprintf("* %d EXISTS", len(stored)+1); pushed != want {
+		t.Errorf("IDLE on node 2 after the failover: %q, want %q", pushed, want)
 	}
 	if v, err := standby.Query("postgres", "SELECT pg_is_in_recovery()::text"); err != nil || v != "false" {
 		t.Errorf("promoted standby in recovery: %q %v", v, err)
