@@ -11,7 +11,6 @@ import (
 	"mime"
 	"mime/quotedprintable"
 	"net/http"
-	"net/url"
 	"slices"
 	"strconv"
 	"strings"
@@ -518,9 +517,25 @@ func setDownload(h http.Header, ctype, name string) {
 		return r
 	}, name)
 	h.Set("Content-Type", ctype)
-	h.Set("Content-Disposition", `attachment; filename="`+ascii+`"; filename*=UTF-8''`+url.PathEscape(name))
+	h.Set("Content-Disposition", `attachment; filename="`+ascii+`"; filename*=UTF-8''`+extValue(name))
 	h.Set("Content-Security-Policy", downloadCSP)
 	h.Set("X-Content-Type-Options", "nosniff")
+}
+
+// extValue percent-encodes s as an RFC 8187 3.2.1 value-chars: UTF-8 octets, all but
+// attr-char encoded.
+func extValue(s string) string {
+	const attrChar = "!#$&+-.^_`|~"
+	var b strings.Builder
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || strings.IndexByte(attrChar, c) >= 0 {
+			b.WriteByte(c)
+		} else {
+			fmt.Fprintf(&b, "%%%02X", c)
+		}
+	}
+	return b.String()
 }
 
 // safeFilename keeps a file name's last path component without control or separator
