@@ -216,11 +216,17 @@ func (r *runner) fenced(ctx context.Context, s *syncer, fen store.Fencer) error 
 			return fmt.Errorf("placement switched; deleting the source copy: %w (run the command again to finish)", err)
 		}
 	}
-	r.m.FenceMS = time.Since(start).Milliseconds()
+	fenced := time.Since(start)
+	r.m.FenceMS = fenced.Milliseconds()
+	if r.m.Kind == directory.MigrationMove {
+		if err := f.Purge(ctx); err != nil { // the next Fence of the account purges too
+			r.log.Warn("deleting the source copy's mail", "err", err)
+		}
+	}
 	r.m.Phase, r.m.State = directory.PhaseDone, directory.MigrationDone
 	r.log.Info("migration done", "kind", r.m.Kind, "final_changes", n, "mailboxes", rep.Mailboxes,
-		"messages", rep.Messages, "bytes", rep.Bytes, "fence", time.Since(start), "fence_final_round", tRound,
-		"fence_verify", tVerify, "fence_switch_drop", time.Since(start)-tRound-tVerify)
+		"messages", rep.Messages, "bytes", rep.Bytes, "fence", fenced, "fence_final_round", tRound,
+		"fence_verify", tVerify, "fence_switch_drop", fenced-tRound-tVerify, "purge", time.Since(start)-fenced)
 	r.save(ctx)
 	return nil
 }
@@ -249,6 +255,9 @@ func (r *runner) cleanup(ctx context.Context, src, dst store.Store, fen store.Fe
 	}
 	if err := f.Drop(fctx); err != nil {
 		return fmt.Errorf("cleanup: delete the source copy: %w", err)
+	}
+	if err := f.Purge(ctx); err != nil {
+		r.log.Warn("deleting the source copy's mail", "err", err)
 	}
 	r.m.Phase, r.m.State = directory.PhaseDone, directory.MigrationDone
 	r.save(ctx)

@@ -31,7 +31,7 @@ func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 // env is a directory and two shards (s1, s2) on the machine's PostgreSQL, each shard
 // store publishing to its own bus (as two groups of nodes would see them).
 type env struct {
-	t      *testing.T
+	t      testing.TB
 	dir    *dirpg.Directory
 	st     map[string]*storepg.Store
 	bus    map[string]*bus.Bus
@@ -41,7 +41,7 @@ type env struct {
 	eng    *cluster.Engine
 }
 
-func newEnv(t *testing.T) *env {
+func newEnv(t testing.TB) *env {
 	t.Helper()
 	ctx := context.Background()
 	e := &env{t: t, st: map[string]*storepg.Store{}, bus: map[string]*bus.Bus{}, dsn: map[string]string{},
@@ -106,7 +106,7 @@ func newID() string {
 }
 
 // seed stores n messages of size bytes in mailbox of ref directly (no pipeline).
-func seed(t *testing.T, st store.Store, ref store.AccountRef, mailbox string, n, size int) {
+func seed(t testing.TB, st store.Store, ref store.AccountRef, mailbox string, n, size int) {
 	t.Helper()
 	for i := range n {
 		res, err := st.Deliver(context.Background(), store.Delivery{Body: bytes.NewReader(message(newID(), size)),
@@ -165,7 +165,7 @@ type msgSnap struct {
 	modseq uint64
 }
 
-func take(t *testing.T, st store.Store, ref store.AccountRef) snapshot {
+func take(t testing.TB, st store.Store, ref store.AccountRef) snapshot {
 	t.Helper()
 	ctx := context.Background()
 	boxes, err := st.Mailboxes(ctx, ref)
@@ -187,7 +187,7 @@ func take(t *testing.T, st store.Store, ref store.AccountRef) snapshot {
 }
 
 // messageIDs reads the Message-ID of every message in the account (each body's head).
-func messageIDs(t *testing.T, st store.Store, ref store.AccountRef) map[string]int {
+func messageIDs(t testing.TB, st store.Store, ref store.AccountRef) map[string]int {
 	t.Helper()
 	ctx := context.Background()
 	boxes, err := st.Mailboxes(ctx, ref)

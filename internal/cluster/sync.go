@@ -38,7 +38,12 @@ func tempName(v uint32) string { return fmt.Sprintf("mailgrid-move-%d", v) }
 // round brings the target up to the source's state as of the round's start and reports
 // how many changes it applied.
 func (s *syncer) round(ctx context.Context) (int, error) {
-	if err := s.imp.ImportAccount(ctx, s.ref); err != nil {
+	if _, err := s.dst.Usage(ctx, s.ref); errors.Is(err, store.ErrNotFound) {
+		err = s.imp.ImportAccount(ctx, s.ref)
+		if err != nil {
+			return 0, fmt.Errorf("target: %w", err)
+		}
+	} else if err != nil {
 		return 0, fmt.Errorf("target: %w", err)
 	}
 	srcBoxes, err := mailboxes(ctx, s.src, s.ref)

@@ -93,13 +93,20 @@ func sameMessages(ctx context.Context, src, dst store.Store, ref store.AccountRe
 		})
 		return out, err
 	}
+	var dm []store.Message
+	var derr error
+	done := make(chan struct{})
+	go func() { // both sides at once: this runs inside the fence
+		defer close(done)
+		dm, derr = list(dst, d.ID)
+	}()
 	sm, err := list(src, s.ID)
+	<-done
 	if err != nil {
 		return fmt.Errorf("source messages of %q: %w", s.Name, err)
 	}
-	dm, err := list(dst, d.ID)
-	if err != nil {
-		return fmt.Errorf("target messages of %q: %w", d.Name, err)
+	if derr != nil {
+		return fmt.Errorf("target messages of %q: %w", d.Name, derr)
 	}
 	if len(sm) != len(dm) {
 		return fmt.Errorf("%w: mailbox %q: %d messages on the source, %d on the target", ErrMismatch, s.Name, len(sm), len(dm))

@@ -77,10 +77,14 @@ type Fencer interface {
 
 // Fence is a held write fence on one account.
 type Fence interface {
-	// Drop deletes the account's mail in the same commit that ends the fence and
-	// publishes AccountMoved: writers that waited find no account (the caller has
-	// switched placement first, so they re-resolve and retry).
+	// Drop removes the account in the same commit that ends the fence and publishes
+	// AccountMoved: writers that waited find no account (the caller has switched
+	// placement first, so they re-resolve and retry). The mail itself may stay until
+	// Purge.
 	Drop(ctx context.Context) error
+	// Purge deletes, after Drop, what Drop left of the account's mail (outside the
+	// fence). Idempotent; a later Fence of the account purges too.
+	Purge(ctx context.Context) error
 	// Release ends the fence and changes nothing.
 	Release() error
 }

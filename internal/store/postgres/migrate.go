@@ -453,9 +453,9 @@ func (f *fence) Release() error {
 // Drop implements store.Fence. Inside the fence the account's mailboxes only change
 // owner, to a tombstone account with the negated ID (store account IDs are directory IDs,
 // always positive), and the account row goes: a few rows, whatever the mailbox sizes, so
-// the fence ends quickly. Writers that waited find no account and no mailbox of it. The
-// tombstone's mail is deleted after the commit, outside the fence (and again by the next
-// Fence of the account if that failed). The AccountMoved change tells every node's
+// the fence ends quickly. Writers that waited find no account and no mailbox of it. Purge
+// deletes the tombstone's mail after the commit (the next Fence of the account does too,
+// if Purge never ran). The AccountMoved change tells every node's
 // sessions, then a MailboxDeleted per mailbox.
 func (f *fence) Drop(ctx context.Context) error {
 	if f.done {
@@ -491,9 +491,13 @@ func (f *fence) Drop(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("fence drop: %w", err)
 	}
-	if err := f.s.DeleteAccount(context.WithoutCancel(ctx), tomb); err != nil {
-		f.s.log.Warn("postgres store: deleting a moved account's old copy (the next fence retries)",
-			"account", f.acct, "err", err)
+	return nil
+}
+
+// Purge implements store.Fence: the tombstone's mail goes.
+func (f *fence) Purge(ctx context.Context) error {
+	if err := f.s.DeleteAccount(ctx, tombstone(f.acct)); err != nil {
+		return fmt.Errorf("purge: %w", err)
 	}
 	return nil
 }

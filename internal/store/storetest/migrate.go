@@ -423,6 +423,12 @@ func testFenceDrop(t *testing.T, p *pair) {
 	if err := f.Drop(t.Context()); err != nil {
 		t.Fatal(err)
 	}
+	if err := f.Purge(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.Purge(t.Context()); err != nil {
+		t.Errorf("second Purge: %v", err)
+	}
 	if res := <-done; !errors.Is(res[0].Err, store.ErrNotFound) {
 		t.Errorf("delivery that waited on the fence: %+v, want ErrNotFound", res)
 	}
