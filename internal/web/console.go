@@ -1,11 +1,13 @@
 package web
 
 import (
+	"crypto/subtle"
 	"embed"
 	"errors"
 	"fmt"
 	"html/template"
 	"io/fs"
+	"mime"
 	"net/http"
 	"net/url"
 	"os"
@@ -14,6 +16,7 @@ import (
 	"strings"
 	"time"
 
+	"mailgrid/internal/admin"
 	"mailgrid/internal/directory"
 )
 
@@ -246,12 +249,7 @@ func (s *Server) consolePOST(name, title string, fill fillFunc, act actionFunc) 
 			return
 		}
 		d := s.baseData(p, title)
-		r.Body = http.MaxBytesReader(w, r.Body, maxBody)
-		if err := r.ParseForm(); err != nil {
-			s.renderError(w, r, d, apiErr(http.StatusBadRequest, "invalid", "unreadable form"))
-			return
-		}
-		if err := checkCSRF(r, p); err != nil {
+		if err := s.parseConsoleForm(w, r, p); err != nil {
 			s.renderError(w, r, d, err)
 			return
 		}
@@ -272,6 +270,31 @@ func (s *Server) consolePOST(name, title string, fill fillFunc, act actionFunc) 
 		w.Header().Set("HX-Push-Url", "false")
 		s.render(w, name, status, d)
 	}
+}
+
+// parseConsoleForm reads a form post, URL-encoded or (file uploads) multipart, and
+// checks its CSRF token: the X-CSRF-Token header (htmx) or the csrf_token field.
+func (s *Server) parseConsoleForm(w http.ResponseWriter, r *http.Request, p *principal) error {
+	mt, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type"))
+	if mt != "multipart/form-data" {
+		r.Body = http.MaxBytesReader(w, r.Body, maxBody)
+		if err := r.ParseForm(); err != nil {
+			return apiErr(http.StatusBadRequest, "invalid", "unreadable form")
+		}
+		return checkCSRF(r, p)
+	}
+	r.Body = http.MaxBytesReader(w, r.Body, admin.MaxImportBytes+maxBody)
+	if err := r.ParseMultipartForm(maxBody); err != nil {
+		return apiErr(http.StatusBadRequest, "invalid", "unreadable form (at most %d bytes)", admin.MaxImportBytes)
+	}
+	got := r.Header.Get(csrfHeader)
+	if got == "" {
+		got = r.PostFormValue(csrfField)
+	}
+	if subtle.ConstantTimeCompare([]byte(got), []byte(p.csrf())) != 1 {
+		return apiErr(http.StatusForbidden, "csrf", "missing or wrong CSRF token")
+	}
+	return nil
 }
 
 // consoleError maps err to its API form, logging what the page does not show.

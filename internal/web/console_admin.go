@@ -1,7 +1,11 @@
 package web
 
 import (
+	"bytes"
 	"errors"
+	"fmt"
+	"io"
+	"mime"
 	"net/http"
 	"net/url"
 	"slices"
@@ -27,6 +31,7 @@ func (s *Server) consoleAdminRoutes(mux *http.ServeMux) {
 	mux.HandleFunc("POST /console/domains", s.consolePOST("console", "Console", s.fillHome, s.actAddDomain))
 	mux.HandleFunc("GET "+dom, s.consoleGET("domain", "Domain", s.fillDomain))
 	mux.HandleFunc("POST "+dom+"/{op}", s.consolePOST("domain", "Domain", s.fillDomain, s.actDomain))
+	mux.HandleFunc("GET "+dom+"/accounts.csv", s.consoleExport)
 	mux.HandleFunc("GET "+acct, s.consoleGET("account", "Account", s.fillAccount))
 	mux.HandleFunc("POST "+acct+"/{op}", s.consolePOST("account", "Account", s.fillAccount, s.actAccount))
 	mux.HandleFunc("GET /console/accounts", s.consoleGET("accounts", "Accounts", s.fillAccounts))
@@ -116,7 +121,7 @@ func viewPlan(p directory.Plan) planView {
 }
 
 // actDomain performs the forms of the domain page by {op}.
-func (s *Server) actDomain(_ http.ResponseWriter, r *http.Request, p *principal, _ *pageData) (string, error) {
+func (s *Server) actDomain(_ http.ResponseWriter, r *http.Request, p *principal, d *pageData) (string, error) {
 	sc := s.scoped(r, p)
 	ctx := r.Context()
 	name := r.PathValue("domain")
@@ -163,6 +168,18 @@ func (s *Server) actDomain(_ http.ResponseWriter, r *http.Request, p *principal,
 			return "", err
 		}
 		return page + "?done=alias-created", nil
+	case "import":
+		return s.actImport(r, sc, name, d)
+	case "broadcast":
+		res, err := sc.Broadcast(ctx, name, r.PostFormValue("subject"), r.PostFormValue("body"))
+		if err != nil {
+			return "", err
+		}
+		d.Flash = fmt.Sprintf("Broadcast sent to %d accounts.", res.Delivered)
+		if len(res.Failed) > 0 {
+			d.Error = "Not delivered (over quota): " + strings.Join(res.Failed, ", ")
+		}
+		return "", nil
 	case "alias-delete":
 		if err := sc.DeleteAlias(ctx, name, r.PostFormValue("source")); err != nil {
 			return "", err
@@ -375,4 +392,57 @@ func (s *Server) fillAudit(r *http.Request, p *principal, d *pageData) error {
 	}
 	d.Audit = listOf(es, viewAudit).Items
 	return nil
+}
+
+// actImport creates the accounts of an uploaded (or pasted) CSV file and shows how many.
+func (s *Server) actImport(r *http.Request, sc *admin.Scoped, domain string, d *pageData) (string, error) {
+	var file io.Reader = strings.NewReader(r.PostFormValue("csv"))
+	if r.MultipartForm != nil {
+		if fh := r.MultipartForm.File["file"]; len(fh) > 0 && fh[0].Size > 0 {
+			f, err := fh[0].Open()
+			if err != nil {
+				return "", err
+			}
+			defer func() {
+				if err := f.Close(); err != nil {
+					s.log.Debug("web: close upload", "err", err)
+				}
+			}()
+			file = f
+		}
+	}
+	dom, err := sc.Domain(r.Context(), domain)
+	if err != nil {
+		return "", err
+	}
+	created, err := s.importAccounts(r, sc, dom.Name, file)
+	if err != nil {
+		return "", err
+	}
+	d.Flash = fmt.Sprintf("Imported %d accounts.", len(created.Items))
+	return "", nil
+}
+
+// consoleExport downloads a domain's accounts as CSV.
+func (s *Server) consoleExport(w http.ResponseWriter, r *http.Request) {
+	p := s.pageSession(r)
+	if p == nil {
+		http.Redirect(w, r, "/login?next="+url.QueryEscape(r.URL.RequestURI()), http.StatusSeeOther)
+		return
+	}
+	sc := s.scoped(r, p)
+	dm, err := sc.Domain(r.Context(), r.PathValue("domain"))
+	var buf bytes.Buffer
+	if err == nil {
+		err = sc.ExportAccounts(r.Context(), dm.Name, &buf)
+	}
+	if err != nil {
+		s.renderError(w, r, s.baseData(p, "Export"), err)
+		return
+	}
+	w.Header().Set("Content-Type", "text/csv; charset=utf-8")
+	w.Header().Set("Content-Disposition", mime.FormatMediaType("attachment", map[string]string{"filename": dm.Name + "-accounts.csv"}))
+	if _, err := w.Write(buf.Bytes()); err != nil {
+		s.log.Debug("web: write csv", "err", err)
+	}
 }

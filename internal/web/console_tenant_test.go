@@ -52,6 +52,8 @@ func TestConsoleTenantIsolation(t *testing.T) {
 		{"/console/domains/a.example/accounts", url.Values{"address": {"evil@b.example"}, "password": {"evil password 1"}}},
 		{"/console/domains/b.example/aliases", url.Values{"source": {"evil@b.example"}, "targets": {"da@a.example"}}},
 		{"/console/domains/b.example/alias-delete", url.Values{"source": {"info@b.example"}}},
+		{"/console/domains/b.example/import", url.Values{"csv": {"address,password\nevil@b.example,evil password 1\n"}}},
+		{"/console/domains/b.example/broadcast", url.Values{"subject": {"evil"}, "body": {"evil"}}},
 	}
 	for _, op := range []string{"enabled", "password", "quota", "role", "services", "delete"} {
 		f := url.Values{"enabled": {"false"}, "password": {"taken over 1"}, "quota": {"1K"}, "role": {"domain-admin"},
@@ -88,6 +90,9 @@ func TestConsoleTenantIsolation(t *testing.T) {
 	}
 	if _, err := h.env.Dir.Account(ctx, mail.MustParse("evil@b.example")); !errors.Is(err, directory.ErrNotFound) {
 		t.Errorf("account created in b.example: %v", err)
+	}
+	if n := len(h.env.Messages(t, ub, "")); n != 0 {
+		t.Errorf("u1@b.example got %d messages", n)
 	}
 	if als, err := h.env.Dir.Aliases(ctx, "b.example"); err != nil || len(als) != 1 || als[0].Source != "info@b.example" {
 		t.Errorf("b.example aliases: %+v %v", als, err)
