@@ -256,4 +256,3 @@ func (e *env) printMigrations(ms []directory.Migration, took time.Duration) erro
 		}
 	})
 }
-
