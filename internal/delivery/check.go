@@ -89,6 +89,9 @@ func (p *Pipeline) CheckRecipient(ctx context.Context, env *Envelope, rcpt mail.
 
 // resolve maps a local recipient to its targets with the SMTP error for each failure.
 func (p *Pipeline) resolve(ctx context.Context, rcpt mail.Address) ([]directory.Target, *Error) {
+	if t, ok, e := p.srsTarget(rcpt); ok { // srs.go: a bounce to a rewritten sender
+		return t, e
+	}
 	targets, err := p.dir.Resolve(ctx, rcpt)
 	switch {
 	case errors.Is(err, directory.ErrNotFound):

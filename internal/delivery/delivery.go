@@ -77,6 +77,9 @@ type Options struct {
 	// Quarantine holds what a chain quarantines; nil refuses such copies with 451 4.7.1
 	// (a chain that quarantines needs it configured).
 	Quarantine filter.QuarantineStore
+	// SRS rewrites the envelope sender of redirected copies and routes bounces to the
+	// rewritten addresses back (srs.go); nil keeps the original sender.
+	SRS *SRS
 }
 
 // Pipeline delivers messages. It is safe for concurrent use and holds no per-message state.
@@ -89,12 +92,13 @@ type Pipeline struct {
 	now    func() time.Time
 	chains *filter.Chains
 	quar   filter.QuarantineStore
+	srs    *SRS
 }
 
 // New returns a Pipeline.
 func New(opt Options) *Pipeline {
 	p := &Pipeline{dir: opt.Directory, shards: opt.Shards, queue: opt.Queue, host: opt.Hostname, log: opt.Logger, now: opt.Now,
-		chains: opt.Filters, quar: opt.Quarantine}
+		chains: opt.Filters, quar: opt.Quarantine, srs: opt.SRS}
 	if p.log == nil {
 		p.log = slog.New(slog.DiscardHandler)
 	}

@@ -68,7 +68,11 @@ func (p *Pipeline) redirect(ctx context.Context, env *Envelope, pl *plan, r redi
 		return p.redirectFailed(pl, r, errLoop())
 	}
 	orcpt := pl.results[r.rcpts[0]].Rcpt
-	renv := &Envelope{From: env.From, Internal: true, SMTPUTF8: env.SMTPUTF8, Received: env.Received,
+	from, err := p.srsFrom(ctx, env.From, r.by.Domain) // srs.go
+	if err != nil {
+		return p.redirectFailed(pl, r, Temporary(err))
+	}
+	renv := &Envelope{From: from, Internal: true, SMTPUTF8: env.SMTPUTF8, Received: env.Received,
 		EnvID: env.EnvID, Ret: env.Ret, ID: env.ID, hops: env.hops + 1}
 	for _, to := range r.to {
 		renv.Recipients = append(renv.Recipients, Recipient{Addr: to, Notify: orcpt.Notify, ORcpt: orcptOf(orcpt.Addr)})

@@ -45,6 +45,8 @@ type Options struct {
 	Hostname  string
 	// Chains, if set, builds the pipeline's filter chains once the stack is open.
 	Chains func(*Env) *filter.Chains
+	// SRS, if set, rewrites senders of redirected copies (delivery.Options.SRS).
+	SRS *delivery.SRS
 }
 
 // New opens a fresh stack in t.TempDir(); everything is closed at the end of the test.
@@ -90,7 +92,7 @@ func New(t testing.TB, opt Options) *Env {
 		chains = opt.Chains(e)
 	}
 	e.Pipeline = delivery.New(delivery.Options{Directory: dir, Shards: e.Shards, Queue: q, Hostname: host, Logger: log,
-		Filters: chains, Quarantine: fdb})
+		Filters: chains, Quarantine: fdb, SRS: opt.SRS})
 	return e
 }
 
