@@ -73,6 +73,18 @@ func (s *Server) mailAct(w http.ResponseWriter, r *http.Request, c *mailCtx) {
 			s.mailError(w, r, c, http.StatusConflict, "There is no Trash folder; delete permanently instead.")
 			return
 		}
+	case "spam": // the Junk trainer (filter/trainer) learns from the move
+		if dest, ok = c.special(store.Junk); !ok {
+			s.mailError(w, r, c, http.StatusConflict, "There is no Junk folder.")
+			return
+		}
+		op = "move"
+	case "notspam":
+		if dest, ok = c.special(store.Inbox); !ok {
+			s.mailError(w, r, c, http.StatusConflict, "There is no INBOX.")
+			return
+		}
+		op = "move"
 	case "read", "unread", "flag", "unflag", "delete":
 	default:
 		s.mailError(w, r, c, http.StatusBadRequest, "Unknown action.")

@@ -21,8 +21,8 @@ var mailFuncs = template.FuncMap{
 	},
 	"actionsData": func(d mailPage) actionsData {
 		a := actionsData{Folders: d.Folders}
-		if d.Folder != nil && d.Folder.SpecialUse == store.Trash {
-			a.InTrash = true
+		if d.Folder != nil {
+			a.InTrash, a.InJunk = d.Folder.SpecialUse == store.Trash, d.Folder.SpecialUse == store.Junk
 		}
 		return a
 	},
@@ -38,8 +38,8 @@ var mailFuncs = template.FuncMap{
 }
 
 type actionsData struct {
-	Folders []folderView
-	InTrash bool
+	Folders         []folderView
+	InTrash, InJunk bool
 }
 
 type rowsData struct {

@@ -450,6 +450,15 @@ func TestMailActions(t *testing.T) {
 	if f := h.msgs("u1@a.example", arch)[0].Flags; !slices.Contains(f, store.FlagFlagged) || slices.Contains(f, store.FlagSeen) {
 		t.Errorf("flags %v", f)
 	}
+	// Spam and not spam: moves to Junk and back to INBOX (the trainer learns from moves).
+	junk := h.box("u1@a.example", store.Junk)
+	if st, _, _ := c.post("/mail/act", url.Values{"op": {"spam"}, "mb": {itoa(int64(arch.ID))}, "uid": {itoa(int64(am[1].UID))}}); st != http.StatusSeeOther || len(h.msgs("u1@a.example", junk)) != 1 {
+		t.Fatalf("spam: %d", st)
+	}
+	jm := h.msgs("u1@a.example", junk)[0]
+	if st, _, _ := c.post("/mail/act", url.Values{"op": {"notspam"}, "mb": {itoa(int64(junk.ID))}, "uid": {itoa(int64(jm.UID))}}); st != http.StatusSeeOther || len(h.msgs("u1@a.example", in)) != 1 {
+		t.Fatalf("not spam: %d", st)
+	}
 	// Folders.
 	st, _, body := c.post("/mail/folders", url.Values{"op": {"create"}, "name": {"Projects"}})
 	if st != http.StatusSeeOther {
