@@ -68,10 +68,13 @@ type Filter struct {
 	JunkTraining bool `toml:"junk_training"`
 	// MessagesPerHour and RecipientsPerDay bound what one authenticated account may
 	// send (451 4.7.1 past them; per node); 0 = unlimited.
-	MessagesPerHour  int        `toml:"messages_per_hour"`
-	RecipientsPerDay int        `toml:"recipients_per_day"`
-	Milters          []Milter   `toml:"milter"`    // external milters at the DATA stage, in order
-	HTTPHooks        []HTTPHook `toml:"http_hook"` // external HTTP hooks, in order
+	MessagesPerHour  int `toml:"messages_per_hour"`
+	RecipientsPerDay int `toml:"recipients_per_day"`
+	// SRSSecret keys the Sender Rewriting Scheme for redirected mail; "" = off (the
+	// original sender is kept). Every node of a cluster needs the same secret.
+	SRSSecret string     `toml:"srs_secret"`
+	Milters   []Milter   `toml:"milter"`    // external milters at the DATA stage, in order
+	HTTPHooks []HTTPHook `toml:"http_hook"` // external HTTP hooks, in order
 }
 
 // Milter is one external filter speaking the milter protocol (docs/mailets.md).

@@ -25,7 +25,11 @@
 //     Header edits are views over the body: a copy whose local chain changed its header
 //     is stored from its own view (its own store.Deliver call), the others share one.
 //     Redirects and auto-replies are delivered after the commit, through the pipeline
-//     again as internal mail (redirect.go), with a Delivered-To field against loops.
+//     again as internal mail (redirect.go), with a Delivered-To field against loops;
+//     with Options.SRS a redirected copy of a foreign sender gets an SRS sender of the
+//     redirecting domain, and bounces to it are routed back (srs.go). The envelope
+//     stages (connect, MAIL, RCPT) run inside CheckConnect, CheckSender and
+//     CheckRecipient (envelope.go).
 //  4. Commit — ONE store.Deliver per shard (one blob for all local copies; the store group
 //     commits concurrent deliveries under one fsync), then ONE queue.Enqueue for all remote
 //     recipients. Local copies get Return-Path (RFC 5321 4.4) prepended without copying the
