@@ -55,7 +55,7 @@ func newRoot(stdin io.Reader, stdout, stderr io.Writer) *cobra.Command {
 	pf.StringVar(&e.configFile, "config", os.Getenv("MAILGRID_CONFIG"), "configuration file (env MAILGRID_CONFIG)")
 	pf.StringVar(&e.dataDir, "data", os.Getenv("MAILGRID_DATA"), "data directory, overrides the file's `data` (env MAILGRID_DATA)")
 	pf.BoolVar(&e.json, "json", false, "print JSON instead of a table")
-	root.AddCommand(serveCmd(e), domainCmd(e), userCmd(e), aliasCmd(e), queueCmd(e), shardCmd(e), nodeCmd(e), dkimCmd(e), auditCmd(e), planCmd(e), dnsCmd(e))
+	root.AddCommand(serveCmd(e), domainCmd(e), userCmd(e), aliasCmd(e), queueCmd(e), shardCmd(e), nodeCmd(e), dkimCmd(e), auditCmd(e), planCmd(e), dnsCmd(e), blockCmd(e), ruleCmd(e), quarantineCmd(e))
 	addMigrationCmds(e, root)
 	return root
 }
