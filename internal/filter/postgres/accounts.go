@@ -60,15 +60,24 @@ type tokenStore struct {
 	acct store.AccountRef
 }
 
-// Get implements bayes.TokenStore: one query for all tokens.
+// Get implements bayes.TokenStore: one query for all tokens, one index probe per
+// distinct token. (The plain "token = ANY($3)" lets the planner pick a sequential scan
+// with a linear search of the array per row when one account holds most of the table:
+// 80 ms instead of under 1 ms for 200 tokens of 10,000; the LIMIT keeps the lateral
+// subquery a per-token lookup.)
 func (t *tokenStore) Get(ctx context.Context, tokens []string) ([]bayes.Counts, error) {
 	out := make([]bayes.Counts, len(tokens))
 	idx := make(map[string][]int, len(tokens))
+	uniq := make([]string, 0, len(tokens))
 	for i, tok := range tokens {
+		if _, seen := idx[tok]; !seen {
+			uniq = append(uniq, tok)
+		}
 		idx[tok] = append(idx[tok], i)
 	}
-	rows, err := t.d.pool.Query(ctx, `SELECT token, spam, ham FROM bayes_tokens
-		WHERE domain = $1 AND account = $2 AND token = ANY($3)`, t.acct.Domain, t.acct.ID, tokens)
+	rows, err := t.d.pool.Query(ctx, `SELECT u.tok, b.spam, b.ham FROM unnest($3::text[]) AS u(tok)
+		CROSS JOIN LATERAL (SELECT spam, ham FROM bayes_tokens
+			WHERE domain = $1 AND account = $2 AND token = u.tok LIMIT 1) b`, t.acct.Domain, t.acct.ID, uniq)
 	if err != nil {
 		return nil, dbErr("bayes tokens", err)
 	}
