@@ -9,6 +9,7 @@ import (
 
 	"mailgrid/internal/config"
 	"mailgrid/internal/dkimkeys"
+	"mailgrid/internal/delivery"
 	"mailgrid/internal/dns"
 	"mailgrid/internal/filter"
 	"mailgrid/internal/filter/clamd"
@@ -35,6 +36,8 @@ type filters struct {
 	sieveOptions sieve.Options
 	// stopTrainer stops the Junk trainer (filter.junk_training); nil when off.
 	stopTrainer func()
+	// srs rewrites senders of redirected mail (filter.srs_secret); nil when off.
+	srs *delivery.SRS
 }
 
 // openFilters opens the filter state and builds the default chains from [filter]
@@ -89,6 +92,9 @@ func (s *System) openFilters(ctx context.Context, resolver dns.Resolver) (*filte
 		filter.Rule{Mailet: &mailets.DKIMSign{Keys: DKIMKeys(s.Cfg)}, Timeout: 30 * time.Second, Policy: filter.FailOpen},
 	); err != nil {
 		return nil, f.closeWith(err)
+	}
+	if cfg.SRSSecret != "" {
+		f.srs = &delivery.SRS{Secret: []byte(cfg.SRSSecret)}
 	}
 	if cfg.JunkTraining && s.Bus != nil {
 		f.stopTrainer = s.startTrainer(ctx, db)

@@ -86,7 +86,7 @@ func (s *System) Serve(ctx context.Context) error {
 	kq := kickingQueue{Queue: s.Queue}
 	pipeline := delivery.New(delivery.Options{
 		Directory: s.Dir, Shards: s.Shards, Queue: &kq, Hostname: cfg.Hostname,
-		Logger: s.Log.With("svc", "delivery"), Filters: flt.chains, Quarantine: flt.db,
+		Logger: s.Log.With("svc", "delivery"), Filters: flt.chains, Quarantine: flt.db, SRS: flt.srs,
 	})
 	sched := s.scheduler(client, pipeline, spool)
 	kq.sched = sched
