@@ -163,10 +163,10 @@ func (s *syncer) syncMailbox(ctx context.Context, sb, d store.Mailbox, existed b
 		return b.add(ctx, m)
 	})
 	if err == nil {
-		err = b.flush(ctx)
+		err = b.finish(ctx)
 	}
 	if err != nil {
-		return 0, err
+		return 0, errors.Join(err, b.wait())
 	}
 	if err := s.imp.SetMailboxSync(ctx, s.ref, d.ID, sb.UIDNext, sb.HighestModSeq); err != nil {
 		return 0, fmt.Errorf("target watermark: %w", err)
@@ -174,13 +174,23 @@ func (s *syncer) syncMailbox(ctx context.Context, sb, d store.Mailbox, existed b
 	return changes, nil
 }
 
-// batch gathers messages for one ImportMessages call.
+// batch gathers messages for ImportMessages calls. Reading from the source and writing
+// to the target overlap: while one batch is imported (in its own goroutine), the next is
+// listed and its bodies read. Only the caller's goroutine touches held and the counters.
 type batch struct {
 	s     *syncer
 	mbox  store.MailboxID
 	held  map[store.UID]bool
 	msgs  []store.Message
 	bytes int64
+
+	inflight *importing // the batch being imported, nil when none
+}
+
+// importing is a batch handed to the target.
+type importing struct {
+	done  chan error
+	fresh []store.Message // the new messages it holds once done
 }
 
 func (b *batch) add(ctx context.Context, m store.Message) error {
@@ -194,7 +204,8 @@ func (b *batch) add(ctx context.Context, m store.Message) error {
 	return nil
 }
 
-// flush reads the bodies of the new messages (a few at a time) and imports the batch.
+// flush reads the bodies of the new messages, waits for the batch in flight and starts
+// importing this one.
 func (b *batch) flush(ctx context.Context) error {
 	if len(b.msgs) == 0 {
 		return nil
@@ -210,7 +221,7 @@ func (b *batch) flush(ctx context.Context) error {
 	}
 	gone, err := s.readBodies(ctx, b.msgs, out, fresh)
 	if err != nil {
-		return err
+		return errors.Join(err, b.wait())
 	}
 	if len(gone) > 0 { // expunged on the source while we read: the next round's Vanished
 		keep := out[:0]
@@ -221,18 +232,45 @@ func (b *batch) flush(ctx context.Context) error {
 		}
 		out = keep
 	}
-	if err := s.imp.ImportMessages(ctx, s.ref, b.mbox, out); err != nil {
-		return fmt.Errorf("target import: %w", err)
+	if err := b.wait(); err != nil {
+		return err
 	}
+	next := &importing{done: make(chan error, 1)}
 	for _, i := range fresh {
 		if !gone[i] {
-			b.held[b.msgs[i].UID] = true
-			s.messages++
-			s.bytes += b.msgs[i].Size
+			next.fresh = append(next.fresh, b.msgs[i])
 		}
 	}
-	b.msgs, b.bytes = b.msgs[:0], 0
+	go func() { next.done <- s.imp.ImportMessages(ctx, s.ref, b.mbox, out) }()
+	b.inflight = next
+	b.msgs, b.bytes = make([]store.Message, 0, len(b.msgs)), 0
 	return nil
+}
+
+// wait waits for the batch in flight and records what it imported.
+func (b *batch) wait() error {
+	p := b.inflight
+	if p == nil {
+		return nil
+	}
+	b.inflight = nil
+	if err := <-p.done; err != nil {
+		return fmt.Errorf("target import: %w", err)
+	}
+	for _, m := range p.fresh {
+		b.held[m.UID] = true
+		b.s.messages++
+		b.s.bytes += m.Size
+	}
+	return nil
+}
+
+// finish imports what is left and waits for it.
+func (b *batch) finish(ctx context.Context) error {
+	if err := b.flush(ctx); err != nil {
+		return err
+	}
+	return b.wait()
 }
 
 // readBodies fills out[i].Body for i in fresh: with one store.BodyReader call when the
