@@ -109,11 +109,13 @@ func (t *tokenStore) Totals(ctx context.Context) (bayes.Counts, error) {
 	return bayes.Counts{Spam: uint32(spam), Ham: uint32(ham)}, nil
 }
 
-// Add implements bayes.TokenStore: one transaction (one round trip, a batch); counts
-// saturate at 0 and math.MaxUint32; rows that reach zero are deleted. A token given n
-// times counts n times (as bayes.MemStore); tokens are grouped by that multiplicity, one
-// statement per group, each writing its rows in token order so that concurrent training
-// of overlapping tokens locks rows in one order and cannot deadlock.
+// Add implements bayes.TokenStore: one transaction (a batch, one round trip, and a
+// second for untraining when rows reached zero); counts saturate at 0 and
+// math.MaxUint32; rows that reach zero are deleted. A token given n times counts n times
+// (as bayes.MemStore); tokens are grouped by that multiplicity, one statement per group,
+// each writing its rows in token order, so concurrent training of the same tokens locks
+// rows in one order (messages with repeated tokens aside: PostgreSQL would then detect a
+// deadlock and fail one Add, which changes nothing).
 func (t *tokenStore) Add(ctx context.Context, tokens []string, spam, ham int) error {
 	const totSQL = `INSERT INTO bayes_totals (domain, account, spam, ham)
 		VALUES ($1, $2, LEAST(4294967295, GREATEST(0, $3::bigint)), LEAST(4294967295, GREATEST(0, $4::bigint)))
@@ -126,7 +128,8 @@ func (t *tokenStore) Add(ctx context.Context, tokens []string, spam, ham int) er
 		FROM unnest($6::text[]) AS u(tok) ORDER BY tok
 		ON CONFLICT (domain, account, token) DO UPDATE SET
 			spam = LEAST(4294967295, GREATEST(0, bayes_tokens.spam + $3::bigint * $5)),
-			ham = LEAST(4294967295, GREATEST(0, bayes_tokens.ham + $4::bigint * $5))`
+			ham = LEAST(4294967295, GREATEST(0, bayes_tokens.ham + $4::bigint * $5))
+		RETURNING token, spam = 0 AND ham = 0`
 	count := map[string]int64{}
 	for _, tok := range tokens {
 		if tok != "" {
@@ -147,21 +150,46 @@ func (t *tokenStore) Add(ctx context.Context, tokens []string, spam, ham int) er
 	for _, n := range mults {
 		b.Queue(tokSQL, t.acct.Domain, t.acct.ID, spam, ham, n, groups[n])
 	}
-	if spam <= 0 && ham <= 0 && len(count) > 0 {
-		b.Queue(`DELETE FROM bayes_tokens WHERE domain = $1 AND account = $2 AND token = ANY($3) AND spam = 0 AND ham = 0`,
-			t.acct.Domain, t.acct.ID, mapKeys(count))
-	}
 	return t.d.tx(ctx, func(tx pgx.Tx) error {
-		return dbErr("bayes add", tx.SendBatch(ctx, b).Close())
+		var zero []string
+		br := tx.SendBatch(ctx, b)
+		_, err := br.Exec()
+		for range mults {
+			if err != nil {
+				break
+			}
+			var rows pgx.Rows
+			if rows, err = br.Query(); err == nil {
+				var tok string
+				var gone bool
+				_, err = pgx.ForEachRow(rows, []any{&tok, &gone}, func() error {
+					if gone {
+						zero = append(zero, tok)
+					}
+					return nil
+				})
+			}
+		}
+		if err := errors.Join(err, br.Close()); err != nil {
+			return dbErr("bayes add", err)
+		}
+		return t.forget(ctx, tx, zero)
 	})
 }
 
-func mapKeys(m map[string]int64) []string {
-	out := make([]string, 0, len(m))
-	for k := range m {
-		out = append(out, k)
+// forget deletes the token rows whose counts reached zero, one index lookup each (in
+// one round trip); "token = ANY($3)" could make the planner scan the account's rows.
+func (t *tokenStore) forget(ctx context.Context, tx pgx.Tx, tokens []string) error {
+	if len(tokens) == 0 {
+		return nil
 	}
-	return out
+	slices.Sort(tokens)
+	b := &pgx.Batch{}
+	for _, tok := range tokens {
+		b.Queue(`DELETE FROM bayes_tokens WHERE domain = $1 AND account = $2 AND token = $3 AND spam = 0 AND ham = 0`,
+			t.acct.Domain, t.acct.ID, tok)
+	}
+	return dbErr("bayes forget", tx.SendBatch(ctx, b).Close())
 }
 
 // TrainedAs implements filter.TrainLog.

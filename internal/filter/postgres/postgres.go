@@ -35,7 +35,7 @@
 // Consistency: every method that changes more than one row is one transaction, and
 // every change is durable when the method returns nil (synchronous_commit=on unless the
 // DSN chooses otherwise). Bayes Add is one transaction per message with the tokens in a
-// fixed order, so concurrent training never deadlocks. Vacation MarkReplied is a single
+// fixed order; Bayes reads and deletes probe the primary key per token. Vacation MarkReplied is a single
 // INSERT ... ON CONFLICT DO UPDATE ... WHERE statement: of two nodes racing for one
 // sender exactly one sees its row written. Script changes that touch several rows lock
 // the account's scripts first. A held body row is locked (INSERT ... ON CONFLICT DO

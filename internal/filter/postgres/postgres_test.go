@@ -13,6 +13,7 @@ import (
 	"mailgrid/internal/filter/statetest"
 	"mailgrid/internal/mail"
 	"mailgrid/internal/message/body"
+	"mailgrid/internal/store"
 	"mailgrid/internal/testkit/pgtest"
 )
 
@@ -192,5 +193,44 @@ func queryRow(t *testing.T, dsn, sql string, dest ...any) {
 	defer func() { _ = c.Close(context.Background()) }()
 	if err := c.QueryRow(context.Background(), sql).Scan(dest...); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// TestTokensForgottenAndConcurrent: two nodes train the same tokens at once and every
+// count adds up; untraining to zero deletes the rows.
+func TestTokensForgottenAndConcurrent(t *testing.T) {
+	dsn := pgtest.DSN(t)
+	a, b := openDB(t, dsn), openDB(t, dsn)
+	acct := store.AccountRef{Domain: "one.test", ID: 1}
+	toks := []string{"alpha", "beta", "gamma", "delta", "alpha"}
+	var wg sync.WaitGroup
+	for i := range 20 {
+		wg.Go(func() {
+			d := a
+			if i%2 == 1 {
+				d = b
+			}
+			if err := d.Tokens(acct).Add(t.Context(), toks, 1, 0); err != nil {
+				t.Error(err)
+			}
+		})
+	}
+	wg.Wait()
+	got, err := b.Tokens(acct).Get(t.Context(), []string{"alpha", "beta"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got[0].Spam != 40 || got[1].Spam != 20 {
+		t.Fatalf("counts after 20 concurrent messages: %+v", got)
+	}
+	for range 20 {
+		if err := a.Tokens(acct).Add(t.Context(), toks, -1, 0); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var rows int
+	queryRow(t, dsn, `SELECT count(*) FROM filter.bayes_tokens`, &rows)
+	if tot, _ := a.Tokens(acct).Totals(t.Context()); rows != 0 || tot.Spam != 0 {
+		t.Fatalf("after untraining: %d token rows, totals %+v", rows, tot)
 	}
 }
