@@ -436,3 +436,57 @@ func mustBox(t *testing.T, st store.Store, ref store.AccountRef, name string) st
 	}
 	return b.ID
 }
+
+// TestDrain moves every account off s1: one had an unfinished move to s2 (resumed there),
+// the others go where the placer says; accounts on s2 stay.
+func TestDrain(t *testing.T) {
+	e := newEnv(t)
+	ctx := context.Background()
+	var refs []store.AccountRef
+	for _, u := range []string{"d1", "d2", "d3"} {
+		_, ref := e.account(u+"@example.test", "s1")
+		seed(t, e.st["s1"], ref, "INBOX", 20, 1024)
+		refs = append(refs, ref)
+	}
+	stay, stayRef := e.account("stay@example.test", "s2")
+	seed(t, e.st["s2"], stayRef, "INBOX", 5, 1024)
+	// d1: a move that stopped after its first round.
+	d1, err := e.dir.AccountByID(ctx, refs[0].Domain, refs[0].ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cctx, cancel := context.WithCancel(ctx)
+	e.eng.Progress = func(m directory.Migration) {
+		if m.Rounds == 1 {
+			cancel()
+		}
+	}
+	if _, err := e.eng.Move(cctx, d1.Address, "s2"); err == nil {
+		t.Fatal("the first move was not interrupted")
+	}
+	cancel()
+	e.eng.Progress = nil
+	placed := 0
+	n, err := e.eng.Drain(ctx, "s1", func(ctx context.Context, a directory.Account) (string, error) {
+		placed++
+		return "s2", nil
+	}, nil)
+	if err != nil || n != 3 || placed != 2 {
+		t.Fatalf("drain: %d moved, %d placed, %v", n, placed, err)
+	}
+	for _, ref := range refs {
+		a, err := e.dir.AccountByID(ctx, ref.Domain, ref.ID)
+		if err != nil || a.Shard != "s2" {
+			t.Errorf("%v after drain: %q, %v", ref, a.Shard, err)
+		}
+		if u, err := e.st["s2"].Usage(ctx, ref); err != nil || u.Messages != 20 {
+			t.Errorf("%v on s2: %+v, %v", ref, u, err)
+		}
+	}
+	if a, _ := e.dir.AccountByID(ctx, stayRef.Domain, stay.ID); a.Shard != "s2" {
+		t.Errorf("account on s2 moved to %q", a.Shard)
+	}
+	if ms, err := e.dir.Migrations(ctx, true); err != nil || len(ms) != 0 {
+		t.Errorf("unfinished after drain: %+v, %v", ms, err)
+	}
+}
