@@ -16,6 +16,7 @@ import (
 	"mailgrid/internal/filter/httphook"
 	"mailgrid/internal/filter/mailets"
 	"mailgrid/internal/filter/milter"
+	filterpg "mailgrid/internal/filter/postgres"
 	"mailgrid/internal/filter/rspamd"
 	"mailgrid/internal/filter/sieve"
 	filtersqlite "mailgrid/internal/filter/sqlite"
@@ -25,12 +26,13 @@ import (
 // filters is the node's filter chain and the state its mailets keep (spam levels, Bayes
 // tokens, Sieve scripts, vacation records, quarantine).
 //
-// The state lives in DATA/filter/filter.db. In a cluster each node has its own copy, so
-// Sieve scripts and quarantine are per node until the state moves into the shard
-// databases (noted in docs/operations.md).
+// The state lives in DATA/filter/filter.db on an embedded node (filter/sqlite) and in
+// the directory database in a cluster (filter/postgres, schema "filter"), which every
+// node shares: a Sieve script uploaded on one node runs for mail any node delivers, and
+// mail held on one node is listed and released on any other.
 type filters struct {
 	chains *filter.Chains
-	db     *filtersqlite.DB
+	db     filterState
 	// sieveOptions are the Sieve extensions and limits: the same for running scripts
 	// (mailets.Sieve) and for accepting them (ManageSieve), so a script that uploads runs.
 	sieveOptions sieve.Options
@@ -48,7 +50,7 @@ type filters struct {
 // out, as Postfix with an unreachable milter in accept mode; the failure is logged).
 func (s *System) openFilters(ctx context.Context, resolver dns.Resolver) (*filters, error) {
 	cfg := s.Cfg.Filter
-	db, err := filtersqlite.Open(ctx, filtersqlite.Options{Dir: filepath.Join(s.Cfg.Data, "filter"), Logger: s.Log.With("svc", "filter")})
+	db, err := s.openFilterState(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("filter state: %w", err)
 	}
@@ -102,9 +104,40 @@ func (s *System) openFilters(ctx context.Context, resolver dns.Resolver) (*filte
 	return f, nil
 }
 
+// filterState is the filter state both drivers implement.
+type filterState interface {
+	filter.Settings
+	filter.Tokens
+	filter.TrainLog
+	filter.SieveScripts
+	filter.Vacations
+	filter.QuarantineStore
+	filter.BlockLists
+	filter.DomainRules
+	Close() error
+}
+
+// openFilterState opens the filter state: the directory database's in a cluster
+// (shared by every node), else DATA/filter.
+func (s *System) openFilterState(ctx context.Context) (filterState, error) {
+	log := s.Log.With("svc", "filter")
+	if s.cluster != nil {
+		db, err := filterpg.Open(ctx, s.Cfg.Cluster.Directory, filterpg.Options{Logger: log})
+		if err != nil {
+			return nil, err
+		}
+		return db, nil
+	}
+	db, err := filtersqlite.Open(ctx, filtersqlite.Options{Dir: filepath.Join(s.Cfg.Data, "filter"), Logger: log})
+	if err != nil {
+		return nil, err
+	}
+	return db, nil
+}
+
 // startTrainer runs the Junk trainer (package trainer) on every change the bus carries
 // until the returned stop is called.
-func (s *System) startTrainer(ctx context.Context, db *filtersqlite.DB) (stop func()) {
+func (s *System) startTrainer(ctx context.Context, db filterState) (stop func()) {
 	tr := trainer.New(trainer.Options{Directory: s.Dir, Shards: s.Shards, Tokens: db, Log: db,
 		Logger: s.Log.With("svc", "junk-trainer")})
 	unobserve := s.Bus.Observe(tr.Observe)
@@ -125,7 +158,7 @@ func (s *System) startTrainer(ctx context.Context, db *filtersqlite.DB) (stop fu
 // that cannot be read defers, fail-closed), the outbound rate limits
 // (filter.messages_per_hour, recipients_per_day) and the external filters of [[filter.milter]]
 // and [[filter.http_hook]], in configuration order, after the built-in DATA filters.
-func (s *System) addPolicyFilters(c *filter.Chains, db *filtersqlite.DB) error {
+func (s *System) addPolicyFilters(c *filter.Chains, db filterState) error {
 	cfg := s.Cfg.Filter
 	if cfg.BlockLists {
 		bl := filter.Rule{Mailet: &mailets.BlockList{Lists: db}, Timeout: 10 * time.Second}
@@ -136,6 +169,14 @@ func (s *System) addPolicyFilters(c *filter.Chains, db *filtersqlite.DB) error {
 		}
 		if err := c.Add(filter.StageData, "", filter.Rule{Mailet: &mailets.DomainRules{Rules: db}, Timeout: 10 * time.Second}); err != nil {
 			return err
+		}
+	}
+	if cfg.MessagesPerHour > 0 || cfg.RecipientsPerDay > 0 {
+		rl := filter.Rule{Mailet: &mailets.RateLimit{MessagesPerHour: cfg.MessagesPerHour, RecipientsPerDay: cfg.RecipientsPerDay}}
+		for _, st := range []filter.Stage{filter.StageMail, filter.StageRcpt} {
+			if err := c.Add(st, "", rl); err != nil {
+				return err
+			}
 		}
 	}
 	if cfg.MessagesPerHour > 0 || cfg.RecipientsPerDay > 0 {
