@@ -262,7 +262,7 @@ func (s *System) webServer(p *delivery.Pipeline) (server, error) {
 	return web.New(web.Options{
 		Admin: s.Admin, Hostname: s.Cfg.Hostname, AssetsDir: h.AssetsDir,
 		SecureCookies: h.SecureCookies, TrustedOrigins: h.TrustedOrigins, Logger: s.Log.With("svc", "http"),
-		Mail: web.MailOptions{Shards: s.Shards, Pipeline: p, MaxMessageBytes: s.Cfg.SMTP.MaxMessageBytes},
+		Mail: web.MailOptions{Shards: s.Shards, Pipeline: p, Bus: s.Bus, MaxMessageBytes: s.Cfg.SMTP.MaxMessageBytes},
 	})
 }
 

@@ -33,6 +33,7 @@ import (
 	"strconv"
 	"strings"
 
+	"mailgrid/internal/bus"
 	"mailgrid/internal/delivery"
 	"mailgrid/internal/directory"
 	"mailgrid/internal/message/htmlsafe"
@@ -46,6 +47,9 @@ type MailOptions struct {
 	// Pipeline delivers what the webmail sends (the SMTP submission path); nil: sending
 	// is refused with a temporary error (drafts still work).
 	Pipeline *delivery.Pipeline
+	// Bus carries the store's committed changes to open pages (mail_events.go); nil: no
+	// live updates.
+	Bus *bus.Bus
 	// PageSize is the number of messages per list page (default 50).
 	PageSize int
 	// MaxMessageBytes bounds a composed message when the sender's domain sets no
@@ -130,6 +134,7 @@ func (s *Server) mailPages(mux *http.ServeMux) {
 	page("GET /mail/compose", s.mailCompose)
 	page("POST /mail/compose", s.mailComposePost)
 	page("GET /mail/search", s.mailSearch)
+	page("GET /mail/events", s.mailEvents(&eventStops{stop: make(chan struct{})}))
 }
 
 func (s *Server) serveAsset(w http.ResponseWriter, ctype string, b []byte) {

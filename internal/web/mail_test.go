@@ -1,6 +1,7 @@
 package web_test
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"fmt"
@@ -14,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	"mailgrid/internal/bus"
 	"mailgrid/internal/delivery"
 	"mailgrid/internal/delivery/deliverytest"
 	"mailgrid/internal/directory"
@@ -707,5 +709,64 @@ func TestMailSearch(t *testing.T) {
 	}
 	if st, _, _ := c.get("/mail/search?q=" + url.QueryEscape("a\r\nb")); st != http.StatusUnprocessableEntity {
 		t.Errorf("control characters in a search term: %d", st)
+	}
+}
+
+func TestMailEvents(t *testing.T) {
+	b := bus.New()
+	h := mailHarness(t, func(o *web.MailOptions) { o.Bus = b })
+	c := h.loggedIn("u1@a.example")
+	in := h.box("u1@a.example", store.Inbox)
+	resp := c.raw("GET", "/mail/events", nil)
+	defer func() { _ = resp.Body.Close() }() // a stream: nothing to drain
+	if resp.StatusCode != http.StatusOK || resp.Header.Get("Content-Type") != "text/event-stream" {
+		t.Fatalf("events: %d %s", resp.StatusCode, resp.Header.Get("Content-Type"))
+	}
+	lines := make(chan string, 16)
+	go func() {
+		sc := bufio.NewScanner(resp.Body)
+		for sc.Scan() {
+			lines <- sc.Text()
+		}
+		close(lines)
+	}()
+	next := func() string {
+		t.Helper()
+		select {
+		case l, ok := <-lines:
+			if !ok {
+				t.Fatal("stream ended")
+			}
+			return l
+		case <-time.After(10 * time.Second):
+			t.Fatal("no event line")
+		}
+		return ""
+	}
+	if l := next(); l != "retry: 5000" {
+		t.Fatalf("first line %q", l)
+	}
+	next()
+	// Another account's change is not seen; the account's own is.
+	b.Publish(store.Change{Kind: store.MessageAdded, Account: deliverytest.Ref(h.acct["u2@a.example"]), Mailbox: 99})
+	b.Publish(store.Change{Kind: store.MessageAdded, Account: deliverytest.Ref(h.acct["u1@a.example"]), Mailbox: in.ID})
+	if l := next(); l != "event: change" {
+		t.Fatalf("event line %q", l)
+	}
+	if l := next(); l != fmt.Sprintf("data: message-added %d", in.ID) {
+		t.Fatalf("data line %q", l)
+	}
+	// Shutdown ends open streams at once (it waits for requests in flight).
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := h.srv.Shutdown(ctx); err != nil {
+		t.Fatalf("shutdown with an open stream: %v", err)
+	}
+	for range lines { // the stream ends
+	}
+	// Without a bus: 204, so EventSource stops asking.
+	h2 := mailHarness(t, nil)
+	if st, _, _ := h2.loggedIn("u1@a.example").get("/mail/events"); st != http.StatusNoContent {
+		t.Errorf("no bus: %d", st)
 	}
 }

@@ -102,3 +102,36 @@
     }
   });
 })();
+
+// Live updates (Server-Sent Events from /mail/events): on a folder list, a change reloads
+// the page once the user has been idle for a few seconds with nothing selected and no
+// field focused; otherwise a notice offers the reload.
+(function () {
+  'use strict';
+  if (!window.EventSource || !document.getElementById('list-form') || !document.body.hasAttribute('data-folder')) { return; }
+  var lastInput = Date.now();
+  ['keydown', 'mousedown', 'change', 'dragstart'].forEach(function (t) {
+    document.addEventListener(t, function () { lastInput = Date.now(); }, true);
+  });
+  var pending = null;
+  function busy() {
+    var a = document.activeElement;
+    return Date.now() - lastInput < 3000 ||
+      document.querySelector('table.messages input[name=uid]:checked') !== null ||
+      (a && /^(INPUT|SELECT|TEXTAREA)$/.test(a.tagName));
+  }
+  function refresh() {
+    if (busy()) {
+      var n = document.getElementById('live-notice');
+      if (n) { n.hidden = false; }
+      pending = setTimeout(refresh, 3000);
+      return;
+    }
+    window.location.reload();
+  }
+  var es = new EventSource('/mail/events');
+  function changed() { if (!pending) { pending = setTimeout(refresh, 300); } }
+  es.addEventListener('change', changed);
+  es.addEventListener('resync', changed);
+  window.addEventListener('pagehide', function () { es.close(); });
+})();

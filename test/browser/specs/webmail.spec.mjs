@@ -238,5 +238,18 @@ The quarterly numbers are in.
     assert.match(await inj.text(), /single line/);
   });
 
+  await b.step('a new message appears on the open list without a click (live update)', async () => {
+    await page.goto('/mail/');
+    await expectText(page, 'Re: Plans for spring');
+    await smtpSend('dave@sender.test', env.USER, `From: Dave <dave@sender.test>
+To: ${env.USER}
+Subject: Arrived while looking
+Content-Type: text/plain
+
+live
+`);
+    await expectText(page, 'Arrived while looking', { within: 'table.messages', timeout: 15000 });
+  });
+
   bk.srv.close();
 });
