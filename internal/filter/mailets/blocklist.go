@@ -2,6 +2,9 @@ package mailets
 
 import (
 	"context"
+	"net/netip"
+	"sync"
+	"time"
 
 	"mailgrid/internal/filter"
 	"mailgrid/internal/mail"
@@ -19,6 +22,74 @@ import (
 // list that cannot be read is a failure: the rule's Policy applies (fail-closed: 451).
 type BlockList struct {
 	Lists filter.BlockLists
+	// CacheFor keeps each list read for this long (a list of thousands of entries
+	// costs milliseconds to read per command); 0 reads the list at every command.
+	// Changes then apply within CacheFor.
+	CacheFor time.Duration
+	Now      func() time.Time
+
+	mu    sync.Mutex
+	cache map[string]cachedList
+}
+
+type cachedList struct {
+	entries []compiledBlock
+	at      time.Time
+}
+
+// compiledBlock is an entry with its IP prefix parsed once.
+type compiledBlock struct {
+	filter.BlockEntry
+	prefix netip.Prefix
+}
+
+func (c compiledBlock) matches(sender mail.Address, ip netip.Addr) bool {
+	if c.Kind == filter.BlockIP {
+		return c.prefix.IsValid() && ip.IsValid() && c.prefix.Contains(ip.Unmap())
+	}
+	return c.BlockEntry.Matches(sender, ip)
+}
+
+func compile(entries []filter.BlockEntry) []compiledBlock {
+	out := make([]compiledBlock, len(entries))
+	for i, e := range entries {
+		out[i].BlockEntry = e
+		if e.Kind == filter.BlockIP {
+			out[i].prefix, _ = netip.ParsePrefix(e.Value) // invalid: matches nothing
+		}
+	}
+	return out
+}
+
+// list returns a domain's entries, from the cache when fresh.
+func (b *BlockList) list(ctx context.Context, domain string) ([]compiledBlock, error) {
+	if b.CacheFor <= 0 {
+		entries, err := b.Lists.Blocks(ctx, domain)
+		return compile(entries), err
+	}
+	now := time.Now
+	if b.Now != nil {
+		now = b.Now
+	}
+	t := now()
+	b.mu.Lock()
+	c, ok := b.cache[domain]
+	b.mu.Unlock()
+	if ok && t.Sub(c.at) < b.CacheFor {
+		return c.entries, nil
+	}
+	raw, err := b.Lists.Blocks(ctx, domain)
+	if err != nil {
+		return nil, err
+	}
+	entries := compile(raw)
+	b.mu.Lock()
+	if b.cache == nil || len(b.cache) > 10000 {
+		b.cache = map[string]cachedList{} // bounded: many domains start over
+	}
+	b.cache[domain] = cachedList{entries: entries, at: t}
+	b.mu.Unlock()
+	return entries, nil
 }
 
 // Name implements filter.Mailet.
@@ -44,7 +115,7 @@ func (b *BlockList) Service(ctx context.Context, m *filter.Mail) error {
 		if m.Stage == filter.StageRcpt {
 			domain = r.Addr.Domain
 		}
-		entries, err := b.Lists.Blocks(ctx, domain)
+		entries, err := b.list(ctx, domain)
 		if err != nil {
 			return err
 		}
@@ -52,7 +123,7 @@ func (b *BlockList) Service(ctx context.Context, m *filter.Mail) error {
 			if m.Stage == filter.StageConnect && e.Kind != filter.BlockIP {
 				continue
 			}
-			if !e.Matches(sender, env.ClientIP) {
+			if !e.matches(sender, env.ClientIP) {
 				continue
 			}
 			text := "Sender address blocked by policy"

@@ -7,6 +7,8 @@ import (
 	netmail "net/mail"
 	"strconv"
 	"strings"
+	"sync"
+	"time"
 
 	"mailgrid/internal/filter"
 )
@@ -30,6 +32,47 @@ import (
 // read is a failure: the rule's Policy applies.
 type DomainRules struct {
 	Rules filter.DomainRules
+	// CacheFor keeps each rule set read for this long; 0 reads at every message.
+	// Changes then apply within CacheFor.
+	CacheFor time.Duration
+	Now      func() time.Time
+
+	mu    sync.Mutex
+	cache map[string]cachedRules
+}
+
+type cachedRules struct {
+	rules []filter.DomainRule
+	at    time.Time
+}
+
+// read returns a domain's rule set, from the cache when fresh.
+func (d *DomainRules) read(ctx context.Context, domain string) ([]filter.DomainRule, error) {
+	if d.CacheFor <= 0 {
+		return d.Rules.DomainRules(ctx, domain)
+	}
+	now := time.Now
+	if d.Now != nil {
+		now = d.Now
+	}
+	t := now()
+	d.mu.Lock()
+	c, ok := d.cache[domain]
+	d.mu.Unlock()
+	if ok && t.Sub(c.at) < d.CacheFor {
+		return c.rules, nil
+	}
+	rules, err := d.Rules.DomainRules(ctx, domain)
+	if err != nil {
+		return nil, err
+	}
+	d.mu.Lock()
+	if d.cache == nil || len(d.cache) > 10000 {
+		d.cache = map[string]cachedRules{}
+	}
+	d.cache[domain] = cachedRules{rules: rules, at: t}
+	d.mu.Unlock()
+	return rules, nil
 }
 
 // Name implements filter.Mailet.
@@ -48,7 +91,7 @@ func (d *DomainRules) Service(ctx context.Context, m *filter.Mail) error {
 		if rs, ok := sets[domain]; ok {
 			return rs, nil
 		}
-		rs, err := d.Rules.DomainRules(ctx, domain)
+		rs, err := d.read(ctx, domain)
 		sets[domain] = rs
 		return rs, err
 	}
