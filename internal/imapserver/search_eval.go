@@ -1,7 +1,6 @@
 package imapserver
 
 import (
-	"encoding/json"
 	"io"
 	"mime"
 	"slices"
@@ -24,18 +23,8 @@ type searchMsg struct {
 	f      *fetchMsg
 	header []byte
 	folded *store.SearchableText // folded header and body text for a scanned BODY/TEXT
+	mf     *metaFields           // header fields from Meta, for keys that need no body
 	err    error
-}
-
-// headerInfo is the part of message.Info (same JSON names) the header keys need.
-type headerInfo struct {
-	Envelope   message.Envelope `json:"env"`
-	HeaderSize int64            `json:"hsize"`
-	Size       int64            `json:"size"`
-	Date       time.Time        `json:"date"`
-	Subject    string           `json:"subject"`
-	From       string           `json:"from"`
-	To         string           `json:"to"`
 }
 
 // needs reports what a criteria tree needs beyond the message row.
@@ -84,15 +73,6 @@ func (k *searchKey) cheapFirst() {
 func (sm *searchMsg) load(info, blob bool) bool {
 	if sm.f != nil && (sm.f.blob != nil || !blob) || sm.err != nil {
 		return sm.err == nil
-	}
-	if !blob && len(sm.m.Meta) > 0 {
-		// Header keys only: decode the envelope fields, not the body structure.
-		var h headerInfo
-		if err := json.Unmarshal(sm.m.Meta, &h); err == nil {
-			sm.f = &fetchMsg{m: sm.m, info: &message.Info{Envelope: h.Envelope, Date: h.Date,
-				Subject: h.Subject, From: h.From, To: h.To, HeaderSize: h.HeaderSize, Size: h.Size}}
-			return true
-		}
 	}
 	if sm.f != nil {
 		sm.f.close(sm.s)
@@ -171,6 +151,14 @@ func (sm *searchMsg) match(k *searchKey) bool {
 // matchContent evaluates the keys that read the message's header or body.
 func (sm *searchMsg) matchContent(k *searchKey) bool {
 	info, blob := k.needs()
+	if !blob && (sm.f == nil || sm.f.blob == nil) {
+		if sm.mf == nil && len(sm.m.Meta) > 0 {
+			sm.mf, _ = parseMetaFields(sm.m.Meta) // nil if malformed: the full path below
+		}
+		if sm.mf != nil {
+			return sm.mf.match(k, sm.m.InternalDate)
+		}
+	}
 	if !sm.load(info, blob) {
 		return false
 	}
