@@ -161,13 +161,14 @@ func (s *System) startTrainer(ctx context.Context, db filterState) (stop func())
 func (s *System) addPolicyFilters(c *filter.Chains, db filterState) error {
 	cfg := s.Cfg.Filter
 	if cfg.BlockLists {
-		bl := filter.Rule{Mailet: &mailets.BlockList{Lists: db}, Timeout: 10 * time.Second}
+		// Lists and rules are read at most every 5 s per node (docs/mailets.md).
+		bl := filter.Rule{Mailet: &mailets.BlockList{Lists: db, CacheFor: 5 * time.Second}, Timeout: 10 * time.Second}
 		for _, st := range []filter.Stage{filter.StageConnect, filter.StageMail, filter.StageRcpt} {
 			if err := c.Add(st, "", bl); err != nil {
 				return err
 			}
 		}
-		if err := c.Add(filter.StageData, "", filter.Rule{Mailet: &mailets.DomainRules{Rules: db}, Timeout: 10 * time.Second}); err != nil {
+		if err := c.Add(filter.StageData, "", filter.Rule{Mailet: &mailets.DomainRules{Rules: db, CacheFor: 5 * time.Second}, Timeout: 10 * time.Second}); err != nil {
 			return err
 		}
 	}
