@@ -24,7 +24,9 @@
 // are queued (Options.Queue) and a full queue drops them, logged (training is best
 // effort; losing one costs a judgement, never mail). Run works the queue in one
 // goroutine. In a cluster every node sees every change (the bus carries other nodes'
-// changes too) and trains its own filter state, which is per node for now.
+// changes too); with the shared filter state the TrainLog makes the second node's
+// training of a judgement a no-op, except when two nodes handle the same judgement at
+// the same moment (then it counts twice).
 package trainer
 
 import (
