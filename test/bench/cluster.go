@@ -50,6 +50,9 @@ func runCluster(bin, adminDSN, dnsAddr string, sessions, messages int, imapDur t
 			return fmt.Errorf("%d nodes, %d shards: %w", sh.nodes, sh.shards, err)
 		}
 	}
+	if err := runMove(bin, adminDSN, dnsAddr); err != nil { // move.go
+		return fmt.Errorf("user move: %w", err)
+	}
 	return nil
 }
 
