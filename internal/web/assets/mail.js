@@ -135,3 +135,34 @@
   es.addEventListener('resync', changed);
   window.addEventListener('pagehide', function () { es.close(); });
 })();
+
+// Draft auto-save: every 30 s, when the compose form changed since the last save, post
+// it as a draft (without its files: drafts keep text only) and remember the new draft,
+// so the next save or the send replaces it.
+(function () {
+  'use strict';
+  var form = document.getElementById('compose-form');
+  if (!form || !window.fetch || !window.FormData) { return; }
+  function snapshot() {
+    return ['to', 'cc', 'bcc', 'subject', 'body'].map(function (n) { return form.elements[n].value; }).join('\u0000');
+  }
+  var saved = snapshot();
+  var saving = false;
+  setInterval(function () {
+    var now = snapshot();
+    if (saving || now === saved || (form.elements.to.value + form.elements.subject.value + form.elements.body.value).trim() === '') { return; }
+    var data = new FormData(form);
+    data.delete('attachment');
+    data.set('op', 'draft');
+    saving = true;
+    fetch('/mail/compose', { method: 'POST', body: data, credentials: 'same-origin' }).then(function (r) {
+      var m = /[?&]draft=(\d+\/\d+)/.exec(r.url);
+      if (r.ok && m) {
+        form.elements.draft.value = m[1];
+        saved = now;
+        var n = document.getElementById('autosave-status');
+        if (n) { n.textContent = 'Draft saved at ' + new Date().toLocaleTimeString() + '.'; }
+      }
+    }).catch(function () {}).then(function () { saving = false; });
+  }, 30000);
+})();

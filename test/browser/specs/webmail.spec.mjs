@@ -238,6 +238,22 @@ The quarterly numbers are in.
     assert.match(await inj.text(), /single line/);
   });
 
+  await b.step('compose auto-saves a draft; sending it removes the draft', async () => {
+    await page.goto('/mail/compose');
+    await page.fill('#to', env.OTHER_USER);
+    await page.fill('#subject', 'Autosaved words');
+    await page.fill('#body', 'typed slowly');
+    await expectText(page, 'Draft saved at', { within: '#autosave-status', timeout: 40000 });
+    const drafts = await b.page();
+    await login(drafts, env.USER, env.USER_PASSWORD, { next: '/mail/' });
+    await drafts.click('nav.folders >> text=Drafts');
+    await expectText(drafts, 'Autosaved words');
+    await page.click('#send');
+    await expectText(page, 'Message sent.');
+    await drafts.reload();
+    await expectText(drafts, 'No messages.');
+  });
+
   await b.step('a new message appears on the open list without a click (live update)', async () => {
     await page.goto('/mail/');
     await expectText(page, 'Re: Plans for spring');
