@@ -2,28 +2,24 @@ package e2e
 
 import (
 	"context"
-	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
 
-	"mailgrid/internal/filter"
-	filterpg "mailgrid/internal/filter/postgres"
-	"mailgrid/internal/message/body"
 	"mailgrid/internal/testkit/pgtest"
 )
 
 // TestClusterFilterState: the filter state lives in the directory database, shared by
 // every node. A Sieve script uploaded and activated with sieve-connect (Debian's
 // ManageSieve client) on node 1 is listed by node 3's ManageSieve and files mail that
-// node 2 receives over SMTP (read back over IMAPS on node 3). A domain rule and a block
-// list entry written to the shared state (as an administrator's tool does; there is no
-// CLI for them yet) apply on node 2 and node 3: a message node 2 quarantines is listed
-// and read through another connection to the state, and is not in the mailbox; a
-// blocked sender gets 550 from node 3 during the session.
+// node 2 receives over SMTP (read back over IMAPS on node 3). A domain rule added with
+// node 1's CLI quarantines a message on node 2; node 3's CLI lists it and node 1's
+// releases it into the mailbox; a sender blocked with node 3's CLI gets 550 from node 2
+// during the session.
 func TestClusterFilterState(t *testing.T) {
 	requireTool(t, "python3")
 	requireTool(t, "swaks")
@@ -62,7 +58,7 @@ func TestClusterFilterState(t *testing.T) {
 		t.Fatalf("INBOX on node 3: %q", got)
 	}
 
-	clusterQuarantineAndBlocks(t, dirDSN, n2, n3)
+	clusterQuarantineAndBlocks(t, n1, n2, n3)
 	for _, n := range []*Node{n1, n2, n3} {
 		if err := n.Term(); err != nil {
 			t.Errorf("%v\n%s", err, n.Output())
@@ -70,69 +66,43 @@ func TestClusterFilterState(t *testing.T) {
 	}
 }
 
-// clusterQuarantineAndBlocks: a domain rule and a block-list entry in the shared state
-// apply on nodes 2 and 3; the copy node 2 quarantines is seen through another connection.
-func clusterQuarantineAndBlocks(t *testing.T, dirDSN string, n2, n3 *Node) {
+// clusterQuarantineAndBlocks: a domain rule added with node 1's CLI quarantines mail
+// node 2 receives; node 3's CLI lists the held copy, node 1's releases it into the
+// mailbox; a block-list entry added with node 3's CLI makes node 2 refuse the sender.
+func clusterQuarantineAndBlocks(t *testing.T, n1, n2, n3 *Node) {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
-	defer cancel()
-	st, err := filterpg.Open(ctx, dirDSN, filterpg.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer func() {
-		if err := st.Close(); err != nil {
-			t.Error(err)
-		}
-	}()
-	rule := filter.DomainRule{Domain: "example.test", Name: "hold", Enabled: true, Action: filter.ActionQuarantine, Arg: "held for review",
-		Conditions: []filter.Condition{{Field: filter.FieldSubject, Op: filter.OpContains, Value: "hold me"}}}
-	if err := rule.Validate(); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := st.PutDomainRule(ctx, rule); err != nil {
-		t.Fatal(err)
-	}
+	n1.CLI("", "rule", "add", "hold", "--domain", "example.test", "--if", "subject contains hold me",
+		"--action", "quarantine", "--arg", "held for review")
 	if out := swaks(t, "--to", "alice@example.test", "--from", "x@elsewhere.test", "--server", n2.SMTP,
 		"--header", "Subject: please hold me"); !accepted(out) {
 		t.Fatalf("node 2 did not accept the message to hold:\n%s", out)
 	}
-	held, err := st.List(ctx, filter.QuarantineQuery{Domain: "example.test"})
-	if err != nil {
-		t.Fatal(err)
+	var held []struct {
+		ID     int64  `json:"id"`
+		Rcpt   string `json:"rcpt"`
+		Reason string `json:"reason"`
 	}
-	if len(held) != 1 || held[0].Rcpt.String() != "alice@example.test" || !strings.Contains(held[0].Reason, "held for review") {
-		t.Fatalf("quarantine: %+v\n%s", held, n2.Output())
-	}
-	b, err := st.Open(ctx, "example.test", held[0].ID)
-	if err != nil {
-		t.Fatal(err)
-	}
-	msg, err := io.ReadAll(body.Reader(b))
-	if cerr := b.Close(); err == nil {
-		err = cerr
-	}
-	if err != nil || !strings.Contains(string(msg), "Subject: please hold me") {
-		t.Fatalf("held body (%v):\n%s", err, msg)
+	n3.JSON(&held, "quarantine", "list", "--domain", "example.test")
+	if len(held) != 1 || held[0].Rcpt != "alice@example.test" || !strings.Contains(held[0].Reason, "held for review") {
+		t.Fatalf("quarantine on node 3: %+v\n%s", held, n2.Output())
 	}
 	if got := clusterSubjects(t, n3, "INBOX"); got != "hello" {
-		t.Fatalf("INBOX on node 3 after the quarantine: %q", got)
+		t.Fatalf("INBOX on node 3 with the message held: %q", got)
 	}
-	if err := st.Delete(ctx, "example.test", held[0].ID); err != nil {
-		t.Fatal(err)
+	n1.CLI("", "quarantine", "release", "example.test", strconv.FormatInt(held[0].ID, 10))
+	if got := clusterSubjects(t, n3, "INBOX"); got != "hello,please hold me" {
+		t.Fatalf("INBOX on node 3 after the release on node 1: %q", got)
+	}
+	n2.JSON(&held, "quarantine", "list")
+	if len(held) != 0 {
+		t.Fatalf("quarantine after the release: %+v", held)
 	}
 
-	v, err := filter.NormalizeBlock(filter.BlockSender, "spammer@bad.test")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := st.AddBlock(ctx, filter.BlockEntry{Domain: "example.test", Kind: filter.BlockSender, Value: v, Note: "e2e"}); err != nil {
-		t.Fatal(err)
-	}
+	n3.CLI("", "block", "add", "sender", "spammer@bad.test", "--domain", "example.test")
 	out, _ := exec.Command("swaks", "--timeout", "30", "--to", "alice@example.test", "--from", "spammer@bad.test",
-		"--server", n3.SMTP, "--header", "Subject: blocked").CombinedOutput()
+		"--server", n2.SMTP, "--header", "Subject: blocked").CombinedOutput()
 	if !strings.Contains(string(out), "<** 550") || accepted(string(out)) {
-		t.Fatalf("blocked sender on node 3:\n%s", out)
+		t.Fatalf("blocked sender on node 2:\n%s", out)
 	}
 }
 
