@@ -4,10 +4,13 @@ import (
 	"context"
 	"strings"
 	"testing"
+	"time"
 
 	"mailgrid/internal/delivery/deliverytest"
 	"mailgrid/internal/filter"
+	"mailgrid/internal/filter/filtertest"
 	"mailgrid/internal/filter/mailets"
+	"mailgrid/internal/filter/milter"
 	"mailgrid/internal/smtpserver"
 	"mailgrid/internal/store"
 )
@@ -151,5 +154,43 @@ func TestStagesDomainRules(t *testing.T) {
 	}
 	if ms := w.Messages(t, w.user, store.Inbox); len(ms) != 0 {
 		t.Errorf("INBOX holds %d messages, want 0", len(ms))
+	}
+}
+
+// TestStagesMilter: rspamd's milter (Debian rspamd, proxy worker in milter mode) on the
+// DATA stage of the MX: Python's smtplib hears rspamd's reject of GTUBE as the reply to
+// DATA, and a plain message is stored with the header the milter added.
+func TestStagesMilter(t *testing.T) {
+	rs := filtertest.StartRspamdMilter(t)
+	mt, err := milter.New(milter.Config{Name: "rspamd", Network: "tcp", Address: rs.Milter, Hostname: "mx.test"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	w := newWorld(t, deliverytest.Options{Chains: func(*deliverytest.Env) *filter.Chains {
+		c := filter.NewChains(nil)
+		if err := c.Add(filter.StageData, "", filter.Rule{Mailet: mt, Timeout: 30 * time.Second}); err != nil {
+			t.Fatal(err)
+		}
+		return c
+	}})
+	_, addr := w.server(t, smtpserver.ModeMX, nil)
+	send := func(body string) pyResult {
+		msg := "From: a@remote.example\r\nTo: user@local.test\r\nSubject: test\r\nMessage-ID: <m@remote.example>\r\n" +
+			"Date: Sat, 14 Mar 2026 15:09:26 +0100\r\n\r\n" + body + "\r\n"
+		o := pyOpts(addr, msg)
+		o["from"], o["to"] = "a@remote.example", []string{"user@local.test"}
+		return runPython(t, o)
+	}
+	if r := send(filtertest.GTUBE); r.OK || r.Code != 554 || !strings.Contains(r.Text, "5.7.1") {
+		t.Errorf("GTUBE: %+v", r)
+	}
+	if n := w.Total(t, w.user); n != 0 {
+		t.Fatalf("GTUBE stored (%d)", n)
+	}
+	if r := send("Shall we have lunch on Friday?"); !r.OK {
+		t.Fatalf("plain message: %+v", r)
+	}
+	if got := inbox(t, w, w.user, 1)[0]; !strings.Contains(string(got.Body), "X-Spamd-Result: ") {
+		t.Errorf("no X-Spam header from the milter:\n%s", got.Body)
 	}
 }

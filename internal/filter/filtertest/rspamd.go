@@ -112,6 +112,13 @@ func startRspamd(t testing.TB, milter bool) *Rspamd {
 	if milter {
 		milterAddr = freeAddr(t)
 		text += fmt.Sprintf(rspamdProxy, milterAddr)
+		// rspamd's extended headers (X-Spamd-Result, X-Rspamd-Queue-Id, ...) on every
+		// message, loopback clients included: what a milter adds is visible.
+		if err := os.MkdirAll(filepath.Join(dir, "local", "local.d"), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		writeFile(t, filepath.Join(dir, "local", "local.d", "milter_headers.conf"),
+			"extended_spam_headers = true;\nskip_local = false;\nskip_authenticated = false;\n")
 	}
 	writeFile(t, conf, text)
 	args := []string{"-f", "-c", conf,

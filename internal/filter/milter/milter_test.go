@@ -80,11 +80,12 @@ func TestRspamdMilter(t *testing.T) {
 	if err != nil || len(got) != 0 {
 		t.Errorf("failure tag %v %v", got, err)
 	}
-	// rspamd's proxy adds its spam_header (X-Spam) through the milter's add-header.
-	if xs, err := ham.Message.Header("X-Spam"); err != nil || len(xs) != 1 {
-		t.Errorf("X-Spam from rspamd: %q %v", xs, err)
+	// rspamd adds its extended headers (filtertest turns them on) through the milter's
+	// add-header.
+	if xs, err := ham.Message.Header("X-Spamd-Result"); err != nil || len(xs) != 1 {
+		t.Errorf("X-Spamd-Result from rspamd: %q %v", xs, err)
 	} else {
-		t.Logf("X-Spam: %s", xs[0])
+		t.Logf("X-Spamd-Result: %.80s", xs[0])
 	}
 }
 
