@@ -31,6 +31,11 @@ func TestClusterFilterState(t *testing.T) {
 	n1.CLI("", "shard", "add", "s1", "--dsn", s1, "--capacity", "100")
 	StartAll(t, n1, n2, n3)
 	n1.AddUser("alice@example.test", "alice-password")
+	// The policy first: nodes cache a domain's rules and block list for a few seconds
+	// once read, and none has read example.test's yet.
+	n1.CLI("", "rule", "add", "hold", "--domain", "example.test", "--if", "subject contains hold me",
+		"--action", "quarantine", "--arg", "held for review")
+	n3.CLI("", "block", "add", "sender", "spammer@bad.test", "--domain", "example.test")
 
 	// Sieve: upload and activate on node 1, list on node 3.
 	dir := t.TempDir()
@@ -66,13 +71,11 @@ func TestClusterFilterState(t *testing.T) {
 	}
 }
 
-// clusterQuarantineAndBlocks: a domain rule added with node 1's CLI quarantines mail
+// clusterQuarantineAndBlocks: the domain rule added with node 1's CLI quarantines mail
 // node 2 receives; node 3's CLI lists the held copy, node 1's releases it into the
-// mailbox; a block-list entry added with node 3's CLI makes node 2 refuse the sender.
+// mailbox; the block-list entry added with node 3's CLI makes node 2 refuse the sender.
 func clusterQuarantineAndBlocks(t *testing.T, n1, n2, n3 *Node) {
 	t.Helper()
-	n1.CLI("", "rule", "add", "hold", "--domain", "example.test", "--if", "subject contains hold me",
-		"--action", "quarantine", "--arg", "held for review")
 	if out := swaks(t, "--to", "alice@example.test", "--from", "x@elsewhere.test", "--server", n2.SMTP,
 		"--header", "Subject: please hold me"); !accepted(out) {
 		t.Fatalf("node 2 did not accept the message to hold:\n%s", out)
@@ -98,7 +101,6 @@ func clusterQuarantineAndBlocks(t *testing.T, n1, n2, n3 *Node) {
 		t.Fatalf("quarantine after the release: %+v", held)
 	}
 
-	n3.CLI("", "block", "add", "sender", "spammer@bad.test", "--domain", "example.test")
 	out, _ := exec.Command("swaks", "--timeout", "30", "--to", "alice@example.test", "--from", "spammer@bad.test",
 		"--server", n2.SMTP, "--header", "Subject: blocked").CombinedOutput()
 	if !strings.Contains(string(out), "<** 550") || accepted(string(out)) {
