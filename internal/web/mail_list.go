@@ -50,6 +50,8 @@ type rowView struct {
 	Answered   bool
 	Draft      bool
 	Attachment bool
+	Count      int    // conversation view: messages in the conversation
+	ThreadURL  string // conversation view: the conversation expanded
 }
 
 // mailPage is what every webmail template gets.
@@ -93,6 +95,8 @@ type listQuery struct {
 	Desc   bool
 	Filter string // "", unread, flagged
 	Page   int    // 1-based
+	Thread bool   // conversation view (mail_thread.go)
+	T      string // the conversation shown expanded ("" = the list of conversations)
 }
 
 func parseListQuery(q url.Values) listQuery {
@@ -105,6 +109,10 @@ func parseListQuery(q url.Values) listQuery {
 	}
 	l.Page, _ = strconv.Atoi(q.Get("page"))
 	l.Page = max(l.Page, 1)
+	l.Thread = q.Get("thread") == "1"
+	if l.Thread {
+		l.T = q.Get("t")
+	}
 	return l
 }
 
@@ -120,6 +128,9 @@ func (l listQuery) URL(mb store.MailboxID, set ...string) string {
 	}
 	if l.Page > 1 {
 		v.Set("page", strconv.Itoa(l.Page))
+	}
+	if l.Thread {
+		v.Set("thread", "1")
 	}
 	for _, kv := range set {
 		k, val, _ := strings.Cut(kv, "=")
@@ -277,6 +288,9 @@ func (s *Server) pageSize() int {
 // listPage returns page l.Page of folder mb and the number of messages that pass the
 // filter.
 func (s *Server) listPage(ctx context.Context, c *mailCtx, mb store.Mailbox, l listQuery) ([]rowView, int, error) {
+	if l.Thread {
+		return s.threadPage(ctx, c, mb, l)
+	}
 	byMeta := l.Sort == "from" || l.Sort == "subject"
 	type entry struct {
 		m   store.Message

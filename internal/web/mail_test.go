@@ -770,3 +770,29 @@ func TestMailEvents(t *testing.T) {
 		t.Errorf("no bus: %d", st)
 	}
 }
+
+func TestMailConversations(t *testing.T) {
+	h := mailHarness(t, nil)
+	c := h.loggedIn("u1@a.example")
+	h.deliver("u1@a.example", "From: a@remote.example\nSubject: plan\nMessage-ID: <p1@x>\n\nfirst\n")
+	h.deliver("u1@a.example", "From: b@remote.example\nSubject: other\nMessage-ID: <o1@x>\n\nalone\n")
+	h.deliver("u1@a.example", "From: b@remote.example\nSubject: Re: plan\nMessage-ID: <p2@x>\nIn-Reply-To: <p1@x>\n\nsecond\n")
+	h.deliver("u1@a.example", "From: a@remote.example\nSubject: Re: plan\nMessage-ID: <p3@x>\nReferences: <p1@x> <p2@x>\n\nthird\n")
+	in := h.box("u1@a.example", store.Inbox)
+	st, _, body := c.get(fmt.Sprintf("/mail/f/%d?thread=1", in.ID))
+	if st != http.StatusOK || !strings.Contains(body, "2 conversations") || strings.Count(body, `<tr class="row`) != 2 {
+		t.Fatalf("conversations: %d %s", st, body)
+	}
+	m := regexp.MustCompile(`<a class="count" href="([^"]*)"[^>]*>\(3\)</a>`).FindStringSubmatch(body)
+	if m == nil {
+		t.Fatalf("no conversation of 3: %s", body)
+	}
+	_, _, body = c.get(strings.ReplaceAll(m[1], "&amp;", "&"))
+	if !strings.Contains(body, "3 messages in this conversation") {
+		t.Fatalf("expanded: %s", body)
+	}
+	i1, i2 := strings.Index(body, ">plan<"), strings.LastIndex(body, ">Re: plan<")
+	if i1 < 0 || i2 < i1 || strings.Contains(body, ">other<") {
+		t.Errorf("expanded conversation order or content: %s", body)
+	}
+}
