@@ -151,11 +151,12 @@ func (w *wtx) storeCopies(b *body, blob int64, fresh bool, targets []target, pla
 	}
 	ids := make(map[msgKey]int64, n)
 	if n > 0 {
-		batch.Queue(`INSERT INTO messages (mailbox, uid, modseq, flags, seen, internal_date, size, blob, meta)
-			SELECT c.mailbox, c.uid, c.modseq, string_to_array(c.flags, ' '), c.seen, $6, $7, $8, $9
+		_, zone := b.date.Zone()
+		batch.Queue(`INSERT INTO messages (mailbox, uid, modseq, flags, seen, internal_date, size, blob, meta, date_zone)
+			SELECT c.mailbox, c.uid, c.modseq, string_to_array(c.flags, ' '), c.seen, $6, $7, $8, $9, $10
 			FROM unnest($1::bigint[], $2::bigint[], $3::bigint[], $4::text[], $5::boolean[])
 				AS c(mailbox, uid, modseq, flags, seen)
-			RETURNING mailbox, uid, id`, mbox, uid, modseq, flags, seen, b.date, b.Size(), blob, b.meta).
+			RETURNING mailbox, uid, id`, mbox, uid, modseq, flags, seen, b.date, b.Size(), blob, b.meta, zone).
 			Query(func(rows pgx.Rows) error {
 				var k msgKey
 				var id int64

@@ -221,8 +221,8 @@ func (w *wtx) queueCopies(b *pgx.Batch, acct store.AccountRef, from, to *mboxRow
 		w.emit(store.Change{Kind: store.MessageAdded, Account: acct, Mailbox: store.MailboxID(to.id),
 			UID: store.UID(uid), ModSeq: uint64(mod[i]), Flags: m.Flags})
 	}
-	b.Queue(`INSERT INTO messages (mailbox, uid, modseq, flags, seen, internal_date, size, blob, meta)
-		SELECT $1, c.uid, c.modseq, m.flags, m.seen, m.internal_date, m.size, m.blob, m.meta
+	b.Queue(`INSERT INTO messages (mailbox, uid, modseq, flags, seen, internal_date, size, blob, meta, date_zone)
+		SELECT $1, c.uid, c.modseq, m.flags, m.seen, m.internal_date, m.size, m.blob, m.meta, m.date_zone
 		FROM unnest($2::bigint[], $3::bigint[], $4::bigint[]) AS c(src, uid, modseq)
 		JOIN messages m ON m.mailbox = $5 AND m.uid = c.src
 		`, to.id, src, dst, mod, from.id).Exec(func(tag pgconn.CommandTag) error {

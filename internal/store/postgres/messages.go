@@ -33,7 +33,7 @@ func (s *Store) ownMailbox(ctx context.Context, acct store.AccountRef, mbox stor
 }
 
 // msgCols are the columns scanMessage reads (m: messages, b: blobs).
-const msgCols = `m.id, m.mailbox, m.uid, m.modseq, m.flags, m.internal_date, m.size, b.sha256, m.meta`
+const msgCols = `m.id, m.mailbox, m.uid, m.modseq, m.flags, m.internal_date, m.date_zone, m.size, b.sha256, m.meta`
 
 func scanMessage(row pgx.Row) (store.Message, error) {
 	var (
@@ -41,9 +41,10 @@ func scanMessage(row pgx.Row) (store.Message, error) {
 		mbox     int64
 		uid, mod int64
 		date     time.Time
+		zone     *int32
 		sum      []byte
 	)
-	if err := row.Scan(&m.ID, &mbox, &uid, &mod, &m.Flags, &date, &m.Size, &sum, &m.Meta); err != nil {
+	if err := row.Scan(&m.ID, &mbox, &uid, &mod, &m.Flags, &date, &zone, &m.Size, &sum, &m.Meta); err != nil {
 		return m, err
 	}
 	if m.Flags == nil {
@@ -51,7 +52,19 @@ func scanMessage(row pgx.Row) (store.Message, error) {
 	}
 	m.MailboxID, m.UID, m.ModSeq = store.MailboxID(mbox), store.UID(uid), uint64(mod)
 	m.InternalDate, m.BlobID = date, hex.EncodeToString(sum)
+	if zone != nil {
+		m.InternalDate = inZone(date, int(*zone))
+	}
 	return m, nil
+}
+
+// inZone returns t in the zone off seconds east of UTC: t itself when it already has
+// that offset, so the common case allocates no Location.
+func inZone(t time.Time, off int) time.Time {
+	if _, cur := t.Zone(); cur == off {
+		return t
+	}
+	return t.In(time.FixedZone("", off))
 }
 
 // Messages implements store.Store. Pages are read one query at a time, so a concurrent
@@ -166,7 +179,7 @@ type msgRow struct {
 // messagesByUID reads the messages of a mailbox with the given UIDs, in UID order,
 // without Meta.
 func (w *wtx) messagesByUID(mbox int64, uids []int64) ([]msgRow, error) {
-	rows, err := w.query(`SELECT m.id, m.mailbox, m.uid, m.modseq, m.flags, m.internal_date, m.size, b.sha256, NULL::bytea, b.id
+	rows, err := w.query(`SELECT m.id, m.mailbox, m.uid, m.modseq, m.flags, m.internal_date, m.date_zone, m.size, b.sha256, NULL::bytea, b.id
 		FROM messages m JOIN blobs b ON b.id = m.blob WHERE m.mailbox = $1 AND m.uid = ANY($2) ORDER BY m.uid`, mbox, uids)
 	if err != nil {
 		return nil, fmt.Errorf("read messages: %w", err)

@@ -139,6 +139,10 @@ BEGIN
 END
 $$;
 `,
+	// 3: the time zone of the internal date, in seconds east of UTC (an APPEND date-time
+	// keeps its zone, RFC 9051 2.3.3); NULL for rows written without it, shown in local
+	// time.
+	`ALTER TABLE messages ADD COLUMN date_zone integer;`,
 }
 
 // migrate brings the database to the newest schema in one transaction under an advisory

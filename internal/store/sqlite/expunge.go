@@ -173,8 +173,8 @@ func (w *wtx) copyMessages(acct store.AccountRef, from, to *mboxRow, uids []stor
 			flags string
 			seen  bool
 		)
-		err := w.row(`INSERT INTO messages (mailbox, uid, modseq, flags, seen, internal_date, size, blob, meta)
-			SELECT $1, $2, $3, flags, seen, internal_date, size, blob, meta FROM messages WHERE mailbox = $4 AND uid = $5
+		err := w.row(`INSERT INTO messages (mailbox, uid, modseq, flags, seen, internal_date, date_zone, size, blob, meta)
+			SELECT $1, $2, $3, flags, seen, internal_date, date_zone, size, blob, meta FROM messages WHERE mailbox = $4 AND uid = $5
 			RETURNING flags, seen, size, blob`, to.id, newUID, modseq, from.id, int64(uid)).Scan(&flags, &seen, &c.size, &c.blob)
 		if errors.Is(err, sql.ErrNoRows) {
 			continue

@@ -28,23 +28,27 @@ func (s *Store) ownMailbox(ctx context.Context, acct store.AccountRef, mbox stor
 	return err
 }
 
-const msgCols = `m.id, m.mailbox, m.uid, m.modseq, m.flags, m.internal_date, m.size, b.sha256, m.meta`
+const msgCols = `m.id, m.mailbox, m.uid, m.modseq, m.flags, m.internal_date, m.date_zone, m.size, b.sha256, m.meta`
 
 // msgColsNoMeta is msgCols for a Query with NoMeta: the meta column (the largest, often
 // in overflow pages) is not read at all.
-const msgColsNoMeta = `m.id, m.mailbox, m.uid, m.modseq, m.flags, m.internal_date, m.size, b.sha256, NULL`
+const msgColsNoMeta = `m.id, m.mailbox, m.uid, m.modseq, m.flags, m.internal_date, m.date_zone, m.size, b.sha256, NULL`
 
 func scanMessage(sc scanner) (store.Message, error) {
 	var (
 		m     store.Message
 		flags string
 		date  int64
+		zone  sql.NullInt64
 		sum   []byte
 	)
-	if err := sc.Scan(&m.ID, &m.MailboxID, &m.UID, &m.ModSeq, &flags, &date, &m.Size, &sum, &m.Meta); err != nil {
+	if err := sc.Scan(&m.ID, &m.MailboxID, &m.UID, &m.ModSeq, &flags, &date, &zone, &m.Size, &sum, &m.Meta); err != nil {
 		return m, err
 	}
 	m.Flags, m.InternalDate, m.BlobID = splitFlags(flags), time.Unix(0, date), hex.EncodeToString(sum)
+	if zone.Valid {
+		m.InternalDate = inZone(m.InternalDate, zone.Int64)
+	}
 	return m, nil
 }
 
@@ -169,7 +173,7 @@ func (s *Store) StoreFlags(ctx context.Context, acct store.AccountRef, mbox stor
 }
 
 func (w *wtx) storeFlags(acct store.AccountRef, m *mboxRow, uid store.UID, u store.FlagUpdate, flags []string, res *store.FlagResult) error {
-	msg, err := scanMessage(w.row(`SELECT m.id, m.mailbox, m.uid, m.modseq, m.flags, m.internal_date, m.size, b.sha256, NULL
+	msg, err := scanMessage(w.row(`SELECT m.id, m.mailbox, m.uid, m.modseq, m.flags, m.internal_date, m.date_zone, m.size, b.sha256, NULL
 		FROM messages m JOIN blobs b ON b.id = m.blob WHERE m.mailbox = $1 AND m.uid = $2`, m.id, int64(uid)))
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil // not there (any more): nothing to change, nothing to report
@@ -203,4 +207,13 @@ func (w *wtx) storeFlags(acct store.AccountRef, m *mboxRow, uid store.UID, u sto
 	w.emit(store.Change{Kind: store.FlagsChanged, Account: acct, Mailbox: msg.MailboxID, UID: uid,
 		ModSeq: msg.ModSeq, Flags: next})
 	return nil
+}
+
+// inZone returns t in the zone off seconds east of UTC: t itself (local time) when the
+// local zone has that offset then, so the common case allocates no Location.
+func inZone(t time.Time, off int64) time.Time {
+	if _, local := t.Zone(); int64(local) == off {
+		return t
+	}
+	return t.In(time.FixedZone("", int(off)))
 }

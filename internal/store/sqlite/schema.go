@@ -100,6 +100,9 @@ BEGIN
 	UPDATE search_state SET gen = gen + 1 WHERE mailbox = NEW.mailbox;
 END;
 `,
+	// 3: the time zone of the internal date, in seconds east of UTC (an APPEND date-time
+	// keeps its zone, RFC 9051 2.3.3); NULL for rows from before, shown in local time.
+	`ALTER TABLE messages ADD COLUMN date_zone INTEGER;`,
 }
 
 // migrate brings the database to the newest schema in one immediate transaction, so two

@@ -191,9 +191,10 @@ func (w *wtx) insertMessage(m *mboxRow, n newMessage) (store.Message, error) {
 	modseq := m.nextModSeq()
 	seen := store.HasSeen(n.flags)
 	var id int64
-	err = w.row(`INSERT INTO messages (mailbox, uid, modseq, flags, seen, internal_date, size, blob, meta)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) RETURNING id`,
-		m.id, uid, modseq, joinFlags(n.flags), seen, n.date.UnixNano(), n.size, n.blob, n.meta).Scan(&id)
+	_, zone := n.date.Zone()
+	err = w.row(`INSERT INTO messages (mailbox, uid, modseq, flags, seen, internal_date, date_zone, size, blob, meta)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) RETURNING id`,
+		m.id, uid, modseq, joinFlags(n.flags), seen, n.date.UnixNano(), zone, n.size, n.blob, n.meta).Scan(&id)
 	if err != nil {
 		return store.Message{}, fmt.Errorf("insert message: %w", err)
 	}

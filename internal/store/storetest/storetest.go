@@ -71,6 +71,7 @@ func Run(t *testing.T, open OpenFunc) {
 		{"Reopen", testReopen},
 		{"SearchText", testSearchText},
 		{"SearchTextOracle", testSearchTextOracle},
+		{"InternalDateZone", testInternalDateZone},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
