@@ -13,6 +13,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5"
+
 	"mailgrid/internal/testkit/pgtest"
 )
 
@@ -299,13 +301,16 @@ func TestMoveUser(t *testing.T) {
 // shardMessages counts the messages in a shard database.
 func shardMessages(t *testing.T, dsn string) int {
 	t.Helper()
-	out, err := exec.Command("psql", dsn, "-Atc", "SELECT count(*) FROM mailgrid_store.messages").CombinedOutput()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	c, err := pgx.Connect(ctx, dsn)
 	if err != nil {
-		t.Fatalf("psql: %v\n%s", err, out)
+		t.Fatal(err)
 	}
+	defer func() { _ = c.Close(context.Background()) }()
 	var n int
-	if _, err := fmt.Sscan(string(out), &n); err != nil {
-		t.Fatalf("psql: %q", out)
+	if err := c.QueryRow(ctx, `SELECT count(*) FROM mailgrid_store.messages`).Scan(&n); err != nil {
+		t.Fatal(err)
 	}
 	return n
 }
