@@ -7,8 +7,6 @@ import (
 	"strings"
 	"time"
 
-	"mailgrid/internal/config"
-	"mailgrid/internal/dkimkeys"
 	"mailgrid/internal/delivery"
 	"mailgrid/internal/dns"
 	"mailgrid/internal/filter"
@@ -91,7 +89,7 @@ func (s *System) openFilters(ctx context.Context, resolver dns.Resolver) (*filte
 		return nil, f.closeWith(err)
 	}
 	if err := f.chains.Add(filter.StageRemote, "",
-		filter.Rule{Mailet: &mailets.DKIMSign{Keys: DKIMKeys(s.Cfg)}, Timeout: 30 * time.Second, Policy: filter.FailOpen},
+		filter.Rule{Mailet: &mailets.DKIMSign{Keys: s.DKIMKeys()}, Timeout: 30 * time.Second, Policy: filter.FailOpen},
 	); err != nil {
 		return nil, f.closeWith(err)
 	}
@@ -180,14 +178,6 @@ func (s *System) addPolicyFilters(c *filter.Chains, db filterState) error {
 			}
 		}
 	}
-	if cfg.MessagesPerHour > 0 || cfg.RecipientsPerDay > 0 {
-		rl := filter.Rule{Mailet: &mailets.RateLimit{MessagesPerHour: cfg.MessagesPerHour, RecipientsPerDay: cfg.RecipientsPerDay}}
-		for _, st := range []filter.Stage{filter.StageMail, filter.StageRcpt} {
-			if err := c.Add(st, "", rl); err != nil {
-				return err
-			}
-		}
-	}
 	policy := func(open bool) filter.Policy {
 		if open {
 			return filter.FailOpen
@@ -224,13 +214,6 @@ func (s *System) addPolicyFilters(c *filter.Chains, db filterState) error {
 		}
 	}
 	return nil
-}
-
-// DKIMKeys returns the installation's DKIM key store: files under DATA/dkim (package
-// dkimkeys). In a cluster each node reads its own DATA, so keys must be rotated on one
-// node and copied until the directory database keeps them.
-func DKIMKeys(cfg config.Config) dkimkeys.Keys {
-	return dkimkeys.OpenDir(filepath.Join(cfg.Data, "dkim"), dkimkeys.Options{})
 }
 
 func (f *filters) closeWith(err error) error {
