@@ -154,6 +154,29 @@ func (s *Server) originalText(ctx context.Context, c *mailCtx, o *opened) (strin
 	return strings.ReplaceAll(t, "\r\n", "\n"), nil
 }
 
+// inputAddr formats an address for an address field so that it parses back as one
+// address: a display name with specials is quoted (RFC 5322 3.2.4), UTF-8 kept as it is
+// (RFC 6532).
+func inputAddr(a message.Address) string {
+	addr := addrString(a)
+	if a.Name == "" {
+		return addr
+	}
+	name := a.Name
+	if strings.ContainsAny(name, "()<>[]:;@\\,.\"") {
+		name = `"` + strings.NewReplacer(`\`, `\\`, `"`, `\"`).Replace(name) + `"`
+	}
+	return name + " <" + addr + ">"
+}
+
+func inputList(list []message.Address) string {
+	out := make([]string, len(list))
+	for i, a := range list {
+		out[i] = inputAddr(a)
+	}
+	return strings.Join(out, ", ")
+}
+
 func addrString(a message.Address) string {
 	addr := a.Mailbox
 	if a.Host != "" {
@@ -190,7 +213,7 @@ func (s *Server) prefillReply(ctx context.Context, c *mailCtx, v *composeView, r
 			return
 		}
 		seen[k] = true
-		*list = append(*list, displayList([]message.Address{a}))
+		*list = append(*list, inputAddr(a))
 	}
 	replyTo := env.ReplyTo
 	if len(replyTo) == 0 {
@@ -276,7 +299,7 @@ func (s *Server) prefillDraft(ctx context.Context, c *mailCtx, v *composeView, r
 			v.From = from
 		}
 	}
-	v.To, v.Cc, v.Bcc = displayList(env.To), displayList(env.Cc), displayList(env.Bcc)
+	v.To, v.Cc, v.Bcc = inputList(env.To), inputList(env.Cc), inputList(env.Bcc)
 	v.Subject = o.info.Subject
 	if o.info.InReplyTo != "" {
 		v.InReplyTo = "<" + o.info.InReplyTo + ">"

@@ -1,6 +1,11 @@
 package web
 
-import "testing"
+import (
+	netmail "net/mail"
+	"testing"
+
+	"mailgrid/internal/message"
+)
 
 func TestDownloadNames(t *testing.T) {
 	for _, c := range []struct{ in, safe, ext string }{
@@ -14,6 +19,16 @@ func TestDownloadNames(t *testing.T) {
 		safe := safeFilename(c.in)
 		if safe != c.safe || extValue(safe) != c.ext {
 			t.Errorf("%q: safe %q ext %q, want %q %q", c.in, safe, extValue(safe), c.safe, c.ext)
+		}
+	}
+}
+
+func TestInputAddrParsesBack(t *testing.T) {
+	for _, name := range []string{"", "Plain Name", `Doe, John "JD"`, `back\slash`, "Grüße <x>", "a.b@c"} {
+		a := message.Address{Name: name, Mailbox: "x", Host: "example.test"}
+		list, err := (&netmail.AddressParser{}).ParseList(inputList([]message.Address{a, a}))
+		if err != nil || len(list) != 2 || list[0].Name != name || list[0].Address != "x@example.test" {
+			t.Errorf("%q: %q -> %v %v", name, inputAddr(a), list, err)
 		}
 	}
 }
