@@ -63,12 +63,17 @@ func cmdFetch(s *session, c *command) error {
 		return err
 	}
 	failed := 0
+	var cte *respError
 	info, blob := needsInfo(atts)
 	err = s.eachMessage(uids, mods.changedSince, !info && !blob, func(m store.Message) error {
 		if ch, ok := seen[m.UID]; ok {
 			m.Flags, m.ModSeq = ch.Flags, ch.ModSeq
 		}
 		ok, err := s.fetchOne(m, atts, seen[m.UID].UID != 0)
+		if re, isResp := err.(*respError); isResp && re.code == codeUnknownCTE {
+			cte = re // that message is skipped, the others are sent
+			return nil
+		}
 		if !ok {
 			failed++
 		}
@@ -76,6 +81,9 @@ func cmdFetch(s *session, c *command) error {
 	})
 	if err != nil {
 		return err
+	}
+	if cte != nil {
+		return cte
 	}
 	if failed > 0 {
 		return no(codeUnavailable, "%d messages could not be read", failed)
@@ -205,6 +213,9 @@ func (s *session) fetchOne(m store.Message, atts []fetchAtt, flagsChanged bool) 
 		return false, nil
 	}
 	defer f.close(s)
+	if err := unknownCTE(f, atts); err != nil {
+		return false, err // before anything of the response is written
+	}
 	s.w.printf("* %d FETCH (", n)
 	hasFlags := false
 	for i, a := range atts {

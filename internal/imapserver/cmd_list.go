@@ -43,7 +43,45 @@ func cmdList(s *session, c *command) error {
 	for i := range boxes {
 		s.listOne(c.name, lc, boxes, i, matchers)
 	}
+	if lc.lsub {
+		s.lsubNoselect(boxes, matchers)
+	}
 	return nil
+}
+
+// lsubNoselect writes the parents LSUB must show with \Noselect (RFC 3501 6.3.9): with
+// "foo/bar" subscribed and "foo" not, LSUB "" "%" returns "foo" flagged \Noselect,
+// since the "%" stops at the separator. A parent is listed once, when it matches a
+// pattern that a subscribed inferior does not, and is not itself subscribed.
+func (s *session) lsubNoselect(boxes []store.Mailbox, pats []string) {
+	subscribed := map[string]bool{}
+	for _, mb := range boxes {
+		if mb.Subscribed {
+			subscribed[mb.Name] = true
+		}
+	}
+	done := map[string]bool{}
+	for _, mb := range boxes {
+		if !mb.Subscribed {
+			continue
+		}
+		name := mb.Name
+		for i := strings.LastIndex(name, store.MailboxSeparator); i > 0; i = strings.LastIndex(name[:i], store.MailboxSeparator) {
+			parent := name[:i]
+			if subscribed[parent] || done[parent] {
+				continue
+			}
+			for _, p := range pats {
+				if matchPattern(p, parent) && !matchPattern(p, name) {
+					done[parent] = true
+					s.w.raw(`* LSUB (\Noselect) "/" `)
+					s.w.astr(s.encodeMailbox(parent))
+					s.w.raw("\r\n")
+					break
+				}
+			}
+		}
+	}
 }
 
 func (s *session) parseList(lsub bool) (*listCmd, error) {

@@ -122,6 +122,9 @@ func cmdRename(s *session, c *command) error {
 	if to == store.Inbox {
 		return no(codeAlreadyExists, "INBOX always exists")
 	}
+	if from == store.Inbox {
+		return s.renameInbox(to)
+	}
 	if err := s.st.RenameMailbox(context.Background(), s.ref, from, to); err != nil {
 		return storeError(err, "RENAME")
 	}
@@ -153,4 +156,42 @@ func (s *session) oneMailboxArg() (string, error) {
 		return "", err
 	}
 	return name, s.p.end()
+}
+
+// renameBatch is how many messages one Move of RENAME INBOX carries.
+const renameBatch = 500
+
+// renameInbox: RENAME INBOX (RFC 9051 6.3.6) moves every message of INBOX to a new
+// mailbox of the given name and leaves INBOX, empty, in place; INBOX's inferiors are
+// not renamed. The messages go in batches of atomic moves (store.Move), so a failure
+// part way leaves each message in one of the two mailboxes, never lost or doubled, and
+// the command can be repeated into another name.
+func (s *session) renameInbox(to string) error {
+	ctx := context.Background()
+	inbox, err := s.st.Mailbox(ctx, s.ref, store.Inbox)
+	if err != nil {
+		return storeError(err, "RENAME")
+	}
+	dst, err := s.st.CreateMailbox(ctx, s.ref, to, "")
+	if err != nil {
+		return storeError(err, "RENAME")
+	}
+	next := store.UID(1) // a cursor, so every round makes progress whatever Move did
+	for {
+		var uids []store.UID
+		err := s.st.Messages(ctx, s.ref, inbox.ID, store.Query{MinUID: next, Limit: renameBatch, NoMeta: true}, func(m store.Message) error {
+			uids = append(uids, m.UID)
+			return nil
+		})
+		if err == nil && len(uids) > 0 {
+			_, err = s.st.Move(ctx, s.ref, inbox.ID, uids, dst.ID)
+		}
+		if err != nil {
+			return storeError(err, "RENAME")
+		}
+		if len(uids) < renameBatch {
+			return nil
+		}
+		next = uids[len(uids)-1] + 1
+	}
 }

@@ -41,6 +41,18 @@
 //     STORE, STATUS DELETED, a FETCH of flags or sizes, a SEARCH of flags, dates and
 //     sizes) asks the store not to read Meta (store.Query.NoMeta): a SELECT of 2,000
 //     messages allocates 1.5 MB instead of 5.1 MB and takes about 2.4x less time.
+//   - SEARCH (search_*.go): BODY and TEXT are answered by the store's text index when
+//     the store implements store.TextSearcher (search_index.go: one exact lookup per key,
+//     then only the candidate rows, or none, are read) and by a scan of the bodies
+//     otherwise, over the same text (store.ExtractText: decoded text parts, HTML
+//     stripped, the unfolded decoded header), so both answer alike. Header keys read the
+//     few fields they need from the raw Meta (metajson.go) without decoding the body
+//     structure. Flag, size and date keys run first (AND is commutative).
+//   - Corners: RENAME INBOX moves INBOX's messages to the new mailbox in batches of
+//     atomic moves and leaves INBOX and its inferiors (RFC 9051 6.3.6); LSUB "%" lists
+//     an unsubscribed parent of a subscribed mailbox as \Noselect (RFC 3501 6.3.9);
+//     BINARY of a part with an unknown Content-Transfer-Encoding is NO [UNKNOWN-CTE]
+//     (RFC 3516 4.3); INTERNALDATE keeps the zone of APPEND's date-time.
 //
 // UIDs are the store's (never reused) and UIDVALIDITY the mailbox's. Infrastructure
 // faults answer NO [UNAVAILABLE]; quota NO [OVERQUOTA]; missing mailboxes NO

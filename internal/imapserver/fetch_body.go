@@ -119,7 +119,24 @@ func binarySource(f *fetchMsg, sec section) (func() io.Reader, *respError) {
 	case "quoted-printable":
 		return func() io.Reader { return quotedprintable.NewReader(body()) }, nil
 	}
-	return nil, no("UNKNOWN-CTE", "unknown Content-Transfer-Encoding %s", truncate(p.Encoding, 40))
+	return nil, no(codeUnknownCTE, "unknown Content-Transfer-Encoding %s", truncate(p.Encoding, 40))
+}
+
+// codeUnknownCTE is RFC 3516 4.3's response code.
+const codeUnknownCTE = "UNKNOWN-CTE"
+
+// unknownCTE is the NO [UNKNOWN-CTE] of a BINARY or BINARY.SIZE item of atts whose part
+// has a Content-Transfer-Encoding the server cannot undo (RFC 3516 4.3), or nil.
+func unknownCTE(f *fetchMsg, atts []fetchAtt) *respError {
+	for _, a := range atts {
+		if a.name != "BINARY" && a.name != "BINARY.SIZE" {
+			continue
+		}
+		if _, rerr := binarySource(f, *a.section); rerr != nil {
+			return rerr
+		}
+	}
+	return nil
 }
 
 // decodedSize counts a decoder's output and notes NUL bytes (which need literal8). A
