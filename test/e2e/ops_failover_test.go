@@ -35,9 +35,9 @@ func TestOpsShardFailover(t *testing.T) {
 	standby.Start()
 	primary.MakeSynchronous(standby)
 
+	opsCLI(t, dirDSN, "shard", "add", "s1", "--dsn", primary.DSN("mailgrid_s1"))
 	n1 := NewClusterNode(t, "n1", dirDSN, NodeOptions{})
 	n2 := NewClusterNode(t, "n2", dirDSN, NodeOptions{})
-	n1.CLI("", "shard", "add", "s1", "--dsn", primary.DSN("mailgrid_s1"))
 	StartAll(t, n1, n2)
 	n1.AddUser("alice@example.test", "alice-password")
 

@@ -622,6 +622,15 @@ func submitAs(t *testing.T, n *Node, from, pass, to, subject string) {
 	}
 }
 
+// opsCLI runs a mailgrid command with the configuration of a cluster node that never
+// starts. The tests register shards with it before choosing the serving nodes' ports and
+// start those at once: a port chosen free is taken by any outgoing connection of the
+// busy machine the longer it waits (then the node fails to listen on it).
+func opsCLI(t *testing.T, dirDSN string, args ...string) string {
+	t.Helper()
+	return NewClusterNode(t, "ops-cli", dirDSN, NodeOptions{}).CLI("", args...)
+}
+
 // nodeAlive reports whether n's process still runs.
 func (n *Node) nodeAlive() bool {
 	n.mu.Lock()

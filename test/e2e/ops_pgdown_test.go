@@ -57,14 +57,14 @@ func opsDownUnderLoad(t *testing.T, directoryToo bool) {
 		dirDSN = pgtest.DSN(t)
 	}
 
+	opsCLI(t, dirDSN, "shard", "add", "s1", "--dsn", pg.DSN("mailgrid_s1"))
 	n1 := NewClusterNode(t, "n1", dirDSN, NodeOptions{})
+	StartAll(t, n1)
 	d := dnsserver.Start(t)
 	d.SetMX("example.test", "mx.example.test", 10)
 	d.SetA("mx.example.test", "127.0.0.1")
 	sender := NewNode(t, "sender", NodeOptions{DNS: d.Addr(), RemotePort: portOf(t, n1.SMTP),
 		Extra: "[queue]\nfirst_retry = \"1s\"\nmax_retry_interval = \"2s\"\n"})
-	n1.CLI("", "shard", "add", "s1", "--dsn", pg.DSN("mailgrid_s1"))
-	StartAll(t, n1)
 	sender.Start()
 	n1.AddUser("alice@example.test", "alice-password")
 	sender.AddUser("sam@sender.test", "sam-password")
