@@ -624,8 +624,9 @@ func submitAs(t *testing.T, n *Node, from, pass, to, subject string) {
 
 // opsCLI runs a mailgrid command with the configuration of a cluster node that never
 // starts. The tests register shards with it before choosing the serving nodes' ports and
-// start those at once: a port chosen free is taken by any outgoing connection of the
-// busy machine the longer it waits (then the node fails to listen on it).
+// start those at once: the longer a port chosen free waits, the likelier another socket
+// on the busy machine (an outgoing connection, another test's listener) takes it, and the
+// node then fails to listen on it.
 func opsCLI(t *testing.T, dirDSN string, args ...string) string {
 	t.Helper()
 	return NewClusterNode(t, "ops-cli", dirDSN, NodeOptions{}).CLI("", args...)
