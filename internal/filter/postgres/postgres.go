@@ -50,7 +50,6 @@ package postgres
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"log/slog"
 	"time"
@@ -60,6 +59,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"mailgrid/internal/filter"
+	"mailgrid/internal/pgkit"
 )
 
 // SchemaName is the PostgreSQL schema that holds the filter state's tables.
@@ -67,13 +67,6 @@ const SchemaName = "filter"
 
 // ChunkSize is the size of a held body's chunk (the last one may be shorter).
 const ChunkSize = 256 << 10
-
-// migrationLock is the pg_advisory_xact_lock key of filter-state migrations ("mailgrd"
-// and 3; the directory has 1, the queue 2).
-const migrationLock int64 = 0x6d61696c67726403
-
-// rollbackTimeout bounds a rollback, which must run even when the caller's context is done.
-const rollbackTimeout = 5 * time.Second
 
 // Options configure Open.
 type Options struct {
@@ -109,20 +102,11 @@ func Open(ctx context.Context, dsn string, opt Options) (*DB, error) {
 	if opt.Now == nil {
 		opt.Now = time.Now
 	}
-	cfg, err := pgxpool.ParseConfig(dsn)
+	pool, err := pgkit.Connect(ctx, dsn, SchemaName, nil)
 	if err != nil {
 		return nil, fmt.Errorf("filter/postgres: %w", err)
 	}
-	cfg.ConnConfig.RuntimeParams["search_path"] = SchemaName
-	if _, set := cfg.ConnConfig.RuntimeParams["synchronous_commit"]; !set {
-		// Durable on return, whatever the server's default (the DSN may still choose).
-		cfg.ConnConfig.RuntimeParams["synchronous_commit"] = "on"
-	}
-	pool, err := pgxpool.NewWithConfig(ctx, cfg)
-	if err != nil {
-		return nil, fmt.Errorf("filter/postgres: connect: %w", err)
-	}
-	if err := migrate(ctx, pool); err != nil {
+	if err := schema().Apply(ctx, pool); err != nil {
 		pool.Close()
 		return nil, fmt.Errorf("filter/postgres: %w", err)
 	}
@@ -143,7 +127,7 @@ func (d *DB) tx(ctx context.Context, fn func(pgx.Tx) error) (err error) {
 	}
 	defer func() {
 		if err != nil {
-			if rerr := rollback(tx); rerr != nil {
+			if rerr := pgkit.Rollback(tx); rerr != nil {
 				d.log.Warn("filter/postgres: rollback", "err", rerr)
 			}
 		}
@@ -157,27 +141,11 @@ func (d *DB) tx(ctx context.Context, fn func(pgx.Tx) error) (err error) {
 	return nil
 }
 
-// rollback ends a failed transaction even when the caller's context is already done.
-func rollback(tx pgx.Tx) error {
-	ctx, cancel := context.WithTimeout(context.Background(), rollbackTimeout)
-	defer cancel()
-	if err := tx.Rollback(ctx); err != nil && !errors.Is(err, pgx.ErrTxClosed) {
-		return fmt.Errorf("rollback: %w", err)
-	}
-	return nil
-}
-
 func dbErr(what string, err error) error {
 	if err == nil {
 		return nil
 	}
 	return fmt.Errorf("filter/postgres: %s: %w", what, err)
-}
-
-// isUnique reports a unique_violation (SQLSTATE 23505).
-func isUnique(err error) bool {
-	var pe *pgconn.PgError
-	return errors.As(err, &pe) && pe.Code == "23505"
 }
 
 // oneRow turns a change of no row into filter.ErrNotFound.

@@ -9,15 +9,14 @@ import (
 	"io"
 	"strconv"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/jackc/pgx/v5"
-	"github.com/jackc/pgx/v5/pgxpool"
 
 	"mailgrid/internal/filter"
 	"mailgrid/internal/mail"
 	"mailgrid/internal/message/body"
+	"mailgrid/internal/pgkit"
 )
 
 // Hold implements filter.QuarantineStore: the body is read once for its sha256, then one
@@ -43,8 +42,8 @@ func (d *DB) Hold(ctx context.Context, held []filter.Held, b body.Body) ([]filte
 			return dbErr("hold", err)
 		}
 		if inserted {
-			if err := writeChunks(ctx, tx, blob, b); err != nil {
-				return err
+			if err := heldChunks().Write(ctx, tx, blob, b, 0, nil); err != nil {
+				return dbErr("hold", err)
 			}
 		}
 		for i, e := range held {
@@ -62,21 +61,6 @@ func (d *DB) Hold(ctx context.Context, held []filter.Held, b body.Body) ([]filte
 		return nil, err
 	}
 	return out, nil
-}
-
-// writeChunks stores b in chunks of ChunkSize, one chunk in memory at a time.
-func writeChunks(ctx context.Context, tx pgx.Tx, blob string, b body.Body) error {
-	buf := make([]byte, min(ChunkSize, max(b.Size(), 1)))
-	for seq, off := 0, int64(0); off < b.Size(); seq, off = seq+1, off+ChunkSize {
-		n, err := b.ReadAt(buf[:min(ChunkSize, b.Size()-off)], off)
-		if err != nil && !(errors.Is(err, io.EOF) && int64(n) == min(ChunkSize, b.Size()-off)) {
-			return fmt.Errorf("filter/postgres: hold: read body: %w", err)
-		}
-		if _, err := tx.Exec(ctx, `INSERT INTO held_chunks (body, seq, data) VALUES ($1, $2, $3)`, blob, seq, buf[:n]); err != nil {
-			return dbErr("hold", err)
-		}
-	}
-	return nil
 }
 
 const heldColumns = `id, domain, account, rcpt, sender, reason, mailet, size, created, blob`
@@ -140,89 +124,17 @@ func (d *DB) Open(ctx context.Context, domain string, id int64) (filter.HeldBody
 	if err != nil {
 		return nil, err
 	}
-	hb := &heldBody{ctx: ctx, pool: d.pool, id: h.BlobID, size: h.Size, cached: -1}
-	if h.Size > 0 && h.Size <= ChunkSize {
-		hb.mu.Lock()
-		_, err := hb.chunk(0)
-		hb.mu.Unlock()
-		if err != nil {
-			return nil, err
-		}
+	// A chunk gone while the body is open (every copy was deleted) is filter.ErrNotFound.
+	hb := heldChunks().Reader(ctx, d.pool, h.BlobID, h.Size, "filter/postgres: held body "+h.BlobID, filter.ErrNotFound)
+	if err := hb.Preload(); err != nil {
+		return nil, err
 	}
 	return hb, nil
 }
 
-// heldBody reads a held body chunk by chunk (filter.HeldBody). ReadAt is safe for
-// concurrent use (as io.ReaderAt requires); the one cached chunk is guarded by mu.
-type heldBody struct {
-	ctx  context.Context
-	pool *pgxpool.Pool
-	id   string
-	size int64
-
-	mu     sync.Mutex
-	cached int64  // index of the chunk in data, -1 for none
-	data   []byte // that chunk
-	closed bool
-}
-
-func (b *heldBody) Size() int64 { return b.size }
-
-// Close drops the cached chunk; later reads fail.
-func (b *heldBody) Close() error {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	if b.closed {
-		return errors.New("filter/postgres: held body already closed")
-	}
-	b.closed, b.data, b.cached = true, nil, -1
-	return nil
-}
-
-// ReadAt reads len(p) octets at off, or up to the end with io.EOF.
-func (b *heldBody) ReadAt(p []byte, off int64) (int, error) {
-	if off < 0 {
-		return 0, fmt.Errorf("filter/postgres: held body %s: negative offset %d", b.id, off)
-	}
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	if b.closed {
-		return 0, fmt.Errorf("filter/postgres: held body %s: read after close", b.id)
-	}
-	n := 0
-	for n < len(p) && off+int64(n) < b.size {
-		pos := off + int64(n)
-		chunk, err := b.chunk(pos / ChunkSize)
-		if err != nil {
-			return n, err
-		}
-		n += copy(p[n:], chunk[pos%ChunkSize:])
-	}
-	if n < len(p) {
-		return n, io.EOF
-	}
-	return n, nil
-}
-
-// chunk returns chunk i, from the cache or the database. b.mu is held.
-func (b *heldBody) chunk(i int64) ([]byte, error) {
-	if b.cached == i {
-		return b.data, nil
-	}
-	var data []byte
-	err := b.pool.QueryRow(b.ctx, `SELECT data FROM held_chunks WHERE body = $1 AND seq = $2`, b.id, i).Scan(&data)
-	if errors.Is(err, pgx.ErrNoRows) {
-		// Every copy was deleted while the body was open.
-		return nil, fmt.Errorf("filter/postgres: held body %s, chunk %d: %w", b.id, i, filter.ErrNotFound)
-	}
-	if err != nil {
-		return nil, fmt.Errorf("filter/postgres: held body %s, chunk %d: %w", b.id, i, err)
-	}
-	if want := min(ChunkSize, b.size-i*ChunkSize); int64(len(data)) != want {
-		return nil, fmt.Errorf("filter/postgres: held body %s, chunk %d: %d octets, want %d", b.id, i, len(data), want)
-	}
-	b.cached, b.data = i, data
-	return data, nil
+// heldChunks is the table of held bodies' chunks.
+func heldChunks() pgkit.Chunks {
+	return pgkit.Chunks{Table: "held_chunks", Key: "body", Size: ChunkSize}
 }
 
 // Delete implements filter.QuarantineStore: the row, and its body when no other copy

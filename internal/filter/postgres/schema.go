@@ -1,20 +1,16 @@
 package postgres
 
-import (
-	"context"
-	"errors"
-	"fmt"
-
-	"github.com/jackc/pgx/v5/pgxpool"
-)
+import "mailgrid/internal/pgkit"
 
 // SchemaVersion is the schema version this code writes.
 const SchemaVersion = 1
 
-// migrations are applied in order; step i brings version i to i+1. Never edit a released
-// step: append one and bump SchemaVersion. Version 1 holds everything the SQLite
-// driver's versions 1 to 3 hold.
-func migrations() []string { return []string{schemaV1} }
+// schema is the filter state's versioned schema; its advisory lock key is "mailgrd" and 3
+// (the directory has 1, the queue 2). Never edit a released step: append one and bump
+// SchemaVersion. Version 1 holds everything the SQLite driver's versions 1 to 3 hold.
+func schema() pgkit.Migrations {
+	return pgkit.Migrations{Schema: SchemaName, Lock: 0x6d61696c67726403, Version: SchemaVersion, Steps: []string{schemaV1}}
+}
 
 const schemaV1 = `
 CREATE TABLE spam_levels (
@@ -120,50 +116,3 @@ CREATE TABLE domain_rules (
 );
 CREATE INDEX domain_rules_by_domain ON domain_rules(domain, position, id);
 `
-
-// migrate applies the missing migrations in one transaction holding migrationLock.
-func migrate(ctx context.Context, pool *pgxpool.Pool) (err error) {
-	tx, err := pool.Begin(ctx)
-	if err != nil {
-		return fmt.Errorf("migrate: %w", err)
-	}
-	defer func() {
-		if err != nil {
-			err = errors.Join(err, rollback(tx))
-		}
-	}()
-	if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock($1)`, migrationLock); err != nil {
-		return fmt.Errorf("migration lock: %w", err)
-	}
-	var exists bool
-	if err := tx.QueryRow(ctx, `SELECT to_regclass($1) IS NOT NULL`, SchemaName+".schema_migrations").Scan(&exists); err != nil {
-		return fmt.Errorf("schema version: %w", err)
-	}
-	if !exists {
-		// SchemaName is a constant identifier; DDL takes no bound parameters.
-		if _, err := tx.Exec(ctx, `CREATE SCHEMA IF NOT EXISTS `+SchemaName+`;
-			CREATE TABLE `+SchemaName+`.schema_migrations (version integer PRIMARY KEY, applied_at timestamptz NOT NULL)`); err != nil {
-			return fmt.Errorf("create schema: %w", err)
-		}
-	}
-	var v int
-	if err := tx.QueryRow(ctx, `SELECT coalesce(max(version), 0) FROM schema_migrations`).Scan(&v); err != nil {
-		return fmt.Errorf("schema version: %w", err)
-	}
-	steps := migrations()
-	switch {
-	case len(steps) != SchemaVersion:
-		return fmt.Errorf("%d migrations for schema version %d", len(steps), SchemaVersion)
-	case v > SchemaVersion:
-		return fmt.Errorf("schema version %d is newer than this program's %d", v, SchemaVersion)
-	}
-	for i := v; i < len(steps); i++ {
-		if _, err := tx.Exec(ctx, steps[i]); err != nil {
-			return fmt.Errorf("migration %d: %w", i+1, err)
-		}
-		if _, err := tx.Exec(ctx, `INSERT INTO schema_migrations (version, applied_at) VALUES ($1, now())`, i+1); err != nil {
-			return fmt.Errorf("migration %d: %w", i+1, err)
-		}
-	}
-	return tx.Commit(ctx)
-}

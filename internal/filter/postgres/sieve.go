@@ -11,6 +11,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"mailgrid/internal/filter"
+	"mailgrid/internal/pgkit"
 	"mailgrid/internal/store"
 )
 
@@ -138,7 +139,7 @@ func (d *DB) RenameScript(ctx context.Context, acct store.AccountRef, from, to s
 		}
 		tag, err := tx.Exec(ctx, `UPDATE sieve_scripts SET name = $4, updated = $5 WHERE domain = $1 AND account = $2 AND name = $3`,
 			acct.Domain, acct.ID, from, to, d.now().Unix())
-		if isUnique(err) {
+		if pgkit.IsUnique(err) {
 			return filter.ErrExists
 		}
 		return oneRow(tag, err, "rename script")

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"strings"
 	"time"
 
@@ -12,6 +11,7 @@ import (
 
 	"mailgrid/internal/mail"
 	"mailgrid/internal/obs"
+	"mailgrid/internal/pgkit"
 	"mailgrid/internal/queue"
 	"mailgrid/internal/store"
 )
@@ -33,7 +33,7 @@ func (q *Queue) Enqueue(ctx context.Context, env queue.Envelope, rcpts []queue.R
 	}
 	defer func() {
 		if err != nil {
-			err = errors.Join(fmt.Errorf("queue: enqueue: %w", err), rollback(tx))
+			err = errors.Join(fmt.Errorf("queue: enqueue: %w", err), pgkit.Rollback(tx))
 			id = ""
 		}
 	}()
@@ -42,27 +42,19 @@ func (q *Queue) Enqueue(ctx context.Context, env queue.Envelope, rcpts []queue.R
 		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)`,
 		id, env.From, env.EnvID, env.Ret, env.SMTPUTF8, env.Sender.Domain, env.Sender.ID, size, time.Now().UnixNano())
 	queueRcpts(b, id, rcpts)
-	var seq int
+	chunks := bodyChunks()
 	if size > 0 {
-		n, err := readChunk(body, buf, 0)
+		n, err := chunks.ReadChunk(body, buf, 0)
 		if err != nil {
 			return "", err
 		}
-		b.Queue(`INSERT INTO body_chunks (item_id, seq, data) VALUES ($1, 0, $2)`, id, buf[:n])
-		seq = 1
+		b.Queue(chunks.InsertSQL(), id, 0, buf[:n])
 	}
 	if err := tx.SendBatch(ctx, b).Close(); err != nil {
 		return "", err
 	}
-	for off := int64(seq) * ChunkSize; off < size; off += ChunkSize {
-		n, err := readChunk(body, buf, off)
-		if err != nil {
-			return "", err
-		}
-		if _, err := tx.Exec(ctx, `INSERT INTO body_chunks (item_id, seq, data) VALUES ($1, $2, $3)`, id, seq, buf[:n]); err != nil {
-			return "", err
-		}
-		seq++
+	if err := chunks.Write(ctx, tx, id, body, 1, buf); err != nil {
+		return "", err
 	}
 	return id, tx.Commit(ctx)
 }
@@ -78,19 +70,6 @@ func queueRcpts(b *pgx.Batch, id string, rcpts []queue.Recipient) {
 		SELECT $1, r.ord - 1, r.addr, r.domain, r.notify, r.orcpt, 'queued'
 		FROM unnest($2::text[], $3::text[], $4::text[], $5::text[]) WITH ORDINALITY AS r(addr, domain, notify, orcpt, ord)`,
 		id, addrs, domains, notifies, orcpts)
-}
-
-// readChunk reads the chunk at off into buf and returns its length.
-func readChunk(body store.Body, buf []byte, off int64) (int, error) {
-	want := int(min(int64(len(buf)), body.Size()-off))
-	n, err := body.ReadAt(buf[:want], off)
-	if n == want {
-		return n, nil // io.ReaderAt may report io.EOF with the last octets
-	}
-	if err == nil || errors.Is(err, io.EOF) {
-		err = io.ErrUnexpectedEOF
-	}
-	return n, fmt.Errorf("read body at %d: %w", off, err)
 }
 
 func dedupe(rcpts []queue.Recipient) []queue.Recipient {

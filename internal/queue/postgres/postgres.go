@@ -58,13 +58,12 @@ package postgres
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"time"
 
-	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 
+	"mailgrid/internal/pgkit"
 	"mailgrid/internal/queue"
 )
 
@@ -77,11 +76,10 @@ const SchemaVersion = 1
 // ChunkSize is the size of a body chunk (the last one may be shorter).
 const ChunkSize = 256 << 10
 
-// migrationLock is the pg_advisory_xact_lock key of queue migrations ("mailgrd" and 2).
-const migrationLock int64 = 0x6d61696c67726402
-
-// rollbackTimeout bounds a rollback, which must run even when the caller's context is done.
-const rollbackTimeout = 5 * time.Second
+// bodyChunks is the table of body chunks.
+func bodyChunks() pgkit.Chunks {
+	return pgkit.Chunks{Table: "body_chunks", Key: "item_id", Size: ChunkSize}
+}
 
 // Queue is the PostgreSQL queue driver. It implements queue.Queue.
 type Queue struct {
@@ -93,20 +91,11 @@ var _ queue.Queue = (*Queue)(nil)
 // Open connects to the queue database at dsn (a PostgreSQL URL or key=value string; pool
 // settings such as pool_max_conns are honoured) and brings its schema up to date.
 func Open(ctx context.Context, dsn string) (*Queue, error) {
-	cfg, err := pgxpool.ParseConfig(dsn)
+	pool, err := pgkit.Connect(ctx, dsn, SchemaName, nil)
 	if err != nil {
 		return nil, fmt.Errorf("queue: %w", err)
 	}
-	cfg.ConnConfig.RuntimeParams["search_path"] = SchemaName
-	if _, set := cfg.ConnConfig.RuntimeParams["synchronous_commit"]; !set {
-		// Durable on return, whatever the server's default (the DSN may still choose).
-		cfg.ConnConfig.RuntimeParams["synchronous_commit"] = "on"
-	}
-	pool, err := pgxpool.NewWithConfig(ctx, cfg)
-	if err != nil {
-		return nil, fmt.Errorf("queue: connect: %w", err)
-	}
-	if err := migrate(ctx, pool); err != nil {
+	if err := schema().Apply(ctx, pool); err != nil {
 		pool.Close()
 		return nil, fmt.Errorf("queue: %w", err)
 	}
@@ -119,10 +108,11 @@ func (q *Queue) Close() error {
 	return nil
 }
 
-// migrations are applied in order; step i brings version i to i+1. Never edit a released
-// step: append one and bump SchemaVersion.
-func migrations() []string {
-	return []string{`
+// schema is the queue's versioned schema; its advisory lock key is "mailgrd" and 2 (the
+// directory has 1, the filter state 3). Never edit a released step: append one and bump
+// SchemaVersion.
+func schema() pgkit.Migrations {
+	return pgkit.Migrations{Schema: SchemaName, Lock: 0x6d61696c67726402, Version: SchemaVersion, Steps: []string{`
 CREATE TABLE items (
 	id            text COLLATE "C" PRIMARY KEY,
 	seq           bigint GENERATED ALWAYS AS IDENTITY,
@@ -169,64 +159,7 @@ CREATE TABLE body_chunks (
 	seq     integer NOT NULL,
 	data    bytea NOT NULL,
 	PRIMARY KEY (item_id, seq)
-);`}
-}
-
-// migrate applies the missing migrations in one transaction holding migrationLock.
-func migrate(ctx context.Context, pool *pgxpool.Pool) (err error) {
-	tx, err := pool.Begin(ctx)
-	if err != nil {
-		return fmt.Errorf("migrate: %w", err)
-	}
-	defer func() {
-		if err != nil {
-			err = errors.Join(err, rollback(tx))
-		}
-	}()
-	if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock($1)`, migrationLock); err != nil {
-		return fmt.Errorf("migration lock: %w", err)
-	}
-	var exists bool
-	if err := tx.QueryRow(ctx, `SELECT to_regclass($1) IS NOT NULL`, SchemaName+".schema_migrations").Scan(&exists); err != nil {
-		return fmt.Errorf("schema version: %w", err)
-	}
-	if !exists {
-		// SchemaName is a constant identifier; DDL takes no bound parameters.
-		if _, err := tx.Exec(ctx, `CREATE SCHEMA IF NOT EXISTS `+SchemaName+`;
-			CREATE TABLE `+SchemaName+`.schema_migrations (version integer PRIMARY KEY, applied_at timestamptz NOT NULL)`); err != nil {
-			return fmt.Errorf("create schema: %w", err)
-		}
-	}
-	var v int
-	if err := tx.QueryRow(ctx, `SELECT coalesce(max(version), 0) FROM schema_migrations`).Scan(&v); err != nil {
-		return fmt.Errorf("schema version: %w", err)
-	}
-	steps := migrations()
-	switch {
-	case len(steps) != SchemaVersion:
-		return fmt.Errorf("%d migrations for schema version %d", len(steps), SchemaVersion)
-	case v > SchemaVersion:
-		return fmt.Errorf("schema version %d is newer than this program's %d", v, SchemaVersion)
-	}
-	for i := v; i < len(steps); i++ {
-		if _, err := tx.Exec(ctx, steps[i]); err != nil {
-			return fmt.Errorf("migration %d: %w", i+1, err)
-		}
-		if _, err := tx.Exec(ctx, `INSERT INTO schema_migrations (version, applied_at) VALUES ($1, now())`, i+1); err != nil {
-			return fmt.Errorf("migration %d: %w", i+1, err)
-		}
-	}
-	return tx.Commit(ctx)
-}
-
-// rollback ends a failed transaction even when the caller's context is already done.
-func rollback(tx pgx.Tx) error {
-	ctx, cancel := context.WithTimeout(context.Background(), rollbackTimeout)
-	defer cancel()
-	if err := tx.Rollback(ctx); err != nil && !errors.Is(err, pgx.ErrTxClosed) {
-		return fmt.Errorf("rollback: %w", err)
-	}
-	return nil
+);`}}
 }
 
 // ns stores a time as unix nanoseconds; the zero time is 0.
