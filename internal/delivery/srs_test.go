@@ -108,3 +108,26 @@ func TestSRSRedirect(t *testing.T) {
 		t.Errorf("forged SRS address: %v", err)
 	}
 }
+
+// FuzzSRSReverse: no input makes Reverse panic, and whatever it accepts is an address
+// Forward could have made (it re-forwards to the same local part).
+func FuzzSRSReverse(f *testing.F) {
+	now := time.Date(2026, 3, 14, 12, 0, 0, 0, time.UTC)
+	s := &delivery.SRS{Secret: []byte("k"), Now: func() time.Time { return now }}
+	f.Add(s.Forward(mail.MustParse("a@b.example"), "local.test").Local)
+	f.Add("SRS0=abcd=aa=b.example=a")
+	f.Add("srs0====")
+	f.Fuzz(func(t *testing.T, local string) {
+		a, err := mail.Parse(local + "@local.test")
+		if err != nil {
+			return
+		}
+		orig, err := s.Reverse(a)
+		if err != nil {
+			return
+		}
+		if again := s.Forward(orig, "local.test"); !strings.EqualFold(again.Local, a.Local) {
+			t.Errorf("%s reversed to %s, which forwards as %s", a, orig, again)
+		}
+	})
+}
