@@ -48,9 +48,11 @@ type Importer interface {
 	// DropMailbox deletes a mailbox and its messages whatever its name (INBOX too) or
 	// children. An unknown ID is not an error.
 	DropMailbox(ctx context.Context, acct AccountRef, mbox MailboxID) error
-	// ImportMessages writes msgs in one commit: a UID the mailbox lacks is inserted (its
-	// body stored, the content hash computed from the bytes), a UID it holds gets the
-	// flags and modseq given. Counters and usage follow.
+	// ImportMessages writes msgs: a UID the mailbox lacks is inserted (its body stored,
+	// the content hash computed from the bytes), a UID it holds gets the flags and modseq
+	// given. Counters and usage follow. One commit (PostgreSQL), or one per message with
+	// a body sharing group commits (SQLite): each message is applied whole, and a call
+	// that failed is simply made again.
 	ImportMessages(ctx context.Context, acct AccountRef, mbox MailboxID, msgs []ImportMessage) error
 	// ImportExpunged removes uids (those present) and records them as expunged at modseq
 	// for QRESYNC (RFC 7162 3.2.10).
