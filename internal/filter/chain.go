@@ -172,7 +172,9 @@ func (c *Chains) Run(ctx context.Context, m *Mail) error {
 // scopeDomain is the domain whose chain applies to r: the recipient's, or at
 // StageRemote and StageMail the sender's (the authenticated account's, else the
 // envelope's); none at StageConnect.
-func (c *Chains) scopeDomain(m *Mail, r *Recipient) string {
+func (c *Chains) scopeDomain(m *Mail, r *Recipient) string { return scope(m, r) }
+
+func scope(m *Mail, r *Recipient) string {
 	switch m.Stage {
 	case StageConnect:
 		return ""

@@ -7,11 +7,11 @@ import (
 )
 
 // SchemaVersion is the schema version this code writes (PRAGMA user_version).
-const SchemaVersion = 3
+const SchemaVersion = 4
 
 // migrations returns the schema steps in order: step i brings user_version i to i+1.
 // Never edit a released step; append one and bump SchemaVersion.
-func migrations() []string { return []string{schemaV1, schemaV2, schemaV3} }
+func migrations() []string { return []string{schemaV1, schemaV2, schemaV3, schemaV4} }
 
 // schemaV1: times are Unix seconds (UTC).
 const schemaV1 = `
@@ -111,6 +111,15 @@ CREATE TABLE bayes_trained (
 	trained INTEGER NOT NULL,
 	PRIMARY KEY (domain, account, blob)
 ) STRICT, WITHOUT ROWID;
+`
+
+// schemaV4: per-domain filter switches (filter.DomainSwitches).
+const schemaV4 = `
+CREATE TABLE domain_switches (
+	domain       TEXT PRIMARY KEY,
+	no_antivirus INTEGER NOT NULL,
+	no_antispam  INTEGER NOT NULL
+) STRICT;
 `
 
 func (d *DB) migrate(ctx context.Context, db *sql.DB) error {
