@@ -207,7 +207,7 @@ func (r *runner) fenced(ctx context.Context, s *syncer, fen store.Fencer) error 
 			return fmt.Errorf("fence release: %w", err)
 		}
 	} else {
-		if err := r.e.Journal.SwitchShard(fctx, r.m); err != nil {
+		if err := r.e.Journal.SwitchShard(fctx, r.m); err != nil && !r.switched(ctx) {
 			return fmt.Errorf("switch placement: %w", err)
 		}
 		r.m.Phase = directory.PhaseSwitched
@@ -229,6 +229,16 @@ func (r *runner) fenced(ctx context.Context, s *syncer, fen store.Fencer) error 
 		"fence_verify", tVerify, "fence_switch_drop", fenced-tRound-tVerify, "purge", time.Since(start)-fenced)
 	r.save(ctx)
 	return nil
+}
+
+// switched reports whether the account's placement is the target after a SwitchShard
+// that failed: its commit may have happened with the answer lost. Then the move goes on
+// (dropping the source), as the journal's phase, written in the same commit, says.
+func (r *runner) switched(ctx context.Context) bool {
+	cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+	defer cancel()
+	a, err := r.e.Dir.AccountByID(cctx, r.ref.Domain, r.ref.ID)
+	return err == nil && a.Shard == r.m.Target
 }
 
 // cleanup finishes a move whose placement already switched: anything that reached the
