@@ -105,6 +105,19 @@ func (s *Server) actMe(w http.ResponseWriter, r *http.Request, p *principal, d *
 			return "/login", nil
 		}
 		return "/console/me?done=session-revoked", nil
+	case "totp-start", "totp-confirm", "totp-disable":
+		return s.actTOTP(r, p, r.PathValue("op"))
+	}
+	return "", errNotFound()
+}
+
+// actTOTP performs the second-factor forms: start enrolment, confirm it with a code,
+// turn it off with the password (the API's rules, totp.go).
+func (s *Server) actTOTP(r *http.Request, p *principal, op string) (string, error) {
+	ctx := r.Context()
+	sc := s.scoped(r, p)
+	who, dom := p.acct.Address.String(), p.acct.Address.Domain
+	switch op {
 	case "totp-start":
 		key, err := totp.Generate(totp.GenerateOpts{Issuer: s.opt.Hostname, AccountName: who,
 			Period: totpPeriod, SecretSize: 20, Digits: otp.DigitsSix, Algorithm: otp.AlgorithmSHA1})
