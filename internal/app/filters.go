@@ -53,6 +53,8 @@ func (s *System) openFilters(ctx context.Context, resolver dns.Resolver) (*filte
 		return nil, fmt.Errorf("filter state: %w", err)
 	}
 	f := &filters{db: db, chains: filter.NewChains(s.Log.With("svc", "filter"))}
+	// Per-domain antivirus/antispam switches, if the state driver keeps them.
+	switches, _ := any(db).(filter.DomainSwitches)
 	data := []filter.Rule{{
 		Mailet:  &mailets.AuthResults{Resolver: resolver, AuthServID: s.Cfg.Hostname, EnforceDMARC: cfg.EnforceDMARC},
 		Timeout: 30 * time.Second, Policy: filter.FailOpen,
@@ -67,14 +69,16 @@ func (s *System) openFilters(ctx context.Context, resolver dns.Resolver) (*filte
 		if cfg.ClamdFailOpen {
 			policy = filter.FailOpen
 		}
-		data = append(data, filter.Rule{Mailet: &mailets.Virus{Client: c}, Timeout: cfg.ClamdTimeout.D(), Policy: policy})
+		data = append(data, filter.Rule{Mailet: &mailets.Virus{Client: c}, Timeout: cfg.ClamdTimeout.D(), Policy: policy,
+			Matcher: filter.SwitchedOn(switches, filter.ServiceAntivirus)})
 	}
 	if cfg.Rspamd != "" {
 		c, err := rspamd.New(rspamd.Config{URL: cfg.Rspamd, Timeout: cfg.RspamdTimeout.D(), Logger: s.Log})
 		if err != nil {
 			return nil, f.closeWith(err)
 		}
-		data = append(data, filter.Rule{Mailet: &mailets.Rspamd{Client: c}, Timeout: cfg.RspamdTimeout.D(), Policy: filter.FailOpen})
+		data = append(data, filter.Rule{Mailet: &mailets.Rspamd{Client: c}, Timeout: cfg.RspamdTimeout.D(), Policy: filter.FailOpen,
+			Matcher: filter.SwitchedOn(switches, filter.ServiceAntispam)})
 	}
 	if err := f.chains.Add(filter.StageData, "", data...); err != nil {
 		return nil, f.closeWith(err)
@@ -83,7 +87,8 @@ func (s *System) openFilters(ctx context.Context, resolver dns.Resolver) (*filte
 		return nil, f.closeWith(err)
 	}
 	if err := f.chains.Add(filter.StageLocal, "",
-		filter.Rule{Mailet: &mailets.Bayes{Settings: db, Tokens: db}, Policy: filter.FailOpen},
+		filter.Rule{Mailet: &mailets.Bayes{Settings: db, Tokens: db}, Policy: filter.FailOpen,
+			Matcher: filter.SwitchedOn(switches, filter.ServiceAntispam)},
 		filter.Rule{Mailet: &mailets.Sieve{Scripts: db, Vacations: db, Hostname: s.Cfg.Hostname, Options: f.sieveOptions}, Policy: filter.FailOpen},
 	); err != nil {
 		return nil, f.closeWith(err)
