@@ -5,6 +5,7 @@ package archtest
 
 import (
 	"encoding/json"
+	"fmt"
 	"io"
 	"os/exec"
 	"strings"
@@ -15,7 +16,8 @@ const mod = "mailgrid/"
 
 type pkg struct {
 	ImportPath string
-	Deps       []string
+	Imports    []string // direct
+	Deps       []string // transitive
 }
 
 func listPackages(t *testing.T) []pkg {
@@ -65,6 +67,23 @@ func isDriver(p string) bool {
 			strings.HasSuffix(p, "/pgnotify")))
 }
 
+// pgkit is the PostgreSQL drivers' shared kit: a driver-level helper, imported directly
+// by drivers only (their tests and test kits may use its pgkittest).
+const pgkit = mod + "internal/pgkit"
+
+// pgkitMisuse names a direct import of pgkit by a package that is not a driver.
+func pgkitMisuse(p pkg) string {
+	if isDriver(p.ImportPath) || p.ImportPath == pgkit || strings.HasPrefix(p.ImportPath, pgkit+"/") {
+		return ""
+	}
+	for _, d := range p.Imports {
+		if d == pgkit {
+			return fmt.Sprintf("%s imports %s: only drivers may", p.ImportPath, d)
+		}
+	}
+	return ""
+}
+
 func in(p string, group []string) string {
 	for _, g := range group {
 		if p == mod+g || strings.HasPrefix(p, mod+g+"/") {
@@ -80,6 +99,9 @@ func TestDependencyRules(t *testing.T) {
 	for _, p := range pkgs {
 		if strings.HasSuffix(p.ImportPath, "test") { // conformance suites and testkits
 			continue
+		}
+		if msg := pgkitMisuse(p); msg != "" {
+			t.Error(msg)
 		}
 		fe, co, fo, st := in(p.ImportPath, frontEnds), in(p.ImportPath, core), in(p.ImportPath, found), in(p.ImportPath, standards)
 		if co != "" && isDriver(p.ImportPath) {
@@ -117,5 +139,9 @@ func TestRuleDetection(t *testing.T) {
 	}
 	if in("mailgrid/internal/smtpserver", frontEnds) == "" || in("mailgrid/internal/store/sqlite", core) == "" {
 		t.Fatal("grouping misclassifies")
+	}
+	if pgkitMisuse(pkg{ImportPath: mod + "internal/web", Imports: []string{pgkit}}) == "" ||
+		pgkitMisuse(pkg{ImportPath: mod + "internal/queue/postgres", Imports: []string{pgkit}}) != "" {
+		t.Fatal("pgkit rule misclassifies")
 	}
 }

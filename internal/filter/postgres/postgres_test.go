@@ -1,46 +1,29 @@
 package postgres_test
 
 import (
-	"context"
 	"errors"
 	"sync"
 	"testing"
-
-	"github.com/jackc/pgx/v5"
 
 	"mailgrid/internal/filter"
 	"mailgrid/internal/filter/postgres"
 	"mailgrid/internal/filter/statetest"
 	"mailgrid/internal/mail"
 	"mailgrid/internal/message/body"
+	"mailgrid/internal/pgkit/pgkittest"
 	"mailgrid/internal/store"
 	"mailgrid/internal/testkit/pgtest"
 )
 
-// dbs keys a database on the test, so the suite can reopen the same state.
-type dbs struct {
-	mu sync.Mutex
-	m  map[*testing.T]string
-}
-
-func (d *dbs) open(t *testing.T) statetest.State {
-	d.mu.Lock()
-	dsn, ok := d.m[t]
-	if !ok {
-		dsn = pgtest.DSN(t)
-		d.m[t] = dsn
-	}
-	d.mu.Unlock()
-	s, err := postgres.Open(t.Context(), dsn, postgres.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return s
-}
-
 func TestConformance(t *testing.T) {
-	d := &dbs{m: make(map[*testing.T]string)}
-	statetest.Run(t, d.open)
+	var dbs pgkittest.PerTest
+	statetest.Run(t, func(t *testing.T) statetest.State {
+		s, err := postgres.Open(t.Context(), dbs.DSN(t), postgres.Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return s
+	})
 }
 
 func openDB(t *testing.T, dsn string) *postgres.DB {
@@ -78,7 +61,7 @@ func TestConcurrentOpen(t *testing.T) {
 		}
 	}
 	var n, v int
-	queryRow(t, dsn, `SELECT count(*), max(version) FROM filter.schema_migrations`, &n, &v)
+	pgkittest.QueryRow(t, dsn, `SELECT count(*), max(version) FROM filter.schema_migrations`, &n, &v)
 	if n != postgres.SchemaVersion || v != postgres.SchemaVersion {
 		t.Fatalf("schema_migrations: %d rows, version %d", n, v)
 	}
@@ -90,7 +73,7 @@ func TestNewerSchemaRefused(t *testing.T) {
 	if err := openDB(t, dsn).Close(); err != nil {
 		t.Fatal(err)
 	}
-	exec(t, dsn, `INSERT INTO filter.schema_migrations (version, applied_at) VALUES (99, now())`)
+	pgkittest.Exec(t, dsn, `INSERT INTO filter.schema_migrations (version, applied_at) VALUES (99, now())`)
 	if d, err := postgres.Open(t.Context(), dsn, postgres.Options{}); err == nil {
 		_ = d.Close()
 		t.Fatal("opened a schema of version 99")
@@ -101,14 +84,14 @@ func TestNewerSchemaRefused(t *testing.T) {
 // name in public (another driver's) is untouched.
 func TestSharesDatabaseWithOthers(t *testing.T) {
 	dsn := pgtest.DSN(t)
-	exec(t, dsn, `CREATE TABLE public.quarantine (x int); INSERT INTO public.quarantine VALUES (42)`)
+	pgkittest.Exec(t, dsn, `CREATE TABLE public.quarantine (x int); INSERT INTO public.quarantine VALUES (42)`)
 	d := openDB(t, dsn)
 	if _, err := d.Hold(t.Context(), []filter.Held{{Domain: "one.test", Account: 1, Rcpt: mail.MustParse("a@one.test"),
 		Reason: "r", Mailet: "m"}}, body.Bytes("Subject: x\r\n\r\nx\r\n")); err != nil {
 		t.Fatal(err)
 	}
 	var x int
-	queryRow(t, dsn, `SELECT x FROM public.quarantine`, &x)
+	pgkittest.QueryRow(t, dsn, `SELECT x FROM public.quarantine`, &x)
 	if x != 42 {
 		t.Fatalf("public.quarantine changed: %d", x)
 	}
@@ -163,36 +146,12 @@ func TestHoldRacesDelete(t *testing.T) {
 		t.Fatal(err)
 	}
 	var bodies, chunks int
-	queryRow(t, dsn, `SELECT (SELECT count(*) FROM filter.held_bodies), (SELECT count(*) FROM filter.held_chunks)`, &bodies, &chunks)
+	pgkittest.QueryRow(t, dsn, `SELECT (SELECT count(*) FROM filter.held_bodies), (SELECT count(*) FROM filter.held_chunks)`, &bodies, &chunks)
 	if bodies != 0 || chunks != 0 {
 		t.Fatalf("%d bodies, %d chunks left without copies", bodies, chunks)
 	}
 	if _, err := b.Open(ctx, "one.test", h[0].ID); !errors.Is(err, filter.ErrNotFound) {
 		t.Fatalf("open deleted: %v", err)
-	}
-}
-
-func exec(t *testing.T, dsn, sql string) {
-	t.Helper()
-	c, err := pgx.Connect(context.Background(), dsn)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer func() { _ = c.Close(context.Background()) }()
-	if _, err := c.Exec(context.Background(), sql); err != nil {
-		t.Fatal(err)
-	}
-}
-
-func queryRow(t *testing.T, dsn, sql string, dest ...any) {
-	t.Helper()
-	c, err := pgx.Connect(context.Background(), dsn)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer func() { _ = c.Close(context.Background()) }()
-	if err := c.QueryRow(context.Background(), sql).Scan(dest...); err != nil {
-		t.Fatal(err)
 	}
 }
 
@@ -229,7 +188,7 @@ func TestTokensForgottenAndConcurrent(t *testing.T) {
 		}
 	}
 	var rows int
-	queryRow(t, dsn, `SELECT count(*) FROM filter.bayes_tokens`, &rows)
+	pgkittest.QueryRow(t, dsn, `SELECT count(*) FROM filter.bayes_tokens`, &rows)
 	if tot, _ := a.Tokens(acct).Totals(t.Context()); rows != 0 || tot.Spam != 0 {
 		t.Fatalf("after untraining: %d token rows, totals %+v", rows, tot)
 	}

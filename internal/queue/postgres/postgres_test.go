@@ -11,36 +11,22 @@ import (
 	"testing"
 	"time"
 
+	"mailgrid/internal/pgkit/pgkittest"
 	"mailgrid/internal/queue"
 	"mailgrid/internal/queue/postgres"
 	"mailgrid/internal/queue/queuetest"
 	"mailgrid/internal/testkit/pgtest"
 )
 
-// dbs keys a database on the test, so the suite can reopen the same queue.
-type dbs struct {
-	mu sync.Mutex
-	m  map[*testing.T]string
-}
-
-func (d *dbs) open(t *testing.T) queue.Queue {
-	d.mu.Lock()
-	dsn, ok := d.m[t]
-	if !ok {
-		dsn = pgtest.DSN(t)
-		d.m[t] = dsn
-	}
-	d.mu.Unlock()
-	q, err := postgres.Open(t.Context(), dsn)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return q
-}
-
 func TestConformance(t *testing.T) {
-	d := &dbs{m: make(map[*testing.T]string)}
-	queuetest.Run(t, d.open)
+	var dbs pgkittest.PerTest
+	queuetest.Run(t, func(t *testing.T) queue.Queue {
+		q, err := postgres.Open(t.Context(), dbs.DSN(t))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return q
+	})
 }
 
 // openQ opens a handle (a node) on dsn, closed at the end of the test.
