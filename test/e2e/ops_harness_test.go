@@ -21,6 +21,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
@@ -100,6 +101,7 @@ func newPGInstance(t *testing.T, name string) *pgInstance {
 		_ = os.RemoveAll(root)
 	})
 	p.chownRoot()
+	p.startWatchdog()
 	p.port = portOf(t, freePorts(t, 1)[0])
 	// -U postgres: the superuser has the same name whoever runs it; trust on loopback
 	// and the socket only (the server listens on 127.0.0.1 and root/ alone).
@@ -108,6 +110,32 @@ func newPGInstance(t *testing.T, name string) *pgInstance {
 		"listen_addresses = '127.0.0.1'\nunix_socket_directories = '" + root + "'\n" +
 		"port = " + strconv.Itoa(p.port) + "\n")
 	return p
+}
+
+// startWatchdog starts a shell, in a session of its own, that waits while this test
+// process lives and the temporary directory exists. If the process dies without its
+// cleanup (a timeout panic, SIGKILL), it stops every server under the directory
+// (pg_ctl -m immediate) and removes it, so no private PostgreSQL outlives the test.
+// After a normal cleanup removed the directory it ends within a second.
+func (p *pgInstance) startWatchdog() {
+	p.t.Helper()
+	ctl := filepath.Join(p.bin, "pg_ctl")
+	if u := pgOSUser(p.t); u != "" {
+		ctl = "runuser -u " + u + " -- " + ctl
+	}
+	script := fmt.Sprintf(`while [ -d /proc/%d ] && [ -d %q ]; do sleep 1; done
+[ -d %q ] || exit 0
+for pid in %q/*/postmaster.pid; do
+  [ -f "$pid" ] && %s -D "$(dirname "$pid")" -m immediate stop >/dev/null 2>&1
+done
+rm -rf %q
+`, os.Getpid(), p.root, p.root, p.root, ctl, p.root)
+	cmd := exec.Command("sh", "-c", script)
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
+	if err := cmd.Start(); err != nil {
+		p.t.Fatalf("PostgreSQL watchdog: %v", err)
+	}
+	go func() { _ = cmd.Wait() }()
 }
 
 // chownRoot hands the temporary directory to the server's OS user.
