@@ -2,6 +2,7 @@ package admin
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strings"
 
@@ -19,6 +20,9 @@ type FilterPolicy struct {
 	Dir   directory.Directory
 	Lists filter.BlockLists
 	Rules filter.DomainRules
+	// Switches holds the per-domain antivirus/antispam switches; nil when the state
+	// driver does not keep them (the switch functions then fail).
+	Switches filter.DomainSwitches
 }
 
 // domain checks and normalises a tenant name; "" is the system.
@@ -116,4 +120,37 @@ func (p *FilterPolicy) ListRules(ctx context.Context, domain string) ([]filter.D
 		return nil, err
 	}
 	return p.Rules.DomainRules(ctx, d)
+}
+
+// ErrNoSwitches is returned by the switch functions when the filter state keeps none.
+var ErrNoSwitches = errors.New("this filter state keeps no per-domain switches")
+
+// DomainSwitches returns a domain's antivirus/antispam switches.
+func (p *FilterPolicy) DomainSwitches(ctx context.Context, domain string) (filter.Switches, error) {
+	if p.Switches == nil {
+		return filter.Switches{}, ErrNoSwitches
+	}
+	d, err := p.domain(ctx, domain)
+	if err != nil {
+		return filter.Switches{}, err
+	}
+	if d == "" {
+		return filter.Switches{}, fmt.Errorf("%w: switches belong to a domain", filter.ErrInvalid)
+	}
+	return p.Switches.DomainSwitches(ctx, d)
+}
+
+// SetDomainSwitches turns a domain's virus scanning or spam filtering off or on.
+func (p *FilterPolicy) SetDomainSwitches(ctx context.Context, domain string, s filter.Switches) error {
+	if p.Switches == nil {
+		return ErrNoSwitches
+	}
+	d, err := p.domain(ctx, domain)
+	if err != nil {
+		return err
+	}
+	if d == "" {
+		return fmt.Errorf("%w: switches belong to a domain", filter.ErrInvalid)
+	}
+	return p.Switches.SetDomainSwitches(ctx, d, s)
 }

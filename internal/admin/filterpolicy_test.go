@@ -29,7 +29,16 @@ func TestFilterPolicy(t *testing.T) {
 	if err := dir.CreateDomain(ctx, directory.Domain{Name: "example.org", Enabled: true}); err != nil {
 		t.Fatal(err)
 	}
-	p := &admin.FilterPolicy{Dir: dir, Lists: fdb, Rules: fdb}
+	p := &admin.FilterPolicy{Dir: dir, Lists: fdb, Rules: fdb, Switches: fdb}
+	if err := p.SetDomainSwitches(ctx, "example.org", filter.Switches{NoAntivirus: true}); err != nil {
+		t.Fatal(err)
+	}
+	if s, err := p.DomainSwitches(ctx, "EXAMPLE.org"); err != nil || !s.NoAntivirus || s.NoAntispam {
+		t.Errorf("switches %+v %v", s, err)
+	}
+	if err := p.SetDomainSwitches(ctx, "", filter.Switches{}); err == nil {
+		t.Error("system-wide switches accepted")
+	}
 
 	e, err := p.AddBlock(ctx, "Example.ORG", "ip", "192.0.2.77/24", " spam run ")
 	if err != nil {
