@@ -166,3 +166,62 @@
     }).catch(function () {}).then(function () { saving = false; });
   }, 30000);
 })();
+
+// Attachments: the chosen files with their sizes and a remove button, a warning past the
+// size limit, and an upload progress bar (the form is then posted with XMLHttpRequest;
+// without files, or without this script, it is a plain form post).
+(function () {
+  'use strict';
+  var form = document.getElementById('compose-form');
+  var input = document.getElementById('attachment');
+  if (!form || !input || !window.DataTransfer) { return; }
+  var list = document.getElementById('attachment-list');
+  var bar = document.getElementById('upload-progress');
+  var max = Number(form.getAttribute('data-max') || 0);
+  function fmt(n) { return n >= 1048576 ? (n / 1048576).toFixed(1) + ' MB' : Math.ceil(n / 1024) + ' kB'; }
+  function render() {
+    list.textContent = '';
+    var total = 0;
+    Array.prototype.forEach.call(input.files, function (f, i) {
+      total += f.size;
+      var li = document.createElement('li');
+      li.textContent = f.name + ' (' + fmt(f.size) + ') ';
+      var rm = document.createElement('button');
+      rm.type = 'button'; rm.textContent = 'Remove'; rm.className = 'remove-attachment';
+      rm.addEventListener('click', function () {
+        var dt = new DataTransfer();
+        Array.prototype.forEach.call(input.files, function (g, j) { if (j !== i) { dt.items.add(g); } });
+        input.files = dt.files; render();
+      });
+      li.appendChild(rm); list.appendChild(li);
+    });
+    var warn = document.getElementById('size-warning');
+    warn.hidden = !(max > 0 && total > max);
+  }
+  input.addEventListener('change', render);
+  form.addEventListener('submit', function (e) {
+    if (e.defaultPrevented || !input.files.length || !window.XMLHttpRequest) { return; }
+    e.preventDefault();
+    var data = new FormData(form);
+    if (e.submitter && e.submitter.name) { data.set(e.submitter.name, e.submitter.value); }
+    var xhr = new XMLHttpRequest();
+    xhr.open('POST', form.action);
+    bar.hidden = false; bar.value = 0;
+    xhr.upload.addEventListener('progress', function (p) { if (p.lengthComputable) { bar.max = p.total; bar.value = p.loaded; } });
+    xhr.addEventListener('load', function () {
+      // Success redirects to a page whose URL carries a flash key; a refusal is the
+      // compose page again, with the message: show it as the page.
+      if (/[?&]done=/.test(xhr.responseURL)) { window.location.assign(xhr.responseURL); return; }
+      document.open();
+      document.write(xhr.responseText);
+      document.close();
+    });
+    xhr.addEventListener('error', function () {
+      bar.hidden = true;
+      var warn = document.getElementById('size-warning');
+      warn.textContent = 'The upload failed (connection lost); nothing was sent. Try again.';
+      warn.hidden = false;
+    });
+    xhr.send(data);
+  });
+})();

@@ -238,6 +238,29 @@ The quarterly numbers are in.
     assert.match(await inj.text(), /single line/);
   });
 
+  await b.step('attachments: remove one before sending; a refusal after upload is shown', async () => {
+    await page.goto('/mail/compose');
+    await page.setInputFiles('#attachment', [
+      { name: 'keep.txt', mimeType: 'text/plain', buffer: Buffer.from('keep\n') },
+      { name: 'drop.txt', mimeType: 'text/plain', buffer: Buffer.from('drop\n') },
+    ]);
+    await expectText(page, 'drop.txt', { within: '#attachment-list' });
+    await page.locator('#attachment-list li', { hasText: 'drop.txt' }).locator('button').click();
+    await expectNoText(page, 'drop.txt', { within: '#attachment-list' });
+    b.allowConsoleError(/status of 422/);
+    await page.fill('#to', 'not an address');
+    await page.fill('#subject', 'Two files');
+    await page.click('#send');
+    await expectText(page, 'is not a list of e-mail addresses', { within: '.error' });
+    await page.fill('#to', env.OTHER_USER);
+    await page.setInputFiles('#attachment', [{ name: 'keep.txt', mimeType: 'text/plain', buffer: Buffer.from('keep\n') }]);
+    await page.click('#send');
+    await expectText(page, 'Message sent.');
+    const raw = await until('the message over IMAP', () => imapFetch(env.OTHER_USER, env.OTHER_USER_PASSWORD, 'Two files'));
+    assert.match(raw, /filename=keep\.txt/);
+    assert.doesNotMatch(raw, /drop\.txt/);
+  });
+
   await b.step('compose auto-saves a draft; sending it removes the draft', async () => {
     await page.goto('/mail/compose');
     await page.fill('#to', env.OTHER_USER);
