@@ -18,6 +18,10 @@ type Migrations struct {
 	// Lock is the pg_advisory_xact_lock key serialising this driver's migrations across
 	// nodes; each driver has its own.
 	Lock int64
+	// SchemaLock, when not zero, replaces Lock by the two-key lock (SchemaLock,
+	// hashtext(Schema)): a driver with one schema per instance (store shards sharing a
+	// database) then migrates each schema under its own lock.
+	SchemaLock int32
 	// Version is the schema version the program writes; it must equal len(Steps).
 	Version int
 	Steps   []string
@@ -42,7 +46,11 @@ func (m Migrations) Apply(ctx context.Context, pool *pgxpool.Pool) (err error) {
 			err = errors.Join(err, Rollback(tx))
 		}
 	}()
-	if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock($1)`, m.Lock); err != nil {
+	lock, args := `SELECT pg_advisory_xact_lock($1)`, []any{m.Lock}
+	if m.SchemaLock != 0 {
+		lock, args = `SELECT pg_advisory_xact_lock($1, hashtext($2))`, []any{m.SchemaLock, m.Schema}
+	}
+	if _, err := tx.Exec(ctx, lock, args...); err != nil {
 		return fmt.Errorf("migration lock: %w", err)
 	}
 	var exists bool

@@ -84,8 +84,8 @@ func versions(t *testing.T, dsn, schema string) string {
 	return s
 }
 
-// Nodes starting together apply each step once; a later Apply has nothing to do; two
-// schemas in one database migrate independently.
+// Nodes starting together apply each step once, under one lock or a lock per schema; a
+// later Apply has nothing to do; two schemas in one database migrate independently.
 func TestMigrationsConcurrentApply(t *testing.T) {
 	dsn := pgtest.DSN(t)
 	var wg sync.WaitGroup
@@ -93,7 +93,11 @@ func TestMigrationsConcurrentApply(t *testing.T) {
 	for i := range errs {
 		schema := []string{"one", "two"}[i%2]
 		pool := connect(t, dsn, schema)
-		wg.Go(func() { errs[i] = migrations(schema).Apply(t.Context(), pool) })
+		m := migrations(schema)
+		if schema == "two" {
+			m.SchemaLock = 0x6b6974
+		}
+		wg.Go(func() { errs[i] = m.Apply(t.Context(), pool) })
 	}
 	wg.Wait()
 	if err := errors.Join(errs...); err != nil {

@@ -7,7 +7,7 @@
 // suite in package filter/statetest, as the embedded driver (filter/sqlite) does.
 //
 // Engine: github.com/jackc/pgx/v5 with its pgxpool pool, used directly, as the queue and
-// directory drivers.
+// directory drivers, with the pieces they share from package pgkit.
 //
 // Layout: the tables live in the PostgreSQL schema "filter" (the pool sets search_path),
 // so the state shares the directory database with the directory and the queue. The
@@ -43,9 +43,8 @@
 // ... FOR UPDATE) before removing a body no copy references, so a body is never removed
 // under a copy being held; a foreign key backs this up.
 //
-// Migrations are versioned in filter.schema_migrations and applied by Open in one
-// transaction under a pg_advisory_xact_lock, so nodes starting together apply each step
-// once; a database written by a newer mailgrid is refused.
+// Migrations are versioned in filter.schema_migrations (pgkit.Migrations): nodes starting
+// together apply each step once; a database written by a newer mailgrid is refused.
 package postgres
 
 import (

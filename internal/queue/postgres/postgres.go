@@ -5,7 +5,8 @@
 //
 // Engine: github.com/jackc/pgx/v5 with its pgxpool pool, used directly (not through
 // database/sql) for bytea without copies through interfaces, arrays, batches (several
-// statements in one round trip and one implicit transaction) and typed errors.
+// statements in one round trip and one implicit transaction) and typed errors; the
+// pieces every PostgreSQL driver needs come from package pgkit.
 //
 // Layout: the tables live in the PostgreSQL schema "queue" (the pool sets search_path),
 // so the queue can share a database with the directory.
@@ -22,10 +23,9 @@
 // deleting an item removes its recipients and body in the same commit: there are no
 // orphan bodies to sweep, unlike with body files.
 //
-// Bodies are chunked rather than one bytea value so that Enqueue streams a body of any
-// size with one chunk in memory, and OpenBody's store.Blob reads with io.ReaderAt one
-// chunk per query (the last chunk read is cached, so sequential small reads cost one
-// query per chunk). A body of one chunk, most mail, is fetched by OpenBody itself.
+// Bodies are chunked (pgkit.Chunks): Enqueue streams a body of any size with one chunk in
+// memory, and OpenBody's store.Blob reads one chunk per query, caching the last one. A
+// body of one chunk, most mail, is fetched by OpenBody itself.
 //
 // Enqueue writes the item, its recipients and the body in one transaction. Every change
 // is durable when its method returns nil: the pool's sessions run with
@@ -51,9 +51,8 @@
 // leasing one at a time, 1,200/s leasing 16, 2,000/s with two nodes of two workers;
 // OpenBody + read of 4 KiB about 9,000/s.
 //
-// Migrations are versioned in queue.schema_migrations and applied by Open in one
-// transaction under a pg_advisory_xact_lock, so nodes starting together apply each step
-// once; a database written by a newer mailgrid is refused.
+// Migrations are versioned in queue.schema_migrations (pgkit.Migrations): nodes starting
+// together apply each step once; a database written by a newer mailgrid is refused.
 package postgres
 
 import (
