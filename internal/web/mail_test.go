@@ -796,3 +796,20 @@ func TestMailConversations(t *testing.T) {
 		t.Errorf("expanded conversation order or content: %s", body)
 	}
 }
+
+func TestMailWithoutPipeline(t *testing.T) {
+	h := mailHarness(t, func(o *web.MailOptions) { o.Pipeline = nil })
+	c := h.loggedIn("u1@a.example")
+	v := url.Values{"op": {"send"}, "from": {"u1@a.example"}, "to": {"u2@a.example"}, "subject": {"x"}, "body": {"x"}}
+	st, _, body := c.multipartPost("/mail/compose", v, nil)
+	if st != http.StatusServiceUnavailable || !strings.Contains(body, "Sending is not available") {
+		t.Fatalf("send without a pipeline: %d", st)
+	}
+	if n := h.env.Total(t, h.acct["u2@a.example"]); n != 0 {
+		t.Fatalf("delivered %d", n)
+	}
+	v.Set("op", "draft")
+	if st, _, body := c.multipartPost("/mail/compose", v, nil); st != http.StatusSeeOther {
+		t.Fatalf("draft without a pipeline: %d %s", st, body)
+	}
+}
