@@ -342,7 +342,9 @@ func quarantineCmd(e *env) *cobra.Command {
 	}
 	c.AddCommand(list,
 		act("release", "Deliver a held message to its recipient (past the filters) and remove it", "released",
-			func(ctx context.Context, fa *app.FilterAdmin, d string, id int64) error { return fa.Release(ctx, d, id) }),
+			func(ctx context.Context, fa *app.FilterAdmin, d string, id int64) error {
+				return fa.Release(ctx, d, id)
+			}),
 		act("delete", "Delete a held message", "deleted",
 			func(ctx context.Context, fa *app.FilterAdmin, d string, id int64) error {
 				return fa.Quarantine.Delete(ctx, d, id)
