@@ -17,10 +17,13 @@
 //	meta               counters: the shard-wide UIDVALIDITY counter
 //	accounts           (domain, id) -> usage: bytes, messages
 //	mailboxes          name, special-use, UIDVALIDITY, UIDNEXT, HIGHESTMODSEQ, counters
-//	messages           mailbox, UID, modseq, flags (text[]), date, size, blob, meta (JSON)
+//	messages           mailbox, UID, modseq, flags (text[]), date and its zone, size, blob,
+//	                   meta (JSON)
 //	expunged           tombstones: (mailbox, UID) -> modseq of the expunge
 //	blobs              sha256 -> size, refs (reference count), freed_at
 //	blob_parts         (blob, part) -> bytea of PartSize bytes (the last one shorter)
+//	search_text        blob -> folded header and body text, pg_trgm GIN indexes (search.go;
+//	                   filled lazily by SearchText; needs the pg_trgm extension, trusted)
 //
 // # Library
 //

@@ -5,7 +5,8 @@
 // # Layout of a shard directory (Options.Dir)
 //
 //	store.db (+ -wal, -shm)   SQLite in WAL mode: accounts, mailboxes, messages, blobs,
-//	                          expunged (tombstones), meta (counters), schema_version
+//	                          expunged (tombstones), meta (counters), schema_version,
+//	                          search_text (FTS5 text index, search.go) and search_state
 //	packs/00000001.pack ...   message bodies, appended back to back, never rewritten
 //
 // # Library
