@@ -282,6 +282,7 @@ func (p *Pipeline) commitShard(ctx context.Context, env *Envelope, pl *plan, sp 
 	if err != nil {
 		return p.faultShard(pl, sp.targets, Temporary(err))
 	}
+	p.resolveSpecialUse(ctx, st, sp) // specialuse.go: `\Junk` to the account's Junk
 	var shared []pending
 	for _, c := range sp.targets {
 		if c.skip {

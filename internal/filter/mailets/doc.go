@@ -28,6 +28,7 @@ import (
 	"strings"
 
 	"mailgrid/internal/filter"
+	"mailgrid/internal/store"
 )
 
 // Header fields the spam mailets write. A message arriving with them has them removed
@@ -39,9 +40,10 @@ const (
 	HeaderVirus      = "X-Mailgrid-Virus"
 )
 
-// JunkMailbox is where spam is filed (the \Junk special-use mailbox store.EnsureAccount
-// creates; a missing mailbox falls back to INBOX in the store).
-const JunkMailbox = "Junk"
+// JunkMailbox is where spam is filed: the special-use role \Junk (RFC 6154), which the
+// delivery pipeline turns into the name of the account's Junk mailbox, however the user
+// renamed it (package delivery, specialuse.go).
+const JunkMailbox = store.Junk
 
 // isSpamFlagged reports whether an earlier mailet of ours flagged the message as spam.
 func isSpamFlagged(m *filter.Mail) (bool, error) {
