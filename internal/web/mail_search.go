@@ -83,6 +83,56 @@ func (s *Server) mailSearch(w http.ResponseWriter, r *http.Request, c *mailCtx) 
 	s.mailRender(w, c, http.StatusOK, "search", d)
 }
 
+// headerMatch holds the folded header criteria of a search.
+type headerMatch struct {
+	q, from, to, subj string
+	attach            bool
+	since, before     time.Time
+	pre               prefilter
+}
+
+func newHeaderMatch(sq *searchQuery, since, before time.Time) *headerMatch {
+	fold := store.FoldText
+	h := &headerMatch{q: fold(sq.Q), from: fold(sq.From), to: fold(sq.To), subj: fold(sq.Subject),
+		attach: sq.Attach, since: since, before: before}
+	for _, t := range []string{h.q, h.from, h.to, h.subj} {
+		if t != "" && !strings.ContainsAny(t, jsonEscaped) {
+			h.pre.needles = append(h.pre.needles, []byte(t))
+		}
+	}
+	return h
+}
+
+// match applies the date range and the header criteria to a row and its Meta.
+func (h *headerMatch) match(m store.Message) bool {
+	if !h.since.IsZero() && m.InternalDate.Before(h.since) || !h.before.IsZero() && !m.InternalDate.Before(h.before) {
+		return false
+	}
+	if !h.pre.mayMatch(m.Meta) {
+		return false
+	}
+	var lm listMeta
+	if len(m.Meta) > 0 && json.Unmarshal(m.Meta, &lm) != nil {
+		return false // unreadable Meta matches nothing
+	}
+	fold := store.FoldText
+	lf, lt, ls := fold(lm.From), fold(lm.To+", "+displayList(lm.Envelope.Cc)), fold(lm.Subject)
+	switch {
+	case h.attach && !lm.HasAttachment,
+		h.q != "" && !strings.Contains(lf, h.q) && !strings.Contains(lt, h.q) && !strings.Contains(ls, h.q),
+		h.from != "" && !strings.Contains(lf, h.from),
+		h.to != "" && !strings.Contains(lt, h.to),
+		h.subj != "" && !strings.Contains(ls, h.subj):
+		return false
+	}
+	return true
+}
+
+type searchHit struct {
+	m      store.Message
+	folder string
+}
+
 func (s *Server) search(ctx context.Context, c *mailCtx, sq *searchQuery, since, before time.Time) ([]rowView, error) {
 	boxes := c.boxes
 	if sq.Folder != "" {
@@ -92,20 +142,10 @@ func (s *Server) search(ctx context.Context, c *mailCtx, sq *searchQuery, since,
 		}
 		boxes = []store.Mailbox{mb}
 	}
-	fold := store.FoldText
-	qq, from, to, subj, body := fold(sq.Q), fold(sq.From), fold(sq.To), fold(sq.Subject), fold(sq.Body)
-	pre := prefilter{}
-	for _, t := range []string{qq, from, to, subj} {
-		if t != "" && !strings.ContainsAny(t, jsonEscaped) {
-			pre.needles = append(pre.needles, []byte(t))
-		}
-	}
+	hm := newHeaderMatch(sq, since, before)
+	body := store.FoldText(sq.Body)
 	ts, indexed := c.st.(store.TextSearcher)
-	type hit struct {
-		m      store.Message
-		folder string
-	}
-	var hits []hit
+	var hits []searchHit
 	for _, mb := range boxes {
 		var bodyUIDs []store.UID
 		if body != "" && indexed {
@@ -119,59 +159,28 @@ func (s *Server) search(ctx context.Context, c *mailCtx, sq *searchQuery, since,
 			bodyUIDs = uids
 		}
 		err := c.st.Messages(ctx, c.ref, mb.ID, store.Query{}, func(m store.Message) error {
-			if !since.IsZero() && m.InternalDate.Before(since) || !before.IsZero() && !m.InternalDate.Before(before) {
-				return nil
-			}
 			if bodyUIDs != nil {
 				if _, found := slices.BinarySearch(bodyUIDs, m.UID); !found {
 					return nil
 				}
 			}
-			if !pre.mayMatch(m.Meta) {
-				return nil
+			if hm.match(m) {
+				hits = append(hits, searchHit{m: m, folder: mb.Name})
 			}
-			var lm listMeta
-			if len(m.Meta) > 0 {
-				if err := json.Unmarshal(m.Meta, &lm); err != nil {
-					return nil // unreadable Meta matches nothing
-				}
-			}
-			lf, lt, ls := fold(lm.From), fold(lm.To+", "+displayList(lm.Envelope.Cc)), fold(lm.Subject)
-			switch {
-			case sq.Attach && !lm.HasAttachment,
-				qq != "" && !strings.Contains(lf, qq) && !strings.Contains(lt, qq) && !strings.Contains(ls, qq),
-				from != "" && !strings.Contains(lf, from),
-				to != "" && !strings.Contains(lt, to),
-				subj != "" && !strings.Contains(ls, subj):
-				return nil
-			}
-			hits = append(hits, hit{m: m, folder: mb.Name})
 			return nil
 		})
 		if err != nil {
 			return nil, err
 		}
 	}
-	slices.SortFunc(hits, func(a, b hit) int { return -cmp.Compare(a.m.InternalDate.UnixNano(), b.m.InternalDate.UnixNano()) })
+	slices.SortFunc(hits, func(a, b searchHit) int {
+		return -cmp.Compare(a.m.InternalDate.UnixNano(), b.m.InternalDate.UnixNano())
+	})
 	if body != "" && !indexed {
-		limit := s.opt.Mail.SearchScanLimit
-		if limit <= 0 {
-			limit = 5000
+		var err error
+		if hits, err = s.scanBodies(ctx, c, sq, hits, body); err != nil {
+			return nil, err
 		}
-		if len(hits) > limit {
-			hits, sq.Partial = hits[:limit], true
-		}
-		kept := hits[:0]
-		for _, h := range hits {
-			ok, err := bodyContains(ctx, c, h.m, body)
-			if err != nil {
-				return nil, err
-			}
-			if ok {
-				kept = append(kept, h)
-			}
-		}
-		hits = kept
 	}
 	if len(hits) > maxSearchResults {
 		hits, sq.Truncated = hits[:maxSearchResults], true
@@ -181,6 +190,29 @@ func (s *Server) search(ctx context.Context, c *mailCtx, sq *searchQuery, since,
 		rows = append(rows, rowOf(h.m, h.folder))
 	}
 	return rows, nil
+}
+
+// scanBodies keeps the hits whose body text contains the folded needle, reading at most
+// SearchScanLimit bodies (the newest; sq.Partial says when there were more).
+func (s *Server) scanBodies(ctx context.Context, c *mailCtx, sq *searchQuery, hits []searchHit, needle string) ([]searchHit, error) {
+	limit := s.opt.Mail.SearchScanLimit
+	if limit <= 0 {
+		limit = 5000
+	}
+	if len(hits) > limit {
+		hits, sq.Partial = hits[:limit], true
+	}
+	kept := hits[:0]
+	for _, h := range hits {
+		ok, err := bodyContains(ctx, c, h.m, needle)
+		if err != nil {
+			return nil, err
+		}
+		if ok {
+			kept = append(kept, h)
+		}
+	}
+	return kept, nil
 }
 
 // bodyContains reads one message's searchable body text (store.ExtractText, the text

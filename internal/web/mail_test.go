@@ -813,3 +813,41 @@ func TestMailWithoutPipeline(t *testing.T) {
 		t.Fatalf("draft without a pipeline: %d %s", st, body)
 	}
 }
+
+// plainShards hides the driver's text index (store.TextSearcher): the webmail then reads
+// bodies itself.
+type plainShards struct{ inner store.Shards }
+
+type plainStore struct{ store.Store }
+
+func (p plainShards) Shard(name string) (store.Store, error) {
+	st, err := p.inner.Shard(name)
+	return plainStore{st}, err
+}
+
+func TestMailSearchWithoutIndex(t *testing.T) {
+	h := mailHarness(t, nil)
+	c := h.loggedIn("u1@a.example")
+	for i, w := range []string{"zebra", "lion", "zebra"} {
+		h.deliver("u1@a.example", strings.Replace(fmt.Sprintf(textMail, fmt.Sprint("animal ", i), fmt.Sprint("z", i), "u1"), "this is the text", "a "+w+" here", 1))
+	}
+	for _, lim := range []int{0, 1} { // 0: the default limit
+		srv, err := web.New(web.Options{Admin: h.svc, Hostname: "mx.test", LoginPerIP: web.Limit{Burst: 1000, Every: time.Millisecond},
+			Mail: web.MailOptions{Shards: plainShards{h.env.Shards}, SearchScanLimit: lim}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		h.srv, h.base = srv, serve(t, srv)
+		_, _, body := c.get("/mail/search?body=ZEBRA")
+		want := 2
+		if lim == 1 {
+			want = 1 // only the newest body is read
+			if !strings.Contains(body, "read only the most recent messages") {
+				t.Errorf("limit %d: no partial note", lim)
+			}
+		}
+		if got := strings.Count(body, `<tr class="row`); got != want {
+			t.Errorf("limit %d: %d results, want %d", lim, got, want)
+		}
+	}
+}

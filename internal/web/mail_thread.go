@@ -55,8 +55,17 @@ func (u unionFind) union(a, b string) {
 	}
 }
 
-// threadPage is listPage in conversation view.
-func (s *Server) threadPage(ctx context.Context, c *mailCtx, mb store.Mailbox, l listQuery) ([]rowView, int, error) {
+// thread is one conversation of a folder.
+type thread struct {
+	root   string
+	msgs   []store.Message // without Meta
+	latest store.Message
+	keep   bool // passes the list's filter
+}
+
+// collectThreads reads the folder's rows and groups them into conversations, in the
+// order first seen.
+func collectThreads(ctx context.Context, c *mailCtx, mb store.Mailbox, filter string) (map[string]*thread, []*thread, error) {
 	uf := unionFind{}
 	var msgs []threadMsg
 	err := c.st.Messages(ctx, c.ref, mb.ID, store.Query{}, func(m store.Message) error {
@@ -81,13 +90,7 @@ func (s *Server) threadPage(ctx context.Context, c *mailCtx, mb store.Mailbox, l
 		return nil
 	})
 	if err != nil {
-		return nil, 0, err
-	}
-	type thread struct {
-		root   string
-		msgs   []store.Message
-		latest store.Message
-		keep   bool // passes the filter
+		return nil, nil, err
 	}
 	byRoot := map[string]*thread{}
 	var threads []*thread
@@ -103,7 +106,7 @@ func (s *Server) threadPage(ctx context.Context, c *mailCtx, mb store.Mailbox, l
 		if t.latest.UID == 0 || tm.m.InternalDate.After(t.latest.InternalDate) {
 			t.latest = tm.m
 		}
-		switch l.Filter {
+		switch filter {
 		case "unread":
 			t.keep = t.keep || !slices.Contains(tm.m.Flags, store.FlagSeen)
 		case "flagged":
@@ -111,6 +114,15 @@ func (s *Server) threadPage(ctx context.Context, c *mailCtx, mb store.Mailbox, l
 		default:
 			t.keep = true
 		}
+	}
+	return byRoot, threads, nil
+}
+
+// threadPage is listPage in conversation view.
+func (s *Server) threadPage(ctx context.Context, c *mailCtx, mb store.Mailbox, l listQuery) ([]rowView, int, error) {
+	byRoot, threads, err := collectThreads(ctx, c, mb, l.Filter)
+	if err != nil {
+		return nil, 0, err
 	}
 	if l.T != "" { // one conversation, oldest first
 		t := byRoot[l.T]
