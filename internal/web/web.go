@@ -98,6 +98,12 @@ type Options struct {
 	Now func() time.Time
 	// Mail configures the webmail (mail_routes.go).
 	Mail MailOptions
+	// Filters is the filter state (block lists, rules, switches, quarantine) the API and
+	// console administer (admin_policy.go); nil: those routes answer 503.
+	Filters *admin.FilterAdmin
+	// DNS computes and checks the records of a domain (admin_dns.go); Host "" means
+	// Hostname.
+	DNS admin.DNSSource
 }
 
 // Server is the web front-end.
