@@ -1,6 +1,7 @@
 package web
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"net/http"
@@ -44,13 +45,74 @@ func selection(c *mailCtx, mbField string, values []string) (map[store.MailboxID
 	return out, order, true
 }
 
+// actionDest resolves an action's destination folder; "spam" and "notspam" become moves
+// (the Junk trainer, filter/trainer, learns from the move itself). A refusal comes back
+// as a status and a message.
+func actionDest(c *mailCtx, op, destField string) (string, store.Mailbox, int, string) {
+	var dest store.Mailbox
+	ok := true
+	switch op {
+	case "move":
+		if dest, ok = c.box(destField); !ok {
+			return op, dest, http.StatusNotFound, "No such destination folder."
+		}
+	case "trash":
+		if dest, ok = c.special(store.Trash); !ok {
+			return op, dest, http.StatusConflict, "There is no Trash folder; delete permanently instead."
+		}
+	case "spam":
+		if dest, ok = c.special(store.Junk); !ok {
+			return op, dest, http.StatusConflict, "There is no Junk folder."
+		}
+		op = "move"
+	case "notspam":
+		if dest, ok = c.special(store.Inbox); !ok {
+			return op, dest, http.StatusConflict, "There is no INBOX."
+		}
+		op = "move"
+	case "read", "unread", "flag", "unflag", "delete":
+	default:
+		return op, dest, http.StatusBadRequest, "Unknown action."
+	}
+	return op, dest, 0, ""
+}
+
+// applyAction runs op on uids of folder mb; it returns the flash key of what it did.
+func applyAction(ctx context.Context, c *mailCtx, op string, mb store.MailboxID, uids []store.UID, dest store.Mailbox) (string, error) {
+	var err error
+	switch op {
+	case "move", "trash":
+		switch {
+		case mb == dest.ID && op == "trash": // deleting in Trash removes for good
+			_, err = c.st.Expunge(ctx, c.ref, mb, uids)
+			return "deleted", err
+		case mb == dest.ID: // already there
+		default:
+			_, err = c.st.Move(ctx, c.ref, mb, uids, dest.ID)
+		}
+		return map[string]string{"move": "moved", "trash": "trashed"}[op], err
+	case "delete":
+		_, err = c.st.Expunge(ctx, c.ref, mb, uids)
+		return "deleted", err
+	}
+	u := store.FlagUpdate{UIDs: uids, Op: store.FlagsAdd, Flags: []string{store.FlagSeen}}
+	switch op {
+	case "unread":
+		u.Op = store.FlagsRemove
+	case "flag":
+		u.Flags = []string{store.FlagFlagged}
+	case "unflag":
+		u.Op, u.Flags = store.FlagsRemove, []string{store.FlagFlagged}
+	}
+	_, err = c.st.StoreFlags(ctx, c.ref, mb, u)
+	return "flags", err
+}
+
 func (s *Server) mailAct(w http.ResponseWriter, r *http.Request, c *mailCtx) {
-	ctx := r.Context()
 	if err := r.ParseForm(); err != nil {
 		s.mailError(w, r, c, http.StatusBadRequest, "The form could not be read.")
 		return
 	}
-	op := r.PostFormValue("op")
 	sel, order, ok := selection(c, r.PostFormValue("mb"), r.PostForm["uid"])
 	if !ok {
 		s.mailError(w, r, c, http.StatusNotFound, "No such folder or message.")
@@ -60,67 +122,14 @@ func (s *Server) mailAct(w http.ResponseWriter, r *http.Request, c *mailCtx) {
 		s.mailError(w, r, c, http.StatusUnprocessableEntity, "Select at least one message first.")
 		return
 	}
-	back := backTo(r.PostFormValue("back"), "/mail/")
-	var dest store.Mailbox
-	switch op {
-	case "move":
-		if dest, ok = c.box(r.PostFormValue("dest")); !ok {
-			s.mailError(w, r, c, http.StatusNotFound, "No such destination folder.")
-			return
-		}
-	case "trash":
-		if dest, ok = c.special(store.Trash); !ok {
-			s.mailError(w, r, c, http.StatusConflict, "There is no Trash folder; delete permanently instead.")
-			return
-		}
-	case "spam": // the Junk trainer (filter/trainer) learns from the move
-		if dest, ok = c.special(store.Junk); !ok {
-			s.mailError(w, r, c, http.StatusConflict, "There is no Junk folder.")
-			return
-		}
-		op = "move"
-	case "notspam":
-		if dest, ok = c.special(store.Inbox); !ok {
-			s.mailError(w, r, c, http.StatusConflict, "There is no INBOX.")
-			return
-		}
-		op = "move"
-	case "read", "unread", "flag", "unflag", "delete":
-	default:
-		s.mailError(w, r, c, http.StatusBadRequest, "Unknown action.")
+	op, dest, status, msg := actionDest(c, r.PostFormValue("op"), r.PostFormValue("dest"))
+	if status != 0 {
+		s.mailError(w, r, c, status, msg)
 		return
 	}
-	done := map[string]string{"move": "moved", "trash": "trashed", "delete": "deleted"}[op]
-	if done == "" {
-		done = "flags"
-	}
+	var done string
 	for _, mb := range order {
-		uids := sel[mb]
-		var err error
-		switch op {
-		case "move", "trash":
-			switch {
-			case mb == dest.ID && op == "trash": // deleting in Trash removes for good
-				_, err = c.st.Expunge(ctx, c.ref, mb, uids)
-				done = "deleted"
-			case mb == dest.ID: // already there
-			default:
-				_, err = c.st.Move(ctx, c.ref, mb, uids, dest.ID)
-			}
-		case "delete":
-			_, err = c.st.Expunge(ctx, c.ref, mb, uids)
-		default:
-			u := store.FlagUpdate{UIDs: uids, Op: store.FlagsAdd, Flags: []string{store.FlagSeen}}
-			switch op {
-			case "unread":
-				u.Op = store.FlagsRemove
-			case "flag":
-				u.Flags = []string{store.FlagFlagged}
-			case "unflag":
-				u.Op, u.Flags = store.FlagsRemove, []string{store.FlagFlagged}
-			}
-			_, err = c.st.StoreFlags(ctx, c.ref, mb, u)
-		}
+		d, err := applyAction(r.Context(), c, op, mb, sel[mb], dest)
 		if errors.Is(err, store.ErrOverQuota) {
 			s.mailError(w, r, c, http.StatusInsufficientStorage, "Your mailbox is full.")
 			return
@@ -130,8 +139,12 @@ func (s *Server) mailAct(w http.ResponseWriter, r *http.Request, c *mailCtx) {
 			s.mailError(w, r, c, http.StatusServiceUnavailable, "The change could not be saved right now; try again in a moment.")
 			return
 		}
+		if done == "" || d == "deleted" {
+			done = d
+		}
 	}
 	// A message that moved or went away cannot be shown again: go to its folder.
+	back := backTo(r.PostFormValue("back"), "/mail/")
 	if (op == "move" || op == "trash" || op == "delete") && strings.HasPrefix(back, "/mail/m/") {
 		back = fmt.Sprintf("/mail/f/%d", order[0])
 	}
