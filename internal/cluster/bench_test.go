@@ -2,6 +2,8 @@ package cluster_test
 
 import (
 	"context"
+	"os"
+	"strconv"
 	"testing"
 	"time"
 )
@@ -14,6 +16,9 @@ func BenchmarkMove(b *testing.B) {
 	a, ref := e.account("bench@example.test", "s1")
 	seed(b, e.st["s1"], ref, "INBOX", 2000, 4096)
 	ctx := context.Background()
+	if v := os.Getenv("MOVE_BATCH"); v != "" {
+		e.eng.Options.BatchMessages, _ = strconv.Atoi(v)
+	}
 	shards := [2]string{"s2", "s1"}
 	var msgs, fence int64
 	var took time.Duration

@@ -50,7 +50,7 @@ import (
 
 // Options tune an Engine; zero fields take the defaults.
 type Options struct {
-	BatchMessages int           // messages per import commit (200)
+	BatchMessages int           // messages per import commit (500)
 	BatchBytes    int64         // body bytes per import commit (8 MiB)
 	Readers       int           // source bodies read at once (4)
 	MaxRounds     int           // catch-up rounds before fencing anyway (8)
@@ -60,7 +60,7 @@ type Options struct {
 
 func (o Options) withDefaults() Options {
 	if o.BatchMessages <= 0 {
-		o.BatchMessages = 200
+		o.BatchMessages = 500
 	}
 	if o.BatchBytes <= 0 {
 		o.BatchBytes = 8 << 20
