@@ -11,7 +11,8 @@ import (
 )
 
 // adminRoutes are the administration API routes beyond domains, accounts, aliases and
-// audit (routes.go): service plans, CSV import/export, broadcast, DNS and filter servers.
+// audit (routes.go): CSV import/export, broadcast, service plans, filter policy,
+// quarantine and DNS.
 func (s *Server) adminRoutes() []route {
 	r := func(method, path, auth, scope string, h handlerFunc) route {
 		return route{Route{method, path, auth, scope}, h}
@@ -21,6 +22,37 @@ func (s *Server) adminRoutes() []route {
 		r("GET", d+"/accounts.csv", AuthAny, ScopeAdminRead, s.apiExportAccounts),
 		r("POST", d+"/accounts.csv", AuthAny, ScopeAdminWrite, s.apiImportAccounts),
 		r("POST", d+"/broadcast", AuthAny, ScopeAdminWrite, s.apiBroadcast),
+		// Service plans (admin_plans.go).
+		r("GET", "/api/v1/plans", AuthAny, ScopeAdminRead, s.apiPlans),
+		r("POST", "/api/v1/plans", AuthAny, ScopeAdminWrite, s.apiCreatePlan),
+		r("GET", "/api/v1/plans/{plan}", AuthAny, ScopeAdminRead, s.apiPlan),
+		r("PUT", "/api/v1/plans/{plan}", AuthAny, ScopeAdminWrite, s.apiUpdatePlan),
+		r("DELETE", "/api/v1/plans/{plan}", AuthAny, ScopeAdminWrite, s.apiDeletePlan),
+		r("PUT", d+"/plan", AuthAny, ScopeAdminWrite, s.apiAssignPlan),
+		// Filter policy and quarantine (admin_policy.go): a domain's, and the system's.
+		r("GET", d+"/blocks", AuthAny, ScopeAdminRead, s.apiBlocks),
+		r("POST", d+"/blocks", AuthAny, ScopeAdminWrite, s.apiAddBlock),
+		r("DELETE", d+"/blocks", AuthAny, ScopeAdminWrite, s.apiRemoveBlock),
+		r("GET", d+"/rules", AuthAny, ScopeAdminRead, s.apiRules),
+		r("POST", d+"/rules", AuthAny, ScopeAdminWrite, s.apiPutRule),
+		r("PUT", d+"/rules/{rule}", AuthAny, ScopeAdminWrite, s.apiPutRule),
+		r("DELETE", d+"/rules/{rule}", AuthAny, ScopeAdminWrite, s.apiDeleteRule),
+		r("GET", d+"/filter-switches", AuthAny, ScopeAdminRead, s.apiSwitches),
+		r("PUT", d+"/filter-switches", AuthAny, ScopeAdminWrite, s.apiSetSwitches),
+		r("GET", d+"/quarantine", AuthAny, ScopeAdminRead, s.apiHeld),
+		r("POST", d+"/quarantine/{held}/release", AuthAny, ScopeAdminWrite, s.apiReleaseHeld),
+		r("DELETE", d+"/quarantine/{held}", AuthAny, ScopeAdminWrite, s.apiDeleteHeld),
+		r("GET", "/api/v1/quarantine", AuthAny, ScopeAdminRead, s.apiHeld),
+		r("GET", "/api/v1/system/blocks", AuthAny, ScopeAdminRead, s.apiBlocks),
+		r("POST", "/api/v1/system/blocks", AuthAny, ScopeAdminWrite, s.apiAddBlock),
+		r("DELETE", "/api/v1/system/blocks", AuthAny, ScopeAdminWrite, s.apiRemoveBlock),
+		r("GET", "/api/v1/system/rules", AuthAny, ScopeAdminRead, s.apiRules),
+		r("POST", "/api/v1/system/rules", AuthAny, ScopeAdminWrite, s.apiPutRule),
+		r("PUT", "/api/v1/system/rules/{rule}", AuthAny, ScopeAdminWrite, s.apiPutRule),
+		r("DELETE", "/api/v1/system/rules/{rule}", AuthAny, ScopeAdminWrite, s.apiDeleteRule),
+		// DNS records of a domain and whether they are published (admin_policy.go).
+		r("GET", d+"/dns", AuthAny, ScopeAdminRead, s.apiDNSRecords),
+		r("GET", d+"/dns/check", AuthAny, ScopeAdminRead, s.apiDNSCheck),
 	}
 }
 
