@@ -54,7 +54,7 @@ func (s *System) openFilters(ctx context.Context, resolver dns.Resolver) (*filte
 	}
 	f := &filters{db: db, chains: filter.NewChains(s.Log.With("svc", "filter"))}
 	// Per-domain antivirus/antispam switches, if the state driver keeps them.
-	switches, _ := any(db).(filter.DomainSwitches)
+	var switches filter.DomainSwitches = db
 	data := []filter.Rule{{
 		Mailet:  &mailets.AuthResults{Resolver: resolver, AuthServID: s.Cfg.Hostname, EnforceDMARC: cfg.EnforceDMARC},
 		Timeout: 30 * time.Second, Policy: filter.FailOpen,
@@ -117,6 +117,7 @@ type filterState interface {
 	filter.QuarantineStore
 	filter.BlockLists
 	filter.DomainRules
+	filter.DomainSwitches
 	Close() error
 }
 

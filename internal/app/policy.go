@@ -31,7 +31,7 @@ func (s *System) OpenFilterAdmin(ctx context.Context) (*FilterAdmin, error) {
 		Logger: s.Log.With("svc", "delivery"), Quarantine: db,
 	})
 	return &FilterAdmin{
-		Policy:     &admin.FilterPolicy{Dir: s.Dir, Lists: db, Rules: db},
+		Policy:     &admin.FilterPolicy{Dir: s.Dir, Lists: db, Rules: db, Switches: db},
 		Quarantine: db, pipeline: p, close: db.Close,
 	}, nil
 }

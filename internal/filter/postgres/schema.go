@@ -3,14 +3,23 @@ package postgres
 import "mailgrid/internal/pgkit"
 
 // SchemaVersion is the schema version this code writes.
-const SchemaVersion = 1
+const SchemaVersion = 2
 
 // schema is the filter state's versioned schema; its advisory lock key is "mailgrd" and 3
 // (the directory has 1, the queue 2). Never edit a released step: append one and bump
 // SchemaVersion. Version 1 holds everything the SQLite driver's versions 1 to 3 hold.
 func schema() pgkit.Migrations {
-	return pgkit.Migrations{Schema: SchemaName, Lock: 0x6d61696c67726403, Version: SchemaVersion, Steps: []string{schemaV1}}
+	return pgkit.Migrations{Schema: SchemaName, Lock: 0x6d61696c67726403, Version: SchemaVersion, Steps: []string{schemaV1, schemaV2}}
 }
+
+// schemaV2 adds per-domain filter switches (filter.DomainSwitches; SQLite's version 4).
+const schemaV2 = `
+CREATE TABLE domain_switches (
+	domain       text COLLATE "C" PRIMARY KEY,
+	no_antivirus boolean NOT NULL,
+	no_antispam  boolean NOT NULL
+);
+`
 
 const schemaV1 = `
 CREATE TABLE spam_levels (
