@@ -5,7 +5,7 @@ GO        ?= go
 BIN       := bin/mailgrid
 STATICCHECK_VERSION := v0.8.2
 
-.PHONY: run build test test-deps lint bench fuzz clean
+.PHONY: run build test test-deps lint bench bench-cluster fuzz clean
 
 run: web/node_modules
 	$(GO) run ./cmd/mailgrid serve
@@ -35,6 +35,11 @@ lint:
 # Figures, not pass/fail: SMTP acceptance and outbound queue throughput of the built binary.
 bench: build
 	$(GO) run ./test/bench -bin $(BIN)
+
+# The same figures for the cluster shapes (embedded baseline, 1 node/1 shard, 2/1, 2/2) on the
+# local PostgreSQL, ending with a user move under load; databases are created and dropped.
+bench-cluster: build
+	$(GO) run ./test/bench -bin $(BIN) -cluster
 
 # Every fuzz target of the repository (found with go test -list), FUZZTIME each; new
 # failing inputs land in the package's testdata/fuzz. make test runs only the corpora.

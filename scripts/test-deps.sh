@@ -15,6 +15,9 @@ command -v mbsync >/dev/null 2>&1 || need+=(isync)
 command -v clamd >/dev/null 2>&1 || [ -x /usr/sbin/clamd ] || need+=(clamav-daemon)
 command -v rspamd >/dev/null 2>&1 || need+=(rspamd)
 command -v sieve-connect >/dev/null 2>&1 || need+=(sieve-connect)
+# The cluster tests use the local PostgreSQL; the outage and failover tests run private
+# instances with its server binaries (initdb, pg_ctl, pg_basebackup).
+ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || need+=(postgresql)
 # The browser tests (test/browser) drive Debian's chromium with playwright-core; a browser
 # is never downloaded by a tool.
 [ -x /usr/bin/chromium ] || need+=(chromium)
