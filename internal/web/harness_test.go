@@ -19,6 +19,7 @@ import (
 	"mailgrid/internal/admin"
 	"mailgrid/internal/delivery/deliverytest"
 	"mailgrid/internal/directory"
+	"mailgrid/internal/dns"
 	"mailgrid/internal/mail"
 	"mailgrid/internal/web"
 )
@@ -58,7 +59,13 @@ func newHarness(t *testing.T, tune func(*web.Options)) *harness {
 	}
 	h.svc = &admin.Service{Dir: e.Dir, Shards: e.Shards}
 	opt := web.Options{Admin: h.svc, AssetsDir: "../../web/node_modules",
-		Hostname: "mx.test", LoginPerIP: web.Limit{Burst: 1000, Every: time.Millisecond}}
+		Hostname: "mx.test", LoginPerIP: web.Limit{Burst: 1000, Every: time.Millisecond},
+		Filters: &admin.FilterAdmin{
+			Policy:     &admin.FilterPolicy{Dir: e.Dir, Lists: e.Filter, Rules: e.Filter, Switches: e.Filter},
+			Quarantine: e.Filter, Release: e.Pipeline.Release,
+		},
+		// A resolver on a closed loopback port: every check answers "error", quickly.
+		DNS: admin.DNSSource{Resolver: dns.New([]string{"127.0.0.1:9"}, 2*time.Second)}}
 	if tune != nil {
 		tune(&opt)
 	}

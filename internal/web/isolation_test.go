@@ -28,6 +28,10 @@ type victim struct {
 	alias   string // {source}
 	session int64  // {id} under /me/sessions
 	token   int64  // {id} under /me/tokens
+	rule    int64  // {rule} of the domain's rules
+	sysRule int64  // {rule} of the system-wide rules
+	held    int64  // {held} released
+	heldDel int64  // {held} deleted
 	// visible: the attacker may read the account (a co-admin who outranks it), so GET
 	// answers 200 and only changes are refused.
 	visible bool
@@ -61,6 +65,20 @@ func requestsFor(routes []web.Route, v victim) []attackReq {
 		default:
 			p = strings.ReplaceAll(p, "{id}", itoa(v.account))
 		}
+		p = strings.ReplaceAll(p, "{plan}", victimPlan)
+		if strings.HasPrefix(r.Path, "/api/v1/system/") {
+			p = strings.ReplaceAll(p, "{rule}", itoa(v.sysRule))
+		} else {
+			p = strings.ReplaceAll(p, "{rule}", itoa(v.rule))
+		}
+		if r.Method == "DELETE" {
+			p = strings.ReplaceAll(p, "{held}", itoa(v.heldDel))
+		} else {
+			p = strings.ReplaceAll(p, "{held}", itoa(v.held))
+		}
+		if r.Method == "DELETE" && strings.HasSuffix(r.Path, "/blocks") {
+			p += "?kind=sender&value=intruder%40block.example" // what the POST adds
+		}
 		if strings.Contains(p, "{") {
 			panic("unfilled path parameter in " + r.Path)
 		}
@@ -87,6 +105,17 @@ func bodyFor(r web.Route, v victim) any {
 		return map[string]any{"csv": "address,password\nintruder-csv@" + v.domain + ",intruder password\n"}
 	case r.Method == "POST" && strings.HasSuffix(r.Path, "/broadcast"):
 		return map[string]any{"subject": "intruder", "body": "intruder text"}
+	case r.Method == "POST" && strings.HasSuffix(r.Path, "/blocks"):
+		return map[string]any{"kind": "sender", "value": "intruder@block.example", "note": "intruder"}
+	case (r.Method == "POST" || r.Method == "PUT") && strings.Contains(r.Path, "/rules"):
+		return map[string]any{"name": "intruder", "action": "quarantine", "arg": "intruder",
+			"conditions": []map[string]any{{"field": "subject", "op": "contains", "value": "intruder"}}}
+	case r.Method == "PUT" && strings.HasSuffix(r.Path, "/filter-switches"):
+		return map[string]any{"antivirus": false}
+	case r.Method == "PUT" && r.Path == "/api/v1/plans/{plan}":
+		return map[string]any{"max_users": 5}
+	case r.Method == "PUT" && strings.HasSuffix(r.Path, "/plan"):
+		return map[string]any{"plan": ""}
 	}
 	return nil
 }
@@ -98,6 +127,7 @@ type snapshot struct {
 	Aliases  []directory.Alias
 	Sessions map[int64][]int64
 	Tokens   map[int64][]int64
+	Policy   policyState
 }
 
 func (h *harness) snapshot(victims ...int64) snapshot {
@@ -115,6 +145,7 @@ func (h *harness) snapshot(victims ...int64) snapshot {
 		h.t.Fatal(err)
 	}
 	s.Sessions, s.Tokens = map[int64][]int64{}, map[int64][]int64{}
+	s.Policy = h.policySnapshot()
 	for _, id := range victims {
 		ss, err := h.env.Dir.Sessions(ctx, id, time.Now())
 		if err != nil {
@@ -163,6 +194,7 @@ func TestTenantIsolation(t *testing.T) {
 	}
 	routes := h.srv.Routes()
 	vB, _ := h.victimOf("u1@b.example", "b.example", "info@b.example")
+	h.seedPolicy(&vB)
 	vBAdmin, _ := h.victimOf("da@b.example", "b.example", "info@b.example")
 	vRoot, _ := h.victimOf("root@sys.example", "sys.example", "info@b.example")
 	vBoss, _ := h.victimOf("boss@a.example", "a.example", "info@b.example")
