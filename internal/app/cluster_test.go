@@ -354,7 +354,7 @@ func TestClusterDirKeepsWebAuth(t *testing.T) {
 	if _, ok := s.Dir.(directory.AuditLog); !ok {
 		t.Errorf("cluster directory %T does not implement directory.AuditLog", s.Dir)
 	}
-	srv, err := s.webServer(nil)
+	srv, err := s.webServer(nil, nil)
 	if err != nil {
 		t.Fatalf("webServer in a cluster: %v", err)
 	}

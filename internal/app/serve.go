@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"sync"
 
+	"mailgrid/internal/admin"
 	"mailgrid/internal/delivery"
 	"mailgrid/internal/directory"
 	"mailgrid/internal/dns"
@@ -161,7 +162,7 @@ func (s *System) listen(tlsConf *tls.Config, p *delivery.Pipeline, spool string,
 		{"submissions", cfg.Listen.Submissions, func() (server, error) { return s.smtpServer(smtpserver.ModeSubmission, true, tlsConf, p, spool) }},
 		{"imap", cfg.Listen.IMAP, func() (server, error) { return s.imapServer(false, tlsConf, spool) }},
 		{"imaps", cfg.Listen.IMAPS, func() (server, error) { return s.imapServer(true, tlsConf, spool) }},
-		{"http", cfg.Listen.HTTP, func() (server, error) { return s.webServer(p) }},
+		{"http", cfg.Listen.HTTP, func() (server, error) { return s.webServer(p, flt) }},
 		{"managesieve", cfg.Listen.ManageSieve, func() (server, error) {
 			return managesieve.New(managesieve.Options{
 				Hostname: cfg.Hostname, TLSConfig: tlsConf, Directory: s.Dir, Scripts: flt.db,
@@ -254,7 +255,7 @@ func (s *System) imapServer(implicit bool, tlsConf *tls.Config, spool string) (s
 // webServer is the JSON API, the admin console and the webmail, which sends through the
 // same pipeline as SMTP submission. It keeps sessions in the directory, which both
 // directory drivers do; a driver without the add-on gets no listener (errNoWeb).
-func (s *System) webServer(p *delivery.Pipeline) (server, error) {
+func (s *System) webServer(p *delivery.Pipeline, flt *filters) (server, error) {
 	if _, ok := s.Dir.(directory.WebAuthStore); !ok {
 		return nil, errNoWeb
 	}
@@ -263,6 +264,9 @@ func (s *System) webServer(p *delivery.Pipeline) (server, error) {
 		Admin: s.Admin, Hostname: s.Cfg.Hostname, AssetsDir: h.AssetsDir,
 		SecureCookies: h.SecureCookies, TrustedOrigins: h.TrustedOrigins, Logger: s.Log.With("svc", "http"),
 		Mail: web.MailOptions{Shards: s.Shards, Pipeline: p, Bus: s.Bus, MaxMessageBytes: s.Cfg.SMTP.MaxMessageBytes},
+		// The console's filter policy, quarantine and DNS pages (web/admin_policy.go).
+		Filters: webFilters(s, p, flt),
+		DNS:     admin.DNSSource{Keys: s.DKIMKeys(), Resolver: dns.New(s.Cfg.DNS.Servers, s.Cfg.DNS.Timeout.D())},
 	})
 }
 

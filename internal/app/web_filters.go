@@ -1,0 +1,25 @@
+package app
+
+import (
+	"mailgrid/internal/admin"
+	"mailgrid/internal/delivery"
+	"mailgrid/internal/filter"
+)
+
+// webFilters is the filter state the web front-end administers: the server's own
+// (flt, nil when the server runs without filters: the routes then answer 503), with
+// releases delivered through the server's pipeline p.
+func webFilters(s *System, p *delivery.Pipeline, flt *filters) *admin.FilterAdmin {
+	if flt == nil || flt.db == nil {
+		return nil
+	}
+	sw, _ := any(flt.db).(filter.DomainSwitches)
+	fa := &admin.FilterAdmin{
+		Policy:     &admin.FilterPolicy{Dir: s.Dir, Lists: flt.db, Rules: flt.db, Switches: sw},
+		Quarantine: flt.db,
+	}
+	if p != nil {
+		fa.Release = p.Release
+	}
+	return fa
+}
