@@ -19,6 +19,7 @@ import (
 	"time"
 
 	"mailgrid/internal/testkit/dnsserver"
+	"mailgrid/internal/testkit/ports"
 )
 
 // binary is the mailgrid binary built once by TestMain.
@@ -83,27 +84,9 @@ func assetsDir(t *testing.T) string {
 	return d
 }
 
-// freePorts returns n distinct loopback addresses that were free a moment ago; all are
-// held open until the last is chosen, so none repeats.
-func freePorts(t *testing.T, n int) []string {
-	t.Helper()
-	var ls []net.Listener
-	var addrs []string
-	for i := 0; i < n; i++ {
-		l, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			t.Fatal(err)
-		}
-		ls = append(ls, l)
-		addrs = append(addrs, l.Addr().String())
-	}
-	for _, l := range ls {
-		if err := l.Close(); err != nil {
-			t.Fatal(err)
-		}
-	}
-	return addrs
-}
+// freePorts returns n distinct loopback addresses, free a moment ago, outside the
+// ephemeral port range (testkit/ports).
+func freePorts(t *testing.T, n int) []string { return ports.Free(t, n) }
 
 // node is one running mailgrid process.
 type node struct {

@@ -19,6 +19,7 @@ import (
 	"time"
 
 	"mailgrid/internal/testkit/dnsserver"
+	"mailgrid/internal/testkit/ports"
 )
 
 // binary is the mailgrid binary built once by TestMain.
@@ -55,42 +56,9 @@ func requireTool(t *testing.T, name string) string {
 	return p
 }
 
-// handedOut remembers every port freePorts gave in this test binary, so two nodes
-// configured before either starts never get the same one.
-var handedOut = struct {
-	sync.Mutex
-	m map[string]bool
-}{m: map[string]bool{}}
-
-// freePorts returns n distinct loopback addresses that were free a moment ago and were
-// never returned before. All are held open until the last is chosen.
-func freePorts(t *testing.T, n int) []string {
-	t.Helper()
-	handedOut.Lock()
-	defer handedOut.Unlock()
-	var ls []net.Listener
-	var addrs []string
-	for tries := 0; len(addrs) < n && tries < 100*n; tries++ {
-		l, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			t.Fatal(err)
-		}
-		ls = append(ls, l)
-		if a := l.Addr().String(); !handedOut.m[a] {
-			handedOut.m[a] = true
-			addrs = append(addrs, a)
-		}
-	}
-	if len(addrs) < n {
-		t.Fatalf("found only %d of %d unused ports", len(addrs), n)
-	}
-	for _, l := range ls {
-		if err := l.Close(); err != nil {
-			t.Fatal(err)
-		}
-	}
-	return addrs
-}
+// freePorts returns n distinct loopback addresses, free a moment ago, outside the
+// ephemeral port range (testkit/ports).
+func freePorts(t *testing.T, n int) []string { return ports.Free(t, n) }
 
 // Node is one mailgrid process with its own data directory and ports.
 type Node struct {
