@@ -29,15 +29,15 @@ import (
 
 // mailHarness is the standard harness served by a Server with the webmail wired to the
 // pipeline.
-func mailHarness(t *testing.T, tune func(*web.MailOptions)) *harness {
+func mailHarness(t *testing.T, tune func(*web.MailOptions, *deliverytest.Env)) *harness {
 	t.Helper()
-	h := newHarness(t, nil)
-	mo := web.MailOptions{Pipeline: h.env.Pipeline}
+	var opt web.Options // the harness's options, whatever other front-end parts need
+	h := newHarness(t, func(o *web.Options) { opt = *o })
+	opt.Mail = web.MailOptions{Pipeline: h.env.Pipeline}
 	if tune != nil {
-		tune(&mo)
+		tune(&opt.Mail, h.env)
 	}
-	srv, err := web.New(web.Options{Admin: h.svc, AssetsDir: "../../web/node_modules", Hostname: "mx.test",
-		LoginPerIP: web.Limit{Burst: 1000, Every: time.Millisecond}, Mail: mo})
+	srv, err := web.New(opt)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -234,7 +234,7 @@ func TestMailHome(t *testing.T) {
 }
 
 func TestMailListSortPageFilter(t *testing.T) {
-	h := mailHarness(t, func(o *web.MailOptions) { o.PageSize = 2 })
+	h := mailHarness(t, func(o *web.MailOptions, _ *deliverytest.Env) { o.PageSize = 2 })
 	c := h.loggedIn("u1@a.example")
 	for i, s := range []string{"bravo", "alpha", "delta", "charlie"} {
 		h.deliver("u1@a.example", fmt.Sprintf(textMail, s, fmt.Sprint("id", i), "u1"))
@@ -714,7 +714,7 @@ func TestMailSearch(t *testing.T) {
 
 func TestMailEvents(t *testing.T) {
 	b := bus.New()
-	h := mailHarness(t, func(o *web.MailOptions) { o.Bus = b })
+	h := mailHarness(t, func(o *web.MailOptions, _ *deliverytest.Env) { o.Bus = b })
 	c := h.loggedIn("u1@a.example")
 	in := h.box("u1@a.example", store.Inbox)
 	resp := c.raw("GET", "/mail/events", nil)
@@ -798,7 +798,7 @@ func TestMailConversations(t *testing.T) {
 }
 
 func TestMailWithoutPipeline(t *testing.T) {
-	h := mailHarness(t, func(o *web.MailOptions) { o.Pipeline = nil })
+	h := mailHarness(t, func(o *web.MailOptions, _ *deliverytest.Env) { o.Pipeline = nil })
 	c := h.loggedIn("u1@a.example")
 	v := url.Values{"op": {"send"}, "from": {"u1@a.example"}, "to": {"u2@a.example"}, "subject": {"x"}, "body": {"x"}}
 	st, _, body := c.multipartPost("/mail/compose", v, nil)
@@ -826,18 +826,14 @@ func (p plainShards) Shard(name string) (store.Store, error) {
 }
 
 func TestMailSearchWithoutIndex(t *testing.T) {
-	h := mailHarness(t, nil)
-	c := h.loggedIn("u1@a.example")
-	for i, w := range []string{"zebra", "lion", "zebra"} {
-		h.deliver("u1@a.example", strings.Replace(fmt.Sprintf(textMail, fmt.Sprint("animal ", i), fmt.Sprint("z", i), "u1"), "this is the text", "a "+w+" here", 1))
-	}
 	for _, lim := range []int{0, 1} { // 0: the default limit
-		srv, err := web.New(web.Options{Admin: h.svc, Hostname: "mx.test", LoginPerIP: web.Limit{Burst: 1000, Every: time.Millisecond},
-			Mail: web.MailOptions{Shards: plainShards{h.env.Shards}, SearchScanLimit: lim}})
-		if err != nil {
-			t.Fatal(err)
+		h := mailHarness(t, func(o *web.MailOptions, e *deliverytest.Env) {
+			o.Shards, o.SearchScanLimit = plainShards{e.Shards}, lim
+		})
+		c := h.loggedIn("u1@a.example")
+		for i, w := range []string{"zebra", "lion", "zebra"} {
+			h.deliver("u1@a.example", strings.Replace(fmt.Sprintf(textMail, fmt.Sprint("animal ", i), fmt.Sprint("z", i), "u1"), "this is the text", "a "+w+" here", 1))
 		}
-		h.srv, h.base = srv, serve(t, srv)
 		_, _, body := c.get("/mail/search?body=ZEBRA")
 		want := 2
 		if lim == 1 {
