@@ -46,7 +46,7 @@ var assetFS embed.FS
 const htmxFile = "htmx.org/dist/htmx.min.js"
 
 // consolePages are the page templates; each is parsed with the layout and the partials.
-var consolePages = []string{"login", "console", "domain", "accounts", "account", "audit", "me", "error"}
+var consolePages = []string{"login", "console", "domain", "accounts", "account", "audit", "me", "error", "plans", "filters", "dns"}
 
 type pages struct {
 	byName map[string]*template.Template
@@ -127,6 +127,8 @@ type pageData struct {
 	Plan     *planView
 	// PlanNames are the plans a system admin may assign.
 	PlanNames []string
+	// Policy is the plans, filter policy, quarantine and DNS pages' data (console_policy.go).
+	Policy *policyData
 
 	// Choices for the forms.
 	Services []string
@@ -153,6 +155,7 @@ func (s *Server) consoleRoutes(mux *http.ServeMux) {
 	mux.HandleFunc("GET /static/htmx.min.js", s.serveHTMX)
 	s.consoleAdminRoutes(mux)
 	s.consoleMeRoutes(mux)
+	s.consolePolicyRoutes(mux)
 }
 
 // serveHTMX serves htmx from the npm install directory.
@@ -219,6 +222,10 @@ var flashes = map[string]string{
 	"password-changed": "Password changed. Your other sessions have ended.",
 	"token-deleted":    "Token revoked.", "session-revoked": "Session revoked.",
 	"totp-enabled": "Two-factor authentication is on.", "totp-disabled": "Two-factor authentication is off.",
+	"plan-created": "Plan created.", "plan-updated": "Plan updated.", "plan-deleted": "Plan deleted.",
+	"block-added": "Block list entry added.", "block-removed": "Block list entry removed.",
+	"rule-added": "Rule added.", "rule-deleted": "Rule deleted.", "switches-saved": "Filters saved.",
+	"held-released": "Message released and delivered.", "held-deleted": "Held message deleted.",
 }
 
 // consoleGET serves a page: the signed-in caller's data filled by fill, or the login
