@@ -119,7 +119,9 @@ CREATE INDEX expunged_modseq ON expunged (mailbox, modseq);
 	// extension (PostgreSQL 13+): the database owner may create it. It goes to the public
 	// schema, shared by every shard schema of the database (a shard's DROP SCHEMA must
 	// not take it away from the others); the operator class is named with the schema the
-	// extension is in, since search_path holds only the shard's schema.
+	// extension is in, since search_path holds only the shard's schema. fastupdate off:
+	// a GIN pending list is scanned linearly by every query until a vacuum merges it,
+	// and rows arrive here in lazy batches, not on a latency-bound path.
 	`
 CREATE TABLE search_text (
 	blob   bigint PRIMARY KEY REFERENCES blobs (id) ON DELETE CASCADE,
@@ -134,8 +136,8 @@ BEGIN
 	CREATE EXTENSION IF NOT EXISTS pg_trgm WITH SCHEMA public;
 	SELECT n.nspname INTO ext FROM pg_extension e JOIN pg_namespace n ON n.oid = e.extnamespace
 		WHERE e.extname = 'pg_trgm';
-	EXECUTE format('CREATE INDEX search_text_header ON search_text USING gin (header %I.gin_trgm_ops)', ext);
-	EXECUTE format('CREATE INDEX search_text_body ON search_text USING gin (body %I.gin_trgm_ops)', ext);
+	EXECUTE format('CREATE INDEX search_text_header ON search_text USING gin (header %I.gin_trgm_ops) WITH (fastupdate = off)', ext);
+	EXECUTE format('CREATE INDEX search_text_body ON search_text USING gin (body %I.gin_trgm_ops) WITH (fastupdate = off)', ext);
 END
 $$;
 `,

@@ -27,8 +27,12 @@ import (
 // them as OpenBlob does. Concurrent searches may both extract a blob; ON CONFLICT keeps
 // the first row. A blob's row goes with the blob (ON DELETE CASCADE, CollectBlobs).
 
-// indexBatch is how many blobs one insert round trip indexes.
-const indexBatch = 64
+// indexBatch is how many blobs one insert round trip indexes; analyzeAfter is how many
+// new rows make SearchText refresh the table's statistics.
+const (
+	indexBatch   = 64
+	analyzeAfter = 1000
+)
 
 // SearchText implements store.TextSearcher.
 func (s *Store) SearchText(ctx context.Context, acct store.AccountRef, mbox store.MailboxID, q store.TextQuery) ([]store.UID, error) {
@@ -86,12 +90,21 @@ func (s *Store) indexMailbox(ctx context.Context, mbox int64) error {
 	if err != nil {
 		return fmt.Errorf("search index: %w", err)
 	}
+	indexed := len(todo)
 	for len(todo) > 0 {
 		n := min(len(todo), indexBatch)
 		if err := s.indexBlobs(ctx, todo[:n]); err != nil {
 			return err
 		}
 		todo = todo[n:]
+	}
+	if indexed >= analyzeAfter {
+		// Without statistics on the new rows the planner guesses one match and picks a
+		// nested loop over the mailbox's messages per match: quadratic (4.5 s instead of
+		// 20 ms over 10,000 messages). Autovacuum would analyze later; do it now.
+		if _, err := s.pool.Exec(ctx, `ANALYZE search_text`); err != nil {
+			s.log.Warn("postgres store: analyze search_text", "err", err)
+		}
 	}
 	return nil
 }
