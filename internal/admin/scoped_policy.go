@@ -8,9 +8,9 @@ package admin
 //     administrators' (system admins: every domain). A domain outside the actor's
 //     tenants is ErrNotFound, as everywhere in Scoped, so other tenants cannot be probed;
 //     a user administers no domain and so reaches nothing here.
-//   - A domain admin may turn a filter off at any time, but on only if the domain's
-//     service plan offers it (directory.Plan.Antivirus/Antispam); a system admin
-//     decides freely.
+//   - A domain admin may turn a filter off at any time, but one that is off back on only
+//     if the domain's service plan offers it (directory.Plan.Antivirus/Antispam); a
+//     system admin decides freely.
 //   - The quarantine of all domains at once (ListHeld with "") is the system admins'.
 // Every change is recorded in the audit log.
 
@@ -198,8 +198,16 @@ func (s *ScopedFilters) SetSwitches(ctx context.Context, domain string, sw filte
 		if err != nil {
 			return err
 		}
-		if plan != nil && (!sw.NoAntivirus && !plan.Antivirus || !sw.NoAntispam && !plan.Antispam) {
-			return fmt.Errorf("%w: plan %s does not offer the filter you turn on", directory.ErrLimit, plan.Name)
+		if plan != nil {
+			cur, err := s.f.Policy.DomainSwitches(ctx, d)
+			if err != nil {
+				return err
+			}
+			// Only turning on is bounded: a filter the plan lacks but that is on stays
+			// switchable off, and changing the other switch does not trip over it.
+			if cur.NoAntivirus && !sw.NoAntivirus && !plan.Antivirus || cur.NoAntispam && !sw.NoAntispam && !plan.Antispam {
+				return fmt.Errorf("%w: plan %s does not offer the filter you turn on", directory.ErrLimit, plan.Name)
+			}
 		}
 	}
 	if err := s.f.Policy.SetDomainSwitches(ctx, d, sw); err != nil {

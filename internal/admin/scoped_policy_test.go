@@ -203,11 +203,15 @@ func TestScopedSwitchesWithinPlan(t *testing.T) {
 		t.Fatal(err)
 	}
 	da := f.svc.As(f.daA).Filters(fa)
-	if err := da.SetSwitches(ctx, "a.example", filter.Switches{}); !errors.Is(err, directory.ErrLimit) {
-		t.Errorf("antivirus on beyond the plan: %v", err)
+	// Both on (the default): switching antispam, or the antivirus the plan lacks, off is fine.
+	if err := da.SetSwitches(ctx, "a.example", filter.Switches{NoAntispam: true}); err != nil {
+		t.Errorf("antispam off: %v", err)
 	}
 	if err := da.SetSwitches(ctx, "a.example", filter.Switches{NoAntivirus: true}); err != nil {
-		t.Errorf("antivirus off, antispam on (offered): %v", err)
+		t.Errorf("antivirus off, antispam back on (offered): %v", err)
+	}
+	if err := da.SetSwitches(ctx, "a.example", filter.Switches{}); !errors.Is(err, directory.ErrLimit) {
+		t.Errorf("antivirus on beyond the plan: %v", err)
 	}
 	if err := sc.Filters(fa).SetSwitches(ctx, "a.example", filter.Switches{}); err != nil {
 		t.Errorf("system admin: %v", err)
