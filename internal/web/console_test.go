@@ -73,17 +73,17 @@ func TestOpenRedirect(t *testing.T) {
 	for _, c := range []struct{ next, want string }{
 		{"/console/", "/console/"},
 		{"/console/?tab=users", "/console/?tab=users"},
-		{"", "/console/"},
-		{"https://evil.example/", "/console/"},
-		{"//evil.example/x", "/console/"},
-		{"/\\evil.example", "/console/"},
-		{"\\\\evil.example", "/console/"},
-		{"/%2F%2Fevil.example", "/console/"},
-		{"/%5Cevil.example", "/console/"},
-		{"javascript:alert(1)", "/console/"},
-		{"/\t/evil.example", "/console/"},
-		{"http:/evil.example", "/console/"},
-		{" //evil.example", "/console/"},
+		{"", "/"},
+		{"https://evil.example/", "/"},
+		{"//evil.example/x", "/"},
+		{"/\\evil.example", "/"},
+		{"\\\\evil.example", "/"},
+		{"/%2F%2Fevil.example", "/"},
+		{"/%5Cevil.example", "/"},
+		{"javascript:alert(1)", "/"},
+		{"/\t/evil.example", "/"},
+		{"http:/evil.example", "/"},
+		{" //evil.example", "/"},
 	} {
 		cl := h.client()
 		resp := cl.form("/login", url.Values{"login": {"u1@a.example"}, "password": {pw}, "next": {c.next}})

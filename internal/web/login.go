@@ -110,7 +110,7 @@ func rateLimited(after int) *apiError {
 // that browsers read as "//host", and anything with control characters, so the login
 // page cannot be used as an open redirect.
 func safeNext(next string) string {
-	const home = "/console/"
+	const home = "/" // users go on to /mail/, administrators to /console/
 	if next == "" || !strings.HasPrefix(next, "/") || strings.HasPrefix(next, "//") ||
 		strings.ContainsAny(next, "\\\x00\r\n\t") {
 		return home
