@@ -111,6 +111,9 @@ func (s *Store) indexMailbox(ctx context.Context, mbox int64) error {
 
 // indexBlobs extracts the text of some blobs and inserts their rows in one batch.
 func (s *Store) indexBlobs(ctx context.Context, blobs []*blob) error {
+	if err := s.prefetchParts(ctx, blobs); err != nil {
+		return err
+	}
 	var batch pgx.Batch
 	for _, b := range blobs {
 		t, err := store.ExtractText(b, b.size)
@@ -130,6 +133,43 @@ func (s *Store) indexBlobs(ctx context.Context, blobs []*blob) error {
 	}
 	if err := s.pool.SendBatch(ctx, &batch).Close(); err != nil {
 		return fmt.Errorf("search index: %w", err)
+	}
+	return nil
+}
+
+// prefetchParts reads, in one query, the single part of each blob that has only one
+// (most mail: under PartSize) into the blob's part cache, so extracting their text
+// costs no query per blob. Larger blobs read their parts on demand as OpenBlob's do.
+func (s *Store) prefetchParts(ctx context.Context, blobs []*blob) error {
+	byID := make(map[int64]*blob, len(blobs))
+	ids := make([]int64, 0, len(blobs))
+	for _, b := range blobs {
+		if b.size > 0 && b.size <= PartSize {
+			byID[b.id] = b
+			ids = append(ids, b.id)
+		}
+	}
+	if len(ids) == 0 {
+		return nil
+	}
+	if err := s.live(); err != nil {
+		return err
+	}
+	rows, err := s.pool.Query(ctx, `SELECT blob, data FROM blob_parts WHERE blob = ANY($1) AND part = 0`, ids)
+	if err != nil {
+		return fmt.Errorf("search index: read bodies: %w", err)
+	}
+	var id int64
+	var data []byte
+	_, err = pgx.ForEachRow(rows, []any{&id, &data}, func() error {
+		if b := byID[id]; b != nil && int64(len(data)) == b.size {
+			b.part, b.data = 0, data // a short part is left to load, which reports it
+		}
+		data = nil // the row's bytes now belong to the blob
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("search index: read bodies: %w", err)
 	}
 	return nil
 }
