@@ -284,3 +284,57 @@ func BenchSearchText(b *testing.B, s store.Store) {
 		})
 	}
 }
+
+// testSearchTextConcurrent searches while messages arrive: whatever interleaving, a
+// search finds every matching message delivered before it started, and once delivery
+// stops, exactly all of them.
+func testSearchTextConcurrent(t *testing.T, h *harness) {
+	ts, ok := h.s.(store.TextSearcher)
+	if !ok {
+		t.Skip("driver has no text index (store.TextSearcher is optional)")
+	}
+	const n = 150
+	a := h.account("example.com", 1)
+	inbox := h.mailbox(a, "INBOX").ID
+	var delivered atomic.Int64 // messages whose Deliver returned
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for i := range n {
+			msg := fmt.Sprintf("Subject: c %d\r\n\r\nmarmalade number %d\r\n", i, i)
+			res, err := h.s.Deliver(h.ctx, store.Delivery{Body: body(msg), Targets: []store.DeliveryTarget{{Account: a}}})
+			if err != nil || res[0].Err != nil {
+				t.Errorf("Deliver: %v %+v", err, res)
+				return
+			}
+			delivered.Add(1)
+		}
+	}()
+	defer func() { <-done }() // the deliverer never outlives the test
+	search := func() ([]store.UID, bool) {
+		uids, err := ts.SearchText(h.ctx, a, inbox, store.TextQuery{Needle: "MARMALADE"})
+		if err != nil {
+			t.Errorf("SearchText: %v", err)
+		}
+		return uids, err == nil
+	}
+	for running := true; running; {
+		select {
+		case <-done:
+			running = false
+		default:
+		}
+		before := delivered.Load()
+		got, ok := search()
+		if !ok {
+			return
+		}
+		if int64(len(got)) < before {
+			t.Errorf("a search found %d messages, %d were delivered before it", len(got), before)
+			return
+		}
+	}
+	if got, _ := search(); len(got) != n {
+		t.Errorf("after delivery: %d messages found, want %d", len(got), n)
+	}
+}

@@ -71,6 +71,7 @@ func Run(t *testing.T, open OpenFunc) {
 		{"Reopen", testReopen},
 		{"SearchText", testSearchText},
 		{"SearchTextOracle", testSearchTextOracle},
+		{"SearchTextConcurrent", testSearchTextConcurrent},
 		{"InternalDateZone", testInternalDateZone},
 	}
 	for _, tc := range tests {
