@@ -20,6 +20,9 @@ func expectPage(t *testing.T, c *client, path string, status int, want ...string
 	if resp.StatusCode != status {
 		t.Errorf("GET %s: %d, want %d\n%s", path, resp.StatusCode, status, page)
 	}
+	if !strings.HasSuffix(strings.TrimSpace(page), "</html>") {
+		t.Errorf("GET %s: the page is cut short (a template error?)\n%s", path, page)
+	}
 	for _, w := range want {
 		if !strings.Contains(page, w) {
 			t.Errorf("GET %s does not show %q\n%s", path, w, page)

@@ -103,6 +103,34 @@ run(async (b) => {
     await other.close();
   });
 
+  await b.step('the DNS records page of the domain', async () => {
+    await da.goto(`/console/domains/${env.DOMAIN}`);
+    await click(da, '#domain-links >> text=DNS records');
+    await expectText(da, 'v=spf1 mx -all', { within: '#dns' });
+    await expectText(da, `_dmarc.${env.DOMAIN}`, { within: '#zone' });
+    await da.goto(filters);
+  });
+
+  await b.step('system admin: plans and the system-wide block list', async () => {
+    const admin = await b.page();
+    await login(admin, env.ADMIN_USER, env.ADMIN_PASSWORD);
+    await click(admin, 'nav >> text=Plans');
+    await submit(admin, '#add-plan', { name: 'starter', mailbox_quota: '1G', max_users: '5' });
+    await expectText(admin, 'Plan created.');
+    await submit(admin, '#plan-edit', { max_users: '7' });
+    await expectText(admin, 'Plan updated.');
+    assert.equal(await admin.locator('#plan-edit input[name=max_users]').inputValue(), '7');
+    await submit(admin, '#delete-plan', { confirm: 'starter' });
+    await expectText(admin, 'Plan deleted.');
+    await expectText(admin, 'No plans.', { within: '#plans' });
+    await click(admin, 'nav >> text=System filters');
+    await submit(admin, '#add-block', { kind: 'ip', value: '192.0.2.9' });
+    await expectText(admin, '192.0.2.9/32', { within: '#blocks' });
+    // The held message shows on the system page too, with its domain.
+    await expectText(admin, env.DOMAIN, { within: '#quarantine' });
+    await admin.close();
+  });
+
   await b.step('release from the console: the message lands over IMAP', async () => {
     await submit(da, '#quarantine form:has(button:text("Release"))');
     await expectText(da, 'Message released and delivered.');
