@@ -57,7 +57,7 @@ func (s *Server) fillPlans(r *http.Request, p *principal, d *pageData) error {
 		pl, ds, err := sc.Plan(r.Context(), name)
 		if err != nil {
 			if r.Method == http.MethodPost && r.PathValue("op") == "delete" {
-				return nil // deleted by this request's failed redirect: show the list
+				return nil // a refused delete of a plan that is gone meanwhile: show the list
 			}
 			return policyErr(err)
 		}
