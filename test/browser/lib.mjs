@@ -134,6 +134,19 @@ export async function login(page, address, password, { next = '' } = {}) {
   await Promise.all([page.waitForURL((u) => !u.pathname.startsWith('/login')), page.click('button[type=submit]')]);
 }
 
+// goto navigates page to url, again if a navigation of the page itself interrupted it
+// (the webmail's live update reloads an idle folder list when mail arrives).
+export async function goto(page, url, opts) {
+  for (let i = 0; ; i++) {
+    try {
+      return await page.goto(url, opts);
+    } catch (e) {
+      if (i >= 4 || !/interrupted by another navigation|net::ERR_ABORTED/.test(String(e))) throw e;
+      await page.waitForLoadState('load');
+    }
+  }
+}
+
 // logout uses the header's sign-out button.
 export async function logout(page) {
   await Promise.all([page.waitForURL(/\/login/), page.click('header button:has-text("Sign out")')]);

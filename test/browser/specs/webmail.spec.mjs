@@ -7,7 +7,7 @@
 import http from 'node:http';
 import net from 'node:net';
 import { execFileSync } from 'node:child_process';
-import { run, env, login, expectText, expectNoText, assert } from '../lib.mjs';
+import { run, env, login, expectText, expectNoText, assert, goto } from '../lib.mjs';
 
 // beacon is a loopback HTTP server that records every request it gets.
 function beacon() {
@@ -147,12 +147,15 @@ The quarterly numbers are in.
     const raw = await until('the message over IMAP', () => imapFetch(env.OTHER_USER, env.OTHER_USER_PASSWORD, 'Plans for spring'));
     assert.match(raw, /From: alice@example\.test/);
     assert.match(raw, /filename=plan\.txt/);
-    await page.goto('/mail/');
+    await goto(page, '/mail/');
     await page.click('nav.folders >> text=Sent');
     await expectText(page, 'Plans for spring');
   });
 
   await b.step('the other user replies from the webmail', async () => {
+    // Alice's open folder list would reload itself when the reply arrives (live update)
+    // and race the navigation below: leave it first.
+    await page.goto('about:blank');
     const bob = await b.page();
     await login(bob, env.OTHER_USER, env.OTHER_USER_PASSWORD, { next: '/mail/' });
     await bob.click('text=Plans for spring');
@@ -165,12 +168,21 @@ The quarterly numbers are in.
     await bob.fill('#body', 'Sounds good.\n' + (await bob.inputValue('#body')));
     await bob.click('#send');
     await expectText(bob, 'Message sent.');
-    await page.goto('/mail/');
-    await expectText(page, 'Re: Plans for spring');
+    // Alice's open folder list reloads itself when the reply arrives (live update), which
+    // may race this navigation: look again until the INBOX shows it.
+    for (let i = 0; ; i++) {
+      await goto(page, '/mail/');
+      try {
+        await expectText(page, 'Re: Plans for spring', { timeout: 5000 });
+        break;
+      } catch (e) {
+        if (i >= 3) throw e;
+      }
+    }
   });
 
   await b.step('move with the form, then by drag and drop', async () => {
-    await page.goto('/mail/');
+    await goto(page, '/mail/');
     await page.locator('tr.row', { hasText: 'Quarterly numbers' }).locator('input[name=uid]').check();
     await page.locator('#list-form select[name=dest]').selectOption({ label: 'Archive' });
     await page.click('#list-form button[value=move]');
@@ -278,7 +290,7 @@ The quarterly numbers are in.
   });
 
   await b.step('a new message appears on the open list without a click (live update)', async () => {
-    await page.goto('/mail/');
+    await goto(page, '/mail/');
     await expectText(page, 'Re: Plans for spring');
     await smtpSend('dave@sender.test', env.USER, `From: Dave <dave@sender.test>
 To: ${env.USER}

@@ -6,7 +6,7 @@
 // attachment is served so that no browser renders it in our origin.
 import http from 'node:http';
 import net from 'node:net';
-import { run, env, login, expectText, assert } from '../lib.mjs';
+import { run, env, login, expectText, assert, goto } from '../lib.mjs';
 
 function beacon() {
   const hits = [];
@@ -115,7 +115,7 @@ Content-Disposition: attachment; filename="<img src=x onerror=alert(1)>.html"
   for (let i = 0; i < msgs.length; i++) {
     const name = `hostile ${String(i).padStart(2, '0')}`;
     await b.step(`open ${name}`, async () => {
-      await page.goto('/mail/');
+      await goto(page, '/mail/');
       await page.click(`text=${name}`);
       await page.frameLocator('#body-frame').getByText(`case ${i}`).waitFor();
       await expectText(page, '<img src=x onerror=alert(1)>.html', { within: 'ul.attachments' });

@@ -1,7 +1,7 @@
 // The webmail without JavaScript (every action is a plain form), at phone width, and its
 // keyboard shortcuts with JavaScript.
 import net from 'node:net';
-import { run, env, login, expectText, expectNoText, assert } from '../lib.mjs';
+import { run, env, login, expectText, expectNoText, assert, goto } from '../lib.mjs';
 
 function smtpSend(from, to, data) {
   const [host, port] = env.SMTP_ADDR.split(':');
@@ -63,7 +63,7 @@ run(async (b) => {
     await page.keyboard.press('r');
     await page.waitForURL(/\/mail\/compose\?reply=/);
     assert.equal(await page.inputValue('#subject'), 'Re: Evening update');
-    await page.goto('/mail/');
+    await goto(page, '/mail/');
     await page.keyboard.press('/');
     await page.keyboard.type('evening');
     await page.keyboard.press('Enter');
