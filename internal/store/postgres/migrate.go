@@ -290,6 +290,7 @@ func queueImport(b *pgx.Batch, mbox int64, msgs []store.ImportMessage, flags [][
 	}
 	uid, mod, blob, size, fl, seen, date, meta := make([]int64, n), make([]int64, n), make([]int64, n),
 		make([]int64, n), make([]string, n), make([]bool, n), make([]time.Time, n), make([][]byte, n)
+	zone := make([]int32, n) // the INTERNALDATE's zone offset (RFC 9051 2.3.3), kept as delivered
 	for i, bd := range bodies {
 		m := msgs[bd.idx]
 		id, ok := blobs[bd.sum]
@@ -298,13 +299,15 @@ func queueImport(b *pgx.Batch, mbox int64, msgs []store.ImportMessage, flags [][
 		}
 		uid[i], mod[i], blob[i], size[i] = int64(m.UID), int64(m.ModSeq), id, bd.Size()
 		fl[i], seen[i], date[i], meta[i] = joinFlags(flags[bd.idx]), store.HasSeen(flags[bd.idx]), m.InternalDate, m.Meta
+		_, off := m.InternalDate.Zone()
+		zone[i] = int32(off)
 	}
-	b.Queue(`INSERT INTO messages (mailbox, uid, modseq, flags, seen, internal_date, size, blob, meta)
-		SELECT $1, c.uid, c.modseq, string_to_array(c.flags, ' '), c.seen, c.date, c.size, c.blob, c.meta
+	b.Queue(`INSERT INTO messages (mailbox, uid, modseq, flags, seen, internal_date, size, blob, meta, date_zone)
+		SELECT $1, c.uid, c.modseq, string_to_array(c.flags, ' '), c.seen, c.date, c.size, c.blob, c.meta, c.zone
 		FROM unnest($2::bigint[], $3::bigint[], $4::text[], $5::boolean[], $6::timestamptz[], $7::bigint[],
-			$8::bigint[], $9::bytea[]) AS c(uid, modseq, flags, seen, date, size, blob, meta)
+			$8::bigint[], $9::bytea[], $10::integer[]) AS c(uid, modseq, flags, seen, date, size, blob, meta, zone)
 		ON CONFLICT (mailbox, uid) DO UPDATE SET flags = excluded.flags, seen = excluded.seen, modseq = excluded.modseq
-		RETURNING blob, xmax = 0`, mbox, uid, mod, fl, seen, date, size, blob, meta).
+		RETURNING blob, xmax = 0`, mbox, uid, mod, fl, seen, date, size, blob, meta, zone).
 		Query(func(rows pgx.Rows) error {
 			var id int64
 			var inserted bool

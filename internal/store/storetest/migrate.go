@@ -11,7 +11,9 @@ import (
 	"context"
 	"errors"
 	"slices"
+	"strings"
 	"testing"
+	"time"
 
 	"mailgrid/internal/store"
 )
@@ -139,19 +141,26 @@ func sameAccount(t *testing.T, src, dst store.Store, a store.AccountRef) {
 			t.Errorf("mailbox on the target %+v, source %+v", d, s)
 			continue
 		}
-		list := func(st store.Store, id store.MailboxID) []store.Message {
+		list := func(st store.Store, id store.MailboxID) ([]store.Message, []int) {
 			var out []store.Message
+			var zones []int // the INTERNALDATE's zone offsets: kept by the import too
 			if err := st.Messages(ctx, a, id, store.Query{}, func(m store.Message) error {
 				m.ID, m.MailboxID = 0, 0
+				_, off := m.InternalDate.Zone()
+				zones = append(zones, off)
 				m.InternalDate = m.InternalDate.UTC().Truncate(1000) // microseconds
 				out = append(out, m)
 				return nil
 			}); err != nil {
 				t.Fatal(err)
 			}
-			return out
+			return out, zones
 		}
-		sm, dm := list(src, sid), list(dst, db[i].ID)
+		sm, sz := list(src, sid)
+		dm, dz := list(dst, db[i].ID)
+		if !slices.Equal(sz, dz) {
+			t.Errorf("%q: zones %v on the target, %v on the source", s.Name, dz, sz)
+		}
 		if len(sm) != len(dm) {
 			t.Errorf("%q: %d messages on the target, %d on the source", s.Name, len(dm), len(sm))
 			continue
@@ -195,6 +204,12 @@ func (p *pair) seedAccount(t *testing.T, a store.AccountRef) {
 	h.deliver(a, "INBOX", h.message(), store.FlagSeen, "$Label1")
 	work := h.create(a, "Work")
 	h.deliverN(a, "Work", 3)
+	// One message whose INTERNALDATE has a zone of its own (an APPEND with +0530).
+	if res, err := p.src.Deliver(h.ctx, store.Delivery{Body: strings.NewReader(h.message()),
+		InternalDate: time.Date(2026, 3, 1, 9, 30, 0, 0, time.FixedZone("", 19800)),
+		Targets:      []store.DeliveryTarget{{Account: a, Mailbox: "Work"}}}); err != nil || res[0].Err != nil {
+		t.Fatalf("deliver with a zone: %v %v", err, res)
+	}
 	inbox := h.mailbox(a, "INBOX")
 	if _, err := p.src.StoreFlags(h.ctx, a, inbox.ID, store.FlagUpdate{UIDs: []store.UID{2, 3}, Op: store.FlagsAdd,
 		Flags: []string{store.FlagFlagged}}); err != nil {
