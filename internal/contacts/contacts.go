@@ -1,0 +1,200 @@
+// Package contacts is the address books of the webmail: a personal book per account and a
+// group (domain-wide) book per domain, and their exchange formats, vCard (RFC 6350) and
+// CSV.
+//
+// Model:
+//   - A Book is named by its tenant (domain) and owner: Owner.Account is the account's
+//     directory ID for a personal book, 0 for the domain's group book. Every Store call
+//     names the book, and a contact ID is found only in the book that holds it: another
+//     tenant's (or account's) IDs are ErrNotFound, never someone else's row.
+//   - Who may read or edit a book is the caller's decision (the webmail lets the domain's
+//     users read the group book and its domain admins edit it); the store only isolates.
+//   - A Contact is a name, ordered e-mail addresses and phone numbers and a note. The first
+//     address is the one lists sort by ("email" order) and compose completes to.
+//   - Import is all or nothing: the formats' parsers refuse a file with any bad record,
+//     naming its line, and Store.Import adds a batch in one transaction.
+//
+// Drivers: contacts/sqlite (embedded, DATA/contacts) and contacts/postgres (the cluster's
+// directory database); both pass the conformance suite in contacts/contactstest.
+package contacts
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/mail"
+	"strings"
+	"time"
+	"unicode/utf8"
+)
+
+// ErrNotFound is a contact that is not in the named book.
+var ErrNotFound = errors.New("contacts: not found")
+
+// ErrInvalid wraps a contact refused by Validate.
+var ErrInvalid = errors.New("contacts: invalid contact")
+
+// Limits on a contact, enforced by Validate.
+const (
+	MaxName   = 200
+	MaxNote   = 4000
+	MaxEmails = 20
+	MaxPhones = 20
+	MaxImport = 10000 // contacts in one import
+)
+
+// Book names an address book.
+type Book struct {
+	Domain  string // the tenant, ASCII lower case
+	Account int64  // the owner's directory.Account.ID; 0 is the domain's group book
+}
+
+// Group reports whether b is the domain's group book.
+func (b Book) Group() bool { return b.Account == 0 }
+
+// Contact is one entry of a book.
+type Contact struct {
+	ID      int64 // assigned by the store, unique per store
+	Name    string
+	Emails  []string // addr-spec, without display names
+	Phones  []string
+	Note    string
+	Updated time.Time // set by the store on every write
+}
+
+// Email is the contact's first address, or "".
+func (c Contact) Email() string {
+	if len(c.Emails) == 0 {
+		return ""
+	}
+	return c.Emails[0]
+}
+
+// Order is a list order.
+type Order int
+
+const (
+	ByName  Order = iota // name, then first address (case-insensitive)
+	ByEmail              // first address, then name
+)
+
+// Query selects contacts of a book.
+type Query struct {
+	// Search, when not empty, keeps contacts whose name or any address contains it
+	// (case-insensitive).
+	Search string
+	Order  Order
+	Limit  int // 0: no limit
+}
+
+// Store holds address books. Implementations are safe for concurrent use; a method that
+// returns nil has made its change durable.
+type Store interface {
+	// List returns the contacts of b that q selects, in q's order.
+	List(ctx context.Context, b Book, q Query) ([]Contact, error)
+	// Get returns one contact of b.
+	Get(ctx context.Context, b Book, id int64) (Contact, error)
+	// Add validates c and adds it to b, returning its ID.
+	Add(ctx context.Context, b Book, c Contact) (int64, error)
+	// Update replaces the contact c.ID of b.
+	Update(ctx context.Context, b Book, c Contact) error
+	// Delete removes a contact of b.
+	Delete(ctx context.Context, b Book, id int64) error
+	// Import adds cs to b in one transaction: all or, on any error, none.
+	Import(ctx context.Context, b Book, cs []Contact) error
+	Close() error
+}
+
+// Normalize trims c's fields, drops empty addresses and phones and lower-cases the
+// domain part of addresses; Validate expects a normalized contact.
+func Normalize(c Contact) Contact {
+	c.Name = strings.TrimSpace(c.Name)
+	c.Note = strings.TrimSpace(c.Note)
+	var es []string
+	for _, e := range c.Emails {
+		e = strings.TrimSpace(e)
+		if e == "" {
+			continue
+		}
+		if at := strings.LastIndexByte(e, '@'); at > 0 {
+			e = e[:at] + strings.ToLower(e[at:])
+		}
+		es = append(es, e)
+	}
+	var ps []string
+	for _, p := range c.Phones {
+		if p = strings.TrimSpace(p); p != "" {
+			ps = append(ps, p)
+		}
+	}
+	c.Emails, c.Phones = es, ps
+	return c
+}
+
+// Validate checks a normalized contact: a name or an address, addresses that parse as
+// RFC 5322 3.4.1 addr-specs, no control characters, bounded sizes.
+func Validate(c Contact) error {
+	bad := func(f string, a ...any) error { return fmt.Errorf("%w: %s", ErrInvalid, fmt.Sprintf(f, a...)) }
+	if c.Name == "" && len(c.Emails) == 0 {
+		return bad("a name or an e-mail address is required")
+	}
+	if len(c.Name) > MaxName || len(c.Note) > MaxNote {
+		return bad("name or note too long")
+	}
+	if len(c.Emails) > MaxEmails || len(c.Phones) > MaxPhones {
+		return bad("too many addresses or phone numbers")
+	}
+	if !clean(c.Name, false) || !clean(c.Note, true) {
+		return bad("control characters in name or note")
+	}
+	for _, e := range c.Emails {
+		a, err := mail.ParseAddress(e)
+		if err != nil || a.Address != e || a.Name != "" || len(e) > 254 {
+			return bad("not an e-mail address: %q", e)
+		}
+	}
+	for _, p := range c.Phones {
+		if len(p) > 40 || !clean(p, false) {
+			return bad("not a phone number: %q", p)
+		}
+	}
+	return nil
+}
+
+// clean: valid UTF-8 without control characters (newlines and tabs allowed when multi).
+func clean(s string, multi bool) bool {
+	if !utf8.ValidString(s) {
+		return false
+	}
+	for _, r := range s {
+		if r < 0x20 || r == 0x7f {
+			if multi && (r == '\n' || r == '\t' || r == '\r') {
+				continue
+			}
+			return false
+		}
+	}
+	return true
+}
+
+// Prepare normalizes and validates c, the drivers' first step of a write.
+func Prepare(c Contact) (Contact, error) {
+	c = Normalize(c)
+	return c, Validate(c)
+}
+
+// SearchKey is the lower-cased text Query.Search matches: the name and every address.
+func SearchKey(c Contact) string {
+	return strings.ToLower(c.Name + "\n" + strings.Join(c.Emails, "\n"))
+}
+
+// SortKeys are the keys of the two orders, lower-cased.
+func SortKeys(c Contact) (name, email string) {
+	return strings.ToLower(c.Name), strings.ToLower(c.Email())
+}
+
+// LikePattern turns a search into a LIKE pattern with '\' as the escape character.
+func LikePattern(search string) string {
+	r := strings.NewReplacer(`\`, `\\`, `%`, `\%`, `_`, `\_`)
+	return "%" + r.Replace(strings.ToLower(search)) + "%"
+}
