@@ -48,6 +48,7 @@ type Store struct {
 	log    *slog.Logger
 	origin string
 	seq    *sequencer
+	locks  locker // cross-node advisory locks (lock.go)
 
 	closed    atomic.Bool
 	closeOnce sync.Once
@@ -104,6 +105,7 @@ func (s *Store) Origin() string { return s.origin }
 func (s *Store) Close() error {
 	s.closeOnce.Do(func() {
 		s.closed.Store(true)
+		s.closeLocks()
 		s.pool.Close()
 	})
 	return nil
