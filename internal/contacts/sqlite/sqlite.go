@@ -1,0 +1,310 @@
+// Package sqlite is the embedded driver of the address books (contacts.Store): one SQLite
+// database, contacts.db, in the data directory's contacts/ folder.
+//
+// Layout:
+//
+//	contacts (id, domain, account, name, emails, phones, note, name_key, email_key,
+//	          search, updated)   account 0 is the domain's group book; emails and phones
+//	          are newline-joined (Validate refuses newlines in them); the *_key and
+//	          search columns are lower-cased copies the orders and the search use
+//
+// Every statement names the book (domain, account) beside the contact ID, so another
+// book's IDs are not found. Durability as the other embedded drivers: WAL,
+// synchronous=FULL, one writer connection with BEGIN IMMEDIATE, a read pool; Import is
+// one transaction.
+//
+// Library: modernc.org/sqlite (pure Go).
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	_ "modernc.org/sqlite" // the database/sql driver "sqlite"
+
+	"mailgrid/internal/contacts"
+)
+
+// SchemaVersion is the schema version this code writes (PRAGMA user_version).
+const SchemaVersion = 1
+
+var migrations = []string{`
+CREATE TABLE contacts (
+	id        INTEGER PRIMARY KEY,
+	domain    TEXT NOT NULL,
+	account   INTEGER NOT NULL,
+	name      TEXT NOT NULL,
+	emails    TEXT NOT NULL,
+	phones    TEXT NOT NULL,
+	note      TEXT NOT NULL,
+	name_key  TEXT NOT NULL,
+	email_key TEXT NOT NULL,
+	search    TEXT NOT NULL,
+	updated   INTEGER NOT NULL
+) STRICT;
+CREATE INDEX contacts_book ON contacts(domain, account, name_key);
+`}
+
+// Options configure Open.
+type Options struct {
+	Dir       string           // the directory holding contacts.db
+	ReadConns int              // read pool size; default 4
+	Now       func() time.Time // the clock; nil is time.Now
+}
+
+// DB is the address books of one node. It is safe for concurrent use.
+type DB struct {
+	wdb, rdb *sql.DB
+	now      func() time.Time
+}
+
+var _ contacts.Store = (*DB)(nil)
+
+// Open opens (creating if needed) contacts.db in opt.Dir.
+func Open(ctx context.Context, opt Options) (*DB, error) {
+	if opt.Dir == "" {
+		return nil, errors.New("contacts/sqlite: no directory")
+	}
+	if opt.ReadConns <= 0 {
+		opt.ReadConns = 4
+	}
+	if opt.Now == nil {
+		opt.Now = time.Now
+	}
+	if err := os.MkdirAll(opt.Dir, 0o750); err != nil {
+		return nil, fmt.Errorf("contacts/sqlite: %w", err)
+	}
+	path := filepath.Join(opt.Dir, "contacts.db")
+	wdb, err := sql.Open("sqlite", dsn(path, false))
+	if err != nil {
+		return nil, fmt.Errorf("contacts/sqlite: open: %w", err)
+	}
+	wdb.SetMaxOpenConns(1)
+	wdb.SetConnMaxIdleTime(0)
+	wdb.SetConnMaxLifetime(0)
+	if err := migrate(ctx, wdb); err != nil {
+		return nil, errors.Join(err, wdb.Close())
+	}
+	rdb, err := sql.Open("sqlite", dsn(path, true))
+	if err != nil {
+		return nil, errors.Join(fmt.Errorf("contacts/sqlite: open: %w", err), wdb.Close())
+	}
+	rdb.SetMaxOpenConns(opt.ReadConns)
+	return &DB{wdb: wdb, rdb: rdb, now: opt.Now}, nil
+}
+
+func dsn(path string, readOnly bool) string {
+	q := url.Values{}
+	q.Add("_pragma", "busy_timeout(10000)")
+	q.Add("_pragma", "journal_mode(WAL)")
+	q.Add("_pragma", "synchronous(FULL)")
+	q.Set("_txlock", "immediate")
+	if readOnly {
+		q.Add("_pragma", "query_only(1)")
+	}
+	return "file:" + (&url.URL{Path: path}).EscapedPath() + "?" + q.Encode()
+}
+
+// migrate brings user_version up to SchemaVersion, refusing a newer database.
+func migrate(ctx context.Context, db *sql.DB) error {
+	var v int
+	if err := db.QueryRowContext(ctx, "PRAGMA user_version").Scan(&v); err != nil {
+		return fmt.Errorf("contacts/sqlite: schema version: %w", err)
+	}
+	if v > SchemaVersion {
+		return fmt.Errorf("contacts/sqlite: schema version %d is newer than this program's %d", v, SchemaVersion)
+	}
+	for ; v < SchemaVersion; v++ {
+		tx, err := db.BeginTx(ctx, nil)
+		if err != nil {
+			return fmt.Errorf("contacts/sqlite: migrate: %w", err)
+		}
+		_, err = tx.ExecContext(ctx, migrations[v])
+		if err == nil {
+			_, err = tx.ExecContext(ctx, fmt.Sprintf("PRAGMA user_version = %d", v+1))
+		}
+		if err == nil {
+			err = tx.Commit()
+		}
+		if err != nil {
+			return errors.Join(fmt.Errorf("contacts/sqlite: migrate to %d: %w", v+1, err), ignoreDone(tx.Rollback()))
+		}
+	}
+	return nil
+}
+
+func ignoreDone(err error) error {
+	if errors.Is(err, sql.ErrTxDone) {
+		return nil
+	}
+	return err
+}
+
+// Close closes the databases.
+func (d *DB) Close() error { return errors.Join(d.rdb.Close(), d.wdb.Close()) }
+
+const columns = "id, name, emails, phones, note, updated"
+
+func scan(sc interface{ Scan(...any) error }) (contacts.Contact, error) {
+	var c contacts.Contact
+	var emails, phones string
+	var updated int64
+	if err := sc.Scan(&c.ID, &c.Name, &emails, &phones, &c.Note, &updated); err != nil {
+		return c, err
+	}
+	c.Emails, c.Phones = split(emails), split(phones)
+	c.Updated = time.Unix(updated, 0)
+	return c, nil
+}
+
+func split(s string) []string {
+	if s == "" {
+		return nil
+	}
+	return strings.Split(s, "\n")
+}
+
+// row is the stored values of c (prepared) in the column order of insertSQL's $3...$10.
+func (d *DB) row(c contacts.Contact) []any {
+	nk, ek := contacts.SortKeys(c)
+	return []any{c.Name, strings.Join(c.Emails, "\n"), strings.Join(c.Phones, "\n"), c.Note, nk, ek, contacts.SearchKey(c), d.now().Unix()}
+}
+
+const insertSQL = `INSERT INTO contacts (domain, account, name, emails, phones, note, name_key, email_key, search, updated)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) RETURNING id`
+
+// List implements contacts.Store.
+func (d *DB) List(ctx context.Context, b contacts.Book, q contacts.Query) ([]contacts.Contact, error) {
+	query := "SELECT " + columns + " FROM contacts WHERE domain = $1 AND account = $2"
+	args := []any{b.Domain, b.Account}
+	if q.Search != "" {
+		query += ` AND search LIKE $3 ESCAPE '\'`
+		args = append(args, contacts.LikePattern(q.Search))
+	}
+	if q.Order == contacts.ByEmail {
+		query += " ORDER BY email_key = '', email_key, name_key, id"
+	} else {
+		query += " ORDER BY name_key, email_key, id"
+	}
+	if q.Limit > 0 {
+		query += fmt.Sprintf(" LIMIT %d", q.Limit)
+	}
+	rows, err := d.rdb.QueryContext(ctx, query, args...)
+	if err != nil {
+		return nil, fmt.Errorf("contacts/sqlite: list: %w", err)
+	}
+	defer rows.Close() //nolint:errcheck // rows.Err below reports failures
+	var out []contacts.Contact
+	for rows.Next() {
+		c, err := scan(rows)
+		if err != nil {
+			return nil, fmt.Errorf("contacts/sqlite: list: %w", err)
+		}
+		out = append(out, c)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("contacts/sqlite: list: %w", err)
+	}
+	return out, nil
+}
+
+// Get implements contacts.Store.
+func (d *DB) Get(ctx context.Context, b contacts.Book, id int64) (contacts.Contact, error) {
+	c, err := scan(d.rdb.QueryRowContext(ctx, "SELECT "+columns+" FROM contacts WHERE domain = $1 AND account = $2 AND id = $3", b.Domain, b.Account, id))
+	if errors.Is(err, sql.ErrNoRows) {
+		return c, contacts.ErrNotFound
+	}
+	if err != nil {
+		return c, fmt.Errorf("contacts/sqlite: get: %w", err)
+	}
+	return c, nil
+}
+
+// Add implements contacts.Store.
+func (d *DB) Add(ctx context.Context, b contacts.Book, c contacts.Contact) (int64, error) {
+	c, err := contacts.Prepare(c)
+	if err != nil {
+		return 0, err
+	}
+	var id int64
+	if err := d.wdb.QueryRowContext(ctx, insertSQL, append([]any{b.Domain, b.Account}, d.row(c)...)...).Scan(&id); err != nil {
+		return 0, fmt.Errorf("contacts/sqlite: add: %w", err)
+	}
+	return id, nil
+}
+
+// Update implements contacts.Store.
+func (d *DB) Update(ctx context.Context, b contacts.Book, c contacts.Contact) error {
+	id := c.ID
+	c, err := contacts.Prepare(c)
+	if err != nil {
+		return err
+	}
+	res, err := d.wdb.ExecContext(ctx, `UPDATE contacts SET name = $3, emails = $4, phones = $5, note = $6, name_key = $7, email_key = $8, search = $9, updated = $10
+WHERE domain = $1 AND account = $2 AND id = $11`, append(append([]any{b.Domain, b.Account}, d.row(c)...), id)...)
+	return oneRow(res, err, "update")
+}
+
+// Delete implements contacts.Store.
+func (d *DB) Delete(ctx context.Context, b contacts.Book, id int64) error {
+	res, err := d.wdb.ExecContext(ctx, "DELETE FROM contacts WHERE domain = $1 AND account = $2 AND id = $3", b.Domain, b.Account, id)
+	return oneRow(res, err, "delete")
+}
+
+func oneRow(res sql.Result, err error, what string) error {
+	if err != nil {
+		return fmt.Errorf("contacts/sqlite: %s: %w", what, err)
+	}
+	n, err := res.RowsAffected()
+	if err != nil {
+		return fmt.Errorf("contacts/sqlite: %s: %w", what, err)
+	}
+	if n == 0 {
+		return contacts.ErrNotFound
+	}
+	return nil
+}
+
+// Import implements contacts.Store: every contact is validated before the transaction.
+func (d *DB) Import(ctx context.Context, b contacts.Book, cs []contacts.Contact) (err error) {
+	if len(cs) > contacts.MaxImport {
+		return fmt.Errorf("%w: more than %d contacts in one import", contacts.ErrInvalid, contacts.MaxImport)
+	}
+	prepared := make([]contacts.Contact, len(cs))
+	for i, c := range cs {
+		if prepared[i], err = contacts.Prepare(c); err != nil {
+			return fmt.Errorf("contact %d: %w", i+1, err)
+		}
+	}
+	tx, err := d.wdb.BeginTx(ctx, nil)
+	if err != nil {
+		return fmt.Errorf("contacts/sqlite: import: %w", err)
+	}
+	defer func() {
+		if err != nil {
+			err = errors.Join(err, ignoreDone(tx.Rollback()))
+		}
+	}()
+	stmt, err := tx.PrepareContext(ctx, insertSQL)
+	if err != nil {
+		return fmt.Errorf("contacts/sqlite: import: %w", err)
+	}
+	defer stmt.Close() //nolint:errcheck // closed with the transaction
+	for _, c := range prepared {
+		var id int64
+		if err := stmt.QueryRowContext(ctx, append([]any{b.Domain, b.Account}, d.row(c)...)...).Scan(&id); err != nil {
+			return fmt.Errorf("contacts/sqlite: import: %w", err)
+		}
+	}
+	if err := tx.Commit(); err != nil {
+		return fmt.Errorf("contacts/sqlite: import: %w", err)
+	}
+	return nil
+}
