@@ -58,6 +58,9 @@ type MailOptions struct {
 	// SearchScanLimit bounds the messages whose body a search reads when the store has no
 	// text index (store.TextSearcher); default 5000.
 	SearchScanLimit int
+	// FilterState is the filter state the Settings page edits (mail_settings.go): spam
+	// level and Sieve scripts; nil: the page answers "not available".
+	FilterState MailFilterState
 }
 
 //go:embed assets/mail.js
@@ -135,6 +138,7 @@ func (s *Server) mailPages(mux *http.ServeMux) {
 	page("POST /mail/compose", s.mailComposePost)
 	page("GET /mail/search", s.mailSearch)
 	page("GET /mail/events", s.mailEvents(&eventStops{stop: make(chan struct{})}))
+	s.mailSettingsPages(a, page)
 }
 
 func (s *Server) serveAsset(w http.ResponseWriter, ctype string, b []byte) {
