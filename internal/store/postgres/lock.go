@@ -75,13 +75,9 @@ func (s *Store) TryLock(ctx context.Context, acct store.AccountRef, name string)
 	// the node: the round trip is bounded by lockTimeout, not by the caller.
 	qctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), lockTimeout)
 	defer cancel()
-	if err := s.lockConn(qctx); err != nil {
+	got, err := s.tryLock(qctx, key)
+	if err != nil {
 		return nil, err
-	}
-	var got bool
-	if err := l.conn.QueryRow(qctx, `SELECT pg_try_advisory_lock($1)`, key).Scan(&got); err != nil {
-		s.dropLockConn("lock", err)
-		return nil, fmt.Errorf("advisory lock: %w", err)
 	}
 	if !got {
 		return nil, store.ErrLocked
@@ -92,6 +88,25 @@ func (s *Store) TryLock(ctx context.Context, acct store.AccountRef, name string)
 	l.held[key] = true
 	var once sync.Once
 	return func() { once.Do(func() { s.unlock(key) }) }, nil
+}
+
+// tryLock runs pg_try_advisory_lock on the lock connection. A connection that died
+// since its last use (a server restart, a terminated backend) is only found dead by
+// using it, so a failed attempt is tried once more on a new connection. Called with
+// l.mu held.
+func (s *Store) tryLock(ctx context.Context, key int64) (bool, error) {
+	var err error
+	for range 2 {
+		if err = s.lockConn(ctx); err != nil {
+			return false, err
+		}
+		var got bool
+		if err = s.locks.conn.QueryRow(ctx, `SELECT pg_try_advisory_lock($1)`, key).Scan(&got); err == nil {
+			return got, nil
+		}
+		s.dropLockConn("lock", err)
+	}
+	return false, fmt.Errorf("advisory lock: %w", err)
 }
 
 // unlock frees key. A connection that died has freed it already.
@@ -160,7 +175,7 @@ func (s *Store) dropLockConn(what string, err error) {
 	}
 }
 
-// closeLocks closes the lock connection for Close: PostgreSQL frees the node's locks.
+// closeLocks frees the node's locks and closes the lock connection, for Close.
 func (s *Store) closeLocks() {
 	l := &s.locks
 	l.mu.Lock()
@@ -171,6 +186,11 @@ func (s *Store) closeLocks() {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), lockTimeout)
 	defer cancel()
+	// Unlock first: a closed connection's locks are freed only when its backend has
+	// exited, a moment after Close returns.
+	if _, err := l.conn.Exec(ctx, `SELECT pg_advisory_unlock_all()`); err != nil {
+		s.log.Warn("advisory unlock all", "err", err)
+	}
 	if err := l.conn.Close(ctx); err != nil {
 		s.log.Warn("lock connection close", "err", err)
 	}
