@@ -146,10 +146,14 @@ func (s *session) login(user, pass string) error {
 		s.log.Error("shard", "user", user, "shard", acct.Shard, "err", err)
 		return errTemp
 	}
-	unlock, ok := s.srv.lockMaildrop(ref)
-	if !ok {
+	unlock, err := s.srv.lockMaildrop(s.ctx, st, ref)
+	switch {
+	case errors.Is(err, store.ErrLocked):
 		s.log.Info("login refused: maildrop in use", "user", user)
 		return errInUse // RFC 2449 8.1.2
+	case err != nil:
+		s.log.Error("lock maildrop", "user", user, "err", err)
+		return errTemp // RFC 3206 4: SYS/TEMP
 	}
 	if !s.srv.loginAllowed(ref) {
 		unlock()

@@ -26,9 +26,12 @@
 // RETR with "-ERR" and is skipped by UPDATE.
 //
 // One POP3 session per maildrop (RFC 1939 8): a second login while a session holds the
-// account gets "-ERR [IN-USE]" (RFC 2449 8.1.2). The lock is in-process, keyed by the
-// account; in the cluster shape it must become cross-node (an advisory lock in the shard
-// database) — see the cluster issue.
+// account gets "-ERR [IN-USE]" (RFC 2449 8.1.2), on any node. The session takes an
+// in-process lock keyed by the account and, when the account's store implements
+// store.MaildropLocker (the PostgreSQL shard: an advisory lock in the shard database),
+// the store's cluster-wide lock named "pop3"; a store that does not (the single-node
+// SQLite shard) has no other node to exclude. A fault taking the lock is
+// "-ERR [SYS/TEMP]". Both are released after UPDATE or when the session ends.
 //
 // # Connection
 //

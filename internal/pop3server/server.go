@@ -137,9 +137,36 @@ func (s *Server) Serve(l net.Listener) error { return s.net.Serve(l) }
 // progress are cancelled) and ctx's error is returned.
 func (s *Server) Shutdown(ctx context.Context) error { return s.net.Shutdown(ctx) }
 
+// maildropLockName names POP3's lock among an account's store locks.
+const maildropLockName = "pop3"
+
 // lockMaildrop takes the account's maildrop lock (RFC 1939 8: the server acquires an
-// exclusive-access lock on the maildrop). It is in-process; see the package doc.
-func (s *Server) lockMaildrop(ref store.AccountRef) (unlock func(), ok bool) {
+// exclusive-access lock on the maildrop): the in-process one, then, when st implements
+// store.MaildropLocker (a shard other nodes open too), the store's cluster-wide one. A
+// maildrop held elsewhere is store.ErrLocked; any other error is a store fault.
+func (s *Server) lockMaildrop(ctx context.Context, st store.Store, ref store.AccountRef) (unlock func(), err error) {
+	local, ok := s.lockLocal(ref)
+	if !ok {
+		return nil, store.ErrLocked
+	}
+	l, ok := st.(store.MaildropLocker)
+	if !ok {
+		return local, nil
+	}
+	release, err := l.TryLock(ctx, ref, maildropLockName)
+	if err != nil {
+		local()
+		return nil, err
+	}
+	return func() {
+		release()
+		local()
+	}, nil
+}
+
+// lockLocal takes the in-process lock of the account's maildrop, which also spares the
+// store a round trip for a second login on the same node.
+func (s *Server) lockLocal(ref store.AccountRef) (unlock func(), ok bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if _, busy := s.locks[ref]; busy {
