@@ -11,6 +11,7 @@ import (
 	"sync"
 
 	"mailgrid/internal/admin"
+	"mailgrid/internal/contacts"
 	"mailgrid/internal/delivery"
 	"mailgrid/internal/directory"
 	"mailgrid/internal/dns"
@@ -260,13 +261,20 @@ func (s *System) webServer(p *delivery.Pipeline, flt *filters) (server, error) {
 		return nil, errNoWeb
 	}
 	h := s.Cfg.HTTP
-	return web.New(web.Options{
-		Admin: s.Admin, Hostname: s.Cfg.Hostname, AssetsDir: h.AssetsDir,
-		SecureCookies: h.SecureCookies, TrustedOrigins: h.TrustedOrigins, Logger: s.Log.With("svc", "http"),
-		Mail: web.MailOptions{Shards: s.Shards, Pipeline: p, Bus: s.Bus, MaxMessageBytes: s.Cfg.SMTP.MaxMessageBytes, FilterState: flt.db},
-		// The console's filter policy, quarantine and DNS pages (web/admin_policy.go).
-		Filters: webFilters(s, p, flt),
-		DNS:     admin.DNSSource{Keys: s.DKIMKeys(), Resolver: dns.New(s.Cfg.DNS.Servers, s.Cfg.DNS.Timeout.D())},
+	// The address books (contacts.go) close after the server's Shutdown.
+	return s.withContacts(func(cs contacts.Store) (server, error) {
+		srv, err := web.New(web.Options{
+			Admin: s.Admin, Hostname: s.Cfg.Hostname, AssetsDir: h.AssetsDir,
+			SecureCookies: h.SecureCookies, TrustedOrigins: h.TrustedOrigins, Logger: s.Log.With("svc", "http"),
+			Mail: web.MailOptions{Shards: s.Shards, Pipeline: p, Bus: s.Bus, MaxMessageBytes: s.Cfg.SMTP.MaxMessageBytes, FilterState: flt.db, Contacts: cs},
+			// The console's filter policy, quarantine and DNS pages (web/admin_policy.go).
+			Filters: webFilters(s, p, flt),
+			DNS:     admin.DNSSource{Keys: s.DKIMKeys(), Resolver: dns.New(s.Cfg.DNS.Servers, s.Cfg.DNS.Timeout.D())},
+		})
+		if err != nil {
+			return nil, err
+		}
+		return srv, nil
 	})
 }
 

@@ -34,6 +34,7 @@ import (
 	"strings"
 
 	"mailgrid/internal/bus"
+	"mailgrid/internal/contacts"
 	"mailgrid/internal/delivery"
 	"mailgrid/internal/directory"
 	"mailgrid/internal/message/htmlsafe"
@@ -61,6 +62,9 @@ type MailOptions struct {
 	// FilterState is the filter state the Settings page edits (mail_settings.go): spam
 	// level and Sieve scripts; nil: the page answers "not available".
 	FilterState MailFilterState
+	// Contacts holds the address books (mail_contacts.go); nil: the Contacts pages and
+	// compose completion answer "not available".
+	Contacts contacts.Store
 }
 
 //go:embed assets/mail.js
@@ -139,6 +143,7 @@ func (s *Server) mailPages(mux *http.ServeMux) {
 	page("GET /mail/search", s.mailSearch)
 	page("GET /mail/events", s.mailEvents(&eventStops{stop: make(chan struct{})}))
 	s.mailSettingsPages(a, page)
+	s.mailContactsPages(a, page)
 }
 
 func (s *Server) serveAsset(w http.ResponseWriter, ctype string, b []byte) {
