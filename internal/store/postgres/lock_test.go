@@ -81,3 +81,17 @@ func TestLockConnectionDies(t *testing.T) {
 	}
 	r()
 }
+
+// BenchmarkTryLockRelease measures one POP3 login's lock and its release: two round
+// trips on the store's lock connection.
+func BenchmarkTryLockRelease(b *testing.B) {
+	s := openAt(b, pgtest.DSN(b), Options{})
+	acct := store.AccountRef{Domain: "a.test", ID: 1}
+	for b.Loop() {
+		release, err := s.TryLock(b.Context(), acct, "pop3")
+		if err != nil {
+			b.Fatal(err)
+		}
+		release()
+	}
+}
