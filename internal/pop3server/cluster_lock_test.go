@@ -69,3 +69,26 @@ func TestMaildropLockAcrossNodes(t *testing.T) {
 	}
 	b.cmd("QUIT")
 }
+
+// TestMaildropLockFault: a store that cannot take the lock (closed: its lock connection
+// is gone) makes the login a temporary failure, never IN-USE, and leaves no lock behind.
+func TestMaildropLockFault(t *testing.T) {
+	w := newWorld(t)
+	st, err := storepg.Open(t.Context(), storepg.Options{DSN: pgtest.DSN(t), MaxConns: 2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := st.Close(); err != nil {
+		t.Fatal(err)
+	}
+	addr := w.start(t, func(o *pop3server.Options) { o.Shards = staticShards(st) })
+	for range 2 { // the second attempt meets the same fault, not a lock left by the first
+		c := dialGreeted(t, addr)
+		c.stls()
+		c.cmd("USER " + userAddr)
+		if got := c.cmd("PASS " + userPass); !strings.HasPrefix(got, "-ERR [SYS/TEMP]") {
+			t.Fatalf("login with a failing lock = %q", got)
+		}
+		c.cmd("QUIT")
+	}
+}
