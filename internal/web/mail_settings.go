@@ -143,6 +143,7 @@ func (s *Server) mailSettingsPages(a *mailAssets, page func(string, func(http.Re
 
 var settingsFuncs = template.FuncMap{
 	"list": func(v ...string) []string { return v },
+	"inc":  func(i int) int { return i + 1 },
 	"actionLabel": func(t string) string {
 		return map[string]string{"fileinto": "move to folder", "flag": "flag", "forward": "forward to",
 			"discard": "delete", "reject": "reject with reason", "stop": "stop (no further rules)"}[t]

@@ -104,6 +104,19 @@ func TestMailSettingsRuleFiles(t *testing.T) {
 	if strings.Contains(page, "size over") || !strings.Contains(page, "move to Reports") {
 		t.Fatal("rule-delete removed the wrong rule")
 	}
+	// Editing fills the form with the stored rule; saving it replaces it in place.
+	if _, _, page = c.get("/mail/settings?edit=0"); !strings.Contains(page, `value="[report]"`) || !strings.Contains(page, "Edit rule 1") {
+		t.Fatalf("edit form not filled:\n%s", page)
+	}
+	settingsPost(t, c, url.Values{"op": {"rule-save"}, "idx": {"0"}, "c0_field": {"from"}, "c0_op": {"is"}, "c0_value": {"boss@remote.example"},
+		"a0_type": {"fileinto"}, "a0_mailbox": {"Reports"}})
+	if _, _, page = c.get("/mail/settings"); strings.Count(page, `data-rule=`) != 1 || !strings.Contains(page, `from is &#34;boss@remote.example&#34;`) {
+		t.Fatalf("edited rule not shown:\n%s", page)
+	}
+	h.deliver("u1@a.example", msgFrom("boss@remote.example", "lunch again"))
+	if got := h.env.Messages(t, h.acct["u1@a.example"], "Reports"); len(got) != 2 {
+		t.Fatalf("Reports holds %d messages after the edit, want 2", len(got))
+	}
 }
 
 func hasFlag(flags []string, f string) bool {
