@@ -307,6 +307,7 @@ func (s *Server) contactsExport(w http.ResponseWriter, r *http.Request, c *mailC
 	w.Header().Set("Content-Type", ctype)
 	w.Header().Set("Content-Disposition", `attachment; filename="`+name+`"`)
 	w.Header().Set("X-Content-Type-Options", "nosniff")
+	w.Header().Set("Content-Security-Policy", "sandbox")
 	if _, err := w.Write(buf.Bytes()); err != nil {
 		s.log.Debug("webmail: contacts export write", "err", err)
 	}
@@ -326,6 +327,7 @@ type completion struct {
 // so it needs no CSRF token; the session cookie authenticates it.
 func (s *Server) contactsComplete(w http.ResponseWriter, r *http.Request, c *mailCtx) {
 	out := []completion{}
+	status := http.StatusOK
 	q := strings.TrimSpace(r.URL.Query().Get("q"))
 	if cs := s.opt.Mail.Contacts; cs != nil && q != "" && len(q) <= 200 {
 		seen := map[string]bool{}
@@ -334,7 +336,7 @@ func (s *Server) contactsComplete(w http.ResponseWriter, r *http.Request, c *mai
 			list, err := cs.List(r.Context(), b, contacts.Query{Search: q, Limit: 10})
 			if err != nil {
 				s.log.Error("webmail: contacts complete", "err", err)
-				w.WriteHeader(http.StatusServiceUnavailable)
+				status, out = http.StatusServiceUnavailable, []completion{}
 				break
 			}
 			for _, ct := range list {
@@ -354,6 +356,7 @@ func (s *Server) contactsComplete(w http.ResponseWriter, r *http.Request, c *mai
 	}
 	w.Header().Set("Content-Type", "application/json")
 	w.Header().Set("Cache-Control", "no-store")
+	w.WriteHeader(status)
 	if err := json.NewEncoder(w).Encode(out); err != nil {
 		s.log.Debug("webmail: contacts complete write", "err", err)
 	}
