@@ -263,12 +263,40 @@ func ParseCSV(r io.Reader) ([]Contact, error) {
 	return out, nil
 }
 
+// formula reports whether a spreadsheet would run a cell as a formula (CSV injection):
+// it starts with '=', '@', a tab or CR, or '+' / '-' not followed by a digit, space or
+// '(' (so phone numbers such as "+1 555" stay as they are).
+func formula(v string) bool {
+	if v == "" {
+		return false
+	}
+	switch v[0] {
+	case '=', '@', '\t', '\r':
+		return true
+	case '+', '-':
+		return len(v) > 1 && !strings.ContainsRune("0123456789 (", rune(v[1]))
+	}
+	return false
+}
+
+// defuse prefixes a formula cell with an apostrophe, which spreadsheets show as text;
+// ParseCSV removes it again, so an export imports unchanged.
+func defuse(v string) string {
+	if formula(v) {
+		return "'" + v
+	}
+	return v
+}
+
 func fromRecord(cols, rec []string) Contact {
 	var c Contact
 	var first, last string
 	for i, v := range rec {
 		if i >= len(cols) {
 			break
+		}
+		if strings.HasPrefix(v, "'") && formula(v[1:]) {
+			v = v[1:]
 		}
 		switch cols[i] {
 		case "name":
@@ -299,7 +327,11 @@ func WriteCSV(w io.Writer, cs []Contact) error {
 		return err
 	}
 	for _, c := range cs {
-		if err := cw.Write([]string{c.Name, strings.Join(c.Emails, csvSep), strings.Join(c.Phones, csvSep), c.Note}); err != nil {
+		rec := []string{c.Name, strings.Join(c.Emails, csvSep), strings.Join(c.Phones, csvSep), c.Note}
+		for i := range rec {
+			rec[i] = defuse(rec[i])
+		}
+		if err := cw.Write(rec); err != nil {
 			return err
 		}
 	}

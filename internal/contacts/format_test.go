@@ -121,3 +121,20 @@ func TestCSVBadLinesRefused(t *testing.T) {
 		t.Error("a quote error accepted")
 	}
 }
+
+// A cell a spreadsheet would run as a formula is exported behind an apostrophe and
+// imported back unchanged; phone numbers keep their '+'.
+func TestCSVFormulaDefused(t *testing.T) {
+	cs := []contacts.Contact{{Name: "=HYPERLINK(\"http://evil.test\")", Emails: []string{"a@example.org"}, Phones: []string{"+1 555 0100"}, Note: "@SUM(A1)"}}
+	var out bytes.Buffer
+	if err := contacts.WriteCSV(&out, cs); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(out.String(), `"'=HYPERLINK(""http://evil.test"")"`) || !strings.Contains(out.String(), "'@SUM(A1)") || !strings.Contains(out.String(), ",+1 555 0100,") {
+		t.Fatalf("export:\n%s", out.String())
+	}
+	again, err := contacts.ParseCSV(&out)
+	if err != nil || !reflect.DeepEqual(again, cs) {
+		t.Fatalf("%v %#v", err, again)
+	}
+}
