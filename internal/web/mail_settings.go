@@ -238,6 +238,10 @@ func (s *Server) mailSettingsPost(w http.ResponseWriter, r *http.Request, c *mai
 	default:
 		set := v.S
 		saved, err = applySettingsForm(&set, op, r)
+		if err == nil && op == "vacation" && set.Vacation != nil {
+			// RFC 5230 4.5: the aliases that deliver here are the user's addresses too.
+			set.Vacation.Addresses = s.identities(ctx, c.p.acct)[1:]
+		}
 		if err == nil {
 			err = s.storeSettings(ctx, fs, c, v, set)
 		}

@@ -9,11 +9,13 @@ import (
 	"time"
 
 	"mailgrid/internal/admin"
+	"mailgrid/internal/delivery"
 	"mailgrid/internal/delivery/deliverytest"
 	"mailgrid/internal/directory"
 	"mailgrid/internal/filter"
 	"mailgrid/internal/filter/bayes"
 	"mailgrid/internal/filter/mailets"
+	"mailgrid/internal/mail"
 	"mailgrid/internal/web"
 )
 
@@ -35,6 +37,7 @@ func settingsHarness(t *testing.T) *harness {
 	h := &harness{t: t, env: e, acct: map[string]directory.Account{}}
 	e.Domain(t, "a.example", 0, 0)
 	h.add(context.Background(), "u1@a.example", directory.RoleUser)
+	e.Alias(t, "info@a.example", "u1@a.example")
 	h.svc = &admin.Service{Dir: e.Dir, Shards: e.Shards}
 	srv, err := web.New(web.Options{Admin: h.svc, Hostname: "mx.test",
 		LoginPerIP: web.Limit{Burst: 1000, Every: time.Millisecond},
@@ -161,6 +164,18 @@ func TestMailSettingsVacationForwardBlock(t *testing.T) {
 		t.Fatalf("reply to %v:\n%s", items[0].Recipients, reply)
 	}
 
+	// Mail to an alias of the account is answered too (the mailet sees the alias as the
+	// recipient; the page also lists the aliases as :addresses, RFC 5230 4.5).
+	raw := strings.ReplaceAll(strings.Replace(msgFrom("sender2@remote.example", "via alias"), "To: u1@", "To: info@", 1), "\n", "\r\n")
+	env := &delivery.Envelope{From: mail.MustParse("sender2@remote.example"),
+		Recipients: []delivery.Recipient{{Addr: mail.MustParse("info@a.example")}}, Received: time.Now()}
+	if res, err := h.env.Pipeline.Deliver(context.Background(), env, delivery.Bytes(raw)); err != nil || res[0].Err != nil {
+		t.Fatalf("deliver to the alias: %v %v", err, res[0].Err)
+	}
+	if items = h.env.QueueItems(t); len(items) != 2 {
+		t.Fatalf("queued %d auto-replies after mail to the alias, want 2", len(items))
+	}
+
 	// Forward with a copy; then block a sender.
 	settingsPost(t, c, url.Values{"op": {"vacation"}}) // auto-reply off
 	settingsPost(t, c, url.Values{"op": {"forward"}, "forward_to": {"me@elsewhere.example"}, "keep": {"1"}})
@@ -176,7 +191,7 @@ func TestMailSettingsVacationForwardBlock(t *testing.T) {
 		subj, _, _ := strings.Cut(rest, "\r\n")
 		subjects = append(subjects, subj)
 	}
-	if len(inbox) != 4 || strings.Contains(strings.Join(subjects, ","), "blocked") {
+	if len(inbox) != 5 || strings.Contains(strings.Join(subjects, ","), "blocked") {
 		t.Fatalf("INBOX: %v", subjects)
 	}
 	fwd := 0
