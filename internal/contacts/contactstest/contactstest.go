@@ -253,3 +253,34 @@ func testReopen(t *testing.T, open Open) {
 		t.Fatalf("after reopen: %+v %v", c, err)
 	}
 }
+
+// Bench measures an import of n contacts and a search over them in one book of s.
+func Bench(b *testing.B, s contacts.Store, n int) {
+	cs := make([]contacts.Contact, n)
+	for i := range cs {
+		cs[i] = contacts.Contact{Name: fmt.Sprintf("Person %06d", i), Emails: []string{fmt.Sprintf("p%06d@example.org", i)}, Phones: []string{"+1 555 0100"}}
+	}
+	ctx := b.Context()
+	b.Run(fmt.Sprintf("Import%d", n), func(b *testing.B) {
+		for i := 0; b.Loop(); i++ {
+			if err := s.Import(ctx, contacts.Book{Domain: "bench.example", Account: int64(i + 1)}, cs); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	book := contacts.Book{Domain: "bench.example", Account: 1}
+	b.Run(fmt.Sprintf("Complete%d", n), func(b *testing.B) {
+		for b.Loop() {
+			if got, err := s.List(ctx, book, contacts.Query{Search: "p0042", Limit: 10}); err != nil || len(got) == 0 {
+				b.Fatal(err, len(got))
+			}
+		}
+	})
+	b.Run(fmt.Sprintf("ListAll%d", n), func(b *testing.B) {
+		for b.Loop() {
+			if got, err := s.List(ctx, book, contacts.Query{Order: contacts.ByEmail}); err != nil || len(got) != n {
+				b.Fatal(err, len(got))
+			}
+		}
+	})
+}

@@ -9,6 +9,7 @@ import (
 	"mailgrid/internal/contacts/contactstest"
 	"mailgrid/internal/contacts/postgres"
 	"mailgrid/internal/pgkit/pgkittest"
+	"mailgrid/internal/testkit/pgtest"
 )
 
 // TestMain fails the package if a test leaves goroutines behind (a pool not closed).
@@ -23,4 +24,18 @@ func TestConformance(t *testing.T) {
 		}
 		return s
 	})
+}
+
+// BenchmarkBook: go test ./internal/contacts/postgres -run - -bench .
+func BenchmarkBook(b *testing.B) {
+	s, err := postgres.Open(b.Context(), pgtest.DSN(b), postgres.Options{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer func() {
+		if err := s.Close(); err != nil {
+			b.Error(err)
+		}
+	}()
+	contactstest.Bench(b, s, 10000)
 }

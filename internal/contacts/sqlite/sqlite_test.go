@@ -23,3 +23,17 @@ func TestConformance(t *testing.T) {
 		return s
 	})
 }
+
+// BenchmarkBook: go test ./internal/contacts/sqlite -run - -bench .
+func BenchmarkBook(b *testing.B) {
+	s, err := sqlite.Open(b.Context(), sqlite.Options{Dir: b.TempDir()})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer func() {
+		if err := s.Close(); err != nil {
+			b.Error(err)
+		}
+	}()
+	contactstest.Bench(b, s, 10000)
+}
