@@ -92,6 +92,15 @@ func TestMailContacts(t *testing.T) {
 	if got[0].Name != want[1].Name || got[1].Email() != want[0].Email() || got[0].Note != "a note" {
 		t.Fatalf("export %+v", got)
 	}
+	// CSV export, and the order by address (adam@ before zoe@ either way; by name in reverse
+	// of the vCard order is checked above).
+	st, hdr, csvText := c.get("/mail/contacts/export?format=csv")
+	if st != 200 || !strings.HasPrefix(hdr.Get("Content-Type"), "text/csv") || csvText != "Name,Email,Phone,Note\nAdam Alpha,adam@remote.example,,a note\nZoe Zed,zoe@remote.example,+1 555 0101,\n" {
+		t.Fatalf("csv export %d %q", st, csvText)
+	}
+	if _, _, body := c.get("/mail/contacts?sort=email"); strings.Index(body, "adam@remote.example") > strings.Index(body, "zoe@remote.example") {
+		t.Fatal("sort by e-mail")
+	}
 	// A CSV with bad lines is refused with their numbers; nothing is imported.
 	st, body = c.upload("personal", "bad.csv", "Name,Email\nOk,ok@remote.example\nBad,nope\n", c.csrf)
 	if st != http.StatusBadRequest || !strings.Contains(body, "line 3") {
