@@ -18,7 +18,7 @@ require (
 	modernc.org/sqlite v1.62.0
 )
 
-require github.com/emersion/go-vcard v0.0.0-20260618161152-d854b7e0e2d3 // indirect
+require github.com/emersion/go-vcard v0.0.0-20260618161152-d854b7e0e2d3
 
 require (
 	blitiri.com.ar/go/spf v1.6.0 // indirect
