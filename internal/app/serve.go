@@ -261,12 +261,16 @@ func (s *System) webServer(p *delivery.Pipeline, flt *filters) (server, error) {
 		return nil, errNoWeb
 	}
 	h := s.Cfg.HTTP
+	var state web.MailFilterState // the webmail's settings page; none without filters
+	if flt != nil && flt.db != nil {
+		state = flt.db
+	}
 	// The address books (contacts.go) close after the server's Shutdown.
 	return s.withContacts(func(cs contacts.Store) (server, error) {
 		srv, err := web.New(web.Options{
 			Admin: s.Admin, Hostname: s.Cfg.Hostname, AssetsDir: h.AssetsDir,
 			SecureCookies: h.SecureCookies, TrustedOrigins: h.TrustedOrigins, Logger: s.Log.With("svc", "http"),
-			Mail: web.MailOptions{Shards: s.Shards, Pipeline: p, Bus: s.Bus, MaxMessageBytes: s.Cfg.SMTP.MaxMessageBytes, FilterState: flt.db, Contacts: cs},
+			Mail: web.MailOptions{Shards: s.Shards, Pipeline: p, Bus: s.Bus, MaxMessageBytes: s.Cfg.SMTP.MaxMessageBytes, FilterState: state, Contacts: cs},
 			// The console's filter policy, quarantine and DNS pages (web/admin_policy.go).
 			Filters: webFilters(s, p, flt),
 			DNS:     admin.DNSSource{Keys: s.DKIMKeys(), Resolver: dns.New(s.Cfg.DNS.Servers, s.Cfg.DNS.Timeout.D())},
