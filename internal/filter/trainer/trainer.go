@@ -83,13 +83,7 @@ func New(o Options) *Trainer {
 // Observe queues a batch of committed changes (the signature of bus.Bus.Observe). It
 // never blocks; a full queue drops the batch.
 func (t *Trainer) Observe(changes []store.Change) {
-	var keep []store.Change
-	for _, c := range changes {
-		switch c.Kind {
-		case store.MessageAdded, store.MessageExpunged, store.FlagsChanged:
-			keep = append(keep, c)
-		}
-	}
+	keep := candidates(changes)
 	if len(keep) == 0 {
 		return
 	}
@@ -100,6 +94,40 @@ func (t *Trainer) Observe(changes []store.Change) {
 			t.log.Warn("junk trainer queue full; judgements dropped", "dropped", n)
 		}
 	}
+}
+
+// candidates keeps the changes of the accounts whose batch can hold a judgement: a move
+// (a message added and one expunged in one commit) or a $Junk/$NotJunk keyword. Plain
+// deliveries, appends, flag changes and expunges — nearly all traffic — never queue, so
+// the queue holds only what the user decided.
+func candidates(changes []store.Change) []store.Change {
+	type seen struct{ add, exp, keyword bool }
+	by := map[store.AccountRef]*seen{}
+	for _, c := range changes {
+		a := by[c.Account]
+		if a == nil {
+			a = &seen{}
+			by[c.Account] = a
+		}
+		switch c.Kind {
+		case store.MessageAdded:
+			a.add = true
+		case store.MessageExpunged:
+			a.exp = true
+		case store.FlagsChanged:
+			a.keyword = a.keyword || slices.Contains(c.Flags, KeywordJunk) || slices.Contains(c.Flags, KeywordNotJunk)
+		}
+	}
+	var keep []store.Change
+	for _, c := range changes {
+		switch c.Kind {
+		case store.MessageAdded, store.MessageExpunged, store.FlagsChanged:
+			if a := by[c.Account]; (a.add && a.exp) || a.keyword {
+				keep = append(keep, c)
+			}
+		}
+	}
+	return keep
 }
 
 // Run works the queue until ctx ends.
