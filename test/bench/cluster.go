@@ -4,7 +4,7 @@ package main
 // the same machine load, then mailgrid nodes on one PostgreSQL server (the machine's,
 // -pg) with a directory database and one or two shard databases created for the run
 // (names mailgrid_bench_<random>_..., dropped afterwards). For each shape — 1 node and
-// 1 shard, 2 nodes and 1 shard, 2 nodes and 2 shards — it measures SMTP acceptance of
+// 1 shard, 2 and 3 nodes on 1 shard, 3 nodes on 2 shards — it measures SMTP acceptance of
 // 4 KiB messages (sessions spread round-robin over the nodes' MX listeners; latency from
 // the end of DATA to the 250, every message committed to its user's shard before it)
 // and the mixed IMAP workload of imap.go (clients spread over the nodes' IMAPS
@@ -37,7 +37,7 @@ type clusterShape struct {
 	nodes, shards int
 }
 
-var clusterShapes = []clusterShape{{1, 1}, {2, 1}, {2, 2}}
+var clusterShapes = []clusterShape{{1, 1}, {2, 1}, {3, 1}, {3, 2}}
 
 // runCluster measures every shape with fresh databases on the server at adminDSN.
 func runCluster(bin, adminDSN, dnsAddr string, sessions, messages int, imapDur time.Duration) error {
