@@ -97,8 +97,12 @@ func TestMigrationJournal(t *testing.T) {
 		t.Fatalf("after release: %v", err)
 	}
 	// The holder's connection dies (as with kill -9): the lock is free at once.
-	if _, err := d.pool.Exec(ctx, `SELECT pg_terminate_backend(pid) FROM pg_locks
-		WHERE locktype = 'advisory' AND classid = $1 AND objid = $2`, migrationAccountLock, int32(a.ID)); err != nil {
+	// Only this test's database (other tests may hold the same key in theirs), and wait
+	// for the backend to be gone (pg_terminate_backend only signals it without a timeout).
+	if _, err := d.pool.Exec(ctx, `SELECT pg_terminate_backend(pid, 10000) FROM pg_locks
+		WHERE locktype = 'advisory' AND classid = $1 AND objid = $2
+		AND database = (SELECT oid FROM pg_database WHERE datname = current_database())`,
+		migrationAccountLock, int32(a.ID)); err != nil {
 		t.Fatal(err)
 	}
 	r2() // returns a dead connection: must not panic

@@ -46,8 +46,10 @@ func TestLockConnectionDies(t *testing.T) {
 		t.Fatal(err)
 	}
 	var killed int
+	// Only this test's database: other tests' nodes hold lock connections of their own.
 	pgkittest.QueryRow(t, dsn, `SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity
-		WHERE application_name = '`+lockAppName+`' AND pid IN (SELECT pid FROM pg_locks WHERE locktype = 'advisory')`,
+		WHERE datname = current_database() AND application_name = '`+lockAppName+`'
+		AND pid IN (SELECT pid FROM pg_locks WHERE locktype = 'advisory')`,
 		&killed)
 	if killed != 1 {
 		t.Fatalf("terminated %d lock connections, want 1", killed)
