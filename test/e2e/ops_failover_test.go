@@ -86,8 +86,10 @@ func TestOpsShardFailover(t *testing.T) {
 	}
 	load.Stop()
 	loadStopped = true
+	// Each node sees the new DSN at its next registry refresh (node 2 may not have
+	// needed the shard yet): wait for it, bounded.
 	for _, n := range []*Node{n1, n2} {
-		if !strings.Contains(n.Output(), "shard reopens on next use") {
+		if !waitFor(30*time.Second, func() bool { return strings.Contains(n.Output(), "shard reopens on next use") }) {
 			t.Errorf("%s did not log the switch to the new DSN", n.Name)
 		}
 	}
