@@ -25,6 +25,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"sync"
 
 	"mailgrid/internal/admin"
 	"mailgrid/internal/bus"
@@ -50,6 +51,9 @@ type System struct {
 
 	cluster *clusterParts // nil in the embedded shape
 	closers []func() error
+
+	dkimOnce sync.Once
+	dkim     dkimkeys.Keys // DKIMKeys
 }
 
 // localShards is the embedded shape's store.Shards: one shard, "local".
@@ -120,11 +124,16 @@ func (s *System) openEmbedded(ctx context.Context) error {
 // DKIMKeys returns the installation's DKIM key keeper: files under DATA/dkim embedded
 // (package dkimkeys), the directory database in a cluster, so every node signs with the
 // same keys and a rotation on any node holds for all.
+// One keeper serves the signing mailet and the console, so they share its key cache.
 func (s *System) DKIMKeys() dkimkeys.Keys {
-	if s.cluster != nil {
-		return s.cluster.dir.DKIMKeys(dkimkeys.Options{})
-	}
-	return dkimkeys.OpenDir(filepath.Join(s.Cfg.Data, "dkim"), dkimkeys.Options{})
+	s.dkimOnce.Do(func() {
+		if s.cluster != nil {
+			s.dkim = s.cluster.dir.DKIMKeys(dkimkeys.Options{})
+		} else {
+			s.dkim = dkimkeys.OpenDir(filepath.Join(s.Cfg.Data, "dkim"), dkimkeys.Options{})
+		}
+	})
+	return s.dkim
 }
 
 // Close closes everything opened, in reverse order.

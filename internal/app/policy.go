@@ -6,18 +6,15 @@ import (
 
 	"mailgrid/internal/admin"
 	"mailgrid/internal/delivery"
-	"mailgrid/internal/filter"
 )
 
-// FilterAdmin is the filter state as administration commands see it: the block lists
-// and domain rules (admin.FilterPolicy), the quarantine, and Release, which delivers a
-// held copy past the filters as the server would. It opens the same state the server
-// uses (DATA/filter embedded, the directory database in a cluster); Close releases it.
+// FilterAdmin is the filter state as administration commands see it: admin.FilterAdmin
+// (block lists, domain rules, switches, the quarantine, and Release, which delivers a held
+// copy past the filters as the server would) over the same state the server uses
+// (DATA/filter embedded, the directory database in a cluster). Close releases it.
 type FilterAdmin struct {
-	Policy     *admin.FilterPolicy
-	Quarantine filter.QuarantineStore
-	pipeline   *delivery.Pipeline
-	close      func() error
+	*admin.FilterAdmin
+	close func() error
 }
 
 // OpenFilterAdmin opens the filter state for administration.
@@ -30,16 +27,20 @@ func (s *System) OpenFilterAdmin(ctx context.Context) (*FilterAdmin, error) {
 		Directory: s.Dir, Shards: s.Shards, Queue: s.Queue, Hostname: s.Cfg.Hostname,
 		Logger: s.Log.With("svc", "delivery"), Quarantine: db,
 	})
-	return &FilterAdmin{
-		Policy:     &admin.FilterPolicy{Dir: s.Dir, Lists: db, Rules: db, Switches: db},
-		Quarantine: db, pipeline: p, close: db.Close,
-	}, nil
+	return &FilterAdmin{FilterAdmin: newFilterAdmin(s, db, p), close: db.Close}, nil
 }
 
-// Release delivers a quarantined copy of domain to its recipient and removes it from the
-// quarantine (delivery.Pipeline.Release).
-func (f *FilterAdmin) Release(ctx context.Context, domain string, id int64) error {
-	return f.pipeline.Release(ctx, domain, id)
+// newFilterAdmin is the administration view of the filter state db; releases go through
+// p (none when p is nil).
+func newFilterAdmin(s *System, db filterState, p *delivery.Pipeline) *admin.FilterAdmin {
+	fa := &admin.FilterAdmin{
+		Policy:     &admin.FilterPolicy{Dir: s.Dir, Lists: db, Rules: db, Switches: db},
+		Quarantine: db,
+	}
+	if p != nil {
+		fa.Release = p.Release
+	}
+	return fa
 }
 
 // Close closes the filter state.

@@ -3,7 +3,6 @@ package app
 import (
 	"mailgrid/internal/admin"
 	"mailgrid/internal/delivery"
-	"mailgrid/internal/filter"
 )
 
 // webFilters is the filter state the web front-end administers: the server's own
@@ -13,13 +12,5 @@ func webFilters(s *System, p *delivery.Pipeline, flt *filters) *admin.FilterAdmi
 	if flt == nil || flt.db == nil {
 		return nil
 	}
-	sw, _ := any(flt.db).(filter.DomainSwitches)
-	fa := &admin.FilterAdmin{
-		Policy:     &admin.FilterPolicy{Dir: s.Dir, Lists: flt.db, Rules: flt.db, Switches: sw},
-		Quarantine: flt.db,
-	}
-	if p != nil {
-		fa.Release = p.Release
-	}
-	return fa
+	return newFilterAdmin(s, flt.db, p)
 }
