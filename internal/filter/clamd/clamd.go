@@ -61,6 +61,14 @@ type Config struct {
 	// clamd's StreamMaxLength (default 25 MiB) to fail fast; 0 leaves the check to clamd.
 	MaxSize int64
 	Logger  *slog.Logger // for errors nothing else can report (Close); default slog.Default()
+	// Observer, when set, is told of every Scan: its latency and error (the node's filter
+	// servers page; filter.Recorder implements it).
+	Observer Observer
+}
+
+// Observer is told of each Scan (filter.Observer's shape; this package imports no other).
+type Observer interface {
+	ObserveCall(d time.Duration, err error)
 }
 
 // Client calls one clamd. It is safe for concurrent use: each call has its own
@@ -99,6 +107,15 @@ type Result struct {
 // Scan streams r to clamd (INSTREAM) and returns its verdict. Any error means the message
 // was not scanned.
 func (c *Client) Scan(ctx context.Context, r io.Reader) (Result, error) {
+	start := time.Now()
+	res, err := c.scan(ctx, r)
+	if c.cfg.Observer != nil {
+		c.cfg.Observer.ObserveCall(time.Since(start), err)
+	}
+	return res, err
+}
+
+func (c *Client) scan(ctx context.Context, r io.Reader) (Result, error) {
 	const op = "INSTREAM"
 	reply, err := c.call(ctx, op, func(w io.Writer) error { return c.stream(w, r) })
 	if err != nil {

@@ -64,6 +64,9 @@ type Config struct {
 	// MaxAnswer bounds the answer's size; 0 = 64 KiB.
 	MaxAnswer int64
 	Client    *http.Client // nil = a client of its own
+	// Observer, when set, is told of every request for a message: its latency and error
+	// (the node's filter servers page).
+	Observer filter.Observer
 }
 
 // Hook is the mailet. It is safe for concurrent use.
@@ -171,6 +174,15 @@ type Answer struct {
 
 // Service implements filter.Mailet.
 func (h *Hook) Service(ctx context.Context, m *filter.Mail) error {
+	start := time.Now()
+	err := h.service(ctx, m)
+	if h.cfg.Observer != nil {
+		h.cfg.Observer.ObserveCall(time.Since(start), err)
+	}
+	return err
+}
+
+func (h *Hook) service(ctx context.Context, m *filter.Mail) error {
 	ctx, cancel := context.WithTimeout(ctx, h.cfg.Timeout)
 	defer cancel()
 	env := h.envelope(m)

@@ -55,6 +55,9 @@ type Config struct {
 	Address  string        // host:port or socket path
 	Timeout  time.Duration // the whole session; 0 = 30 s
 	Hostname string        // our host name, the "j" macro; "" = "localhost"
+	// Observer, when set, is told of every session for a message: its latency and error
+	// (the node's filter servers page).
+	Observer filter.Observer
 }
 
 // Milter is a mailet that asks a milter. It is safe for concurrent use.
@@ -168,6 +171,15 @@ func (f *Milter) Health(ctx context.Context) error {
 
 // Service implements filter.Mailet.
 func (f *Milter) Service(ctx context.Context, m *filter.Mail) error {
+	start := time.Now()
+	err := f.service(ctx, m)
+	if f.cfg.Observer != nil {
+		f.cfg.Observer.ObserveCall(time.Since(start), err)
+	}
+	return err
+}
+
+func (f *Milter) service(ctx context.Context, m *filter.Mail) error {
 	ctx, cancel := context.WithTimeout(ctx, f.cfg.Timeout)
 	defer cancel()
 	s, stop, err := f.session(ctx)

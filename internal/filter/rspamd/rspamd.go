@@ -57,6 +57,14 @@ type Config struct {
 	// the timeout (never http.DefaultTransport, which is shared process state).
 	Transport http.RoundTripper
 	Logger    *slog.Logger // for errors nothing else can report; default slog.Default()
+	// Observer, when set, is told of every Check: its latency and error (the node's
+	// filter servers page; filter.Recorder implements it).
+	Observer Observer
+}
+
+// Observer is told of each Check (filter.Observer's shape; this package imports no other).
+type Observer interface {
+	ObserveCall(d time.Duration, err error)
 }
 
 // Client calls one rspamd. It is safe for concurrent use.
@@ -64,6 +72,7 @@ type Client struct {
 	base   *url.URL
 	hc     *http.Client
 	logger *slog.Logger
+	obs    Observer
 }
 
 // New returns a client for cfg.
@@ -86,7 +95,7 @@ func New(cfg Config) (*Client, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
-	return &Client{base: u, hc: &http.Client{Transport: tr, Timeout: cfg.Timeout}, logger: cfg.Logger}, nil
+	return &Client{base: u, hc: &http.Client{Transport: tr, Timeout: cfg.Timeout}, logger: cfg.Logger, obs: cfg.Observer}, nil
 }
 
 // Close releases idle connections.
@@ -141,6 +150,15 @@ func (env *Envelope) headers() (http.Header, error) {
 // Check sends the message (size octets from msg; size -1 when unknown, and the body goes
 // chunked) with its envelope to rspamd and returns its verdict.
 func (c *Client) Check(ctx context.Context, env Envelope, msg io.Reader, size int64) (*Result, error) {
+	start := time.Now()
+	res, err := c.check(ctx, env, msg, size)
+	if c.obs != nil {
+		c.obs.ObserveCall(time.Since(start), err)
+	}
+	return res, err
+}
+
+func (c *Client) check(ctx context.Context, env Envelope, msg io.Reader, size int64) (*Result, error) {
 	const op = "checkv2"
 	hdr, err := env.headers()
 	if err != nil {
