@@ -92,7 +92,8 @@ type remoteCopy struct {
 	addr  mail.Address
 	key   string
 	rcpts []int
-	skip  bool // decided by the remote chain: not queued
+	skip  bool    // decided by the remote chain: not queued
+	fwd   forward // who sends it and which alias forwards it (srs_alias.go)
 }
 
 // fail records a failure for recipient i (the first one wins).
@@ -139,8 +140,8 @@ func (pl *plan) addLocal(i int, a *directory.Account, q store.Quota, fate *filte
 	sp.targets = append(sp.targets, c)
 }
 
-func (pl *plan) addRemote(i int, addr mail.Address, r Recipient) {
-	key := addr.Key()
+func (pl *plan) addRemote(i int, addr mail.Address, r Recipient, fwd forward) {
+	key := addr.Key() + "\x00" + fwd.via.Key()
 	for k := range pl.remote {
 		if pl.remote[k].key == key {
 			pl.remote[k].rcpts = append(pl.remote[k].rcpts, i)
@@ -152,7 +153,7 @@ func (pl *plan) addRemote(i int, addr mail.Address, r Recipient) {
 		orcpt = orcptOf(r.Addr) // RFC 3461 4.2: keep the original recipient across forwarding
 	}
 	qr := queue.Recipient{Addr: addr.String(), Notify: r.Notify, ORcpt: orcpt}
-	pl.remote = append(pl.remote, remoteCopy{rcpt: qr, addr: addr, key: key, rcpts: []int{i}})
+	pl.remote = append(pl.remote, remoteCopy{rcpt: qr, addr: addr, key: key, rcpts: []int{i}, fwd: fwd})
 }
 
 // route resolves every recipient the DATA-stage chain left to deliver (data is nil
@@ -173,7 +174,7 @@ func (p *Pipeline) route(ctx context.Context, env *Envelope, size int64, data []
 				continue
 			}
 		}
-		if e := p.routeOne(ctx, env, pl, &doms, i, size, fate); e != nil {
+		if e := p.routeOne(ctx, env, pl, &doms, i, size, fate, msg); e != nil {
 			if isFault(e) {
 				return pl, e
 			}
@@ -183,7 +184,7 @@ func (p *Pipeline) route(ctx context.Context, env *Envelope, size int64, data []
 	return pl, nil
 }
 
-func (p *Pipeline) routeOne(ctx context.Context, env *Envelope, pl *plan, doms *domainCache, i int, size int64, fate *filter.Fate) *Error {
+func (p *Pipeline) routeOne(ctx context.Context, env *Envelope, pl *plan, doms *domainCache, i int, size int64, fate *filter.Fate, msg *filter.Message) *Error {
 	r := env.Recipients[i]
 	local, err := p.dir.IsLocalDomain(ctx, r.Addr.Domain)
 	if err != nil {
@@ -194,7 +195,7 @@ func (p *Pipeline) routeOne(ctx context.Context, env *Envelope, pl *plan, doms *
 			return errRelayDenied()
 		}
 		if fate == nil || !fate.Cancel {
-			pl.addRemote(i, r.Addr, r)
+			pl.addRemote(i, r.Addr, r, forward{from: env.From})
 		}
 		return nil
 	}
@@ -202,13 +203,19 @@ func (p *Pipeline) routeOne(ctx context.Context, env *Envelope, pl *plan, doms *
 	if e != nil {
 		return e
 	}
+	var off *offsite // how the alias forwards off-site, on its first remote target
 	for _, t := range targets {
 		if t.Account == nil {
 			if p.queue == nil {
 				return Temporary(errors.New("alias forwards off-site but no queue is configured"))
 			}
-			if fate == nil || !fate.Cancel {
-				pl.addRemote(i, t.Remote, r)
+			if off == nil {
+				if off, e = p.offsiteFor(ctx, env, r.Addr, msg); e != nil {
+					return e // a fault
+				}
+			}
+			if !off.loop && (fate == nil || !fate.Cancel) {
+				pl.addRemote(i, t.Remote, r, off.fwd)
 			}
 			continue
 		}
@@ -222,7 +229,7 @@ func (p *Pipeline) routeOne(ctx context.Context, env *Envelope, pl *plan, doms *
 		}
 		pl.addLocal(i, t.Account, q, fate)
 	}
-	return nil
+	return p.offsiteLoop(env, pl, i, off)
 }
 
 // commit holds quarantined copies, stores local copies shard by shard, then queues
@@ -237,35 +244,45 @@ func (p *Pipeline) commit(ctx context.Context, env *Envelope, pl *plan, rp []byt
 			return e
 		}
 	}
-	var rcpts []queue.Recipient
-	var copies []*remoteCopy
-	for k := range pl.remote {
-		if rc := &pl.remote[k]; !rc.skip {
-			rcpts, copies = append(rcpts, rc.rcpt), append(copies, rc)
+	for _, g := range remoteGroups(pl) {
+		if e := p.enqueue(ctx, env, pl, g, remote); e != nil {
+			return e
 		}
 	}
-	if len(rcpts) == 0 {
-		return nil
+	return nil
+}
+
+// enqueue queues one group of remote copies: one queue item per sender and forwarding
+// alias (srs_alias.go), the alias's copies with Delivered-To naming it.
+func (p *Pipeline) enqueue(ctx context.Context, env *Envelope, pl *plan, g remoteGroup, remote *filter.Message) *Error {
+	var rcpts []queue.Recipient
+	for _, rc := range g.copies {
+		rcpts = append(rcpts, rc.rcpt)
 	}
-	qenv := queue.Envelope{From: env.From.String(), EnvID: env.EnvID, Ret: env.Ret, SMTPUTF8: env.SMTPUTF8 || !env.From.IsASCII()}
+	from := g.fwd.from
+	qenv := queue.Envelope{From: from.String(), EnvID: env.EnvID, Ret: env.Ret, SMTPUTF8: env.SMTPUTF8 || !from.IsASCII() || !g.fwd.via.IsASCII()}
 	if env.Account != nil {
 		qenv.Sender = p.accountRef(env.Account)
 	}
-	id, err := p.queue.Enqueue(ctx, qenv, rcpts, remote.Body())
+	body := remote.Body()
+	if !g.fwd.via.IsZero() {
+		body = Prepend(deliveredTo(g.fwd.via), body)
+	}
+	id, err := p.queue.Enqueue(ctx, qenv, rcpts, body)
 	if err != nil {
 		e := Temporary(err)
-		for _, rc := range copies {
+		for _, rc := range g.copies {
 			pl.failAll(rc.rcpts, e)
 		}
 		return e
 	}
-	for _, rc := range copies {
+	for _, rc := range g.copies {
 		for _, i := range rc.rcpts {
 			pl.results[i].Committed = true
 			pl.results[i].QueueID = id
 		}
 	}
-	p.log.Info("queued", "queue_id", id, "recipients", len(rcpts))
+	p.log.Info("queued", "queue_id", id, "recipients", len(rcpts), "from", from.String(), "via", g.fwd.via.String())
 	return nil
 }
 

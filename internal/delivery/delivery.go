@@ -27,7 +27,9 @@
 //     Redirects and auto-replies are delivered after the commit, through the pipeline
 //     again as internal mail (redirect.go), with a Delivered-To field against loops;
 //     with Options.SRS a redirected copy of a foreign sender gets an SRS sender of the
-//     redirecting domain, and bounces to it are routed back (srs.go). The envelope
+//     redirecting domain, and bounces to it are routed back (srs.go). Aliases that
+//     forward off-site are queued in the same commit, with the same SRS and loop rules
+//     (srs_alias.go). The envelope
 //     stages (connect, MAIL, RCPT) run inside CheckConnect, CheckSender and
 //     CheckRecipient (envelope.go).
 //  4. Commit — ONE store.Deliver per shard (one blob for all local copies; the store group
@@ -81,8 +83,9 @@ type Options struct {
 	// Quarantine holds what a chain quarantines; nil refuses such copies with 451 4.7.1
 	// (a chain that quarantines needs it configured).
 	Quarantine filter.QuarantineStore
-	// SRS rewrites the envelope sender of redirected copies and routes bounces to the
-	// rewritten addresses back (srs.go); nil keeps the original sender.
+	// SRS rewrites the envelope sender of redirected copies and of the off-site copies
+	// of aliases, and routes bounces to the rewritten addresses back (srs.go,
+	// srs_alias.go); nil keeps the original sender.
 	SRS *SRS
 }
 

@@ -187,26 +187,33 @@ func TestDeliverGroupsAndRoutes(t *testing.T) {
 		}
 		blob = ms[0].BlobID
 	}
+	// Two queue items: the direct recipient's, and the alias's (it carries
+	// Delivered-To against loops, srs_alias.go); the local sender is not rewritten.
 	items := e.QueueItems(t)
-	if len(items) != 1 {
-		t.Fatalf("%d queue items, want 1", len(items))
-	}
-	it := items[0]
-	if string(it.Body) != msg {
-		t.Errorf("queued body = %q (no Return-Path for remote copies)", it.Body)
+	if len(items) != 2 {
+		t.Fatalf("%d queue items, want 2", len(items))
 	}
 	got := map[string]string{}
-	for _, r := range it.Recipients {
-		got[r.Addr] = r.ORcpt
+	for _, it := range items {
+		wantBody := msg // no Return-Path for remote copies
+		if len(it.Recipients) == 1 && it.Recipients[0].Addr == "friend@far.example" {
+			wantBody = "Delivered-To: team@local.test\r\n" + msg
+		}
+		if string(it.Body) != wantBody {
+			t.Errorf("queued body = %q, want %q", it.Body, wantBody)
+		}
+		for _, r := range it.Recipients {
+			got[r.Addr] = r.ORcpt
+		}
+		if it.Envelope.From != "sender@local.test" || it.Envelope.Sender != deliverytest.Ref(sender) {
+			t.Errorf("queued envelope = %+v", it.Envelope)
+		}
+		if len(it.Recipients) == 1 && it.Recipients[0].Addr == "x@remote.example" && res[3].QueueID != it.ID {
+			t.Errorf("QueueID %q, want %q", res[3].QueueID, it.ID)
+		}
 	}
 	if len(got) != 2 || got["x@remote.example"] != "" || got["friend@far.example"] != "rfc822;team@local.test" {
 		t.Errorf("queued recipients = %v", got)
-	}
-	if it.Envelope.From != "sender@local.test" || it.Envelope.Sender != deliverytest.Ref(sender) {
-		t.Errorf("queued envelope = %+v", it.Envelope)
-	}
-	if res[3].QueueID != it.ID {
-		t.Errorf("QueueID %q, want %q", res[3].QueueID, it.ID)
 	}
 }
 

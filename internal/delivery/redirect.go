@@ -78,7 +78,7 @@ func (p *Pipeline) redirect(ctx context.Context, env *Envelope, pl *plan, r redi
 		renv.Recipients = append(renv.Recipients, Recipient{Addr: to, Notify: orcpt.Notify, ORcpt: orcptOf(orcpt.Addr)})
 		renv.SMTPUTF8 = renv.SMTPUTF8 || !to.IsASCII()
 	}
-	res, err := p.Deliver(ctx, renv, Prepend([]byte("Delivered-To: "+r.by.String()+"\r\n"), r.msg.Body()))
+	res, err := p.Deliver(ctx, renv, Prepend(deliveredTo(r.by), r.msg.Body()))
 	if err != nil {
 		return p.redirectFailed(pl, r, AsError(err))
 	}
