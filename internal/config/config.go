@@ -47,6 +47,9 @@ type HTTP struct {
 	AssetsDir      string   `toml:"assets_dir"`      // npm install directory holding htmx; "" = pages without htmx
 	SecureCookies  bool     `toml:"secure_cookies"`  // behind a proxy that terminates TLS
 	TrustedOrigins []string `toml:"trusted_origins"` // extra origins allowed to post (a proxy's host name)
+	// MTASTSMode is the mode of the MTA-STS policy served at
+	// https://mta-sts.DOMAIN/.well-known/mta-sts.txt (RFC 8461 3.2): testing, enforce, none.
+	MTASTSMode string `toml:"mta_sts_mode"`
 }
 
 // Filter configures the mail filters (docs/mailets.md): SPF/DKIM/DMARC always run on mail
@@ -73,7 +76,7 @@ type Filter struct {
 	// SRSSecret keys the Sender Rewriting Scheme for redirected mail; "" = off (the
 	// original sender is kept). Every node of a cluster needs the same secret.
 	SRSSecret string     `toml:"srs_secret"`
-	Milters   []Milter   `toml:"milter"`    // external milters at the DATA stage, in order
+	Milters   []Milter   `toml:"milter"`    // external milters, in order
 	HTTPHooks []HTTPHook `toml:"http_hook"` // external HTTP hooks, in order
 }
 
@@ -84,6 +87,10 @@ type Milter struct {
 	Timeout  Duration `toml:"timeout"`   // the whole session; 0 = 30s
 	FailOpen bool     `toml:"fail_open"` // unavailable: deliver tagged instead of 451
 	Domain   string   `toml:"domain"`    // "" = every recipient domain
+	// Stages are where its callbacks run: connect, mail, rcpt (a short session replaying
+	// the transaction up to that command), data (the whole message). Empty = all four
+	// (without connect for a milter of one domain).
+	Stages []string `toml:"stages"`
 }
 
 // HTTPHook is one external filter reached over HTTP (docs/mailets.md).
@@ -237,7 +244,7 @@ func Default() Config {
 		},
 		Log:     Log{Level: "info", Format: "text"},
 		Cluster: Cluster{Heartbeat: Duration(5 * time.Second), DownAfter: Duration(30 * time.Second)},
-		HTTP:    HTTP{AssetsDir: "web/node_modules", TrustedOrigins: []string{}},
+		HTTP:    HTTP{AssetsDir: "web/node_modules", TrustedOrigins: []string{}, MTASTSMode: "testing"},
 		Filter: Filter{QuarantineRetention: Duration(30 * 24 * time.Hour), ClamdTimeout: Duration(2 * time.Minute),
 			RspamdTimeout: Duration(20 * time.Second), BlockLists: true, JunkTraining: true},
 	}
@@ -320,6 +327,11 @@ func (c *Config) Validate() error {
 		if _, _, err := net.SplitHostPort(s); err != nil {
 			errs = append(errs, fmt.Errorf("dns.servers %q: want host:port", s))
 		}
+	}
+	switch c.HTTP.MTASTSMode {
+	case "testing", "enforce", "none": // RFC 8461 3.2
+	default:
+		errs = append(errs, fmt.Errorf("http.mta_sts_mode %q: want testing, enforce or none", c.HTTP.MTASTSMode))
 	}
 	if (c.TLS.CertFile == "") != (c.TLS.KeyFile == "") {
 		errs = append(errs, errors.New("tls: cert_file and key_file go together"))
@@ -411,6 +423,16 @@ func (c *Config) validateExternalFilters() []error {
 		}
 		if m.Timeout < 0 {
 			errs = append(errs, fmt.Errorf("filter.milter %q: negative timeout", m.Name))
+		}
+		for _, st := range m.Stages {
+			switch st {
+			case "connect", "mail", "rcpt", "data":
+			default:
+				errs = append(errs, fmt.Errorf("filter.milter %q: stage %q: want connect, mail, rcpt or data", m.Name, st))
+			}
+			if st == "connect" && m.Domain != "" {
+				errs = append(errs, fmt.Errorf("filter.milter %q: no domain is known at connect", m.Name))
+			}
 		}
 	}
 	for _, h := range c.Filter.HTTPHooks {
