@@ -76,6 +76,7 @@ type mailPage struct {
 	Search   *searchQuery
 	Searched bool
 	Status   int
+	UI       uiPrefs // language, zone, theme, layout (mail_prefs.go)
 }
 
 type quotaView struct {
@@ -166,7 +167,7 @@ func (s *Server) pageOf(ctx context.Context, c *mailCtx, title string, current s
 	if c == nil || c.p == nil {
 		return d
 	}
-	d.CSRF, d.Me = c.p.csrf(), c.p.acct.Address.String()
+	d.CSRF, d.Me, d.UI = c.p.csrf(), c.p.acct.Address.String(), c.ui
 	for _, b := range c.boxes {
 		parts := strings.Split(b.Name, store.MailboxSeparator)
 		f := folderView{ID: b.ID, Name: b.Name, Label: parts[len(parts)-1], Depth: len(parts) - 1,
@@ -264,7 +265,7 @@ func (s *Server) mailList(w http.ResponseWriter, r *http.Request, c *mailCtx) {
 		return
 	}
 	d.Rows, d.Total = rows, total
-	size := s.pageSize()
+	size := s.pageSizeFor(c)
 	pages := (total + size - 1) / size
 	for n := max(1, l.Page-5); n <= min(pages, l.Page+5); n++ {
 		d.Pages = append(d.Pages, pageLink{N: n, URL: l.URL(mb.ID, "page="+strconv.Itoa(n)), Current: n == l.Page})
@@ -332,7 +333,7 @@ func (s *Server) listPage(ctx context.Context, c *mailCtx, mb store.Mailbox, l l
 		}
 		return o
 	})
-	size := s.pageSize()
+	size := s.pageSizeFor(c)
 	from := min((l.Page-1)*size, len(all))
 	to := min(from+size, len(all))
 	rows := make([]rowView, 0, to-from)

@@ -20,14 +20,14 @@ var mailFuncs = template.FuncMap{
 		return t.UTC().Format("2006-01-02 15:04")
 	},
 	"actionsData": func(d mailPage) actionsData {
-		a := actionsData{Folders: d.Folders}
+		a := actionsData{Folders: d.Folders, UI: d.UI}
 		if d.Folder != nil {
 			a.InTrash, a.InJunk = d.Folder.SpecialUse == store.Trash, d.Folder.SpecialUse == store.Junk
 		}
 		return a
 	},
 	"rowsData": func(d mailPage, sortable, showFolder bool) rowsData {
-		r := rowsData{Rows: d.Rows, Sortable: sortable && d.Folder != nil, ShowFolder: showFolder}
+		r := rowsData{Rows: d.Rows, Sortable: sortable && d.Folder != nil, ShowFolder: showFolder, UI: d.UI}
 		if r.Sortable {
 			id := d.Folder.ID
 			r.SortFrom, r.SortSubject = d.List.SortURL(id, "from"), d.List.SortURL(id, "subject")
@@ -40,12 +40,14 @@ var mailFuncs = template.FuncMap{
 type actionsData struct {
 	Folders         []folderView
 	InTrash, InJunk bool
+	UI              uiPrefs
 }
 
 type rowsData struct {
 	Rows                                      []rowView
 	Sortable, ShowFolder                      bool
 	SortFrom, SortSubject, SortDate, SortSize string
+	UI                                        uiPrefs
 }
 
 // mailSize is a byte count for people.

@@ -74,6 +74,8 @@ type readView struct {
 	FrameURL, ImagesURL, TextURL string
 	Images                       bool
 	RemoteBlocked                int
+	Sender                       string // the one From address, offered for "always show images"
+	SenderAllowed                bool   // images shown because the sender is on the user's list
 	Attachments                  []attachView
 	Flagged, Draft, Seen         bool
 }
@@ -282,7 +284,7 @@ func (s *Server) mailRead(w http.ResponseWriter, r *http.Request, c *mailCtx) {
 	base := fmt.Sprintf("/mail/m/%d/%d", o.mb.ID, o.msg.UID)
 	v := &readView{Mailbox: o.mb.ID, UID: o.msg.UID, Folder: o.mb.Name, Subject: o.info.Subject,
 		From: displayList(env.From), To: displayList(env.To), Cc: displayList(env.Cc),
-		Date: decodeHeader(env.Date), Flagged: slices.Contains(o.msg.Flags, store.FlagFlagged),
+		Date: c.ui.HeaderDate(decodeHeader(env.Date)), Flagged: slices.Contains(o.msg.Flags, store.FlagFlagged),
 		Draft: slices.Contains(o.msg.Flags, store.FlagDraft), Seen: true}
 	if len(env.ReplyTo) > 0 && displayList(env.ReplyTo) != v.From {
 		v.ReplyTo = displayList(env.ReplyTo)
@@ -292,6 +294,14 @@ func (s *Server) mailRead(w http.ResponseWriter, r *http.Request, c *mailCtx) {
 	}
 	text, html, attach, _ := bodyParts(&o.info.Structure)
 	v.Images = r.URL.Query().Get("images") == "1"
+	if len(env.From) == 1 {
+		v.Sender = normSender(addrString(env.From[0]))
+	}
+	// The user's list of senders whose remote images always load (mail_prefs.go): the
+	// same as the per-message click; the frame keeps its CSP and sandbox.
+	if !v.Images && c.ui.ImagesAllowed(env.From) {
+		v.Images, v.SenderAllowed = true, true
+	}
 	v.AsText = r.URL.Query().Get("view") == "text"
 	blob, err := c.st.OpenBlob(ctx, c.ref, o.msg.ID)
 	if err != nil {

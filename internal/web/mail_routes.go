@@ -144,6 +144,7 @@ func (s *Server) mailPages(mux *http.ServeMux) {
 	page("GET /mail/events", s.mailEvents(&eventStops{stop: make(chan struct{})}))
 	s.mailSettingsPages(a, page)
 	s.mailContactsPages(a, page)
+	s.mailPrefsPages(a, page)
 }
 
 func (s *Server) serveAsset(w http.ResponseWriter, ctype string, b []byte) {
@@ -160,6 +161,7 @@ type mailCtx struct {
 	st    store.Store
 	ref   store.AccountRef
 	boxes []store.Mailbox
+	ui    uiPrefs // the account's display preferences (mail_prefs.go)
 }
 
 // withMail authenticates a page request, checks CSRF on unsafe ones (urlencoded forms;
@@ -195,6 +197,7 @@ func (s *Server) withMail(a *mailAssets, h func(w http.ResponseWriter, r *http.R
 			s.mailError(w, r, &mailCtx{a: a, p: p}, http.StatusServiceUnavailable, "The mail store is not available right now; try again in a moment.")
 			return
 		}
+		s.applyUI(w, r, c)
 		h(w, r, c)
 	}
 }

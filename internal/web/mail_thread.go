@@ -150,7 +150,7 @@ func (s *Server) threadPage(ctx context.Context, c *mailCtx, mb store.Mailbox, l
 		}
 		return cmp.Compare(b.latest.UID, a.latest.UID)
 	})
-	size := s.pageSize()
+	size := s.pageSizeFor(c)
 	from := min((l.Page-1)*size, len(threads))
 	to := min(from+size, len(threads))
 	rows := make([]rowView, 0, to-from)
