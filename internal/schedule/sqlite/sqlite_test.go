@@ -1,0 +1,29 @@
+package sqlite_test
+
+import (
+	"sync"
+	"testing"
+
+	"mailgrid/internal/schedule"
+	"mailgrid/internal/schedule/scheduletest"
+	"mailgrid/internal/schedule/sqlite"
+)
+
+func TestConformance(t *testing.T) {
+	var mu sync.Mutex
+	dirs := map[*testing.T]string{}
+	scheduletest.Run(t, func(t *testing.T) schedule.Store {
+		mu.Lock()
+		dir, ok := dirs[t]
+		if !ok {
+			dir = t.TempDir()
+			dirs[t] = dir
+		}
+		mu.Unlock()
+		s, err := sqlite.Open(t.Context(), sqlite.Options{Dir: dir})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return s
+	})
+}
