@@ -30,6 +30,10 @@ type FilterAdmin struct {
 	Policy     *FilterPolicy
 	Quarantine filter.QuarantineStore
 	Release    func(ctx context.Context, domain string, id int64) error
+	// Servers is the node's register of external filters and Node the node's name, for
+	// the filter servers page (filterservers.go); nil where there is none (the CLI).
+	Servers *filter.Servers
+	Node    string
 }
 
 // ErrNoFilters is returned when the installation gave the front-end no filter state.
