@@ -38,6 +38,9 @@ type filters struct {
 	stopTrainer func()
 	// srs rewrites senders of redirected mail (filter.srs_secret); nil when off.
 	srs *delivery.SRS
+	// servers registers the external filters and records their calls (the console's
+	// filter servers page).
+	servers *filter.Servers
 }
 
 // openFilters opens the filter state and builds the default chains from [filter]
@@ -52,7 +55,7 @@ func (s *System) openFilters(ctx context.Context, resolver dns.Resolver) (*filte
 	if err != nil {
 		return nil, fmt.Errorf("filter state: %w", err)
 	}
-	f := &filters{db: db, chains: filter.NewChains(s.Log.With("svc", "filter"))}
+	f := &filters{db: db, chains: filter.NewChains(s.Log.With("svc", "filter")), servers: filter.NewServers(nil)}
 	// Per-domain antivirus/antispam switches, if the state driver keeps them.
 	var switches filter.DomainSwitches = db
 	data := []filter.Rule{{
@@ -61,19 +64,25 @@ func (s *System) openFilters(ctx context.Context, resolver dns.Resolver) (*filte
 	}}
 	if cfg.Clamd != "" {
 		network, addr, _ := strings.Cut(cfg.Clamd, ":")
-		c, err := clamd.New(clamd.Config{Network: network, Address: addr, Timeout: cfg.ClamdTimeout.D(), Logger: s.Log})
-		if err != nil {
-			return nil, f.closeWith(err)
-		}
 		policy := filter.FailClosed
 		if cfg.ClamdFailOpen {
 			policy = filter.FailOpen
+		}
+		var c *clamd.Client
+		rec := f.servers.Add(filter.ServerInfo{Name: "virus", Kind: filter.KindClamd, Address: cfg.Clamd, Policy: policy,
+			Stages: []filter.Stage{filter.StageData}}, func(ctx context.Context) error { return c.Ping(ctx) })
+		c, err := clamd.New(clamd.Config{Network: network, Address: addr, Timeout: cfg.ClamdTimeout.D(), Logger: s.Log, Observer: rec})
+		if err != nil {
+			return nil, f.closeWith(err)
 		}
 		data = append(data, filter.Rule{Mailet: &mailets.Virus{Client: c}, Timeout: cfg.ClamdTimeout.D(), Policy: policy,
 			Matcher: filter.SwitchedOn(switches, filter.ServiceAntivirus)})
 	}
 	if cfg.Rspamd != "" {
-		c, err := rspamd.New(rspamd.Config{URL: cfg.Rspamd, Timeout: cfg.RspamdTimeout.D(), Logger: s.Log})
+		var c *rspamd.Client
+		rec := f.servers.Add(filter.ServerInfo{Name: "rspamd", Kind: filter.KindRspamd, Address: cfg.Rspamd, Policy: filter.FailOpen,
+			Stages: []filter.Stage{filter.StageData}}, func(ctx context.Context) error { return c.Ping(ctx) })
+		c, err := rspamd.New(rspamd.Config{URL: cfg.Rspamd, Timeout: cfg.RspamdTimeout.D(), Logger: s.Log, Observer: rec})
 		if err != nil {
 			return nil, f.closeWith(err)
 		}
@@ -83,7 +92,7 @@ func (s *System) openFilters(ctx context.Context, resolver dns.Resolver) (*filte
 	if err := f.chains.Add(filter.StageData, "", data...); err != nil {
 		return nil, f.closeWith(err)
 	}
-	if err := s.addPolicyFilters(f.chains, db); err != nil {
+	if err := s.addPolicyFilters(f.chains, db, f.servers); err != nil {
 		return nil, f.closeWith(err)
 	}
 	if err := f.chains.Add(filter.StageLocal, "",
@@ -162,7 +171,7 @@ func (s *System) startTrainer(ctx context.Context, db filterState) (stop func())
 // that cannot be read defers, fail-closed), the outbound rate limits
 // (filter.messages_per_hour, recipients_per_day) and the external filters of [[filter.milter]]
 // and [[filter.http_hook]], in configuration order, after the built-in DATA filters.
-func (s *System) addPolicyFilters(c *filter.Chains, db filterState) error {
+func (s *System) addPolicyFilters(c *filter.Chains, db filterState, srv *filter.Servers) error {
 	cfg := s.Cfg.Filter
 	if cfg.BlockLists {
 		// Lists and rules are read at most every 5 s per node (docs/mailets.md).
@@ -192,7 +201,11 @@ func (s *System) addPolicyFilters(c *filter.Chains, db filterState) error {
 	}
 	for _, m := range cfg.Milters {
 		network, addr, _ := strings.Cut(m.Address, ":")
-		mt, err := milter.New(milter.Config{Name: m.Name, Network: network, Address: addr, Timeout: m.Timeout.D(), Hostname: s.Cfg.Hostname})
+		var mt *milter.Milter
+		rec := srv.Add(filter.ServerInfo{Name: m.Name, Kind: filter.KindMilter, Address: m.Address, Policy: policy(m.FailOpen),
+			Domain: m.Domain, Stages: []filter.Stage{filter.StageData}}, func(ctx context.Context) error { return mt.Health(ctx) })
+		mt, err := milter.New(milter.Config{Name: m.Name, Network: network, Address: addr, Timeout: m.Timeout.D(),
+			Hostname: s.Cfg.Hostname, Observer: rec})
 		if err != nil {
 			return err
 		}
@@ -209,7 +222,14 @@ func (s *System) addPolicyFilters(c *filter.Chains, db filterState) error {
 			}
 			stages = append(stages, st)
 		}
-		hk, err := httphook.New(httphook.Config{Name: h.Name, URL: h.URL, Timeout: h.Timeout.D(), Headers: h.Headers, Stages: stages})
+		if len(stages) == 0 {
+			stages = []filter.Stage{filter.StageData} // httphook's default
+		}
+		var hk *httphook.Hook
+		rec := srv.Add(filter.ServerInfo{Name: h.Name, Kind: filter.KindHTTPHook, Address: h.URL, Policy: policy(h.FailOpen),
+			Domain: h.Domain, Stages: stages}, func(ctx context.Context) error { return hk.Health(ctx) })
+		hk, err := httphook.New(httphook.Config{Name: h.Name, URL: h.URL, Timeout: h.Timeout.D(), Headers: h.Headers,
+			Stages: stages, Observer: rec})
 		if err != nil {
 			return err
 		}
