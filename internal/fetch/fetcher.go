@@ -200,7 +200,7 @@ func (f *Fetcher) run(ctx context.Context, a Account) Result {
 	if err != nil {
 		return Result{Err: err}
 	}
-	res := f.session(ctx, c, a)
+	res, left := f.session(ctx, c, a)
 	if res.Err != nil {
 		// Without QUIT the remote deletes nothing (RFC 1939 6).
 		if err := c.close(); err != nil {
@@ -209,6 +209,13 @@ func (f *Fetcher) run(ctx context.Context, a Account) Result {
 		return res
 	}
 	if err := c.quit(ctx); err != nil {
+		// The deletions may not have happened: keep every UIDL, so a message still
+		// listed next time is deleted again, not fetched again.
+		res.Err = err
+		return res
+	}
+	// The remote has expunged what was marked: remember only what it still holds.
+	if err := f.opt.Store.Forget(ctx, a.ID, left); err != nil {
 		res.Err = err
 	} else if res.Skipped > 0 {
 		res.Err = fmt.Errorf("%d message(s) on the remote are larger than %d bytes: left there", res.Skipped, f.opt.MaxMessage)
@@ -216,25 +223,27 @@ func (f *Fetcher) run(ctx context.Context, a Account) Result {
 	return res
 }
 
-func (f *Fetcher) session(ctx context.Context, c *client, a Account) Result {
+// session stores what is new and marks what is stored for deletion (delete mode); it
+// returns the UIDLs that stay on the remote after QUIT.
+func (f *Fetcher) session(ctx context.Context, c *client, a Account) (Result, map[string]bool) {
 	var res Result
 	ids, err := c.uidl(ctx)
 	if err != nil {
-		return Result{Err: err}
+		return Result{Err: err}, nil
 	}
 	sizes, err := c.list(ctx)
 	if err != nil {
-		return Result{Err: err}
+		return Result{Err: err}, nil
 	}
 	seen, err := f.opt.Store.Seen(ctx, a.ID)
 	if err != nil {
-		return Result{Err: err}
+		return Result{Err: err}, nil
 	}
 	nums := make([]int, 0, len(ids))
-	onRemote := map[string]bool{}
+	left := map[string]bool{}
 	for n, u := range ids {
 		nums = append(nums, n)
-		onRemote[u] = true
+		left[u] = true
 	}
 	sort.Ints(nums)
 	for _, n := range nums {
@@ -249,7 +258,7 @@ func (f *Fetcher) session(ctx context.Context, c *client, a Account) Result {
 			}
 			if err := f.store(ctx, c, a, n, u); err != nil {
 				res.Err = err
-				return res
+				return res, nil
 			}
 			res.Fetched++
 			seen[u] = true
@@ -257,15 +266,13 @@ func (f *Fetcher) session(ctx context.Context, c *client, a Account) Result {
 		if !a.Keep && seen[u] {
 			if err := c.dele(ctx, n); err != nil {
 				res.Err = err
-				return res
+				return res, nil
 			}
 			res.Deleted++
+			delete(left, u)
 		}
 	}
-	if err := f.opt.Store.Forget(ctx, a.ID, onRemote); err != nil {
-		res.Err = errors.Join(res.Err, err)
-	}
-	return res
+	return res, left
 }
 
 // store retrieves message n, stores it locally, then remembers its UIDL.
