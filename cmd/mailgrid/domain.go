@@ -33,7 +33,7 @@ type domainView struct {
 
 func domainCmd(e *env) *cobra.Command {
 	c := &cobra.Command{Use: "domain", Short: "Manage domains (tenants)"}
-	c.AddCommand(domainAddCmd(e), domainListCmd(e), domainShowCmd(e), domainSetCmd(e), domainDelCmd(e))
+	c.AddCommand(domainAddCmd(e), domainListCmd(e), domainShowCmd(e), domainSetCmd(e), domainDelCmd(e), domainSSOCmd(e))
 	return c
 }
 
