@@ -11,6 +11,7 @@ import (
 	"strings"
 
 	"mailgrid/internal/delivery"
+	"mailgrid/internal/directory"
 	"mailgrid/internal/mail"
 	"mailgrid/internal/message"
 	"mailgrid/internal/store"
@@ -99,6 +100,11 @@ func (s *Server) buildOutgoing(ctx context.Context, r *http.Request, c *mailCtx,
 	o := &outgoing{Subject: strings.TrimSpace(v.Subject), Text: v.Body, Date: s.now(), KeepBcc: draft,
 		MessageID: message.NewMessageID(s.opt.Hostname)}
 	var err error
+	if v.Mode == modeRich { // mail_richtext.go: sanitised HTML and the text made from it
+		if o.HTML, o.Text, err = richBody(c.a.clean, v.HTML); err != nil {
+			return nil, err
+		}
+	}
 	if o.To, err = parseAddrs("To", v.To); err != nil {
 		return nil, err
 	}
@@ -181,31 +187,61 @@ func deliveryError(prefix string, err error) *formError {
 
 // send submits the message through the pipeline; it returns the URL to go to.
 func (s *Server) send(ctx context.Context, r *http.Request, c *mailCtx, o *outgoing, raw []byte) (string, error) {
+	rcpts, err := envelopeRcpts(o)
+	if err != nil {
+		return "", err
+	}
+	done, err := s.submit(ctx, c.p.acct, o.From.Address, rcpts, raw, submitFrom{ip: clientIP(r), tls: r.TLS != nil},
+		strings.Trim(o.MessageID, "<>"))
+	if err != nil {
+		return "", err
+	}
+	in, _ := c.special(store.Inbox)
+	return fmt.Sprintf("/mail/f/%d?done=%s", in.ID, done), nil
+}
+
+// envelopeRcpts are the message's To, Cc and Bcc addresses.
+func envelopeRcpts(o *outgoing) ([]mail.Address, error) {
+	var out []mail.Address
+	for _, a := range slices.Concat(o.To, o.Cc, o.Bcc) {
+		addr, err := mail.Parse(a.Address)
+		if err != nil {
+			return nil, badForm("%q is not a valid e-mail address.", a.Address)
+		}
+		out = append(out, addr)
+	}
+	return out, nil
+}
+
+// submitFrom is where a message was composed, for its Received field.
+type submitFrom struct {
+	ip  string
+	tls bool
+}
+
+// submit is the submission path of "send now" and of scheduled sends
+// (mail_schedule.go): the checks, one Deliver, a DSN for partial failures, the copy in
+// Sent. It returns "sent" or "sent-nocopy" (the flash of the page after it).
+func (s *Server) submit(ctx context.Context, acct directory.Account, fromAddr string, rcpts []mail.Address, raw []byte, at submitFrom, id string) (string, error) {
 	p := s.opt.Mail.Pipeline
 	if p == nil {
 		return "", &formError{status: http.StatusServiceUnavailable, msg: "Sending is not available on this server right now; save a draft and try later."}
 	}
-	from, err := mail.Parse(o.From.Address)
+	from, err := mail.Parse(fromAddr)
 	if err != nil {
-		return "", badForm("The From address %q is not valid.", o.From.Address)
+		return "", badForm("The From address %q is not valid.", fromAddr)
 	}
-	acct := c.p.acct
 	if err := p.CheckSendAs(ctx, acct, from); err != nil {
 		return "", deliveryError("Not sent: ", err)
 	}
-	env := &delivery.Envelope{From: from, Account: &acct, Size: int64(len(raw)), Received: s.now(),
-		ID: strings.Trim(o.MessageID, "<>")}
+	env := &delivery.Envelope{From: from, Account: &acct, Size: int64(len(raw)), Received: s.now(), ID: id}
 	if err := p.CheckSender(ctx, env); err != nil {
 		return "", deliveryError("Not sent: ", err)
 	}
 	seen := map[string]bool{}
 	var refused []string
 	var firstErr error
-	for _, a := range slices.Concat(o.To, o.Cc, o.Bcc) {
-		addr, err := mail.Parse(a.Address)
-		if err != nil {
-			return "", badForm("%q is not a valid e-mail address.", a.Address)
-		}
+	for _, addr := range rcpts {
 		if seen[addr.Key()] {
 			continue
 		}
@@ -225,7 +261,7 @@ func (s *Server) send(ctx context.Context, r *http.Request, c *mailCtx, o *outgo
 		return "", fe
 	}
 	received := message.AppendField(nil, "Received", fmt.Sprintf("from [%s] by %s with %s id %s; %s",
-		clientIP(r), s.opt.Hostname, map[bool]string{true: "HTTPS", false: "HTTP"}[r.TLS != nil], env.ID,
+		at.ip, s.opt.Hostname, map[bool]string{true: "HTTPS", false: "HTTP"}[at.tls], env.ID,
 		message.FormatDate(env.Received)))
 	full := delivery.Prepend(received, delivery.Bytes(raw))
 	results, err := p.Deliver(ctx, env, full)
@@ -244,8 +280,7 @@ func (s *Server) send(ctx context.Context, r *http.Request, c *mailCtx, o *outgo
 		done = "sent-nocopy"
 	}
 	s.log.Info("webmail: sent", "account", acct.Address.String(), "recipients", len(env.Recipients), "size", len(raw))
-	in, _ := c.special(store.Inbox)
-	return fmt.Sprintf("/mail/f/%d?done=%s", in.ID, done), nil
+	return done, nil
 }
 
 // afterSend removes the draft that was sent and flags the answered message.
