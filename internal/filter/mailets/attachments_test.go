@@ -294,4 +294,3 @@ func selfSignedCert(t *testing.T) (string, *tls.Config) {
 	must(t, os.WriteFile(file, certPEM, 0o600))
 	return file, &tls.Config{Certificates: []tls.Certificate{pair}, MinVersion: tls.VersionTLS12}
 }
-
