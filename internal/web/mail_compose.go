@@ -15,6 +15,7 @@ import (
 	"mailgrid/internal/directory"
 	"mailgrid/internal/mail"
 	"mailgrid/internal/message"
+	"mailgrid/internal/message/htmlsafe"
 	"mailgrid/internal/store"
 )
 
@@ -29,6 +30,8 @@ type composeView struct {
 	Bcc        string
 	Subject    string
 	Body       string
+	Mode       string // "plain" or "rich" (mail_richtext.go)
+	HTML       string // the rich editor's HTML (sanitised when it came from a draft)
 	InReplyTo  string
 	References string
 	Draft      string // "MB/UID" of the draft being edited, replaced on save or send
@@ -119,6 +122,9 @@ func (s *Server) mailCompose(w http.ResponseWriter, r *http.Request, c *mailCtx)
 
 func (s *Server) renderCompose(w http.ResponseWriter, r *http.Request, c *mailCtx, status int, v *composeView, errMsg string) {
 	d := s.pageOf(r.Context(), c, "Compose", 0)
+	if v.Mode == modeRich { // the editor shows only sanitised HTML (mail_richtext.go)
+		v.HTML = c.a.clean.Sanitize(v.HTML, htmlsafe.Options{}).HTML
+	}
 	d.Compose, d.Error = v, errMsg
 	d.Back = "/mail/compose"
 	if r.Method == http.MethodGet {
@@ -308,8 +314,11 @@ func (s *Server) prefillDraft(ctx context.Context, c *mailCtx, v *composeView, r
 		v.References = "<" + strings.Join(o.info.References, "> <") + ">"
 	}
 	v.Draft = refOf(o)
-	v.Body, err = s.originalText(ctx, c, o)
-	return err
+	if v.Body, err = s.originalText(ctx, c, o); err != nil {
+		return err
+	}
+	// A draft saved in rich mode has an HTML body: edit it in rich mode again.
+	return s.prefillRich(ctx, c, v, o)
 }
 
 // composeForm is the posted form, read back into the view on error.
@@ -317,6 +326,10 @@ func composeForm(r *http.Request, v *composeView) {
 	f := r.PostFormValue
 	v.From, v.To, v.Cc, v.Bcc, v.Subject, v.Body = f("from"), f("to"), f("cc"), f("bcc"), f("subject"), f("body")
 	v.InReplyTo, v.References, v.Draft, v.Answer, v.Forward = f("in_reply_to"), f("references"), f("draft"), f("answer"), f("forward")
+	v.Mode, v.HTML = modePlain, ""
+	if f("mode") == modeRich {
+		v.Mode, v.HTML = modeRich, f("html")
+	}
 }
 
 // formError is a refusal of the form with its HTTP status.

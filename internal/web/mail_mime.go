@@ -18,7 +18,8 @@ import (
 )
 
 // Composing the messages the webmail sends and saves (RFC 5322 with MIME, RFC 2045-2049):
-// a text/plain UTF-8 body in quoted-printable, alone or first in a multipart/mixed with
+// a text/plain UTF-8 body in quoted-printable (or, for rich text, a multipart/alternative of
+// it and the HTML, mail_richtext.go), alone or first in a multipart/mixed with
 // the attachments (base64, RFC 2231 file names through mime.FormatMediaType) and a
 // forwarded message as message/rfc822 (RFC 2046 5.2.1: 7bit or 8bit, never encoded).
 // Every header value has been checked for CR and LF by the caller (header injection);
@@ -32,6 +33,7 @@ type outgoing struct {
 	InReplyTo   string // "<id>" or ""
 	References  string // "<a> <b>" or ""
 	Text        string
+	HTML        string // sanitised HTML of a rich-text body (mail_richtext.go); "" plain only
 	Attachments []outPart
 	Date        time.Time
 	MessageID   string // "<id@host>"
@@ -91,6 +93,12 @@ func (o *outgoing) bytes() ([]byte, error) {
 	h = message.AppendField(h, "MIME-Version", "1.0")
 	var buf bytes.Buffer
 	buf.Write(h)
+	if len(o.Attachments) == 0 && o.HTML != "" {
+		if err := o.writeAlternativeTop(&buf); err != nil {
+			return nil, err
+		}
+		return buf.Bytes(), nil
+	}
 	if len(o.Attachments) == 0 {
 		buf.WriteString("Content-Type: text/plain; charset=utf-8\r\nContent-Transfer-Encoding: quoted-printable\r\n\r\n")
 		if err := writeQP(&buf, o.Text); err != nil {
@@ -102,14 +110,7 @@ func (o *outgoing) bytes() ([]byte, error) {
 	mw := multipart.NewWriter(&body)
 	fmt.Fprintf(&buf, "Content-Type: multipart/mixed; boundary=%q\r\n\r\n", mw.Boundary())
 	buf.WriteString("This is a multi-part message in MIME format.\r\n")
-	tw, err := mw.CreatePart(textproto.MIMEHeader{
-		"Content-Type":              {"text/plain; charset=utf-8"},
-		"Content-Transfer-Encoding": {"quoted-printable"},
-	})
-	if err != nil {
-		return nil, err
-	}
-	if err := writeQP(tw, o.Text); err != nil {
+	if err := o.writeTextPart(mw); err != nil {
 		return nil, err
 	}
 	for _, a := range o.Attachments {
@@ -122,6 +123,22 @@ func (o *outgoing) bytes() ([]byte, error) {
 	}
 	buf.Write(body.Bytes())
 	return buf.Bytes(), nil
+}
+
+// writeTextPart writes the body as the first part of a multipart/mixed: text/plain, or
+// a rich body's multipart/alternative (mail_richtext.go).
+func (o *outgoing) writeTextPart(mw *multipart.Writer) error {
+	if o.HTML != "" {
+		return o.writeAlternativePart(mw)
+	}
+	tw, err := mw.CreatePart(textproto.MIMEHeader{
+		"Content-Type":              {"text/plain; charset=utf-8"},
+		"Content-Transfer-Encoding": {"quoted-printable"},
+	})
+	if err != nil {
+		return err
+	}
+	return writeQP(tw, o.Text)
 }
 
 func writeQP(w io.Writer, text string) error {

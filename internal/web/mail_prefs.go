@@ -80,7 +80,7 @@ func (u uiPrefs) Date(t time.Time) string {
 	if t.IsZero() {
 		return ""
 	}
-	return t.In(u.location()).Format(listDateLayout)
+	return t.In(u.Location()).Format(listDateLayout)
 }
 
 // HeaderDate shows a Date header field (RFC 5322 3.3) in the user's zone; a value that
@@ -90,10 +90,11 @@ func (u uiPrefs) HeaderDate(v string) string {
 	if err != nil {
 		return v
 	}
-	return t.In(u.location()).Format(readDateLayout)
+	return t.In(u.Location()).Format(readDateLayout)
 }
 
-func (u uiPrefs) location() *time.Location {
+// Location is the user's time zone (UTC until chosen).
+func (u uiPrefs) Location() *time.Location {
 	if u.loc == nil {
 		return time.UTC
 	}

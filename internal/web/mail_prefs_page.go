@@ -37,7 +37,7 @@ type prefsPage struct {
 // prefsSaved maps the "saved" parameter to its notice key.
 var prefsSaved = map[string]string{"display": "Display preferences saved.", "senders": "Image senders saved."}
 
-// mailPrefsPages mounts the page; its template is parsed once, on a clone of the
+// mailPrefsPages mounts the page (and the rich-text editor's script); its template is parsed once, on a clone of the
 // webmail's templates ("top" and "bottom").
 func (s *Server) mailPrefsPages(a *mailAssets, page func(string, func(http.ResponseWriter, *http.Request, *mailCtx))) {
 	t, err := a.t.Clone()
@@ -52,6 +52,7 @@ func (s *Server) mailPrefsPages(a *mailAssets, page func(string, func(http.Respo
 		s.mailPrefs(w, r, c, t, "", http.StatusOK)
 	})
 	page("POST /mail/prefs", func(w http.ResponseWriter, r *http.Request, c *mailCtx) { s.mailPrefsPost(w, r, c, t) })
+	s.mailRichTextPages(page)
 }
 
 func (s *Server) mailPrefs(w http.ResponseWriter, r *http.Request, c *mailCtx, t *template.Template, errMsg string, status int) {
