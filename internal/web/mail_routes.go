@@ -37,6 +37,7 @@ import (
 	"mailgrid/internal/contacts"
 	"mailgrid/internal/delivery"
 	"mailgrid/internal/directory"
+	"mailgrid/internal/fetch"
 	"mailgrid/internal/message/htmlsafe"
 	"mailgrid/internal/store"
 )
@@ -65,6 +66,9 @@ type MailOptions struct {
 	// Contacts holds the address books (mail_contacts.go); nil: the Contacts pages and
 	// compose completion answer "not available".
 	Contacts contacts.Store
+	// Fetch runs and keeps the external POP3 accounts (mail_fetch.go); nil: the page
+	// answers "not available".
+	Fetch *fetch.Fetcher
 }
 
 //go:embed assets/mail.js
@@ -144,6 +148,7 @@ func (s *Server) mailPages(mux *http.ServeMux) {
 	page("GET /mail/events", s.mailEvents(&eventStops{stop: make(chan struct{})}))
 	s.mailSettingsPages(a, page)
 	s.mailContactsPages(a, page)
+	s.mailFetchPages(a, page)
 	s.mailPrefsPages(a, page)
 }
 
