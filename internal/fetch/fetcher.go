@@ -88,6 +88,9 @@ func New(opt Options) (*Fetcher, error) {
 	return &Fetcher{opt: opt, holder: opt.Node + "/" + hex.EncodeToString(r[:])}, nil
 }
 
+// Store is the accounts' store the Fetcher runs from.
+func (f *Fetcher) Store() Store { return f.opt.Store }
+
 // Key returns the sealing key (read once from the store).
 func (f *Fetcher) Key(ctx context.Context) ([]byte, error) {
 	f.keyMu.Lock()
@@ -180,9 +183,9 @@ func (f *Fetcher) Test(ctx context.Context, a Account, password string) (int, er
 	}
 	ids, err := c.uidl(ctx)
 	if err != nil {
-		return 0, errors.Join(err, c.close())
+		return 0, remote(errors.Join(err, c.close()))
 	}
-	return len(ids), c.quit(ctx)
+	return len(ids), remote(c.quit(ctx))
 }
 
 // run is one session: log in, list, store what is new, delete what is stored (delete
@@ -208,7 +211,7 @@ func (f *Fetcher) run(ctx context.Context, a Account) Result {
 		}
 		return res
 	}
-	if err := c.quit(ctx); err != nil {
+	if err := remote(c.quit(ctx)); err != nil {
 		// The deletions may not have happened: keep every UIDL, so a message still
 		// listed next time is deleted again, not fetched again.
 		res.Err = err
@@ -229,11 +232,11 @@ func (f *Fetcher) session(ctx context.Context, c *client, a Account) (Result, ma
 	var res Result
 	ids, err := c.uidl(ctx)
 	if err != nil {
-		return Result{Err: err}, nil
+		return Result{Err: remote(err)}, nil
 	}
 	sizes, err := c.list(ctx)
 	if err != nil {
-		return Result{Err: err}, nil
+		return Result{Err: remote(err)}, nil
 	}
 	seen, err := f.opt.Store.Seen(ctx, a.ID)
 	if err != nil {
@@ -265,7 +268,7 @@ func (f *Fetcher) session(ctx context.Context, c *client, a Account) (Result, ma
 		}
 		if !a.Keep && seen[u] {
 			if err := c.dele(ctx, n); err != nil {
-				res.Err = err
+				res.Err = remote(err)
 				return res, nil
 			}
 			res.Deleted++
@@ -279,7 +282,7 @@ func (f *Fetcher) session(ctx context.Context, c *client, a Account) (Result, ma
 func (f *Fetcher) store(ctx context.Context, c *client, a Account, n int, uidl string) error {
 	body, err := c.retr(ctx, n, f.opt.MaxMessage)
 	if err != nil {
-		return err
+		return remote(err)
 	}
 	if err := f.opt.Deliver.Deliver(ctx, a.Owner, a.Folder, body); err != nil {
 		return err

@@ -27,6 +27,29 @@ func (e *RemoteError) Error() string {
 	return fmt.Sprintf("the POP3 server refused %s: %s", e.Cmd, e.Reply)
 }
 
+// ConnError is a failure of the connection to the remote server (refused, timed out,
+// TLS): the remote's side, not ours.
+type ConnError struct{ Err error }
+
+func (e *ConnError) Error() string { return e.Err.Error() }
+func (e *ConnError) Unwrap() error { return e.Err }
+
+// IsRemote reports whether err is the remote server's refusal or a failure to reach it.
+func IsRemote(err error) bool {
+	var re *RemoteError
+	var ce *ConnError
+	return errors.As(err, &re) || errors.As(err, &ce)
+}
+
+// remote wraps a client error that is not already a RemoteError as a ConnError.
+func remote(err error) error {
+	var re *RemoteError
+	if err == nil || errors.As(err, &re) || errors.Is(err, context.Canceled) {
+		return err
+	}
+	return &ConnError{Err: err}
+}
+
 // maxLine bounds a reply line (RFC 1939 3: 512 octets; we allow more) and a message line.
 const maxLine = 64 << 10
 
@@ -48,7 +71,7 @@ func dialPOP3(ctx context.Context, dial Dialer, a Account, password string, base
 	}
 	conn, err := dial(ctx, "tcp", a.Addr())
 	if err != nil {
-		return nil, fmt.Errorf("cannot connect to %s: %w", a.Addr(), err)
+		return nil, &ConnError{Err: fmt.Errorf("cannot connect to %s: %w", a.Addr(), err)}
 	}
 	tc := tlsConfig(base, a.Host)
 	if a.TLS == TLSImplicit {
@@ -56,7 +79,10 @@ func dialPOP3(ctx context.Context, dial Dialer, a Account, password string, base
 	}
 	c := &client{conn: conn, r: bufio.NewReaderSize(conn, 4096), timeout: timeout}
 	if err := c.login(ctx, a, password, tc); err != nil {
-		return nil, errors.Join(err, c.conn.Close())
+		if cerr := c.conn.Close(); cerr != nil {
+			err = fmt.Errorf("%w (and closing: %v)", err, cerr)
+		}
+		return nil, remote(err)
 	}
 	return c, nil
 }
