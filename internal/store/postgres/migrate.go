@@ -116,18 +116,21 @@ func (s *Store) DropMailbox(ctx context.Context, acct store.AccountRef, mbox sto
 // importBody is an ImportMessage's body with its hash.
 type importBody struct {
 	body
-	idx int // in the call's msgs
+	idx  int    // in the call's msgs
+	data []byte // the whole body when it fits one part (read once, hashed and stored)
 }
 
-// ImportMessages implements store.Importer. Bodies are hashed before the transaction;
-// inside it, the bodies the shard lacks are stored (single-part ones in one statement),
-// then the account and the mailbox are locked (rows.go's order) and the messages
-// upserted in one batch.
+// ImportMessages implements store.Importer. Bodies are read and hashed before the
+// transaction (a body of one part is read once: its bytes are hashed, then stored);
+// inside it, the bodies the shard lacks are stored (single-part ones in one statement,
+// with the reference count the call's messages will give them), then the account and the
+// mailbox are locked (rows.go's order) and the messages upserted in one batch.
 func (s *Store) ImportMessages(ctx context.Context, acct store.AccountRef, mbox store.MailboxID, msgs []store.ImportMessage) error {
 	if len(msgs) == 0 {
 		return nil
 	}
 	var bodies []importBody
+	var buf []byte // io.Copy would allocate 32 KiB per body
 	flags := make([][]string, len(msgs))
 	for i, m := range msgs {
 		f, err := store.NormalizeFlags(m.Flags)
@@ -142,15 +145,13 @@ func (s *Store) ImportMessages(ctx context.Context, acct store.AccountRef, mbox 
 			continue
 		}
 		b := importBody{body: body{Body: m.Body, date: m.InternalDate}, idx: i}
-		h := sha256.New()
-		if _, err := io.Copy(h, io.NewSectionReader(m.Body, 0, m.Body.Size())); err != nil {
+		if err := b.hash(&buf); err != nil {
 			return fmt.Errorf("import UID %d: read body: %w", m.UID, err)
 		}
-		h.Sum(b.sum[:0])
 		bodies = append(bodies, b)
 	}
 	return s.write(ctx, func(w *wtx) error {
-		blobs, err := w.importBlobs(bodies)
+		blobs, preset, err := w.importBlobs(bodies)
 		if err != nil {
 			return err
 		}
@@ -169,6 +170,9 @@ func (s *Store) ImportMessages(ctx context.Context, acct store.AccountRef, mbox 
 		if err := w.send(b); err != nil {
 			return fmt.Errorf("import messages: %w", err)
 		}
+		for id, n := range preset { // counted already, by importBlobs
+			refs[id] -= n
+		}
 		b = &pgx.Batch{}
 		queueRefs(b, refs)
 		if err := w.recount(b, acct, m); err != nil {
@@ -178,35 +182,62 @@ func (s *Store) ImportMessages(ctx context.Context, acct store.AccountRef, mbox 
 	})
 }
 
+// hash computes b.sum, keeping the bytes in b.data for a body of one part; buf is a
+// reusable read buffer for larger ones.
+func (b *importBody) hash(buf *[]byte) error {
+	size := b.Size()
+	if size <= PartSize {
+		b.data = make([]byte, size)
+		if _, err := b.ReadAt(b.data, 0); err != nil && !errors.Is(err, io.EOF) {
+			return err
+		}
+		b.sum = sha256.Sum256(b.data)
+		return nil
+	}
+	if *buf == nil {
+		*buf = make([]byte, 64<<10)
+	}
+	h := sha256.New()
+	if _, err := io.CopyBuffer(h, io.NewSectionReader(b.Body, 0, size), *buf); err != nil {
+		return err
+	}
+	h.Sum(b.sum[:0])
+	return nil
+}
+
 // importBlobs returns the blob row of every body, storing the ones the shard lacks;
-// the rows are locked FOR KEY SHARE (lock order step 1).
-func (w *wtx) importBlobs(bodies []importBody) (map[[sha256.Size]byte]int64, error) {
-	ids := make(map[[sha256.Size]byte]int64, len(bodies))
+// the rows are locked FOR KEY SHARE (lock order step 1). Single-part bodies are stored
+// with the number of bodies of the call that carry them as their reference count (preset,
+// by blob row): the messages' insert then usually leaves nothing to count, and the blob
+// rows are written once.
+func (w *wtx) importBlobs(bodies []importBody) (ids map[[sha256.Size]byte]int64, preset map[int64]int64, err error) {
+	ids = make(map[[sha256.Size]byte]int64, len(bodies))
+	preset = map[int64]int64{}
 	if len(bodies) == 0 {
-		return ids, nil
+		return ids, preset, nil
 	}
 	sums := make([][]byte, 0, len(bodies))
 	for i := range bodies {
 		sums = append(sums, bodies[i].sum[:])
 	}
 	if err := w.scanBlobIDs(ids, `SELECT id, sha256 FROM blobs WHERE sha256 = ANY($1) ORDER BY id FOR KEY SHARE`, sums); err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	var small []*importBody
-	seen := map[[sha256.Size]byte]bool{}
+	carriers := map[[sha256.Size]byte]int64{} // bodies per content
 	for i := range bodies {
 		b := &bodies[i]
-		if _, ok := ids[b.sum]; ok || seen[b.sum] {
+		carriers[b.sum]++
+		if _, ok := ids[b.sum]; ok || carriers[b.sum] > 1 {
 			continue
 		}
-		seen[b.sum] = true
-		if b.Size() > PartSize {
+		if b.data == nil {
 			id, ok, err := w.insertBlob(&b.body)
 			if err != nil {
-				return nil, err
+				return nil, nil, err
 			}
 			if !ok {
-				return nil, errRetry // stored by a concurrent transaction: run again
+				return nil, nil, errRetry // stored by a concurrent transaction: run again
 			}
 			ids[b.sum] = id
 			continue
@@ -214,28 +245,28 @@ func (w *wtx) importBlobs(bodies []importBody) (map[[sha256.Size]byte]int64, err
 		small = append(small, b)
 	}
 	if len(small) == 0 {
-		return ids, nil
+		return ids, preset, nil
 	}
 	n := len(small)
-	shas, sizes, data := make([][]byte, n), make([]int64, n), make([][]byte, n)
+	shas, sizes, data, refs := make([][]byte, n), make([]int64, n), make([][]byte, n), make([]int64, n)
 	for i, b := range small {
-		shas[i], sizes[i], data[i] = b.sum[:], b.Size(), make([]byte, b.Size())
-		if _, err := b.ReadAt(data[i], 0); err != nil && !errors.Is(err, io.EOF) {
-			return nil, fmt.Errorf("import: read body: %w", err)
-		}
+		shas[i], sizes[i], data[i], refs[i] = b.sum[:], b.Size(), b.data, carriers[b.sum]
 	}
-	before := len(ids)
-	if err := w.scanBlobIDs(ids, `WITH d AS (SELECT * FROM unnest($1::bytea[], $2::bigint[], $3::bytea[]) AS d(sha, size, data)),
-			b AS (INSERT INTO blobs (sha256, size, refs, freed_at) SELECT sha, size, 0, now() FROM d
+	fresh := map[[sha256.Size]byte]int64{}
+	if err := w.scanBlobIDs(fresh, `WITH d AS (SELECT * FROM unnest($1::bytea[], $2::bigint[], $3::bytea[], $4::bigint[]) AS d(sha, size, data, refs)),
+			b AS (INSERT INTO blobs (sha256, size, refs, freed_at) SELECT sha, size, refs, NULL FROM d
 				ON CONFLICT (sha256) DO NOTHING RETURNING id, sha256),
 			p AS (INSERT INTO blob_parts (blob, part, data) SELECT b.id, 0, d.data FROM b JOIN d ON d.sha = b.sha256)
-		SELECT id, sha256 FROM b`, shas, sizes, data); err != nil {
-		return nil, err
+		SELECT id, sha256 FROM b`, shas, sizes, data, refs); err != nil {
+		return nil, nil, err
 	}
-	if len(ids)-before != n {
-		return nil, errRetry // some were stored by a concurrent transaction meanwhile
+	if len(fresh) != n {
+		return nil, nil, errRetry // some were stored by a concurrent transaction meanwhile
 	}
-	return ids, nil
+	for sum, id := range fresh {
+		ids[sum], preset[id] = id, carriers[sum]
+	}
+	return ids, preset, nil
 }
 
 func (w *wtx) scanBlobIDs(ids map[[sha256.Size]byte]int64, q string, args ...any) error {
