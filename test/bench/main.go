@@ -46,6 +46,7 @@ func main() {
 	cluster := flag.Bool("cluster", false, "measure cluster shapes on PostgreSQL instead (1 node/1 shard, 2/1, 2/2)")
 	pg := flag.String("pg", "postgres://postgres@127.0.0.1:5432/postgres?sslmode=disable",
 		"-cluster: PostgreSQL maintenance DSN; the run creates and drops databases mailgrid_bench_*")
+	moveOnly := flag.Bool("move-only", false, "-cluster: only the user-move figure (no shapes, no baseline)")
 	flag.Parse()
 	log.SetFlags(0)
 
@@ -61,7 +62,11 @@ func main() {
 	}
 	defer stopDNS()
 	if *cluster {
-		if err := runCluster(*bin, *pg, dnsAddr, *sessions, *messages, 20*time.Second); err != nil {
+		run := func() error { return runCluster(*bin, *pg, dnsAddr, *sessions, *messages, 20*time.Second) }
+		if *moveOnly {
+			run = func() error { return runMove(*bin, *pg, dnsAddr) }
+		}
+		if err := run(); err != nil {
 			log.Print(err)
 			stopDNS()
 			sink.Close()
