@@ -74,7 +74,7 @@ func (s *Server) apiRoutes() []route {
 	}
 	// Further route groups live beside their handlers: admin_routes.go (plans, import,
 	// broadcast, DNS, filter servers), mail_routes.go (the webmail's API).
-	return slices.Concat(base, s.adminRoutes(), s.mailRoutes())
+	return slices.Concat(base, s.adminRoutes(), s.mailRoutes(), s.ssoRoutes())
 }
 
 // Routes returns the API route table.
@@ -106,6 +106,7 @@ func (s *Server) buildHandler() (http.Handler, error) {
 	})
 	s.consoleRoutes(mux)
 	s.mailPages(mux)
+	s.ssoPages(mux) // sso.go: single sign-on links
 	cop := http.NewCrossOriginProtection()
 	for _, o := range s.opt.TrustedOrigins {
 		if err := cop.AddTrustedOrigin(o); err != nil {
