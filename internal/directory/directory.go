@@ -134,6 +134,10 @@ type Domain struct {
 	// ServiceAllowed); sorted, no duplicates, nil when none.
 	DisabledServices []string
 	CreatedAt        time.Time
+	// DeletedAt and PurgeAt are set while the domain is deleted and awaiting its purge
+	// (domainlife.go); zero otherwise. A deleted domain reads as Enabled false.
+	DeletedAt time.Time
+	PurgeAt   time.Time
 }
 
 // Account is a mailbox owner.
@@ -200,12 +204,14 @@ type AccountUpdate struct {
 type Directory interface {
 	// CreateDomain adds a domain. ErrExists if present.
 	CreateDomain(ctx context.Context, d Domain) error
-	// Domain returns one domain by ASCII name. ErrNotFound if absent.
+	// Domain returns one domain by ASCII name. ErrNotFound if absent. An alias domain
+	// (domainlife.go) gives its target's record.
 	Domain(ctx context.Context, name string) (Domain, error)
 	// Domains lists all domains ordered by name.
 	Domains(ctx context.Context) ([]Domain, error)
 	// UpdateDomain replaces the limits, Enabled and DisabledServices of an existing domain
-	// (ErrInvalid for an unknown service name, and nothing changes).
+	// (ErrInvalid for an unknown service name, ErrDomainDeleted for a deleted domain, and
+	// nothing changes).
 	UpdateDomain(ctx context.Context, d Domain) error
 	// DeleteDomain removes a domain. ErrDomainNotEmpty while accounts or aliases remain,
 	// unless force is set, in which case its aliases and accounts go with it (the caller
@@ -244,7 +250,8 @@ type Directory interface {
 	// local gives ErrNotFound from IsLocalDomain's point of view, so callers check that first.
 	Resolve(ctx context.Context, rcpt mail.Address) ([]Target, error)
 	// IsLocalDomain reports whether mail for domain is delivered here (domain exists and
-	// is enabled).
+	// is enabled, or is an alias of such a domain), or refused here for good (a deleted
+	// domain in its grace period, or an alias of one: Resolve answers ErrDomainDeleted).
 	IsLocalDomain(ctx context.Context, domain string) (bool, error)
 	// SendAs reports whether the account may use from as its envelope or header sender:
 	// its own address, its sub-addresses, or an alias that targets it.

@@ -19,8 +19,12 @@ type Lookup interface {
 	// is source (an address key, or "@domain" for a catch-all); none when there is no
 	// such alias.
 	AliasTargets(ctx context.Context, source string) ([]mail.Address, error)
-	// Domain returns a local domain, or an error wrapping ErrNotFound when name is not one.
+	// Domain returns a local domain (not following alias domains), or an error wrapping
+	// ErrNotFound when name is not one.
 	Domain(ctx context.Context, name string) (Domain, error)
+	// DomainAliasTarget returns the target of alias domain name, "" when name is not an
+	// alias domain.
+	DomainAliasTarget(ctx context.Context, name string) (string, error)
 }
 
 // ResolveWith is Directory.Resolve over a driver's Lookup: it maps a recipient to its
@@ -29,7 +33,10 @@ type Lookup interface {
 // Order (see the package doc): exact account, exact alias, then for "local+detail" the
 // base account and base alias (Detail carries "detail"), then the domain's catch-all
 // "@domain". A disabled domain, or a matched account that is disabled, gives ErrDisabled;
-// the catch-all never captures an existing account's address.
+// the catch-all never captures an existing account's address. A deleted domain gives an
+// error that is both ErrDomainDeleted and ErrDisabled. An address in an alias domain is
+// resolved as the same local part in the alias's target (domainlife.go), and so is a
+// local alias target in an alias domain.
 //
 // Alias expansion goes one level deep, so aliases can never loop:
 //   - a target in a domain that is not local is a Remote target;
@@ -68,12 +75,18 @@ type match struct {
 }
 
 func (r *resolver) resolve(rcpt mail.Address) ([]Target, error) {
+	rcpt, err := r.canonical(rcpt)
+	if err != nil {
+		return nil, err
+	}
 	dom, err := r.domain(rcpt.Domain)
 	switch {
 	case err != nil:
 		return nil, err
 	case dom.Name == "":
 		return nil, fmt.Errorf("%w: domain %s", ErrNotFound, rcpt.Domain)
+	case dom.Deleted():
+		return nil, fmt.Errorf("%w: %w: %q", ErrDisabled, ErrDomainDeleted, dom.Name)
 	case !dom.Enabled:
 		return nil, fmt.Errorf("%w: domain %q", ErrDisabled, dom.Name)
 	}
@@ -109,6 +122,10 @@ func (r *resolver) resolve(rcpt mail.Address) ([]Target, error) {
 // expand turns alias targets into Targets; level 0 may expand one more alias.
 func (r *resolver) expand(targets []mail.Address, detail string, level int) (out []Target, disabled bool, err error) {
 	for _, a := range targets {
+		a, err := r.canonical(a)
+		if err != nil {
+			return nil, false, err
+		}
 		dom, err := r.domain(a.Domain)
 		if err != nil {
 			return nil, false, err
@@ -182,6 +199,18 @@ func (r *resolver) alias(source string) ([]mail.Address, bool, error) {
 		return nil, false, err
 	}
 	return out, len(out) > 0, nil
+}
+
+// canonical rewrites an address in an alias domain to its target domain.
+func (r *resolver) canonical(a mail.Address) (mail.Address, error) {
+	t, err := r.l.DomainAliasTarget(r.ctx, a.Domain)
+	if err != nil {
+		return a, err
+	}
+	if t != "" {
+		a.Domain = t
+	}
+	return a, nil
 }
 
 // domain reads (once per resolution) a domain; Name is "" when it is not local.

@@ -143,7 +143,7 @@ func (d *Directory) loginAccount(ctx context.Context, login string) (directory.A
 		return directory.Account{}, false, notFound("login")
 	}
 	var enabled bool
-	a, err := scanAccount(d.pool.QueryRow(ctx, `SELECT `+accountCols+`, d.enabled
+	a, err := scanAccount(d.pool.QueryRow(ctx, `SELECT `+accountCols+`, d.enabled AND d.deleted_at IS NULL
 		FROM accounts a JOIN domains d ON d.name = a.domain WHERE a.addr_key = $1`, addr.Key()), &enabled)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return a, false, notFound("login")

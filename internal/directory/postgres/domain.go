@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 
@@ -13,17 +14,26 @@ import (
 
 const domainCols = `name, enabled, max_message_bytes, max_quota_bytes, max_users, created_at, disabled_services`
 
+// domainReadCols are domainCols and the deletion stamps, as scanDomain reads them.
+const domainReadCols = domainCols + `, deleted_at, purge_at`
+
+// scanDomain reads domainReadCols; a deleted domain reads as disabled (domainlife.go).
 func scanDomain(row pgx.Row) (directory.Domain, error) {
 	var d directory.Domain
-	err := row.Scan(&d.Name, &d.Enabled, &d.MaxMessageBytes, &d.MaxQuotaBytes, &d.MaxUsers, &d.CreatedAt, &d.DisabledServices)
+	var deleted, purge *time.Time
+	err := row.Scan(&d.Name, &d.Enabled, &d.MaxMessageBytes, &d.MaxQuotaBytes, &d.MaxUsers, &d.CreatedAt, &d.DisabledServices,
+		&deleted, &purge)
 	d.CreatedAt, d.DisabledServices = d.CreatedAt.UTC(), nilIfEmpty(d.DisabledServices)
+	if deleted != nil && purge != nil {
+		d.DeletedAt, d.PurgeAt, d.Enabled = deleted.UTC(), purge.UTC(), false
+	}
 	return d, err
 }
 
 // getDomain reads one domain by ASCII name; lock is "" or a locking clause ("FOR NO KEY
 // UPDATE", "FOR UPDATE") for the transaction's checks. ErrNotFound if absent.
 func getDomain(ctx context.Context, q querier, name, lock string) (directory.Domain, error) {
-	d, err := scanDomain(q.QueryRow(ctx, `SELECT `+domainCols+` FROM domains WHERE name = $1 `+lock, name))
+	d, err := scanDomain(q.QueryRow(ctx, `SELECT `+domainReadCols+` FROM domains WHERE name = $1 `+lock, name))
 	if errors.Is(err, pgx.ErrNoRows) {
 		return d, fmt.Errorf("%w: domain %q", directory.ErrNotFound, name)
 	}
@@ -45,6 +55,12 @@ func (d *Directory) CreateDomain(ctx context.Context, dom directory.Domain) erro
 		return err
 	}
 	return d.write(ctx, func(tx pgx.Tx) error {
+		if err := lockDomainNames(ctx, tx); err != nil {
+			return err
+		}
+		if t, err := aliasTarget(ctx, tx, name); err != nil || t != "" {
+			return errors.Join(err, fmt.Errorf("%w: %q is an alias domain", directory.ErrExists, name))
+		}
 		tag, err := tx.Exec(ctx, `INSERT INTO domains (`+domainCols+`) VALUES ($1, $2, $3, $4, $5, $6, $7)
 			ON CONFLICT (name) DO NOTHING`,
 			name, dom.Enabled, dom.MaxMessageBytes, dom.MaxQuotaBytes, dom.MaxUsers, d.now(), services)
@@ -64,12 +80,24 @@ func (d *Directory) Domain(ctx context.Context, name string) (directory.Domain, 
 	if err != nil {
 		return directory.Domain{}, err
 	}
-	return getDomain(ctx, d.pool, a, "")
+	var out directory.Domain
+	err = d.read(ctx, func(tx pgx.Tx) error {
+		t, err := aliasTarget(ctx, tx, a)
+		if err != nil {
+			return err
+		}
+		if t != "" {
+			a = t
+		}
+		out, err = getDomain(ctx, tx, a, "")
+		return err
+	})
+	return out, err
 }
 
 // Domains lists all domains ordered by ASCII name.
 func (d *Directory) Domains(ctx context.Context) ([]directory.Domain, error) {
-	rows, err := d.pool.Query(ctx, `SELECT `+domainCols+` FROM domains ORDER BY name`)
+	rows, err := d.pool.Query(ctx, `SELECT `+domainReadCols+` FROM domains ORDER BY name`)
 	if err != nil {
 		return nil, fmt.Errorf("postgres directory: domains: %w", err)
 	}
@@ -93,14 +121,17 @@ func (d *Directory) UpdateDomain(ctx context.Context, dom directory.Domain) erro
 		return err
 	}
 	return d.write(ctx, func(tx pgx.Tx) error {
-		tag, err := tx.Exec(ctx, `UPDATE domains SET enabled = $2, max_message_bytes = $3,
-			max_quota_bytes = $4, max_users = $5, disabled_services = $6 WHERE name = $1`,
-			name, dom.Enabled, dom.MaxMessageBytes, dom.MaxQuotaBytes, dom.MaxUsers, services)
+		cur, err := getDomain(ctx, tx, name, "FOR UPDATE")
 		if err != nil {
-			return fmt.Errorf("postgres directory: update domain %q: %w", name, err)
+			return err
 		}
-		if tag.RowsAffected() == 0 {
-			return fmt.Errorf("%w: domain %q", directory.ErrNotFound, name)
+		if cur.Deleted() {
+			return fmt.Errorf("%w: %q", directory.ErrDomainDeleted, name)
+		}
+		if _, err := tx.Exec(ctx, `UPDATE domains SET enabled = $2, max_message_bytes = $3,
+			max_quota_bytes = $4, max_users = $5, disabled_services = $6 WHERE name = $1`,
+			name, dom.Enabled, dom.MaxMessageBytes, dom.MaxQuotaBytes, dom.MaxUsers, services); err != nil {
+			return fmt.Errorf("postgres directory: update domain %q: %w", name, err)
 		}
 		return nil
 	})
@@ -152,15 +183,17 @@ func deleteDomainRows(ctx context.Context, tx pgx.Tx, name string) error {
 	return nil
 }
 
-// IsLocalDomain reports whether domain exists here and is enabled. A name that is not a
-// valid domain is simply not local.
+// IsLocalDomain reports whether domain (or the target of alias domain domain) exists here
+// and is enabled or deleted (its mail refused here, see domainlife.go). A name that is
+// not a valid domain is simply not local.
 func (d *Directory) IsLocalDomain(ctx context.Context, domain string) (bool, error) {
 	a, err := mail.ParseDomain(domain)
 	if err != nil {
 		return false, nil
 	}
 	var enabled bool
-	err = d.pool.QueryRow(ctx, `SELECT enabled FROM domains WHERE name = $1`, a).Scan(&enabled)
+	err = d.pool.QueryRow(ctx, `SELECT enabled OR deleted_at IS NOT NULL FROM domains
+		WHERE name = coalesce((SELECT target FROM domain_aliases WHERE name = $1), $1)`, a).Scan(&enabled)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return false, nil
 	}

@@ -96,7 +96,7 @@ func TestConcurrentMigration(t *testing.T) {
 	}
 	want := []string{"directory.account_admin_domains", "directory.account_totp", "directory.accounts",
 		"directory.alias_targets", "directory.aliases", "directory.api_tokens", "directory.audit_log", "directory.dkim_keys",
-		"directory.domain_plans", "directory.domain_sso", "directory.domains", "directory.migrations", "directory.nodes",
+		"directory.domain_aliases", "directory.domain_plans", "directory.domain_sso", "directory.domains", "directory.migrations", "directory.nodes",
 		"directory.plans", "directory.schema_migrations", "directory.shards", "directory.sms_counts", "directory.sms_rules",
 		"directory.sso_nonces", "directory.web_sessions"}
 	if !slices.Equal(tables, want) {

@@ -33,6 +33,10 @@ func (l lookup) Domain(ctx context.Context, name string) (directory.Domain, erro
 	return getDomain(ctx, l.q, name, "")
 }
 
+func (l lookup) DomainAliasTarget(ctx context.Context, name string) (string, error) {
+	return aliasTarget(ctx, l.q, name)
+}
+
 func (l lookup) AliasTargets(ctx context.Context, source string) ([]mail.Address, error) {
 	rows, err := l.q.Query(ctx, `SELECT t.target_local, t.target_domain FROM aliases a
 		JOIN alias_targets t ON t.alias_id = a.id WHERE a.source = $1 ORDER BY t.pos`, source)
@@ -62,13 +66,19 @@ func (d *Directory) SendAs(ctx context.Context, acct directory.Account, from mai
 		return false, nil
 	}
 	from.Domain = fromDom
+	// An address in an alias domain is the same address in its target (domainlife.go).
+	if t, err := aliasTarget(ctx, d.pool, from.Domain); err != nil {
+		return false, err
+	} else if t != "" {
+		from.Domain = t
+	}
 	var own string
 	var isAccount, isAlias, aliasToOwn bool
 	// One statement: the sender's current key (if it and its domain are enabled) and what
 	// from is, read in one snapshot.
 	err := d.pool.QueryRow(ctx, `WITH me AS (
 			SELECT a.addr_key FROM accounts a JOIN domains d ON d.name = a.domain
-			WHERE a.id = $1 AND a.domain = $2 AND a.enabled AND d.enabled)
+			WHERE a.id = $1 AND a.domain = $2 AND a.enabled AND d.enabled AND d.deleted_at IS NULL)
 		SELECT me.addr_key,
 			EXISTS (SELECT 1 FROM accounts WHERE addr_key = $3),
 			EXISTS (SELECT 1 FROM aliases WHERE source = $3),

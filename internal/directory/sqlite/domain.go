@@ -52,20 +52,28 @@ func splitServices(s string) []string {
 
 const domainCols = `name, enabled, max_message_bytes, max_quota_bytes, max_users, created_at, disabled_services`
 
+// domainReadCols are domainCols and the deletion stamps, as scanDomain reads them.
+const domainReadCols = domainCols + `, deleted_at, purge_at`
+
 type scanner interface{ Scan(dest ...any) error }
 
+// scanDomain reads domainReadCols; a deleted domain reads as disabled (domainlife.go).
 func scanDomain(s scanner) (directory.Domain, error) {
 	var d directory.Domain
-	var created int64
+	var created, deleted, purge int64
 	var services string
-	err := s.Scan(&d.Name, &d.Enabled, &d.MaxMessageBytes, &d.MaxQuotaBytes, &d.MaxUsers, &created, &services)
+	err := s.Scan(&d.Name, &d.Enabled, &d.MaxMessageBytes, &d.MaxQuotaBytes, &d.MaxUsers, &created, &services,
+		&deleted, &purge)
 	d.CreatedAt, d.DisabledServices = fromMicros(created), splitServices(services)
+	if deleted != 0 {
+		d.DeletedAt, d.PurgeAt, d.Enabled = fromMicros(deleted), fromMicros(purge), false
+	}
 	return d, err
 }
 
 // getDomain reads one domain by ASCII name; ErrNotFound if absent.
 func getDomain(ctx context.Context, q querier, name string) (directory.Domain, error) {
-	d, err := scanDomain(q.QueryRowContext(ctx, `SELECT `+domainCols+` FROM domains WHERE name = $1`, name))
+	d, err := scanDomain(q.QueryRowContext(ctx, `SELECT `+domainReadCols+` FROM domains WHERE name = $1`, name))
 	if errors.Is(err, sql.ErrNoRows) {
 		return d, fmt.Errorf("%w: domain %q", directory.ErrNotFound, name)
 	}
@@ -87,6 +95,9 @@ func (d *Directory) CreateDomain(ctx context.Context, dom directory.Domain) erro
 		return err
 	}
 	return d.write(ctx, func(tx *sql.Tx) error {
+		if t, err := aliasTarget(ctx, tx, name); err != nil || t != "" {
+			return errors.Join(err, fmt.Errorf("%w: %q is an alias domain", directory.ErrExists, name))
+		}
 		res, err := tx.ExecContext(ctx, `INSERT INTO domains (`+domainCols+`)
 			VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (name) DO NOTHING`,
 			name, boolInt(dom.Enabled), dom.MaxMessageBytes, dom.MaxQuotaBytes, dom.MaxUsers, micros(d.now()),
@@ -101,18 +112,31 @@ func (d *Directory) CreateDomain(ctx context.Context, dom directory.Domain) erro
 	})
 }
 
-// Domain returns one domain by name (Unicode or ASCII).
+// Domain returns one domain by name (Unicode or ASCII); an alias domain gives its
+// target's record.
 func (d *Directory) Domain(ctx context.Context, name string) (directory.Domain, error) {
 	a, err := lookupDomainName(name)
 	if err != nil {
 		return directory.Domain{}, err
 	}
-	return getDomain(ctx, d.r, a)
+	var out directory.Domain
+	err = d.read(ctx, func(tx *sql.Tx) error {
+		t, err := aliasTarget(ctx, tx, a)
+		if err != nil {
+			return err
+		}
+		if t != "" {
+			a = t
+		}
+		out, err = getDomain(ctx, tx, a)
+		return err
+	})
+	return out, err
 }
 
 // Domains lists all domains ordered by ASCII name.
 func (d *Directory) Domains(ctx context.Context) ([]directory.Domain, error) {
-	rows, err := d.r.QueryContext(ctx, `SELECT `+domainCols+` FROM domains ORDER BY name`)
+	rows, err := d.r.QueryContext(ctx, `SELECT `+domainReadCols+` FROM domains ORDER BY name`)
 	if err != nil {
 		return nil, fmt.Errorf("sqlite directory: domains: %w", err)
 	}
@@ -143,14 +167,17 @@ func (d *Directory) UpdateDomain(ctx context.Context, dom directory.Domain) erro
 		return err
 	}
 	return d.write(ctx, func(tx *sql.Tx) error {
-		res, err := tx.ExecContext(ctx, `UPDATE domains SET enabled = $2, max_message_bytes = $3,
-			max_quota_bytes = $4, max_users = $5, disabled_services = $6 WHERE name = $1`,
-			name, boolInt(dom.Enabled), dom.MaxMessageBytes, dom.MaxQuotaBytes, dom.MaxUsers, joinServices(services))
+		cur, err := getDomain(ctx, tx, name)
 		if err != nil {
-			return fmt.Errorf("sqlite directory: update domain %q: %w", name, err)
+			return err
 		}
-		if n, err := res.RowsAffected(); err != nil || n == 0 {
-			return errors.Join(fmt.Errorf("%w: domain %q", directory.ErrNotFound, name), err)
+		if cur.Deleted() {
+			return fmt.Errorf("%w: %q", directory.ErrDomainDeleted, name)
+		}
+		if _, err := tx.ExecContext(ctx, `UPDATE domains SET enabled = $2, max_message_bytes = $3,
+			max_quota_bytes = $4, max_users = $5, disabled_services = $6 WHERE name = $1`,
+			name, boolInt(dom.Enabled), dom.MaxMessageBytes, dom.MaxQuotaBytes, dom.MaxUsers, joinServices(services)); err != nil {
+			return fmt.Errorf("sqlite directory: update domain %q: %w", name, err)
 		}
 		return nil
 	})
@@ -202,15 +229,17 @@ func deleteDomainRows(ctx context.Context, tx *sql.Tx, name string) error {
 	return nil
 }
 
-// IsLocalDomain reports whether domain exists here and is enabled. A name that is not a
-// valid domain is simply not local.
+// IsLocalDomain reports whether domain (or the target of alias domain domain) exists here
+// and is enabled or deleted (its mail refused here, see domainlife.go). A name that is
+// not a valid domain is simply not local.
 func (d *Directory) IsLocalDomain(ctx context.Context, domain string) (bool, error) {
 	a, err := mail.ParseDomain(domain)
 	if err != nil {
 		return false, nil
 	}
 	var enabled bool
-	err = d.r.QueryRowContext(ctx, `SELECT enabled FROM domains WHERE name = $1`, a).Scan(&enabled)
+	err = d.r.QueryRowContext(ctx, `SELECT enabled <> 0 OR deleted_at <> 0 FROM domains
+		WHERE name = coalesce((SELECT target FROM domain_aliases WHERE name = $1), $1)`, a).Scan(&enabled)
 	if errors.Is(err, sql.ErrNoRows) {
 		return false, nil
 	}

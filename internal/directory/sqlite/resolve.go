@@ -32,6 +32,10 @@ func (l lookup) Domain(ctx context.Context, name string) (directory.Domain, erro
 	return getDomain(ctx, l.q, name)
 }
 
+func (l lookup) DomainAliasTarget(ctx context.Context, name string) (string, error) {
+	return aliasTarget(ctx, l.q, name)
+}
+
 func (l lookup) AliasTargets(ctx context.Context, source string) ([]mail.Address, error) {
 	rows, err := l.q.QueryContext(ctx, `SELECT t.target_local, t.target_domain FROM aliases a JOIN alias_targets t ON t.alias_id = a.id
 		WHERE a.source = $1 ORDER BY t.pos`, source)
@@ -66,6 +70,13 @@ func (d *Directory) SendAs(ctx context.Context, acct directory.Account, from mai
 	from.Domain = fromDom
 	var allowed bool
 	err := d.read(ctx, func(tx *sql.Tx) error {
+		// An address in an alias domain is the same address in its target (domainlife.go).
+		if t, err := aliasTarget(ctx, tx, from.Domain); err != nil || t != "" {
+			from.Domain = t
+			if err != nil {
+				return err
+			}
+		}
 		cur, err := getAccount(ctx, tx, `id = $1 AND domain = $2`, acct.ID, dom)
 		if errors.Is(err, directory.ErrNotFound) {
 			return nil
