@@ -15,6 +15,7 @@ import (
 	"mailgrid/internal/delivery"
 	"mailgrid/internal/directory"
 	"mailgrid/internal/dns"
+	"mailgrid/internal/fetch"
 	"mailgrid/internal/imapserver"
 	"mailgrid/internal/managesieve"
 	"mailgrid/internal/obs"
@@ -266,11 +267,11 @@ func (s *System) webServer(p *delivery.Pipeline, flt *filters) (server, error) {
 		state = flt.db
 	}
 	// The address books (contacts.go) close after the server's Shutdown.
-	return s.withContacts(func(cs contacts.Store) (server, error) {
+	return s.withContacts(s.fetching(func(cs contacts.Store, f *fetch.Fetcher) (server, error) {
 		srv, err := web.New(web.Options{
 			Admin: s.Admin, Hostname: s.Cfg.Hostname, AssetsDir: h.AssetsDir,
 			SecureCookies: h.SecureCookies, TrustedOrigins: h.TrustedOrigins, Logger: s.Log.With("svc", "http"),
-			Mail: web.MailOptions{Shards: s.Shards, Pipeline: p, Bus: s.Bus, MaxMessageBytes: s.Cfg.SMTP.MaxMessageBytes, FilterState: state, Contacts: cs},
+			Mail: web.MailOptions{Shards: s.Shards, Pipeline: p, Bus: s.Bus, MaxMessageBytes: s.Cfg.SMTP.MaxMessageBytes, FilterState: state, Contacts: cs, Fetch: f},
 			// The console's filter policy, quarantine and DNS pages (web/admin_policy.go).
 			Filters: webFilters(s, p, flt),
 			DNS:     admin.DNSSource{Keys: s.DKIMKeys(), Resolver: dns.New(s.Cfg.DNS.Servers, s.Cfg.DNS.Timeout.D())},
@@ -279,7 +280,7 @@ func (s *System) webServer(p *delivery.Pipeline, flt *filters) (server, error) {
 			return nil, err
 		}
 		return srv, nil
-	})
+	}))
 }
 
 // errNoWeb skips the HTTP listener where the directory keeps no web sessions.

@@ -39,6 +39,10 @@ type composeView struct {
 	Forward    string // "MB/UID" of a message forwarded as an attachment
 	ForwardSub string // its subject, shown
 	MaxSize    int64
+	SendAt     string            // "Send later": the time as typed (mail_schedule.go)
+	Zone       string            // the zone SendAt is read in
+	Sigs       map[string]string // each identity's default signature (mail_signature.go)
+	QuoteHead  string            // the quote's first line: a signature goes above it
 }
 
 // identities are the addresses the account may send as: its own and the aliases that
@@ -117,6 +121,7 @@ func (s *Server) mailCompose(w http.ResponseWriter, r *http.Request, c *mailCtx)
 		s.mailError(w, r, c, http.StatusServiceUnavailable, "The message could not be read right now; try again in a moment.")
 		return
 	}
+	s.insertSignature(ctx, c, v, q.Get("draft") == "")
 	s.renderCompose(w, r, c, http.StatusOK, v, "")
 }
 
@@ -125,6 +130,8 @@ func (s *Server) renderCompose(w http.ResponseWriter, r *http.Request, c *mailCt
 	if v.Mode == modeRich { // the editor shows only sanitised HTML (mail_richtext.go)
 		v.HTML = c.a.clean.Sanitize(v.HTML, htmlsafe.Options{}).HTML
 	}
+	v.Zone = s.userZone(c).String()
+	s.composeSigs(r.Context(), c, v)
 	d.Compose, d.Error = v, errMsg
 	d.Back = "/mail/compose"
 	if r.Method == http.MethodGet {
@@ -326,6 +333,7 @@ func composeForm(r *http.Request, v *composeView) {
 	f := r.PostFormValue
 	v.From, v.To, v.Cc, v.Bcc, v.Subject, v.Body = f("from"), f("to"), f("cc"), f("bcc"), f("subject"), f("body")
 	v.InReplyTo, v.References, v.Draft, v.Answer, v.Forward = f("in_reply_to"), f("references"), f("draft"), f("answer"), f("forward")
+	v.SendAt = f("send_at")
 	v.Mode, v.HTML = modePlain, ""
 	if f("mode") == modeRich {
 		v.Mode, v.HTML = modeRich, f("html")

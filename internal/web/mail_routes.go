@@ -39,6 +39,7 @@ import (
 	"mailgrid/internal/directory"
 	"mailgrid/internal/fetch"
 	"mailgrid/internal/message/htmlsafe"
+	"mailgrid/internal/schedule"
 	"mailgrid/internal/store"
 )
 
@@ -66,6 +67,10 @@ type MailOptions struct {
 	// Contacts holds the address books (mail_contacts.go); nil: the Contacts pages and
 	// compose completion answer "not available".
 	Contacts contacts.Store
+	// Schedule keeps the scheduled sends (mail_schedule.go); nil: "Send later" and the
+	// Scheduled page answer "not available". The node's schedule.Runner sends them
+	// through Server.SendScheduled.
+	Schedule schedule.Store
 	// Fetch runs and keeps the external POP3 accounts (mail_fetch.go); nil: the page
 	// answers "not available".
 	Fetch *fetch.Fetcher
@@ -148,6 +153,8 @@ func (s *Server) mailPages(mux *http.ServeMux) {
 	page("GET /mail/events", s.mailEvents(&eventStops{stop: make(chan struct{})}))
 	s.mailSettingsPages(a, page)
 	s.mailContactsPages(a, page)
+	s.mailSchedulePages(a, page)
+	s.mailSignaturePages(a, page)
 	s.mailFetchPages(a, page)
 	s.mailPrefsPages(a, page)
 }

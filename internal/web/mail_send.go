@@ -67,9 +67,12 @@ func (s *Server) mailComposePost(w http.ResponseWriter, r *http.Request, c *mail
 	}
 	var done string
 	if err == nil {
-		if draft {
+		switch {
+		case draft:
 			done, err = s.saveDraft(ctx, c, v, raw)
-		} else {
+		case r.PostFormValue("op") == "schedule": // mail_schedule.go
+			done, err = s.scheduleSend(ctx, r, c, v, o)
+		default:
 			done, err = s.send(ctx, r, c, o, raw)
 		}
 	}
@@ -83,7 +86,7 @@ func (s *Server) mailComposePost(w http.ResponseWriter, r *http.Request, c *mail
 		s.renderCompose(w, r, c, http.StatusServiceUnavailable, v, "Not saved or sent: a temporary problem; try again in a moment.")
 		return
 	}
-	if !draft {
+	if !draft && r.PostFormValue("op") != "schedule" {
 		s.afterSend(ctx, c, v)
 	}
 	http.Redirect(w, r, done, http.StatusSeeOther)
