@@ -26,6 +26,10 @@ type policyData struct {
 	Checked     bool
 	Plans       []planView
 	PlanDomains []string
+	// Servers is the filter servers page's data (console_filterservers.go).
+	Servers *filterServersView
+	// Edit is the rule being edited (console_policy_rules.go).
+	Edit *ruleEdit
 	// Choices of the rule form.
 	Fields, Ops, Actions, Kinds []string
 }
@@ -41,6 +45,7 @@ func (s *Server) consolePolicyRoutes(mux *http.ServeMux) {
 	mux.HandleFunc("GET "+dom+"/filters", s.consoleGET("filters", "Filters", s.fillFilters))
 	mux.HandleFunc("POST "+dom+"/filters/{op}", s.consolePOST("filters", "Filters", s.fillFilters, s.actFilters))
 	mux.HandleFunc("GET "+dom+"/dns", s.consoleGET("dns", "DNS records", s.fillDNS))
+	s.consoleFilterServerRoutes(mux)
 }
 
 // fillPlans lists the plans, and with {plan} shows that one with its domains.
@@ -157,6 +162,9 @@ func (s *Server) fillFilters(r *http.Request, p *principal, d *pageData) error {
 		return policyErr(err)
 	}
 	pd.Blocks, pd.Rules, pd.Held = listOf(bs, viewBlock).Items, listOf(rs, viewRule).Items, listOf(hs, viewHeld).Items
+	if err := s.fillRuleEdit(r, p, d); err != nil {
+		return err
+	}
 	if pd.Domain != "" {
 		sw, err := f.Switches(ctx, pd.Domain)
 		if err == nil {
@@ -192,6 +200,8 @@ func (s *Server) actFilters(_ http.ResponseWriter, r *http.Request, p *principal
 			_, err = f.PutRule(ctx, rule)
 		}
 		done = "rule-added"
+	case "rule-update":
+		err, done = s.actRuleUpdate(r, p, domain), "rule-updated"
 	case "rule-delete":
 		err = f.DeleteRule(ctx, domain, idField(r))
 		done = "rule-deleted"
