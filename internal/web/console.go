@@ -46,7 +46,7 @@ var assetFS embed.FS
 const htmxFile = "htmx.org/dist/htmx.min.js"
 
 // consolePages are the page templates; each is parsed with the layout and the partials.
-var consolePages = []string{"login", "console", "domain", "accounts", "account", "audit", "me", "error", "plans", "filters", "dns"}
+var consolePages = []string{"login", "console", "domain", "accounts", "account", "audit", "me", "error", "plans", "filters", "dns", "filterservers"}
 
 type pages struct {
 	byName map[string]*template.Template
@@ -224,7 +224,7 @@ var flashes = map[string]string{
 	"totp-enabled": "Two-factor authentication is on.", "totp-disabled": "Two-factor authentication is off.",
 	"plan-created": "Plan created.", "plan-updated": "Plan updated.", "plan-deleted": "Plan deleted.",
 	"block-added": "Block list entry added.", "block-removed": "Block list entry removed.",
-	"rule-added": "Rule added.", "rule-deleted": "Rule deleted.", "switches-saved": "Filters saved.",
+	"rule-added": "Rule added.", "rule-updated": "Rule saved.", "rule-deleted": "Rule deleted.", "switches-saved": "Filters saved.",
 	"held-released": "Message released and delivered.", "held-deleted": "Held message deleted.",
 }
 
