@@ -73,8 +73,8 @@ func (s *Server) apiRoutes() []route {
 		r("GET", "/api/v1/audit", AuthAny, ScopeAdminRead, s.apiAudit),
 	}
 	// Further route groups live beside their handlers: admin_routes.go (plans, import,
-	// broadcast, DNS, filter servers), mail_routes.go (the webmail's API).
-	return slices.Concat(base, s.adminRoutes(), s.mailRoutes(), s.ssoRoutes())
+	// broadcast, DNS), admin_filterservers.go, mail_routes.go (the webmail's API).
+	return slices.Concat(base, s.adminRoutes(), s.filterServerRoutes(), s.mailRoutes(), s.ssoRoutes())
 }
 
 // Routes returns the API route table.
