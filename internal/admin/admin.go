@@ -26,6 +26,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"time"
 
 	"mailgrid/internal/directory"
 	"mailgrid/internal/mail"
@@ -39,6 +40,9 @@ type Service struct {
 	// Log receives what nothing else can report (an audit entry that could not be
 	// written after its change committed). nil: slog.Default().
 	Log *slog.Logger
+	// DomainGrace is how long a deleted domain can be restored before its purge
+	// (domains_lifecycle.go); 0: DefaultDomainGrace.
+	DomainGrace time.Duration
 }
 
 // Ref returns the store reference of an account.

@@ -45,6 +45,7 @@ func (c *Scoped) Domains(ctx context.Context) ([]directory.Domain, error) {
 	if vis == nil {
 		return c.s.Dir.Domains(ctx)
 	}
+	// A domain admin no longer sees a deleted domain (domains_lifecycle.go).
 	out := make([]directory.Domain, 0, len(vis))
 	for _, name := range vis {
 		d, err := c.s.Dir.Domain(ctx, name)
@@ -54,7 +55,9 @@ func (c *Scoped) Domains(ctx context.Context) ([]directory.Domain, error) {
 		if err != nil {
 			return nil, err
 		}
-		out = append(out, d)
+		if !d.Deleted() && d.Name == name {
+			out = append(out, d)
+		}
 	}
 	return out, nil
 }
@@ -65,7 +68,11 @@ func (c *Scoped) Domain(ctx context.Context, name string) (directory.Domain, err
 	if err != nil {
 		return directory.Domain{}, err
 	}
-	return c.s.Dir.Domain(ctx, name)
+	d, err := c.s.Dir.Domain(ctx, name)
+	if err == nil && (d.Name != name || d.Deleted() && !c.a.IsSystemAdmin()) {
+		return directory.Domain{}, fmt.Errorf("%w: domain %s", directory.ErrNotFound, name) // domains_lifecycle.go
+	}
+	return d, err
 }
 
 func (c *Scoped) visibleDomain(name string) (string, error) {
@@ -150,26 +157,6 @@ func applyDomainUpdate(d *directory.Domain, u DomainUpdate) {
 	if u.DisabledServices != nil {
 		d.DisabledServices = *u.DisabledServices
 	}
-}
-
-// DeleteDomain removes a domain (system admins; see Service.DeleteDomain for force). The
-// actor's own domain cannot be deleted by the actor.
-func (c *Scoped) DeleteDomain(ctx context.Context, name string, force bool) error {
-	name, err := c.visibleDomain(name)
-	if err != nil {
-		return err
-	}
-	if err := c.a.CheckChangeDomains(); err != nil {
-		return err
-	}
-	if !c.a.System && c.a.Account.Address.Domain == name {
-		return fmt.Errorf("%w: %s holds your own account", ErrForbidden, name)
-	}
-	if err := c.s.DeleteDomain(ctx, name, force); err != nil {
-		return err
-	}
-	c.Record(ctx, "domain.delete", name, name, fmt.Sprintf("force=%v", force))
-	return nil
 }
 
 func describeDomain(d directory.Domain) string {

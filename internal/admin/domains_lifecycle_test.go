@@ -1,0 +1,154 @@
+package admin_test
+
+import (
+	"context"
+	"errors"
+	"testing"
+	"time"
+
+	"mailgrid/internal/admin"
+	"mailgrid/internal/directory"
+	"mailgrid/internal/mail"
+	"mailgrid/internal/store"
+)
+
+// Delete with grace, restore unchanged (mail and logins back), then a purge after the
+// grace deletes the accounts' mail and the domain; only a system admin may do any of it.
+func TestDomainDeleteRestorePurge(t *testing.T) {
+	f := newFixture(t)
+	ctx := context.Background()
+	sys, da := f.svc.As(f.sys), f.svc.As(f.daA)
+	if _, err := sys.Broadcast(ctx, "b.example", "kept", "kept body"); err != nil {
+		t.Fatal(err)
+	}
+	if err := da.DeleteDomain(ctx, "b.example", true); !errors.Is(err, directory.ErrNotFound) {
+		t.Errorf("domain admin deletes another domain: %v", err)
+	}
+	if err := da.DeleteDomain(ctx, "a.example", true); !errors.Is(err, admin.ErrForbidden) {
+		t.Errorf("domain admin deletes its domain: %v", err)
+	}
+	if err := sys.DeleteDomain(ctx, "b.example", false); !errors.Is(err, directory.ErrDomainNotEmpty) {
+		t.Errorf("delete without force: %v", err)
+	}
+	if err := sys.DeleteDomain(ctx, "b.example", true); err != nil {
+		t.Fatal(err)
+	}
+	d, err := sys.Domain(ctx, "b.example")
+	if err != nil || !d.Deleted() || d.PurgeAt.Before(time.Now().Add(admin.DefaultDomainGrace-time.Hour)) {
+		t.Errorf("deleted domain: %+v, %v", d, err)
+	}
+	if _, err := f.env.Dir.Authenticate(ctx, "u1@b.example", "user password"); !errors.Is(err, directory.ErrDisabled) {
+		t.Errorf("login in a deleted domain: %v", err)
+	}
+	if _, err := da.RestoreDomain(ctx, "b.example"); !errors.Is(err, directory.ErrNotFound) {
+		t.Errorf("domain admin restores: %v", err)
+	}
+	if _, err := sys.RestoreDomain(ctx, "b.example"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.env.Dir.Authenticate(ctx, "u1@b.example", "user password"); err != nil {
+		t.Errorf("login after restore: %v", err)
+	}
+	if n := f.env.Total(t, f.userB); n != 1 {
+		t.Errorf("mail after restore: %d messages, want 1", n)
+	}
+	if purged, err := f.svc.PurgeDue(ctx); err != nil || len(purged) != 0 {
+		t.Errorf("purge with nothing due: %v, %v", purged, err)
+	}
+
+	// A grace that has passed: restore refused, the purge takes everything.
+	f.svc.DomainGrace = time.Nanosecond
+	if err := sys.DeleteDomain(ctx, "b.example", true); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := sys.RestoreDomain(ctx, "b.example"); !errors.Is(err, directory.ErrGraceOver) {
+		t.Errorf("restore after the grace: %v", err)
+	}
+	purged, err := f.svc.PurgeDue(ctx)
+	if err != nil || len(purged) != 1 || purged[0] != "b.example" {
+		t.Fatalf("purge = %v, %v", purged, err)
+	}
+	if _, err := f.env.Dir.Domain(ctx, "b.example"); !errors.Is(err, directory.ErrNotFound) {
+		t.Errorf("purged domain: %v", err)
+	}
+	if mbs, err := f.env.Store.Mailboxes(ctx, admin.Ref(f.userB)); err == nil && len(mbs) > 0 || err != nil && !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("purged account's mailboxes: %+v, %v", mbs, err)
+	}
+	es, err := sys.Audit(ctx, directory.AuditQuery{Domains: []string{"b.example"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var actions []string
+	for _, e := range es {
+		actions = append(actions, e.Action)
+	}
+	if len(actions) < 3 {
+		t.Errorf("audit of b.example: %v", actions)
+	}
+}
+
+// Transfer: the previous admin loses the domain at its next request; the new one gets it.
+func TestDomainTransfer(t *testing.T) {
+	f := newFixture(t)
+	ctx := context.Background()
+	sys := f.svc.As(f.sys)
+	if _, err := f.svc.As(f.daA).SetDomainAdmins(ctx, "a.example", []string{"u1@b.example"}); !errors.Is(err, admin.ErrForbidden) {
+		t.Errorf("domain admin transfers its domain: %v", err)
+	}
+	admins, err := sys.SetDomainAdmins(ctx, "a.example", []string{"u1@b.example"})
+	if err != nil || len(admins) != 1 || admins[0].Address.String() != "u1@b.example" {
+		t.Fatalf("transfer = %+v, %v", admins, err)
+	}
+	actor := func(addr string) *admin.Scoped {
+		a, err := f.env.Dir.Account(ctx, mail.MustParse(addr))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return f.svc.As(admin.Actor{Account: a, Via: "api"})
+	}
+	if ds, err := actor("da@a.example").Domains(ctx); err != nil || len(ds) != 0 {
+		t.Errorf("previous admin's domains: %+v, %v", ds, err)
+	}
+	if _, err := actor("da@a.example").Accounts(ctx, "a.example"); !errors.Is(err, directory.ErrNotFound) {
+		t.Errorf("previous admin lists accounts: %v", err)
+	}
+	if ds, err := actor("u1@b.example").Domains(ctx); err != nil || len(ds) != 1 || ds[0].Name != "a.example" {
+		t.Errorf("new admin's domains: %+v, %v", ds, err)
+	}
+}
+
+// Alias domains: created by a system admin only, seen by the admins of their target only.
+func TestDomainAliasesScoped(t *testing.T) {
+	f := newFixture(t)
+	ctx := context.Background()
+	sys, da := f.svc.As(f.sys), f.svc.As(f.daA)
+	if _, err := da.CreateDomainAlias(ctx, "a.example", "a.org"); !errors.Is(err, admin.ErrForbidden) {
+		t.Errorf("domain admin creates an alias domain: %v", err)
+	}
+	if _, err := sys.CreateDomainAlias(ctx, "a.example", "A.ORG"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := sys.CreateDomainAlias(ctx, "b.example", "b.org"); err != nil {
+		t.Fatal(err)
+	}
+	as, err := da.DomainAliases(ctx, "")
+	if err != nil || len(as) != 1 || as[0].Name != "a.org" || as[0].Target != "a.example" {
+		t.Errorf("domain admin's alias domains: %+v, %v", as, err)
+	}
+	if _, err := da.DomainAliases(ctx, "b.example"); !errors.Is(err, directory.ErrNotFound) {
+		t.Errorf("alias domains of another domain: %v", err)
+	}
+	if err := da.DeleteDomainAlias(ctx, "a.example", "a.org"); !errors.Is(err, admin.ErrForbidden) {
+		t.Errorf("domain admin deletes an alias domain: %v", err)
+	}
+	if err := sys.DeleteDomainAlias(ctx, "a.example", "b.org"); !errors.Is(err, directory.ErrNotFound) {
+		t.Errorf("alias domain named under the wrong target: %v", err)
+	}
+	ts, err := f.env.Dir.Resolve(ctx, mail.MustParse("u1@a.org"))
+	if err != nil || len(ts) != 1 || ts[0].Account == nil || ts[0].Account.ID != f.userA.ID {
+		t.Errorf("Resolve via the alias domain: %+v, %v", ts, err)
+	}
+	if err := sys.DeleteDomainAlias(ctx, "a.example", "a.org"); err != nil {
+		t.Fatal(err)
+	}
+}
