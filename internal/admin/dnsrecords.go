@@ -37,10 +37,17 @@ type DNSCheck struct {
 }
 
 // MTASTSPolicy is the MTA-STS policy (RFC 8461 3.2) for a domain whose MX is host, in
-// testing mode: receivers report failures but still deliver. It is served at
-// https://mta-sts.DOMAIN/.well-known/mta-sts.txt.
-func MTASTSPolicy(host string) string {
-	return "version: STSv1\r\nmode: testing\r\nmx: " + host + "\r\nmax_age: 604800\r\n"
+// mode: "testing" (also when mode is not given or ""): receivers report failures but
+// still deliver; "enforce": they deliver only over TLS to a matching MX with a valid
+// certificate; "none": the policy is withdrawn. The web front-end serves it at
+// https://mta-sts.DOMAIN/.well-known/mta-sts.txt (web/wellknown.go); the _mta-sts TXT
+// id is derived from the same text, so both change together.
+func MTASTSPolicy(host string, mode ...string) string {
+	m := "testing"
+	if len(mode) > 0 && mode[0] != "" {
+		m = mode[0]
+	}
+	return "version: STSv1\r\nmode: " + m + "\r\nmx: " + host + "\r\nmax_age: 604800\r\n"
 }
 
 // DNSRecords returns the records domain should publish when its mail is served by host

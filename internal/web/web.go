@@ -104,6 +104,9 @@ type Options struct {
 	// DNS computes and checks the records of a domain (admin_dns.go); Host "" means
 	// Hostname.
 	DNS admin.DNSSource
+	// WellKnown configures the MTA-STS policy, autoconfig and autodiscover
+	// (wellknown.go).
+	WellKnown WellKnownOptions
 }
 
 // Server is the web front-end.
