@@ -40,6 +40,7 @@ type Config struct {
 	Node     Node     `toml:"node"`
 	Filter   Filter   `toml:"filter"`
 	HTTP     HTTP     `toml:"http"`
+	SMS      SMS      `toml:"sms"`
 }
 
 // HTTP configures the web front-end (JSON API and admin console) on listen.http.
@@ -247,6 +248,7 @@ func Default() Config {
 		HTTP:    HTTP{AssetsDir: "web/node_modules", TrustedOrigins: []string{}, MTASTSMode: "testing"},
 		Filter: Filter{QuarantineRetention: Duration(30 * 24 * time.Hour), ClamdTimeout: Duration(2 * time.Minute),
 			RspamdTimeout: Duration(20 * time.Second), BlockLists: true, JunkTraining: true},
+		SMS: defaultSMS(),
 	}
 }
 
