@@ -7,6 +7,7 @@ import (
 	"strings"
 	"time"
 
+	"mailgrid/internal/config"
 	"mailgrid/internal/delivery"
 	"mailgrid/internal/dns"
 	"mailgrid/internal/filter"
@@ -202,15 +203,22 @@ func (s *System) addPolicyFilters(c *filter.Chains, db filterState, srv *filter.
 	for _, m := range cfg.Milters {
 		network, addr, _ := strings.Cut(m.Address, ":")
 		var mt *milter.Milter
+		stages := milterStages(m)
 		rec := srv.Add(filter.ServerInfo{Name: m.Name, Kind: filter.KindMilter, Address: m.Address, Policy: policy(m.FailOpen),
-			Domain: m.Domain, Stages: []filter.Stage{filter.StageData}}, func(ctx context.Context) error { return mt.Health(ctx) })
+			Domain: m.Domain, Stages: stages}, func(ctx context.Context) error { return mt.Health(ctx) })
 		mt, err := milter.New(milter.Config{Name: m.Name, Network: network, Address: addr, Timeout: m.Timeout.D(),
 			Hostname: s.Cfg.Hostname, Observer: rec})
 		if err != nil {
 			return err
 		}
-		if err := c.Add(filter.StageData, m.Domain, filter.Rule{Mailet: mt, Policy: policy(m.FailOpen)}); err != nil {
-			return err
+		for _, st := range stages {
+			var mailet filter.Mailet = mt
+			if st != filter.StageData {
+				mailet = mt.EnvelopeStages() // connect/MAIL/RCPT callbacks (milter/envelope.go)
+			}
+			if err := c.Add(st, m.Domain, filter.Rule{Mailet: mailet, Policy: policy(m.FailOpen)}); err != nil {
+				return err
+			}
 		}
 	}
 	for _, h := range cfg.HTTPHooks {
@@ -240,6 +248,25 @@ func (s *System) addPolicyFilters(c *filter.Chains, db filterState, srv *filter.
 		}
 	}
 	return nil
+}
+
+// milterStages are the stages of filter.milter[].stages; empty is all four (no connect
+// for a milter of one domain: no domain is known there).
+func milterStages(m config.Milter) []filter.Stage {
+	names := m.Stages
+	if len(names) == 0 {
+		names = []string{"connect", "mail", "rcpt", "data"}
+		if m.Domain != "" {
+			names = names[1:]
+		}
+	}
+	var out []filter.Stage
+	for _, n := range names {
+		if st, ok := filter.ParseStage(n); ok { // config.Validate checked the names
+			out = append(out, st)
+		}
+	}
+	return out
 }
 
 func (f *filters) closeWith(err error) error {
