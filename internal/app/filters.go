@@ -9,6 +9,7 @@ import (
 
 	"mailgrid/internal/config"
 	"mailgrid/internal/delivery"
+	"mailgrid/internal/directory"
 	"mailgrid/internal/dns"
 	"mailgrid/internal/filter"
 	"mailgrid/internal/filter/clamd"
@@ -46,7 +47,8 @@ type filters struct {
 
 // openFilters opens the filter state and builds the default chains from [filter]
 // (and starts the Junk trainer when filter.junk_training is on):
-// DATA stage: auth-results (fail-open), virus (if clamd is set), rspamd (if set, fail-open);
+// DATA stage: auth-results (fail-open), attachment-size (the plans' limit), virus (if
+// clamd is set), rspamd (if set, fail-open);
 // local stage: bayes and sieve (fail-open: a broken script or classifier never loses mail);
 // remote stage: dkim-sign with the keys of DKIMKeys (fail-open: unsigned mail still goes
 // out, as Postfix with an unreachable milter in accept mode; the failure is logged).
@@ -63,6 +65,11 @@ func (s *System) openFilters(ctx context.Context, resolver dns.Resolver) (*filte
 		Mailet:  &mailets.AuthResults{Resolver: resolver, AuthServID: s.Cfg.Hostname, EnforceDMARC: cfg.EnforceDMARC},
 		Timeout: 30 * time.Second, Policy: filter.FailOpen,
 	}}
+	if plans, ok := s.Dir.(directory.PlanStore); ok {
+		// The plans' attachment limit (552 5.3.4); fail-closed: a directory fault defers.
+		data = append(data, filter.Rule{Mailet: &mailets.AttachmentSize{Limits: mailets.PlanLimits{Plans: plans}, CacheFor: 5 * time.Second},
+			Timeout: 30 * time.Second})
+	}
 	if cfg.Clamd != "" {
 		network, addr, _ := strings.Cut(cfg.Clamd, ":")
 		policy := filter.FailClosed
