@@ -317,4 +317,3 @@ func messageID(raw []byte) string {
 	}
 	return ""
 }
-
