@@ -72,10 +72,11 @@ func htmlText(src string) string {
 		lists  []int // per open list: 0 bulleted, else the next number
 		hrefs  []string
 		atLine = true
+		space  bool // white space seen since the last word
 	)
 	newline := func() {
 		b.WriteString("\n")
-		atLine = true
+		atLine, space = true, false
 	}
 	block := func() {
 		if !atLine {
@@ -95,20 +96,26 @@ func htmlText(src string) string {
 		tt := z.Next()
 		switch tt {
 		case html.ErrorToken:
-			return strings.TrimRight(b.String(), "\n ") + "\n"
+			// A link left open (never in sanitised HTML) leaves its marker: drop it.
+			return strings.ReplaceAll(strings.TrimRight(b.String(), "\n "), "\x00", "") + "\n"
 		case html.TextToken:
-			t := strings.Join(strings.Fields(string(z.Text())), " ")
-			raw := string(z.Text())
+			raw := string(z.Text()) // Text consumes the token's text: read it once
+			t := strings.Join(strings.Fields(raw), " ")
+			if raw == "" {
+				continue
+			}
+			// White space between words collapses to one space (HTML), none at a line start.
+			if isSpace(raw[0]) {
+				space = true
+			}
 			if t == "" {
 				continue
 			}
-			if !atLine && (raw[0] == ' ' || raw[0] == '\n' || raw[0] == '\t') {
-				t = " " + t
-			}
-			if last := raw[len(raw)-1]; last == ' ' || last == '\n' || last == '\t' {
-				t += " "
+			if space && !atLine {
+				write(" ")
 			}
 			write(t)
+			space = isSpace(raw[len(raw)-1])
 		case html.StartTagToken, html.SelfClosingTagToken:
 			name, hasAttr := z.TagName()
 			switch atom.Lookup(name) {
@@ -168,6 +175,8 @@ func htmlText(src string) string {
 		}
 	}
 }
+
+func isSpace(c byte) bool { return c == ' ' || c == '\n' || c == '\t' || c == '\r' || c == '\f' }
 
 // linkText ends a link in b: the text since the last NUL marker, then " <href>" unless
 // the text is the address itself.
