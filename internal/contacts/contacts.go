@@ -11,6 +11,10 @@
 //     users read the group book and its domain admins edit it); the store only isolates.
 //   - A Contact is a name, ordered e-mail addresses and phone numbers and a note. The first
 //     address is the one lists sort by ("email" order) and compose completes to.
+//   - A group (distribution list, vCard KIND:group, RFC 6350 6.1.4) is a Contact of Kind
+//     KindGroup: a name, a note and its Members, the e-mail addresses compose expands it
+//     to. Members are addresses, not references to contacts, so a group survives the
+//     deletion or edit of a contact and exports as MEMBER:mailto: URIs (6.6.5).
 //   - Import is all or nothing: the formats' parsers refuse a file with any bad record,
 //     naming its line, and Store.Import adds a batch in one transaction.
 //
@@ -36,11 +40,20 @@ var ErrInvalid = errors.New("contacts: invalid contact")
 
 // Limits on a contact, enforced by Validate.
 const (
-	MaxName   = 200
-	MaxNote   = 4000
-	MaxEmails = 20
-	MaxPhones = 20
-	MaxImport = 10000 // contacts in one import
+	MaxName    = 200
+	MaxNote    = 4000
+	MaxEmails  = 20
+	MaxPhones  = 20
+	MaxImport  = 10000 // contacts in one import
+	MaxMembers = 1000  // addresses in one group
+)
+
+// Kind is an individual or a group (RFC 6350 6.1.4 KIND).
+type Kind int
+
+const (
+	KindIndividual Kind = iota
+	KindGroup
 )
 
 // Book names an address book.
@@ -59,8 +72,13 @@ type Contact struct {
 	Emails  []string // addr-spec, without display names
 	Phones  []string
 	Note    string
+	Kind    Kind
+	Members []string  // a group's member addresses (addr-spec); empty for an individual
 	Updated time.Time // set by the store on every write
 }
+
+// IsGroup reports whether c is a group.
+func (c Contact) IsGroup() bool { return c.Kind == KindGroup }
 
 // Email is the contact's first address, or "".
 func (c Contact) Email() string {
@@ -78,8 +96,18 @@ const (
 	ByEmail              // first address, then name
 )
 
+// KindFilter selects individuals, groups or both.
+type KindFilter int
+
+const (
+	AllKinds KindFilter = iota
+	OnlyIndividuals
+	OnlyGroups
+)
+
 // Query selects contacts of a book.
 type Query struct {
+	Kinds KindFilter
 	// Search, when not empty, keeps contacts whose name or any address contains it
 	// (case-insensitive).
 	Search string
@@ -110,16 +138,20 @@ type Store interface {
 func Normalize(c Contact) Contact {
 	c.Name = strings.TrimSpace(c.Name)
 	c.Note = strings.TrimSpace(c.Note)
-	var es []string
-	for _, e := range c.Emails {
-		e = strings.TrimSpace(e)
-		if e == "" {
-			continue
+	es := normAddrs(c.Emails)
+	if c.IsGroup() {
+		// Members are a set: the first of duplicates (compared case-insensitively) stays.
+		seen := map[string]bool{}
+		var ms []string
+		for _, m := range normAddrs(c.Members) {
+			if k := strings.ToLower(m); !seen[k] {
+				seen[k] = true
+				ms = append(ms, m)
+			}
 		}
-		if at := strings.LastIndexByte(e, '@'); at > 0 {
-			e = e[:at] + strings.ToLower(e[at:])
-		}
-		es = append(es, e)
+		c.Members = ms
+	} else {
+		c.Members = nil
 	}
 	var ps []string
 	for _, p := range c.Phones {
@@ -131,10 +163,51 @@ func Normalize(c Contact) Contact {
 	return c
 }
 
+// normAddrs trims addresses, drops empty ones and lower-cases their domain part.
+func normAddrs(in []string) []string {
+	var es []string
+	for _, e := range in {
+		e = strings.TrimSpace(e)
+		if e == "" {
+			continue
+		}
+		if at := strings.LastIndexByte(e, '@'); at > 0 {
+			e = e[:at] + strings.ToLower(e[at:])
+		}
+		es = append(es, e)
+	}
+	return es
+}
+
+// validAddr reports whether e is a bare RFC 5322 3.4.1 addr-spec.
+func validAddr(e string) bool {
+	a, err := mail.ParseAddress(e)
+	return err == nil && a.Address == e && a.Name == "" && len(e) <= 254
+}
+
 // Validate checks a normalized contact: a name or an address, addresses that parse as
 // RFC 5322 3.4.1 addr-specs, no control characters, bounded sizes.
 func Validate(c Contact) error {
 	bad := func(f string, a ...any) error { return fmt.Errorf("%w: %s", ErrInvalid, fmt.Sprintf(f, a...)) }
+	if c.Kind != KindIndividual && c.Kind != KindGroup {
+		return bad("unknown kind")
+	}
+	if c.IsGroup() {
+		if c.Name == "" {
+			return bad("a group needs a name")
+		}
+		if len(c.Emails) > 0 || len(c.Phones) > 0 {
+			return bad("a group has members, not addresses or phones of its own")
+		}
+		if len(c.Members) > MaxMembers {
+			return bad("more than %d members", MaxMembers)
+		}
+		for _, m := range c.Members {
+			if !validAddr(m) {
+				return bad("not an e-mail address: %q", m)
+			}
+		}
+	}
 	if c.Name == "" && len(c.Emails) == 0 {
 		return bad("a name or an e-mail address is required")
 	}
@@ -148,8 +221,7 @@ func Validate(c Contact) error {
 		return bad("control characters in name or note")
 	}
 	for _, e := range c.Emails {
-		a, err := mail.ParseAddress(e)
-		if err != nil || a.Address != e || a.Name != "" || len(e) > 254 {
+		if !validAddr(e) {
 			return bad("not an e-mail address: %q", e)
 		}
 	}
@@ -183,8 +255,12 @@ func Prepare(c Contact) (Contact, error) {
 	return c, Validate(c)
 }
 
-// SearchKey is the lower-cased text Query.Search matches: the name and every address.
+// SearchKey is the lower-cased text Query.Search matches: the name and every address (a
+// group's: its name only, so completion offers the group by its name).
 func SearchKey(c Contact) string {
+	if c.IsGroup() {
+		return strings.ToLower(c.Name)
+	}
 	return strings.ToLower(c.Name + "\n" + strings.Join(c.Emails, "\n"))
 }
 

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net/url"
 	"strings"
 	"unicode/utf8"
 
@@ -52,9 +53,12 @@ func readAll(r io.Reader) ([]byte, error) {
 
 // ParseVCard reads a vCard file (RFC 6350; versions 3.0 and 4.0 as written by common
 // clients): every card becomes a contact from FN (or N when FN is missing, RFC 6350
-// 6.2.1-6.2.2), EMAIL (6.4.2), TEL (6.4.1) and NOTE (6.7.2). Cards with KIND:group
-// (6.1.4) are skipped. Any card that does not parse or validate refuses the file with an
-// *ImportError naming its BEGIN line.
+// 6.2.1-6.2.2), EMAIL (6.4.2), TEL (6.4.1) and NOTE (6.7.2). A card with KIND:group
+// (6.1.4; or Apple's X-ADDRESSBOOKSERVER-KIND:group) becomes a group whose MEMBER URIs
+// (6.6.5) are "mailto:" addresses or the UID (6.7.6) of another card of the file, which
+// stands for that card's first address. Any card that does not parse or validate, or a
+// member that names no address, refuses the file with an *ImportError naming its BEGIN
+// line.
 func ParseVCard(r io.Reader) ([]Contact, error) {
 	b, err := readAll(r)
 	if err != nil {
@@ -62,39 +66,82 @@ func ParseVCard(r io.Reader) ([]Contact, error) {
 	}
 	starts := beginLines(b)
 	dec := vcard.NewDecoder(bytes.NewReader(b))
-	var out []Contact
+	var cards []vcard.Card
 	var ie ImportError
 	for i := 0; ; i++ {
-		line := 0
-		if i < len(starts) {
-			line = starts[i]
-		}
 		card, err := dec.Decode()
 		if errors.Is(err, io.EOF) {
 			break
 		}
 		if err != nil {
 			// The decoder cannot resynchronise: report and stop.
-			ie.Lines = append(ie.Lines, LineError{Line: line, Err: err})
-			break
+			ie.Lines = append(ie.Lines, LineError{Line: lineOf(starts, i), Err: err})
+			return nil, &ie
 		}
-		if card.Kind() == vcard.KindGroup {
-			continue
+		cards = append(cards, card)
+		if len(cards) > MaxImport {
+			return nil, fmt.Errorf("contacts: more than %d contacts in one import", MaxImport)
 		}
-		c, err := Prepare(fromCard(card))
+	}
+	uids := map[string]string{} // UID -> first address, of the individuals
+	for _, card := range cards {
+		if uid := card.Value(vcard.FieldUID); uid != "" && !isGroupCard(card) {
+			if es := card.Values(vcard.FieldEmail); len(es) > 0 {
+				uids[uid] = strings.TrimSpace(es[0])
+			}
+		}
+	}
+	var out []Contact
+	for i, card := range cards {
+		c, err := fromCard(card, uids)
+		if err == nil {
+			c, err = Prepare(c)
+		}
 		if err != nil {
-			ie.Lines = append(ie.Lines, LineError{Line: line, Err: err})
+			ie.Lines = append(ie.Lines, LineError{Line: lineOf(starts, i), Err: err})
 			continue
 		}
 		out = append(out, c)
-		if len(out) > MaxImport {
-			return nil, fmt.Errorf("contacts: more than %d contacts in one import", MaxImport)
-		}
 	}
 	if len(ie.Lines) > 0 {
 		return nil, &ie
 	}
 	return out, nil
+}
+
+func lineOf(starts []int, i int) int {
+	if i < len(starts) {
+		return starts[i]
+	}
+	return 0
+}
+
+// isGroupCard: KIND:group (RFC 6350 6.1.4), or Apple's vCard 3.0 extension.
+func isGroupCard(card vcard.Card) bool {
+	return card.Kind() == vcard.KindGroup || strings.EqualFold(card.Value("X-ADDRESSBOOKSERVER-KIND"), "group")
+}
+
+// member resolves a MEMBER URI (RFC 6350 6.6.5) to an address.
+func member(uri string, uids map[string]string) (string, error) {
+	uri = strings.TrimSpace(uri)
+	if len(uri) > 7 && strings.EqualFold(uri[:7], "mailto:") {
+		addr, _, _ := strings.Cut(uri[7:], "?") // RFC 6068: hfields are not ours
+		if a, err := url.PathUnescape(addr); err == nil {
+			addr = a
+		}
+		return addr, nil
+	}
+	if a, ok := uids[uri]; ok {
+		return a, nil
+	}
+	return "", fmt.Errorf("%w: group member %q is neither a mailto: address nor the UID of a card with an address in this file", ErrInvalid, clip(uri))
+}
+
+func clip(s string) string {
+	if len(s) > 80 {
+		return s[:80] + "..."
+	}
+	return s
 }
 
 // beginLines returns the 1-based line numbers of the file's BEGIN:VCARD lines.
@@ -108,7 +155,7 @@ func beginLines(b []byte) []int {
 	return ls
 }
 
-func fromCard(card vcard.Card) Contact {
+func fromCard(card vcard.Card, uids map[string]string) (Contact, error) {
 	c := Contact{Name: card.PreferredValue(vcard.FieldFormattedName)}
 	if c.Name == "" {
 		if n := card.Name(); n != nil {
@@ -121,11 +168,22 @@ func fromCard(card vcard.Card) Contact {
 		c.Phones = append(c.Phones, strings.TrimPrefix(t, "tel:"))
 	}
 	c.Note = strings.Join(card.Values(vcard.FieldNote), "\n")
-	return c
+	if isGroupCard(card) {
+		c.Kind, c.Emails, c.Phones = KindGroup, nil, nil
+		for _, m := range append(card.Values(vcard.FieldMember), card.Values("X-ADDRESSBOOKSERVER-MEMBER")...) {
+			a, err := member(m, uids)
+			if err != nil {
+				return c, err
+			}
+			c.Members = append(c.Members, a)
+		}
+	}
+	return c, nil
 }
 
 // WriteVCard writes cs as vCard 4.0 (RFC 6350): VERSION, FN, EMAIL, TEL and NOTE per
-// card, CRLF line endings, lines folded at 75 octets (3.2; the encoder does not fold).
+// card, and for a group KIND:group (6.1.4) and one MEMBER:mailto: URI per member (6.6.5);
+// CRLF line endings, lines folded at 75 octets (3.2; the encoder does not fold).
 func WriteVCard(w io.Writer, cs []Contact) error {
 	var buf bytes.Buffer
 	enc := vcard.NewEncoder(&buf)
@@ -133,6 +191,12 @@ func WriteVCard(w io.Writer, cs []Contact) error {
 		card := vcard.Card{}
 		card.SetValue(vcard.FieldVersion, "4.0")
 		card.SetValue(vcard.FieldFormattedName, c.Name) // FN is required (6.2.1)
+		if c.IsGroup() {
+			card.SetKind(vcard.KindGroup)
+			for _, m := range c.Members {
+				card.AddValue(vcard.FieldMember, "mailto:"+m)
+			}
+		}
 		for _, e := range c.Emails {
 			card.AddValue(vcard.FieldEmail, e)
 		}
@@ -320,13 +384,17 @@ func fromRecord(cols, rec []string) Contact {
 }
 
 // WriteCSV writes cs with the header Name, Email, Phone, Note; several addresses or
-// phones share a cell, separated by "; ".
+// phones share a cell, separated by "; ". Groups have no CSV form: they are left out
+// (vCard carries them).
 func WriteCSV(w io.Writer, cs []Contact) error {
 	cw := csv.NewWriter(w)
 	if err := cw.Write(csvHeader); err != nil {
 		return err
 	}
 	for _, c := range cs {
+		if c.IsGroup() {
+			continue
+		}
 		rec := []string{c.Name, strings.Join(c.Emails, csvSep), strings.Join(c.Phones, csvSep), c.Note}
 		for i := range rec {
 			rec[i] = defuse(rec[i])

@@ -11,10 +11,11 @@ import (
 )
 
 // A file as Thunderbird / Apple Contacts write it: vCard 3.0, N without FN, folded lines,
-// a group card, TEL with a tel: URI.
-const clientVCard = "BEGIN:VCARD\r\nVERSION:3.0\r\nFN:Ann Example\r\nEMAIL;TYPE=work:ann@Example.ORG\r\nEMAIL:ann.home@example.net\r\nTEL;TYPE=cell:+1 555 0100\r\nNOTE:met at the conference\\, 2026\r\nEND:VCARD\r\n" +
+// a group card whose members are a UID of the file and a mailto: URI (RFC 6350 6.6.5),
+// TEL with a tel: URI.
+const clientVCard = "BEGIN:VCARD\r\nVERSION:3.0\r\nUID:urn:uuid:4fbe8971-0bc3-424c-9c26-36c3e1eff6b1\r\nFN:Ann Example\r\nEMAIL;TYPE=work:ann@Example.ORG\r\nEMAIL:ann.home@example.net\r\nTEL;TYPE=cell:+1 555 0100\r\nNOTE:met at the conference\\, 2026\r\nEND:VCARD\r\n" +
 	"BEGIN:VCARD\r\nVERSION:4.0\r\nN:Lee;Bo;;Dr.;\r\nEMAIL:bo@example.com\r\nTEL;VALUE=uri:tel:+44-20-7946-0000\r\nNOTE:first line\\nsecond line with a long text that the encoder must fold because it is longer than seventy-five octets\r\nEND:VCARD\r\n" +
-	"BEGIN:VCARD\r\nVERSION:4.0\r\nKIND:group\r\nFN:Team\r\nEND:VCARD\r\n"
+	"BEGIN:VCARD\r\nVERSION:4.0\r\nKIND:group\r\nFN:Team\r\nMEMBER:urn:uuid:4fbe8971-0bc3-424c-9c26-36c3e1eff6b1\r\nMEMBER:mailto:bo@example.com\r\nEND:VCARD\r\n"
 
 func TestVCardRoundTrip(t *testing.T) {
 	cs, err := contacts.ParseVCard(strings.NewReader(clientVCard))
@@ -24,6 +25,7 @@ func TestVCardRoundTrip(t *testing.T) {
 	want := []contacts.Contact{
 		{Name: "Ann Example", Emails: []string{"ann@example.org", "ann.home@example.net"}, Phones: []string{"+1 555 0100"}, Note: "met at the conference, 2026"},
 		{Name: "Dr. Bo Lee", Emails: []string{"bo@example.com"}, Phones: []string{"+44-20-7946-0000"}, Note: "first line\nsecond line with a long text that the encoder must fold because it is longer than seventy-five octets"},
+		{Name: "Team", Kind: contacts.KindGroup, Members: []string{"ann@example.org", "bo@example.com"}},
 	}
 	if !reflect.DeepEqual(cs, want) {
 		t.Fatalf("parsed\n%#v\nwant\n%#v", cs, want)
@@ -50,6 +52,33 @@ func TestVCardRoundTrip(t *testing.T) {
 		if len(l) > 75 {
 			t.Errorf("line not folded (RFC 6350 3.2): %q", l)
 		}
+	}
+}
+
+func TestVCardGroupExport(t *testing.T) {
+	var out bytes.Buffer
+	g := contacts.Contact{Kind: contacts.KindGroup, Name: "Team", Members: []string{"a@example.org", "b@example.org"}}
+	if err := contacts.WriteVCard(&out, []contacts.Contact{g}); err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"KIND:group\r\n", "FN:Team\r\n", "MEMBER:mailto:a@example.org\r\n", "MEMBER:mailto:b@example.org\r\n"} {
+		if !strings.Contains(out.String(), want) {
+			t.Errorf("missing %q in\n%s", want, out.String())
+		}
+	}
+	var csv bytes.Buffer
+	if err := contacts.WriteCSV(&csv, []contacts.Contact{g}); err != nil || strings.Contains(csv.String(), "Team") {
+		t.Fatalf("a group in CSV: %q %v", csv.String(), err)
+	}
+}
+
+func TestVCardGroupBadMember(t *testing.T) {
+	in := "BEGIN:VCARD\r\nVERSION:4.0\r\nFN:Good\r\nEMAIL:good@example.com\r\nEND:VCARD\r\n" +
+		"BEGIN:VCARD\r\nVERSION:4.0\r\nKIND:group\r\nFN:List\r\nMEMBER:urn:uuid:nobody\r\nEND:VCARD\r\n"
+	cs, err := contacts.ParseVCard(strings.NewReader(in))
+	var ie *contacts.ImportError
+	if !errors.As(err, &ie) || cs != nil || len(ie.Lines) != 1 || ie.Lines[0].Line != 6 || !strings.Contains(err.Error(), "urn:uuid:nobody") {
+		t.Fatalf("got %v, %v", cs, err)
 	}
 }
 

@@ -34,6 +34,7 @@ func Run(t *testing.T, open Open) {
 		{"Isolation", testIsolation},
 		{"ImportAllOrNothing", testImport},
 		{"Reopen", testReopen},
+		{"Groups", testGroups},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) { tc.fn(t, open) })
@@ -283,4 +284,87 @@ func Bench(b *testing.B, s contacts.Store, n int) {
 			}
 		}
 	})
+}
+
+func testGroups(t *testing.T, open Open) {
+	s := opened(t, open)
+	ctx := t.Context()
+	if _, err := s.Add(ctx, ann, contacts.Contact{Name: "Zoe", Emails: []string{"zoe@example.org"}}); err != nil {
+		t.Fatal(err)
+	}
+	g := contacts.Contact{Kind: contacts.KindGroup, Name: " Team ", Note: "the team",
+		Members: []string{"zoe@Example.ORG", " ", "adam@example.org", "ZOE@example.org"}}
+	id, err := s.Add(ctx, ann, g)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := s.Get(ctx, ann, id)
+	if err != nil || !got.IsGroup() || got.Name != "Team" || got.Note != "the team" || len(got.Emails) != 0 ||
+		!reflect.DeepEqual(got.Members, []string{"zoe@example.org", "adam@example.org"}) {
+		t.Fatalf("Get group %+v %v", got, err)
+	}
+	kinds := func(k contacts.KindFilter, search string) []string {
+		t.Helper()
+		cs, err := s.List(ctx, ann, contacts.Query{Kinds: k, Search: search})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return names(cs)
+	}
+	if got := kinds(contacts.AllKinds, ""); !reflect.DeepEqual(got, []string{"Team", "Zoe"}) {
+		t.Errorf("all kinds: %q", got)
+	}
+	if got := kinds(contacts.OnlyGroups, ""); !reflect.DeepEqual(got, []string{"Team"}) {
+		t.Errorf("groups: %q", got)
+	}
+	if got := kinds(contacts.OnlyIndividuals, ""); !reflect.DeepEqual(got, []string{"Zoe"}) {
+		t.Errorf("individuals: %q", got)
+	}
+	// A group is found by its name, not its members.
+	if got := kinds(contacts.AllKinds, "tea"); !reflect.DeepEqual(got, []string{"Team"}) {
+		t.Errorf("search by group name: %q", got)
+	}
+	if got := kinds(contacts.AllKinds, "adam"); len(got) != 0 {
+		t.Errorf("search by a member's address: %q", got)
+	}
+	// Rename, remove a member, add one.
+	got.Name, got.Members = "Core team", []string{"adam@example.org", "bob@example.org"}
+	if err := s.Update(ctx, ann, got); err != nil {
+		t.Fatal(err)
+	}
+	if g2, err := s.Get(ctx, ann, id); err != nil || g2.Name != "Core team" || !reflect.DeepEqual(g2.Members, []string{"adam@example.org", "bob@example.org"}) {
+		t.Fatalf("after Update %+v %v", g2, err)
+	}
+	for _, bad := range []contacts.Contact{
+		{Kind: contacts.KindGroup, Members: []string{"a@example.org"}},
+		{Kind: contacts.KindGroup, Name: "x", Members: []string{"not an address"}},
+		{Kind: contacts.KindGroup, Name: "x", Emails: []string{"own@example.org"}},
+		{Kind: contacts.KindGroup, Name: "x", Members: []string{"Ann <ann@example.org>"}},
+		{Kind: 7, Name: "x"},
+	} {
+		if _, err := s.Add(ctx, ann, bad); !errors.Is(err, contacts.ErrInvalid) {
+			t.Errorf("Add %+v: %v", bad, err)
+		}
+	}
+	// An individual carries no members.
+	iid, err := s.Add(ctx, ann, contacts.Contact{Name: "Ind", Members: []string{"m@example.org"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c, err := s.Get(ctx, ann, iid); err != nil || c.IsGroup() || len(c.Members) != 0 {
+		t.Fatalf("an individual with members: %+v %v", c, err)
+	}
+	if err := s.Import(ctx, bob, []contacts.Contact{{Name: "one", Emails: []string{"one@example.org"}},
+		{Kind: contacts.KindGroup, Name: "list", Members: []string{"one@example.org"}}}); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := s.List(ctx, bob, contacts.Query{Kinds: contacts.OnlyGroups}); err != nil || len(got) != 1 || got[0].Members[0] != "one@example.org" {
+		t.Fatalf("imported group %+v %v", got, err)
+	}
+	if err := s.Delete(ctx, ann, id); err != nil {
+		t.Fatal(err)
+	}
+	if got := kinds(contacts.OnlyGroups, ""); len(got) != 0 {
+		t.Errorf("deleted group listed: %q", got)
+	}
 }

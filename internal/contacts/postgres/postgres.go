@@ -6,9 +6,10 @@
 // Layout, as the SQLite driver's:
 //
 //	contacts (id, domain, account, name, emails, phones, note, name_key, email_key,
-//	          search, updated)   account 0 is the domain's group book; emails and phones
-//	          are text arrays; *_key and search are lower-cased copies for the orders and
-//	          the search; updated is Unix seconds
+//	          search, updated, kind, members)   account 0 is the domain's group book;
+//	          emails, phones and members (a group's addresses) are text arrays; *_key
+//	          and search are lower-cased copies for the orders and the search; updated
+//	          is Unix seconds; kind 1 is a group
 //
 // Every statement names the book (domain, account) beside the contact ID, so another
 // book's IDs are not found. A write is durable when its method returns nil; Import is
@@ -36,7 +37,7 @@ import (
 const SchemaName = "contacts"
 
 // SchemaVersion is the schema version this code writes.
-const SchemaVersion = 1
+const SchemaVersion = 2
 
 func schema() pgkit.Migrations {
 	return pgkit.Migrations{Schema: SchemaName, Lock: 0x6d61696c67726407, Version: SchemaVersion, Steps: []string{`
@@ -54,6 +55,9 @@ CREATE TABLE contacts (
 	updated   bigint NOT NULL
 );
 CREATE INDEX contacts_book ON contacts(domain, account, name_key);
+`, `
+ALTER TABLE contacts ADD COLUMN kind integer NOT NULL DEFAULT 0;
+ALTER TABLE contacts ADD COLUMN members text[] NOT NULL DEFAULT '{}';
 `}}
 }
 
@@ -93,13 +97,16 @@ func (d *DB) Close() error {
 	return nil
 }
 
-const columns = "id, name, emails, phones, note, updated"
+const columns = "id, name, emails, phones, note, updated, kind, members"
 
 func scan(sc pgx.Row) (contacts.Contact, error) {
 	var c contacts.Contact
 	var updated int64
-	if err := sc.Scan(&c.ID, &c.Name, &c.Emails, &c.Phones, &c.Note, &updated); err != nil {
+	if err := sc.Scan(&c.ID, &c.Name, &c.Emails, &c.Phones, &c.Note, &updated, &c.Kind, &c.Members); err != nil {
 		return c, err
+	}
+	if len(c.Members) == 0 {
+		c.Members = nil
 	}
 	if len(c.Emails) == 0 {
 		c.Emails = nil
@@ -121,16 +128,29 @@ func nonNil(s []string) []string {
 // row is the stored values of a prepared c after domain and account.
 func (d *DB) row(b contacts.Book, c contacts.Contact) []any {
 	nk, ek := contacts.SortKeys(c)
-	return []any{b.Domain, b.Account, c.Name, nonNil(c.Emails), nonNil(c.Phones), c.Note, nk, ek, contacts.SearchKey(c), d.now().Unix()}
+	return []any{b.Domain, b.Account, c.Name, nonNil(c.Emails), nonNil(c.Phones), c.Note, nk, ek, contacts.SearchKey(c), d.now().Unix(),
+		int(c.Kind), nonNil(c.Members)}
 }
 
-var rowColumns = []string{"domain", "account", "name", "emails", "phones", "note", "name_key", "email_key", "search", "updated"}
+var rowColumns = []string{"domain", "account", "name", "emails", "phones", "note", "name_key", "email_key", "search", "updated", "kind", "members"}
+
+// kindSQL is the condition of a KindFilter.
+func kindSQL(k contacts.KindFilter) string {
+	switch k {
+	case contacts.OnlyIndividuals:
+		return " AND kind = 0"
+	case contacts.OnlyGroups:
+		return " AND kind = 1"
+	}
+	return ""
+}
 
 // List implements contacts.Store. The keys compare with COLLATE "C", the byte order the
 // SQLite driver uses.
 func (d *DB) List(ctx context.Context, b contacts.Book, q contacts.Query) ([]contacts.Contact, error) {
 	query := "SELECT " + columns + " FROM contacts WHERE domain = $1 AND account = $2"
 	args := []any{b.Domain, b.Account}
+	query += kindSQL(q.Kinds)
 	if q.Search != "" {
 		query += ` AND search LIKE $3 ESCAPE '\'`
 		args = append(args, contacts.LikePattern(q.Search))
@@ -181,8 +201,8 @@ func (d *DB) Add(ctx context.Context, b contacts.Book, c contacts.Contact) (int6
 		return 0, err
 	}
 	var id int64
-	err = d.pool.QueryRow(ctx, `INSERT INTO contacts (domain, account, name, emails, phones, note, name_key, email_key, search, updated)
-VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) RETURNING id`, d.row(b, c)...).Scan(&id)
+	err = d.pool.QueryRow(ctx, `INSERT INTO contacts (domain, account, name, emails, phones, note, name_key, email_key, search, updated, kind, members)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) RETURNING id`, d.row(b, c)...).Scan(&id)
 	if err != nil {
 		return 0, fmt.Errorf("contacts/postgres: add: %w", err)
 	}
@@ -196,8 +216,8 @@ func (d *DB) Update(ctx context.Context, b contacts.Book, c contacts.Contact) er
 	if err != nil {
 		return err
 	}
-	tag, err := d.pool.Exec(ctx, `UPDATE contacts SET name = $3, emails = $4, phones = $5, note = $6, name_key = $7, email_key = $8, search = $9, updated = $10
-WHERE domain = $1 AND account = $2 AND id = $11`, append(d.row(b, c), id)...)
+	tag, err := d.pool.Exec(ctx, `UPDATE contacts SET name = $3, emails = $4, phones = $5, note = $6, name_key = $7, email_key = $8, search = $9, updated = $10,
+kind = $11, members = $12 WHERE domain = $1 AND account = $2 AND id = $13`, append(d.row(b, c), id)...)
 	return oneRow(tag, err, "update")
 }
 

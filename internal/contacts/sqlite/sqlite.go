@@ -4,9 +4,10 @@
 // Layout:
 //
 //	contacts (id, domain, account, name, emails, phones, note, name_key, email_key,
-//	          search, updated)   account 0 is the domain's group book; emails and phones
-//	          are newline-joined (Validate refuses newlines in them); the *_key and
-//	          search columns are lower-cased copies the orders and the search use
+//	          search, updated, kind, members)   account 0 is the domain's group book;
+//	          emails, phones and members (a group's addresses) are newline-joined
+//	          (Validate refuses newlines in them); the *_key and search columns are
+//	          lower-cased copies the orders and the search use; kind 1 is a group
 //
 // Every statement names the book (domain, account) beside the contact ID, so another
 // book's IDs are not found. Durability as the other embedded drivers: WAL,
@@ -33,7 +34,7 @@ import (
 )
 
 // SchemaVersion is the schema version this code writes (PRAGMA user_version).
-const SchemaVersion = 1
+const SchemaVersion = 2
 
 var migrations = []string{`
 CREATE TABLE contacts (
@@ -50,6 +51,9 @@ CREATE TABLE contacts (
 	updated   INTEGER NOT NULL
 ) STRICT;
 CREATE INDEX contacts_book ON contacts(domain, account, name_key);
+`, `
+ALTER TABLE contacts ADD COLUMN kind INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE contacts ADD COLUMN members TEXT NOT NULL DEFAULT '';
 `}
 
 // Options configure Open.
@@ -150,16 +154,16 @@ func ignoreDone(err error) error {
 // Close closes the databases.
 func (d *DB) Close() error { return errors.Join(d.rdb.Close(), d.wdb.Close()) }
 
-const columns = "id, name, emails, phones, note, updated"
+const columns = "id, name, emails, phones, note, updated, kind, members"
 
 func scan(sc interface{ Scan(...any) error }) (contacts.Contact, error) {
 	var c contacts.Contact
-	var emails, phones string
+	var emails, phones, members string
 	var updated int64
-	if err := sc.Scan(&c.ID, &c.Name, &emails, &phones, &c.Note, &updated); err != nil {
+	if err := sc.Scan(&c.ID, &c.Name, &emails, &phones, &c.Note, &updated, &c.Kind, &members); err != nil {
 		return c, err
 	}
-	c.Emails, c.Phones = split(emails), split(phones)
+	c.Emails, c.Phones, c.Members = split(emails), split(phones), split(members)
 	c.Updated = time.Unix(updated, 0)
 	return c, nil
 }
@@ -171,19 +175,32 @@ func split(s string) []string {
 	return strings.Split(s, "\n")
 }
 
-// row is the stored values of c (prepared) in the column order of insertSQL's $3...$10.
+// row is the stored values of c (prepared) in the column order of insertSQL's $3...$12.
 func (d *DB) row(c contacts.Contact) []any {
 	nk, ek := contacts.SortKeys(c)
-	return []any{c.Name, strings.Join(c.Emails, "\n"), strings.Join(c.Phones, "\n"), c.Note, nk, ek, contacts.SearchKey(c), d.now().Unix()}
+	return []any{c.Name, strings.Join(c.Emails, "\n"), strings.Join(c.Phones, "\n"), c.Note, nk, ek, contacts.SearchKey(c), d.now().Unix(),
+		int(c.Kind), strings.Join(c.Members, "\n")}
 }
 
-const insertSQL = `INSERT INTO contacts (domain, account, name, emails, phones, note, name_key, email_key, search, updated)
-VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) RETURNING id`
+const insertSQL = `INSERT INTO contacts (domain, account, name, emails, phones, note, name_key, email_key, search, updated, kind, members)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) RETURNING id`
+
+// kindSQL is the condition of a KindFilter.
+func kindSQL(k contacts.KindFilter) string {
+	switch k {
+	case contacts.OnlyIndividuals:
+		return " AND kind = 0"
+	case contacts.OnlyGroups:
+		return " AND kind = 1"
+	}
+	return ""
+}
 
 // List implements contacts.Store.
 func (d *DB) List(ctx context.Context, b contacts.Book, q contacts.Query) ([]contacts.Contact, error) {
 	query := "SELECT " + columns + " FROM contacts WHERE domain = $1 AND account = $2"
 	args := []any{b.Domain, b.Account}
+	query += kindSQL(q.Kinds)
 	if q.Search != "" {
 		query += ` AND search LIKE $3 ESCAPE '\'`
 		args = append(args, contacts.LikePattern(q.Search))
@@ -247,8 +264,8 @@ func (d *DB) Update(ctx context.Context, b contacts.Book, c contacts.Contact) er
 	if err != nil {
 		return err
 	}
-	res, err := d.wdb.ExecContext(ctx, `UPDATE contacts SET name = $3, emails = $4, phones = $5, note = $6, name_key = $7, email_key = $8, search = $9, updated = $10
-WHERE domain = $1 AND account = $2 AND id = $11`, append(append([]any{b.Domain, b.Account}, d.row(c)...), id)...)
+	res, err := d.wdb.ExecContext(ctx, `UPDATE contacts SET name = $3, emails = $4, phones = $5, note = $6, name_key = $7, email_key = $8, search = $9, updated = $10,
+kind = $11, members = $12 WHERE domain = $1 AND account = $2 AND id = $13`, append(append([]any{b.Domain, b.Account}, d.row(c)...), id)...)
 	return oneRow(res, err, "update")
 }
 
