@@ -268,10 +268,14 @@ func (s *System) webServer(p *delivery.Pipeline, flt *filters) (server, error) {
 	}
 	// The address books (contacts.go) close after the server's Shutdown.
 	return s.withContacts(s.fetching(func(cs contacts.Store, f *fetch.Fetcher) (server, error) {
+		sch, err := s.openSchedule() // schedule.go: scheduled sends and their Runner
+		if err != nil {
+			return nil, fmt.Errorf("scheduled sends: %w", err)
+		}
 		srv, err := web.New(web.Options{
 			Admin: s.Admin, Hostname: s.Cfg.Hostname, AssetsDir: h.AssetsDir,
 			SecureCookies: h.SecureCookies, TrustedOrigins: h.TrustedOrigins, Logger: s.Log.With("svc", "http"),
-			Mail: web.MailOptions{Shards: s.Shards, Pipeline: p, Bus: s.Bus, MaxMessageBytes: s.Cfg.SMTP.MaxMessageBytes, FilterState: state, Contacts: cs, Fetch: f},
+			Mail: web.MailOptions{Shards: s.Shards, Pipeline: p, Bus: s.Bus, MaxMessageBytes: s.Cfg.SMTP.MaxMessageBytes, FilterState: state, Contacts: cs, Fetch: f, Schedule: sch},
 			// The console's filter policy, quarantine and DNS pages (web/admin_policy.go).
 			Filters: webFilters(s, p, flt),
 			DNS:     admin.DNSSource{Keys: s.DKIMKeys(), Resolver: dns.New(s.Cfg.DNS.Servers, s.Cfg.DNS.Timeout.D())},
@@ -280,9 +284,9 @@ func (s *System) webServer(p *delivery.Pipeline, flt *filters) (server, error) {
 				POP3S: s.Cfg.Listen.POP3S, POP3: s.Cfg.Listen.POP3, Submissions: s.Cfg.Listen.Submissions, Submission: s.Cfg.Listen.Submission},
 		})
 		if err != nil {
-			return nil, err
+			return nil, errors.Join(err, sch.Close())
 		}
-		return srv, nil
+		return s.runSchedule(srv, sch), nil
 	}))
 }
 
