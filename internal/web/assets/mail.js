@@ -118,6 +118,7 @@
     var a = document.activeElement;
     return Date.now() - lastInput < 3000 ||
       document.querySelector('table.messages input[name=uid]:checked') !== null ||
+      document.querySelector('#reading-pane article') !== null ||
       (a && /^(INPUT|SELECT|TEXTAREA)$/.test(a.tagName));
   }
   function refresh() {
@@ -224,4 +225,54 @@
     });
     xhr.send(data);
   });
+})();
+
+// Layout "list and reading pane" (Preferences): a message opened from the list (or a
+// link to a message inside the pane, e.g. "show images") is fetched and its article
+// shown beside the list; its forms return to the list. Without this script, or on any
+// failure, the link opens the message page as in the list layout.
+(function () {
+  'use strict';
+  var pane = document.getElementById('reading-pane');
+  if (!pane || document.body.getAttribute('data-layout') !== 'pane' || !window.fetch || !window.DOMParser) { return; }
+  var back = window.location.pathname + window.location.search;
+  function open(href, row) {
+    fetch(href, { credentials: 'same-origin' }).then(function (r) {
+      if (!r.ok) { throw new Error(String(r.status)); }
+      return r.text();
+    }).then(function (t) {
+      var art = new DOMParser().parseFromString(t, 'text/html').querySelector('article.message');
+      if (!art) { window.location.assign(href); return; }
+      art = document.importNode(art, true);
+      art.querySelectorAll('input[name=back]').forEach(function (i) { i.value = back; });
+      pane.textContent = '';
+      pane.appendChild(art);
+      document.querySelectorAll('table.messages tr.open').forEach(function (tr) { tr.classList.remove('open'); });
+      if (row) { row.classList.remove('unseen'); row.classList.add('open'); }
+    }).catch(function () { window.location.assign(href); });
+  }
+  document.addEventListener('click', function (e) {
+    var a = e.target.closest('a');
+    if (!a || e.button !== 0 || e.ctrlKey || e.metaKey || e.shiftKey || e.altKey) { return; }
+    var href = a.getAttribute('href') || '';
+    if (!/^\/mail\/m\/\d+\/\d+(\?[^#]*)?$/.test(href)) { return; }
+    if (!a.closest('table.messages td.subject') && !pane.contains(a)) { return; }
+    e.preventDefault();
+    open(href, a.closest('tr.row'));
+  });
+})();
+
+// Preferences: offer the browser's time zone (the stored zone is UTC until chosen).
+(function () {
+  'use strict';
+  var box = document.getElementById('tz-browser');
+  var use = document.getElementById('tz-use');
+  var tz = document.getElementById('tz');
+  if (!box || !use || !tz || !window.Intl) { return; }
+  var zone = '';
+  try { zone = Intl.DateTimeFormat().resolvedOptions().timeZone || ''; } catch (err) { return; }
+  if (!zone) { return; }
+  use.textContent = zone;
+  box.hidden = false;
+  use.addEventListener('click', function () { tz.value = zone; });
 })();
