@@ -107,7 +107,7 @@ func (s *Server) buildHandler() (http.Handler, error) {
 	s.consoleRoutes(mux)
 	s.mailPages(mux)
 	s.wellKnown(mux) // wellknown.go: MTA-STS policy, autoconfig, autodiscover
-	s.ssoPages(mux) // sso.go: single sign-on links
+	s.ssoPages(mux)  // sso.go: single sign-on links
 	cop := http.NewCrossOriginProtection()
 	for _, o := range s.opt.TrustedOrigins {
 		if err := cop.AddTrustedOrigin(o); err != nil {
