@@ -154,6 +154,7 @@ var zhCN = map[string]string{
 	"Save draft":                   "保存草稿",
 	"Cancel":                       "取消",
 	"Up to %s in all.":             "总计不超过 %s。",
+	"Each attachment at most %s.":  "每个附件不超过 %s。",
 	"Format":                       "格式",
 	"Plain text":                   "纯文本",
 	"Rich text":                    "富文本",

@@ -39,6 +39,7 @@ type composeView struct {
 	Forward    string // "MB/UID" of a message forwarded as an attachment
 	ForwardSub string // its subject, shown
 	MaxSize    int64
+	MaxAttach  int64             // the plan's limit per attachment, 0 none (mail_compose_limit.go)
 	SendAt     string            // "Send later": the time as typed (mail_schedule.go)
 	Zone       string            // the zone SendAt is read in
 	Sigs       map[string]string // each identity's default signature (mail_signature.go)
@@ -131,6 +132,7 @@ func (s *Server) renderCompose(w http.ResponseWriter, r *http.Request, c *mailCt
 		v.HTML = c.a.clean.Sanitize(v.HTML, htmlsafe.Options{}).HTML
 	}
 	v.Zone = s.userZone(c).String()
+	v.MaxAttach = s.maxAttachment(r.Context(), c)
 	s.composeSigs(r.Context(), c, v)
 	d.Compose, d.Error = v, errMsg
 	d.Back = "/mail/compose"

@@ -129,6 +129,9 @@ func (s *Server) buildOutgoing(ctx context.Context, r *http.Request, c *mailCtx,
 	if o.Attachments, err = readUploads(r); err != nil {
 		return nil, err
 	}
+	if err := checkAttachmentSizes(o.Attachments, s.maxAttachment(ctx, c)); err != nil {
+		return nil, err
+	}
 	if v.Forward != "" {
 		fwd, err := s.ref(ctx, c, v.Forward)
 		if errors.Is(err, store.ErrNotFound) {
