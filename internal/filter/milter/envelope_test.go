@@ -2,102 +2,17 @@ package milter_test
 
 import (
 	"context"
-	"errors"
 	"net"
 	"net/netip"
-	"sync"
 	"testing"
 	"time"
 
-	gomilter "github.com/emersion/go-milter"
-
 	"mailgrid/internal/filter"
+	"mailgrid/internal/filter/filtertest"
 	"mailgrid/internal/filter/milter"
+	"mailgrid/internal/filter/milter/miltertest"
 	"mailgrid/internal/mail"
 )
-
-// testMilter is a small milter (go-milter's server side) that judges the envelope:
-// a client from 192.0.2.66 is rejected at connect; sender spammer@bad.example gets
-// its own 554 reply at MAIL; at RCPT nobody@ gets a 550 5.1.1 reply, later@ a
-// tempfail, everyone else continues. It records the callbacks it saw.
-type testMilter struct {
-	gomilter.NoOpMilter
-	log *callLog
-}
-
-type callLog struct {
-	mu    sync.Mutex
-	calls []string
-}
-
-func (l *callLog) add(s string) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	l.calls = append(l.calls, s)
-}
-
-func (l *callLog) take() []string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	out := l.calls
-	l.calls = nil
-	return out
-}
-
-func (m testMilter) Connect(host, family string, port uint16, addr net.IP, _ *gomilter.Modifier) (gomilter.Response, error) {
-	m.log.add("connect " + host)
-	if addr.String() == "192.0.2.66" {
-		return gomilter.RespReject, nil
-	}
-	return gomilter.RespContinue, nil
-}
-
-func (m testMilter) Helo(name string, _ *gomilter.Modifier) (gomilter.Response, error) {
-	m.log.add("helo " + name)
-	return gomilter.RespContinue, nil
-}
-
-func (m testMilter) MailFrom(from string, _ *gomilter.Modifier) (gomilter.Response, error) {
-	m.log.add("mail " + from)
-	if from == "spammer@bad.example" {
-		return gomilter.NewResponseStr(byte(gomilter.ActReplyCode), "554 5.7.1 Sender blocked by the test milter"), nil
-	}
-	return gomilter.RespContinue, nil
-}
-
-func (m testMilter) RcptTo(rcpt string, _ *gomilter.Modifier) (gomilter.Response, error) {
-	m.log.add("rcpt " + rcpt)
-	switch rcpt {
-	case "nobody@local.test":
-		return gomilter.NewResponseStr(byte(gomilter.ActReplyCode), "550 5.1.1 No such user (test milter)"), nil
-	case "later@local.test":
-		return gomilter.RespTempFail, nil
-	}
-	return gomilter.RespContinue, nil
-}
-
-// startTestMilter serves testMilter on a loopback port until the test ends.
-func startTestMilter(t *testing.T) (addr string, log *callLog) {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	log = &callLog{}
-	srv := &gomilter.Server{NewMilter: func() gomilter.Milter { return testMilter{log: log} },
-		Actions: gomilter.OptAddHeader | gomilter.OptChangeHeader}
-	done := make(chan error, 1)
-	go func() { done <- srv.Serve(l) }()
-	t.Cleanup(func() {
-		if err := srv.Close(); err != nil {
-			t.Errorf("close milter: %v", err)
-		}
-		if err := <-done; err != nil && !errors.Is(err, gomilter.ErrServerClosed) {
-			t.Errorf("milter server: %v", err)
-		}
-	})
-	return l.Addr().String(), log
-}
 
 func envelopeChains(t *testing.T, mt *milter.Milter, p filter.Policy) *filter.Chains {
 	t.Helper()
@@ -139,7 +54,7 @@ func stage(t *testing.T, c *filter.Chains, st filter.Stage, ip, from, rcpt strin
 // recipient it tempfails is deferred with 451 4.7.1; the other recipients of the same
 // transaction proceed. Each stage replays the transaction up to its command.
 func TestMilterEnvelopeStages(t *testing.T) {
-	addr, log := startTestMilter(t)
+	addr, log := miltertest.Start(t)
 	mt, err := milter.New(milter.Config{Name: "envmilter", Network: "tcp", Address: addr, Hostname: "mx.test"})
 	if err != nil {
 		t.Fatal(err)
@@ -149,11 +64,11 @@ func TestMilterEnvelopeStages(t *testing.T) {
 	if f := stage(t, c, filter.StageConnect, "192.0.2.66", "", ""); f.Kind != filter.Reject || f.Reply.Code != 550 || f.By != "envmilter" {
 		t.Errorf("connect from 192.0.2.66: %+v", f)
 	}
-	log.take()
+	log.Take()
 	if f := stage(t, c, filter.StageConnect, "192.0.2.10", "", ""); f.Kind != filter.Deliver {
 		t.Errorf("connect from 192.0.2.10: %+v", f)
 	}
-	if got := log.take(); len(got) != 2 || got[0] != "connect [192.0.2.10]" || got[1] != "helo client.remote.example" {
+	if got := log.Take(); len(got) != 2 || got[0] != "connect [192.0.2.10]" || got[1] != "helo client.remote.example" {
 		t.Errorf("connect stage replayed %q", got)
 	}
 
@@ -164,7 +79,7 @@ func TestMilterEnvelopeStages(t *testing.T) {
 	if f := stage(t, c, filter.StageMail, "192.0.2.10", "alice@remote.example", ""); f.Kind != filter.Deliver {
 		t.Errorf("MAIL from alice: %+v", f)
 	}
-	log.take()
+	log.Take()
 
 	want := map[string]filter.Fate{
 		"nobody@local.test": {Kind: filter.Reject, Reply: filter.Reply{Code: 550, Enhanced: [3]int{5, 1, 1}, Text: "No such user (test milter)"}},
@@ -178,9 +93,26 @@ func TestMilterEnvelopeStages(t *testing.T) {
 			t.Errorf("RCPT %s: %+v, want %+v", rcpt, f, w)
 		}
 	}
-	got := log.take()
+	got := log.Take()
 	if len(got) != 12 || got[2] != "mail alice@remote.example" || got[3] != "rcpt a@local.test" || got[7] != "rcpt nobody@local.test" {
 		t.Errorf("RCPT stages replayed %q", got)
+	}
+}
+
+// TestRspamdMilterEnvelope: rspamd's proxy worker in milter mode (Debian rspamd) takes
+// the short envelope-stage sessions (replay, then quit) and lets a client, sender and
+// recipient through: rspamd judges at end of message only.
+func TestRspamdMilterEnvelope(t *testing.T) {
+	r := filtertest.StartRspamdMilter(t)
+	mt, err := milter.New(milter.Config{Name: "rspamd-milter", Network: "tcp", Address: r.Milter, Hostname: "mx.test"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := envelopeChains(t, mt, filter.FailClosed)
+	for _, st := range []filter.Stage{filter.StageConnect, filter.StageMail, filter.StageRcpt} {
+		if f := stage(t, c, st, "192.0.2.10", "alice@remote.example", "a@local.test"); f.Kind != filter.Deliver {
+			t.Errorf("%s: %+v", st, f)
+		}
 	}
 }
 
