@@ -152,3 +152,29 @@ func TestDomainAliasesScoped(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// The DNS records of a domain include its alias domains' MX, SPF and DMARC.
+func TestDomainAliasDNS(t *testing.T) {
+	f := newFixture(t)
+	ctx := context.Background()
+	sys := f.svc.As(f.sys)
+	if _, err := sys.CreateDomainAlias(ctx, "a.example", "a.org"); err != nil {
+		t.Fatal(err)
+	}
+	recs, err := f.svc.As(f.daA).DNSRecords(ctx, "a.example", admin.DNSSource{Host: "mx.example"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]bool{}
+	for _, r := range recs {
+		got[r.Purpose+" "+r.Name] = true
+	}
+	for _, want := range []string{"mx a.example", "mx a.org", "spf a.org", "dmarc _dmarc.a.org"} {
+		if !got[want] {
+			t.Errorf("DNS records lack %q: %v", want, got)
+		}
+	}
+	if _, err := sys.DNSRecords(ctx, "a.org", admin.DNSSource{Host: "mx.example"}); !errors.Is(err, directory.ErrNotFound) {
+		t.Errorf("records asked for by the alias domain's name: %v", err)
+	}
+}

@@ -3,7 +3,10 @@ package admin
 import (
 	"context"
 	"errors"
+	"fmt"
+	"strings"
 
+	"mailgrid/internal/directory"
 	"mailgrid/internal/dkimkeys"
 	"mailgrid/internal/dns"
 )
@@ -27,10 +30,45 @@ func (c *Scoped) DNSRecords(ctx context.Context, domain string, src DNSSource) (
 	if err != nil {
 		return nil, err
 	}
-	if _, err := c.s.Dir.Domain(ctx, d); err != nil {
+	dom, err := c.s.Dir.Domain(ctx, d)
+	if err != nil {
 		return nil, err
 	}
-	return DNSRecords(ctx, d, src.Host, src.Keys)
+	if dom.Name != d {
+		return nil, fmt.Errorf("%w: domain %s", directory.ErrNotFound, d) // an alias domain: listed with its target
+	}
+	recs, err := DNSRecords(ctx, d, src.Host, src.Keys)
+	if err != nil {
+		return nil, err
+	}
+	return c.aliasDNSRecords(ctx, d, src.Host, recs)
+}
+
+// aliasDNSRecords appends the records of the alias domains of target (domains_lifecycle.go):
+// MX to receive their mail, SPF and DMARC for what is sent as their addresses (their
+// DKIM records come with a key of their own, when the keeper has one).
+func (c *Scoped) aliasDNSRecords(ctx context.Context, target, host string, recs []DNSRecord) ([]DNSRecord, error) {
+	st, ok := c.s.Dir.(directory.DomainAliasStore)
+	if !ok {
+		return recs, nil
+	}
+	as, err := st.DomainAliases(ctx, target)
+	if err != nil {
+		return nil, err
+	}
+	for _, a := range as {
+		ar, err := DNSRecords(ctx, a.Name, host, nil)
+		if err != nil {
+			return nil, err
+		}
+		for _, r := range ar {
+			if r.Purpose == "mx" || r.Purpose == "spf" || r.Purpose == "dmarc" {
+				r.Note = strings.TrimPrefix(r.Note+"; alias domain of "+target, "; ")
+				recs = append(recs, r)
+			}
+		}
+	}
+	return recs, nil
 }
 
 // CheckDNS returns the records with what the resolver says of each (CheckDNS).
