@@ -81,8 +81,12 @@ type Gateway struct {
 	hc   *http.Client
 }
 
-// ErrTemporary marks a failure worth retrying (transport error, 408, 429, 5xx).
-var ErrTemporary = errors.New("temporary SMS gateway failure")
+// Gateway failures: ErrTemporary is worth retrying (transport error, 408, 429, 5xx);
+// ErrRefused is the gateway's final no (any other answer).
+var (
+	ErrTemporary = errors.New("temporary SMS gateway failure")
+	ErrRefused   = errors.New("the SMS gateway refused the message")
+)
 
 // NewGateway validates cfg (defaults filled in) and returns its gateway; nil, nil when
 // cfg.GatewayURL is "" (SMS off).
@@ -181,7 +185,7 @@ func (g *Gateway) Send(ctx context.Context, m Message) error {
 	case st == http.StatusRequestTimeout || st == http.StatusTooManyRequests || st >= 500:
 		return fmt.Errorf("%w: gateway answered %s %s", ErrTemporary, resp.Status, clip(answer))
 	default:
-		return fmt.Errorf("sms: gateway refused: %s %s", resp.Status, clip(answer))
+		return fmt.Errorf("%w: %s %s", ErrRefused, resp.Status, clip(answer))
 	}
 }
 

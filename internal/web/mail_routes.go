@@ -40,6 +40,7 @@ import (
 	"mailgrid/internal/fetch"
 	"mailgrid/internal/message/htmlsafe"
 	"mailgrid/internal/schedule"
+	"mailgrid/internal/sms"
 	"mailgrid/internal/store"
 )
 
@@ -71,6 +72,9 @@ type MailOptions struct {
 	// Scheduled page answer "not available". The node's schedule.Runner sends them
 	// through Server.SendScheduled.
 	Schedule schedule.Store
+	// SMS sends and counts SMS under the domains' plans (mail_sms.go); nil: the SMS page
+	// answers "not available".
+	SMS *sms.Service
 	// Fetch runs and keeps the external POP3 accounts (mail_fetch.go); nil: the page
 	// answers "not available".
 	Fetch *fetch.Fetcher
@@ -153,6 +157,7 @@ func (s *Server) mailPages(mux *http.ServeMux) {
 	page("GET /mail/events", s.mailEvents(&eventStops{stop: make(chan struct{})}))
 	s.mailSettingsPages(a, page)
 	s.mailContactsPages(a, page)
+	s.mailSMSPages(a, page)
 	s.mailSchedulePages(a, page)
 	s.mailSignaturePages(a, page)
 	s.mailFetchPages(a, page)
