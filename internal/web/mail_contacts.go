@@ -5,6 +5,11 @@ package web
 // /mail/contacts/complete answers compose's To/Cc/Bcc completion from both books as
 // JSON; the message view's "add sender" posts here.
 //
+// Groups (distribution lists, contacts.KindGroup) live in the same books: the page lists
+// them apart, edits their name and members (one address a line, or "Add to group" from a
+// contact's row), and completion offers a group by its name, its value being its members'
+// addresses, so the To/Cc/Bcc field holds them expanded (compose sends to each).
+//
 // Books: "personal" is the session's account's (contacts.Book{Domain, Account: ID});
 // "group" is the domain's (Account 0), readable by every user of the domain and edited
 // only by its domain admins (or a system admin). Every call names the session's own
@@ -41,13 +46,16 @@ type contactsPage struct {
 	CanEdit  bool
 	Sort, Q  string
 	Contacts []contacts.Contact
+	Groups   []contacts.Contact
 	Edit     contactForm
+	Group    contactForm // the group form: Emails holds the members, one a line
 	Saved    string
 }
 
 type contactForm struct {
 	ID                         int64
 	Name, Emails, Phones, Note string
+	Members                    []string // a group's, for the remove buttons
 }
 
 func (s *Server) mailContactsPages(a *mailAssets, page func(string, func(http.ResponseWriter, *http.Request, *mailCtx))) {
@@ -95,7 +103,8 @@ func canEditBook(c *mailCtx, b contacts.Book) bool {
 	return a.Role == directory.RoleSystemAdmin || a.Role == directory.RoleDomainAdmin && slices.Contains(a.AdminDomains, b.Domain)
 }
 
-var contactsSaved = map[string]string{"saved": "Contact saved.", "deleted": "Contact deleted.", "imported": "Contacts imported.", "added": "Sender added to your address book."}
+var contactsSaved = map[string]string{"saved": "Contact saved.", "deleted": "Contact deleted.", "imported": "Contacts imported.", "added": "Sender added to your address book.",
+	"group": "Group saved.", "member": "Member added to the group.", "removed": "Member removed from the group."}
 
 func (s *Server) contactsList(w http.ResponseWriter, r *http.Request, c *mailCtx, t *template.Template, status int, errMsg string, form *contactForm) {
 	cs := s.opt.Mail.Contacts
@@ -129,16 +138,30 @@ func (s *Server) contactsList(w http.ResponseWriter, r *http.Request, c *mailCtx
 		s.mailError(w, r, c, http.StatusServiceUnavailable, "The address book is not available right now; try again in a moment.")
 		return
 	}
-	d.Contacts = list
-	if form != nil {
+	for _, ct := range list {
+		if ct.IsGroup() {
+			d.Groups = append(d.Groups, ct)
+		} else {
+			d.Contacts = append(d.Contacts, ct)
+		}
+	}
+	switch {
+	case form != nil && form.Members != nil:
+		d.Group = *form
+	case form != nil:
 		d.Edit = *form
-	} else if id, err := strconv.ParseInt(q.Get("edit"), 10, 64); err == nil {
-		ct, err := cs.Get(r.Context(), b, id)
-		if err == nil {
-			d.Edit = formOf(ct)
-		} else if !errors.Is(err, contacts.ErrNotFound) {
-			s.mailError(w, r, c, http.StatusServiceUnavailable, "The address book is not available right now; try again in a moment.")
-			return
+	default:
+		if id, err := strconv.ParseInt(q.Get("edit"), 10, 64); err == nil {
+			ct, err := cs.Get(r.Context(), b, id)
+			switch {
+			case err == nil && ct.IsGroup():
+				d.Group = formOf(ct)
+			case err == nil:
+				d.Edit = formOf(ct)
+			case !errors.Is(err, contacts.ErrNotFound):
+				s.mailError(w, r, c, http.StatusServiceUnavailable, "The address book is not available right now; try again in a moment.")
+				return
+			}
 		}
 	}
 	d.Back = "/mail/contacts?" + url.Values{"book": {d.Book}}.Encode()
@@ -151,6 +174,9 @@ func (s *Server) contactsList(w http.ResponseWriter, r *http.Request, c *mailCtx
 }
 
 func formOf(c contacts.Contact) contactForm {
+	if c.IsGroup() {
+		return contactForm{ID: c.ID, Name: c.Name, Emails: strings.Join(c.Members, "\n"), Note: c.Note, Members: nonNilStrings(c.Members)}
+	}
 	return contactForm{ID: c.ID, Name: c.Name, Emails: strings.Join(c.Emails, "\n"), Phones: strings.Join(c.Phones, "\n"), Note: c.Note}
 }
 
@@ -185,10 +211,14 @@ func (s *Server) contactsPost(w http.ResponseWriter, r *http.Request, c *mailCtx
 		s.mailError(w, r, c, http.StatusForbidden, "Only the domain's administrators edit the group address book.")
 		return
 	}
+	var again int64 // a group to reopen after its change
 	back := func(saved string) {
 		v := url.Values{"saved": {saved}}
 		if b.Group() {
 			v.Set("book", "group")
+		}
+		if again != 0 {
+			v.Set("edit", strconv.FormatInt(again, 10))
 		}
 		http.Redirect(w, r, "/mail/contacts?"+v.Encode(), http.StatusSeeOther)
 	}
@@ -210,6 +240,8 @@ func (s *Server) contactsPost(w http.ResponseWriter, r *http.Request, c *mailCtx
 	case "delete":
 		id, _ := strconv.ParseInt(r.PostFormValue("id"), 10, 64)
 		err, saved = cs.Delete(ctx, b, id), "deleted"
+	case "save-group", "add-member", "remove-member":
+		form, saved, again, err = s.contactsGroupOp(r, cs, b, op)
 	case "add-sender":
 		// The message view posts its From line as shown (decoded "Name <addr>").
 		a, perr := mail.ParseAddress(r.PostFormValue("from"))
@@ -318,8 +350,11 @@ type completion struct {
 	Name  string `json:"name"`
 	Email string `json:"email"`
 	// Value is what compose puts in the field: "Name <email>" (RFC 5322 3.4 name-addr,
-	// the name quoted when needed) or the bare address.
-	Value string `json:"value"`
+	// the name quoted when needed) or the bare address; for a group, its members'
+	// addresses separated by commas.
+	Value   string `json:"value"`
+	Group   bool   `json:"group,omitempty"`
+	Members int    `json:"members,omitempty"` // a group's member count
 }
 
 // contactsComplete answers GET /mail/contacts/complete?q=: up to 10 addresses from the
@@ -340,6 +375,12 @@ func (s *Server) contactsComplete(w http.ResponseWriter, r *http.Request, c *mai
 				break
 			}
 			for _, ct := range list {
+				if ct.IsGroup() {
+					if len(out) < 10 && len(ct.Members) > 0 {
+						out = append(out, groupCompletion(ct))
+					}
+					continue
+				}
 				for _, e := range ct.Emails {
 					if len(out) == 10 || seen[strings.ToLower(e)] {
 						continue

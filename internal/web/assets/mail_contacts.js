@@ -31,7 +31,7 @@
             items.forEach(function (it) {
               var o = document.createElement("option");
               o.value = p.head + it.value;
-              o.label = it.name ? it.name + " <" + it.email + ">" : it.email;
+              o.label = it.group ? it.name + " (group, " + it.members + ")" : it.name ? it.name + " <" + it.email + ">" : it.email;
               list.appendChild(o);
             });
           })
