@@ -154,7 +154,9 @@ func (s *Server) fetchPost(w http.ResponseWriter, r *http.Request, c *mailCtx, t
 		return
 	}
 	ctx := r.Context()
-	back := func(saved string) { http.Redirect(w, r, "/mail/fetch?"+url.Values{"saved": {saved}}.Encode(), http.StatusSeeOther) }
+	back := func(saved string) {
+		http.Redirect(w, r, "/mail/fetch?"+url.Values{"saved": {saved}}.Encode(), http.StatusSeeOther)
+	}
 	id, _ := strconv.ParseInt(r.PostFormValue("id"), 10, 64)
 	switch op := r.PostFormValue("op"); op {
 	case "save":
