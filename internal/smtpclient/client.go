@@ -20,6 +20,9 @@
 //     result), DATA (its reply applies to every accepted recipient), QUIT. A
 //     connection, greeting, EHLO or 4xx MAIL failure moves on to the next address; once
 //     a server has taken MAIL FROM its replies are the outcome.
+//     With Options.MTASTS a destination's MTA-STS policy (RFC 8461, mtasts.go) applies:
+//     in enforce mode only the MX hosts it names are tried and only over STARTTLS with
+//     a certificate that verifies for the MX name (no plaintext fallback; 4.7.5).
 //  3. Timeouts follow RFC 5321 4.5.3.2: 5 minutes for the greeting, MAIL and RCPT, 2 for
 //     the DATA command, 3 per data block written, 10 for the reply to the final dot.
 //
@@ -60,6 +63,8 @@ type Options struct {
 	DataTermTimeout  time.Duration // final dot to reply, default 10m
 
 	MaxAddresses int // addresses tried per delivery, default 5 (Postfix smtp_mx_address_limit)
+	// MTASTS turns on outbound MTA-STS (RFC 8461, mtasts.go); nil = off.
+	MTASTS *MTASTSOptions
 	// Dial opens TCP connections; default a net.Dialer bound by ConnectTimeout.
 	Dial   func(ctx context.Context, network, addr string) (net.Conn, error)
 	Logger *slog.Logger
@@ -97,6 +102,7 @@ func (o *Options) setDefaults() {
 type Client struct {
 	opt Options
 	log *slog.Logger
+	sts stsCache // MTA-STS policies (mtasts.go)
 }
 
 var _ queue.Sender = (*Client)(nil)
@@ -110,16 +116,25 @@ func New(opt Options) (*Client, error) {
 		return nil, errors.New("smtpclient: Resolver is required")
 	}
 	opt.setDefaults()
+	if opt.MTASTS != nil {
+		m := *opt.MTASTS
+		m.setDefaults()
+		opt.MTASTS = &m
+	}
 	return &Client{opt: opt, log: opt.Logger.With(slog.String("component", "smtpclient"))}, nil
 }
 
 // Deliver implements queue.Sender: one SMTP transaction for rcpts, all in domain.
 func (c *Client) Deliver(ctx context.Context, domain string, env queue.Envelope, rcpts []queue.Recipient, body store.Body) ([]queue.RecipientResult, error) {
+	sts := c.stsPolicy(ctx, domain) // mtasts.go; nil without a policy
 	hops, err := c.route(ctx, domain)
+	if err == nil && sts != nil {
+		hops, err = c.applySTS(domain, sts, hops)
+	}
 	if err != nil {
 		return nil, err
 	}
-	tx := &txn{env: env, rcpts: rcpts, body: body}
+	tx := &txn{env: env, rcpts: rcpts, body: body, sts: sts}
 	var last *queue.DeliveryError
 	tried := 0
 	for _, h := range hops {
@@ -145,10 +160,14 @@ func (c *Client) Deliver(ctx context.Context, domain string, env queue.Envelope,
 }
 
 // attempt runs a session on one address, falling back to plaintext once when the TLS
-// handshake fails (opportunistic TLS, RFC 7435).
+// handshake fails (opportunistic TLS, RFC 7435) unless an enforced MTA-STS policy
+// requires TLS (RFC 8461 4.2): then the next address is tried.
 func (c *Client) attempt(ctx context.Context, host string, ip net.IP, tx *txn) ([]queue.RecipientResult, error) {
 	res, err := c.session(ctx, host, ip, tx, true)
 	var he *handshakeError
+	if errors.As(err, &he) && tx.requireTLS() {
+		return nil, nextHost(tempErr("4.7.5", "TLS handshake with "+host+" failed, required by the MTA-STS policy", he.err))
+	}
 	if errors.As(err, &he) && ctx.Err() == nil {
 		c.log.Warn("TLS handshake failed, retrying without TLS", slog.String("host", host), slog.Any("err", he.err))
 		res, err = c.session(ctx, host, ip, tx, false)

@@ -20,7 +20,11 @@ type txn struct {
 	env   queue.Envelope
 	rcpts []queue.Recipient
 	body  store.Body
+	sts   *Policy // the destination's MTA-STS policy; nil = none
 }
+
+// requireTLS reports whether the session must use verified TLS (RFC 8461 4.2).
+func (tx *txn) requireTLS() bool { return tx.sts != nil && tx.sts.Mode == "enforce" }
 
 // session delivers tx over one connection to ip (host is the MX name).
 func (c *Client) session(ctx context.Context, host string, ip net.IP, tx *txn, tryTLS bool) ([]queue.RecipientResult, error) {
@@ -44,6 +48,9 @@ func (c *Client) session(ctx context.Context, host string, ip net.IP, tx *txn, t
 		return nil, err
 	}
 	log = log.With(slog.Bool("tls", p.tls), slog.Bool("tls_verified", p.verified))
+	if err := c.checkSTS(tx, host, p, log); err != nil {
+		return nil, err
+	}
 	sc := smtp.NewClient(p.conn)
 	sc.CommandTimeout = c.opt.CommandTimeout
 	sc.SubmissionTimeout = c.opt.DataTermTimeout

@@ -28,6 +28,8 @@ import (
 type Options struct {
 	Addr            string // listen address, default "127.0.0.1:0"
 	TLS             bool   // offer STARTTLS with a self-signed certificate
+	// Certificate, when set, is the STARTTLS certificate instead (implies TLS).
+	Certificate *tls.Certificate
 	BrokenTLS       bool   // offer STARTTLS but fail every handshake
 	SMTPUTF8        bool
 	DSN             bool
@@ -82,6 +84,9 @@ func Start(t *testing.T, opt Options) *Sink {
 	srv.ErrorLog = discardLogger{}
 	if opt.TLS {
 		srv.TLSConfig = &tls.Config{Certificates: []tls.Certificate{SelfSigned(t, "sink.test")}}
+	}
+	if opt.Certificate != nil {
+		srv.TLSConfig = &tls.Config{Certificates: []tls.Certificate{*opt.Certificate}}
 	}
 	if opt.BrokenTLS {
 		srv.TLSConfig = &tls.Config{} // no certificate: the handshake fails
