@@ -26,11 +26,11 @@ import (
 
 // Options configures a Sink.
 type Options struct {
-	Addr            string // listen address, default "127.0.0.1:0"
-	TLS             bool   // offer STARTTLS with a self-signed certificate
+	Addr string // listen address, default "127.0.0.1:0"
+	TLS  bool   // offer STARTTLS with a self-signed certificate
 	// Certificate, when set, is the STARTTLS certificate instead (implies TLS).
-	Certificate *tls.Certificate
-	BrokenTLS       bool   // offer STARTTLS but fail every handshake
+	Certificate     *tls.Certificate
+	BrokenTLS       bool // offer STARTTLS but fail every handshake
 	SMTPUTF8        bool
 	DSN             bool
 	MaxMessageBytes int64 // SIZE; 0 = unlimited
