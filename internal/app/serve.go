@@ -76,6 +76,7 @@ func (s *System) Serve(ctx context.Context) error {
 		Resolver:       resolver,
 		ConnectTimeout: cfg.Outbound.ConnectTimeout.D(),
 		Logger:         s.Log.With("svc", "smtp-out"),
+		MTASTS:         mtaSTS(cfg.Outbound.MTASTS),
 	})
 	if err != nil {
 		return err
@@ -298,4 +299,12 @@ func (s *System) pop3Server(implicit bool, tlsConf *tls.Config) (server, error) 
 		Hostname: s.Cfg.Hostname, TLSConfig: tlsConf, ImplicitTLS: implicit,
 		Directory: s.Dir, Shards: s.Shards, Logger: s.Log.With("svc", "pop3"),
 	})
+}
+
+// mtaSTS is the smtpclient's MTA-STS setting for outbound.mta_sts (nil = off).
+func mtaSTS(on bool) *smtpclient.MTASTSOptions {
+	if !on {
+		return nil
+	}
+	return &smtpclient.MTASTSOptions{}
 }

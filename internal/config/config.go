@@ -163,6 +163,9 @@ type SMTP struct {
 type Outbound struct {
 	SMTPPort       int      `toml:"smtp_port"` // remote MX port (25; tests use another)
 	ConnectTimeout Duration `toml:"connect_timeout"`
+	// MTASTS applies the MTA-STS policies (RFC 8461) of destination domains: in enforce
+	// mode only their listed MX hosts, over verified TLS.
+	MTASTS bool `toml:"mta_sts"`
 }
 
 // Queue configures retries and limits of the outbound queue.
@@ -232,7 +235,7 @@ func Default() Config {
 			MaxErrors:       10,
 			ShutdownGrace:   Duration(10 * time.Second),
 		},
-		Outbound: Outbound{SMTPPort: 25, ConnectTimeout: Duration(30 * time.Second)},
+		Outbound: Outbound{SMTPPort: 25, ConnectTimeout: Duration(30 * time.Second), MTASTS: true},
 		Queue: Queue{
 			FirstRetry:       Duration(5 * time.Minute),
 			MaxRetryInterval: Duration(4 * time.Hour),
