@@ -3,6 +3,11 @@ package web
 // zhCN is the Simplified Chinese catalogue of the webmail (keys: the English text,
 // i18n.go). Format keys keep their fmt verbs in the same order.
 var zhCN = map[string]string{
+	// SMS (mail_sms.go, the top bar, compose).
+	"SMS":         "短信",
+	"Send as SMS": "以短信发送",
+	"Send the text to the first recipient's phone": "把正文以短信发送到第一个收件人的手机",
+
 	// Top bar, folders, quota.
 	"Search mail ( / )": "搜索邮件（/）",
 	"Search mail":       "搜索邮件",
