@@ -157,10 +157,26 @@ func (s *Server) composeSigs(ctx context.Context, c *mailCtx, v *composeView) si
 			}
 		}
 	}
-	if rest, ok := strings.CutPrefix(v.Body, "\n\n"); ok && v.QuoteHead == "" {
-		v.QuoteHead, _, _ = strings.Cut(rest, "\n")
+	if v.QuoteHead == "" {
+		v.QuoteHead = quoteHead(v.Body)
 	}
 	return set
+}
+
+// quoteHead is the first line of the quote of a reply or forward as compose prefills it
+// ("\n\n" then the quote's header line, maybe after a signature block); "" for none.
+func quoteHead(body string) string {
+	rest, ok := strings.CutPrefix(body, "\n\n")
+	if !ok {
+		return ""
+	}
+	if strings.HasPrefix(rest, sigSeparator) {
+		if _, rest, ok = strings.Cut(rest, "\n\n"); !ok {
+			return ""
+		}
+	}
+	head, _, _ := strings.Cut(rest, "\n")
+	return head
 }
 
 // ---- the page ----

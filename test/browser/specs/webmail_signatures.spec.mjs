@@ -1,0 +1,119 @@
+// Signatures in a real browser: the user adds two signatures, edits one, makes one the
+// default of their address and the other the default of an alias; compose starts with
+// the address's signature after "-- ", swaps it when From changes to the alias (and
+// removes it for an identity without one); a reply puts it above the quote; the message
+// that arrives over IMAP carries it; deleting a signature removes it from compose; bad
+// input is refused with the reason.
+import { execFileSync } from 'node:child_process';
+import { run, env, login, expectText, expectNoText, assert, goto, cli, submit } from '../lib.mjs';
+
+// imapFetch returns the newest message of user's INBOX whose subject contains subject.
+function imapFetch(user, password, subject) {
+  const py = `
+import imaplib, ssl, sys
+ctx = ssl.create_default_context(); ctx.check_hostname = False; ctx.verify_mode = ssl.CERT_NONE
+host, port = sys.argv[1].rsplit(':', 1)
+m = imaplib.IMAP4_SSL(host, int(port), ssl_context=ctx, timeout=20)
+m.login(sys.argv[2], sys.argv[3])
+m.select('INBOX')
+typ, data = m.search(None, 'SUBJECT', '"' + sys.argv[4] + '"')
+ids = data[0].split()
+if ids:
+    typ, msg = m.fetch(ids[-1], '(RFC822)')
+    sys.stdout.buffer.write(msg[0][1])
+m.logout()
+`;
+  return execFileSync('python3', ['-c', py, env.IMAPS_ADDR, user, password, subject], { encoding: 'utf8', timeout: 30000 });
+}
+
+async function until(what, fn, ms = 15000) {
+  const end = Date.now() + ms;
+  for (;;) {
+    const v = await fn();
+    if (v) return v;
+    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 200));
+  }
+}
+
+run(async (b) => {
+  const info = `info@${env.DOMAIN}`;
+  const team = `team@${env.DOMAIN}`;
+  cli('alias', 'add', info, env.USER);
+  cli('alias', 'add', team, env.USER);
+  const page = await b.page();
+  await login(page, env.USER, env.USER_PASSWORD, { next: '/mail/' });
+
+  await b.step('add two signatures and edit one', async () => {
+    await goto(page, '/mail/signatures');
+    await expectText(page, 'No signatures yet.');
+    await submit(page, '#signature-form', { name: 'Work', text: 'Alice Example\nExample Corp' });
+    await expectText(page, 'Signature saved.');
+    await submit(page, '#signature-form', { name: 'Info desk', text: 'The info desk\nReplies within a day' });
+    await expectText(page, 'Info desk', { within: '#signatures' });
+    await page.locator('#signatures tr', { hasText: 'Work' }).locator('.g-edit').click();
+    await page.waitForURL(/edit=/);
+    assert.equal(await page.inputValue('#signature-name'), 'Work');
+    await submit(page, '#signature-form', { text: 'Alice Example\nExample Corp, Sales' });
+    await expectText(page, 'Example Corp, Sales', { within: '#signatures' });
+  });
+
+  await b.step('bad input is refused with the reason', async () => {
+    b.allowConsoleError(/status of 422/);
+    await submit(page, '#signature-form', { name: ' ', text: 'x' });
+    await expectText(page, 'needs a name');
+  });
+
+  await b.step('a default per identity', async () => {
+    await goto(page, '/mail/signatures');
+    const sel = (addr) => page.locator(`#signature-defaults select[aria-label="Default signature for ${addr}"]`);
+    await sel(env.USER).selectOption({ label: 'Work' });
+    await sel(info).selectOption({ label: 'Info desk' });
+    await Promise.all([page.waitForURL(/done=defaults/), page.click('#signature-defaults-save')]);
+    await expectText(page, 'Default signatures saved.');
+  });
+
+  await b.step('compose inserts the default and swaps it with From', async () => {
+    await goto(page, '/mail/compose');
+    let body = await page.inputValue('#body');
+    assert.match(body, /\n-- \nAlice Example\nExample Corp, Sales$/, `new message body: ${JSON.stringify(body)}`);
+    await page.fill('#body', 'Hello Bob,\n\nsee you.' + body.replace(/^\n*/, '\n\n'));
+    await page.selectOption('#from', info);
+    body = await page.inputValue('#body');
+    assert.equal(body, 'Hello Bob,\n\nsee you.\n\n-- \nThe info desk\nReplies within a day');
+    await page.selectOption('#from', team); // no default: the signature goes
+    assert.equal(await page.inputValue('#body'), 'Hello Bob,\n\nsee you.');
+    await page.selectOption('#from', env.USER); // and comes back
+    assert.equal(await page.inputValue('#body'), 'Hello Bob,\n\nsee you.\n\n-- \nAlice Example\nExample Corp, Sales');
+    await page.fill('#to', env.OTHER_USER);
+    await page.fill('#subject', 'Signed message');
+    await Promise.all([page.waitForURL(/done=sent/), page.click('#send')]);
+    const raw = await until('the signed message over IMAP', () => imapFetch(env.OTHER_USER, env.OTHER_USER_PASSWORD, 'Signed message'));
+    assert.match(raw.replace(/=\r?\n/g, '').replace(/=20/g, ' '), /--  ?\r?\nAlice Example\r?\nExample Corp, Sales/);
+  });
+
+  await b.step('a reply puts the signature above the quote', async () => {
+    // Alice replies to her own copy in Sent (any message will do).
+    await goto(page, '/mail/');
+    await page.click('nav.folders a:has-text("Sent")');
+    await page.click('text=Signed message');
+    await page.waitForURL(/\/mail\/m\//);
+    const url = new URL(page.url());
+    const ref = url.pathname.replace(/^\/mail\/m\//, '');
+    await goto(page, `/mail/compose?reply=${ref}`);
+    const body = await page.inputValue('#body');
+    const sig = body.indexOf('-- \nAlice Example');
+    const quote = body.indexOf('> Hello Bob,');
+    assert.ok(sig >= 0 && quote > sig, `signature above the quote: ${JSON.stringify(body)}`);
+  });
+
+  await b.step('delete a signature: compose no longer offers it', async () => {
+    await goto(page, '/mail/signatures');
+    await page.locator('#signatures tr', { hasText: 'Info desk' }).locator('.g-delete').click();
+    await page.waitForURL(/done=deleted/);
+    await expectNoText(page, 'Info desk', { within: '#signatures' });
+    await goto(page, '/mail/compose');
+    await page.selectOption('#from', info);
+    assert.ok(!(await page.inputValue('#body')).includes('info desk'));
+  });
+});
