@@ -2,15 +2,31 @@ package cluster_test
 
 import (
 	"context"
+	"fmt"
+	"net/url"
 	"os"
 	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"mailgrid/internal/testkit/pgtest"
 )
 
 // BenchmarkMove moves an account of 2,000 messages of 4 KiB back and forth between two
-// shards on the local PostgreSQL server, idle apart from the move: messages/s copied and
-// the fence's duration.
+// shards on the local PostgreSQL server: messages/s copied, the fence's duration, and the
+// CPU spent per message copied, in this process (go-cpu-µs/msg) and in the PostgreSQL
+// backends of the test's three databases (pg-cpu-µs/msg). CPU time hardly depends on
+// what else the machine runs; messages/s does.
+//
+// MOVE_LOAD=N keeps N goroutines delivering to the account through the delivery
+// pipeline during the moves (their CPU is then counted too); MOVE_BATCH sets
+// Options.BatchMessages, MOVE_IMPORTERS Options.Importers.
 func BenchmarkMove(b *testing.B) {
 	e := newEnv(b)
 	a, ref := e.account("bench@example.test", "s1")
@@ -19,9 +35,29 @@ func BenchmarkMove(b *testing.B) {
 	if v := os.Getenv("MOVE_BATCH"); v != "" {
 		e.eng.Options.BatchMessages, _ = strconv.Atoi(v)
 	}
+	if v := os.Getenv("MOVE_IMPORTERS"); v != "" {
+		e.eng.Options.Importers, _ = strconv.Atoi(v)
+	}
+	load, _ := strconv.Atoi(os.Getenv("MOVE_LOAD"))
+	pg := newPGCPU(b, e.dsn["directory"], e.dsn["s1"], e.dsn["s2"])
+	var delivered atomic.Int64
+	lctx, stop := context.WithCancel(ctx)
+	var wg sync.WaitGroup
+	for range load {
+		wg.Go(func() {
+			for lctx.Err() == nil {
+				if _, err := e.deliver(lctx, a.Address.String(), newID()); err == nil {
+					delivered.Add(1)
+				}
+			}
+		})
+	}
+	defer func() { stop(); wg.Wait() }()
+
 	shards := [2]string{"s2", "s1"}
-	var msgs, fence int64
+	var msgs, fence, rounds int64
 	var took time.Duration
+	cpu0, pg0 := processCPU(b), pg.sample()
 	i := 0
 	for b.Loop() {
 		start := time.Now()
@@ -32,8 +68,84 @@ func BenchmarkMove(b *testing.B) {
 		}
 		msgs += m.Messages
 		fence += m.FenceMS
+		rounds += int64(m.Rounds)
 		i++
 	}
+	cpu, pgcpu := processCPU(b)-cpu0, pg.sample()-pg0
 	b.ReportMetric(float64(msgs)/took.Seconds(), "msgs/s")
 	b.ReportMetric(float64(fence)/float64(i), "fence-ms/op")
+	b.ReportMetric(float64(rounds)/float64(i), "rounds/op")
+	b.ReportMetric(float64(cpu.Microseconds())/float64(msgs), "go-cpu-µs/msg")
+	b.ReportMetric(float64(pgcpu.Microseconds())/float64(msgs), "pg-cpu-µs/msg")
+	if load > 0 {
+		b.ReportMetric(float64(delivered.Load())/took.Seconds(), "deliveries/s")
+	}
+}
+
+// processCPU is this process's user and system CPU time so far.
+func processCPU(t testing.TB) time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		t.Fatal(err)
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
+// pgCPU sums the CPU time of the PostgreSQL backends serving some databases, read from
+// /proc (the server runs on this machine). A backend that exits between two samples
+// takes its time with it: the pools here keep their connections, so few do.
+type pgCPU struct {
+	t     testing.TB
+	conn  *pgx.Conn
+	names []string
+	seen  map[int32]time.Duration // last reading of each backend
+	total time.Duration
+}
+
+func newPGCPU(t testing.TB, dsns ...string) *pgCPU {
+	conn, err := pgx.Connect(context.Background(), pgtest.AdminDSN())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = conn.Close(context.Background()) })
+	p := &pgCPU{t: t, conn: conn, seen: map[int32]time.Duration{}}
+	for _, d := range dsns {
+		u, err := url.Parse(d)
+		if err != nil {
+			t.Fatal(err)
+		}
+		p.names = append(p.names, strings.TrimPrefix(u.Path, "/"))
+	}
+	return p
+}
+
+// sample returns the backends' CPU time counted so far (new backends count from zero).
+func (p *pgCPU) sample() time.Duration {
+	rows, err := p.conn.Query(context.Background(), `SELECT pid FROM pg_stat_activity WHERE datname = ANY($1)`, p.names)
+	if err != nil {
+		p.t.Fatal(err)
+	}
+	pids, err := pgx.CollectRows(rows, pgx.RowTo[int32])
+	if err != nil {
+		p.t.Fatal(err)
+	}
+	for _, pid := range pids {
+		data, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+		if err != nil {
+			continue // ended meanwhile, or PostgreSQL is not on this machine
+		}
+		// Fields after the command's closing parenthesis: state is field 3; utime and
+		// stime are fields 14 and 15, in clock ticks (100 per second on Linux).
+		s := string(data)
+		f := strings.Fields(s[strings.LastIndexByte(s, ')')+1:])
+		if len(f) < 13 {
+			continue
+		}
+		ut, _ := strconv.ParseInt(f[11], 10, 64)
+		st, _ := strconv.ParseInt(f[12], 10, 64)
+		now := time.Duration(ut+st) * 10 * time.Millisecond
+		p.total += now - p.seen[pid]
+		p.seen[pid] = now
+	}
+	return p.total
 }

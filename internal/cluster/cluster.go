@@ -53,6 +53,7 @@ type Options struct {
 	BatchMessages int           // messages per import commit (500)
 	BatchBytes    int64         // body bytes per import commit (8 MiB)
 	Readers       int           // source bodies read at once (4)
+	Importers     int           // batches imported at once, each in its own transaction (2)
 	MaxRounds     int           // catch-up rounds before fencing anyway (8)
 	FenceBelow    int           // a round with at most this many changes leads to the fence (100)
 	FenceTimeout  time.Duration // bound on the fenced part: final round, verify, switch, drop (45s)
@@ -67,6 +68,9 @@ func (o Options) withDefaults() Options {
 	}
 	if o.Readers <= 0 {
 		o.Readers = 4
+	}
+	if o.Importers <= 0 {
+		o.Importers = 2
 	}
 	if o.MaxRounds <= 0 {
 		o.MaxRounds = 8

@@ -35,7 +35,7 @@ type env struct {
 	dir    *dirpg.Directory
 	st     map[string]*storepg.Store
 	bus    map[string]*bus.Bus
-	dsn    map[string]string
+	dsn    map[string]string // by shard name, and "directory"
 	shards delivery.StaticShards
 	pipe   *delivery.Pipeline
 	eng    *cluster.Engine
@@ -46,7 +46,8 @@ func newEnv(t testing.TB) *env {
 	ctx := context.Background()
 	e := &env{t: t, st: map[string]*storepg.Store{}, bus: map[string]*bus.Bus{}, dsn: map[string]string{},
 		shards: delivery.StaticShards{}}
-	dir, err := dirpg.Open(ctx, pgtest.DSN(t))
+	e.dsn["directory"] = pgtest.DSN(t)
+	dir, err := dirpg.Open(ctx, e.dsn["directory"])
 	if err != nil {
 		t.Fatal(err)
 	}

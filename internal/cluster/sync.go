@@ -129,15 +129,9 @@ func (s *syncer) syncMailbox(ctx context.Context, sb, d store.Mailbox, existed b
 	if existed && since == sb.HighestModSeq && d.UIDNext >= sb.UIDNext {
 		return 0, nil // nothing happened since the last round
 	}
-	held := map[store.UID]bool{}
+	b := batch{s: s, mbox: d.ID, held: map[store.UID]bool{}}
 	if existed {
-		err := s.dst.Messages(ctx, s.ref, d.ID, store.Query{NoMeta: true}, func(m store.Message) error {
-			held[m.UID] = true
-			return nil
-		})
-		if err != nil {
-			return 0, fmt.Errorf("target messages: %w", err)
-		}
+		b.below = d.UIDNext
 	}
 	changes := 0
 	gone, err := s.src.Vanished(ctx, s.ref, sb.ID, since)
@@ -145,19 +139,13 @@ func (s *syncer) syncMailbox(ctx context.Context, sb, d store.Mailbox, existed b
 		return 0, fmt.Errorf("source vanished: %w", err)
 	}
 	if len(gone) > 0 {
-		for _, u := range gone {
-			if held[u] {
-				changes++
-				delete(held, u)
-			}
-		}
+		changes += len(gone)
 		// Tombstones are recorded at the watermark: an upper bound of their modseq, so
 		// QRESYNC clients may hear of an expunge again, never miss one.
 		if err := s.imp.ImportExpunged(ctx, s.ref, d.ID, gone, sb.HighestModSeq); err != nil {
 			return 0, fmt.Errorf("target expunge: %w", err)
 		}
 	}
-	b := batch{s: s, mbox: d.ID, held: held}
 	err = s.src.Messages(ctx, s.ref, sb.ID, store.Query{ChangedSince: since}, func(m store.Message) error {
 		changes++
 		return b.add(ctx, m)
@@ -175,16 +163,24 @@ func (s *syncer) syncMailbox(ctx context.Context, sb, d store.Mailbox, existed b
 }
 
 // batch gathers messages for ImportMessages calls. Reading from the source and writing
-// to the target overlap: while one batch is imported (in its own goroutine), the next is
-// listed and its bodies read. Only the caller's goroutine touches held and the counters.
+// to the target overlap: while up to Options.Importers batches are imported (each in its
+// own goroutine and transaction), the next is listed and its bodies read. Batches hold
+// disjoint UIDs, so their order of commit does not matter. Only the caller's goroutine
+// touches held and the counters.
+//
+// Which UIDs the target holds (a message it holds gets its flags and modseq, no body) is
+// asked per batch, for the batch's UIDs below the target's UIDNEXT at the round's start
+// (below): the target holds no UID at or above it but those this round imports. A
+// catch-up round thus reads a few target rows, not the whole mailbox.
 type batch struct {
 	s     *syncer
 	mbox  store.MailboxID
-	held  map[store.UID]bool
+	below store.UID          // the target's UIDNEXT when the round began; 0: a new mailbox
+	held  map[store.UID]bool // known held by the target (looked up, or imported)
 	msgs  []store.Message
 	bytes int64
 
-	inflight *importing // the batch being imported, nil when none
+	inflight []*importing // batches being imported, oldest first
 }
 
 // importing is a batch handed to the target.
@@ -204,13 +200,16 @@ func (b *batch) add(ctx context.Context, m store.Message) error {
 	return nil
 }
 
-// flush reads the bodies of the new messages, waits for the batch in flight and starts
-// importing this one.
+// flush reads the bodies of the new messages, waits until fewer than Options.Importers
+// batches are in flight and starts importing this one.
 func (b *batch) flush(ctx context.Context) error {
 	if len(b.msgs) == 0 {
 		return nil
 	}
 	s := b.s
+	if err := b.lookupHeld(ctx); err != nil {
+		return errors.Join(err, b.wait())
+	}
 	out := make([]store.ImportMessage, len(b.msgs))
 	var fresh []int
 	for i, m := range b.msgs {
@@ -232,8 +231,10 @@ func (b *batch) flush(ctx context.Context) error {
 		}
 		out = keep
 	}
-	if err := b.wait(); err != nil {
-		return err
+	for len(b.inflight) >= s.opt.Importers {
+		if err := b.waitOldest(); err != nil {
+			return errors.Join(err, b.wait())
+		}
 	}
 	next := &importing{done: make(chan error, 1)}
 	for _, i := range fresh {
@@ -242,18 +243,40 @@ func (b *batch) flush(ctx context.Context) error {
 		}
 	}
 	go func() { next.done <- s.imp.ImportMessages(ctx, s.ref, b.mbox, out) }()
-	b.inflight = next
+	b.inflight = append(b.inflight, next)
 	b.msgs, b.bytes = make([]store.Message, 0, len(b.msgs)), 0
 	return nil
 }
 
-// wait waits for the batch in flight and records what it imported.
-func (b *batch) wait() error {
-	p := b.inflight
-	if p == nil {
+// lookupHeld marks which of the batch's UIDs below b.below the target holds: one range
+// query from the lowest to the highest of them.
+func (b *batch) lookupHeld(ctx context.Context) error {
+	var lo, hi store.UID
+	for _, m := range b.msgs {
+		if m.UID < b.below && !b.held[m.UID] {
+			if lo == 0 || m.UID < lo {
+				lo = m.UID
+			}
+			hi = max(hi, m.UID)
+		}
+	}
+	if lo == 0 {
 		return nil
 	}
-	b.inflight = nil
+	err := b.s.dst.Messages(ctx, b.s.ref, b.mbox, store.Query{MinUID: lo, MaxUID: hi, NoMeta: true}, func(m store.Message) error {
+		b.held[m.UID] = true
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("target messages: %w", err)
+	}
+	return nil
+}
+
+// waitOldest waits for the oldest batch in flight and records what it imported.
+func (b *batch) waitOldest() error {
+	p := b.inflight[0]
+	b.inflight = b.inflight[1:]
 	if err := <-p.done; err != nil {
 		return fmt.Errorf("target import: %w", err)
 	}
@@ -263,6 +286,15 @@ func (b *batch) wait() error {
 		b.s.bytes += m.Size
 	}
 	return nil
+}
+
+// wait waits for every batch in flight.
+func (b *batch) wait() error {
+	var errs []error
+	for len(b.inflight) > 0 {
+		errs = append(errs, b.waitOldest())
+	}
+	return errors.Join(errs...)
 }
 
 // finish imports what is left and waits for it.
