@@ -65,7 +65,7 @@ func TestBrowser(t *testing.T) {
 
 func runSpec(t *testing.T, spec string) {
 	nodeBin := prerequisites(t)
-	n := startNode(t)
+	n := startNode(t, strings.TrimSuffix(spec, ".spec.mjs")+".toml")
 	f := fixtures(n)
 	env := os.Environ()
 	for k, v := range f {

@@ -7,6 +7,7 @@ package browser
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"net"
 	"os"
@@ -117,8 +118,10 @@ func (n *node) output() string {
 // listeners are the configuration keys of [listen], in the order of freePorts.
 var listeners = []string{"smtp", "submission", "submissions", "imap", "imaps", "pop3", "pop3s", "http", "managesieve"}
 
-// startNode configures and starts a node and waits for all its listeners.
-func startNode(t *testing.T) *node {
+// startNode configures and starts a node and waits for all its listeners. The spec's
+// own configuration extra (specs/NAME.toml), when it exists, is appended, with
+// {{HTTP_ADDR}} replaced by the node's HTTP address.
+func startNode(t *testing.T, extra string) *node {
 	t.Helper()
 	dir := t.TempDir()
 	n := &node{t: t, hostname: "mail.browser.test", addr: map[string]string{}, adminPass: "admin-browser-pw-1"}
@@ -131,6 +134,11 @@ func startNode(t *testing.T) *node {
 	// A DNS server of our own: lookups of the test domains answer at once.
 	fmt.Fprintf(&cfg, "[dns]\nservers = [%q]\n[http]\nassets_dir = %q\n[log]\nlevel = \"debug\"\n",
 		dnsserver.Start(t).Addr(), assetsDir(t))
+	if b, err := os.ReadFile(extra); err == nil {
+		cfg.WriteString(strings.ReplaceAll(string(b), "{{HTTP_ADDR}}", n.addr["http"]))
+	} else if !errors.Is(err, os.ErrNotExist) {
+		t.Fatal(err)
+	}
 	n.configFile = filepath.Join(dir, "mailgrid.toml")
 	if err := os.WriteFile(n.configFile, []byte(cfg.String()), 0o600); err != nil {
 		t.Fatal(err)
