@@ -29,11 +29,15 @@ type domainView struct {
 	Accounts         int       `json:"accounts"`
 	Plan             string    `json:"plan,omitempty"` // shown by domain show
 	CreatedAt        time.Time `json:"created_at"`
+	// DeletedAt and PurgeAt are set while the domain is deleted (restorable until PurgeAt).
+	DeletedAt *time.Time `json:"deleted_at,omitempty"`
+	PurgeAt   *time.Time `json:"purge_at,omitempty"`
 }
 
 func domainCmd(e *env) *cobra.Command {
 	c := &cobra.Command{Use: "domain", Short: "Manage domains (tenants)"}
-	c.AddCommand(domainAddCmd(e), domainListCmd(e), domainShowCmd(e), domainSetCmd(e), domainDelCmd(e), domainSSOCmd(e))
+	c.AddCommand(domainAddCmd(e), domainListCmd(e), domainShowCmd(e), domainSetCmd(e), domainDelCmd(e), domainSSOCmd(e),
+		domainRestoreCmd(e), domainPurgeCmd(e), domainAdminsCmd(e), domainAliasCmd(e)) // domain_lifecycle.go
 	return c
 }
 
@@ -274,32 +278,15 @@ func formatServices(s []string) string {
 	return strings.Join(s, ",")
 }
 
-func domainDelCmd(e *env) *cobra.Command {
-	var force bool
-	c := &cobra.Command{
-		Use:   "del DOMAIN",
-		Short: "Delete a domain (refused while it has accounts or aliases, unless --force)",
-		Args:  cobra.ExactArgs(1),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			return e.withSystem(cmd.Context(), func(s *app.System) error {
-				if err := cli(s).DeleteDomain(cmd.Context(), args[0], force); err != nil {
-					return fmt.Errorf("domain %s: %w", args[0], err)
-				}
-				fmt.Fprintf(e.stdout, "deleted %s\n", args[0])
-				return nil
-			})
-		},
-	}
-	c.Flags().BoolVar(&force, "force", false, "also delete the domain's accounts, their mail and its aliases")
-	return c
-}
-
 func viewDomain(d directory.Domain, accounts int) domainView {
 	v := domainView{Name: d.Name, Enabled: d.Enabled, MaxMessageBytes: d.MaxMessageBytes,
 		MaxQuotaBytes: d.MaxQuotaBytes, MaxUsers: d.MaxUsers, Accounts: accounts, CreatedAt: d.CreatedAt,
 		DisabledServices: append([]string{}, d.DisabledServices...)}
 	if u := mail.DomainUnicode(d.Name); u != d.Name {
 		v.Unicode = u
+	}
+	if d.Deleted() {
+		v.DeletedAt, v.PurgeAt = &d.DeletedAt, &d.PurgeAt
 	}
 	return v
 }
@@ -316,7 +303,11 @@ func (e *env) printDomains(ds []domainView) error {
 			if d.MaxUsers > 0 {
 				maxUsers = fmt.Sprint(d.MaxUsers)
 			}
-			fmt.Fprintf(w, "%s\t%v\t%d\t%s\t%s\t%s\t%s\n", name, d.Enabled, d.Accounts, maxUsers,
+			enabled := fmt.Sprint(d.Enabled)
+			if d.PurgeAt != nil {
+				enabled = "deleted (purge " + d.PurgeAt.Format(time.DateOnly) + ")"
+			}
+			fmt.Fprintf(w, "%s\t%s\t%d\t%s\t%s\t%s\t%s\n", name, enabled, d.Accounts, maxUsers,
 				formatSize(d.MaxQuotaBytes, true), formatSize(d.MaxMessageBytes, true), formatServices(d.DisabledServices))
 		}
 	})
