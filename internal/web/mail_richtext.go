@@ -11,6 +11,7 @@ import (
 	"net/textproto"
 	"strconv"
 	"strings"
+	"unicode"
 
 	"golang.org/x/net/html"
 	"golang.org/x/net/html/atom"
@@ -105,7 +106,7 @@ func htmlText(src string) string {
 				continue
 			}
 			// White space between words collapses to one space (HTML), none at a line start.
-			if isSpace(raw[0]) {
+			if strings.TrimLeftFunc(raw, unicode.IsSpace) != raw { // also &nbsp;
 				space = true
 			}
 			if t == "" {
@@ -115,7 +116,7 @@ func htmlText(src string) string {
 				write(" ")
 			}
 			write(t)
-			space = isSpace(raw[len(raw)-1])
+			space = strings.TrimRightFunc(raw, unicode.IsSpace) != raw
 		case html.StartTagToken, html.SelfClosingTagToken:
 			name, hasAttr := z.TagName()
 			switch atom.Lookup(name) {
@@ -175,8 +176,6 @@ func htmlText(src string) string {
 		}
 	}
 }
-
-func isSpace(c byte) bool { return c == ' ' || c == '\n' || c == '\t' || c == '\r' || c == '\f' }
 
 // linkText ends a link in b: the text since the last NUL marker, then " <href>" unless
 // the text is the address itself.

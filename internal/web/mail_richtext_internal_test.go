@@ -19,6 +19,7 @@ func TestHTMLText(t *testing.T) {
 		{`<blockquote>quoted<br>two</blockquote>after`, "> quoted\n> two\nafter\n"},
 		{`line<br><br>gap &amp; &lt;tag&gt;`, "line\n\ngap & <tag>\n"},
 		{`<ul><li>a<ul><li>nested</li></ul></li></ul>`, "- a\n  - nested\n"},
+		{`<div>Hello <b>bold</b>&nbsp;and <u>u</u></div>`, "Hello bold and u\n"},
 	} {
 		if got := htmlText(c.in); got != c.want {
 			t.Errorf("htmlText(%q) = %q, want %q", c.in, got, c.want)

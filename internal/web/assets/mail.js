@@ -74,7 +74,7 @@
   function go(id) { var el = document.getElementById(id); if (el) { el.click(); } }
   document.addEventListener('keydown', function (e) {
     var t = e.target.tagName;
-    if (e.ctrlKey || e.metaKey || e.altKey || t === 'INPUT' || t === 'TEXTAREA' || t === 'SELECT') { return; }
+    if (e.ctrlKey || e.metaKey || e.altKey || t === 'INPUT' || t === 'TEXTAREA' || t === 'SELECT' || e.target.isContentEditable) { return; }
     var link;
     switch (e.key) {
     case 'c': go('compose-link'); break;
