@@ -38,6 +38,8 @@ type filters struct {
 	sieveOptions sieve.Options
 	// stopTrainer stops the Junk trainer (filter.junk_training); nil when off.
 	stopTrainer func()
+	// sms is the SMS service and notifier ([sms], sms.go); nil when off.
+	sms *smsParts
 	// srs rewrites senders of redirected mail (filter.srs_secret); nil when off.
 	srs *delivery.SRS
 	// servers registers the external filters and records their calls (the console's
@@ -108,6 +110,9 @@ func (s *System) openFilters(ctx context.Context, resolver dns.Resolver) (*filte
 			Matcher: filter.SwitchedOn(switches, filter.ServiceAntispam)},
 		filter.Rule{Mailet: &mailets.Sieve{Scripts: db, Vacations: db, Hostname: s.Cfg.Hostname, Options: f.sieveOptions}, Policy: filter.FailOpen},
 	); err != nil {
+		return nil, f.closeWith(err)
+	}
+	if err := s.addSMS(ctx, f); err != nil { // sms.go: the notification mailet, last at the local stage
 		return nil, f.closeWith(err)
 	}
 	if err := f.chains.Add(filter.StageRemote, "",
@@ -287,6 +292,9 @@ func (f *filters) closeWith(err error) error {
 func (f *filters) Close() error {
 	if f.stopTrainer != nil {
 		f.stopTrainer() // before the state it writes closes
+	}
+	if f.sms != nil {
+		f.sms.stop()
 	}
 	var cerr error
 	if f.chains != nil {

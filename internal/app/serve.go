@@ -276,7 +276,8 @@ func (s *System) webServer(p *delivery.Pipeline, flt *filters) (server, error) {
 		srv, err := web.New(web.Options{
 			Admin: s.Admin, Hostname: s.Cfg.Hostname, AssetsDir: h.AssetsDir,
 			SecureCookies: h.SecureCookies, TrustedOrigins: h.TrustedOrigins, Logger: s.Log.With("svc", "http"),
-			Mail: web.MailOptions{Shards: s.Shards, Pipeline: p, Bus: s.Bus, MaxMessageBytes: s.Cfg.SMTP.MaxMessageBytes, FilterState: state, Contacts: cs, Fetch: f, Schedule: sch},
+			Mail: web.MailOptions{Shards: s.Shards, Pipeline: p, Bus: s.Bus, MaxMessageBytes: s.Cfg.SMTP.MaxMessageBytes, FilterState: state, Contacts: cs, Fetch: f, Schedule: sch,
+				SMS: flt.smsService()},
 			// The console's filter policy, quarantine and DNS pages (web/admin_policy.go).
 			Filters: webFilters(s, p, flt),
 			DNS:     admin.DNSSource{Keys: s.DKIMKeys(), Resolver: dns.New(s.Cfg.DNS.Servers, s.Cfg.DNS.Timeout.D())},
