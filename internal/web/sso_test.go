@@ -6,6 +6,9 @@ import (
 	"encoding/hex"
 	"net/http"
 	"net/url"
+	"os"
+	"os/exec"
+	"regexp"
 	"strconv"
 	"strings"
 	"testing"
@@ -176,5 +179,53 @@ func TestSSOSecretAPI(t *testing.T) {
 	}
 	if st, body := da.do("GET", "/api/v1/domains/a.example/sms-stats?since=2026-01-01", nil); st != http.StatusOK || !strings.Contains(string(body), `"items":[]`) {
 		t.Fatalf("sms stats: %d %s", st, body)
+	}
+}
+
+// The examples of docs/webmail.md make links the server takes: the Python function run
+// by python3, and the shell lines run by sh with openssl.
+func TestSSODocsExamples(t *testing.T) {
+	doc, err := os.ReadFile("../../docs/webmail.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	sec := string(doc)[strings.Index(string(doc), "## Single sign-on"):]
+	py := regexp.MustCompile("(?s)```python\n(.*?)```").FindStringSubmatch(sec)
+	sh := regexp.MustCompile("(?s)```sh\n(.*?)```").FindStringSubmatch(sec)
+	if py == nil || sh == nil {
+		t.Fatal("docs/webmail.md: no python or sh example under Single sign-on")
+	}
+	h := newHarness(t, nil)
+	secret := ssoSecret(t, h, "a.example")
+	run := func(tool string, args ...string) string {
+		t.Helper()
+		if _, err := exec.LookPath(tool); err != nil {
+			if os.Getenv("CI") == "true" {
+				t.Fatalf("%s missing", tool)
+			}
+			t.Skipf("%s missing", tool)
+		}
+		out, err := exec.Command(tool, args...).Output()
+		if err != nil {
+			t.Fatalf("%s: %v", tool, err)
+		}
+		return strings.TrimSpace(string(out))
+	}
+	for _, tool := range []string{"sh", "openssl"} {
+		if _, err := exec.LookPath(tool); err != nil && os.Getenv("CI") != "true" {
+			t.Skipf("%s missing", tool)
+		}
+	}
+	links := map[string]string{
+		"python": run("python3", "-c", py[1]+"\nprint(sso_link('', "+strconv.Quote(secret)+", 'u1@a.example'))"),
+		// The shell example with the CLI's answer and the host replaced.
+		"sh": run("sh", "-c", strings.NewReplacer("$(mailgrid domain sso-secret example.com)", "'"+secret+"'",
+			"alice@example.com", "u1@a.example", "https://mail.example.com", "").Replace(sh[1])),
+	}
+	for name, link := range links {
+		c := h.client()
+		if st, body := c.sso(link); st != http.StatusOK || !inMail(c) {
+			t.Errorf("%s link %q: %d %q", name, link, st, body)
+		}
 	}
 }
