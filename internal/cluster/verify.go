@@ -83,8 +83,42 @@ func boxState(m store.Mailbox) string {
 		m.Name, m.SpecialUse, m.Subscribed, m.UIDNext, m.HighestModSeq, m.Messages, m.Unseen, m.Size)
 }
 
-// sameMessages compares two mailboxes message by message.
+// sameMessages compares two mailboxes message by message: by their digests when both
+// stores make them (store.Digester, one query per side, both at once), listing the
+// messages only when the digests differ, to name the first difference.
 func sameMessages(ctx context.Context, src, dst store.Store, ref store.AccountRef, s, d store.Mailbox) error {
+	sd, ok1 := src.(store.Digester)
+	dd, ok2 := dst.(store.Digester)
+	if !ok1 || !ok2 {
+		return listAndCompare(ctx, src, dst, ref, s, d)
+	}
+	var dn int64
+	var dsum [32]byte
+	var derr error
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		dn, dsum, derr = dd.DigestMessages(ctx, ref, d.ID)
+	}()
+	sn, ssum, err := sd.DigestMessages(ctx, ref, s.ID)
+	<-done
+	if err != nil {
+		return fmt.Errorf("source digest of %q: %w", s.Name, err)
+	}
+	if derr != nil {
+		return fmt.Errorf("target digest of %q: %w", d.Name, derr)
+	}
+	if sn == dn && ssum == dsum {
+		return nil
+	}
+	if err := listAndCompare(ctx, src, dst, ref, s, d); err != nil {
+		return err
+	}
+	return fmt.Errorf("%w: mailbox %q: the digests differ (%d messages, %x; %d, %x)", ErrMismatch, s.Name, sn, ssum, dn, dsum)
+}
+
+// listAndCompare compares two mailboxes message by message.
+func listAndCompare(ctx context.Context, src, dst store.Store, ref store.AccountRef, s, d store.Mailbox) error {
 	list := func(st store.Store, id store.MailboxID) ([]store.Message, error) {
 		var out []store.Message
 		err := st.Messages(ctx, ref, id, store.Query{NoMeta: true}, func(m store.Message) error {

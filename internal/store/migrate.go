@@ -11,6 +11,8 @@ package store
 
 import (
 	"context"
+	"fmt"
+	"strings"
 	"time"
 )
 
@@ -89,4 +91,21 @@ type Fence interface {
 	Purge(ctx context.Context) error
 	// Release ends the fence and changes nothing.
 	Release() error
+}
+
+// Digester is implemented by drivers that summarise a mailbox's messages in the
+// database: the migration's Verify compares both sides' digests (one query each) and
+// lists messages only to name a difference.
+type Digester interface {
+	// DigestMessages returns how many messages mbox holds and the SHA-256 of their
+	// DigestLine, concatenated in UID order.
+	DigestMessages(ctx context.Context, acct AccountRef, mbox MailboxID) (count int64, sum [32]byte, err error)
+}
+
+// DigestLine is one message's line in a Digester's digest: UID, MODSEQ, the flags
+// joined by spaces, size, the body's SHA-256 (BlobID) and the internal date in Unix
+// microseconds, separated by single spaces, ending with a newline.
+func DigestLine(m Message) string {
+	return fmt.Sprintf("%d %d %s %d %s %d\n", m.UID, m.ModSeq, strings.Join(m.Flags, " "), m.Size, m.BlobID,
+		m.InternalDate.UnixMicro())
 }
