@@ -171,3 +171,36 @@ func testRunnerNodeDied(t *testing.T, open Open) {
 		t.Fatalf("left: %q %v", subjects(left), err)
 	}
 }
+
+// testRunnerMidSend: a node stops answering in the middle of a send (its Sender never
+// returns within the lease, as a node killed mid-send); once the lease runs out another
+// node sends the item and removes it, and the first node's late outcome changes nothing.
+func testRunnerMidSend(t *testing.T, open Open) {
+	a, b := opened(t, open), opened(t, open)
+	add(t, a, item(ann, t0, "stuck"))
+	inSend, release := make(chan struct{}), make(chan struct{})
+	hung := func(ctx context.Context, _ schedule.Item) error {
+		close(inSend)
+		<-release
+		return errors.New("451 connection lost")
+	}
+	ra := schedule.NewRunner(a, hung, schedule.RunnerOptions{Now: fixed(t0), LeaseFor: time.Minute, SendTimeout: time.Hour})
+	done := make(chan error, 1)
+	go func() {
+		_, err := ra.RunOnce(context.Background())
+		done <- err
+	}()
+	<-inSend
+	var got sends
+	rb := schedule.NewRunner(b, got.sender(nil), schedule.RunnerOptions{Now: fixed(t0.Add(2 * time.Minute))})
+	if n, err := rb.RunOnce(t.Context()); err != nil || n != 1 || got.count("stuck") != 1 {
+		t.Fatalf("second node after the lease ran out: leased %d (%v), sent %d; want 1 and 1", n, err, got.count("stuck"))
+	}
+	close(release)
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	if left, err := a.List(t.Context(), ann); err != nil || len(left) != 0 {
+		t.Fatalf("the first node's late outcome brought the item back: %q %v", subjects(left), err)
+	}
+}

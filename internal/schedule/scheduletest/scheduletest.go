@@ -43,6 +43,7 @@ func Run(t *testing.T, open Open) {
 		{"RunnerOnce", testRunnerOnce},
 		{"RunnerOutcomes", testRunnerOutcomes},
 		{"RunnerNodeDied", testRunnerNodeDied},
+		{"RunnerMidSend", testRunnerMidSend},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) { tc.fn(t, open) })
