@@ -117,7 +117,7 @@ func (s *System) openEmbedded(ctx context.Context) error {
 	}
 	s.Queue = q
 	s.closers = append(s.closers, q.Close)
-	s.Admin = &admin.Service{Dir: s.Dir, Shards: s.Shards, Log: s.Log}
+	s.Admin = &admin.Service{Dir: s.Dir, Shards: s.Shards, Log: s.Log, DomainGrace: s.Cfg.Admin.DomainGrace.D()}
 	return nil
 }
 

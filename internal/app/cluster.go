@@ -54,7 +54,7 @@ func (s *System) openCluster(ctx context.Context) error {
 	}
 	s.Queue = q
 	s.closers = append(s.closers, q.Close)
-	s.Admin = &admin.Service{Dir: s.Dir, Shards: s.Shards, Log: s.Log}
+	s.Admin = &admin.Service{Dir: s.Dir, Shards: s.Shards, Log: s.Log, DomainGrace: s.Cfg.Admin.DomainGrace.D()}
 	return nil
 }
 

@@ -111,10 +111,14 @@ func (s *System) Serve(ctx context.Context) error {
 	errc := make(chan error, len(ls)+1)
 	qctx, stopQueue := context.WithCancel(context.WithoutCancel(ctx))
 	defer stopQueue()
-	wg.Add(2)
+	wg.Add(3)
 	go func() {
 		defer wg.Done()
 		s.expireQuarantine(qctx, flt.db)
+	}()
+	go func() {
+		defer wg.Done()
+		s.purgeDomains(qctx) // domains_purge.go
 	}()
 	go func() {
 		defer wg.Done()

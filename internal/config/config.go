@@ -41,6 +41,7 @@ type Config struct {
 	Filter   Filter   `toml:"filter"`
 	HTTP     HTTP     `toml:"http"`
 	SMS      SMS      `toml:"sms"`
+	Admin    Admin    `toml:"admin"`
 }
 
 // HTTP configures the web front-end (JSON API and admin console) on listen.http.
@@ -251,7 +252,8 @@ func Default() Config {
 		HTTP:    HTTP{AssetsDir: "web/node_modules", TrustedOrigins: []string{}, MTASTSMode: "testing"},
 		Filter: Filter{QuarantineRetention: Duration(30 * 24 * time.Hour), ClamdTimeout: Duration(2 * time.Minute),
 			RspamdTimeout: Duration(20 * time.Second), BlockLists: true, JunkTraining: true},
-		SMS: defaultSMS(),
+		SMS:   defaultSMS(),
+		Admin: defaultAdmin(),
 	}
 }
 
@@ -364,6 +366,7 @@ func (c *Config) Validate() error {
 		errs = append(errs, errors.New("filter.quarantine_retention must be > 0"))
 	}
 	errs = append(errs, c.validateExternalFilters()...)
+	errs = append(errs, c.Admin.validate()...)
 	if c.Filter.MessagesPerHour < 0 || c.Filter.RecipientsPerDay < 0 {
 		errs = append(errs, errors.New("filter: messages_per_hour and recipients_per_day must be >= 0 (0 = unlimited)"))
 	}
