@@ -79,9 +79,10 @@ func (e *ssoRefusal) Error() string { return e.msg }
 
 func ssoRefused(msg string) error { return &ssoRefusal{status: http.StatusForbidden, msg: msg} }
 
-// ssoPages mounts GET /sso.
+// ssoPages mounts GET /sso and the console's page of a domain's secret (sso_console.go).
 func (s *Server) ssoPages(mux *http.ServeMux) {
 	mux.HandleFunc("GET /sso", s.ssoLogin)
+	s.ssoConsole(mux)
 }
 
 var ssoContinue = template.Must(template.New("sso").Parse(`<!doctype html>
