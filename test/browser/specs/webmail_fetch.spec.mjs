@@ -42,7 +42,8 @@ run(async (b) => {
   await login(page, env.USER, env.USER_PASSWORD, { next: '/mail/' });
 
   await b.step('add an external account', async () => {
-    await goto(page, '/mail/fetch');
+    await click(page, '#settings-link');
+    await click(page, '#fetch-link');
     await expectText(page, 'No external accounts.');
     await page.fill('#f-host', popHost);
     await page.fill('#f-port', popPort);
