@@ -5,6 +5,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"mailgrid/internal/testkit/ports"
 	"net"
 	"os"
 	"os/exec"
@@ -182,14 +183,16 @@ func (d *daemon) log() string {
 	return s
 }
 
+// freePort returns a port outside the ephemeral range (testkit/ports): a port probed with
+// :0 can be taken by a client socket before the daemon binds it.
 func freePort(t *testing.T) int {
 	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
+	_, p, err := net.SplitHostPort(ports.Free(t, 1)[0])
 	if err != nil {
 		t.Fatal(err)
 	}
-	port := l.Addr().(*net.TCPAddr).Port
-	if err := l.Close(); err != nil {
+	port, err := strconv.Atoi(p)
+	if err != nil {
 		t.Fatal(err)
 	}
 	return port

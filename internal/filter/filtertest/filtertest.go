@@ -11,11 +11,10 @@ package filtertest
 
 import (
 	"errors"
-	"net"
+	"mailgrid/internal/testkit/ports"
 	"os"
 	"os/exec"
 	"path/filepath"
-	"strconv"
 	"syscall"
 	"testing"
 	"time"
@@ -127,17 +126,11 @@ func (d *daemon) log() string {
 	return s
 }
 
+// freeAddr returns an address outside the ephemeral range (testkit/ports): a port probed
+// with :0 can be taken by a client socket before the daemon binds it.
 func freeAddr(t testing.TB) string {
 	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	port := l.Addr().(*net.TCPAddr).Port
-	if err := l.Close(); err != nil {
-		t.Fatal(err)
-	}
-	return net.JoinHostPort("127.0.0.1", strconv.Itoa(port))
+	return ports.Free(t, 1)[0]
 }
 
 func writeFile(t testing.TB, name, content string) {
