@@ -29,6 +29,9 @@ headers = { Authorization = "Bearer k" }
 	if h := c.Filter.HTTPHooks; len(h) != 1 || h[0].Headers["Authorization"] != "Bearer k" || len(h[0].Stages) != 2 {
 		t.Errorf("hooks %+v", h)
 	}
+	if c.HTTP.MTASTSMode != "testing" || !c.Outbound.MTASTS {
+		t.Errorf("MTA-STS defaults: served mode %q, outbound %v", c.HTTP.MTASTSMode, c.Outbound.MTASTS)
+	}
 	if !c.Filter.BlockLists || !c.Filter.JunkTraining {
 		t.Error("block lists and junk training are on by default")
 	}
@@ -40,6 +43,9 @@ headers = { Authorization = "Bearer k" }
 		"[[filter.http_hook]]\nname = \"h\"\nurl = \"http://h/\"\nstages = [\"local\"]\n",
 		"[[filter.http_hook]]\nname = \"h\"\nurl = \"http://h/\"\nstages = [\"connect\"]\ndomain = \"example.org\"\n",
 		"[[filter.milter]]\nname = \"m\"\naddress = \"tcp:h:1\"\ncolour = \"red\"\n",
+		"[[filter.milter]]\nname = \"m\"\naddress = \"tcp:h:1\"\nstages = [\"remote\"]\n",
+		"[[filter.milter]]\nname = \"m\"\naddress = \"tcp:h:1\"\nstages = [\"connect\", \"data\"]\ndomain = \"example.org\"\n",
+		"[http]\nmta_sts_mode = \"strict\"\n",
 	} {
 		if _, err := Load(writeFile(t, bad)); err == nil {
 			t.Errorf("accepted:\n%s", bad)
