@@ -46,7 +46,7 @@ var assetFS embed.FS
 const htmxFile = "htmx.org/dist/htmx.min.js"
 
 // consolePages are the page templates; each is parsed with the layout and the partials.
-var consolePages = []string{"login", "console", "domain", "accounts", "account", "audit", "me", "error", "plans", "filters", "dns", "filterservers"}
+var consolePages = []string{"login", "console", "domain", "accounts", "account", "audit", "me", "error", "plans", "filters", "dns", "filterservers", "domainlife"}
 
 type pages struct {
 	byName map[string]*template.Template
@@ -129,6 +129,8 @@ type pageData struct {
 	PlanNames []string
 	// Policy is the plans, filter policy, quarantine and DNS pages' data (console_policy.go).
 	Policy *policyData
+	// Life is the domain's administrators and alias domains (console_domains_lifecycle.go).
+	Life *domainLifeData
 
 	// Choices for the forms.
 	Services []string
@@ -156,6 +158,7 @@ func (s *Server) consoleRoutes(mux *http.ServeMux) {
 	s.consoleAdminRoutes(mux)
 	s.consoleMeRoutes(mux)
 	s.consolePolicyRoutes(mux)
+	s.consoleDomainLifecycleRoutes(mux)
 }
 
 // serveHTMX serves htmx from the npm install directory.
@@ -216,7 +219,10 @@ func (s *Server) baseData(p *principal, title string) pageData {
 // flashes are the success messages a redirect may name (?done=KEY): fixed texts, so a
 // link cannot make the console say anything else.
 var flashes = map[string]string{
-	"domain-created": "Domain created.", "domain-updated": "Domain updated.", "domain-deleted": "Domain deleted.",
+	"domain-created": "Domain created.", "domain-updated": "Domain updated.",
+	"domain-deleted":  "Domain deleted. It refuses mail and logins, and can be restored under Deleted domains until its purge.",
+	"domain-restored": "Domain restored.", "admins-saved": "Administrators saved.",
+	"alias-domain-added": "Alias domain added.", "alias-domain-deleted": "Alias domain removed.",
 	"account-created": "Account created.", "account-updated": "Account updated.", "account-deleted": "Account deleted.",
 	"alias-created": "Alias created.", "alias-deleted": "Alias deleted.",
 	"password-changed": "Password changed. Your other sessions have ended.",

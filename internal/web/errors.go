@@ -55,6 +55,10 @@ func toAPIError(err error) (*apiError, bool) {
 		return errNotFound(), true
 	case errors.Is(err, directory.ErrExists):
 		return apiErr(http.StatusConflict, "exists", "%v", err), true
+	case errors.Is(err, directory.ErrDomainDeleted):
+		return apiErr(http.StatusConflict, "domain_deleted", "%v (restore it first)", err), true
+	case errors.Is(err, directory.ErrGraceOver):
+		return apiErr(http.StatusConflict, "grace_over", "%v", err), true
 	case errors.Is(err, directory.ErrDomainNotEmpty):
 		return apiErr(http.StatusConflict, "domain_not_empty", "the domain still has accounts or aliases (delete with force=true)"), true
 	case errors.Is(err, directory.ErrLimit):

@@ -76,6 +76,9 @@ func requestsFor(routes []web.Route, v victim) []attackReq {
 		} else {
 			p = strings.ReplaceAll(p, "{held}", itoa(v.held))
 		}
+		if r.Method == "DELETE" && strings.HasSuffix(r.Path, "/alias-domains") {
+			p += "?name=intruder-alias." + v.domain // what the POST adds
+		}
 		if r.Method == "DELETE" && strings.HasSuffix(r.Path, "/blocks") {
 			p += "?kind=sender&value=intruder%40block.example" // what the POST adds
 		}
@@ -114,6 +117,10 @@ func bodyFor(r web.Route, v victim) any {
 		return map[string]any{"antivirus": false}
 	case r.Method == "PUT" && r.Path == "/api/v1/plans/{plan}":
 		return map[string]any{"max_users": 5}
+	case r.Method == "PUT" && strings.HasSuffix(r.Path, "/admins"):
+		return map[string]any{"admins": []string{"da@" + v.domain}}
+	case r.Method == "POST" && strings.HasSuffix(r.Path, "/alias-domains"):
+		return map[string]any{"name": "intruder-alias." + v.domain}
 	case r.Method == "PUT" && strings.HasSuffix(r.Path, "/plan"):
 		return map[string]any{"plan": ""}
 	}

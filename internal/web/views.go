@@ -23,12 +23,19 @@ type domainView struct {
 	MaxUsers         int       `json:"max_users"`
 	DisabledServices []string  `json:"disabled_services"`
 	CreatedAt        time.Time `json:"created_at"`
+	// DeletedAt and PurgeAt: only while the domain is deleted (restorable until PurgeAt).
+	DeletedAt *time.Time `json:"deleted_at,omitempty"`
+	PurgeAt   *time.Time `json:"purge_at,omitempty"`
 }
 
 func viewDomain(d directory.Domain) domainView {
-	return domainView{Name: d.Name, NameUnicode: mail.DomainUnicode(d.Name), Enabled: d.Enabled,
+	v := domainView{Name: d.Name, NameUnicode: mail.DomainUnicode(d.Name), Enabled: d.Enabled,
 		MaxMessageBytes: d.MaxMessageBytes, MaxQuotaBytes: d.MaxQuotaBytes, MaxUsers: d.MaxUsers,
 		DisabledServices: nonNilStrings(d.DisabledServices), CreatedAt: d.CreatedAt}
+	if d.Deleted() {
+		v.DeletedAt, v.PurgeAt = &d.DeletedAt, &d.PurgeAt
+	}
+	return v
 }
 
 func nonNilStrings(s []string) []string {
