@@ -3,6 +3,7 @@ package web
 import (
 	"fmt"
 	"net/http"
+	"strings"
 
 	"golang.org/x/text/language"
 )
@@ -43,10 +44,14 @@ func acceptLanguage(r *http.Request) string {
 // validLang reports whether l is a supported language tag.
 func validLang(l string) bool { return l == langEN || l == langZH }
 
-// T is the UI string key in the page's language.
+// T is the UI string key in the page's language. A key may carry a context after "|"
+// ("to|rename") to tell apart words that translate differently; English drops it.
 func (u uiPrefs) T(key string) string {
 	if v, ok := catalogues[u.Lang][key]; ok {
 		return v
+	}
+	if i := strings.IndexByte(key, '|'); i > 0 {
+		return key[:i]
 	}
 	return key
 }

@@ -82,6 +82,10 @@ func TestMailPrefsDisplay(t *testing.T) {
 	if !strings.Contains(rd, `<dd id="date">Mon, 2026-03-02 18:00 CST</dd>`) {
 		t.Errorf("read date: %s", regexp.MustCompile(`<dd id="date">[^<]*`).FindString(rd))
 	}
+	// The Settings page speaks the chosen language too.
+	if _, _, sp := c.get("/mail/settings"); !strings.Contains(sp, "<h2>自动回复</h2>") || !strings.Contains(sp, ">保存规则<") {
+		t.Errorf("settings page not in Chinese")
+	}
 	// The page shows what is stored.
 	_, _, pp := c.get("/mail/prefs")
 	for _, want := range []string{`value="10"`, `list="tz-list" value="Asia/Shanghai"`, `<option value="zh-CN" lang="zh-CN" selected>`,
