@@ -75,9 +75,10 @@ func domainAddCmd(e *env) *cobra.Command {
 }
 
 func domainListCmd(e *env) *cobra.Command {
-	return &cobra.Command{
+	var deleted bool
+	c := &cobra.Command{
 		Use:   "list",
-		Short: "List domains",
+		Short: "List domains (--deleted: the deleted ones awaiting their purge)",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return e.withSystem(cmd.Context(), func(s *app.System) error {
@@ -87,6 +88,9 @@ func domainListCmd(e *env) *cobra.Command {
 				}
 				views := make([]domainView, 0, len(ds))
 				for _, d := range ds {
+					if d.Deleted() != deleted {
+						continue
+					}
 					accts, err := s.Dir.Accounts(cmd.Context(), d.Name)
 					if err != nil {
 						return err
@@ -97,6 +101,8 @@ func domainListCmd(e *env) *cobra.Command {
 			})
 		},
 	}
+	c.Flags().BoolVar(&deleted, "deleted", false, "list the deleted domains (restorable until their purge) instead")
+	return c
 }
 
 func domainShowCmd(e *env) *cobra.Command {

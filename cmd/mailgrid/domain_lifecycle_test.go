@@ -28,8 +28,11 @@ func TestDomainLifecycleCLI(t *testing.T) {
 	if ds[0].Enabled || ds[0].PurgeAt == nil || ds[0].Accounts != 1 {
 		t.Errorf("deleted domain: %+v", ds[0])
 	}
-	if out := run(t, dir, "", "domain", "list"); !strings.Contains(out, "deleted (purge ") {
-		t.Errorf("list does not show the deletion:\n%s", out)
+	if out := run(t, dir, "", "domain", "list", "--deleted"); !strings.Contains(out, "deleted (purge ") || !strings.Contains(out, "shop.test") {
+		t.Errorf("list --deleted does not show the deletion:\n%s", out)
+	}
+	if out := run(t, dir, "", "domain", "list"); strings.Contains(out, "shop.test") {
+		t.Errorf("list shows a deleted domain:\n%s", out)
 	}
 	if err := runErr(dir, "domain", "alias", "add", "shop.example", "--to", "shop.test"); err == nil {
 		t.Error("alias domain of a deleted domain accepted")
