@@ -193,6 +193,7 @@ func (s *session) authenticate(c *command, user, pass string) error {
 	}
 	s.acct, s.st, s.ref = acct, st, store.AccountRef{Domain: acct.Address.Domain, ID: acct.ID}
 	s.state = stateAuth
+	s.watchAccount()
 	s.log = s.log.With("account", acct.Address.String())
 	c.okCode = "CAPABILITY " + strings.Join(s.capabilities(), " ")
 	c.okText = "Logged in"

@@ -53,13 +53,26 @@ func cmdIdle(s *session, c *command) error {
 }
 
 func (s *session) idleLoop(lineDone chan error) error {
-	var changes <-chan store.Change
+	var changes, watch <-chan store.Change
 	if s.sel != nil {
 		changes = s.sel.sub.C
+	} else if s.watch != nil { // nothing selected: only a move of the account is news
+		watch = s.watch.C
 	}
 	done := s.srv.done
 	for {
 		select {
+		case ch, ok := <-watch:
+			if !ok {
+				watch = nil
+				continue
+			}
+			if ch.Kind == store.AccountMoved || (s.watch.Overflowed() && s.accountMoved()) {
+				s.abortRead(lineDone)
+				s.bye(movedText)
+				return errIdleEnded
+			}
+			watch = s.watch.C // accountMoved may have subscribed again
 		case ch, ok := <-changes:
 			if !ok {
 				changes = nil

@@ -126,6 +126,10 @@ func (s *session) command() bool {
 	case sp.states&s.state == 0:
 		return s.reply(c, bad("%s not allowed %s", c.name, s.stateText(sp.states)), false)
 	}
+	if s.accountMoved() {
+		s.bye(movedText)
+		return false
+	}
 	s.drainChanges()
 	err = sp.fn(s, c)
 	return s.reply(c, err, sp.noExpunge && !c.uid)

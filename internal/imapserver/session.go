@@ -13,6 +13,7 @@ import (
 	"sync"
 	"time"
 
+	"mailgrid/internal/bus"
 	"mailgrid/internal/directory"
 	"mailgrid/internal/obs"
 	"mailgrid/internal/store"
@@ -55,7 +56,8 @@ type session struct {
 	st       store.Store
 	enabled  enabled
 	sel      *view
-	saved    []store.UID // SEARCHRES "$" (RFC 5182)
+	watch    *bus.Subscription // the account's changes, for AccountMoved (moved.go)
+	saved    []store.UID       // SEARCHRES "$" (RFC 5182)
 	compress bool
 	oldBR    *bufio.Reader // the plaintext buffer under COMPRESS
 }
@@ -243,6 +245,7 @@ func (s *session) cleanup() {
 		s.sel.close()
 		s.sel = nil
 	}
+	s.endWatch()
 	if c, ok := s.conn.(interface{ closeCompress() error }); ok {
 		obs.Check(s.log, c.closeCompress(), "close compression")
 	}
