@@ -169,6 +169,7 @@ func (s *session) login(user, pass string) error {
 	s.srv.recordLogin(ref)
 	s.acct, s.ref, s.st, s.drop, s.unlock = acct, ref, st, drop, unlock
 	s.state = stateTransaction
+	s.watchAccount()
 	s.log = s.log.With("user", acct.Address.String())
 	s.log.Info("logged in", "messages", drop.count, "octets", drop.size)
 	return s.c.reply(fmt.Sprintf("+OK maildrop has %d messages (%d octets)", drop.count, drop.size))

@@ -9,6 +9,7 @@ import (
 	"sync"
 	"time"
 
+	"mailgrid/internal/bus"
 	"mailgrid/internal/directory"
 	"mailgrid/internal/netserve"
 	"mailgrid/internal/obs"
@@ -25,7 +26,10 @@ type Options struct {
 	AllowInsecureAuth bool
 	Directory         directory.Directory
 	Shards            store.Shards
-	Logger            *slog.Logger // nil discards
+	// Bus carries the changes of the stores behind Shards: a session learns from it that
+	// its account moved to another shard (moved.go). nil: it does not notice.
+	Bus    *bus.Bus
+	Logger *slog.Logger // nil discards
 
 	MaxConnsPerIP int // simultaneous connections from one address; 0 = 20
 	// IdleTimeout ends a session that sends nothing for this long, without UPDATE

@@ -9,6 +9,7 @@ import (
 	"net"
 	"strings"
 
+	"mailgrid/internal/bus"
 	"mailgrid/internal/directory"
 	"mailgrid/internal/obs"
 	"mailgrid/internal/store"
@@ -42,7 +43,8 @@ type session struct {
 	ref    store.AccountRef
 	st     store.Store
 	drop   *maildrop
-	unlock func() // releases the maildrop lock
+	unlock func()            // releases the maildrop lock
+	watch  *bus.Subscription // the account's changes, for AccountMoved (moved.go)
 
 	buf []byte // RETR/TOP copy buffer, allocated on first use
 }
@@ -113,6 +115,7 @@ func (s *session) goodbye(line string) {
 // end releases the maildrop lock without UPDATE (a dropped or ended session deletes
 // nothing, RFC 1939 6) and closes the connection.
 func (s *session) end() {
+	s.endWatch()
 	if s.unlock != nil {
 		s.unlock()
 	}
@@ -171,6 +174,9 @@ func printable(line []byte) bool {
 
 // dispatch runs the handler of verb for the current state (RFC 1939 4-6).
 func (s *session) dispatch(verb, args string) error {
+	if s.state == stateTransaction && s.accountMoved() {
+		return errMoved
+	}
 	switch verb {
 	case "CAPA":
 		return s.cmdCapa(args)
