@@ -302,7 +302,7 @@ var errNoWeb = errors.New("the directory driver keeps no web sessions: HTTP not 
 func (s *System) pop3Server(implicit bool, tlsConf *tls.Config) (server, error) {
 	return pop3server.New(pop3server.Options{
 		Hostname: s.Cfg.Hostname, TLSConfig: tlsConf, ImplicitTLS: implicit,
-		Directory: s.Dir, Shards: s.Shards, Logger: s.Log.With("svc", "pop3"),
+		Directory: s.Dir, Shards: s.Shards, Bus: s.Bus, Logger: s.Log.With("svc", "pop3"),
 	})
 }
 
