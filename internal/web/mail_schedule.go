@@ -32,6 +32,10 @@ import (
 // maxScheduleAhead bounds how far ahead a message may be scheduled.
 const maxScheduleAhead = 366 * 24 * time.Hour
 
+// maxScheduledPerAccount bounds an account's scheduled (and failed) messages: they are
+// not charged to its quota.
+const maxScheduledPerAccount = 100
+
 // scheduleSlack accepts a time this far in the past (typed a moment ago): sent at once.
 const scheduleSlack = 5 * time.Minute
 
@@ -208,6 +212,11 @@ func (s *Server) scheduleSend(ctx context.Context, r *http.Request, c *mailCtx, 
 	rcpts, err := envelopeRcpts(o)
 	if err != nil {
 		return "", err
+	}
+	if pending, err := st.List(ctx, scheduleOwner(c)); err != nil {
+		return "", err
+	} else if len(pending) >= maxScheduledPerAccount {
+		return "", &formError{status: http.StatusConflict, msg: fmt.Sprintf("You have %d scheduled messages, the most there may be; send or cancel some first.", len(pending))}
 	}
 	if len(rcpts) > schedule.MaxRcpts {
 		return "", badForm("A scheduled message may have at most %d recipients.", schedule.MaxRcpts)
