@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"mailgrid/internal/admin"
+	"mailgrid/internal/delivery"
 	"mailgrid/internal/directory"
 	"mailgrid/internal/mail"
 	"mailgrid/internal/store"
@@ -176,5 +177,52 @@ func TestDomainAliasDNS(t *testing.T) {
 	}
 	if _, err := sys.DNSRecords(ctx, "a.org", admin.DNSSource{Host: "mx.example"}); !errors.Is(err, directory.ErrNotFound) {
 		t.Errorf("records asked for by the alias domain's name: %v", err)
+	}
+}
+
+// What RCPT TO answers (the delivery pipeline's CheckRecipient, as the SMTP server calls
+// it): an alias-domain address is accepted only when the target address resolves; a
+// deleted domain, and its alias domains, are refused for good (5xx, never relayed).
+func TestRecipientsOfAliasAndDeletedDomains(t *testing.T) {
+	f := newFixture(t)
+	ctx := context.Background()
+	sys := f.svc.As(f.sys)
+	if _, err := sys.CreateDomainAlias(ctx, "a.example", "a.org"); err != nil {
+		t.Fatal(err)
+	}
+	rcpt := func(addr string) *delivery.Error {
+		err := f.env.Pipeline.CheckRecipient(ctx, &delivery.Envelope{From: mail.MustParse("x@remote.example")}, mail.MustParse(addr))
+		if err == nil {
+			return nil
+		}
+		var de *delivery.Error
+		if !errors.As(err, &de) {
+			t.Fatalf("RCPT %s: %v is not a delivery.Error", addr, err)
+		}
+		return de
+	}
+	if e := rcpt("u1@a.org"); e != nil {
+		t.Errorf("RCPT u1@a.org: %v", e)
+	}
+	if e := rcpt("nobody@a.org"); e == nil || e.Code != 550 || e.Enhanced != [3]int{5, 1, 1} {
+		t.Errorf("RCPT nobody@a.org: %+v, want 550 5.1.1", e)
+	}
+	// DATA: stored once in the target account's INBOX.
+	msg := "From: x@remote.example\r\nTo: u1@a.org\r\nSubject: via alias\r\n\r\nhello\r\n"
+	res, err := f.env.Pipeline.Deliver(ctx, &delivery.Envelope{From: mail.MustParse("x@remote.example"),
+		Recipients: []delivery.Recipient{{Addr: mail.MustParse("u1@a.org")}}}, delivery.Bytes([]byte(msg)))
+	if err != nil || len(res) != 1 || res[0].Err != nil {
+		t.Fatalf("deliver via the alias domain: %+v, %v", res, err)
+	}
+	if got := f.env.Messages(t, f.userA, ""); len(got) != 1 {
+		t.Errorf("u1@a.example's INBOX: %d messages, want 1", len(got))
+	}
+	if err := sys.DeleteDomain(ctx, "a.example", true); err != nil {
+		t.Fatal(err)
+	}
+	for _, addr := range []string{"u1@a.example", "u1@a.org"} {
+		if e := rcpt(addr); e == nil || e.Temporary || e.Code != 550 {
+			t.Errorf("RCPT %s of a deleted domain: %+v, want a permanent 550", addr, e)
+		}
 	}
 }
