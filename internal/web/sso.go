@@ -85,8 +85,14 @@ func (s *Server) ssoPages(mux *http.ServeMux) {
 	s.ssoConsole(mux)
 }
 
+// ssoRefusedPage is a refused link's answer: a page (not plain text) with its reason.
+var ssoRefusedPage = template.Must(template.New("sso-refused").Parse(`<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><link rel="icon" href="data:,"><title>Sign-in link refused</title></head>
+<body><h1>Sign-in link refused</h1><p id="sso-error">{{.}}</p><p><a href="/login">Sign in with your password</a></p></body></html>
+`))
+
 var ssoContinue = template.Must(template.New("sso").Parse(`<!doctype html>
-<html lang="en"><head><meta charset="utf-8"><meta http-equiv="refresh" content="0;url=/mail/">
+<html lang="en"><head><meta charset="utf-8"><meta http-equiv="refresh" content="0;url=/mail/"><link rel="icon" href="data:,">
 <title>Signing in</title></head>
 <body><p>Signed in. <a href="/mail/">Continue to your mail</a>.</p></body></html>
 `))
@@ -107,7 +113,11 @@ func (s *Server) ssoLogin(w http.ResponseWriter, r *http.Request) {
 	switch {
 	case errors.As(err, &ref):
 		s.log.Info("web: sso refused", "user", r.URL.Query().Get("user"), "ip", clientIP(r), "why", ref.msg)
-		http.Error(w, ref.msg, ref.status)
+		w.Header().Set("Content-Type", "text/html; charset=utf-8")
+		w.WriteHeader(ref.status)
+		if err := ssoRefusedPage.Execute(w, ref.msg); err != nil {
+			s.log.Debug("web: sso page", "err", err)
+		}
 		return
 	case err != nil:
 		s.log.Error("web: sso", "err", err)
