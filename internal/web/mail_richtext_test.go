@@ -124,7 +124,7 @@ func TestMailRichTextDraft(t *testing.T) {
 	dr := h.box("u1@a.example", store.Drafts)
 	m := h.msgs("u1@a.example", dr)[0]
 	_, _, form := c.get(fmt.Sprintf("/mail/compose?draft=%d/%d", dr.ID, m.UID))
-	for _, want := range []string{`id="compose-mode" value="rich"`, `&lt;b&gt;kept&lt;/b&gt;`, `id="format-rich" checked`, "/mail/richtext.js"} {
+	for _, want := range []string{`id="compose-mode" value="plain" data-initial="rich"`, `&lt;b&gt;kept&lt;/b&gt;`, `id="format-rich" checked`, "/mail/richtext.js"} {
 		if !strings.Contains(form, want) {
 			t.Errorf("re-opened draft lacks %q", want)
 		}
@@ -136,7 +136,7 @@ func TestMailRichTextDraft(t *testing.T) {
 	}
 	ms := h.msgs("u1@a.example", dr)
 	_, _, form = c.get(fmt.Sprintf("/mail/compose?draft=%d/%d", dr.ID, ms[len(ms)-1].UID))
-	if !strings.Contains(form, `id="compose-mode" value="plain"`) || !strings.Contains(form, "just text") {
+	if !strings.Contains(form, `id="compose-mode" value="plain">`) || !strings.Contains(form, "just text") {
 		t.Errorf("plain draft re-opened: %s", form)
 	}
 	// The editor script is served to a signed-in user.

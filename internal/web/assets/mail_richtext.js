@@ -30,11 +30,8 @@
   }
   function setMode(m) {
     if (m === 'rich') {
-      if (mode.value !== 'rich' || html.value === '') {
-        editor.innerHTML = html.value !== '' ? html.value : textToHTML(body.value);
-      } else {
-        editor.innerHTML = html.value;
-      }
+      // A rich draft's sanitised HTML, else the plain text typed so far.
+      editor.innerHTML = html.value !== '' ? html.value : textToHTML(body.value);
       mode.value = 'rich';
       editor.hidden = false; toolbar.hidden = false; body.hidden = true;
       sync();
@@ -89,5 +86,7 @@
     sync();
   });
 
-  if (mode.value === 'rich') { setMode('rich'); }
+  // The page posts plain text until this script switches it (a rich draft without
+  // JavaScript is edited and sent as its text).
+  if (mode.getAttribute('data-initial') === 'rich') { setMode('rich'); }
 })();
