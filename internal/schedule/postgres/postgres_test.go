@@ -9,6 +9,7 @@ import (
 	"mailgrid/internal/schedule"
 	"mailgrid/internal/schedule/postgres"
 	"mailgrid/internal/schedule/scheduletest"
+	"mailgrid/internal/testkit/pgtest"
 )
 
 // TestMain fails the package if a test leaves goroutines behind (a pool not closed).
@@ -23,4 +24,18 @@ func TestConformance(t *testing.T) {
 		}
 		return s
 	})
+}
+
+// BenchmarkSchedule: go test ./internal/schedule/postgres -run - -bench .
+func BenchmarkSchedule(b *testing.B) {
+	s, err := postgres.Open(b.Context(), pgtest.DSN(b))
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer func() {
+		if err := s.Close(); err != nil {
+			b.Error(err)
+		}
+	}()
+	scheduletest.Bench(b, s)
 }

@@ -27,3 +27,17 @@ func TestConformance(t *testing.T) {
 		return s
 	})
 }
+
+// BenchmarkSchedule: go test ./internal/schedule/sqlite -run - -bench .
+func BenchmarkSchedule(b *testing.B) {
+	s, err := sqlite.Open(b.Context(), sqlite.Options{Dir: b.TempDir()})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer func() {
+		if err := s.Close(); err != nil {
+			b.Error(err)
+		}
+	}()
+	scheduletest.Bench(b, s)
+}
