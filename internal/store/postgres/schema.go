@@ -145,6 +145,19 @@ $$;
 	// keeps its zone, RFC 9051 2.3.3); NULL for rows written without it, shown in local
 	// time.
 	`ALTER TABLE messages ADD COLUMN date_zone integer;`,
+	// 4: sorted pages (list.go, store.Lister): indexes on (mailbox, sort key, uid) for
+	// every list order, the from and subject keys (store.SortKeys, "C" collation: byte
+	// order as in Go; NULL until the first page sorted by them fills them in), and partial
+	// indexes of the unseen and flagged messages for filtered pages.
+	`
+ALTER TABLE messages ADD COLUMN sort_from text COLLATE "C", ADD COLUMN sort_subject text COLLATE "C";
+CREATE INDEX messages_by_date ON messages (mailbox, internal_date, uid);
+CREATE INDEX messages_by_size ON messages (mailbox, size, uid);
+CREATE INDEX messages_by_from ON messages (mailbox, sort_from, uid);
+CREATE INDEX messages_by_subject ON messages (mailbox, sort_subject, uid);
+CREATE INDEX messages_unseen ON messages (mailbox, uid) WHERE NOT seen;
+CREATE INDEX messages_flagged ON messages (mailbox, uid) WHERE '\Flagged' = ANY (flags);
+`,
 }
 
 // migrate brings the database to the newest schema in one transaction under an advisory

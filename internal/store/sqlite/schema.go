@@ -103,6 +103,20 @@ END;
 	// 3: the time zone of the internal date, in seconds east of UTC (an APPEND date-time
 	// keeps its zone, RFC 9051 2.3.3); NULL for rows from before, shown in local time.
 	`ALTER TABLE messages ADD COLUMN date_zone INTEGER;`,
+	// 4: sorted pages (list.go, store.Lister): indexes on (mailbox, sort key, uid) for
+	// every list order, the from and subject keys (store.SortKeys; NULL until the first
+	// page sorted by them fills them in), and partial indexes of the unseen and flagged
+	// messages for filtered pages. \Flagged is a system flag: no keyword contains it.
+	`
+ALTER TABLE messages ADD COLUMN sort_from TEXT;
+ALTER TABLE messages ADD COLUMN sort_subject TEXT;
+CREATE INDEX messages_by_date ON messages (mailbox, internal_date, uid);
+CREATE INDEX messages_by_size ON messages (mailbox, size, uid);
+CREATE INDEX messages_by_from ON messages (mailbox, sort_from, uid);
+CREATE INDEX messages_by_subject ON messages (mailbox, sort_subject, uid);
+CREATE INDEX messages_unseen ON messages (mailbox, uid) WHERE seen = 0;
+CREATE INDEX messages_flagged ON messages (mailbox, uid) WHERE instr(flags, '\Flagged') > 0;
+`,
 }
 
 // migrate brings the database to the newest schema in one immediate transaction, so two

@@ -73,6 +73,8 @@ func Run(t *testing.T, open OpenFunc) {
 		{"SearchTextOracle", testSearchTextOracle},
 		{"SearchTextConcurrent", testSearchTextConcurrent},
 		{"InternalDateZone", testInternalDateZone},
+		{"ListMessages", testListMessages},
+		{"ListChanges", testListChanges},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
