@@ -18,9 +18,11 @@ import (
 	"mailgrid/internal/store"
 )
 
-// Message lists. The page is chosen from the rows without their Meta (flags, internal
-// date and size are row fields), and only the page's rows are read with Meta; sorting by
-// sender or subject reads the small normalised fields of every row's Meta.
+// Message lists. A store with sort indexes (store.Lister, both drivers) gives the page
+// itself: a folder of 100,000 messages lists as fast as one of 100. Without one, the page
+// is chosen from the rows without their Meta (flags, internal date and size are row
+// fields), and only the page's rows are read with Meta; sorting by sender or subject then
+// reads the small normalised fields of every row's Meta.
 
 // folderView is one folder in the sidebar.
 type folderView struct {
@@ -292,6 +294,9 @@ func (s *Server) listPage(ctx context.Context, c *mailCtx, mb store.Mailbox, l l
 	if l.Thread {
 		return s.threadPage(ctx, c, mb, l)
 	}
+	if lister, ok := c.st.(store.Lister); ok {
+		return s.listIndexed(ctx, lister, c, mb, l)
+	}
 	byMeta := l.Sort == "from" || l.Sort == "subject"
 	type entry struct {
 		m   store.Message
@@ -348,6 +353,28 @@ func (s *Server) listPage(ctx context.Context, c *mailCtx, mb store.Mailbox, l l
 		rows = append(rows, rowOf(m, mb.Name))
 	}
 	return rows, len(all), nil
+}
+
+// listIndexed reads page l.Page through the store's sort indexes (store.Lister): only
+// the page's rows are read, whatever the folder's size.
+func (s *Server) listIndexed(ctx context.Context, lister store.Lister, c *mailCtx, mb store.Mailbox, l listQuery) ([]rowView, int, error) {
+	size := min(s.pageSizeFor(c), store.MaxListLimit)
+	q := store.ListQuery{Sort: l.Sort, Desc: l.Desc, Offset: (l.Page - 1) * size, Limit: size}
+	switch l.Filter {
+	case "unread":
+		q.Filter = store.FilterUnseen
+	case "flagged":
+		q.Filter = store.FilterFlagged
+	}
+	page, err := lister.ListMessages(ctx, c.ref, mb.ID, q)
+	if err != nil {
+		return nil, 0, err
+	}
+	rows := make([]rowView, 0, len(page.Messages))
+	for _, m := range page.Messages {
+		rows = append(rows, rowOf(m, mb.Name))
+	}
+	return rows, page.Total, nil
 }
 
 // one reads a message row with its Meta.
