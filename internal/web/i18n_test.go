@@ -3,6 +3,7 @@ package web
 import (
 	"io/fs"
 	"net/http"
+	"os"
 	"regexp"
 	"strings"
 	"testing"
@@ -32,6 +33,19 @@ func TestCatalogueComplete(t *testing.T) {
 			}
 			if a, b := verbs.FindAllString(m[1], -1), verbs.FindAllString(zh, -1); strings.Join(a, " ") != strings.Join(b, " ") {
 				t.Errorf("%q: verbs %v, zh-CN %v", m[1], a, b)
+			}
+		}
+	}
+	// Keys in the Go code of the preferences (refusals in the user's language).
+	goKey := regexp.MustCompile(`\.T\("((?:[^"\\]|\\.)*)"\)`)
+	for _, f := range []string{"mail_prefs.go", "mail_prefs_page.go"} {
+		b, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, m := range goKey.FindAllStringSubmatch(string(b), -1) {
+			if _, ok := zhCN[m[1]]; !ok {
+				t.Errorf("%s: %q has no zh-CN entry", f, m[1])
 			}
 		}
 	}

@@ -335,4 +335,14 @@ var zhCN = map[string]string{
 	"Import":                                 "导入",
 	"vCard (.vcf) or CSV file":               "vCard（.vcf）或 CSV 文件",
 	"CSV: a header line naming Name, Email, Phone, Note columns. vCard files may hold groups (KIND:group with MEMBER). A file with any bad line is refused as a whole.": "CSV：首行为标题，列名为 Name、Email、Phone、Note。vCard 文件可包含群组（KIND:group 与 MEMBER）。任何一行有误的文件将被整体拒绝。",
+
+	// Refusals of the Preferences page.
+	"Messages per page must be a number from %d to %d.":               "每页邮件数必须是 %d 到 %d 之间的数字。",
+	"%q is not a time zone name (e.g. Europe/Berlin, Asia/Shanghai).": "%q 不是时区名称（例如 Europe/Berlin、Asia/Shanghai）。",
+	"Choose English or 中文 (简体).":                                      "请选择 English 或中文（简体）。",
+	"Choose a theme: light, dark or high contrast.":                   "请选择主题：浅色、深色或高对比度。",
+	"Choose a layout: list only, or list and reading pane.":           "请选择布局：仅列表，或列表与阅读窗格。",
+	"%q is not an e-mail address.":                                    "%q 不是电子邮件地址。",
+	"At most %d senders.":                                             "最多 %d 个发件人。",
+	"Unknown form.":                                                   "未知表单。",
 }

@@ -213,14 +213,15 @@ func normSender(v string) string {
 	return strings.ToLower(v)
 }
 
-// applyDisplayForm validates the display form into p; bad input changes nothing.
-func applyDisplayForm(p *Prefs, r *http.Request) error {
+// applyDisplayForm validates the display form into p; bad input changes nothing. The
+// reasons are in u's language.
+func applyDisplayForm(p *Prefs, r *http.Request, u uiPrefs) error {
 	f := r.PostFormValue
 	n := Prefs{ImageSenders: p.ImageSenders}
 	if v := strings.TrimSpace(f("page_size")); v != "" {
 		size, err := strconv.Atoi(v)
 		if err != nil || size < minPageSize || size > maxPageSize {
-			return bad("Messages per page must be a number from %d to %d.", minPageSize, maxPageSize)
+			return bad(u.T("Messages per page must be a number from %d to %d."), minPageSize, maxPageSize)
 		}
 		n.PageSize = size
 	}
@@ -228,10 +229,10 @@ func applyDisplayForm(p *Prefs, r *http.Request) error {
 	if tz != "" && tz != "UTC" {
 		// time.LoadLocation also accepts "Local" and file paths: only IANA names here.
 		if len(tz) > maxPrefsTZNameLen || tz == "Local" || strings.Contains(tz, "..") || strings.HasPrefix(tz, "/") {
-			return bad("%q is not a time zone name (e.g. Europe/Berlin, Asia/Shanghai).", tz)
+			return bad(u.T("%q is not a time zone name (e.g. Europe/Berlin, Asia/Shanghai)."), tz)
 		}
 		if _, err := time.LoadLocation(tz); err != nil {
-			return bad("%q is not a time zone name (e.g. Europe/Berlin, Asia/Shanghai).", tz)
+			return bad(u.T("%q is not a time zone name (e.g. Europe/Berlin, Asia/Shanghai)."), tz)
 		}
 		n.TimeZone = tz
 	}
@@ -259,7 +260,7 @@ func applyDisplayForm(p *Prefs, r *http.Request) error {
 }
 
 // applySendersForm replaces the image sender list with the form's lines.
-func applySendersForm(p *Prefs, text string) error {
+func applySendersForm(p *Prefs, text string, u uiPrefs) error {
 	var list []string
 	for _, line := range strings.FieldsFunc(text, func(r rune) bool { return r == '\n' || r == ',' }) {
 		line = strings.TrimSpace(line)
@@ -268,14 +269,14 @@ func applySendersForm(p *Prefs, text string) error {
 		}
 		a, err := mail.Parse(line)
 		if err != nil {
-			return bad("%q is not an e-mail address.", line)
+			return bad(u.T("%q is not an e-mail address."), line)
 		}
 		list = append(list, strings.ToLower(a.String()))
 	}
 	slices.Sort(list)
 	list = slices.Compact(list)
 	if len(list) > maxImageSenders {
-		return bad("At most %d senders.", maxImageSenders)
+		return bad(u.T("At most %d senders."), maxImageSenders)
 	}
 	p.ImageSenders = list
 	return nil

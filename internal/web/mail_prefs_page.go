@@ -91,11 +91,11 @@ func (s *Server) mailPrefsPost(w http.ResponseWriter, r *http.Request, c *mailCt
 	if err == nil {
 		switch op := r.PostFormValue("op"); op {
 		case "display":
-			err = applyDisplayForm(&p, r)
+			err = applyDisplayForm(&p, r, c.ui)
 		case "senders":
-			err = applySendersForm(&p, r.PostFormValue("senders"))
+			err = applySendersForm(&p, r.PostFormValue("senders"), c.ui)
 		case "allow-sender":
-			err = applySendersForm(&p, strings.Join(append(p.ImageSenders, r.PostFormValue("sender")), "\n"))
+			err = applySendersForm(&p, strings.Join(append(p.ImageSenders, r.PostFormValue("sender")), "\n"), c.ui)
 		default:
 			err = bad("Unknown form.")
 		}
