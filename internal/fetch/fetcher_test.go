@@ -128,6 +128,9 @@ func (w *world) add(t *testing.T, keep bool, mode fetch.TLS, password string) fe
 	}
 	a := fetch.Account{Owner: deliverytest.Ref(w.local), Host: "pop.remote.test", Port: 110, TLS: mode, User: "remote@remote.test",
 		Secret: sealed, Folder: folder, Keep: keep, Interval: 10 * time.Minute}
+	if mode == fetch.TLSNone {
+		a.Host = "127.0.0.1"
+	}
 	if a.ID, err = w.fs.Add(t.Context(), a); err != nil {
 		t.Fatal(err)
 	}
