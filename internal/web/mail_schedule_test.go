@@ -12,8 +12,10 @@ import (
 
 	"mailgrid/internal/delivery/deliverytest"
 	"mailgrid/internal/schedule"
+	schedpg "mailgrid/internal/schedule/postgres"
 	schedsqlite "mailgrid/internal/schedule/sqlite"
 	"mailgrid/internal/store"
+	"mailgrid/internal/testkit/pgtest"
 	"mailgrid/internal/web"
 )
 
@@ -219,5 +221,76 @@ func TestMailSignatures(t *testing.T) {
 	// Another account has none.
 	if _, _, f2 := h.loggedIn("u2@a.example").get("/mail/compose"); strings.Contains(f2, "-- \n") {
 		t.Fatal("u2's compose has u1's signature")
+	}
+}
+
+// TestMailScheduleTwoNodesPostgres: two web servers (nodes) over one PostgreSQL schedule
+// and one directory and store: node 1 schedules, leases the item and hangs mid-send (as
+// if killed); when its lease has run out node 2 sends the message, once.
+func TestMailScheduleTwoNodesPostgres(t *testing.T) {
+	dsn := pgtest.DSN(t)
+	open := func() schedule.Store {
+		st, err := schedpg.Open(t.Context(), dsn)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() {
+			if err := st.Close(); err != nil {
+				t.Error(err)
+			}
+		})
+		return st
+	}
+	pg1, pg2 := open(), open()
+	var opt web.Options
+	h := newHarness(t, func(o *web.Options) { opt = *o })
+	opt.Mail = web.MailOptions{Pipeline: h.env.Pipeline, Schedule: pg1}
+	srv1, err := web.New(opt)
+	if err != nil {
+		t.Fatal(err)
+	}
+	h.srv, h.base = srv1, serve(t, srv1)
+	opt.Mail.Schedule = pg2
+	srv2, err := web.New(opt)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := h.loggedIn("u1@a.example")
+	at := time.Now().UTC().Add(time.Minute).Truncate(time.Second)
+	form := url.Values{"op": {"schedule"}, "from": {"u1@a.example"}, "to": {"u2@b.example"}, "subject": {"Across nodes"},
+		"body": {"x"}, "send_at": {at.Format("2006-01-02T15:04:05")}}
+	if code, _, body := c.multipartPost("/mail/compose", form, nil); code != http.StatusSeeOther {
+		t.Fatalf("schedule on node 1: %d %s", code, body)
+	}
+	inSend, release := make(chan struct{}), make(chan struct{})
+	hung := func(ctx context.Context, it schedule.Item) error {
+		close(inSend)
+		<-release
+		return fmt.Errorf("node 1 died")
+	}
+	r1 := schedule.NewRunner(pg1, hung, schedule.RunnerOptions{Now: func() time.Time { return at }, LeaseFor: time.Minute})
+	done := make(chan error, 1)
+	go func() {
+		_, err := r1.RunOnce(context.Background())
+		done <- err
+	}()
+	<-inSend
+	r2 := schedule.NewRunner(pg2, srv2.SendScheduled, schedule.RunnerOptions{Now: func() time.Time { return at.Add(30 * time.Second) }})
+	if n, err := r2.RunOnce(t.Context()); err != nil || n != 0 {
+		t.Fatalf("node 2 while node 1's lease holds: %d %v", n, err)
+	}
+	r2 = schedule.NewRunner(pg2, srv2.SendScheduled, schedule.RunnerOptions{Now: func() time.Time { return at.Add(2 * time.Minute) }})
+	if n, err := r2.RunOnce(t.Context()); err != nil || n != 1 {
+		t.Fatalf("node 2 after the lease: %d %v", n, err)
+	}
+	close(release)
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	if got := h.env.Messages(t, h.acct["u2@b.example"], "INBOX"); len(got) != 1 || !strings.Contains(string(got[0].Body), "Subject: Across nodes") {
+		t.Fatalf("u2@b.example has %d messages, want the one", len(got))
+	}
+	if _, _, page := c.get("/mail/scheduled"); !strings.Contains(page, "No scheduled messages") {
+		t.Fatalf("still listed after node 2 sent it:\n%s", page)
 	}
 }
