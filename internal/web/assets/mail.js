@@ -1,5 +1,17 @@
 // mailgrid webmail: progressive enhancement only (every action is a plain form without
 // this file). Served from this origin; the page CSP allows no inline script.
+
+// mailT is a text this script writes, in the page's language (<body data-lang>; the
+// server's catalogue is i18n_zh.go, these are the script's own few texts).
+function mailT(s) {
+  'use strict';
+  var zh = {
+    'Draft saved at %s.': '草稿已于 %s 保存。',
+    'Remove': '移除',
+    'The upload failed (connection lost); nothing was sent. Try again.': '上传失败（连接中断），未发送任何内容。请重试。',
+  };
+  return (document.body && document.body.getAttribute('data-lang') === 'zh-CN' && zh[s]) || s;
+}
 (function () {
   'use strict';
   var body = document.body;
@@ -162,7 +174,7 @@
         form.elements.draft.value = m[1];
         saved = now;
         var n = document.getElementById('autosave-status');
-        if (n) { n.textContent = 'Draft saved at ' + new Date().toLocaleTimeString() + '.'; }
+        if (n) { n.textContent = mailT('Draft saved at %s.').replace('%s', new Date().toLocaleTimeString()); }
       }
     }).catch(function () {}).then(function () { saving = false; });
   }, 30000);
@@ -188,7 +200,7 @@
       var li = document.createElement('li');
       li.textContent = f.name + ' (' + fmt(f.size) + ') ';
       var rm = document.createElement('button');
-      rm.type = 'button'; rm.textContent = 'Remove'; rm.className = 'remove-attachment';
+      rm.type = 'button'; rm.textContent = mailT('Remove'); rm.className = 'remove-attachment';
       rm.addEventListener('click', function () {
         var dt = new DataTransfer();
         Array.prototype.forEach.call(input.files, function (g, j) { if (j !== i) { dt.items.add(g); } });
@@ -220,7 +232,7 @@
     xhr.addEventListener('error', function () {
       bar.hidden = true;
       var warn = document.getElementById('size-warning');
-      warn.textContent = 'The upload failed (connection lost); nothing was sent. Try again.';
+      warn.textContent = mailT('The upload failed (connection lost); nothing was sent. Try again.');
       warn.hidden = false;
     });
     xhr.send(data);
