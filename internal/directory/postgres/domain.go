@@ -80,19 +80,16 @@ func (d *Directory) Domain(ctx context.Context, name string) (directory.Domain, 
 	if err != nil {
 		return directory.Domain{}, err
 	}
-	var out directory.Domain
-	err = d.read(ctx, func(tx pgx.Tx) error {
-		t, err := aliasTarget(ctx, tx, a)
-		if err != nil {
-			return err
-		}
-		if t != "" {
-			a = t
-		}
-		out, err = getDomain(ctx, tx, a, "")
-		return err
-	})
-	return out, err
+	// One statement: the alias's target, else the name itself (domainlife.go).
+	dom, err := scanDomain(d.pool.QueryRow(ctx, `SELECT `+domainReadCols+` FROM domains
+		WHERE name = coalesce((SELECT target FROM domain_aliases WHERE name = $1), $1)`, a))
+	if errors.Is(err, pgx.ErrNoRows) {
+		return dom, fmt.Errorf("%w: domain %q", directory.ErrNotFound, a)
+	}
+	if err != nil {
+		return dom, fmt.Errorf("postgres directory: domain %q: %w", a, err)
+	}
+	return dom, nil
 }
 
 // Domains lists all domains ordered by ASCII name.
