@@ -92,6 +92,21 @@ run(async (b) => {
     assert.match(raw.replace(/=\r?\n/g, '').replace(/=20/g, ' '), /--  ?\r?\nAlice Example\r?\nExample Corp, Sales/);
   });
 
+  await b.step('rich text: the signature lines are swapped in the editor', async () => {
+    await goto(page, '/mail/compose');
+    await page.fill('#body', 'Rich hello');
+    await page.check('#format-rich');
+    await page.locator('#rt-editor').waitFor();
+    // The typed text replaced the signature: From's change adds one, then swaps it.
+    await page.selectOption('#from', info);
+    let text = await page.locator('#rt-editor').innerText();
+    assert.match(text, /Rich hello\s+--\s*The info desk\s*Replies within a day\s*$/, `rich editor: ${JSON.stringify(text)}`);
+    await page.selectOption('#from', env.USER);
+    text = await page.locator('#rt-editor').innerText();
+    assert.ok(text.includes('Alice Example') && !text.includes('info desk'), `rich editor after the swap: ${JSON.stringify(text)}`);
+    assert.ok((await page.inputValue('#compose-html')).includes('Example Corp, Sales'), 'the html field follows the editor');
+  });
+
   await b.step('a reply puts the signature above the quote', async () => {
     // Alice replies to her own copy in Sent (any message will do).
     await goto(page, '/mail/');
