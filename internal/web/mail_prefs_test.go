@@ -5,8 +5,10 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
+	"os"
 	"regexp"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -171,4 +173,55 @@ func TestMailPrefsImageSenders(t *testing.T) {
 	if _, _, page = c.get(read(0)); !strings.Contains(page, "1 remote image blocked") {
 		t.Errorf("after removing the sender, images still shown")
 	}
+}
+
+// TestMailPrefsCost measures (asserts nothing about time) what reading the preferences
+// on every page costs: the list page of 50 messages on a server without a filter state
+// ("none"), with one but nothing stored ("fs"), and with a stored zone, language or all
+// of zone, language and theme (one filter state read more, a zone loaded). CPU time
+// per page (process user+system time, which a loaded machine does not inflate as much as
+// wall time) and allocations. It runs only with MAILGRID_BENCH_PREFS=1.
+func TestMailPrefsCost(t *testing.T) {
+	if os.Getenv("MAILGRID_BENCH_PREFS") == "" {
+		t.Skip("set MAILGRID_BENCH_PREFS=1 to measure the cost of the preferences per page")
+	}
+	for _, variant := range []string{"none", "fs", "tz", "lang", "all"} {
+		withPrefs := variant != "none"
+		h := mailHarness(t, nil)
+		if withPrefs {
+			h = prefsHarness(t)
+		}
+		c := h.loggedIn("u1@a.example")
+		for i := range 50 {
+			h.deliver("u1@a.example", fmt.Sprintf(textMail, fmt.Sprintf("m%d", i), fmt.Sprintf("c%d", i), "x"))
+		}
+		switch variant {
+		case "tz":
+			prefsPost(t, c, url.Values{"op": {"display"}, "tz": {"Asia/Shanghai"}}, "/mail/prefs?saved=display")
+		case "lang":
+			prefsPost(t, c, url.Values{"op": {"display"}, "lang": {"zh-CN"}}, "/mail/prefs?saved=display")
+		case "all":
+			prefsPost(t, c, url.Values{"op": {"display"}, "tz": {"Asia/Shanghai"}, "lang": {"zh-CN"}, "theme": {"dark"}}, "/mail/prefs?saved=display")
+		}
+		path := fmt.Sprintf("/mail/f/%d", h.box("u1@a.example", store.Inbox).ID)
+		cpu0 := cpuTime(t)
+		r := testing.Benchmark(func(b *testing.B) {
+			b.ReportAllocs()
+			for b.Loop() {
+				c.get(path)
+			}
+		})
+		cpu := cpuTime(t) - cpu0
+		t.Logf("preferences %v: %v CPU per page (client and server), %v wall, %d allocs/op, %d runs",
+			variant, cpu/time.Duration(r.N), time.Duration(r.NsPerOp()), r.AllocsPerOp(), r.N)
+	}
+}
+
+// cpuTime is the process's user and system CPU time so far.
+func cpuTime(t *testing.T) time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		t.Fatal(err)
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
