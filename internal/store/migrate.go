@@ -77,10 +77,21 @@ type Fencer interface {
 	// Fence waits for the account's writes in progress and blocks new ones (deliveries,
 	// flag changes, expunges, mailbox changes wait) until the Fence ends. Reads go on.
 	Fence(ctx context.Context, acct AccountRef) (Fence, error)
+	// Unseal removes the account's seal (Fence.Seal), if any: for a move abandoned before
+	// placement switched (the directory still places the account here). Idempotent.
+	Unseal(ctx context.Context, acct AccountRef) error
 }
 
 // Fence is a held write fence on one account.
 type Fence interface {
+	// Seal commits, while the fence holds, a mark that makes every later write of the
+	// account on this store fail as if the account were gone (ErrNotFound): a writer that
+	// gets the account's or a mailbox's lock after the Seal sees it. A move seals the
+	// source just before switching placement, so that writers waiting on the fence never
+	// commit on the old shard, even if the fence ends without Drop (the moving process
+	// killed between the switch and the Drop). Drop removes the seal with the account;
+	// Fencer.Unseal removes it when the move is abandoned before the switch.
+	Seal(ctx context.Context) error
 	// Drop removes the account in the same commit that ends the fence and publishes
 	// AccountMoved: writers that waited find no account (the caller has switched
 	// placement first, so they re-resolve and retry). The mail itself may stay until

@@ -103,11 +103,17 @@ func collectRoles(rows pgx.Rows, err error) ([]nameRole, error) {
 }
 
 // DeleteAccount implements store.Store. An account the store does not know is already
-// deleted: nil. Its mailboxes are reported deleted deepest first.
+// deleted: nil. Its mailboxes are reported deleted deepest first. A sealed account
+// (seal.go) is deleted too, with its seal.
 func (s *Store) DeleteAccount(ctx context.Context, acct store.AccountRef) error {
 	return s.write(ctx, func(w *wtx) error {
-		if _, ok, err := w.lockAccount(acct); err != nil || !ok {
-			return err
+		var one int
+		err := w.row(`SELECT 1 FROM accounts WHERE domain = $1 AND id = $2 FOR NO KEY UPDATE`, acct.Domain, acct.ID).Scan(&one)
+		if errors.Is(err, pgx.ErrNoRows) {
+			return nil
+		}
+		if err != nil {
+			return fmt.Errorf("delete account: %w", err)
 		}
 		boxes, err := collectMboxes(w.query(`SELECT `+mboxCols+` FROM mailboxes
 			WHERE domain = $1 AND account = $2 ORDER BY name DESC`, acct.Domain, acct.ID))
@@ -124,6 +130,7 @@ func (s *Store) DeleteAccount(ctx context.Context, acct store.AccountRef) error 
 		}
 		// Mailboxes, messages and tombstones go with the account (ON DELETE CASCADE).
 		b.Queue(`DELETE FROM accounts WHERE domain = $1 AND id = $2`, acct.Domain, acct.ID)
+		b.Queue(`DELETE FROM meta WHERE key = $1`, sealKey(acct))
 		for _, m := range boxes {
 			w.emit(store.Change{Kind: store.MailboxDeleted, Account: acct, Mailbox: store.MailboxID(m.id), Name: m.name})
 		}

@@ -55,11 +55,17 @@ func (w *wtx) lockForDelivery(b *body, targets []target, want []string) (*delive
 		}
 	}
 	accts := queueLockAccounts(batch, targets, lk)
+	sealed := map[store.AccountRef]bool{}
+	queueSealed(batch, accts, sealed) // after the account locks (seal.go)
 	for _, a := range accts {
 		queueLockTargets(batch, a, targets, want, lk)
 	}
 	if err := w.send(batch); err != nil {
 		return nil, fmt.Errorf("lock: %w", err)
+	}
+	for a := range sealed { // a sealed account is unknown here
+		delete(lk.usage, a)
+		delete(lk.boxes, a)
 	}
 	if small && !lk.fresh {
 		err := w.row(`SELECT id FROM blobs WHERE sha256 = $1 FOR KEY SHARE`, b.sum[:]).Scan(&lk.blob)

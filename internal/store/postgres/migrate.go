@@ -509,6 +509,7 @@ func (f *fence) Drop(ctx context.Context) error {
 		SELECT domain, $3, bytes, messages FROM accounts WHERE domain = $1 AND id = $2`, f.acct.Domain, f.acct.ID, tomb.ID)
 	b.Queue(`UPDATE mailboxes SET account = $3 WHERE domain = $1 AND account = $2`, f.acct.Domain, f.acct.ID, tomb.ID)
 	b.Queue(`DELETE FROM accounts WHERE domain = $1 AND id = $2`, f.acct.Domain, f.acct.ID)
+	b.Queue(`DELETE FROM meta WHERE key = $1`, sealKey(f.acct))     // seal.go
 	w.emit(store.Change{Kind: store.AccountMoved, Account: f.acct}) // first: sessions say why they end
 	for _, m := range boxes {
 		w.emit(store.Change{Kind: store.MailboxDeleted, Account: f.acct, Mailbox: store.MailboxID(m.id), Name: m.name})

@@ -112,16 +112,27 @@ func (m *mboxRow) count(n, size int64, seen bool) {
 // NO KEY UPDATE is the lock an UPDATE that keeps the key takes; it lets foreign-key checks
 // (KEY SHARE) of inserted messages and mailboxes through.
 
-// lockAccount locks acct's row; false if the store does not know the account.
+// lockAccount locks acct's row; false if the store does not know the account, or it is
+// sealed (seal.go).
 func (w *wtx) lockAccount(acct store.AccountRef) (store.Usage, bool, error) {
 	var u store.Usage
-	err := w.row(`SELECT bytes, messages FROM accounts WHERE domain = $1 AND id = $2 FOR NO KEY UPDATE`,
-		acct.Domain, acct.ID).Scan(&u.Bytes, &u.Messages)
-	if errors.Is(err, pgx.ErrNoRows) {
-		return u, false, nil
-	}
-	if err != nil {
+	found, sealed := false, map[store.AccountRef]bool{}
+	b := &pgx.Batch{}
+	b.Queue(`SELECT bytes, messages FROM accounts WHERE domain = $1 AND id = $2 FOR NO KEY UPDATE`,
+		acct.Domain, acct.ID).QueryRow(func(r pgx.Row) error {
+		err := r.Scan(&u.Bytes, &u.Messages)
+		if errors.Is(err, pgx.ErrNoRows) {
+			return nil
+		}
+		found = err == nil
+		return err
+	})
+	queueSealed(b, []store.AccountRef{acct}, sealed)
+	if err := w.send(b); err != nil {
 		return u, false, fmt.Errorf("lock account: %w", err)
+	}
+	if !found || sealed[acct] {
+		return store.Usage{}, false, nil
 	}
 	return u, true, nil
 }
@@ -140,11 +151,22 @@ func (w *wtx) needAccount(acct store.AccountRef) (store.Usage, error) {
 func (w *wtx) lockMailboxes(acct store.AccountRef, ids ...int64) (map[int64]*mboxRow, error) {
 	ids = slices.Clone(ids)
 	slices.Sort(ids)
-	boxes, err := collectMboxes(w.query(`SELECT `+mboxCols+` FROM mailboxes
+	var boxes []*mboxRow
+	sealed := map[store.AccountRef]bool{}
+	b := &pgx.Batch{}
+	b.Queue(`SELECT `+mboxCols+` FROM mailboxes
 		WHERE id = ANY($1) AND domain = $2 AND account = $3 ORDER BY id FOR NO KEY UPDATE`,
-		slices.Compact(ids), acct.Domain, acct.ID))
-	if err != nil {
+		slices.Compact(ids), acct.Domain, acct.ID).Query(func(rows pgx.Rows) error {
+		var err error
+		boxes, err = collectMboxes(rows, nil)
+		return err
+	})
+	queueSealed(b, []store.AccountRef{acct}, sealed)
+	if err := w.send(b); err != nil {
 		return nil, fmt.Errorf("lock mailboxes: %w", err)
+	}
+	if sealed[acct] {
+		return map[int64]*mboxRow{}, nil // a sealed account has no mailboxes (seal.go)
 	}
 	out := make(map[int64]*mboxRow, len(boxes))
 	for _, m := range boxes {
