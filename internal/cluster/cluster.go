@@ -22,8 +22,15 @@
 //     then Verify compares both sides mailbox by mailbox (identity, counters) and
 //     message by message (UID, MODSEQ, flags, size, date and the body's SHA-256, which the
 //     target computed from the bytes it stored), and usage.
-//  4. Switch. The directory sets the account's shard from source to target (compare and
-//     set, with the journal's "switched" phase in the same transaction). For a move the
+//  4. Switch. The source is sealed first (store.Fence.Seal: a committed mark that makes
+//     every write of the account there fail as if it were gone, seen by writers that get
+//     the account's locks after it, the fence's waiters included), so that no writer can
+//     commit on the source once placement may have switched, even if this process dies
+//     before the Drop below and its fence's transaction rolls back. A run that stops
+//     before the switch unseals (or the next run does: the directory says the account is
+//     still on the source). Then the directory sets the account's shard from source to
+//     target (compare and set, with the journal's "switched" phase in the same
+//     transaction). For a move the
 //     fence then ends by deleting the source copy in the same commit that publishes
 //     store.AccountMoved: writers that waited find no account and answer a temporary
 //     error (the delivery pipeline sees the account now lives elsewhere: 451, and the
@@ -35,9 +42,9 @@
 // journal's lock). A run that stops (error, kill -9) leaves the journal unfinished; the
 // same command run again resumes it: before the switch the copy simply continues from the
 // target's watermarks (the target was never served), after it the cleanup finishes the
-// source's deletion, first re-delivering to the target any message that reached the
-// source after the switch (possible only if the process died between the switch and the
-// deletion), with new UIDs. Cancel abandons an unfinished copy phase and removes the
+// source's deletion, first re-delivering to the target, with new UIDs, any message that
+// reached the source after the switch (the seal makes that impossible for this store
+// driver; the check stays for drivers and shards sealed by nothing). Cancel abandons an unfinished copy phase and removes the
 // target's partial copy.
 //
 // The package is core: it knows the directory, store and journal interfaces only.

@@ -24,6 +24,8 @@ type Engine struct {
 	Options Options
 	// Progress, when set, is called after every journal update.
 	Progress func(directory.Migration)
+
+	hook func(point string) error // tests: runs at "fenced" and "switched"; an error stops the run there
 }
 
 // Move moves the account at addr to the target shard (see the package doc).
@@ -147,6 +149,14 @@ func (r *runner) do(ctx context.Context, acct directory.Account) error {
 	if acct.Shard != r.m.Source {
 		return fmt.Errorf("%w: the account is on shard %q, the migration is from %q", directory.ErrInvalid, acct.Shard, r.m.Source)
 	}
+	if r.m.Phase == directory.PhaseFence {
+		// An earlier run may have sealed the source and stopped before the switch: the
+		// directory (read under the journal's lock: only we switch) says the account is
+		// still there, so its writes may resume while we copy again.
+		if err := fen.Unseal(ctx, r.ref); err != nil {
+			return fmt.Errorf("unseal the source: %w", err)
+		}
+	}
 	s := &syncer{src: src, dst: dst, imp: imp, ref: r.ref, opt: r.opt}
 	r.m.Phase, r.m.Error = directory.PhaseCopy, ""
 	r.save(ctx)
@@ -188,6 +198,9 @@ func (r *runner) fenced(ctx context.Context, s *syncer, fen store.Fencer) error 
 			}
 		}
 	}()
+	if err := r.testHook("fenced"); err != nil {
+		return err
+	}
 	n, err := s.round(fctx)
 	r.m.Messages, r.m.Bytes = r.m.Messages+s.messages, r.m.Bytes+s.bytes
 	s.messages, s.bytes = 0, 0
@@ -207,10 +220,21 @@ func (r *runner) fenced(ctx context.Context, s *syncer, fen store.Fencer) error 
 			return fmt.Errorf("fence release: %w", err)
 		}
 	} else {
-		if err := r.e.Journal.SwitchShard(fctx, r.m); err != nil && !r.switched(ctx) {
-			return fmt.Errorf("switch placement: %w", err)
+		// The seal first: writers waiting on the fence never commit on the source once
+		// placement may have switched, even if this process dies before the Drop (the
+		// fence's transaction then rolls back and lets them through).
+		if err := f.Seal(fctx); err != nil {
+			return fmt.Errorf("seal the source: %w", err)
+		}
+		if err := r.e.Journal.SwitchShard(fctx, r.m); err != nil {
+			if err := r.notSwitched(ctx, fen, err); err != nil {
+				return err
+			}
 		}
 		r.m.Phase = directory.PhaseSwitched
+		if err := r.testHook("switched"); err != nil {
+			return err // the deferred Release: the fence ends without Drop, as if killed
+		}
 		held = false
 		if err := f.Drop(fctx); err != nil {
 			return fmt.Errorf("placement switched; deleting the source copy: %w (run the command again to finish)", err)
@@ -231,14 +255,32 @@ func (r *runner) fenced(ctx context.Context, s *syncer, fen store.Fencer) error 
 	return nil
 }
 
-// switched reports whether the account's placement is the target after a SwitchShard
-// that failed: its commit may have happened with the answer lost. Then the move goes on
-// (dropping the source), as the journal's phase, written in the same commit, says.
-func (r *runner) switched(ctx context.Context) bool {
+func (r *runner) testHook(point string) error {
+	if r.e.hook == nil {
+		return nil
+	}
+	return r.e.hook(point)
+}
+
+// notSwitched handles a SwitchShard that failed: its commit may have happened with the
+// answer lost. It returns nil if placement is the target (the move goes on, dropping the
+// source, as the journal's phase, written in the same commit, says). If placement is
+// still the source, the seal goes and the move fails; if the directory cannot tell, the
+// seal stays (the account's writes fail temporarily) until the command runs again.
+func (r *runner) notSwitched(ctx context.Context, fen store.Fencer, switchErr error) error {
 	cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
 	defer cancel()
 	a, err := r.e.Dir.AccountByID(cctx, r.ref.Domain, r.ref.ID)
-	return err == nil && a.Shard == r.m.Target
+	switch {
+	case err != nil:
+		return fmt.Errorf("switch placement: %w (placement unknown: %v; the source stays sealed, run the command again)", switchErr, err)
+	case a.Shard == r.m.Target:
+		return nil
+	}
+	if err := fen.Unseal(cctx, r.ref); err != nil {
+		return fmt.Errorf("switch placement: %w (and unseal the source: %v; run the command again)", switchErr, err)
+	}
+	return fmt.Errorf("switch placement: %w", switchErr)
 }
 
 // cleanup finishes a move whose placement already switched: anything that reached the
@@ -358,6 +400,13 @@ func (e *Engine) Cancel(ctx context.Context, addr mail.Address) (directory.Migra
 		return m, fmt.Errorf("%w: no unfinished migration of %s", directory.ErrNotFound, addr)
 	case m.Phase != directory.PhaseCopy && m.Phase != directory.PhaseFence:
 		return m, fmt.Errorf("%w: migration %d already switched placement; run it again to finish", directory.ErrInvalid, m.ID)
+	}
+	if src, err := e.Shards.Shard(m.Source); err == nil {
+		if fen, ok := src.(store.Fencer); ok { // a run stopped between its seal and the switch
+			if err := fen.Unseal(ctx, store.AccountRef{Domain: acct.Address.Domain, ID: acct.ID}); err != nil {
+				return m, fmt.Errorf("unseal the source: %w", err)
+			}
+		}
 	}
 	if m.Kind == directory.MigrationMove { // a copy's target may be an older, complete backup: keep it
 		dst, err := e.Shards.Shard(m.Target)
