@@ -96,13 +96,22 @@ func (r *Runner) Run(ctx context.Context) error {
 
 // RunOnce leases one batch of due items and sends each; it returns how many it leased.
 func (r *Runner) RunOnce(ctx context.Context) (int, error) {
-	items, err := r.st.Lease(ctx, r.opt.Now(), r.opt.LeaseFor, r.opt.Batch)
+	leased := r.opt.Now()
+	items, err := r.st.Lease(ctx, leased, r.opt.LeaseFor, r.opt.Batch)
 	if err != nil {
 		return 0, err
 	}
 	for _, it := range items {
 		if ctx.Err() != nil {
 			break // the leases run out; another node or the next start sends them
+		}
+		// A send must end before its lease does: an item whose turn in the batch came too
+		// late is handed back for any node to lease again.
+		if r.opt.Now().Sub(leased) > r.opt.LeaseFor-r.opt.SendTimeout {
+			if err := r.st.Retry(ctx, it.ID, it.Token, it.Due, it.LastError); err != nil && !errors.Is(err, ErrLeaseLost) {
+				r.opt.Logger.Warn("schedule: hand back", "id", it.ID, "err", err)
+			}
+			continue
 		}
 		r.one(ctx, it)
 	}

@@ -19,8 +19,9 @@
 //     lease (ErrLeaseLost otherwise).
 //   - A node killed mid-send never calls Done: its lease runs out and another node (or
 //     the restarted one) leases and sends the item again. Without such a crash an item
-//     is sent at most once: a lease is exclusive until it expires, and a sender finishes
-//     (or gives up) before that. A crash between the submission's commit and Done sends
+//     is sent at most once: a lease is exclusive until it expires, a send is started only
+//     while at least SendTimeout of the lease is left (a later turn in a batch is handed
+//     back), and it finishes (or gives up) within SendTimeout. A crash between the submission's commit and Done sends
 //     the message twice; that window is the cost of never losing one.
 //   - Cancel removes an item that is not leased (pending, failed, or with an expired
 //     lease) and returns it; an item being sent right now is ErrBusy. Cancel and Lease

@@ -204,3 +204,29 @@ func testRunnerMidSend(t *testing.T, open Open) {
 		t.Fatalf("the first node's late outcome brought the item back: %q %v", subjects(left), err)
 	}
 }
+
+// testRunnerLateInBatch: an item whose turn in a batch comes after its lease could run
+// out (slow sends before it) is handed back unsent, not sent late.
+func testRunnerLateInBatch(t *testing.T, open Open) {
+	s := opened(t, open)
+	add(t, s, item(ann, t0, "slow"))
+	add(t, s, item(ann, t0.Add(time.Second), "late"))
+	now := t0.Add(time.Second)
+	var got sends
+	slow := got.sender(func(it schedule.Item) error {
+		if it.Subject == "slow" {
+			now = now.Add(4 * time.Minute) // the first send takes most of the lease
+		}
+		return nil
+	})
+	r := schedule.NewRunner(s, slow, schedule.RunnerOptions{Now: func() time.Time { return now }, LeaseFor: 5 * time.Minute})
+	if n, err := r.RunOnce(t.Context()); err != nil || n != 2 {
+		t.Fatalf("RunOnce: %d %v", n, err)
+	}
+	if got.count("slow") != 1 || got.count("late") != 0 {
+		t.Fatalf("sent slow %d, late %d times; want 1 and 0", got.count("slow"), got.count("late"))
+	}
+	if n, err := r.RunOnce(t.Context()); err != nil || n != 1 || got.count("late") != 1 {
+		t.Fatalf("next pass: leased %d (%v), late sent %d times; want 1 and 1", n, err, got.count("late"))
+	}
+}

@@ -44,6 +44,7 @@ func Run(t *testing.T, open Open) {
 		{"RunnerOutcomes", testRunnerOutcomes},
 		{"RunnerNodeDied", testRunnerNodeDied},
 		{"RunnerMidSend", testRunnerMidSend},
+		{"RunnerLateInBatch", testRunnerLateInBatch},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) { tc.fn(t, open) })
