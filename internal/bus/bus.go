@@ -110,7 +110,8 @@ func (b *Bus) Publish(changes ...store.Change) {
 }
 
 // Observe hands every published batch of changes, of every account, to fn (the Junk
-// trainer of package filter watches all accounts this way). fn runs in Publish's
+// trainer of package filter watches all accounts this way; the IMAP server keeps its
+// mailbox cache current). ResyncAll hands it an AccountResync with a zero Account. fn runs in Publish's
 // goroutine and must not block or keep the slice; it queues what it needs. The returned
 // stop removes it.
 func (b *Bus) Observe(fn func(changes []store.Change)) (stop func()) {
@@ -130,9 +131,14 @@ func (b *Bus) Observe(fn func(changes []store.Change)) (stop func()) {
 
 // ResyncAll marks every subscription overflowed and wakes it: after a transport lost
 // notifications of unknown accounts (a reconnect), every session recomputes its view.
+// Observers are handed one AccountResync change with a zero Account, meaning every account.
 func (b *Bus) ResyncAll() {
 	b.mu.RLock()
 	defer b.mu.RUnlock()
+	all := []store.Change{{Kind: store.AccountResync}}
+	for o := range b.obs {
+		o.fn(all)
+	}
 	for acct, m := range b.subs {
 		for s := range m {
 			s.overflowed.Store(true)

@@ -116,3 +116,16 @@ func TestResyncMarksAndWakes(t *testing.T) {
 		t.Fatalf("no wake-up change for bob: %+v", c)
 	}
 }
+
+// TestResyncAllTellsObservers: an observer (the IMAP mailbox cache) learns that changes of
+// every account may have been lost, as a zero-Account AccountResync.
+func TestResyncAllTellsObservers(t *testing.T) {
+	b := New()
+	var got []store.Change
+	stop := b.Observe(func(cs []store.Change) { got = append(got, cs...) })
+	defer stop()
+	b.ResyncAll()
+	if len(got) != 1 || got[0].Kind != store.AccountResync || got[0].Account != (store.AccountRef{}) {
+		t.Fatalf("observer got %+v", got)
+	}
+}

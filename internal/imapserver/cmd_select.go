@@ -136,7 +136,9 @@ func (s *session) skipSeqMatch() error {
 }
 
 // openView subscribes to the account's changes, then loads the mailbox and its UIDs, so
-// no change after the snapshot can be missed. It returns the first unseen sequence number.
+// no change after the snapshot can be missed. The UIDs come from the server's mailbox
+// cache when it is exact at the mailbox's HighestModSeq (boxcache.go), else from the
+// store. It returns the first unseen sequence number.
 func (s *session) openView(name string, readOnly bool) (*view, uint32, error) {
 	ctx := context.Background()
 	sub := s.srv.opt.Bus.Subscribe(s.ref, busBuffer)
@@ -147,24 +149,58 @@ func (s *session) openView(name string, readOnly bool) (*view, uint32, error) {
 	}
 	v := &view{mbox: mb, readOnly: readOnly, sub: sub, modseq: mb.HighestModSeq,
 		gone: map[store.UID]struct{}{}, flags: map[store.UID]flagChange{}, own: map[store.UID]uint64{}}
-	var first uint32
-	err = s.st.Messages(ctx, s.ref, mb.ID, store.Query{NoMeta: true}, func(m store.Message) error {
-		v.uids = append(v.uids, m.UID)
-		v.keywords.add(m.Flags)
-		if first == 0 && !slices.Contains(m.Flags, store.FlagSeen) {
-			first = uint32(len(v.uids))
+	key := boxKey{s.ref, mb.ID}
+	first, ok := s.srv.boxes.load(key, mb, v)
+	if !ok {
+		if first, err = s.readView(ctx, key, v); err != nil {
+			sub.Close()
+			return nil, 0, storeError(err, "SELECT")
 		}
-		return nil
-	})
-	if err != nil {
-		sub.Close()
-		return nil, 0, storeError(err, "SELECT")
 	}
 	if next := v.maxUID() + 1; v.mbox.UIDNext < next {
 		v.mbox.UIDNext = next
 	}
 	s.sel, s.state, s.saved = v, stateSelected, nil
 	return v, first, nil
+}
+
+// readView reads v's UIDs and keywords from the store and offers the rows to the mailbox
+// cache: they are a snapshot at v.mbox.HighestModSeq when the mailbox, read again, still
+// has that modseq (no change committed in between).
+func (s *session) readView(ctx context.Context, key boxKey, v *view) (uint32, error) {
+	fill := s.srv.boxes.beginFill(key)
+	var (
+		first  uint32
+		flags  [][]string
+		behind bool
+	)
+	err := s.st.Messages(ctx, s.ref, key.mbox, store.Query{NoMeta: true}, func(m store.Message) error {
+		v.uids = append(v.uids, m.UID)
+		v.keywords.add(m.Flags)
+		if first == 0 && !slices.Contains(m.Flags, store.FlagSeen) {
+			first = uint32(len(v.uids))
+		}
+		if fill != nil {
+			flags = append(flags, m.Flags)
+			behind = behind || m.ModSeq > v.mbox.HighestModSeq
+		}
+		return nil
+	})
+	if fill == nil {
+		return first, err
+	}
+	if err != nil || behind {
+		s.srv.boxes.abortFill(fill)
+		return first, err
+	}
+	again, merr := s.st.Mailbox(ctx, s.ref, v.mbox.Name)
+	if merr != nil || again.ID != v.mbox.ID || again.UIDValidity != v.mbox.UIDValidity ||
+		again.HighestModSeq != v.mbox.HighestModSeq {
+		s.srv.boxes.abortFill(fill)
+		return first, nil
+	}
+	s.srv.boxes.finishFill(fill, v.mbox, slices.Clone(v.uids), flags)
+	return first, nil
 }
 
 // writeSelect writes SELECT's untagged responses (RFC 9051 6.3.2; rev1 adds RECENT and

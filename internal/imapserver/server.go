@@ -95,6 +95,9 @@ type Server struct {
 	sessions  map[*session]struct{}
 	perIP     *netserve.PerIP
 	wg        sync.WaitGroup
+
+	boxes     *boxCache // selected mailboxes' UIDs and flags, kept current from the bus
+	unobserve func()
 }
 
 // New validates opt and returns a Server.
@@ -106,11 +109,13 @@ func New(opt Options) (*Server, error) {
 		return nil, errors.New("imapserver: ImplicitTLS needs a TLSConfig")
 	}
 	opt.defaults()
-	return &Server{
+	srv := &Server{
 		opt: opt, log: opt.Logger.With("service", "imap"), done: make(chan struct{}),
 		listeners: map[net.Listener]struct{}{}, sessions: map[*session]struct{}{},
-		perIP: netserve.NewPerIP(opt.MaxConnsPerIP),
-	}, nil
+		perIP: netserve.NewPerIP(opt.MaxConnsPerIP), boxes: newBoxCache(),
+	}
+	srv.unobserve = opt.Bus.Observe(srv.boxes.observe)
+	return srv, nil
 }
 
 // Serve accepts connections on l until Shutdown, and then returns nil.
@@ -183,6 +188,7 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	s.mu.Lock()
 	if !s.closing.Swap(true) {
 		close(s.done)
+		s.unobserve()
 	}
 	for l := range s.listeners {
 		obs.Check(s.log, l.Close(), "close listener")

@@ -1,0 +1,69 @@
+package imapserver_test
+
+import (
+	"fmt"
+	"slices"
+	"strings"
+	"testing"
+
+	"mailgrid/internal/imapserver"
+)
+
+// TestSelectFromCacheMatchesStore: a server whose mailbox cache was filled by an earlier
+// SELECT answers a later SELECT exactly as a server reading the store does, after flag
+// changes, new keywords, appends, deliveries, expunges and a lost-notification resync made
+// by other sessions and by the store directly.
+func TestSelectFromCacheMatchesStore(t *testing.T) {
+	w := newWorld(t)
+	for i := range 6 {
+		w.deliver(t, w.user, "INBOX", fmt.Sprintf("Subject: m%d\n\nbody\n", i))
+	}
+	srv, cached := w.server(t, nil)
+	a := login(t, cached)
+	other := login(t, cached)
+	other.ok("SELECT INBOX")
+	a.ok("ENABLE CONDSTORE")
+	a.ok("SELECT INBOX") // fills the cache
+	steps := []func(){
+		func() { other.ok(`STORE 1:3 +FLAGS (\Seen)`) },
+		func() { other.ok(`STORE 2 +FLAGS ($Important)`) },
+		func() { w.deliver(t, w.user, "INBOX", "Subject: new\n\nbody\n", "$Later") },
+		func() { other.ok(`STORE 1,4 +FLAGS (\Deleted)`); other.ok("EXPUNGE") },
+		func() { other.ok("APPEND INBOX (\\Seen) {22+}\r\nSubject: ap\r\n\r\nbody\r\n") },
+		func() { w.bus.ResyncAll(); other.ok(`STORE 1 -FLAGS (\Seen)`) },
+		func() {},
+	}
+	for i, step := range steps {
+		step()
+		got := selectLines(a)
+		fresh := w.freshSelect(t)
+		if !slices.Equal(got, fresh) {
+			t.Fatalf("step %d: cached SELECT\n%s\nstore SELECT\n%s", i, strings.Join(got, "\n"), strings.Join(fresh, "\n"))
+		}
+	}
+	// Every SELECT of a after the first but the one after the resync was a hit.
+	if hits := imapserver.CacheHits(srv); hits < uint64(len(steps)-1) {
+		t.Fatalf("cache hits %d, want at least %d", hits, len(steps)-1)
+	}
+}
+
+// selectLines runs SELECT INBOX and returns its untagged responses but CLOSED.
+func selectLines(c *client) []string {
+	var out []string
+	for _, l := range c.ok("SELECT INBOX") {
+		if !strings.Contains(l, "[CLOSED]") {
+			out = append(out, l)
+		}
+	}
+	return out
+}
+
+// freshSelect selects INBOX on a new server (an empty cache: the store is read).
+func (w *world) freshSelect(t *testing.T) []string {
+	t.Helper()
+	_, addr := w.server(t, nil)
+	c := login(t, addr)
+	defer closeT(t, c.conn)
+	c.ok("ENABLE CONDSTORE")
+	return selectLines(c)
+}
