@@ -56,7 +56,7 @@ func ResolveWith(ctx context.Context, l Lookup, rcpt mail.Address) ([]Target, er
 		return nil, fmt.Errorf("%w: recipient %s", ErrNotFound, rcpt.String())
 	}
 	rcpt.Domain = dom
-	r := &resolver{ctx: ctx, l: l, domains: make(map[string]Domain)}
+	r := &resolver{ctx: ctx, l: l, domains: make(map[string]Domain), aliasDomains: make(map[string]string)}
 	return r.resolve(rcpt)
 }
 
@@ -65,6 +65,8 @@ type resolver struct {
 	ctx     context.Context
 	l       Lookup
 	domains map[string]Domain // Name "" = not a local domain
+	// aliasDomains maps a name that is not a local domain to its alias target ("" none).
+	aliasDomains map[string]string
 }
 
 // match is what a local address names: an account, or an alias's targets.
@@ -201,11 +203,20 @@ func (r *resolver) alias(source string) ([]mail.Address, bool, error) {
 	return out, len(out) > 0, nil
 }
 
-// canonical rewrites an address in an alias domain to its target domain.
+// canonical rewrites an address in an alias domain to its target domain. A local domain
+// is never an alias domain, so only a name that is not local (read once per resolution)
+// costs a lookup, once per resolution too.
 func (r *resolver) canonical(a mail.Address) (mail.Address, error) {
-	t, err := r.l.DomainAliasTarget(r.ctx, a.Domain)
-	if err != nil {
+	dom, err := r.domain(a.Domain)
+	if err != nil || dom.Name != "" {
 		return a, err
+	}
+	t, ok := r.aliasDomains[a.Domain]
+	if !ok {
+		if t, err = r.l.DomainAliasTarget(r.ctx, a.Domain); err != nil {
+			return a, err
+		}
+		r.aliasDomains[a.Domain] = t
 	}
 	if t != "" {
 		a.Domain = t
