@@ -1,16 +1,72 @@
-// External POP3 accounts in a real browser: mail waits in another user's mailbox on this
-// same node (a second mailgrid's POP3 service as far as the fetcher knows: it connects to
-// the node's POP3 listener over loopback with STLS and the node's certificate); the user
-// adds the account on /mail/fetch, "Test" logs in and counts the message, "Fetch now"
-// stores it in the chosen folder (Archive), where the folder list shows it; a second
-// fetch stores nothing new (UIDL); a wrong password shows the server's refusal; a forged
-// form is refused and another domain's user sees none of it.
+// External POP3 accounts in a real browser: mail waits in a mailbox of a SECOND mailgrid
+// instance (started here from the same binary, with its own data directory, on loopback,
+// sharing the first node's certificate so the fetcher trusts it); the user of the first
+// node adds the account on /mail/fetch (reached from Settings), "Test" logs in over STLS
+// and counts the message, "Fetch now" stores it in the chosen folder (Archive), where the
+// folder list shows it; a second fetch stores nothing new (UIDL); a wrong password shows
+// the server's refusal; a forged form is refused and another domain's user sees none of it.
 import net from 'node:net';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { spawn, execFileSync } from 'node:child_process';
 import { run, env, login, expectText, expectNoText, assert, goto, postForm, click, act } from '../lib.mjs';
 
-// smtpSend delivers one message over plain SMTP (RFC 5321) to the node's MX listener.
-function smtpSend(from, to, data) {
-  const [host, port] = env.SMTP_ADDR.split(':');
+// freePort asks the kernel for a loopback port and releases it.
+function freePort() {
+  return new Promise((resolve, reject) => {
+    const s = net.createServer();
+    s.on('error', reject);
+    s.listen(0, '127.0.0.1', () => { const p = s.address().port; s.close(() => resolve(p)); });
+  });
+}
+
+// waitPort polls addr until it accepts a connection (bounded).
+async function waitPort(port, child) {
+  for (let i = 0; i < 300; i++) {
+    if (child.exitCode !== null) throw new Error(`the second mailgrid exited with ${child.exitCode}`);
+    const ok = await new Promise((resolve) => {
+      const c = net.createConnection({ host: '127.0.0.1', port }, () => { c.end(); resolve(true); });
+      c.on('error', () => resolve(false));
+    });
+    if (ok) return;
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  throw new Error(`the second mailgrid does not listen on ${port}`);
+}
+
+// secondNode starts another mailgrid: only SMTP and POP3 listen; the first node's
+// certificate (its data directory's tls/) and DNS server. It is stopped when the spec exits.
+async function secondNode() {
+  const first = fs.readFileSync(env.MAILGRID_CONFIG, 'utf8');
+  const firstData = first.match(/^data = "(.*)"$/m)[1];
+  const dnsLine = first.match(/^servers = .*$/m)[0];
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'mailgrid-remote-'));
+  const [smtp, pop3] = [await freePort(), await freePort()];
+  const listen = { smtp: `127.0.0.1:${smtp}`, pop3: `127.0.0.1:${pop3}` };
+  const off = ['submission', 'submissions', 'imap', 'imaps', 'pop3s', 'http', 'managesieve'].map((k) => `${k} = ""`);
+  const config = path.join(dir, 'remote.toml');
+  fs.writeFileSync(config, [
+    `data = ${JSON.stringify(path.join(dir, 'data'))}`, 'hostname = "mail.browser.test"', '[listen]',
+    ...Object.entries(listen).map(([k, v]) => `${k} = "${v}"`), ...off,
+    '[tls]', `cert_file = ${JSON.stringify(path.join(firstData, 'tls', 'cert.pem'))}`,
+    `key_file = ${JSON.stringify(path.join(firstData, 'tls', 'key.pem'))}`,
+    '[dns]', dnsLine, '',
+  ].join('\n'));
+  const child = spawn(env.MAILGRID_BIN, ['serve', '--config', config], {
+    env: { ...process.env, MAILGRID_ADMIN_PASSWORD: 'remote-admin-pw-1' }, stdio: ['ignore', 'ignore', 'inherit'],
+  });
+  process.on('exit', () => { child.kill('SIGTERM'); fs.rmSync(dir, { recursive: true, force: true }); });
+  await waitPort(pop3, child);
+  const cli2 = (input, ...args) => execFileSync(env.MAILGRID_BIN, ['--config', config, ...args], { input, encoding: 'utf8' });
+  cli2('', 'domain', 'add', 'remote.test');
+  cli2('carol-remote-pw-1\n', 'user', 'add', 'carol@remote.test', '--password-stdin');
+  return { smtp, pop3, user: 'carol@remote.test', password: 'carol-remote-pw-1' };
+}
+
+// smtpSend delivers one message over plain SMTP (RFC 5321) to an MX listener on loopback.
+function smtpSend(port, from, to, data) {
+  const host = '127.0.0.1';
   const body = data.replace(/\r?\n/g, '\r\n').replace(/^\./gm, '..');
   const script = [`EHLO client.test`, `MAIL FROM:<${from}>`, `RCPT TO:<${to}>`, 'DATA', `${body}\r\n.`, 'QUIT'];
   return new Promise((resolve, reject) => {
@@ -34,9 +90,9 @@ function smtpSend(from, to, data) {
 }
 
 run(async (b) => {
-  const [popHost, popPort] = env.POP3_ADDR.split(':');
-  await smtpSend('sender@elsewhere.test', env.OTHER_USER,
-    'From: sender@elsewhere.test\nTo: ' + env.OTHER_USER + '\nSubject: Waiting on the remote\nMessage-ID: <fetch-1@elsewhere.test>\n\nfetch me\n');
+  const remote = await secondNode();
+  await smtpSend(remote.smtp, 'sender@elsewhere.test', remote.user,
+    'From: sender@elsewhere.test\nTo: ' + remote.user + '\nSubject: Waiting on the remote\nMessage-ID: <fetch-1@elsewhere.test>\n\nfetch me\n');
 
   const page = await b.page();
   await login(page, env.USER, env.USER_PASSWORD, { next: '/mail/' });
@@ -45,18 +101,18 @@ run(async (b) => {
     await click(page, '#settings-link');
     await click(page, '#fetch-link');
     await expectText(page, 'No external accounts.');
-    await page.fill('#f-host', popHost);
-    await page.fill('#f-port', popPort);
+    await page.fill('#f-host', '127.0.0.1');
+    await page.fill('#f-port', String(remote.pop3));
     await page.selectOption('#f-tls', 'starttls');
-    await page.fill('#f-user', env.OTHER_USER);
-    await page.fill('#f-password', env.OTHER_USER_PASSWORD);
+    await page.fill('#f-user', remote.user);
+    await page.fill('#f-password', remote.password);
     await page.selectOption('#f-folder', 'Archive');
     await page.selectOption('#f-mode', 'keep');
     await click(page, '#f-save');
     await expectText(page, 'External account saved.');
-    await expectText(page, env.OTHER_USER, { within: '#fetch-accounts' });
+    await expectText(page, remote.user, { within: '#fetch-accounts' });
     const html = await page.content();
-    assert.ok(!html.includes(env.OTHER_USER_PASSWORD), 'the password is in the page');
+    assert.ok(!html.includes(remote.password), 'the password is in the page');
   });
 
   await b.step('Test logs in and counts the waiting mail', async () => {
