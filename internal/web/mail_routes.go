@@ -107,8 +107,8 @@ func loadMailAssets() (*mailAssets, error) {
 	return &mailAssets{t: t, js: js, css: css, clean: htmlsafe.New()}, nil
 }
 
-// mailRoutes are the webmail's JSON API routes (none yet: the webmail is pages).
-func (s *Server) mailRoutes() []route { return nil }
+// mailRoutes are the webmail's JSON API routes: the mail API (api_mail.go).
+func (s *Server) mailRoutes() []route { return s.mailAPIRoutes() }
 
 // mailPages mounts the webmail's pages; "/" sends users to their mail and admins to the
 // console. The webmail's assets are embedded: a template that does not parse is a
