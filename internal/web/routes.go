@@ -22,7 +22,7 @@ const (
 )
 
 // Scopes lists every scope.
-func Scopes() []string { return []string{ScopeAdminRead, ScopeAdminWrite, ScopeSelfRead} }
+func Scopes() []string { return []string{ScopeAdminRead, ScopeAdminWrite, ScopeMail, ScopeSelfRead} }
 
 // Route describes one API route: the table the router, the OpenAPI test and the tenant
 // isolation test are built from.
