@@ -112,7 +112,7 @@ func checkNewToken(req *newToken, role directory.Role) error {
 		if !slices.Contains(Scopes(), sc) {
 			return apiErr(http.StatusBadRequest, "invalid", "scope %q: want one of %v", sc, Scopes())
 		}
-		if role == directory.RoleUser && sc != ScopeSelfRead {
+		if role == directory.RoleUser && sc != ScopeSelfRead && sc != ScopeMail {
 			return apiErr(http.StatusForbidden, "forbidden", "scope %s needs an administrator", sc)
 		}
 	}
