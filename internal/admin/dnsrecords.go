@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"net/netip"
 	"slices"
 	"strings"
 
@@ -18,9 +19,9 @@ import (
 // DNSRecord is one record a hosted domain should publish for mail to work and to pass
 // the receivers' checks.
 type DNSRecord struct {
-	Purpose string `json:"purpose"` // mx, spf, dkim, dmarc, autoconfig, srv, mta-sts
+	Purpose string `json:"purpose"` // mx, spf, dkim, dmarc, autoconfig, srv, mta-sts, node
 	Name    string `json:"name"`    // owner name, fully qualified, no final dot
-	Type    string `json:"type"`    // MX, TXT, CNAME, SRV
+	Type    string `json:"type"`    // MX, TXT, CNAME, SRV, A, AAAA
 	Value   string `json:"value"`   // as in a zone file (TXT unquoted)
 	Zone    string `json:"zone"`    // the record as a zone file line
 	Note    string `json:"note,omitempty"`
@@ -97,6 +98,70 @@ func DNSRecords(ctx context.Context, domain, host string, keys dkimkeys.Keys) ([
 	return recs, nil
 }
 
+// NodeRecords returns the A and AAAA records of host that spread clients over the
+// cluster's nodes by round-robin DNS: every node serves every service for every domain,
+// so each of its addresses is a valid answer for host, the name MX, SRV and autoconfig
+// records point to. One record per distinct public address, IPv4 then IPv6, in address
+// order. registered are the live nodes' addresses from the node registry (listener
+// addresses: "192.0.2.10:25", "[2001:db8::1]:993"); configured (cluster.public_addresses)
+// is used when the registry has none a client elsewhere could reach: nodes usually
+// listen on wildcard (0.0.0.0, ::), loopback or private addresses behind a load balancer
+// or NAT. Unspecified, loopback, link-local and multicast addresses are never published.
+func NodeRecords(host string, registered, configured []string) ([]DNSRecord, error) {
+	h, err := mail.ParseDomain(host)
+	if err != nil {
+		return nil, fmt.Errorf("host %q: %w", host, err)
+	}
+	ips := publicIPs(registered, false)
+	note := "round-robin over the nodes (node registry)"
+	if len(ips) == 0 {
+		ips = publicIPs(configured, true)
+		note = "round-robin over the nodes (cluster.public_addresses)"
+	}
+	var out []DNSRecord
+	for _, ip := range ips {
+		typ := "AAAA"
+		if ip.Is4() {
+			typ = "A"
+		}
+		out = append(out, rec("node", h, typ, ip.String(), note))
+	}
+	return out, nil
+}
+
+// publicIPs extracts the distinct addresses clients elsewhere could use from addrs
+// (addresses, or host:port pairs); private ones (RFC 1918, RFC 4193) count only when
+// configured, where the operator says they are the ones to publish (an internal zone).
+func publicIPs(addrs []string, configured bool) []netip.Addr {
+	var out []netip.Addr
+	for _, a := range addrs {
+		ip, err := netip.ParseAddr(strings.Trim(a, "[]"))
+		if err != nil {
+			ap, perr := netip.ParseAddrPort(a)
+			if perr != nil {
+				continue // "", a host name, a Unix socket: not an address to publish
+			}
+			ip = ap.Addr()
+		}
+		ip = ip.Unmap().WithZone("")
+		if ip.IsUnspecified() || ip.IsLoopback() || ip.IsLinkLocalUnicast() || ip.IsMulticast() ||
+			(ip.IsPrivate() && !configured) {
+			continue
+		}
+		out = append(out, ip)
+	}
+	slices.SortFunc(out, func(a, b netip.Addr) int {
+		if a.Is4() != b.Is4() {
+			if a.Is4() {
+				return -1
+			}
+			return 1
+		}
+		return a.Compare(b)
+	})
+	return slices.Compact(out)
+}
+
 func rec(purpose, name, typ, value, note string) DNSRecord {
 	v := value
 	if typ == "TXT" {
@@ -154,6 +219,20 @@ func checkOne(ctx context.Context, r dns.Resolver, rc DNSRecord) DNSCheck {
 			}
 			c.Found = append(c.Found, t)
 			if sameTXT(t, rc.Value) {
+				c.Status = "ok"
+			}
+		}
+	case "A", "AAAA":
+		got, err := r.LookupIP(ctx, rc.Name)
+		if lookupFailed(&c, err) {
+			return c
+		}
+		for _, ip := range got {
+			if (ip.To4() != nil) != (rc.Type == "A") {
+				continue
+			}
+			c.Found = append(c.Found, ip.String())
+			if ip.Equal(net.ParseIP(rc.Value)) {
 				c.Status = "ok"
 			}
 		}

@@ -78,3 +78,61 @@ func TestDNSRecords(t *testing.T) {
 		}
 	}
 }
+
+// TestNodeRecords: A/AAAA round-robin for the MX host from the node registry's listener
+// addresses (wildcards, loopback, private, link-local and non-addresses skipped, one
+// record per distinct address), from cluster.public_addresses when the registry has none
+// (private ones allowed there), and checked against a DNS server on loopback.
+func TestNodeRecords(t *testing.T) {
+	registered := []string{"0.0.0.0:25", "127.0.0.1:993", "192.0.2.10:25", "192.0.2.10:993", "[2001:db8::1]:993",
+		"[::]:25", "10.0.0.5:25", "", "[fe80::1%eth0]:143", "198.51.100.7:465", "[::ffff:192.0.2.10]:110"}
+	recs, err := admin.NodeRecords("MX.Example.NET", registered, []string{"203.0.113.9"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var zone []string
+	for _, r := range recs {
+		zone = append(zone, r.Zone)
+		if r.Purpose != "node" || !strings.Contains(r.Note, "node registry") {
+			t.Errorf("record %+v", r)
+		}
+	}
+	want := []string{
+		"mx.example.net.\t3600\tIN\tA\t192.0.2.10",
+		"mx.example.net.\t3600\tIN\tA\t198.51.100.7",
+		"mx.example.net.\t3600\tIN\tAAAA\t2001:db8::1",
+	}
+	if strings.Join(zone, "\n") != strings.Join(want, "\n") {
+		t.Errorf("from the registry:\n%s\nwant\n%s", strings.Join(zone, "\n"), strings.Join(want, "\n"))
+	}
+
+	recs, err = admin.NodeRecords("mx.example.net", []string{"0.0.0.0:25", "[::]:993", "127.0.0.1:143"},
+		[]string{"203.0.113.9", "10.1.2.3", "not-an-ip", "2001:db8::9"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	zone = zone[:0]
+	for _, r := range recs {
+		zone = append(zone, r.Type+" "+r.Value)
+		if !strings.Contains(r.Note, "cluster.public_addresses") {
+			t.Errorf("note %q", r.Note)
+		}
+	}
+	if got := strings.Join(zone, ", "); got != "A 10.1.2.3, A 203.0.113.9, AAAA 2001:db8::9" {
+		t.Errorf("from the configuration: %s", got)
+	}
+	if _, err := admin.NodeRecords("not a host", nil, nil); err == nil {
+		t.Error("a bad host name was accepted")
+	}
+
+	srv := dnsserver.Start(t)
+	srv.SetA("mx.example.net", "203.0.113.9", "192.0.2.1")
+	checks := admin.CheckDNS(context.Background(), dns.New([]string{srv.Addr()}, 5*time.Second), recs)
+	var got []string
+	for _, c := range checks {
+		got = append(got, c.Value+" "+c.Status)
+	}
+	if s := strings.Join(got, ", "); s != "10.1.2.3 differs, 203.0.113.9 ok, 2001:db8::9 missing" {
+		t.Errorf("checks: %s", s)
+	}
+}
