@@ -10,7 +10,11 @@ import (
 	"testing"
 	"time"
 
+	"mailgrid/internal/admin"
 	"mailgrid/internal/delivery/deliverytest"
+	"mailgrid/internal/directory"
+	"mailgrid/internal/filter"
+	"mailgrid/internal/filter/mailets"
 	"mailgrid/internal/schedule"
 	schedpg "mailgrid/internal/schedule/postgres"
 	schedsqlite "mailgrid/internal/schedule/sqlite"
@@ -292,5 +296,66 @@ func TestMailScheduleTwoNodesPostgres(t *testing.T) {
 	}
 	if _, _, page := c.get("/mail/scheduled"); !strings.Contains(page, "No scheduled messages") {
 		t.Fatalf("still listed after node 2 sent it:\n%s", page)
+	}
+}
+
+// TestMailScheduleRateLimited: a scheduled send meets the account's rate limit (the
+// pipeline's RateLimit mailet, as "Send" does) when it falls due: it is kept and retried
+// later, not failed and not sent.
+func TestMailScheduleRateLimited(t *testing.T) {
+	e := deliverytest.New(t, deliverytest.Options{Chains: func(*deliverytest.Env) *filter.Chains {
+		c := filter.NewChains(nil)
+		rl := filter.Rule{Mailet: &mailets.RateLimit{MessagesPerHour: 1}}
+		for _, st := range []filter.Stage{filter.StageMail, filter.StageRcpt} {
+			if err := c.Add(st, "", rl); err != nil {
+				t.Fatal(err)
+			}
+		}
+		return c
+	}})
+	h := &harness{t: t, env: e, acct: map[string]directory.Account{}}
+	e.Domain(t, "a.example", 0, 0)
+	h.add(context.Background(), "u1@a.example", directory.RoleUser)
+	h.add(context.Background(), "u2@a.example", directory.RoleUser)
+	h.svc = &admin.Service{Dir: e.Dir, Shards: e.Shards}
+	st, err := schedsqlite.Open(t.Context(), schedsqlite.Options{Dir: t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if err := st.Close(); err != nil {
+			t.Error(err)
+		}
+	})
+	srv, err := web.New(web.Options{Admin: h.svc, Hostname: "mx.test", LoginPerIP: web.Limit{Burst: 1000, Every: time.Millisecond},
+		Mail: web.MailOptions{Pipeline: e.Pipeline, Schedule: st}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	h.srv, h.base = srv, serve(t, srv)
+	c := h.loggedIn("u1@a.example")
+	at := time.Now().UTC().Add(time.Hour).Truncate(time.Second)
+	form := url.Values{"op": {"schedule"}, "from": {"u1@a.example"}, "to": {"u2@a.example"}, "subject": {"Limited"}, "body": {"x"},
+		"send_at": {at.Format("2006-01-02T15:04:05")}}
+	if code, _, body := c.multipartPost("/mail/compose", form, nil); code != http.StatusSeeOther {
+		t.Fatalf("schedule: %d %s", code, body)
+	}
+	now := url.Values{"op": {"send"}, "from": {"u1@a.example"}, "to": {"u2@a.example"}, "subject": {"Now"}, "body": {"x"}}
+	if code, loc, body := c.multipartPost("/mail/compose", now, nil); code != http.StatusSeeOther || !strings.Contains(loc, "done=sent") {
+		t.Fatalf("send now (the hour's one message): %d %s %s", code, loc, body)
+	}
+	runDue(t, h, st, at)
+	if got := h.env.Messages(t, h.acct["u2@a.example"], "INBOX"); len(got) != 1 {
+		t.Fatalf("u2 has %d messages, want only the one sent now", len(got))
+	}
+	list, err := st.List(context.Background(), schedule.Owner{Domain: "a.example", Account: h.acct["u1@a.example"].ID})
+	if err != nil || len(list) != 1 {
+		t.Fatalf("after the limit: %d items %v", len(list), err)
+	}
+	if it := list[0]; it.State != schedule.Pending || !it.Due.After(at) || !strings.Contains(it.LastError, "Rate limit") {
+		t.Fatalf("rate-limited item: %+v; want pending, due later, the rate limit as the reason", it)
+	}
+	if _, _, page := c.get("/mail/scheduled"); !strings.Contains(page, "retrying") {
+		t.Fatalf("the page does not say it is retrying:\n%s", page)
 	}
 }
