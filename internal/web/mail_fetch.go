@@ -261,8 +261,9 @@ func (s *Server) fetchTest(ctx context.Context, c *mailCtx, form fetchForm, pass
 
 var errFetchTest = errors.New("test failed")
 
-// fetchFail renders the page with a message: bad input and remote failures are 400 with
-// their reason, a busy lease 409, a missing account 404, a local fault 503.
+// fetchFail renders the page with a message: bad input is 400 with its reason, a remote
+// refusal or an unreachable server 502 with the server's text, a full mailbox 507, a busy
+// lease 409, a missing account 404, a local fault 503.
 func (s *Server) fetchFail(w http.ResponseWriter, r *http.Request, c *mailCtx, t *template.Template, err error, form *fetchForm) {
 	var re *fetch.RemoteError
 	switch {
@@ -272,7 +273,9 @@ func (s *Server) fetchFail(w http.ResponseWriter, r *http.Request, c *mailCtx, t
 		s.fetchList(w, r, c, t, http.StatusBadRequest, strings.TrimPrefix(err.Error(), "fetch: "), "", form)
 	case errors.Is(err, fetch.ErrBusy):
 		s.fetchList(w, r, c, t, http.StatusConflict, err.Error(), "", form)
-	case errors.Is(err, errFetchTest), errors.As(err, &re), errors.Is(err, fetch.ErrMailboxFull), fetch.IsRemote(err):
+	case errors.Is(err, fetch.ErrMailboxFull):
+		s.fetchList(w, r, c, t, http.StatusInsufficientStorage, "Fetching stopped: "+err.Error(), "", form)
+	case errors.Is(err, errFetchTest), errors.As(err, &re), fetch.IsRemote(err):
 		s.fetchList(w, r, c, t, http.StatusBadGateway, "The remote server: "+err.Error(), "", form)
 	default:
 		s.log.Error("webmail: fetch", "account", c.p.acct.Address.String(), "err", err)
