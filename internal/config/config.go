@@ -16,6 +16,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"net/netip"
 	"os"
 	"strings"
 	"time"
@@ -113,6 +114,10 @@ type Cluster struct {
 	Directory string   `toml:"directory"`  // "postgres://user@host:5432/mailgrid_dir"; "" = embedded
 	Heartbeat Duration `toml:"heartbeat"`  // node registry heartbeat and shard registry re-read
 	DownAfter Duration `toml:"down_after"` // a node without a heartbeat this long is shown down
+	// PublicAddresses are the nodes' public IP addresses for `dns records` (A/AAAA
+	// round-robin) when the node registry has none (nodes listen on wildcard or private
+	// addresses behind NAT or a load balancer).
+	PublicAddresses []string `toml:"public_addresses"`
 }
 
 // Node names this node in a cluster.
@@ -248,7 +253,7 @@ func Default() Config {
 			Lease:            Duration(time.Hour),
 		},
 		Log:     Log{Level: "info", Format: "text"},
-		Cluster: Cluster{Heartbeat: Duration(5 * time.Second), DownAfter: Duration(30 * time.Second)},
+		Cluster: Cluster{Heartbeat: Duration(5 * time.Second), DownAfter: Duration(30 * time.Second), PublicAddresses: []string{}},
 		HTTP:    HTTP{AssetsDir: "web/node_modules", TrustedOrigins: []string{}, MTASTSMode: "testing"},
 		Filter: Filter{QuarantineRetention: Duration(30 * 24 * time.Hour), ClamdTimeout: Duration(2 * time.Minute),
 			RspamdTimeout: Duration(20 * time.Second), BlockLists: true, JunkTraining: true},
@@ -392,6 +397,11 @@ func (c *Config) validateCluster() []error {
 	}
 	if c.Cluster.Heartbeat <= 0 || c.Cluster.DownAfter <= c.Cluster.Heartbeat {
 		errs = append(errs, errors.New("cluster: heartbeat > 0 and down_after > heartbeat"))
+	}
+	for _, a := range c.Cluster.PublicAddresses {
+		if _, err := netip.ParseAddr(a); err != nil {
+			errs = append(errs, fmt.Errorf("cluster.public_addresses: %q is not an IP address", a))
+		}
 	}
 	if !validNodeName(c.Node.Name) {
 		errs = append(errs, fmt.Errorf("node.name %q: 1 to 253 letters, digits, '.', '-' or '_'", c.Node.Name))

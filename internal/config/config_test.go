@@ -185,6 +185,7 @@ func TestClusterInvalid(t *testing.T) {
 		"[node]\nname = \"n/1\"\n",
 		"[queue]\nlease = \"0s\"\n",
 		"[cluster]\nshards = []\n", // shards live in the directory, never in node files
+		"[cluster]\npublic_addresses = [\"mx.example.net\"]\n",
 	} {
 		if _, err := Load(writeFile(t, body)); err == nil {
 			t.Errorf("%q: accepted", body)
