@@ -137,6 +137,23 @@ func (s *Service) purge(ctx context.Context, name string) error {
 	return nil
 }
 
+// checkNotDeleted answers ErrNotFound when an actor other than a system admin names a
+// deleted domain: to its domain admins a deleted domain is gone (its accounts and
+// aliases too) until it is restored.
+func (c *Scoped) checkNotDeleted(ctx context.Context, domain string) error {
+	if c.a.IsSystemAdmin() {
+		return nil
+	}
+	d, err := c.s.Dir.Domain(ctx, domain)
+	if err != nil {
+		return err
+	}
+	if d.Deleted() {
+		return fmt.Errorf("%w: domain %s", directory.ErrNotFound, domain)
+	}
+	return nil
+}
+
 // DeleteDomain deletes a domain with the grace period (system admins; force: also when
 // it has accounts or aliases). The actor's own domain cannot be deleted by the actor.
 func (c *Scoped) DeleteDomain(ctx context.Context, name string, force bool) error {

@@ -226,3 +226,32 @@ func TestRecipientsOfAliasAndDeletedDomains(t *testing.T) {
 		}
 	}
 }
+
+// To its domain admin a deleted domain is gone: its accounts and aliases answer 404 until
+// it is restored.
+func TestDeletedDomainHiddenFromItsAdmin(t *testing.T) {
+	f := newFixture(t)
+	ctx := context.Background()
+	da := f.svc.As(f.daA)
+	if err := f.svc.As(f.sys).DeleteDomain(ctx, "a.example", true); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := da.Accounts(ctx, "a.example"); !errors.Is(err, directory.ErrNotFound) {
+		t.Errorf("accounts: %v", err)
+	}
+	if _, err := da.Account(ctx, "a.example", f.userA.ID); !errors.Is(err, directory.ErrNotFound) {
+		t.Errorf("account: %v", err)
+	}
+	if _, err := da.Aliases(ctx, "a.example"); !errors.Is(err, directory.ErrNotFound) {
+		t.Errorf("aliases: %v", err)
+	}
+	if _, err := da.Domain(ctx, "a.example"); !errors.Is(err, directory.ErrNotFound) {
+		t.Errorf("domain: %v", err)
+	}
+	if _, err := f.svc.As(f.sys).RestoreDomain(ctx, "a.example"); err != nil {
+		t.Fatal(err)
+	}
+	if as, err := da.Accounts(ctx, "a.example"); err != nil || len(as) == 0 {
+		t.Errorf("accounts after restore: %d, %v", len(as), err)
+	}
+}

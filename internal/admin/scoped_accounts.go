@@ -12,6 +12,9 @@ import (
 // Accounts lists the accounts of a domain the actor administers.
 func (c *Scoped) Accounts(ctx context.Context, domain string) ([]directory.Account, error) {
 	domain, err := c.visibleDomain(domain)
+	if err == nil {
+		err = c.checkNotDeleted(ctx, domain)
+	}
 	if err != nil {
 		return nil, err
 	}
@@ -32,7 +35,7 @@ func (c *Scoped) account(ctx context.Context, domain string, id int64) (director
 	if !c.a.CanSeeAccount(a) {
 		return directory.Account{}, fmt.Errorf("%w: account %d", directory.ErrNotFound, id)
 	}
-	return a, nil
+	return a, c.checkNotDeleted(ctx, domain)
 }
 
 // Account returns one account with its usage.
@@ -154,6 +157,9 @@ func describeUpdate(u directory.AccountUpdate) string {
 // Aliases lists the aliases of a domain the actor administers.
 func (c *Scoped) Aliases(ctx context.Context, domain string) ([]directory.Alias, error) {
 	domain, err := c.visibleDomain(domain)
+	if err == nil {
+		err = c.checkNotDeleted(ctx, domain)
+	}
 	if err != nil {
 		return nil, err
 	}
@@ -163,6 +169,9 @@ func (c *Scoped) Aliases(ctx context.Context, domain string) ([]directory.Alias,
 // CreateAlias adds an alias to a domain the actor administers; source must be in it.
 func (c *Scoped) CreateAlias(ctx context.Context, domain, source string, targets []string) (directory.Alias, error) {
 	domain, err := c.visibleDomain(domain)
+	if err == nil {
+		err = c.checkNotDeleted(ctx, domain)
+	}
 	if err != nil {
 		return directory.Alias{}, err
 	}
@@ -183,6 +192,9 @@ func (c *Scoped) CreateAlias(ctx context.Context, domain, source string, targets
 // DeleteAlias removes an alias of a domain the actor administers.
 func (c *Scoped) DeleteAlias(ctx context.Context, domain, source string) error {
 	domain, err := c.visibleDomain(domain)
+	if err == nil {
+		err = c.checkNotDeleted(ctx, domain)
+	}
 	if err != nil {
 		return err
 	}
