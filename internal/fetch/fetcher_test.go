@@ -56,7 +56,7 @@ func (c *clock) Add(d time.Duration) {
 
 // newWorld starts a POP3 server for remote@remote.test and a fetcher for
 // user@local.test; localQuota bounds the local account (0: none).
-func newWorld(t *testing.T, localQuota int64) *world {
+func newWorld(t testing.TB, localQuota int64) *world {
 	t.Helper()
 	e := deliverytest.New(t, deliverytest.Options{})
 	e.Domain(t, "remote.test", 0, 0)
@@ -92,7 +92,7 @@ func newWorld(t *testing.T, localQuota int64) *world {
 	return w
 }
 
-func (w *world) fetcher(t *testing.T) *fetch.Fetcher {
+func (w *world) fetcher(t testing.TB) *fetch.Fetcher {
 	t.Helper()
 	f, err := fetch.New(fetch.Options{
 		Store: w.fs, Deliver: fetch.StoreDeliverer{Dir: w.Dir, Shards: w.Shards}, Node: "n1",
@@ -116,7 +116,7 @@ func (w *world) dial(ctx context.Context, network, _ string) (net.Conn, error) {
 func (w *world) setAddr(a string) { w.mu.Lock(); w.addr = a; w.mu.Unlock() }
 
 // add stores an external account of the local user with the given mode.
-func (w *world) add(t *testing.T, keep bool, mode fetch.TLS, password string) fetch.Account {
+func (w *world) add(t testing.TB, keep bool, mode fetch.TLS, password string) fetch.Account {
 	t.Helper()
 	key, err := w.f.Key(t.Context())
 	if err != nil {
@@ -142,7 +142,7 @@ func (w *world) add(t *testing.T, keep bool, mode fetch.TLS, password string) fe
 }
 
 // send puts n messages in the remote mailbox, numbered from first.
-func (w *world) send(t *testing.T, first, n int) {
+func (w *world) send(t testing.TB, first, n int) {
 	t.Helper()
 	for i := first; i < first+n; i++ {
 		msg := fmt.Sprintf("From: someone@elsewhere.test\r\nTo: remote@remote.test\r\nSubject: remote %d\r\nMessage-ID: <%d@elsewhere.test>\r\n\r\nbody %d\r\n.line with a dot\r\n", i, i, i)
@@ -154,7 +154,7 @@ func (w *world) send(t *testing.T, first, n int) {
 }
 
 // subjects lists the Subject lines of a mailbox of a, in UID order.
-func (w *world) subjects(t *testing.T, a directory.Account, mbox string) []string {
+func (w *world) subjects(t testing.TB, a directory.Account, mbox string) []string {
 	t.Helper()
 	var out []string
 	for _, m := range w.Messages(t, a, mbox) {
@@ -168,7 +168,7 @@ func (w *world) subjects(t *testing.T, a directory.Account, mbox string) []strin
 	return out
 }
 
-func (w *world) fetch(t *testing.T, a fetch.Account) (fetch.Result, error) {
+func (w *world) fetch(t testing.TB, a fetch.Account) (fetch.Result, error) {
 	t.Helper()
 	a, err := w.fs.Get(t.Context(), a.Owner, a.ID)
 	if err != nil {
