@@ -1,6 +1,7 @@
 package main
 
 import (
+	"errors"
 	"fmt"
 	"text/tabwriter"
 
@@ -24,9 +25,10 @@ func dnsRecordsCmd(e *env) *cobra.Command {
 	)
 	c := &cobra.Command{
 		Use:   "records DOMAIN",
-		Short: "Print the records DOMAIN should publish (MX, SPF, DKIM, DMARC, autoconfig, SRV, MTA-STS)",
+		Short: "Print the records DOMAIN should publish (MX, SPF, DKIM, DMARC, autoconfig, SRV, MTA-STS, A/AAAA)",
 		Long: "Print the DNS records for DOMAIN as zone file lines, the MX being this node's hostname\n" +
-			"(or --host). With --check, ask the configured resolver ([dns] servers) for each and say\n" +
+			"(or --host), whose A/AAAA records list the cluster's nodes round-robin (their public\n" +
+			"addresses from the node registry, else cluster.public_addresses). With --check, ask the configured resolver ([dns] servers) for each and say\n" +
 			"whether it is published as shown (ok), with another value (differs), or missing.",
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
@@ -44,6 +46,21 @@ func dnsRecordsCmd(e *env) *cobra.Command {
 				if err != nil {
 					return err
 				}
+				var registered []string // the live nodes' listener addresses (cluster only)
+				if nodes, err := s.NodeList(ctx); err == nil {
+					for _, n := range nodes {
+						if !n.Down {
+							registered = append(registered, n.Addresses...)
+						}
+					}
+				} else if !errors.Is(err, app.ErrNotCluster) {
+					return err
+				}
+				nodeRecs, err := admin.NodeRecords(h, registered, s.Cfg.Cluster.PublicAddresses)
+				if err != nil {
+					return err
+				}
+				recs = append(recs, nodeRecs...)
 				if !check {
 					return e.print(recs, func(w *tabwriter.Writer) {
 						for _, r := range recs {
