@@ -236,7 +236,7 @@ func (s *Server) scheduleSend(ctx context.Context, r *http.Request, c *mailCtx, 
 	if limit := s.maxMessage(c); int64(len(raw)) > limit {
 		return "", &formError{status: http.StatusRequestEntityTooLarge, msg: fmt.Sprintf("The message is %s, larger than the limit of %s.", mailSize(int64(len(raw))), mailSize(limit))}
 	}
-	it := schedule.Item{Owner: scheduleOwner(c), Due: at, From: from.String(), Subject: o.Subject, To: oneLine(v.To),
+	it := schedule.Item{Owner: scheduleOwner(c), Due: at, From: from.String(), Subject: oneLine(o.Subject), To: oneLine(v.To),
 		Bcc: oneLine(v.Bcc), Answer: v.Answer, Client: clientIP(r), Proto: map[bool]string{true: "HTTPS", false: "HTTP"}[r.TLS != nil],
 		Message: raw, Created: now}
 	for _, a := range rcpts {
@@ -256,7 +256,7 @@ func (s *Server) scheduleSend(ctx context.Context, r *http.Request, c *mailCtx, 
 func oneLine(v string) string {
 	v = strings.TrimSpace(v)
 	if len(v) > 1000 {
-		v = v[:1000]
+		v = strings.ToValidUTF8(v[:1000], "")
 	}
 	return v
 }
