@@ -7,6 +7,11 @@
 // subscription is marked Overflowed and further changes are dropped for it; the session
 // must then resynchronise from the store (IMAP: recompute its view, or BYE). Losing a
 // notification can therefore never lose mail, only cost a resync.
+//
+// A subscription from SubscribeGrowing holds a small channel and queues a burst beyond it
+// in a slice that grows on demand up to its limit and is released when read: an idle IMAP
+// session then costs a few hundred bytes instead of its whole burst allowance. Its reader
+// takes what C wakes it for and then the rest with TryNext.
 package bus
 
 import (
@@ -39,7 +44,15 @@ type Subscription struct {
 	acct       store.AccountRef
 	overflowed atomic.Bool
 	closeOnce  sync.Once
+
+	mu    sync.Mutex     // SubscribeGrowing: orders C and queue
+	max   int            // SubscribeGrowing: most changes held; 0: only C's buffer
+	queue []store.Change // published while C was full, older ones first
+	done  bool           // closed: TryNext reports nothing
 }
+
+// growingChan is the channel buffer of a SubscribeGrowing subscription.
+const growingChan = 8
 
 // Overflowed reports whether changes were dropped because the buffer was full.
 func (s *Subscription) Overflowed() bool { return s.overflowed.Load() }
@@ -56,6 +69,9 @@ func (s *Subscription) Close() {
 			}
 		}
 		close(s.c)
+		s.mu.Lock()
+		s.queue, s.done = nil, true
+		s.mu.Unlock()
 		b.mu.Unlock()
 	})
 }
@@ -65,8 +81,21 @@ func (b *Bus) Subscribe(acct store.AccountRef, buf int) *Subscription {
 	if buf < 16 {
 		buf = 16
 	}
+	return b.subscribe(&Subscription{acct: acct}, buf)
+}
+
+// SubscribeGrowing watches acct holding up to limit changes (minimum 16) before it
+// overflows, but only a channel of 8 up front; the rest is queued on demand. Its reader
+// must, after each receive from C, take the remaining changes with TryNext until it
+// reports none (a change queued behind C wakes nobody).
+func (b *Bus) SubscribeGrowing(acct store.AccountRef, limit int) *Subscription {
+	return b.subscribe(&Subscription{acct: acct, max: max(limit, 16)}, growingChan)
+}
+
+func (b *Bus) subscribe(s *Subscription, buf int) *Subscription {
+	acct := s.acct
 	c := make(chan store.Change, buf)
-	s := &Subscription{C: c, c: c, bus: b, acct: acct}
+	s.C, s.c, s.bus = c, c, b
 	b.mu.Lock()
 	m := b.subs[acct]
 	if m == nil {
@@ -100,13 +129,51 @@ func (b *Bus) Publish(changes ...store.Change) {
 			if s.overflowed.Load() {
 				continue
 			}
-			select {
-			case s.c <- ch:
-			default:
-				s.overflowed.Store(true)
-			}
+			s.send(ch)
 		}
 	}
+}
+
+// send hands ch to C, or queues it behind C (SubscribeGrowing), or marks the
+// subscription overflowed.
+func (s *Subscription) send(ch store.Change) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if len(s.queue) == 0 { // nothing queued is older: C keeps the order
+		select {
+		case s.c <- ch:
+			return
+		default:
+		}
+	}
+	if len(s.queue)+cap(s.c) < s.max {
+		s.queue = append(s.queue, ch)
+		return
+	}
+	s.overflowed.Store(true)
+}
+
+// TryNext returns the oldest change not yet received, from C or else the queue, without
+// waiting; ok is false when there is none or the subscription is closed.
+func (s *Subscription) TryNext() (ch store.Change, ok bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.done {
+		return store.Change{}, false
+	}
+	select {
+	case ch, ok = <-s.c:
+		return ch, ok
+	default:
+	}
+	if len(s.queue) == 0 {
+		return store.Change{}, false
+	}
+	ch = s.queue[0]
+	if s.queue = s.queue[1:]; len(s.queue) == 0 {
+		s.queue = nil // release the burst's memory
+	}
+	return ch, true
 }
 
 // Observe hands every published batch of changes, of every account, to fn (the Junk

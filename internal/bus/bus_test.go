@@ -129,3 +129,51 @@ func TestResyncAllTellsObservers(t *testing.T) {
 		t.Fatalf("observer got %+v", got)
 	}
 }
+
+// TestGrowingQueuesInOrder: a SubscribeGrowing subscription takes a burst beyond its
+// channel in order, up to its limit, then overflows; the queue is released when read.
+func TestGrowingQueuesInOrder(t *testing.T) {
+	b := New()
+	s := b.SubscribeGrowing(alice, 100)
+	defer s.Close()
+	if cap(s.C) != growingChan {
+		t.Fatalf("channel of %d up front, want %d", cap(s.C), growingChan)
+	}
+	for i := range 100 {
+		b.Publish(store.Change{Kind: store.MessageAdded, Account: alice, UID: store.UID(i + 1)})
+	}
+	if s.Overflowed() {
+		t.Fatal("overflowed within its limit")
+	}
+	first := <-s.C // what wakes the reader
+	n := 1
+	if first.UID != 1 {
+		t.Fatalf("first change UID %d", first.UID)
+	}
+	for c, ok := s.TryNext(); ok; c, ok = s.TryNext() {
+		n++
+		if c.UID != store.UID(n) {
+			t.Fatalf("order broken: got UID %d at %d", c.UID, n)
+		}
+		if n == 50 { // published while older ones wait in the queue: behind them
+			b.Publish(store.Change{Kind: store.MessageAdded, Account: alice, UID: 101})
+		}
+	}
+	if n != 101 || s.queue != nil {
+		t.Fatalf("received %d, want 101; queue %v", n, s.queue)
+	}
+	b.Publish(store.Change{Kind: store.MessageAdded, Account: alice, UID: 102})
+	if c := <-s.C; c.UID != 102 { // an empty queue: C again
+		t.Fatalf("after the burst: %+v", c)
+	}
+	for i := range 101 {
+		b.Publish(store.Change{Kind: store.MessageAdded, Account: alice, UID: store.UID(200 + i)})
+	}
+	if !s.Overflowed() {
+		t.Fatal("no overflow beyond the limit")
+	}
+	s.Close()
+	if _, ok := s.TryNext(); ok {
+		t.Fatal("TryNext after Close reported a change")
+	}
+}

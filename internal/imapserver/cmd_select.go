@@ -141,7 +141,7 @@ func (s *session) skipSeqMatch() error {
 // store. It returns the first unseen sequence number.
 func (s *session) openView(name string, readOnly bool) (*view, uint32, error) {
 	ctx := context.Background()
-	sub := s.srv.opt.Bus.Subscribe(s.ref, busBuffer)
+	sub := s.srv.opt.Bus.SubscribeGrowing(s.ref, busBuffer)
 	mb, err := s.st.Mailbox(ctx, s.ref, name)
 	if err != nil {
 		sub.Close()

@@ -111,7 +111,7 @@ func TestBusOverflowResync(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for i := 0; i < 10; i++ { // 400 changes, more than the buffer holds
+	for i := 0; i < 30; i++ { // 1,200 changes, more than a subscription holds (busBuffer)
 		op := store.FlagsAdd
 		if i%2 == 1 {
 			op = store.FlagsRemove

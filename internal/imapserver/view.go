@@ -8,10 +8,11 @@ import (
 	"mailgrid/internal/store"
 )
 
-// busBuffer is a selected session's change buffer; a burst beyond it costs a resync
-// (UIDs and changed flags read again, without Meta). A store.Change is about 128 bytes,
-// so 64 of them keep an idle selected session small.
-const busBuffer = 64
+// busBuffer is how many changes a selected session's subscription holds; a burst beyond
+// it costs a resync (UIDs and changed flags read again, without Meta). The subscription
+// grows to it on demand (bus.SubscribeGrowing): an idle session holds a channel of 8
+// changes (a store.Change is about 112 bytes), not the whole allowance.
+const busBuffer = 1024
 
 // view is a session's picture of its selected mailbox: the sequence-number to UID map the
 // client knows (RFC 9051 2.3.1.2), and the changes other sessions made that the client has
@@ -136,17 +137,8 @@ func (s *session) drainChanges() {
 	if v == nil || v.sub == nil {
 		return
 	}
-	for {
-		select {
-		case ch, ok := <-v.sub.C:
-			if !ok {
-				return
-			}
-			v.apply(ch)
-			continue
-		default:
-		}
-		break
+	for ch, ok := v.sub.TryNext(); ok; ch, ok = v.sub.TryNext() {
+		v.apply(ch)
 	}
 	if v.sub.Overflowed() {
 		if err := s.resync(); err != nil {
@@ -161,7 +153,7 @@ func (s *session) drainChanges() {
 func (s *session) resync() error {
 	v := s.sel
 	v.sub.Close()
-	v.sub = s.srv.opt.Bus.Subscribe(s.ref, busBuffer)
+	v.sub = s.srv.opt.Bus.SubscribeGrowing(s.ref, busBuffer)
 	ctx := context.Background()
 	present := make(map[store.UID]struct{}, len(v.uids))
 	since := v.modseq
