@@ -110,12 +110,32 @@ func TestSSOLink(t *testing.T) {
 	if st, body := h.client().sso(ssoLink(secB, "u2@b.example", now)); st != http.StatusForbidden || !strings.Contains(body, "disabled") {
 		t.Errorf("disabled account: %d %q", st, body)
 	}
+	// A disabled domain, and a user whose webmail is switched off: refused too.
+	ctx := context.Background()
+	dB, err := h.env.Dir.Domain(ctx, "b.example")
+	if err != nil {
+		t.Fatal(err)
+	}
+	dB.Enabled = false
+	if err := h.env.Dir.UpdateDomain(ctx, dB); err != nil {
+		t.Fatal(err)
+	}
+	if st, body := h.client().sso(ssoLink(secB, "u1@b.example", now)); st != http.StatusForbidden || !strings.Contains(body, "disabled") {
+		t.Errorf("disabled domain: %d %q", st, body)
+	}
+	noWebmail := []string{directory.ServiceWebmail}
+	if _, err := h.env.Dir.UpdateAccount(ctx, h.acct["u2@a.example"].Address, directory.AccountUpdate{DisabledServices: &noWebmail}); err != nil {
+		t.Fatal(err)
+	}
+	if st, body := h.client().sso(ssoLink(secA, "u2@a.example", now)); st != http.StatusForbidden || !strings.Contains(body, "webmail is disabled") {
+		t.Errorf("webmail off: %d %q", st, body)
+	}
 	// A rotation voids links signed with the old secret.
 	if _, err := h.svc.As(admin.SystemActor("test")).SSOSecret(context.Background(), "a.example", true); err != nil {
 		t.Fatal(err)
 	}
-	if st, _ := h.client().sso(ssoLink(secA, "u2@a.example", now)); st != http.StatusForbidden {
-		t.Errorf("old secret after rotation: %d", st)
+	if st, body := h.client().sso(ssoLink(secA, "u1@a.example", now)); st != http.StatusForbidden || !strings.Contains(body, "wrong signature") {
+		t.Errorf("old secret after rotation: %d %q", st, body)
 	}
 }
 
