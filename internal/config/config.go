@@ -372,6 +372,7 @@ func (c *Config) Validate() error {
 	}
 	errs = append(errs, c.validateExternalFilters()...)
 	errs = append(errs, c.Admin.validate()...)
+	errs = append(errs, c.SMS.validate()...)
 	if c.Filter.MessagesPerHour < 0 || c.Filter.RecipientsPerDay < 0 {
 		errs = append(errs, errors.New("filter: messages_per_hour and recipients_per_day must be >= 0 (0 = unlimited)"))
 	}
