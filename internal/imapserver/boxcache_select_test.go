@@ -67,3 +67,27 @@ func (w *world) freshSelect(t *testing.T) []string {
 	c.ok("ENABLE CONDSTORE")
 	return selectLines(c)
 }
+
+// TestIdlePipelinedAfterDone: commands pipelined after DONE in the same packet (read
+// ahead by the small reader an idling session holds) run in order, and a second IDLE on
+// the same connection works.
+func TestIdlePipelinedAfterDone(t *testing.T) {
+	w := newWorld(t)
+	w.deliver(t, w.user, "INBOX", "Subject: a\n\nbody\n")
+	_, addr := w.server(t, nil)
+	c := login(t, addr)
+	c.ok("SELECT INBOX")
+	for round := range 2 {
+		c.send("i IDLE\r\n")
+		c.expectPrefix("+ ")
+		c.send("DONE\r\np1 NOOP\r\np2 FETCH 1 (FLAGS)\r\np3 STATUS INBOX (MESSAGES)\r\n")
+		if _, st := c.until("i"); !strings.HasPrefix(st, "OK") {
+			t.Fatalf("round %d: IDLE ended %q", round, st)
+		}
+		for _, tag := range []string{"p1", "p2", "p3"} {
+			if u, st := c.until(tag); !strings.HasPrefix(st, "OK") || (tag == "p3" && !contains(u, "MESSAGES 1")) {
+				t.Fatalf("round %d: %s: %q %q", round, tag, st, u)
+			}
+		}
+	}
+}

@@ -36,11 +36,13 @@ func cmdIdle(s *session, c *command) error {
 		s.bye("Server shutting down")
 		return errIdleEnded
 	}
+	s.idleReader()
 	go func() { lineDone <- s.p.readLine() }()
 	s.setWriteBuffer(idleWriteBuffer)
 	err := s.idleLoop(lineDone)
 	s.endWait()
 	s.setWriteBuffer(writeBuffer)
+	s.restoreReader()
 	if err != nil {
 		return err
 	}

@@ -98,6 +98,7 @@ type Server struct {
 
 	boxes     *boxCache // selected mailboxes' UIDs and flags, kept current from the bus
 	unobserve func()
+	readers   sync.Pool // *bufio.Reader of readBuffer octets, lent back by idling sessions
 }
 
 // New validates opt and returns a Server.

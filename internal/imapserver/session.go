@@ -2,6 +2,7 @@ package imapserver
 
 import (
 	"bufio"
+	"bytes"
 	"crypto/tls"
 	"errors"
 	"io"
@@ -60,6 +61,7 @@ type session struct {
 	saved    []store.UID       // SEARCHRES "$" (RFC 5182)
 	compress bool
 	oldBR    *bufio.Reader // the plaintext buffer under COMPRESS
+	brHead   *bytes.Reader // bytes read ahead during IDLE, read before conn (idleReader)
 }
 
 // enabled holds the extensions the client turned on with ENABLE (RFC 5161).
@@ -100,12 +102,13 @@ const (
 	readBuffer      = 4 << 10
 	writeBuffer     = 16 << 10
 	idleWriteBuffer = 512
+	idleReadBuffer  = 16 // bufio's minimum: "DONE\r\n" needs no more
 )
 
 // setConn (re)builds the buffers over conn: at start, after STARTTLS, after COMPRESS.
 func (s *session) setConn(conn net.Conn) {
 	s.conn = conn
-	s.br = bufio.NewReaderSize(conn, readBuffer)
+	s.br, s.brHead = bufio.NewReaderSize(conn, readBuffer), nil
 	s.bw = bufio.NewWriterSize(conn, writeBuffer)
 	utf8 := s.w != nil && s.w.utf8
 	s.w = &writer{bw: s.bw, utf8: utf8}
@@ -122,6 +125,42 @@ func (s *session) setWriteBuffer(size int) {
 	}
 	s.bw = bufio.NewWriterSize(s.conn, size)
 	s.w.bw = s.bw
+}
+
+// idleReader swaps the command reader for a small one while the session idles, when
+// nothing is buffered, and returns the large one to the server's pool (1,000 idle
+// connections hold 4 MB less). restoreReader undoes it.
+func (s *session) idleReader() {
+	if s.br.Buffered() > 0 || (s.brHead != nil && s.brHead.Len() > 0) {
+		return // a pipelined command waits in the buffer
+	}
+	s.br.Reset(nil)
+	s.srv.readers.Put(s.br)
+	s.br, s.brHead = bufio.NewReaderSize(s.conn, idleReadBuffer), nil
+	s.p.br = s.br
+}
+
+// restoreReader puts a large command reader back after IDLE; what the small one read
+// ahead (commands pipelined after DONE) is read first.
+func (s *session) restoreReader() {
+	if s.br.Size() != idleReadBuffer {
+		return
+	}
+	var src io.Reader = s.conn
+	if n := s.br.Buffered(); n > 0 {
+		ahead, err := s.br.Peek(n)
+		if err != nil { // cannot happen: n bytes are buffered
+			s.log.Warn("idle reader", "err", err)
+		}
+		s.brHead = bytes.NewReader(bytes.Clone(ahead))
+		src = io.MultiReader(s.brHead, s.conn)
+	}
+	br, _ := s.srv.readers.Get().(*bufio.Reader)
+	if br == nil {
+		br = bufio.NewReaderSize(src, readBuffer)
+	}
+	br.Reset(src)
+	s.br, s.p.br = br, br
 }
 
 // setConnKeepReader switches to conn (COMPRESS) keeping the current read buffer as the
