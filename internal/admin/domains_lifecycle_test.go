@@ -221,8 +221,8 @@ func TestRecipientsOfAliasAndDeletedDomains(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, addr := range []string{"u1@a.example", "u1@a.org"} {
-		if e := rcpt(addr); e == nil || e.Temporary || e.Code != 550 {
-			t.Errorf("RCPT %s of a deleted domain: %+v, want a permanent 550", addr, e)
+		if e := rcpt(addr); e == nil || e.Temporary || e.Code != 550 || e.Enhanced != [3]int{5, 1, 2} {
+			t.Errorf("RCPT %s of a deleted domain: %+v, want a permanent 550 5.1.2", addr, e)
 		}
 	}
 }

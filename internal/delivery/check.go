@@ -96,6 +96,8 @@ func (p *Pipeline) resolve(ctx context.Context, rcpt mail.Address) ([]directory.
 	switch {
 	case errors.Is(err, directory.ErrNotFound):
 		return nil, errUnknownUser()
+	case errors.Is(err, directory.ErrDomainDeleted): // RFC 3463 3.2 X.1.2: bad destination system
+		return nil, newError(550, [3]int{5, 1, 2}, "domain does not accept mail", nil)
 	case errors.Is(err, directory.ErrDisabled):
 		return nil, errDisabled()
 	case err != nil:
