@@ -69,7 +69,7 @@ func (s *session) idleLoop(lineDone chan error) error {
 				watch = nil
 				continue
 			}
-			if ch.Kind == store.AccountMoved || (s.watch.Overflowed() && s.accountMoved()) {
+			if ch.Kind == store.AccountMoved || s.accountMoved() { // accountMoved takes the rest
 				s.abortRead(lineDone)
 				s.bye(movedText)
 				return errIdleEnded

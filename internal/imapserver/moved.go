@@ -44,7 +44,7 @@ func goneText(v *view) string {
 
 // watchAccount starts watching the logged-in account (see above).
 func (s *session) watchAccount() {
-	s.watch = s.srv.opt.Bus.Subscribe(s.ref, 0)
+	s.watch = s.srv.opt.Bus.SubscribeGrowing(s.ref, 0)
 }
 
 // accountMoved drains the watch and reports whether the account left the session's
@@ -53,25 +53,16 @@ func (s *session) accountMoved() bool {
 	if s.watch == nil {
 		return false
 	}
-	for {
-		select {
-		case ch, ok := <-s.watch.C:
-			if !ok {
-				return false
-			}
-			if ch.Kind == store.AccountMoved {
-				return true
-			}
-			continue
-		default:
+	for ch, ok := s.watch.TryNext(); ok; ch, ok = s.watch.TryNext() {
+		if ch.Kind == store.AccountMoved {
+			return true
 		}
-		break
 	}
 	if !s.watch.Overflowed() {
 		return false
 	}
 	s.watch.Close()
-	s.watch = s.srv.opt.Bus.Subscribe(s.ref, 0) // first: nothing after the check is missed
+	s.watch = s.srv.opt.Bus.SubscribeGrowing(s.ref, 0) // first: nothing after the check is missed
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	a, err := s.srv.opt.Directory.AccountByID(ctx, s.ref.Domain, s.ref.ID)
