@@ -140,6 +140,7 @@ type filterState interface {
 	filter.BlockLists
 	filter.DomainRules
 	filter.DomainSwitches
+	filter.AccountDocs
 	Close() error
 }
 

@@ -3,14 +3,26 @@ package postgres
 import "mailgrid/internal/pgkit"
 
 // SchemaVersion is the schema version this code writes.
-const SchemaVersion = 2
+const SchemaVersion = 3
 
 // schema is the filter state's versioned schema; its advisory lock key is "mailgrd" and 3
 // (the directory has 1, the queue 2). Never edit a released step: append one and bump
 // SchemaVersion. Version 1 holds everything the SQLite driver's versions 1 to 3 hold.
 func schema() pgkit.Migrations {
-	return pgkit.Migrations{Schema: SchemaName, Lock: 0x6d61696c67726403, Version: SchemaVersion, Steps: []string{schemaV1, schemaV2}}
+	return pgkit.Migrations{Schema: SchemaName, Lock: 0x6d61696c67726403, Version: SchemaVersion, Steps: []string{schemaV1, schemaV2, schemaV3}}
 }
+
+// schemaV3 adds small named documents per account (filter.AccountDocs; SQLite's version 5).
+const schemaV3 = `
+CREATE TABLE account_docs (
+	domain  text NOT NULL,
+	account bigint NOT NULL,
+	name    text COLLATE "C" NOT NULL,
+	doc     bytea NOT NULL,
+	updated bigint NOT NULL,
+	PRIMARY KEY (domain, account, name)
+);
+`
 
 // schemaV2 adds per-domain filter switches (filter.DomainSwitches; SQLite's version 4).
 const schemaV2 = `

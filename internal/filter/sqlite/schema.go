@@ -7,11 +7,11 @@ import (
 )
 
 // SchemaVersion is the schema version this code writes (PRAGMA user_version).
-const SchemaVersion = 4
+const SchemaVersion = 5
 
 // migrations returns the schema steps in order: step i brings user_version i to i+1.
 // Never edit a released step; append one and bump SchemaVersion.
-func migrations() []string { return []string{schemaV1, schemaV2, schemaV3, schemaV4} }
+func migrations() []string { return []string{schemaV1, schemaV2, schemaV3, schemaV4, schemaV5} }
 
 // schemaV1: times are Unix seconds (UTC).
 const schemaV1 = `
@@ -120,6 +120,18 @@ CREATE TABLE domain_switches (
 	no_antivirus INTEGER NOT NULL,
 	no_antispam  INTEGER NOT NULL
 ) STRICT;
+`
+
+// schemaV5: small named documents per account (filter.AccountDocs).
+const schemaV5 = `
+CREATE TABLE account_docs (
+	domain  TEXT NOT NULL,
+	account INTEGER NOT NULL,
+	name    TEXT NOT NULL,
+	doc     BLOB NOT NULL,
+	updated INTEGER NOT NULL,
+	PRIMARY KEY (domain, account, name)
+) STRICT, WITHOUT ROWID;
 `
 
 func (d *DB) migrate(ctx context.Context, db *sql.DB) error {

@@ -1,6 +1,6 @@
 // Package statetest is the conformance suite every filter-state driver must pass (the
 // interfaces of package filter: Settings, Tokens, TrainLog, SieveScripts, Vacations,
-// QuarantineStore, BlockLists, DomainRules, DomainSwitches). It checks behaviour only, never a driver's
+// QuarantineStore, BlockLists, DomainRules, DomainSwitches, AccountDocs). It checks behaviour only, never a driver's
 // layout: spam levels with the domain default, Bayes counts against bayes.MemStore (the
 // reference) including saturation and a reopen, the ManageSieve shape of scripts (RFC
 // 5804), one vacation reply per period under concurrent deliveries (RFC 5230 4.2), also
@@ -30,6 +30,7 @@ type State interface {
 	filter.BlockLists
 	filter.DomainRules
 	filter.DomainSwitches
+	filter.AccountDocs
 	Close() error
 }
 
@@ -55,6 +56,7 @@ func Run(t *testing.T, open Opener) {
 		{"BlockLists", testBlockLists},
 		{"DomainRules", testDomainRules},
 		{"DomainSwitches", testDomainSwitches},
+		{"AccountDocs", testAccountDocs},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) { tc.fn(t, open) })
