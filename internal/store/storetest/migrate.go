@@ -34,6 +34,7 @@ func RunMigration(t *testing.T, open PairFunc) {
 		{"ImportMailboxes", testImportMailboxes},
 		{"FenceRelease", testFenceRelease},
 		{"FenceDrop", testFenceDrop},
+		{"FenceSeal", testFenceSeal},
 		{"ReadBodies", testReadBodies},
 	}
 	for _, tc := range tests {
@@ -409,6 +410,59 @@ func testFenceRelease(t *testing.T, p *pair) {
 	if u, err := p.src.Usage(t.Context(), a); err != nil || u.Messages != 1 {
 		t.Errorf("usage %+v, %v", u, err)
 	}
+}
+
+// testFenceSeal: after Seal, a fence that ends without Drop (its process killed) lets no
+// write through (a delivery that waited finds no account, nothing stored); Unseal lets
+// writes through again; Drop clears the seal with the account.
+func testFenceSeal(t *testing.T, p *pair) {
+	fen := fencer(t, p)
+	a := acct("example.com", 13)
+	p.h.account(a.Domain, a.ID)
+	p.h.deliverN(a, "INBOX", 1)
+	deliver := func() error {
+		res, err := p.src.Deliver(context.WithoutCancel(t.Context()), store.Delivery{Body: body("Subject: z\r\n\r\nz\r\n"),
+			Targets: []store.DeliveryTarget{{Account: a}}})
+		if err == nil {
+			err = res[0].Err
+		}
+		return err
+	}
+	f, err := fen.Fence(t.Context(), a)
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- deliver() }()
+	if err := f.Seal(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.Release(); err != nil {
+		t.Fatal(err)
+	}
+	if err := <-done; !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("delivery during a sealed fence that ended without Drop: %v, want ErrNotFound", err)
+	}
+	if err := deliver(); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("delivery to a sealed account: %v, want ErrNotFound", err)
+	}
+	if u, err := p.src.Usage(t.Context(), a); err == nil && u.Messages != 1 {
+		t.Errorf("sealed account's usage %+v", u)
+	}
+	if err := fen.Unseal(t.Context(), a); err != nil {
+		t.Fatal(err)
+	}
+	if err := deliver(); err != nil {
+		t.Errorf("delivery after Unseal: %v", err)
+	}
+	if f, err = fen.Fence(t.Context(), a); err != nil {
+		t.Fatal(err)
+	}
+	if err := errors.Join(f.Seal(t.Context()), f.Drop(t.Context()), f.Purge(t.Context())); err != nil {
+		t.Fatal(err)
+	}
+	p.h.account(a.Domain, a.ID) // back later: the seal went with the account
+	p.h.deliverN(a, "INBOX", 1)
 }
 
 // testFenceDrop: Drop removes the account; a delivery that waited on the fence finds no
