@@ -53,7 +53,7 @@ func listPackages(t *testing.T) []pkg {
 
 var (
 	frontEnds = []string{"internal/smtpserver", "internal/smtpclient", "internal/imapserver", "internal/pop3server", "internal/web", "internal/managesieve"}
-	core      = []string{"internal/directory", "internal/store", "internal/queue", "internal/delivery", "internal/filter", "internal/bus", "internal/cluster", "internal/admin", "internal/dkimkeys", "internal/contacts", "internal/schedule"}
+	core      = []string{"internal/directory", "internal/store", "internal/queue", "internal/delivery", "internal/filter", "internal/bus", "internal/cluster", "internal/admin", "internal/dkimkeys", "internal/contacts", "internal/schedule", "internal/sms", "internal/fetch"}
 	found     = []string{"internal/mail", "internal/message", "internal/config", "internal/obs", "internal/dns", "internal/netserve"}
 	standards = []string{"internal/mailauth"}
 )
