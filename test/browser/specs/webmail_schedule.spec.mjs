@@ -81,14 +81,14 @@ run(async (b) => {
   });
 
   await b.step('cancel before its time: never sent', async () => {
-    await schedule(page, 'Cancelled message', at(15000));
+    await schedule(page, 'Cancelled message', at(30000));
     const row = page.locator('#scheduled tr', { hasText: 'Cancelled message' });
     await Promise.all([page.waitForURL(/done=cancelled/), row.locator('.s-cancel').click()]);
     await expectText(page, 'Scheduled message cancelled.');
     await expectNoText(page, 'Cancelled message', { within: '#scheduled' });
     // A sentinel due after the cancelled time: once it arrived, the runner has passed
     // that time, and items go soonest first.
-    await schedule(page, 'Sentinel after cancel', at(16000));
+    await schedule(page, 'Sentinel after cancel', at(31000));
     await until('the sentinel over IMAP', () => bob().includes('Sentinel after cancel'));
     assert.ok(!bob().includes('Cancelled message'), 'the cancelled message arrived');
   });
