@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"mailgrid/internal/contacts"
+	"mailgrid/internal/store"
 )
 
 // groupID finds the data-group-id of the group row named name on a contacts page.
@@ -107,5 +108,28 @@ func TestMailContactGroups(t *testing.T) {
 	}
 	if _, _, page := c.get("/mail/contacts"); !strings.Contains(page, "groups-empty") || !strings.Contains(page, "Zoe Zed") {
 		t.Fatal("after deleting the group")
+	}
+}
+
+// TestMailComposeGroupName: a group's name typed in To/Cc/Bcc (without completion) is
+// sent to its members; an unknown name is refused as before.
+func TestMailComposeGroupName(t *testing.T) {
+	h := contactsHarness(t)
+	c := h.loggedIn("u1@a.example")
+	if st, _, body := c.post("/mail/contacts", url.Values{"op": {"save-group"}, "name": {"Dev, Team"}, "members": {"u2@a.example\nda@a.example"}}); st != http.StatusSeeOther {
+		t.Fatalf("save group: %d %s", st, body)
+	}
+	send := url.Values{"op": {"send"}, "from": {"u1@a.example"}, "to": {`"dev, team"`}, "cc": {""}, "bcc": {""}, "subject": {"to the group"}, "body": {"hi all"}}
+	if st, loc, body := c.multipartPost("/mail/compose", send, nil); st != http.StatusSeeOther {
+		t.Fatalf("send to a group name: %d %s %s", st, loc, body)
+	}
+	for _, rcpt := range []string{"u2@a.example", "da@a.example"} {
+		if got := h.msgs(rcpt, h.box(rcpt, store.Inbox)); len(got) != 1 {
+			t.Fatalf("%s received %d", rcpt, len(got))
+		}
+	}
+	send.Set("to", "Nobody Team")
+	if st, _, _ := c.multipartPost("/mail/compose", send, nil); st != http.StatusUnprocessableEntity {
+		t.Fatalf("an unknown name: %d", st)
 	}
 }
