@@ -108,6 +108,7 @@ func (s *Server) buildOutgoing(ctx context.Context, r *http.Request, c *mailCtx,
 			return nil, err
 		}
 	}
+	s.expandGroups(ctx, c, v) // a typed contact group's name becomes its members (mail_contacts_groups.go)
 	if o.To, err = parseAddrs("To", v.To); err != nil {
 		return nil, err
 	}
