@@ -43,6 +43,9 @@ type Service struct {
 	// DomainGrace is how long a deleted domain can be restored before its purge
 	// (domains_lifecycle.go); 0: DefaultDomainGrace.
 	DomainGrace time.Duration
+	// Cluster is the nodes, shards and migrations view (nodes.go); nil: those calls
+	// answer ErrNotCluster.
+	Cluster *Cluster
 }
 
 // Ref returns the store reference of an account.
