@@ -87,6 +87,7 @@ func Open(ctx context.Context, cfg config.Config, log *slog.Logger) (*System, er
 		}
 		return nil, err
 	}
+	s.Admin.Cluster = s.clusterAdmin() // nodes_admin.go
 	return s, nil
 }
 
