@@ -258,3 +258,33 @@ func TestFetchOversized(t *testing.T) {
 		t.Fatalf("local: %q", got)
 	}
 }
+
+// TestFetchNotPOP3: a service that is not POP3 is named as such, its banner not echoed.
+func TestFetchNotPOP3(t *testing.T) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var wg sync.WaitGroup
+	t.Cleanup(func() {
+		if err := l.Close(); err != nil {
+			t.Error(err)
+		}
+		wg.Wait()
+	})
+	wg.Go(func() {
+		c, err := l.Accept()
+		if err != nil {
+			return
+		}
+		_, _ = c.Write([]byte("SSH-2.0-OpenSSH_9.2 secret-banner\r\n"))
+		_ = c.Close()
+	})
+	w := newWorld(t, 0)
+	w.setAddr(l.Addr().String())
+	a := w.add(t, true, fetch.TLSNone, "pw")
+	_, err = w.f.Test(t.Context(), a, "pw")
+	if !fetch.IsRemote(err) || !strings.Contains(err.Error(), "not a POP3 server") || strings.Contains(err.Error(), "secret-banner") {
+		t.Fatalf("err %v", err)
+	}
+}

@@ -165,6 +165,11 @@ func (c *client) reply(ctx context.Context, name string) (string, error) {
 	case strings.HasPrefix(l, "-ERR"):
 		return "", &RemoteError{Cmd: name, Reply: clip(strings.TrimSpace(strings.TrimPrefix(l, "-ERR")))}
 	}
+	if name == "greeting" {
+		// Not a POP3 server: say so without echoing what it sent, so the form cannot read
+		// the banners of other services (the host and port are the user's choice).
+		return "", &RemoteError{Cmd: name, Reply: "not a POP3 server"}
+	}
 	return "", &RemoteError{Cmd: name, Reply: "not a POP3 reply: " + clip(l)}
 }
 
