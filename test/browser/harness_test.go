@@ -120,22 +120,29 @@ var listeners = []string{"smtp", "submission", "submissions", "imap", "imaps", "
 
 // startNode configures and starts a node and waits for all its listeners. The spec's
 // own configuration extra (specs/NAME.toml), when it exists, is appended, with
-// {{HTTP_ADDR}} replaced by the node's HTTP address.
+// {{HTTP_ADDR}} replaced by the node's HTTP address and {{SPARE_ADDR}} by a spare
+// loopback address nothing listens on: the spec may serve a peer there (a local SMS
+// gateway, say) that the node's configuration names. The spare address reaches the spec
+// as SPARE_ADDR in its environment (set for the test with t.Setenv, which the spec's
+// process inherits).
 func startNode(t *testing.T, extra string) *node {
 	t.Helper()
 	dir := t.TempDir()
 	n := &node{t: t, hostname: "mail.browser.test", addr: map[string]string{}, adminPass: "admin-browser-pw-1"}
 	var cfg strings.Builder
 	fmt.Fprintf(&cfg, "data = %q\nhostname = %q\n[listen]\n", filepath.Join(dir, "data"), n.hostname)
-	for i, p := range freePorts(t, len(listeners)) {
+	addrs := freePorts(t, len(listeners)+1)
+	for i, p := range addrs[:len(listeners)] {
 		n.addr[listeners[i]] = p
 		fmt.Fprintf(&cfg, "%s = %q\n", listeners[i], p)
 	}
+	spare := addrs[len(listeners)]
+	t.Setenv("SPARE_ADDR", spare)
 	// A DNS server of our own: lookups of the test domains answer at once.
 	fmt.Fprintf(&cfg, "[dns]\nservers = [%q]\n[http]\nassets_dir = %q\n[log]\nlevel = \"debug\"\n",
 		dnsserver.Start(t).Addr(), assetsDir(t))
 	if b, err := os.ReadFile(extra); err == nil {
-		cfg.WriteString(strings.ReplaceAll(string(b), "{{HTTP_ADDR}}", n.addr["http"]))
+		cfg.WriteString(strings.NewReplacer("{{HTTP_ADDR}}", n.addr["http"], "{{SPARE_ADDR}}", spare).Replace(string(b)))
 	} else if !errors.Is(err, os.ErrNotExist) {
 		t.Fatal(err)
 	}
