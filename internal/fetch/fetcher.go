@@ -142,6 +142,9 @@ func (f *Fetcher) RunDue(ctx context.Context) {
 	}
 }
 
+// TestTimeout bounds Test.
+const TestTimeout = 30 * time.Second
+
 // ErrBusy is an account whose lease another run holds.
 var ErrBusy = errors.New("a fetch of this account is already running; try again in a moment")
 
@@ -173,9 +176,10 @@ func (f *Fetcher) Fetch(ctx context.Context, a Account) (Result, error) {
 }
 
 // Test connects to a and logs in with password, then quits; it reports the number of
-// messages waiting. Nothing is fetched or recorded.
+// messages waiting. Nothing is fetched or recorded. It takes at most TestTimeout (a page
+// waits for it).
 func (f *Fetcher) Test(ctx context.Context, a Account, password string) (int, error) {
-	ctx, cancel := context.WithTimeout(ctx, 2*f.opt.Timeout)
+	ctx, cancel := context.WithTimeout(ctx, min(TestTimeout, 2*f.opt.Timeout))
 	defer cancel()
 	c, err := dialPOP3(ctx, f.opt.Dial, a, password, f.opt.TLS, f.opt.Timeout)
 	if err != nil {
