@@ -38,10 +38,12 @@ const SettingsScript = "mailgrid-webmail"
 const settingsMarker = "# mailgrid-settings: "
 
 // MailFilterState is the filter state the Settings page reads and writes: the spam
-// levels and the account's Sieve scripts (the driver of internal/filter, flt.db).
+// levels, the account's Sieve scripts and its documents (signatures, preferences; the
+// driver of internal/filter, flt.db).
 type MailFilterState interface {
 	filter.Settings
 	filter.SieveScripts
+	filter.AccountDocs
 }
 
 // settingsView is what mail_settings.html shows.

@@ -6,20 +6,17 @@ package web
 // signature separator line "-- " (RFC 3676 4.3), and above the quote of a reply or
 // forward; compose's script (assets/mail_signatures.js) swaps it when From changes.
 //
-// Model: one sigSet per account, kept where the Settings page keeps its settings — the
-// account's Sieve scripts in the filter state (MailFilterState) — as a script of its own,
-// SignaturesScript, that is never made active: its whole source is comment lines
-// (RFC 5228 2.3), the first "# mailgrid-signatures: <base64 of the JSON>", so it is a
-// valid Sieve script that does nothing (as mail_prefs.go keeps the display
-// preferences). Each change reads the set, changes a copy, validates it and stores it
-// with one PutScript; bad input answers 422 with the reason and stores nothing.
+// Model: one sigSet per account, a JSON document (SignaturesDoc) in the account's
+// documents of the filter state (filter.AccountDocs: shared by every node, not a Sieve
+// script). Each change reads the set, changes a copy, validates it and stores it with
+// one PutDoc; bad input answers 422 with the reason and stores nothing.
 
 import (
 	"context"
 	"embed"
-	"encoding/base64"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"html/template"
 	"io/fs"
 	"net/http"
@@ -34,11 +31,10 @@ import (
 //go:embed assets/mail_signatures.js
 var signaturesJSFS embed.FS
 
-// SignaturesScript is the name of the (never active) script that holds the signatures.
-const SignaturesScript = "mailgrid-signatures"
+// SignaturesDoc is the name of the account document that holds the signatures.
+const SignaturesDoc = "webmail.signatures"
 
 const (
-	sigMarker    = "# mailgrid-signatures: "
 	sigSeparator = "-- \n" // RFC 3676 4.3: dash dash space, alone on its line
 	maxSigs      = 20
 	maxSigName   = 100
@@ -77,7 +73,7 @@ func (s *sigSet) defaultFor(identity string) string {
 }
 
 func loadSigs(ctx context.Context, fs MailFilterState, c *mailCtx) (sigSet, error) {
-	src, err := fs.Script(ctx, c.ref, SignaturesScript)
+	j, err := fs.Doc(ctx, c.ref, SignaturesDoc)
 	if errors.Is(err, filter.ErrNotFound) {
 		return sigSet{}, nil
 	}
@@ -85,14 +81,8 @@ func loadSigs(ctx context.Context, fs MailFilterState, c *mailCtx) (sigSet, erro
 		return sigSet{}, err
 	}
 	var set sigSet
-	line, _, _ := strings.Cut(src, "\n")
-	enc, ok := strings.CutPrefix(strings.TrimRight(line, "\r"), sigMarker)
-	if !ok {
-		return sigSet{}, nil // edited by hand: no signatures
-	}
-	j, err := base64.StdEncoding.DecodeString(enc)
-	if err != nil || json.Unmarshal(j, &set) != nil {
-		return sigSet{}, nil
+	if err := json.Unmarshal(j, &set); err != nil {
+		return sigSet{}, fmt.Errorf("signatures document: %w", err)
 	}
 	return set, nil
 }
@@ -102,9 +92,7 @@ func saveSigs(ctx context.Context, fs MailFilterState, c *mailCtx, set sigSet) e
 	if err != nil {
 		return err
 	}
-	src := sigMarker + base64.StdEncoding.EncodeToString(j) + "\r\n" +
-		"# Webmail signatures (mailgrid). Not a filter: never made active.\r\n"
-	return fs.PutScript(ctx, c.ref, SignaturesScript, src)
+	return fs.PutDoc(ctx, c.ref, SignaturesDoc, j)
 }
 
 // normSigText is a signature's text with LF line ends and no trailing blank lines; it
