@@ -46,7 +46,7 @@ var assetFS embed.FS
 const htmxFile = "htmx.org/dist/htmx.min.js"
 
 // consolePages are the page templates; each is parsed with the layout and the partials.
-var consolePages = []string{"login", "console", "domain", "accounts", "account", "audit", "me", "error", "plans", "filters", "dns", "filterservers", "domainlife"}
+var consolePages = []string{"login", "console", "domain", "accounts", "account", "audit", "me", "error", "plans", "filters", "dns", "filterservers", "domainlife", "nodes"}
 
 type pages struct {
 	byName map[string]*template.Template
@@ -131,6 +131,8 @@ type pageData struct {
 	Policy *policyData
 	// Life is the domain's administrators and alias domains (console_domains_lifecycle.go).
 	Life *domainLifeData
+	// Nodes is the nodes and shards page's data (console_nodes.go).
+	Nodes *nodesPage
 
 	// Choices for the forms.
 	Services []string
@@ -159,6 +161,7 @@ func (s *Server) consoleRoutes(mux *http.ServeMux) {
 	s.consoleMeRoutes(mux)
 	s.consolePolicyRoutes(mux)
 	s.consoleDomainLifecycleRoutes(mux)
+	s.consoleNodeRoutes(mux)
 }
 
 // serveHTMX serves htmx from the npm install directory.
@@ -232,6 +235,7 @@ var flashes = map[string]string{
 	"block-added": "Block list entry added.", "block-removed": "Block list entry removed.",
 	"rule-added": "Rule added.", "rule-updated": "Rule saved.", "rule-deleted": "Rule deleted.", "switches-saved": "Filters saved.",
 	"held-released": "Message released and delivered.", "held-deleted": "Held message deleted.",
+	"migration-started": "Migration started on this node.", "migration-cancelled": "Migration cancelled.",
 }
 
 // consoleGET serves a page: the signed-in caller's data filled by fill, or the login

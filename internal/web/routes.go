@@ -74,7 +74,7 @@ func (s *Server) apiRoutes() []route {
 	}
 	// Further route groups live beside their handlers: admin_routes.go (plans, import,
 	// broadcast, DNS), admin_filterservers.go, mail_routes.go (the webmail's API).
-	return slices.Concat(base, s.adminRoutes(), s.domainLifecycleRoutes(), s.filterServerRoutes(), s.mailRoutes(), s.ssoRoutes())
+	return slices.Concat(base, s.adminRoutes(), s.domainLifecycleRoutes(), s.filterServerRoutes(), s.nodeRoutes(), s.mailRoutes(), s.ssoRoutes())
 }
 
 // Routes returns the API route table.
