@@ -84,6 +84,16 @@ func TestMailPrefsDisplay(t *testing.T) {
 	if !strings.Contains(rd, `<dd id="date">Mon, 2026-03-02 18:00 CST</dd>`) {
 		t.Errorf("read date: %s", regexp.MustCompile(`<dd id="date">[^<]*`).FindString(rd))
 	}
+	// Every page renders in Chinese without a formatting slip (a fmt verb given the
+	// wrong argument shows as "%!").
+	for _, path := range []string{list, list + "?thread=1", list + "?filter=unread&sort=subject", "/mail/search?q=msg",
+		"/mail/search?advanced=1", "/mail/compose", fmt.Sprintf("/mail/compose?reply=%d/%d", in.ID, newest.UID),
+		"/mail/settings", "/mail/prefs", "/mail/contacts", fmt.Sprintf("/mail/m/%d/999", in.ID)} {
+		_, _, p := c.get(path)
+		if strings.Contains(p, "%!") || !strings.Contains(p, `lang="zh-CN"`) {
+			t.Errorf("%s in Chinese: %s", path, p)
+		}
+	}
 	// The Settings page speaks the chosen language too.
 	if _, _, sp := c.get("/mail/settings"); !strings.Contains(sp, "<h2>自动回复</h2>") || !strings.Contains(sp, ">保存规则<") {
 		t.Errorf("settings page not in Chinese")
