@@ -23,12 +23,13 @@ var _ store.Lister = (*Store)(nil)
 // sortBatch is how many rows one fill statement gives sort keys.
 const sortBatch = 2000
 
-// sortCol is the column of each sort key.
+// sortCol is the column of each sort key: date and size in messages, the from and
+// subject keys in sort_keys (schema version 5).
 var sortCol = map[string]string{
 	store.SortDate:    "m.internal_date",
 	store.SortSize:    "m.size",
-	store.SortFrom:    "m.sort_from",
-	store.SortSubject: "m.sort_subject",
+	store.SortFrom:    "k.sender",
+	store.SortSubject: "k.subject",
 }
 
 // ListMessages implements store.Lister.
@@ -72,13 +73,7 @@ func (s *Store) ListMessages(ctx context.Context, acct store.AccountRef, mbox st
 	if plan.Limit == 0 {
 		return page, nil
 	}
-	dir := " ASC"
-	if plan.Desc {
-		dir = " DESC"
-	}
-	rows, err := s.pool.Query(ctx, `SELECT `+msgCols+` FROM messages m JOIN blobs b ON b.id = m.blob
-		WHERE m.mailbox = $1`+cond+` ORDER BY `+sortCol[q.Sort]+dir+`, m.uid`+dir+` LIMIT $2 OFFSET $3`,
-		int64(mbox), plan.Limit, plan.Offset)
+	rows, err := s.pool.Query(ctx, listSQL(q.Sort, cond, plan.Desc), int64(mbox), plan.Limit, plan.Offset)
 	if err != nil {
 		return page, fmt.Errorf("list: %w", err)
 	}
@@ -92,48 +87,70 @@ func (s *Store) ListMessages(ctx context.Context, acct store.AccountRef, mbox st
 	return page, nil
 }
 
-// fillSortKeys gives the mailbox's rows without sort keys their keys, sortBatch rows per
-// statement. The rows are found through messages_by_subject (its NULLs), so a mailbox with
+// listSQL is the page query: the page's UIDs and keys first (from the sort index; an
+// index-only scan where the visibility map allows, so rows skipped by OFFSET are not
+// read), then the page's rows by (mailbox, uid).
+func listSQL(sort, cond string, desc bool) string {
+	dir := " ASC"
+	if desc {
+		dir = " DESC"
+	}
+	sub := `SELECT m.uid AS uid, ` + sortCol[sort] + ` AS skey FROM messages m WHERE m.mailbox = $1` + cond
+	if sort == store.SortFrom || sort == store.SortSubject {
+		sub = `SELECT k.uid AS uid, ` + sortCol[sort] + ` AS skey FROM sort_keys k WHERE k.mailbox = $1`
+		if cond != "" {
+			sub = `SELECT k.uid AS uid, ` + sortCol[sort] + ` AS skey FROM sort_keys k
+				JOIN messages m ON m.mailbox = k.mailbox AND m.uid = k.uid WHERE k.mailbox = $1` + cond
+		}
+	}
+	return `SELECT ` + msgCols + ` FROM (` + sub + ` ORDER BY skey` + dir + `, uid` + dir + ` LIMIT $2 OFFSET $3) AS p
+		JOIN messages m ON m.mailbox = $1 AND m.uid = p.uid JOIN blobs b ON b.id = m.blob
+		ORDER BY p.skey` + dir + `, p.uid` + dir
+}
+
+// fillSortKeys gives the mailbox's sort_keys rows without keys their keys, sortBatch rows
+// per statement. They are found through sort_keys_subject (its NULLs), so a mailbox with
 // nothing to fill costs one index probe. Rows another transaction holds locked (a flag
 // change, another filler) are skipped, never waited for: two fillers cannot deadlock, and
 // a skipped row is filled by a later page. Each round fills rows or ends the loop.
 func (s *Store) fillSortKeys(ctx context.Context, mbox int64) error {
 	for range 1 << 12 {
-		rows, err := s.pool.Query(ctx, `SELECT id, meta FROM messages
-			WHERE mailbox = $1 AND sort_subject IS NULL LIMIT $2`, mbox, sortBatch)
+		rows, err := s.pool.Query(ctx, `SELECT k.uid, m.meta FROM sort_keys k
+			JOIN messages m ON m.mailbox = k.mailbox AND m.uid = k.uid
+			WHERE k.mailbox = $1 AND k.subject IS NULL LIMIT $2`, mbox, sortBatch)
 		if err != nil {
 			return fmt.Errorf("list: sort keys: %w", err)
 		}
-		var ids []int64
+		var uids []int64
 		var froms, subjects []string
 		for rows.Next() {
 			var (
-				id   int64
+				uid  int64
 				meta []byte
 			)
-			if err := rows.Scan(&id, &meta); err != nil {
+			if err := rows.Scan(&uid, &meta); err != nil {
 				rows.Close()
 				return fmt.Errorf("list: sort keys: %w", err)
 			}
 			f, sub := store.SortKeys(meta)
-			ids, froms, subjects = append(ids, id), append(froms, f), append(subjects, sub)
+			uids, froms, subjects = append(uids, uid), append(froms, f), append(subjects, sub)
 		}
 		rows.Close()
 		if err := rows.Err(); err != nil {
 			return fmt.Errorf("list: sort keys: %w", err)
 		}
-		if len(ids) == 0 {
+		if len(uids) == 0 {
 			return nil
 		}
-		tag, err := s.pool.Exec(ctx, `WITH k AS (SELECT * FROM unnest($1::bigint[], $2::text[], $3::text[]) AS k (id, f, s)),
-			l AS (SELECT m.id FROM messages m JOIN k ON k.id = m.id WHERE m.sort_subject IS NULL
-				ORDER BY m.id FOR UPDATE OF m SKIP LOCKED)
-			UPDATE messages m SET sort_from = k.f, sort_subject = k.s FROM k JOIN l ON l.id = k.id WHERE m.id = k.id`,
-			ids, froms, subjects)
+		tag, err := s.pool.Exec(ctx, `WITH v AS (SELECT * FROM unnest($2::bigint[], $3::text[], $4::text[]) AS v (uid, f, s)),
+			l AS (SELECT k.uid FROM sort_keys k JOIN v ON v.uid = k.uid WHERE k.mailbox = $1 AND k.subject IS NULL
+				ORDER BY k.uid FOR UPDATE OF k SKIP LOCKED)
+			UPDATE sort_keys k SET sender = v.f, subject = v.s FROM v JOIN l ON l.uid = v.uid
+			WHERE k.mailbox = $1 AND k.uid = v.uid`, mbox, uids, froms, subjects)
 		if err != nil {
 			return fmt.Errorf("list: sort keys: %w", err)
 		}
-		if len(ids) < sortBatch || tag.RowsAffected() == 0 {
+		if len(uids) < sortBatch || tag.RowsAffected() == 0 {
 			return nil
 		}
 	}

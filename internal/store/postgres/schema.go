@@ -158,6 +158,42 @@ CREATE INDEX messages_by_subject ON messages (mailbox, sort_subject, uid);
 CREATE INDEX messages_unseen ON messages (mailbox, uid) WHERE NOT seen;
 CREATE INDEX messages_flagged ON messages (mailbox, uid) WHERE '\Flagged' = ANY (flags);
 `,
+	// 5: the from and subject sort keys move to a narrow table of their own: filling them
+	// in as columns of messages rewrote every row. A trigger gives every new message a row
+	// with NULL keys (filled before the first page sorted by them, store.Lister) and
+	// another removes it with the message; existing messages get theirs here. The trigger
+	// functions live in the shard's schema and keep its search_path (FROM CURRENT: the
+	// migration's), so they find its tables whoever inserts.
+	`
+DROP INDEX messages_by_from;
+DROP INDEX messages_by_subject;
+ALTER TABLE messages DROP COLUMN sort_from, DROP COLUMN sort_subject;
+CREATE TABLE sort_keys (
+	mailbox bigint NOT NULL REFERENCES mailboxes (id) ON DELETE CASCADE,
+	uid     bigint NOT NULL,
+	sender  text COLLATE "C",
+	subject text COLLATE "C",
+	PRIMARY KEY (mailbox, uid)
+);
+CREATE INDEX sort_keys_from ON sort_keys (mailbox, sender, uid);
+CREATE INDEX sort_keys_subject ON sort_keys (mailbox, subject, uid);
+CREATE FUNCTION sort_keys_add() RETURNS trigger LANGUAGE plpgsql SET search_path FROM CURRENT AS $$
+BEGIN
+	INSERT INTO sort_keys (mailbox, uid) VALUES (NEW.mailbox, NEW.uid)
+		ON CONFLICT (mailbox, uid) DO UPDATE SET sender = NULL, subject = NULL;
+	RETURN NULL;
+END
+$$;
+CREATE FUNCTION sort_keys_del() RETURNS trigger LANGUAGE plpgsql SET search_path FROM CURRENT AS $$
+BEGIN
+	DELETE FROM sort_keys WHERE mailbox = OLD.mailbox AND uid = OLD.uid;
+	RETURN NULL;
+END
+$$;
+CREATE TRIGGER sort_keys_add AFTER INSERT ON messages FOR EACH ROW EXECUTE FUNCTION sort_keys_add();
+CREATE TRIGGER sort_keys_del AFTER DELETE ON messages FOR EACH ROW EXECUTE FUNCTION sort_keys_del();
+INSERT INTO sort_keys (mailbox, uid) SELECT mailbox, uid FROM messages;
+`,
 }
 
 // migrate brings the database to the newest schema in one transaction under an advisory

@@ -20,18 +20,20 @@ import (
 
 var _ store.Lister = (*Store)(nil)
 
-// smallFilter is the largest filtered set read through its partial index and sorted.
-const smallFilter = 4000
+// smallFilter is the largest filtered set read through its partial index and sorted (a
+// variable for the tests, which force each path).
+var smallFilter = 4000
 
 // sortBatch is how many rows one fill job gives sort keys.
 const sortBatch = 2000
 
-// sortCol is the column and index of each sort key.
+// sortCol is the key column and index of each sort key: date and size in messages, the
+// from and subject keys in sort_keys (schema version 5).
 var sortCol = map[string][2]string{
 	store.SortDate:    {"m.internal_date", "messages_by_date"},
 	store.SortSize:    {"m.size", "messages_by_size"},
-	store.SortFrom:    {"m.sort_from", "messages_by_from"},
-	store.SortSubject: {"m.sort_subject", "messages_by_subject"},
+	store.SortFrom:    {"k.sender", "sort_keys_from"},
+	store.SortSubject: {"k.subject", "sort_keys_subject"},
 }
 
 // ListMessages implements store.Lister.
@@ -73,18 +75,7 @@ func (s *Store) ListMessages(ctx context.Context, acct store.AccountRef, mbox st
 	if plan.Limit == 0 {
 		return page, nil
 	}
-	col := sortCol[q.Sort]
-	index := col[1]
-	if cond != "" && total <= smallFilter {
-		index = map[string]string{store.FilterUnseen: "messages_unseen", store.FilterFlagged: "messages_flagged"}[q.Filter]
-	}
-	dir := " ASC"
-	if plan.Desc {
-		dir = " DESC"
-	}
-	rows, err := s.rquery(ctx, `SELECT `+msgCols+` FROM messages m INDEXED BY `+index+` JOIN blobs b ON b.id = m.blob
-		WHERE m.mailbox = $1`+cond+` ORDER BY `+col[0]+dir+`, m.uid`+dir+` LIMIT $2 OFFSET $3`,
-		int64(mbox), plan.Limit, plan.Offset)
+	rows, err := s.rquery(ctx, listSQL(q.Sort, q.Filter, cond, total, plan.Desc), int64(mbox), plan.Limit, plan.Offset)
 	if err != nil {
 		return page, fmt.Errorf("list: %w", err)
 	}
@@ -104,18 +95,56 @@ func (s *Store) ListMessages(ctx context.Context, acct store.AccountRef, mbox st
 	return page, nil
 }
 
-// fillSortKeys gives the mailbox's rows without sort keys their keys, sortBatch rows per
-// commit. The rows without keys are found through messages_by_subject (NULL sorts first),
-// so a mailbox with nothing to fill costs one index probe. Each round fills rows, so the
+// listSQL is the page query. The page's UIDs and keys come first, from the sort index
+// alone where no filter applies (it holds the key and the UID: rows skipped by OFFSET are
+// never read), then the page's rows by (mailbox, uid). CROSS JOIN keeps SQLite's loops
+// in the order written.
+func listSQL(sort, filter, cond string, total int, desc bool) string {
+	col := sortCol[sort]
+	dir := " ASC"
+	if desc {
+		dir = " DESC"
+	}
+	order := ` ORDER BY skey` + dir + `, uid` + dir // the subquery's output columns
+	keyed := sort == store.SortFrom || sort == store.SortSubject
+	var sub string
+	switch {
+	case cond != "" && total <= smallFilter:
+		// The few passing rows through their partial index, sorted.
+		index := map[string]string{store.FilterUnseen: "messages_unseen", store.FilterFlagged: "messages_flagged"}[filter]
+		join := ""
+		if keyed {
+			join = ` CROSS JOIN sort_keys k`
+			cond += ` AND k.mailbox = m.mailbox AND k.uid = m.uid`
+		}
+		sub = `SELECT m.uid AS uid, ` + col[0] + ` AS skey FROM messages m INDEXED BY ` + index + join +
+			` WHERE m.mailbox = $1` + cond
+	case keyed && cond != "":
+		sub = `SELECT k.uid AS uid, ` + col[0] + ` AS skey FROM sort_keys k INDEXED BY ` + col[1] +
+			` CROSS JOIN messages m WHERE k.mailbox = $1 AND m.mailbox = k.mailbox AND m.uid = k.uid` + cond
+	case keyed:
+		sub = `SELECT k.uid AS uid, ` + col[0] + ` AS skey FROM sort_keys k INDEXED BY ` + col[1] + ` WHERE k.mailbox = $1`
+	default:
+		sub = `SELECT m.uid AS uid, ` + col[0] + ` AS skey FROM messages m INDEXED BY ` + col[1] + ` WHERE m.mailbox = $1` + cond
+	}
+	return `SELECT ` + msgCols + ` FROM (` + sub + order + ` LIMIT $2 OFFSET $3) AS p
+		CROSS JOIN messages m CROSS JOIN blobs b
+		WHERE m.mailbox = $1 AND m.uid = p.uid AND b.id = m.blob ORDER BY p.skey` + dir + `, p.uid` + dir
+}
+
+// fillSortKeys gives the mailbox's sort_keys rows without keys their keys, sortBatch rows
+// per commit. They are found through sort_keys_subject (NULL sorts first), so a mailbox
+// with nothing to fill costs one index probe. Each round fills rows, so the
 // loop ends; the bound is for safety.
 func (s *Store) fillSortKeys(ctx context.Context, mbox int64) error {
 	for range 1 << 12 {
 		type keyed struct {
-			id            int64
+			uid           int64
 			from, subject string
 		}
-		rows, err := s.rquery(ctx, `SELECT id, meta FROM messages INDEXED BY messages_by_subject
-			WHERE mailbox = $1 AND sort_subject IS NULL LIMIT $2`, mbox, sortBatch)
+		rows, err := s.rquery(ctx, `SELECT k.uid, m.meta FROM sort_keys k INDEXED BY sort_keys_subject
+			CROSS JOIN messages m WHERE k.mailbox = $1 AND k.subject IS NULL AND m.mailbox = k.mailbox AND m.uid = k.uid
+			LIMIT $2`, mbox, sortBatch)
 		if err != nil {
 			return fmt.Errorf("list: sort keys: %w", err)
 		}
@@ -125,7 +154,7 @@ func (s *Store) fillSortKeys(ctx context.Context, mbox int64) error {
 				k    keyed
 				meta []byte
 			)
-			if err := rows.Scan(&k.id, &meta); err != nil {
+			if err := rows.Scan(&k.uid, &meta); err != nil {
 				return errors.Join(fmt.Errorf("list: sort keys: %w", err), rows.Close())
 			}
 			k.from, k.subject = store.SortKeys(meta)
@@ -139,8 +168,8 @@ func (s *Store) fillSortKeys(ctx context.Context, mbox int64) error {
 		}
 		_, err = s.c.do(ctx, func(w *wtx) error {
 			for _, k := range todo {
-				if _, err := w.exec(`UPDATE messages SET sort_from = $2, sort_subject = $3 WHERE id = $1`,
-					k.id, k.from, k.subject); err != nil {
+				if _, err := w.exec(`UPDATE sort_keys SET sender = $3, subject = $4 WHERE mailbox = $1 AND uid = $2`,
+					mbox, k.uid, k.from, k.subject); err != nil {
 					return err
 				}
 			}

@@ -117,6 +117,35 @@ CREATE INDEX messages_by_subject ON messages (mailbox, sort_subject, uid);
 CREATE INDEX messages_unseen ON messages (mailbox, uid) WHERE seen = 0;
 CREATE INDEX messages_flagged ON messages (mailbox, uid) WHERE instr(flags, '\Flagged') > 0;
 `,
+	// 5: the from and subject sort keys move to a narrow table of their own: filling them
+	// in as columns of messages rewrote every row with its meta (100,000 rows: 30 s). A
+	// trigger gives every new message a row with NULL keys (filled before the first page
+	// sorted by them, store.Lister) and another removes it with the message; existing
+	// messages get theirs here.
+	`
+DROP INDEX messages_by_from;
+DROP INDEX messages_by_subject;
+ALTER TABLE messages DROP COLUMN sort_from;
+ALTER TABLE messages DROP COLUMN sort_subject;
+CREATE TABLE sort_keys (
+	mailbox INTEGER NOT NULL REFERENCES mailboxes (id) ON DELETE CASCADE,
+	uid     INTEGER NOT NULL,
+	sender  TEXT,
+	subject TEXT,
+	PRIMARY KEY (mailbox, uid)
+) WITHOUT ROWID;
+CREATE INDEX sort_keys_from ON sort_keys (mailbox, sender, uid);
+CREATE INDEX sort_keys_subject ON sort_keys (mailbox, subject, uid);
+CREATE TRIGGER sort_keys_add AFTER INSERT ON messages
+BEGIN
+	INSERT OR REPLACE INTO sort_keys (mailbox, uid) VALUES (NEW.mailbox, NEW.uid);
+END;
+CREATE TRIGGER sort_keys_del AFTER DELETE ON messages
+BEGIN
+	DELETE FROM sort_keys WHERE mailbox = OLD.mailbox AND uid = OLD.uid;
+END;
+INSERT OR REPLACE INTO sort_keys (mailbox, uid) SELECT mailbox, uid FROM messages;
+`,
 }
 
 // migrate brings the database to the newest schema in one immediate transaction, so two

@@ -129,6 +129,14 @@ func (h *harness) checkList(a store.AccountRef, mbox store.MailboxID, q store.Li
 	}
 }
 
+// RunList runs only the list cases: a driver whose page query has several paths (by the
+// size of the filtered set) runs them again with each path forced.
+func RunList(t *testing.T, open OpenFunc) {
+	for name, fn := range map[string]func(*testing.T, *harness){"ListMessages": testListMessages, "ListChanges": testListChanges} {
+		t.Run(name, func(t *testing.T) { fn(t, newHarness(t, open)) })
+	}
+}
+
 // testListMessages: every sort key, both orders, every filter, pages at the start, the
 // middle, past the middle (read from the other end) and past the end agree with an
 // oracle sorting in memory; base subjects (RFC 5256 2.1) and display names group as they
