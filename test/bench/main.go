@@ -47,6 +47,8 @@ func main() {
 	pg := flag.String("pg", "postgres://postgres@127.0.0.1:5432/postgres?sslmode=disable",
 		"-cluster: PostgreSQL maintenance DSN; the run creates and drops databases mailgrid_bench_*")
 	moveOnly := flag.Bool("move-only", false, "-cluster: only the user-move figure (no shapes, no baseline)")
+	webReqs := flag.Int("webmail-requests", 50, "measured requests per webmail page (webmail.go)")
+	webOnly := flag.Bool("webmail-only", false, "only the webmail figures")
 	flag.Parse()
 	log.SetFlags(0)
 
@@ -61,6 +63,12 @@ func main() {
 		log.Fatal(err)
 	}
 	defer stopDNS()
+	if *webOnly {
+		if err := runWebmail(*bin, *webReqs); err != nil {
+			log.Fatal(err)
+		}
+		return
+	}
 	if *cluster {
 		run := func() error { return runCluster(*bin, *pg, dnsAddr, *sessions, *messages, 20*time.Second) }
 		if *moveOnly {
@@ -92,6 +100,9 @@ func main() {
 	runPOP3(n.pop3, "user%d@bench.test", "bench-password", *sessions, *messages)
 	runIMAP(n.imaps, users, "bench-password", *sessions, 20*time.Second, n.sampleRSS)
 	runOutbound(n, sink, users[0], *outbound, *sessions)
+	if err := runWebmail(*bin, *webReqs); err != nil {
+		log.Print(err)
+	}
 }
 
 // runInbound sends count messages of size bytes over sessions concurrent connections to
