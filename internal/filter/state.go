@@ -123,3 +123,12 @@ type QuarantineStore interface {
 	// how many.
 	Expire(ctx context.Context, before time.Time) (int, error)
 }
+
+// DomainDeleter removes everything the filter state keeps for a domain: its block list,
+// rules and switches, its quarantined copies (a body held for other domains too stays),
+// and its accounts' spam levels, Bayes data, Sieve scripts, vacation memory and
+// documents. The domain purge (admin.Service.PurgeDomain) calls it once the domain's
+// accounts are gone; a domain without state is no error.
+type DomainDeleter interface {
+	DeleteDomain(ctx context.Context, domain string) error
+}

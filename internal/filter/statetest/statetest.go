@@ -31,6 +31,7 @@ type State interface {
 	filter.DomainRules
 	filter.DomainSwitches
 	filter.AccountDocs
+	filter.DomainDeleter
 	Close() error
 }
 
@@ -57,6 +58,7 @@ func Run(t *testing.T, open Opener) {
 		{"DomainRules", testDomainRules},
 		{"DomainSwitches", testDomainSwitches},
 		{"AccountDocs", testAccountDocs},
+		{"DeleteDomain", testDeleteDomain},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) { tc.fn(t, open) })
