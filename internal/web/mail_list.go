@@ -79,6 +79,7 @@ type mailPage struct {
 	Searched bool
 	Status   int
 	UI       uiPrefs // language, zone, theme, layout (mail_prefs.go)
+	SMS      bool    // the SMS link and "Send as SMS" are shown (mail_sms.go smsShown)
 }
 
 type quotaView struct {
@@ -170,6 +171,7 @@ func (s *Server) pageOf(ctx context.Context, c *mailCtx, title string, current s
 		return d
 	}
 	d.CSRF, d.Me, d.UI = c.p.csrf(), c.p.acct.Address.String(), c.ui
+	d.SMS = s.smsShown(ctx, c)
 	for _, b := range c.boxes {
 		parts := strings.Split(b.Name, store.MailboxSeparator)
 		f := folderView{ID: b.ID, Name: b.Name, Label: parts[len(parts)-1], Depth: len(parts) - 1,

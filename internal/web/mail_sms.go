@@ -104,6 +104,21 @@ func (s *Server) smsShow(w http.ResponseWriter, r *http.Request, c *mailCtx, t *
 	}
 }
 
+// smsShown reports whether the top bar's SMS link and compose's "Send as SMS" are shown:
+// a gateway is configured and the account's domain's plan enables SMS. A directory fault
+// hides them (logged); the SMS page itself still explains why it cannot send.
+func (s *Server) smsShown(ctx context.Context, c *mailCtx) bool {
+	svc := s.opt.Mail.SMS
+	if svc == nil || !svc.Enabled() || c == nil || c.p == nil {
+		return false
+	}
+	err := svc.Allowed(ctx, c.ref.Domain)
+	if err != nil && !errors.Is(err, sms.ErrOff) && !errors.Is(err, sms.ErrNotInPlan) {
+		s.log.Warn("webmail: sms plan", "err", err)
+	}
+	return err == nil
+}
+
 func smsRuleForm(r *http.Request, c *mailCtx) directory.SMSRule {
 	return directory.SMSRule{AccountID: c.ref.ID, Domain: c.ref.Domain, Phone: r.PostFormValue("phone"),
 		FromContains: r.PostFormValue("from_contains"), SubjectContains: r.PostFormValue("subject_contains"),

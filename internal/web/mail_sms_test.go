@@ -209,3 +209,28 @@ func TestMailSMSNotifyRule(t *testing.T) {
 		t.Fatal("rule still there")
 	}
 }
+
+// The top bar's SMS link and compose's "Send as SMS" are shown only where SMS is
+// configured and the domain's plan enables it, and follow a change of plan at once.
+func TestMailSMSShown(t *testing.T) {
+	shown := func(t *testing.T, c *client, want bool) {
+		t.Helper()
+		for path, id := range map[string]string{"/mail/search?advanced=1": `id="sms-link"`, "/mail/compose": `id="send-sms"`} {
+			st, _, body := c.get(path)
+			if st != http.StatusOK || strings.Contains(body, id) != want {
+				t.Errorf("%s: status %d, %s shown = %v, want %v", path, st, id, !want, want)
+			}
+		}
+	}
+	h, _ := smsHarness(t)
+	a, b := h.loggedIn("u1@a.example"), h.loggedIn("u1@b.example")
+	shown(t, a, true)
+	shown(t, b, false)
+	if err := h.env.Dir.SetDomainPlan(context.Background(), "b.example", "pro"); err != nil {
+		t.Fatal(err)
+	}
+	shown(t, b, true)
+
+	off := mailHarness(t, nil) // no gateway: SMS off
+	shown(t, off.loggedIn("u1@a.example"), false)
+}
