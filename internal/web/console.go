@@ -162,6 +162,7 @@ func (s *Server) consoleRoutes(mux *http.ServeMux) {
 	s.consolePolicyRoutes(mux)
 	s.consoleDomainLifecycleRoutes(mux)
 	s.consoleNodeRoutes(mux)
+	s.consoleSMSRoutes(mux) // console_sms.go: a domain's SMS statistics
 }
 
 // serveHTMX serves htmx from the npm install directory.
