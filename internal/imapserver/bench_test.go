@@ -46,9 +46,13 @@ func BenchmarkMixedWorkload(b *testing.B) {
 		},
 	}
 	if os.Getenv("IMAP_BENCH_OPS") != "" { // e.g. "012" to measure a subset
+		extra := []func(c *client, n int){ // 5: a flag-only search, as clients poll
+			func(c *client, n int) { c.ok("UID SEARCH UNSEEN") },
+		}
+		all := append(ops, extra...)
 		var sub []func(c *client, n int)
 		for _, ch := range os.Getenv("IMAP_BENCH_OPS") {
-			sub = append(sub, ops[ch-'0'])
+			sub = append(sub, all[ch-'0'])
 		}
 		ops = sub
 	}

@@ -10,9 +10,10 @@ import (
 )
 
 // TestSelectFromCacheMatchesStore: a server whose mailbox cache was filled by an earlier
-// SELECT answers a later SELECT exactly as a server reading the store does, after flag
-// changes, new keywords, appends, deliveries, expunges and a lost-notification resync made
-// by other sessions and by the store directly.
+// SELECT answers a later SELECT, and SEARCHes with flag keys (narrowed by the cache),
+// exactly as a server reading the store does, after flag changes, new keywords, appends,
+// deliveries, expunges and a lost-notification resync made by other sessions and by the
+// store directly.
 func TestSelectFromCacheMatchesStore(t *testing.T) {
 	w := newWorld(t)
 	for i := range 6 {
@@ -36,6 +37,9 @@ func TestSelectFromCacheMatchesStore(t *testing.T) {
 	for i, step := range steps {
 		step()
 		got := selectLines(a)
+		for _, q := range cacheSearches {
+			got = append(got, a.ok(q)...)
+		}
 		fresh := w.freshSelect(t)
 		if !slices.Equal(got, fresh) {
 			t.Fatalf("step %d: cached SELECT\n%s\nstore SELECT\n%s", i, strings.Join(got, "\n"), strings.Join(fresh, "\n"))
@@ -58,14 +62,28 @@ func selectLines(c *client) []string {
 	return out
 }
 
-// freshSelect selects INBOX on a new server (an empty cache: the store is read).
+// freshSelect selects INBOX on a new server (an empty cache: the store is read) and
+// runs cacheSearches there without the cache.
 func (w *world) freshSelect(t *testing.T) []string {
 	t.Helper()
-	_, addr := w.server(t, nil)
+	srv, addr := w.server(t, nil)
 	c := login(t, addr)
 	defer closeT(t, c.conn)
 	c.ok("ENABLE CONDSTORE")
-	return selectLines(c)
+	lines := selectLines(c)
+	imapserver.DropBoxCache(srv) // the searches read the store
+	for _, q := range cacheSearches {
+		lines = append(lines, c.ok(q)...)
+	}
+	return lines
+}
+
+var cacheSearches = []string{
+	"UID SEARCH UNSEEN",
+	"UID SEARCH SUBJECT m NOT SEEN",
+	`UID SEARCH OR KEYWORD $Important SUBJECT new`,
+	`UID SEARCH NOT (OR SEEN DELETED) ALL`,
+	"UID SEARCH MODSEQ 1 UNKEYWORD $Later",
 }
 
 // TestIdlePipelinedAfterDone: commands pipelined after DONE in the same packet (read

@@ -111,3 +111,36 @@ func TestBoxCacheDrops(t *testing.T) {
 		t.Fatalf("aborted fill left %d entries", len(c.boxes))
 	}
 }
+
+// TestFlagVerdict: flag keys decide alone; a key on anything else leaves the answer
+// unknown unless the flags decide it anyway.
+func TestFlagVerdict(t *testing.T) {
+	flag := func(op, f string) *searchKey { return &searchKey{op: op, flag: f} }
+	other := &searchKey{op: "FROM", str: "x"}
+	not := func(k *searchKey) *searchKey { return &searchKey{op: "NOT", kids: []*searchKey{k}} }
+	and := func(ks ...*searchKey) *searchKey { return &searchKey{op: "AND", kids: ks} }
+	or := func(a, b *searchKey) *searchKey { return &searchKey{op: "OR", kids: []*searchKey{a, b}} }
+	seen := []string{store.FlagSeen, "$Work"}
+	for _, c := range []struct {
+		name         string
+		k            *searchKey
+		match, known bool
+	}{
+		{"UNSEEN on seen", flag("UNSEEN", ""), false, true},
+		{"SEEN", flag("SEEN", ""), true, true},
+		{"KEYWORD any case", flag("KEYWORD", "$work"), true, true},
+		{"UNKEYWORD", flag("UNKEYWORD", "$Work"), false, true},
+		{"FROM", other, false, false},
+		{"FROM UNSEEN", and(other, flag("UNSEEN", "")), false, true},
+		{"FROM SEEN", and(other, flag("SEEN", "")), true, false},
+		{"OR FROM SEEN", or(other, flag("SEEN", "")), true, true},
+		{"OR FROM UNSEEN", or(other, flag("UNSEEN", "")), false, false},
+		{"NOT FROM", not(other), true, false},
+		{"NOT UNSEEN", not(flag("UNSEEN", "")), true, true},
+		{"NEW", &searchKey{op: "NEW"}, false, true},
+	} {
+		if m, k := c.k.flagVerdict(seen); m != c.match && c.known || k != c.known {
+			t.Errorf("%s: match %v known %v, want %v %v", c.name, m, k, c.match, c.known)
+		}
+	}
+}

@@ -157,6 +157,15 @@ func (s *session) runSearch(key *searchKey, onHit func(store.Message)) ([]store.
 		}
 		return hits, 0, nil
 	}
+	uids, decided := s.flagCandidates(key, uids)
+	if onHit == nil && decided {
+		// The flags answered everything (no MODSEQ key among them): no row to read.
+		hits := make([]store.Message, len(uids))
+		for i, u := range uids {
+			hits[i] = store.Message{UID: u}
+		}
+		return hits, 0, nil
+	}
 	err := s.eachMessage(uids, 0, onHit == nil && !info && !blob, func(m store.Message) error {
 		sm := &searchMsg{s: s, m: m, seq: v.seq(m.UID), maxSeq: maxSeq}
 		defer sm.close()
