@@ -24,7 +24,8 @@
 //     (strictly validated) unless the client enabled IMAP4rev2 or UTF8=ACCEPT, and are
 //     then checked by store.NormalizeMailboxName, so no name escapes the account.
 //   - view.go: the selected mailbox. A session subscribes to its account's bus
-//     (bus.Subscribe) before it reads the mailbox, keeps its own sequence-number to UID
+//     (bus.SubscribeGrowing: a channel of 8 changes, a burst queued on demand up to
+//     1,024) before it reads the mailbox, keeps its own sequence-number to UID
 //     map and collects other sessions' changes; they reach the client after each command
 //     and during IDLE (EXISTS, EXPUNGE or VANISHED, FETCH FLAGS with MODSEQ), never an
 //     EXPUNGE during FETCH, STORE or SEARCH by sequence number (RFC 9051 7.5.1). Our
@@ -32,6 +33,13 @@
 //     overflow resynchronises from the store (UIDs present, messages changed since the
 //     highest modseq seen). FLAGS and PERMANENTFLAGS list the keywords in use (keywords.go)
 //     and are sent again when a new keyword appears in the mailbox.
+//   - boxcache.go: the server's shared cache of selected mailboxes (UIDs and flags), kept
+//     current from the bus (bus.Observe) and used only when exact at the HIGHESTMODSEQ the
+//     store reports at that moment, so it can never show a state the store did not hold.
+//     SELECT reads no message row on a hit; SEARCH with flag keys reads only the rows its
+//     flags do not rule out, and none when the flags decide it (search_flags.go).
+//   - IDLE (cmd_idle.go): the session's 4 KiB command reader goes back to a server pool
+//     and DONE is read through a 16-byte one; the response buffer shrinks to 512 bytes.
 //   - cmd_*.go, fetch_*.go, search_*.go: the commands. FETCH streams bodies from
 //     store.OpenBlob through the part offsets of the message.Info cached at delivery
 //     (store.Message.Meta): BODY[1.2], BODY[2.HEADER], BODY[1.MIME] are io.SectionReaders
