@@ -46,6 +46,10 @@ type Service struct {
 	// Cluster is the nodes, shards and migrations view (nodes.go); nil: those calls
 	// answer ErrNotCluster.
 	Cluster *Cluster
+	// DomainPurgers remove what other parts keep per domain (the filter state, the
+	// embedded DKIM key files) when a deleted domain is purged, after its mail and before
+	// its directory rows. Each must take a domain it keeps nothing of as done.
+	DomainPurgers []func(ctx context.Context, domain string) error
 }
 
 // Ref returns the store reference of an account.

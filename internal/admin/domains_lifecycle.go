@@ -113,7 +113,8 @@ func (s *Service) PurgeDomain(ctx context.Context, name string) error {
 	return s.purge(ctx, name)
 }
 
-// purge removes the accounts' mail, then the domain's directory rows.
+// purge removes the accounts' mail, the domain's state elsewhere (DomainPurgers), then
+// the domain's directory rows.
 func (s *Service) purge(ctx context.Context, name string) error {
 	accts, err := s.Dir.Accounts(ctx, name)
 	if errors.Is(err, directory.ErrNotFound) {
@@ -129,6 +130,13 @@ func (s *Service) purge(ctx context.Context, name string) error {
 		}
 		if err := st.DeleteAccount(ctx, Ref(a)); err != nil && !errors.Is(err, store.ErrNotFound) {
 			return fmt.Errorf("%s: mail: %w", a.Address, err)
+		}
+	}
+	// What other parts keep for the domain (filter state, embedded DKIM key files) goes
+	// before the directory rows: a purge that fails here is retried from the start.
+	for _, p := range s.DomainPurgers {
+		if err := p(ctx, name); err != nil {
+			return fmt.Errorf("purge %s: %w", name, err)
 		}
 	}
 	if err := s.Dir.DeleteDomain(ctx, name, true); err != nil && !errors.Is(err, directory.ErrNotFound) {
