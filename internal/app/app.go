@@ -88,6 +88,7 @@ func Open(ctx context.Context, cfg config.Config, log *slog.Logger) (*System, er
 		return nil, err
 	}
 	s.Admin.Cluster = s.clusterAdmin() // nodes_admin.go
+	s.Admin.DomainPurgers = append(s.Admin.DomainPurgers, s.purgeDomainState)
 	return s, nil
 }
 
