@@ -218,7 +218,8 @@ function mailT(s) {
     var data = new FormData(form);
     if (e.submitter && e.submitter.name) { data.set(e.submitter.name, e.submitter.value); }
     var xhr = new XMLHttpRequest();
-    xhr.open('POST', form.action);
+    // A button's own formaction ("Send as SMS") is where the form goes, as without script.
+    xhr.open('POST', e.submitter && e.submitter.hasAttribute('formaction') ? e.submitter.formAction : form.action);
     bar.hidden = false; bar.value = 0;
     xhr.upload.addEventListener('progress', function (p) { if (p.lengthComputable) { bar.max = p.total; bar.value = p.loaded; } });
     xhr.addEventListener('load', function () {
