@@ -42,7 +42,7 @@ func dnsRecordsCmd(e *env) *cobra.Command {
 				if h == "" {
 					h = s.Cfg.Hostname
 				}
-				recs, err := admin.DNSRecords(ctx, d.Name, h, s.DKIMKeys())
+				recs, err := admin.DNSRecords(ctx, d.Name, h, s.DKIMKeys(), s.Cfg.HTTP.MTASTSMode)
 				if err != nil {
 					return err
 				}

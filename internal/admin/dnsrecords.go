@@ -57,8 +57,9 @@ func MTASTSPolicy(host string, mode ...string) string {
 // 3.6.2.1), DMARC (RFC 7489, p=quarantine with aggregate reports to postmaster),
 // autoconfig and autodiscover names for mail clients, SRV records for client
 // discovery (RFC 6186, RFC 8314 5.1) and MTA-STS (RFC 8461 3.1, the policy id derived
-// from the policy so it changes only when the policy does).
-func DNSRecords(ctx context.Context, domain, host string, keys dkimkeys.Keys) ([]DNSRecord, error) {
+// from the policy served in stsMode (MTASTSPolicy), so it changes only when the policy
+// does).
+func DNSRecords(ctx context.Context, domain, host string, keys dkimkeys.Keys, stsMode string) ([]DNSRecord, error) {
 	d, err := mail.ParseDomain(domain)
 	if err != nil {
 		return nil, fmt.Errorf("domain %q: %w", domain, err)
@@ -67,7 +68,7 @@ func DNSRecords(ctx context.Context, domain, host string, keys dkimkeys.Keys) ([
 	if err != nil {
 		return nil, fmt.Errorf("host %q: %w", host, err)
 	}
-	sum := sha256.Sum256([]byte(MTASTSPolicy(h)))
+	sum := sha256.Sum256([]byte(MTASTSPolicy(h, stsMode)))
 	recs := []DNSRecord{
 		rec("mx", d, "MX", "10 "+h+".", ""),
 		rec("spf", d, "TXT", "v=spf1 mx -all", "only the MX hosts send for the domain"),

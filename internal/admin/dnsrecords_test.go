@@ -2,6 +2,8 @@ package admin_test
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"strings"
 	"testing"
 	"time"
@@ -20,7 +22,7 @@ func TestDNSRecords(t *testing.T) {
 	if _, err := keys.Rotate(ctx, "example.org"); err != nil {
 		t.Fatal(err)
 	}
-	recs, err := admin.DNSRecords(ctx, "Example.ORG", "mx.example.net", keys)
+	recs, err := admin.DNSRecords(ctx, "Example.ORG", "mx.example.net", keys, "")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -134,5 +136,32 @@ func TestNodeRecords(t *testing.T) {
 	}
 	if s := strings.Join(got, ", "); s != "10.1.2.3 differs, 203.0.113.9 ok, 2001:db8::9 missing" {
 		t.Errorf("checks: %s", s)
+	}
+}
+
+// The _mta-sts TXT id names the policy in the mode the nodes serve: changing the mode
+// changes the id (RFC 8461 3.1: senders refetch only when it changes).
+func TestMTASTSIDFollowsMode(t *testing.T) {
+	id := func(mode string) string {
+		recs, err := admin.DNSRecords(context.Background(), "example.org", "mx.example.net", nil, mode)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, r := range recs {
+			if r.Name == "_mta-sts.example.org" {
+				return r.Value
+			}
+		}
+		t.Fatalf("no _mta-sts record in %v", recs)
+		return ""
+	}
+	for _, mode := range []string{"testing", "enforce"} {
+		sum := sha256.Sum256([]byte(admin.MTASTSPolicy("mx.example.net", mode)))
+		if got, want := id(mode), "v=STSv1; id="+hex.EncodeToString(sum[:8]); got != want {
+			t.Errorf("mode %s: TXT %q, want %q", mode, got, want)
+		}
+	}
+	if id("") != id("testing") || id("enforce") == id("testing") {
+		t.Errorf("ids: default %q testing %q enforce %q", id(""), id("testing"), id("enforce"))
 	}
 }

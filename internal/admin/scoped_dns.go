@@ -13,11 +13,13 @@ import (
 
 // DNSSource is what DNS records are computed from: the MX host (the node's hostname),
 // the DKIM keys (nil: no DKIM records) and the resolver that checks publication (nil:
-// no check).
+// no check), and the mode of the MTA-STS policy the nodes serve (http.mta_sts_mode; ""
+// testing).
 type DNSSource struct {
-	Host     string
-	Keys     dkimkeys.Keys
-	Resolver dns.Resolver
+	Host       string
+	Keys       dkimkeys.Keys
+	Resolver   dns.Resolver
+	MTASTSMode string
 }
 
 // ErrNoResolver is returned by CheckDNS when no resolver is configured.
@@ -37,7 +39,7 @@ func (c *Scoped) DNSRecords(ctx context.Context, domain string, src DNSSource) (
 	if dom.Name != d {
 		return nil, fmt.Errorf("%w: domain %s", directory.ErrNotFound, d) // an alias domain: listed with its target
 	}
-	recs, err := DNSRecords(ctx, d, src.Host, src.Keys)
+	recs, err := DNSRecords(ctx, d, src.Host, src.Keys, src.MTASTSMode)
 	if err != nil {
 		return nil, err
 	}
@@ -57,7 +59,7 @@ func (c *Scoped) aliasDNSRecords(ctx context.Context, target, host string, recs 
 		return nil, err
 	}
 	for _, a := range as {
-		ar, err := DNSRecords(ctx, a.Name, host, nil)
+		ar, err := DNSRecords(ctx, a.Name, host, nil, "") // MX, SPF and DMARC only
 		if err != nil {
 			return nil, err
 		}

@@ -284,7 +284,7 @@ func (s *System) webServer(p *delivery.Pipeline, flt *filters) (server, error) {
 				SMS: flt.smsService()},
 			// The console's filter policy, quarantine and DNS pages (web/admin_policy.go).
 			Filters: webFilters(s, p, flt),
-			DNS:     admin.DNSSource{Keys: s.DKIMKeys(), Resolver: dns.New(s.Cfg.DNS.Servers, s.Cfg.DNS.Timeout.D())},
+			DNS:     admin.DNSSource{Keys: s.DKIMKeys(), Resolver: dns.New(s.Cfg.DNS.Servers, s.Cfg.DNS.Timeout.D()), MTASTSMode: s.Cfg.HTTP.MTASTSMode},
 			// MTA-STS policy, autoconfig, autodiscover (web/wellknown.go).
 			WellKnown: web.WellKnownOptions{MTASTSMode: s.Cfg.HTTP.MTASTSMode, IMAPS: s.Cfg.Listen.IMAPS, IMAP: s.Cfg.Listen.IMAP,
 				POP3S: s.Cfg.Listen.POP3S, POP3: s.Cfg.Listen.POP3, Submissions: s.Cfg.Listen.Submissions, Submission: s.Cfg.Listen.Submission},

@@ -54,7 +54,7 @@ func TestMTASTSPolicyServed(t *testing.T) {
 	if body != want {
 		t.Fatalf("policy %q, want %q", body, want)
 	}
-	recs, err := admin.DNSRecords(context.Background(), "a.example", "mx.test", nil)
+	recs, err := admin.DNSRecords(context.Background(), "a.example", "mx.test", nil, "")
 	if err != nil {
 		t.Fatal(err)
 	}
