@@ -130,6 +130,9 @@ type Domain struct {
 	MaxMessageBytes int64 // largest message accepted for or from this domain
 	MaxQuotaBytes   int64 // largest quota an account of this domain may have; also the default quota
 	MaxUsers        int   // number of accounts
+	// MaxAttachmentBytes is the largest attachment (decoded) a message of the domain may
+	// carry, within its plan's; 0: the plan's (Plan.MaxAttachmentBytes) applies.
+	MaxAttachmentBytes int64
 	// DisabledServices are the services no account of the domain may use (see
 	// ServiceAllowed); sorted, no duplicates, nil when none.
 	DisabledServices []string

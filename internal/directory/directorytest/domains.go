@@ -9,7 +9,7 @@ import (
 
 func testDomainCRUD(f *fixture) {
 	t, d, ctx := f.t, f.d, f.ctx
-	in := directory.Domain{Name: "b.example", Enabled: true, MaxMessageBytes: 10 << 20, MaxQuotaBytes: 1 << 30, MaxUsers: 50}
+	in := directory.Domain{Name: "b.example", Enabled: true, MaxMessageBytes: 10 << 20, MaxQuotaBytes: 1 << 30, MaxUsers: 50, MaxAttachmentBytes: 5 << 20}
 	if err := d.CreateDomain(ctx, in); err != nil {
 		t.Fatalf("CreateDomain: %v", err)
 	}
@@ -22,7 +22,8 @@ func testDomainCRUD(f *fixture) {
 		t.Fatalf("Domain: %v", err)
 	}
 	if got.Name != in.Name || !got.Enabled || got.MaxMessageBytes != in.MaxMessageBytes ||
-		got.MaxQuotaBytes != in.MaxQuotaBytes || got.MaxUsers != in.MaxUsers || got.CreatedAt.IsZero() {
+		got.MaxQuotaBytes != in.MaxQuotaBytes || got.MaxUsers != in.MaxUsers || got.CreatedAt.IsZero() ||
+		got.MaxAttachmentBytes != in.MaxAttachmentBytes {
 		t.Errorf("Domain = %+v, want %+v with CreatedAt set", got, in)
 	}
 	if _, err := d.Domain(ctx, "B.EXAMPLE"); err != nil {
@@ -43,16 +44,17 @@ func testDomainCRUD(f *fixture) {
 		t.Errorf("Domains = %v, want [a.example b.example] in order", names)
 	}
 
-	upd := directory.Domain{Name: "b.example", Enabled: false, MaxMessageBytes: 1, MaxQuotaBytes: 2, MaxUsers: 3}
+	upd := directory.Domain{Name: "b.example", Enabled: false, MaxMessageBytes: 1, MaxQuotaBytes: 2, MaxUsers: 3, MaxAttachmentBytes: 4}
 	if err := d.UpdateDomain(ctx, upd); err != nil {
 		t.Fatalf("UpdateDomain: %v", err)
 	}
 	got, err = d.Domain(ctx, "b.example")
-	if err != nil || got.Enabled || got.MaxMessageBytes != 1 || got.MaxQuotaBytes != 2 || got.MaxUsers != 3 {
+	if err != nil || got.Enabled || got.MaxMessageBytes != 1 || got.MaxQuotaBytes != 2 || got.MaxUsers != 3 || got.MaxAttachmentBytes != 4 {
 		t.Errorf("after UpdateDomain: %+v, %v", got, err)
 	}
 	f.wantErr("UpdateDomain(unknown)", d.UpdateDomain(ctx, directory.Domain{Name: "nope.example"}), directory.ErrNotFound)
 	f.wantErr("UpdateDomain(negative)", d.UpdateDomain(ctx, directory.Domain{Name: "b.example", MaxUsers: -1}), directory.ErrInvalid)
+	f.wantErr("UpdateDomain(negative attachment limit)", d.UpdateDomain(ctx, directory.Domain{Name: "b.example", MaxAttachmentBytes: -1}), directory.ErrInvalid)
 }
 
 func testDomainInvalid(f *fixture) {

@@ -12,7 +12,7 @@ import (
 	"mailgrid/internal/mail"
 )
 
-const domainCols = `name, enabled, max_message_bytes, max_quota_bytes, max_users, created_at, disabled_services`
+const domainCols = `name, enabled, max_message_bytes, max_quota_bytes, max_users, created_at, disabled_services, max_attachment_bytes`
 
 // domainReadCols are domainCols and the deletion stamps, as scanDomain reads them.
 const domainReadCols = domainCols + `, deleted_at, purge_at`
@@ -22,7 +22,7 @@ func scanDomain(row pgx.Row) (directory.Domain, error) {
 	var d directory.Domain
 	var deleted, purge *time.Time
 	err := row.Scan(&d.Name, &d.Enabled, &d.MaxMessageBytes, &d.MaxQuotaBytes, &d.MaxUsers, &d.CreatedAt, &d.DisabledServices,
-		&deleted, &purge)
+		&d.MaxAttachmentBytes, &deleted, &purge)
 	d.CreatedAt, d.DisabledServices = d.CreatedAt.UTC(), nilIfEmpty(d.DisabledServices)
 	if deleted != nil && purge != nil {
 		d.DeletedAt, d.PurgeAt, d.Enabled = deleted.UTC(), purge.UTC(), false
@@ -61,9 +61,9 @@ func (d *Directory) CreateDomain(ctx context.Context, dom directory.Domain) erro
 		if t, err := aliasTarget(ctx, tx, name); err != nil || t != "" {
 			return errors.Join(err, fmt.Errorf("%w: %q is an alias domain", directory.ErrExists, name))
 		}
-		tag, err := tx.Exec(ctx, `INSERT INTO domains (`+domainCols+`) VALUES ($1, $2, $3, $4, $5, $6, $7)
+		tag, err := tx.Exec(ctx, `INSERT INTO domains (`+domainCols+`) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
 			ON CONFLICT (name) DO NOTHING`,
-			name, dom.Enabled, dom.MaxMessageBytes, dom.MaxQuotaBytes, dom.MaxUsers, d.now(), services)
+			name, dom.Enabled, dom.MaxMessageBytes, dom.MaxQuotaBytes, dom.MaxUsers, d.now(), services, dom.MaxAttachmentBytes)
 		if err != nil {
 			return fmt.Errorf("postgres directory: create domain %q: %w", name, err)
 		}
@@ -126,8 +126,8 @@ func (d *Directory) UpdateDomain(ctx context.Context, dom directory.Domain) erro
 			return fmt.Errorf("%w: %q", directory.ErrDomainDeleted, name)
 		}
 		if _, err := tx.Exec(ctx, `UPDATE domains SET enabled = $2, max_message_bytes = $3,
-			max_quota_bytes = $4, max_users = $5, disabled_services = $6 WHERE name = $1`,
-			name, dom.Enabled, dom.MaxMessageBytes, dom.MaxQuotaBytes, dom.MaxUsers, services); err != nil {
+			max_quota_bytes = $4, max_users = $5, disabled_services = $6, max_attachment_bytes = $7 WHERE name = $1`,
+			name, dom.Enabled, dom.MaxMessageBytes, dom.MaxQuotaBytes, dom.MaxUsers, services, dom.MaxAttachmentBytes); err != nil {
 			return fmt.Errorf("postgres directory: update domain %q: %w", name, err)
 		}
 		return nil

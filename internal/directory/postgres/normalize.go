@@ -64,7 +64,7 @@ func lookupDomain(name string) (string, error) {
 // checkDomainLimits validates a domain's limits and returns its normalised service
 // switches, never nil (the column is NOT NULL).
 func checkDomainLimits(d directory.Domain) ([]string, error) {
-	if d.MaxMessageBytes < 0 || d.MaxQuotaBytes < 0 || d.MaxUsers < 0 {
+	if d.MaxMessageBytes < 0 || d.MaxQuotaBytes < 0 || d.MaxUsers < 0 || d.MaxAttachmentBytes < 0 {
 		return nil, fmt.Errorf("%w: negative domain limit", directory.ErrInvalid)
 	}
 	return normServices(d.DisabledServices)

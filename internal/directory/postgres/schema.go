@@ -9,7 +9,7 @@ import (
 )
 
 // SchemaVersion is the schema version this code writes.
-const SchemaVersion = 9
+const SchemaVersion = 10
 
 // migrationLock is the pg_advisory_xact_lock key that serialises directory migrations
 // across nodes ("mailgrd" and 1 in ASCII; the queue uses another key).
@@ -18,7 +18,7 @@ const migrationLock int64 = 0x6d61696c67726401
 // migrations returns the schema steps in order: step i brings version i to i+1.
 // Never edit a released step; append a new one and bump SchemaVersion.
 func migrations() []string {
-	return []string{schemaV1, schemaV2, schemaV3, schemaV4, schemaV5, schemaV6, schemaV7, schemaV8, schemaV9}
+	return []string{schemaV1, schemaV2, schemaV3, schemaV4, schemaV5, schemaV6, schemaV7, schemaV8, schemaV9, schemaV10}
 }
 
 // schemaV1 is the directory proper, the tables of the SQLite driver's schema. Keys and

@@ -33,7 +33,7 @@ func lookupDomainName(name string) (string, error) {
 
 // checkLimits validates a domain's limits and returns its normalised service switches.
 func checkLimits(d directory.Domain) ([]string, error) {
-	if d.MaxMessageBytes < 0 || d.MaxQuotaBytes < 0 || d.MaxUsers < 0 {
+	if d.MaxMessageBytes < 0 || d.MaxQuotaBytes < 0 || d.MaxUsers < 0 || d.MaxAttachmentBytes < 0 {
 		return nil, fmt.Errorf("%w: negative domain limit", directory.ErrInvalid)
 	}
 	return directory.NormServices(d.DisabledServices)
@@ -50,7 +50,7 @@ func splitServices(s string) []string {
 	return strings.Split(s, ",")
 }
 
-const domainCols = `name, enabled, max_message_bytes, max_quota_bytes, max_users, created_at, disabled_services`
+const domainCols = `name, enabled, max_message_bytes, max_quota_bytes, max_users, created_at, disabled_services, max_attachment_bytes`
 
 // domainReadCols are domainCols and the deletion stamps, as scanDomain reads them.
 const domainReadCols = domainCols + `, deleted_at, purge_at`
@@ -63,7 +63,7 @@ func scanDomain(s scanner) (directory.Domain, error) {
 	var created, deleted, purge int64
 	var services string
 	err := s.Scan(&d.Name, &d.Enabled, &d.MaxMessageBytes, &d.MaxQuotaBytes, &d.MaxUsers, &created, &services,
-		&deleted, &purge)
+		&d.MaxAttachmentBytes, &deleted, &purge)
 	d.CreatedAt, d.DisabledServices = fromMicros(created), splitServices(services)
 	if deleted != 0 {
 		d.DeletedAt, d.PurgeAt, d.Enabled = fromMicros(deleted), fromMicros(purge), false
@@ -99,9 +99,9 @@ func (d *Directory) CreateDomain(ctx context.Context, dom directory.Domain) erro
 			return errors.Join(err, fmt.Errorf("%w: %q is an alias domain", directory.ErrExists, name))
 		}
 		res, err := tx.ExecContext(ctx, `INSERT INTO domains (`+domainCols+`)
-			VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (name) DO NOTHING`,
+			VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT (name) DO NOTHING`,
 			name, boolInt(dom.Enabled), dom.MaxMessageBytes, dom.MaxQuotaBytes, dom.MaxUsers, micros(d.now()),
-			joinServices(services))
+			joinServices(services), dom.MaxAttachmentBytes)
 		if err != nil {
 			return fmt.Errorf("sqlite directory: create domain %q: %w", name, err)
 		}
@@ -172,8 +172,9 @@ func (d *Directory) UpdateDomain(ctx context.Context, dom directory.Domain) erro
 			return fmt.Errorf("%w: %q", directory.ErrDomainDeleted, name)
 		}
 		if _, err := tx.ExecContext(ctx, `UPDATE domains SET enabled = $2, max_message_bytes = $3,
-			max_quota_bytes = $4, max_users = $5, disabled_services = $6 WHERE name = $1`,
-			name, boolInt(dom.Enabled), dom.MaxMessageBytes, dom.MaxQuotaBytes, dom.MaxUsers, joinServices(services)); err != nil {
+			max_quota_bytes = $4, max_users = $5, disabled_services = $6, max_attachment_bytes = $7 WHERE name = $1`,
+			name, boolInt(dom.Enabled), dom.MaxMessageBytes, dom.MaxQuotaBytes, dom.MaxUsers, joinServices(services),
+			dom.MaxAttachmentBytes); err != nil {
 			return fmt.Errorf("sqlite directory: update domain %q: %w", name, err)
 		}
 		return nil

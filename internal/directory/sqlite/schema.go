@@ -8,12 +8,12 @@ import (
 )
 
 // SchemaVersion is the schema version this code writes (PRAGMA user_version).
-const SchemaVersion = 6
+const SchemaVersion = 7
 
 // migrations returns the schema steps in order: step i brings user_version i to i+1.
 // Never edit a released step; append a new one and bump SchemaVersion.
 func migrations() []string {
-	return []string{schemaV1, schemaV2, schemaV3, schemaV4, schemaV5, schemaV6}
+	return []string{schemaV1, schemaV2, schemaV3, schemaV4, schemaV5, schemaV6, schemaV7}
 }
 
 // schemaV1 is the initial schema. Times are UTC microseconds since the epoch; booleans 0/1.
