@@ -25,11 +25,14 @@ const (
 //     3.1.1, store package doc), so an entry whose modseq equals the HighestModSeq the
 //     SELECT just read from the store is exactly what the store holds; any other entry is
 //     not used (a miss reads the store, as without the cache).
-//   - Entries follow the bus: observe sees every published batch of every account in
-//     commit order (bus.Observe, in the publisher's goroutine) and applies message
-//     changes with a modseq above the entry's. A change the bus may have lost
-//     (AccountResync, a transport's ResyncAll) or a move of the account drops the
-//     account's entries; a deleted mailbox drops its entry.
+//   - Entries follow the bus: observe sees every published batch of every account
+//     (bus.Observe, in the publisher's goroutine) and applies message changes with a
+//     modseq above the entry's. Each message change takes exactly the mailbox's next
+//     modseq, so the next change an entry can take is modseq+1: any other (a change
+//     published out of commit order, as a cluster node's own changes and another node's
+//     NOTIFY may interleave, or one lost) drops the entry, as do a change the bus may have
+//     lost (AccountResync, a transport's ResyncAll) and a move of the account; a deleted
+//     mailbox drops its entry.
 //   - An entry is filled from a SELECT's own store read: it is installed empty first (so
 //     changes published meanwhile are queued, none missed), and kept only when the
 //     mailbox's HighestModSeq read again after the rows is the one read before them, so
@@ -94,10 +97,15 @@ func (c *boxCache) observe(changes []store.Change) {
 	}
 }
 
-// apply changes a ready entry by one message change newer than it.
-func (c *boxCache) apply(b *cachedBox, ch store.Change) {
+// apply changes a ready entry by one message change newer than it, or drops the entry
+// when a change between them is missing; it reports whether the entry is still there.
+func (c *boxCache) apply(b *cachedBox, ch store.Change) bool {
 	if ch.ModSeq <= b.modseq {
-		return // in the snapshot already
+		return true // in the snapshot already
+	}
+	if ch.ModSeq != b.modseq+1 {
+		c.drop(b)
+		return false
 	}
 	b.modseq = ch.ModSeq
 	i, found := slices.BinarySearch(b.uids, ch.UID)
@@ -113,6 +121,7 @@ func (c *boxCache) apply(b *cachedBox, ch store.Change) {
 		b.flags = slices.Delete(b.flags, i, i+1)
 		c.total--
 	}
+	return true
 }
 
 func (c *boxCache) drop(b *cachedBox) {
@@ -185,10 +194,13 @@ func (c *boxCache) finishFill(b *cachedBox, mb store.Mailbox, uids []store.UID, 
 	}
 	b.filling, b.uidValidity, b.modseq, b.uids, b.flags = false, mb.UIDValidity, mb.HighestModSeq, uids, flags
 	c.total += len(uids)
-	for _, ch := range b.queued {
-		c.apply(b, ch)
-	}
+	queued := b.queued
 	b.queued = nil
+	for _, ch := range queued {
+		if !c.apply(b, ch) {
+			return
+		}
+	}
 	c.tick++
 	b.used = c.tick
 	for c.total > boxCacheMessages {

@@ -144,3 +144,25 @@ func TestFlagVerdict(t *testing.T) {
 		}
 	}
 }
+
+// TestBoxCacheDropsOnGap: a change whose modseq is not the entry's next (one published
+// out of commit order or lost) drops the entry; the older one arriving later finds none.
+func TestBoxCacheDropsOnGap(t *testing.T) {
+	c := newBoxCache()
+	key := fillCache(t, c)
+	c.observe([]store.Change{msgChange(store.FlagsChanged, 2, 12, store.FlagSeen)}) // 11 not seen
+	if _, ok := c.boxes[key]; ok || c.total != 0 {
+		t.Fatalf("entry kept across a gap (total %d)", c.total)
+	}
+	c.observe([]store.Change{msgChange(store.MessageAdded, 4, 11)})
+	if len(c.boxes) != 0 {
+		t.Fatal("a late change re-created an entry")
+	}
+
+	b := c.beginFill(key) // a gap among the changes queued while filling
+	c.observe([]store.Change{msgChange(store.MessageAdded, 4, 11), msgChange(store.MessageAdded, 5, 13)})
+	c.finishFill(b, cacheMailbox(10), []store.UID{1}, [][]string{{}})
+	if _, ok := c.boxes[key]; ok || c.total != 0 {
+		t.Fatalf("entry kept across a gap in its queue (total %d)", c.total)
+	}
+}
