@@ -2,9 +2,9 @@ package web
 
 import (
 	"context"
-	"encoding/base64"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"net/http"
 	"slices"
 	"strconv"
@@ -23,12 +23,9 @@ import (
 // Display preferences of the webmail (/mail/prefs): page size, time zone, language,
 // theme, layout, and the senders whose remote images load without a click.
 //
-// Model: one Prefs value per account, kept where the Settings page keeps its settings —
-// the account's Sieve scripts in the filter state (MailFilterState) — as a script of its
-// own, PrefsScript, that is never made active: its whole source is comment lines
-// (RFC 5228 2.3), the first "# mailgrid-prefs: <base64 of the JSON>", so it is a valid
-// Sieve script that does nothing, is visible and removable over ManageSieve, and its
-// removal only resets the preferences. withMail loads it once per request into
+// Model: one Prefs value per account, a JSON document (PrefsDoc) among the account's
+// documents in the filter state (filter.AccountDocs: shared by every node; not a Sieve
+// script, so ManageSieve clients never see it). withMail loads it once per request into
 // mailCtx.ui (uiPrefs), which the templates and handlers read: nothing is cached across
 // requests, so a saved change is in force on the next page, on every node.
 //
@@ -36,11 +33,10 @@ import (
 // browser's zone), the language of Accept-Language, the browser's light or dark scheme,
 // the list-only layout.
 
-// PrefsScript is the name of the (never active) script that holds the preferences.
-const PrefsScript = "mailgrid-prefs"
+// PrefsDoc is the name of the account document that holds the preferences.
+const PrefsDoc = "webmail.prefs"
 
 const (
-	prefsMarker       = "# mailgrid-prefs: "
 	maxImageSenders   = 500
 	minPageSize       = 10
 	maxPageSize       = 200
@@ -158,49 +154,27 @@ func (s *Server) pageSizeFor(c *mailCtx) int {
 
 // loadPrefs reads the stored preferences; none stored is the zero Prefs.
 func loadPrefs(ctx context.Context, fs MailFilterState, c *mailCtx) (Prefs, error) {
-	src, err := fs.Script(ctx, c.ref, PrefsScript)
+	j, err := fs.Doc(ctx, c.ref, PrefsDoc)
 	if errors.Is(err, filter.ErrNotFound) {
 		return Prefs{}, nil
 	}
 	if err != nil {
 		return Prefs{}, err
 	}
-	return decodePrefs(src), nil
-}
-
-// encodePrefs is the stored script: comment lines only.
-func encodePrefs(p Prefs) (string, error) {
-	j, err := json.Marshal(p)
-	if err != nil {
-		return "", err
-	}
-	return prefsMarker + base64.StdEncoding.EncodeToString(j) + "\r\n" +
-		"# Webmail display preferences (mailgrid). Not a filter: never made active.\r\n", nil
-}
-
-// decodePrefs reads the preferences back; a script without the marker line (edited by
-// hand) is the defaults.
-func decodePrefs(src string) Prefs {
 	var p Prefs
-	line, _, _ := strings.Cut(src, "\n")
-	enc, ok := strings.CutPrefix(strings.TrimRight(line, "\r"), prefsMarker)
-	if !ok {
-		return p
+	if err := json.Unmarshal(j, &p); err != nil {
+		return Prefs{}, fmt.Errorf("preferences document: %w", err)
 	}
-	j, err := base64.StdEncoding.DecodeString(enc)
-	if err != nil || json.Unmarshal(j, &p) != nil {
-		return Prefs{}
-	}
-	return p
+	return p, nil
 }
 
-// savePrefs stores p (never activating the script).
+// savePrefs stores p.
 func savePrefs(ctx context.Context, fs MailFilterState, c *mailCtx, p Prefs) error {
-	src, err := encodePrefs(p)
+	j, err := json.Marshal(p)
 	if err != nil {
 		return err
 	}
-	return fs.PutScript(ctx, c.ref, PrefsScript, src)
+	return fs.PutDoc(ctx, c.ref, PrefsDoc, j)
 }
 
 // normSender is the form of a sender address on the image list: the parsed address

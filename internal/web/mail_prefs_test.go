@@ -141,10 +141,13 @@ func TestMailPrefsRefusals(t *testing.T) {
 	if strings.Contains(other, `list="tz-list" value="Europe/Berlin"`) || strings.Contains(other, "data-theme") {
 		t.Errorf("u2 sees u1's preferences")
 	}
-	// The preferences script is never the active Sieve script.
+	// The preferences are a document, never a Sieve script (ManageSieve lists none).
 	ref := deliverytest.Ref(h.acct["u1@a.example"])
-	if name, _, err := h.env.Filter.ActiveScript(context.Background(), ref); err == nil && name == web.PrefsScript {
-		t.Errorf("the preferences script is active")
+	if doc, err := h.env.Filter.Doc(context.Background(), ref, web.PrefsDoc); err != nil || !strings.Contains(string(doc), "Europe/Berlin") {
+		t.Errorf("preferences document: %q, %v", doc, err)
+	}
+	if scripts, err := h.env.Filter.Scripts(context.Background(), ref); err != nil || len(scripts) != 0 {
+		t.Errorf("Sieve scripts after saving preferences: %v, %v; want none", scripts, err)
 	}
 }
 
