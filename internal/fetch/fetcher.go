@@ -34,6 +34,12 @@ type Options struct {
 	TLS *tls.Config
 	// Dial opens connections; nil is a net.Dialer.
 	Dial Dialer
+	// AllowPrivate lets users fetch from loopback, private, link-local and unspecified
+	// addresses (config fetch.allow_private; tests). Otherwise every connection goes
+	// through the address guard (guard.go), whatever Dial is.
+	AllowPrivate bool
+	// Resolver looks up remote host names for the guard; nil is net.DefaultResolver.
+	Resolver *net.Resolver
 	// Tick is how often the schedule looks for due accounts; default 30s.
 	Tick time.Duration
 	// Timeout bounds each POP3 command; default 60s.
@@ -62,6 +68,13 @@ func New(opt Options) (*Fetcher, error) {
 	if opt.Dial == nil {
 		d := &net.Dialer{Timeout: 30 * time.Second}
 		opt.Dial = d.DialContext
+	}
+	if !opt.AllowPrivate {
+		r := opt.Resolver
+		if r == nil {
+			r = net.DefaultResolver
+		}
+		opt.Dial = guarded(opt.Dial, r)
 	}
 	if opt.Tick <= 0 {
 		opt.Tick = 30 * time.Second

@@ -96,7 +96,7 @@ func (w *world) fetcher(t testing.TB) *fetch.Fetcher {
 	t.Helper()
 	f, err := fetch.New(fetch.Options{
 		Store: w.fs, Deliver: fetch.StoreDeliverer{Dir: w.Dir, Shards: w.Shards}, Node: "n1",
-		TLS: &tls.Config{RootCAs: w.rootCAs, MinVersion: tls.VersionTLS12}, Dial: w.dial, Timeout: linetest.Deadline, Now: w.clock.Now,
+		TLS: &tls.Config{RootCAs: w.rootCAs, MinVersion: tls.VersionTLS12}, Dial: w.dial, AllowPrivate: true, Timeout: linetest.Deadline, Now: w.clock.Now,
 	})
 	if err != nil {
 		t.Fatal(err)

@@ -70,6 +70,9 @@ func dialPOP3(ctx context.Context, dial Dialer, a Account, password string, base
 		return nil, errors.New("refusing a POP3 connection without TLS to a non-loopback host")
 	}
 	conn, err := dial(ctx, "tcp", a.Addr())
+	if errors.Is(err, ErrForbidden) {
+		return nil, err // the user's choice, not the remote's fault
+	}
 	if err != nil {
 		return nil, &ConnError{Err: fmt.Errorf("cannot connect to %s: %w", a.Addr(), err)}
 	}
