@@ -42,6 +42,7 @@ type Config struct {
 	Filter   Filter   `toml:"filter"`
 	HTTP     HTTP     `toml:"http"`
 	SMS      SMS      `toml:"sms"`
+	Fetch    Fetch    `toml:"fetch"`
 	Admin    Admin    `toml:"admin"`
 }
 
