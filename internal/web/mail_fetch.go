@@ -254,7 +254,7 @@ func (s *Server) fetchTest(ctx context.Context, c *mailCtx, form fetchForm, pass
 	}
 	n, err := f.Test(ctx, a, password)
 	if err != nil {
-		return "", fmt.Errorf("%w: %v", errFetchTest, err)
+		return "", fmt.Errorf("%w: %w", errFetchTest, err)
 	}
 	return fmt.Sprintf("Test passed: logged in to %s as %s; %d message(s) waiting.", a.Addr(), a.User, n), nil
 }
@@ -271,6 +271,14 @@ func (s *Server) fetchFail(w http.ResponseWriter, r *http.Request, c *mailCtx, t
 		s.mailError(w, r, c, http.StatusNotFound, "No such external account.")
 	case errors.Is(err, fetch.ErrInvalid):
 		s.fetchList(w, r, c, t, http.StatusBadRequest, strings.TrimPrefix(err.Error(), "fetch: "), "", form)
+	case errors.Is(err, fetch.ErrForbidden):
+		// The guard refused the host (fetch.Forbidden): the user's input, nothing connected.
+		var fe *fetch.ForbiddenError
+		msg := "The server does not connect to that address."
+		if errors.As(err, &fe) {
+			msg = "The remote server was " + fe.Error() + "."
+		}
+		s.fetchList(w, r, c, t, http.StatusBadRequest, msg, "", form)
 	case errors.Is(err, fetch.ErrBusy):
 		s.fetchList(w, r, c, t, http.StatusConflict, err.Error(), "", form)
 	case errors.Is(err, fetch.ErrMailboxFull):

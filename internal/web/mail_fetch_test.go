@@ -19,6 +19,12 @@ import (
 // loopback, logins without TLS allowed) serving the same directory as the remote.
 func fetchHarness(t *testing.T) (*harness, string) {
 	t.Helper()
+	return fetchHarnessGuard(t, true)
+}
+
+// fetchHarnessGuard is fetchHarness with the address guard on unless allowPrivate.
+func fetchHarnessGuard(t *testing.T, allowPrivate bool) (*harness, string) {
+	t.Helper()
 	db, err := fetchsqlite.Open(t.Context(), fetchsqlite.Options{Dir: t.TempDir()})
 	if err != nil {
 		t.Fatal(err)
@@ -35,7 +41,7 @@ func fetchHarness(t *testing.T) (*harness, string) {
 			t.Fatal(err)
 		}
 		popAddr = linetest.Serve(t, srv)
-		f, err := fetch.New(fetch.Options{Store: db, Deliver: fetch.StoreDeliverer{Dir: e.Dir, Shards: e.Shards}, Node: "web-test", Timeout: linetest.Deadline})
+		f, err := fetch.New(fetch.Options{Store: db, Deliver: fetch.StoreDeliverer{Dir: e.Dir, Shards: e.Shards}, Node: "web-test", AllowPrivate: allowPrivate, Timeout: linetest.Deadline})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -139,5 +145,39 @@ func TestMailFetchRemoteDown(t *testing.T) {
 	}
 	if _, _, page := c.get("/mail/fetch"); !strings.Contains(page, `class="f-error"`) || !strings.Contains(page, "cannot connect") {
 		t.Fatalf("the error is not shown on the list: %s", page)
+	}
+}
+
+// TestMailFetchGuard: without fetch.allow_private, Test and Fetch now of an account on
+// loopback are refused with the reason (400), nothing is fetched, and the list shows it.
+func TestMailFetchGuard(t *testing.T) {
+	h, popAddr := fetchHarnessGuard(t, false)
+	h.deliver("u2@a.example", "From: x@remote.example\r\nSubject: waiting on the remote\r\n\r\nhello\r\n")
+	host, port, _ := strings.Cut(popAddr, ":")
+	c := h.loggedIn("u1@a.example")
+	form := url.Values{"op": {"save"}, "host": {host}, "port": {port}, "tls": {"none"}, "user": {"u2@a.example"},
+		"password": {pw}, "folder": {"INBOX"}, "mode": {"keep"}, "interval": {"15"}}
+	test := url.Values{}
+	for k, v := range form {
+		test[k] = v
+	}
+	test.Set("op", "test")
+	if st, _, body := c.post("/mail/fetch", test); st != http.StatusBadRequest || !strings.Contains(body, "refused: 127.0.0.1 is a loopback") {
+		t.Fatalf("test to loopback: %d %s", st, body)
+	}
+	if st, _, body := c.post("/mail/fetch", form); st != http.StatusSeeOther {
+		t.Fatalf("save: %d %s", st, body)
+	}
+	_, _, page := c.get("/mail/fetch")
+	i := strings.Index(page, `data-fetch-id="`)
+	id := page[i+15 : i+15+strings.IndexByte(page[i+15:], '"')]
+	if st, _, body := c.post("/mail/fetch", url.Values{"op": {"fetch"}, "id": {id}}); st != http.StatusBadRequest || !strings.Contains(body, "only from public addresses") {
+		t.Fatalf("fetch now from loopback: %d %s", st, body)
+	}
+	if _, _, page := c.get("/mail/fetch"); !strings.Contains(page, `class="f-error"`) || !strings.Contains(page, "refused") {
+		t.Fatalf("the refusal is not shown on the list: %s", page)
+	}
+	if got := h.msgs("u1@a.example", h.box("u1@a.example", "INBOX")); len(got) != 0 {
+		t.Fatalf("INBOX holds %d", len(got))
 	}
 }
