@@ -67,7 +67,7 @@ func (s *System) withFetch(build func(*fetch.Fetcher) (server, error)) (server, 
 	}
 	f, err := fetch.New(fetch.Options{
 		Store: db, Deliver: fetch.StoreDeliverer{Dir: s.Dir, Shards: s.Shards}, Node: node,
-		TLS: s.fetchTLS(), MaxMessage: s.Cfg.SMTP.MaxMessageBytes, Logger: s.Log.With("svc", "fetch"),
+		TLS: s.fetchTLS(), MaxMessage: s.Cfg.SMTP.MaxMessageBytes, AllowPrivate: s.Cfg.Fetch.AllowPrivate, Logger: s.Log.With("svc", "fetch"),
 	})
 	if err != nil {
 		return nil, errors.Join(err, db.Close())
