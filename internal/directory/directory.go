@@ -143,6 +143,16 @@ type Domain struct {
 	PurgeAt   time.Time
 }
 
+// AttachmentLimit is the largest attachment a message of the domain may carry, given its
+// plan's limit (0 without a plan or limit): the domain's own when set and tighter, else
+// the plan's; 0 means none.
+func (d Domain) AttachmentLimit(plan int64) int64 {
+	if d.MaxAttachmentBytes > 0 && (plan == 0 || d.MaxAttachmentBytes < plan) {
+		return d.MaxAttachmentBytes
+	}
+	return plan
+}
+
 // Account is a mailbox owner.
 type Account struct {
 	ID            int64
