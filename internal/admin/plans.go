@@ -11,7 +11,8 @@ package admin
 //     disabled services are added. Limits below the plan stay. Existing accounts keep
 //     their quotas (as when a system admin lowers a domain limit).
 //   - A domain admin may change the limits of its own domains only when they are on a
-//     plan, only the mailbox quota, message size and service switches, and only within
+//     plan, only the mailbox quota, message and attachment size (the domain's
+//     MaxAttachmentBytes, 0 meaning the plan's) and service switches, and only within
 //     the plan (UpdateDomain); Enabled and MaxUsers stay the system admin's.
 //   - Plan CRUD and assignment are the system admin's; a domain admin may read the plan
 //     of a domain it administers (DomainPlan).
@@ -65,6 +66,9 @@ func WithinPlan(d directory.Domain, p directory.Plan) error {
 	check("max_quota_bytes", d.MaxQuotaBytes, p.MailboxQuotaBytes)
 	check("max_message_bytes", d.MaxMessageBytes, p.MaxMessageBytes)
 	check("max_users", int64(d.MaxUsers), int64(p.MaxUsers))
+	if p.MaxAttachmentBytes > 0 && d.MaxAttachmentBytes > p.MaxAttachmentBytes { // 0: the plan's
+		over = append(over, fmt.Sprintf("max_attachment_bytes %d (plan: %d)", d.MaxAttachmentBytes, p.MaxAttachmentBytes))
+	}
 	for _, sv := range p.DisabledServices {
 		if !slices.Contains(d.DisabledServices, sv) {
 			over = append(over, "service "+sv+" (disabled by the plan)")
@@ -94,6 +98,9 @@ func ClampToPlan(d directory.Domain, p directory.Plan) directory.Domain {
 	d.MaxQuotaBytes = clamp(d.MaxQuotaBytes, p.MailboxQuotaBytes)
 	d.MaxMessageBytes = clamp(d.MaxMessageBytes, p.MaxMessageBytes)
 	d.MaxUsers = int(clamp(int64(d.MaxUsers), int64(p.MaxUsers)))
+	if p.MaxAttachmentBytes > 0 && d.MaxAttachmentBytes > p.MaxAttachmentBytes {
+		d.MaxAttachmentBytes = p.MaxAttachmentBytes // 0 stays: it means the plan's
+	}
 	dis := slices.Concat(d.DisabledServices, p.DisabledServices)
 	slices.Sort(dis)
 	d.DisabledServices = slices.Compact(dis)
@@ -216,7 +223,7 @@ func (c *Scoped) clampDomain(ctx context.Context, name string, p directory.Plan)
 	}
 	nd := ClampToPlan(d, p)
 	if nd.MaxQuotaBytes == d.MaxQuotaBytes && nd.MaxMessageBytes == d.MaxMessageBytes &&
-		nd.MaxUsers == d.MaxUsers && slices.Equal(nd.DisabledServices, d.DisabledServices) {
+		nd.MaxUsers == d.MaxUsers && nd.MaxAttachmentBytes == d.MaxAttachmentBytes && slices.Equal(nd.DisabledServices, d.DisabledServices) {
 		return false, nil
 	}
 	if err := c.s.Dir.UpdateDomain(ctx, nd); err != nil {

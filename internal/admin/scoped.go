@@ -103,6 +103,8 @@ type DomainUpdate struct {
 	MaxQuotaBytes    *int64
 	MaxUsers         *int
 	DisabledServices *[]string
+	// MaxAttachmentBytes is the domain's own attachment limit (0: the plan's).
+	MaxAttachmentBytes *int64
 }
 
 // UpdateDomain applies u to a domain: a system admin anything, a domain admin of a
@@ -157,9 +159,12 @@ func applyDomainUpdate(d *directory.Domain, u DomainUpdate) {
 	if u.DisabledServices != nil {
 		d.DisabledServices = *u.DisabledServices
 	}
+	if u.MaxAttachmentBytes != nil {
+		d.MaxAttachmentBytes = *u.MaxAttachmentBytes
+	}
 }
 
 func describeDomain(d directory.Domain) string {
-	return fmt.Sprintf("enabled=%v max_message_bytes=%d max_quota_bytes=%d max_users=%d disabled_services=%s",
-		d.Enabled, d.MaxMessageBytes, d.MaxQuotaBytes, d.MaxUsers, strings.Join(d.DisabledServices, ","))
+	return fmt.Sprintf("enabled=%v max_message_bytes=%d max_quota_bytes=%d max_users=%d max_attachment_bytes=%d disabled_services=%s",
+		d.Enabled, d.MaxMessageBytes, d.MaxQuotaBytes, d.MaxUsers, d.MaxAttachmentBytes, strings.Join(d.DisabledServices, ","))
 }
