@@ -24,23 +24,42 @@ type AttachmentLimits interface {
 	MaxAttachmentBytes(ctx context.Context, domain string) (int64, error)
 }
 
-// PlanLimits reads a domain's attachment limit from its service plan: 0 for a domain
-// without a plan, and for one mailgrid does not host.
+// PlanLimits reads a domain's attachment limit: the domain's own
+// (directory.Domain.MaxAttachmentBytes) when set and within its plan's, else its service
+// plan's (directory.Domain.AttachmentLimit); 0 for a domain with neither, and for one
+// mailgrid does not host. The domain is read when Plans also reads domains (the
+// directories do).
 type PlanLimits struct {
 	Plans directory.PlanStore
 }
 
+// domainReader is the part of a directory that reads a domain.
+type domainReader interface {
+	Domain(ctx context.Context, name string) (directory.Domain, error)
+}
+
 // MaxAttachmentBytes implements AttachmentLimits.
 func (p PlanLimits) MaxAttachmentBytes(ctx context.Context, domain string) (int64, error) {
+	var dom directory.Domain
+	if dr, ok := p.Plans.(domainReader); ok {
+		d, err := dr.Domain(ctx, domain)
+		switch {
+		case errors.Is(err, directory.ErrNotFound):
+			return 0, nil // not hosted here
+		case err != nil:
+			return 0, err
+		}
+		dom = d
+	}
 	name, err := p.Plans.DomainPlan(ctx, domain)
 	if err != nil || name == "" {
-		return 0, err
+		return dom.AttachmentLimit(0), err
 	}
 	pl, err := p.Plans.Plan(ctx, name)
 	if errors.Is(err, directory.ErrNotFound) {
-		return 0, nil // unassigned and deleted meanwhile
+		return dom.AttachmentLimit(0), nil // unassigned and deleted meanwhile
 	}
-	return pl.MaxAttachmentBytes, err
+	return dom.AttachmentLimit(pl.MaxAttachmentBytes), err
 }
 
 // AttachmentSize refuses, at DATA, a message with an attachment larger than the limit

@@ -294,3 +294,32 @@ func selfSignedCert(t *testing.T) (string, *tls.Config) {
 	must(t, os.WriteFile(file, certPEM, 0o600))
 	return file, &tls.Config{Certificates: []tls.Certificate{pair}, MinVersion: tls.VersionTLS12}
 }
+
+// The domain's own limit (directory.Domain.MaxAttachmentBytes) applies when set: below
+// its plan's on small.test, alone on big.test (no plan).
+func TestAttachmentSizeDomainLimit(t *testing.T) {
+	e := attachStack(t)
+	ctx := context.Background()
+	for _, dl := range []struct {
+		name  string
+		limit int64
+	}{{"small.test", 4000}, {"big.test", 6000}} {
+		d, err := e.Dir.Domain(ctx, dl.name)
+		must(t, err)
+		d.MaxAttachmentBytes = dl.limit
+		must(t, e.Dir.UpdateDomain(ctx, d))
+	}
+	for _, c := range []struct {
+		rcpt   string
+		n      int
+		refuse bool
+	}{{"user@small.test", 4001, true}, {"user@small.test", 4000, false},
+		{"user@big.test", 6001, true}, {"user@big.test", 6000, false}} {
+		reply, _ := deliver(t, e, envTo("a@remote.example", c.rcpt), withPart(c.n, "base64", "attachment", false))
+		if c.refuse {
+			wantReply(t, reply, 552, [3]int{5, 3, 4})
+		} else if reply != nil {
+			t.Fatalf("%s, %d bytes: refused: %v", c.rcpt, c.n, reply)
+		}
+	}
+}
