@@ -221,7 +221,7 @@ func domainForm(r *http.Request) (admin.DomainUpdate, error) {
 	for _, fl := range []struct {
 		name string
 		dst  **int64
-	}{{"max_quota", &u.MaxQuotaBytes}, {"max_message", &u.MaxMessageBytes}} {
+	}{{"max_quota", &u.MaxQuotaBytes}, {"max_message", &u.MaxMessageBytes}, {"max_attachment", &u.MaxAttachmentBytes}} {
 		if !f.Has(fl.name) {
 			continue
 		}

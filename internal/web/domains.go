@@ -27,6 +27,8 @@ type newDomain struct {
 	MaxQuotaBytes    int64    `json:"max_quota_bytes"`
 	MaxUsers         int      `json:"max_users"`
 	DisabledServices []string `json:"disabled_services"`
+	// MaxAttachmentBytes is the domain's own attachment limit (0: its plan's).
+	MaxAttachmentBytes int64 `json:"max_attachment_bytes"`
 }
 
 // apiCreateDomain adds a domain, enabled (POST /api/v1/domains).
@@ -36,7 +38,8 @@ func (s *Server) apiCreateDomain(w http.ResponseWriter, r *http.Request, p *prin
 		return err
 	}
 	d, err := s.scoped(r, p).CreateDomain(r.Context(), directory.Domain{Name: req.Name, MaxMessageBytes: req.MaxMessageBytes,
-		MaxQuotaBytes: req.MaxQuotaBytes, MaxUsers: req.MaxUsers, DisabledServices: req.DisabledServices})
+		MaxQuotaBytes: req.MaxQuotaBytes, MaxUsers: req.MaxUsers, DisabledServices: req.DisabledServices,
+		MaxAttachmentBytes: req.MaxAttachmentBytes})
 	if err != nil {
 		return err
 	}
@@ -60,6 +63,8 @@ type domainPatch struct {
 	MaxQuotaBytes    *int64    `json:"max_quota_bytes"`
 	MaxUsers         *int      `json:"max_users"`
 	DisabledServices *[]string `json:"disabled_services"`
+	// MaxAttachmentBytes: the domain's own attachment limit (0: its plan's).
+	MaxAttachmentBytes *int64 `json:"max_attachment_bytes"`
 }
 
 // apiUpdateDomain changes a domain's switches and limits (PATCH /api/v1/domains/{domain}).

@@ -23,6 +23,8 @@ type domainView struct {
 	MaxUsers         int       `json:"max_users"`
 	DisabledServices []string  `json:"disabled_services"`
 	CreatedAt        time.Time `json:"created_at"`
+	// MaxAttachmentBytes is the domain's own attachment limit; 0: its plan's applies.
+	MaxAttachmentBytes int64 `json:"max_attachment_bytes"`
 	// DeletedAt and PurgeAt: only while the domain is deleted (restorable until PurgeAt).
 	DeletedAt *time.Time `json:"deleted_at,omitempty"`
 	PurgeAt   *time.Time `json:"purge_at,omitempty"`
@@ -31,7 +33,8 @@ type domainView struct {
 func viewDomain(d directory.Domain) domainView {
 	v := domainView{Name: d.Name, NameUnicode: mail.DomainUnicode(d.Name), Enabled: d.Enabled,
 		MaxMessageBytes: d.MaxMessageBytes, MaxQuotaBytes: d.MaxQuotaBytes, MaxUsers: d.MaxUsers,
-		DisabledServices: nonNilStrings(d.DisabledServices), CreatedAt: d.CreatedAt}
+		DisabledServices: nonNilStrings(d.DisabledServices), CreatedAt: d.CreatedAt,
+		MaxAttachmentBytes: d.MaxAttachmentBytes}
 	if d.Deleted() {
 		v.DeletedAt, v.PurgeAt = &d.DeletedAt, &d.PurgeAt
 	}
