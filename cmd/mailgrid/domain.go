@@ -24,6 +24,8 @@ type domainView struct {
 	MaxMessageBytes int64  `json:"max_message_bytes"`
 	MaxQuotaBytes   int64  `json:"max_quota_bytes"`
 	MaxUsers        int    `json:"max_users"`
+	// MaxAttachmentBytes is the domain's own attachment limit; 0: its plan's.
+	MaxAttachmentBytes int64 `json:"max_attachment_bytes"`
 	// DisabledServices are the services no account of the domain may use; [] when none.
 	DisabledServices []string  `json:"disabled_services"`
 	Accounts         int       `json:"accounts"`
@@ -149,6 +151,7 @@ type domainSettings struct {
 	services         serviceFlags
 	maxMsg, maxQuota string
 	maxUsers         int
+	maxAttach        string
 }
 
 func domainSetCmd(e *env) *cobra.Command {
@@ -167,8 +170,9 @@ func domainSetCmd(e *env) *cobra.Command {
 				return fmt.Errorf("domain %q: %w", args[0], err)
 			}
 			f := cmd.Flags()
-			if !ds.services.given() && !f.Changed("max-message-size") && !f.Changed("max-quota") && !f.Changed("max-users") {
-				return errors.New("nothing to change: give --disable, --enable, --max-message-size, --max-quota or --max-users")
+			if !ds.services.given() && !f.Changed("max-message-size") && !f.Changed("max-quota") && !f.Changed("max-users") &&
+				!f.Changed("max-attachment-size") {
+				return errors.New("nothing to change: give --disable, --enable, --max-message-size, --max-attachment-size, --max-quota or --max-users")
 			}
 			return e.withSystem(cmd.Context(), func(s *app.System) error {
 				d, err := s.Dir.Domain(cmd.Context(), name)
@@ -179,7 +183,7 @@ func domainSetCmd(e *env) *cobra.Command {
 					return err
 				}
 				u := admin.DomainUpdate{MaxMessageBytes: &d.MaxMessageBytes, MaxQuotaBytes: &d.MaxQuotaBytes,
-					MaxUsers: &d.MaxUsers, DisabledServices: &d.DisabledServices}
+					MaxUsers: &d.MaxUsers, DisabledServices: &d.DisabledServices, MaxAttachmentBytes: &d.MaxAttachmentBytes}
 				if d, err = cli(s).UpdateDomain(cmd.Context(), name, u); err != nil {
 					return fmt.Errorf("domain %s: %w", name, err)
 				}
@@ -196,6 +200,7 @@ func domainSetCmd(e *env) *cobra.Command {
 	f.StringVar(&ds.maxMsg, "max-message-size", "0", "largest message (e.g. 25M); 0 = the server limit")
 	f.StringVar(&ds.maxQuota, "max-quota", "0", "largest (and default) account quota (e.g. 2G); 0 = unlimited")
 	f.IntVar(&ds.maxUsers, "max-users", 0, "number of accounts; 0 = unlimited")
+	f.StringVar(&ds.maxAttach, "max-attachment-size", "0", "largest attachment (e.g. 10M), within the plan's; 0 = the plan's")
 	return c
 }
 
@@ -223,6 +228,11 @@ func (ds *domainSettings) apply(cmd *cobra.Command, d directory.Domain) (directo
 			return d, errors.New("--max-users must be >= 0")
 		}
 		d.MaxUsers = ds.maxUsers
+	}
+	if f.Changed("max-attachment-size") {
+		if d.MaxAttachmentBytes, err = parseSize(ds.maxAttach); err != nil {
+			return d, err
+		}
 	}
 	return d, nil
 }
@@ -287,7 +297,8 @@ func formatServices(s []string) string {
 func viewDomain(d directory.Domain, accounts int) domainView {
 	v := domainView{Name: d.Name, Enabled: d.Enabled, MaxMessageBytes: d.MaxMessageBytes,
 		MaxQuotaBytes: d.MaxQuotaBytes, MaxUsers: d.MaxUsers, Accounts: accounts, CreatedAt: d.CreatedAt,
-		DisabledServices: append([]string{}, d.DisabledServices...)}
+		MaxAttachmentBytes: d.MaxAttachmentBytes,
+		DisabledServices:   append([]string{}, d.DisabledServices...)}
 	if u := mail.DomainUnicode(d.Name); u != d.Name {
 		v.Unicode = u
 	}
