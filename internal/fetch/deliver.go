@@ -20,11 +20,29 @@ type StoreDeliverer struct {
 	Now    func() time.Time
 }
 
+// CheckOwner implements OwnerChecker: ErrOwnerGone when the directory no longer has the
+// owner (directory.ErrNotFound: the account, or its purged domain, was deleted).
+func (d StoreDeliverer) CheckOwner(ctx context.Context, owner store.AccountRef) error {
+	_, err := d.owner(ctx, owner)
+	return err
+}
+
+func (d StoreDeliverer) owner(ctx context.Context, owner store.AccountRef) (directory.Account, error) {
+	acct, err := d.Dir.AccountByID(ctx, owner.Domain, owner.ID)
+	if errors.Is(err, directory.ErrNotFound) {
+		return acct, fmt.Errorf("%w (%s #%d)", ErrOwnerGone, owner.Domain, owner.ID)
+	}
+	if err != nil {
+		return acct, fmt.Errorf("fetch: the local account: %w", err)
+	}
+	return acct, nil
+}
+
 // Deliver implements Deliverer. A missing folder falls back to INBOX (store.DeliveryTarget).
 func (d StoreDeliverer) Deliver(ctx context.Context, owner store.AccountRef, folder string, body []byte) error {
-	acct, err := d.Dir.AccountByID(ctx, owner.Domain, owner.ID)
+	acct, err := d.owner(ctx, owner)
 	if err != nil {
-		return fmt.Errorf("fetch: the local account: %w", err)
+		return err
 	}
 	dom, err := d.Dir.Domain(ctx, owner.Domain)
 	if err != nil {

@@ -23,6 +23,11 @@
 //     owner's quota (delivery.Quota): it does not run the filter pipeline, since the user
 //     chose the folder and the remote already filtered it. A full mailbox stops the run
 //     with an error and leaves the rest on the remote for the next one.
+//   - An account's external accounts go with it: a run whose owner the directory no
+//     longer has (ErrOwnerGone, checked before connecting) deletes all of the owner's
+//     external accounts and their UIDLs instead (Fetcher.RemoveOwner).
+//   - Users name the remote host, so connections pass an address guard (guard.go): no
+//     loopback, private, link-local or unspecified address unless Options.AllowPrivate.
 //   - The result of each run (time, count, error) is recorded on the account and shown on
 //     the Settings page; a failed run is retried on the next interval.
 //

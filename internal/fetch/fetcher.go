@@ -22,6 +22,17 @@ type Deliverer interface {
 	Deliver(ctx context.Context, owner store.AccountRef, folder string, body []byte) error
 }
 
+// OwnerChecker is a Deliverer that can tell, before a run connects anywhere, whether the
+// owner still exists (StoreDeliverer does).
+type OwnerChecker interface {
+	// CheckOwner returns ErrOwnerGone when the owner account no longer exists.
+	CheckOwner(ctx context.Context, owner store.AccountRef) error
+}
+
+// ErrOwnerGone is a Deliverer's answer when the local owner account no longer exists: its
+// external accounts are removed (Fetcher.RemoveOwner).
+var ErrOwnerGone = errors.New("fetch: the local account no longer exists")
+
 // ErrMailboxFull is the owner's quota refusing a message.
 var ErrMailboxFull = errors.New("your mailbox is full: fetching stopped, the rest stays on the remote server")
 
@@ -149,10 +160,36 @@ func (f *Fetcher) RunDue(ctx context.Context) {
 		if ctx.Err() != nil {
 			return
 		}
-		if _, err := f.Fetch(ctx, a); err != nil && !errors.Is(err, ErrBusy) {
+		if _, err := f.Fetch(ctx, a); err != nil && !errors.Is(err, ErrBusy) && !errors.Is(err, ErrOwnerGone) {
 			f.opt.Logger.Info("fetch: run failed", "owner", a.Owner.Domain, "account", a.ID, "remote", a.Addr(), "err", err)
 		}
 	}
+}
+
+// ownerGone removes the external accounts of a's deleted owner and returns why.
+func (f *Fetcher) ownerGone(ctx context.Context, a Account, why error) error {
+	n, err := f.RemoveOwner(ctx, a.Owner)
+	if err != nil {
+		return errors.Join(why, err)
+	}
+	f.opt.Logger.Info("fetch: removed the external accounts of a deleted account", "owner", a.Owner.Domain, "id", a.Owner.ID, "accounts", n)
+	return why
+}
+
+// RemoveOwner deletes every external account of owner with its remembered UIDLs (the
+// owner account was deleted); it returns how many there were. The schedule calls it when
+// the Deliverer reports ErrOwnerGone; account deletion may call it directly.
+func (f *Fetcher) RemoveOwner(ctx context.Context, owner store.AccountRef) (int, error) {
+	list, err := f.opt.Store.List(ctx, owner)
+	if err != nil {
+		return 0, err
+	}
+	for _, a := range list {
+		if err := f.opt.Store.Delete(ctx, owner, a.ID); err != nil && !errors.Is(err, ErrNotFound) {
+			return 0, err
+		}
+	}
+	return len(list), nil
 }
 
 // TestTimeout bounds Test.
@@ -164,6 +201,13 @@ var ErrBusy = errors.New("a fetch of this account is already running; try again 
 // Fetch runs one fetch of a under its lease and records the result on the account. It
 // returns ErrBusy when the lease is held elsewhere.
 func (f *Fetcher) Fetch(ctx context.Context, a Account) (Result, error) {
+	if oc, ok := f.opt.Deliver.(OwnerChecker); ok {
+		if err := oc.CheckOwner(ctx, a.Owner); errors.Is(err, ErrOwnerGone) {
+			return Result{}, f.ownerGone(ctx, a, err)
+		} else if err != nil {
+			return Result{}, err
+		}
+	}
 	now := f.opt.Now()
 	ok, err := f.opt.Store.Claim(ctx, a.ID, f.holder, now, now.Add(LeaseTime))
 	if err != nil {
@@ -175,6 +219,10 @@ func (f *Fetcher) Fetch(ctx context.Context, a Account) (Result, error) {
 	rctx, cancel := context.WithTimeout(ctx, LeaseTime-time.Minute)
 	res := f.run(rctx, a)
 	cancel()
+	if errors.Is(res.Err, ErrOwnerGone) {
+		// Deleted while this run was under way: nothing to record on.
+		return res, f.ownerGone(ctx, a, res.Err)
+	}
 	msg := ""
 	if res.Err != nil {
 		msg = clip(res.Err.Error())
