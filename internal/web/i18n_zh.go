@@ -414,4 +414,7 @@ var zhCN = map[string]string{
 	"From contains":    "发件人包含",
 	"Subject contains": "主题包含",
 	"Remove the rule":  "删除规则",
+
+	// Compose: a draft's attachments (mail_compose_draft.go).
+	"The draft's attachments are sent while checked; uncheck one to remove it.": "选中的草稿附件将随邮件发送；取消选中即可移除。",
 }

@@ -44,6 +44,7 @@ type composeView struct {
 	Zone       string            // the zone SendAt is read in
 	Sigs       map[string]string // each identity's default signature (mail_signature.go)
 	QuoteHead  string            // the quote's first line: a signature goes above it
+	Kept       []draftAttachment // the draft's attachments, kept while checked (mail_compose_draft.go)
 }
 
 // identities are the addresses the account may send as: its own and the aliases that
@@ -130,6 +131,12 @@ func (s *Server) renderCompose(w http.ResponseWriter, r *http.Request, c *mailCt
 	d := s.pageOf(r.Context(), c, "Compose", 0)
 	if v.Mode == modeRich { // the editor shows only sanitised HTML (mail_richtext.go)
 		v.HTML = c.a.clean.Sanitize(v.HTML, htmlsafe.Options{}).HTML
+	}
+	if r.Method == http.MethodPost && v.Kept == nil && v.Draft != "" {
+		// Refused before the draft's attachments were read: list them as posted.
+		if _, err := s.keptAttachments(r.Context(), c, v, r.PostForm["keep"]); err != nil {
+			s.log.Debug("webmail: compose: a draft's attachments", "err", err)
+		}
 	}
 	v.Zone = s.userZone(c).String()
 	v.MaxAttach = s.maxAttachment(r.Context(), c)
@@ -324,6 +331,9 @@ func (s *Server) prefillDraft(ctx context.Context, c *mailCtx, v *composeView, r
 	}
 	v.Draft = refOf(o)
 	if v.Body, err = s.originalText(ctx, c, o); err != nil {
+		return err
+	}
+	if v.Kept, err = s.draftAttachments(ctx, c, v.Draft); err != nil {
 		return err
 	}
 	// A draft saved in rich mode has an HTML body: edit it in rich mode again.

@@ -130,6 +130,11 @@ func (s *Server) buildOutgoing(ctx context.Context, r *http.Request, c *mailCtx,
 	if o.Attachments, err = readUploads(r); err != nil {
 		return nil, err
 	}
+	kept, err := s.keptAttachments(ctx, c, v, r.PostForm["keep"]) // a draft's, mail_compose_draft.go
+	if err != nil {
+		return nil, err
+	}
+	o.Attachments = append(kept, o.Attachments...)
 	if err := checkAttachmentSizes(o.Attachments, s.maxAttachment(ctx, c)); err != nil {
 		return nil, err
 	}
