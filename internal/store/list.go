@@ -22,9 +22,11 @@ import (
 //
 // Ties are broken by UID, in the same direction as the key. The from and subject keys are
 // computed in Go from the message's Meta (SortKeys), never by the database, so both drivers
-// order identically; the drivers keep them in columns filled lazily: before a page sorted
-// by one of them, the mailbox's rows without keys get them (a bounded batch at a time), so
-// every path that adds messages (delivery, APPEND, COPY, MOVE, import) needs nothing.
+// order identically. The drivers keep them in a table of their own, written with each
+// message by every path that adds one (delivery, APPEND, COPY and MOVE take the source's,
+// import), in the same transaction; rows without keys (messages stored before the drivers
+// wrote them) are filled lazily: before a page sorted by from or subject, the mailbox's
+// rows without keys get them, a bounded batch at a time.
 // Folding is strings.ToLower and keys compare bytewise (PostgreSQL columns use the "C"
 // collation), as everywhere in the store.
 

@@ -28,6 +28,9 @@ type body struct {
 	sum  [sha256.Size]byte
 	meta []byte
 	date time.Time
+	// from and subject are the sort keys (store.SortKeys of meta), written with the
+	// message so no sorted page has to fill them (schema version 6).
+	from, subject string
 }
 
 // Deliver implements store.Store. Hashing and parsing happen before the transaction; the
@@ -63,6 +66,7 @@ func (s *Store) Deliver(ctx context.Context, d store.Delivery) ([]store.Delivery
 	if b.meta, err = parseMeta(d.Body); err != nil {
 		return nil, fmt.Errorf("deliver: parse: %w", err)
 	}
+	b.from, b.subject = store.SortKeys(b.meta)
 	results := make([]store.DeliveryResult, len(targets))
 	err = s.write(ctx, func(w *wtx) error {
 		clear(results)
@@ -152,6 +156,13 @@ func (w *wtx) storeCopies(b *body, blob int64, fresh bool, targets []target, pla
 	ids := make(map[msgKey]int64, n)
 	if n > 0 {
 		_, zone := b.date.Zone()
+		// The sort_keys rows first: the insert trigger, run at the end of the next
+		// statement, then keeps them (schema version 6). A row left by a message no longer
+		// there is overwritten.
+		batch.Queue(`INSERT INTO sort_keys (mailbox, uid, sender, subject)
+			SELECT c.mailbox, c.uid, $3, $4 FROM unnest($1::bigint[], $2::bigint[]) AS c(mailbox, uid)
+			ON CONFLICT (mailbox, uid) DO UPDATE SET sender = excluded.sender, subject = excluded.subject`,
+			mbox, uid, b.from, b.subject)
 		batch.Queue(`INSERT INTO messages (mailbox, uid, modseq, flags, seen, internal_date, size, blob, meta, date_zone)
 			SELECT c.mailbox, c.uid, c.modseq, string_to_array(c.flags, ' '), c.seen, $6, $7, $8, $9, $10
 			FROM unnest($1::bigint[], $2::bigint[], $3::bigint[], $4::text[], $5::boolean[])

@@ -194,6 +194,18 @@ CREATE TRIGGER sort_keys_add AFTER INSERT ON messages FOR EACH ROW EXECUTE FUNCT
 CREATE TRIGGER sort_keys_del AFTER DELETE ON messages FOR EACH ROW EXECUTE FUNCTION sort_keys_del();
 INSERT INTO sort_keys (mailbox, uid) SELECT mailbox, uid FROM messages;
 `,
+	// 6: the insert paths (deliver, append, copy and move, import) write a message's
+	// sort_keys row with its keys in the same batch, before the message, so no first sort
+	// fills a folder; the trigger (fired at the end of the messages INSERT) now only adds a
+	// row with NULL keys (filled lazily) where none was written, and keeps a written one.
+	`
+CREATE OR REPLACE FUNCTION sort_keys_add() RETURNS trigger LANGUAGE plpgsql SET search_path FROM CURRENT AS $$
+BEGIN
+	INSERT INTO sort_keys (mailbox, uid) VALUES (NEW.mailbox, NEW.uid) ON CONFLICT (mailbox, uid) DO NOTHING;
+	RETURN NULL;
+END
+$$;
+`,
 }
 
 // migrate brings the database to the newest schema in one transaction under an advisory

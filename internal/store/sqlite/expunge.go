@@ -173,6 +173,13 @@ func (w *wtx) copyMessages(acct store.AccountRef, from, to *mboxRow, uids []stor
 			flags string
 			seen  bool
 		)
+		// The copy's sort keys are the source's (schema version 6); a source still without
+		// keys (written before version 6) leaves the copy's to the trigger and lazy fill.
+		if _, err := w.exec(`INSERT OR REPLACE INTO sort_keys (mailbox, uid, sender, subject)
+			SELECT $1, $2, sender, subject FROM sort_keys WHERE mailbox = $3 AND uid = $4 AND subject IS NOT NULL`,
+			to.id, newUID, from.id, int64(uid)); err != nil {
+			return nil, nil, fmt.Errorf("copy sort keys: %w", err)
+		}
 		err := w.row(`INSERT INTO messages (mailbox, uid, modseq, flags, seen, internal_date, date_zone, size, blob, meta)
 			SELECT $1, $2, $3, flags, seen, internal_date, date_zone, size, blob, meta FROM messages WHERE mailbox = $4 AND uid = $5
 			RETURNING flags, seen, size, blob`, to.id, newUID, modseq, from.id, int64(uid)).Scan(&flags, &seen, &c.size, &c.blob)

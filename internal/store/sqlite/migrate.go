@@ -181,6 +181,10 @@ func (s *Store) importOne(ctx context.Context, acct store.AccountRef, mbox store
 		size := im.Body.Size()
 		seen := store.HasSeen(im.Flags)
 		_, zone := im.InternalDate.Zone()
+		from, subject := store.SortKeys(im.Meta)
+		if err := w.putSortKeys(m.id, int64(im.UID), from, subject); err != nil {
+			return err
+		}
 		if _, err := w.exec(`INSERT INTO messages (mailbox, uid, modseq, flags, seen, internal_date, date_zone, size, blob, meta)
 			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)`, m.id, int64(im.UID), int64(im.ModSeq), joinFlags(im.Flags),
 			seen, im.InternalDate.UnixNano(), zone, size, req.id, im.Meta); err != nil {

@@ -146,6 +146,18 @@ BEGIN
 END;
 INSERT OR REPLACE INTO sort_keys (mailbox, uid) SELECT mailbox, uid FROM messages;
 `,
+	// 6: the insert paths (deliver, append, copy and move, import) write a message's
+	// sort_keys row with its keys just before the message, in the same transaction, so no
+	// first sort fills a folder; the trigger now only adds a row (NULL keys, filled lazily)
+	// where none was written, and keeps a written one. A trigger's own conflict clause
+	// applies because the messages INSERTs carry none.
+	`
+DROP TRIGGER sort_keys_add;
+CREATE TRIGGER sort_keys_add AFTER INSERT ON messages
+BEGIN
+	INSERT OR IGNORE INTO sort_keys (mailbox, uid) VALUES (NEW.mailbox, NEW.uid);
+END;
+`,
 }
 
 // migrate brings the database to the newest schema in one immediate transaction, so two

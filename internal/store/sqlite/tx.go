@@ -179,6 +179,9 @@ type newMessage struct {
 	date  time.Time
 	flags []string
 	meta  []byte
+	// from and subject are the sort keys (store.SortKeys of meta), written with the
+	// message so no sorted page has to fill them (schema version 6).
+	from, subject string
 }
 
 // insertMessage adds a message to m with the next UID and modseq and updates m's
@@ -192,6 +195,9 @@ func (w *wtx) insertMessage(m *mboxRow, n newMessage) (store.Message, error) {
 	seen := store.HasSeen(n.flags)
 	var id int64
 	_, zone := n.date.Zone()
+	if err := w.putSortKeys(m.id, uid, n.from, n.subject); err != nil {
+		return store.Message{}, err
+	}
 	err = w.row(`INSERT INTO messages (mailbox, uid, modseq, flags, seen, internal_date, date_zone, size, blob, meta)
 		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) RETURNING id`,
 		m.id, uid, modseq, joinFlags(n.flags), seen, n.date.UnixNano(), zone, n.size, n.blob, n.meta).Scan(&id)
@@ -203,6 +209,17 @@ func (w *wtx) insertMessage(m *mboxRow, n newMessage) (store.Message, error) {
 		ID: id, MailboxID: store.MailboxID(m.id), UID: store.UID(uid), ModSeq: uint64(modseq),
 		Flags: n.flags, InternalDate: n.date, Size: n.size, Meta: n.meta,
 	}, nil
+}
+
+// putSortKeys writes the sort_keys row of a message about to be inserted, with its keys;
+// the insert trigger then keeps it (schema version 6). A row left by a message no longer
+// there is replaced. The caller inserts the message in the same transaction, or fails it.
+func (w *wtx) putSortKeys(mbox, uid int64, from, subject string) error {
+	if _, err := w.exec(`INSERT OR REPLACE INTO sort_keys (mailbox, uid, sender, subject) VALUES ($1, $2, $3, $4)`,
+		mbox, uid, from, subject); err != nil {
+		return fmt.Errorf("insert sort keys: %w", err)
+	}
+	return nil
 }
 
 // count adjusts the in-memory counters of m by n messages of size bytes.

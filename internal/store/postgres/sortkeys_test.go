@@ -1,0 +1,124 @@
+package postgres
+
+import (
+	"bytes"
+	"context"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"mailgrid/internal/store"
+	"mailgrid/internal/testkit/pgtest"
+)
+
+// TestSortKeysWritten: every insert path (delivery to two accounts, copy, move, import)
+// writes a message's sort keys with it (schema version 6), equal to store.SortKeys of its
+// meta, so no sorted page has keys to fill. A copy of a message still without keys (as
+// written before version 6) gets none either, and the first page sorted by subject fills
+// both and orders them.
+func TestSortKeysWritten(t *testing.T) {
+	dsn := pgtest.DSN(t)
+	s := openAt(t, dsn, Options{})
+	ctx := t.Context()
+	ensure(t, s, acctA, acctB)
+	var inbox store.MailboxID
+	for _, m := range []string{"From: Bob <bob@example.org>\r\nSubject: Re: zebra\r\n\r\nz\r\n",
+		"From: carol@example.org\r\nSubject: apple\r\n\r\na\r\n", "Subject: [list] mango\r\n\r\nm\r\n"} {
+		inbox = deliver(t, s, []byte(m), acctA, acctB)[0].Mailbox
+	}
+	other, err := s.CreateMailbox(ctx, acctA, "Other", "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Copy(ctx, acctA, inbox, []store.UID{1}, other.ID, store.Quota{}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Move(ctx, acctA, inbox, []store.UID{2}, other.ID); err != nil {
+		t.Fatal(err)
+	}
+	acctC := store.AccountRef{Domain: "example.com", ID: 3}
+	if err := s.ImportAccount(ctx, acctC); err != nil {
+		t.Fatal(err)
+	}
+	imported, err := s.ImportMailbox(ctx, acctC, store.ImportMailbox{Name: store.Inbox, UIDValidity: 7})
+	if err != nil {
+		t.Fatal(err)
+	}
+	date := time.Date(2026, 11, 1, 10, 0, 0, 0, time.UTC)
+	if err := s.ImportMessages(ctx, acctC, imported, []store.ImportMessage{
+		{UID: 4, ModSeq: 2, InternalDate: date, Body: bytes.NewReader([]byte("From: Dan <d@example.org>\r\nSubject: Fwd: kiwi\r\n\r\nk\r\n"))},
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.SetMailboxSync(ctx, acctC, imported, 5, 2); err != nil {
+		t.Fatal(err)
+	}
+	c := sqlConn(t, dsn)
+	checkSortKeys(t, c, 8)
+
+	// A message from before version 6: its keys NULL. Its copy gets no keys from it; the
+	// first page by subject fills both.
+	if _, err := c.Exec(ctx, `UPDATE sort_keys SET sender = NULL, subject = NULL WHERE mailbox = $1 AND uid = 3`, int64(inbox)); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Copy(ctx, acctA, inbox, []store.UID{3}, other.ID, store.Quota{}); err != nil {
+		t.Fatal(err)
+	}
+	if n := queryInt(t, c, `SELECT count(*) FROM sort_keys WHERE subject IS NULL`); n != 2 {
+		t.Fatalf("%d rows without keys, want the old one and its copy", n)
+	}
+	page, err := s.ListMessages(ctx, acctA, other.ID, store.ListQuery{Sort: store.SortSubject, Limit: 10})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []store.UID
+	for _, m := range page.Messages {
+		got = append(got, m.UID)
+	}
+	if len(got) != 3 || got[0] != 2 || got[1] != 3 || got[2] != 1 { // apple, mango, zebra
+		t.Fatalf("Other by subject: UIDs %v, want [2 3 1]", got)
+	}
+	if _, err := s.ListMessages(ctx, acctA, inbox, store.ListQuery{Sort: store.SortFrom, Limit: 10}); err != nil {
+		t.Fatal(err)
+	}
+	checkSortKeys(t, c, 9)
+	checkInvariants(t, dsn)
+}
+
+// checkSortKeys checks that the shard holds n messages, each with a sort_keys row whose
+// keys are store.SortKeys of its meta.
+func checkSortKeys(t *testing.T, c *pgx.Conn, n int) {
+	t.Helper()
+	rows, err := c.Query(context.Background(), `SELECT m.mailbox, m.uid, m.meta, k.sender, k.subject
+		FROM messages m LEFT JOIN sort_keys k ON k.mailbox = m.mailbox AND k.uid = m.uid`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rows.Close()
+	seen := 0
+	for rows.Next() {
+		var (
+			mbox, uid     int64
+			meta          []byte
+			from, subject *string
+		)
+		if err := rows.Scan(&mbox, &uid, &meta, &from, &subject); err != nil {
+			t.Fatal(err)
+		}
+		seen++
+		wf, ws := store.SortKeys(meta)
+		if from == nil || subject == nil || *from != wf || *subject != ws {
+			t.Errorf("mailbox %d UID %d: keys %v %v, want %q %q", mbox, uid, from, subject, wf, ws)
+		}
+	}
+	if err := rows.Err(); err != nil {
+		t.Fatal(err)
+	}
+	if seen != n {
+		t.Errorf("%d messages, want %d", seen, n)
+	}
+	if k := queryInt(t, c, `SELECT count(*) FROM sort_keys`); k != int64(n) {
+		t.Errorf("%d sort_keys rows for %d messages", k, n)
+	}
+}
