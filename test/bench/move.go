@@ -4,18 +4,17 @@ package main
 // databases; a user with 2,000 messages of 4 KiB on s1 is moved to s2 with `mailgrid user
 // move` while two SMTP sessions keep delivering to that user through node 2 and an IMAP
 // session of the user idles on node 1. Printed: messages copied per second over the
-// whole command, the fence (writes blocked), deliveries accepted and deferred (4xx) during
-// the move, and what the IMAP session got.
+// whole command and over the move itself (movetimeline.go: start-up apart), a timeline of
+// the journal's updates, the fence (writes blocked), deliveries accepted and deferred
+// (4xx) during the move, and what the IMAP session got.
 
 import (
 	"bufio"
 	"bytes"
 	"crypto/rand"
 	"crypto/tls"
-	"encoding/json"
 	"errors"
 	"fmt"
-	"os/exec"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -106,26 +105,19 @@ func runMove(bin, adminDSN, dnsAddr string) (err error) {
 	}
 	time.Sleep(500 * time.Millisecond)
 	load := loadAvg()
-	mover := exec.Command(bin, "--config", n1.cfg, "--json", "user", "move", user, "--to", "s2")
-	out, err := mover.CombinedOutput()
+	run, err := runMover(bin, n1.cfg, user, "s2")
 	stop.Store(true)
 	wg.Wait()
 	if err != nil {
-		return fmt.Errorf("user move: %v: %s", err, out)
+		return err
 	}
 	if e, ok := seedErr.Load().(error); ok {
 		return fmt.Errorf("load: %w", e)
 	}
-	var ms []struct {
-		Messages int64   `json:"messages"`
-		Rounds   int     `json:"rounds"`
-		FenceMS  int64   `json:"fence_ms"`
-		Seconds  float64 `json:"seconds"`
+	m, err := journalFigures(bin, n1.cfg, user)
+	if err != nil {
+		return err
 	}
-	if err := json.Unmarshal(out, &ms); err != nil || len(ms) != 1 {
-		return fmt.Errorf("user move output: %v: %s", err, out)
-	}
-	m := ms[0]
 	var imap string
 	select {
 	case imap = <-bye:
@@ -133,11 +125,12 @@ func runMove(bin, adminDSN, dnsAddr string) (err error) {
 		imap = "no BYE within 10 s"
 	}
 	fmt.Printf("user move, %d x 4 KiB, s1 -> s2 (2 nodes, SMTP load on node 2, IMAP IDLE on node 1; load avg %s)\n", moveMessages, load)
-	fmt.Printf("  %d messages copied in %.2f s (%d rounds): %.0f msg/s over the whole command; fence %d ms\n",
-		m.Messages, m.Seconds, m.Rounds, float64(m.Messages)/m.Seconds, m.FenceMS)
-	cpu := mover.ProcessState.UserTime() + mover.ProcessState.SystemTime()
+	fmt.Printf("  %d messages copied in %.2f s (%d rounds): %.0f msg/s over the whole command, %.0f msg/s over the move itself; fence %d ms\n",
+		m.Messages, run.wall.Seconds(), m.Rounds, float64(m.Messages)/run.wall.Seconds(),
+		float64(m.Messages)/run.moveTime().Seconds(), m.FenceMS)
+	run.printTimeline()
 	fmt.Printf("  the mover process (whole command, start-up included): %.0f ms CPU = %.0f cpu-µs/msg (PostgreSQL's not counted)\n",
-		float64(cpu.Microseconds())/1000, float64(cpu.Microseconds())/float64(max(m.Messages, 1)))
+		float64(run.cpu.Microseconds())/1000, float64(run.cpu.Microseconds())/float64(max(m.Messages, 1)))
 	fmt.Printf("  during the move: %d deliveries accepted, %d deferred with 4xx (retried); IMAP session: %s\n",
 		accepted.Load(), deferred.Load(), imap)
 	return nil
