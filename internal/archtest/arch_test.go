@@ -77,7 +77,7 @@ func pgkitMisuse(p pkg) string {
 		return ""
 	}
 	for _, d := range p.Imports {
-		if d == pgkit {
+		if d == pgkit || d == mod+"internal/sqlitekit" { // and the SQLite drivers' kit
 			return fmt.Sprintf("%s imports %s: only drivers may", p.ImportPath, d)
 		}
 	}
