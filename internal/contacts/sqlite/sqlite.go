@@ -10,9 +10,9 @@
 //	          lower-cased copies the orders and the search use; kind 1 is a group
 //
 // Every statement names the book (domain, account) beside the contact ID, so another
-// book's IDs are not found. Durability as the other embedded drivers: WAL,
-// synchronous=FULL, one writer connection with BEGIN IMMEDIATE, a read pool; Import is
-// one transaction.
+// book's IDs are not found. Opening, durability and migrations are internal/sqlitekit's:
+// WAL, synchronous=FULL, one writer connection with BEGIN IMMEDIATE, a read pool,
+// PRAGMA user_version steps; Import is one transaction.
 //
 // Library: modernc.org/sqlite (pure Go).
 package sqlite
@@ -22,15 +22,12 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
-	"net/url"
-	"os"
 	"path/filepath"
 	"strings"
 	"time"
 
-	_ "modernc.org/sqlite" // the database/sql driver "sqlite"
-
 	"mailgrid/internal/contacts"
+	"mailgrid/internal/sqlitekit"
 )
 
 // SchemaVersion is the schema version this code writes (PRAGMA user_version).
@@ -65,7 +62,8 @@ type Options struct {
 
 // DB is the address books of one node. It is safe for concurrent use.
 type DB struct {
-	wdb, rdb *sql.DB
+	kit      *sqlitekit.DB
+	wdb, rdb *sql.DB // kit.Write, kit.Read
 	now      func() time.Time
 }
 
@@ -82,77 +80,16 @@ func Open(ctx context.Context, opt Options) (*DB, error) {
 	if opt.Now == nil {
 		opt.Now = time.Now
 	}
-	if err := os.MkdirAll(opt.Dir, 0o750); err != nil {
-		return nil, fmt.Errorf("contacts/sqlite: %w", err)
-	}
-	path := filepath.Join(opt.Dir, "contacts.db")
-	wdb, err := sql.Open("sqlite", dsn(path, false))
+	kit, err := sqlitekit.Open(ctx, sqlitekit.Options{Name: "contacts/sqlite", Path: filepath.Join(opt.Dir, "contacts.db"),
+		ReadConns: opt.ReadConns, Version: SchemaVersion, Steps: migrations})
 	if err != nil {
-		return nil, fmt.Errorf("contacts/sqlite: open: %w", err)
+		return nil, err
 	}
-	wdb.SetMaxOpenConns(1)
-	wdb.SetConnMaxIdleTime(0)
-	wdb.SetConnMaxLifetime(0)
-	if err := migrate(ctx, wdb); err != nil {
-		return nil, errors.Join(err, wdb.Close())
-	}
-	rdb, err := sql.Open("sqlite", dsn(path, true))
-	if err != nil {
-		return nil, errors.Join(fmt.Errorf("contacts/sqlite: open: %w", err), wdb.Close())
-	}
-	rdb.SetMaxOpenConns(opt.ReadConns)
-	return &DB{wdb: wdb, rdb: rdb, now: opt.Now}, nil
-}
-
-func dsn(path string, readOnly bool) string {
-	q := url.Values{}
-	q.Add("_pragma", "busy_timeout(10000)")
-	q.Add("_pragma", "journal_mode(WAL)")
-	q.Add("_pragma", "synchronous(FULL)")
-	q.Set("_txlock", "immediate")
-	if readOnly {
-		q.Add("_pragma", "query_only(1)")
-	}
-	return "file:" + (&url.URL{Path: path}).EscapedPath() + "?" + q.Encode()
-}
-
-// migrate brings user_version up to SchemaVersion, refusing a newer database.
-func migrate(ctx context.Context, db *sql.DB) error {
-	var v int
-	if err := db.QueryRowContext(ctx, "PRAGMA user_version").Scan(&v); err != nil {
-		return fmt.Errorf("contacts/sqlite: schema version: %w", err)
-	}
-	if v > SchemaVersion {
-		return fmt.Errorf("contacts/sqlite: schema version %d is newer than this program's %d", v, SchemaVersion)
-	}
-	for ; v < SchemaVersion; v++ {
-		tx, err := db.BeginTx(ctx, nil)
-		if err != nil {
-			return fmt.Errorf("contacts/sqlite: migrate: %w", err)
-		}
-		_, err = tx.ExecContext(ctx, migrations[v])
-		if err == nil {
-			_, err = tx.ExecContext(ctx, fmt.Sprintf("PRAGMA user_version = %d", v+1))
-		}
-		if err == nil {
-			err = tx.Commit()
-		}
-		if err != nil {
-			return errors.Join(fmt.Errorf("contacts/sqlite: migrate to %d: %w", v+1, err), ignoreDone(tx.Rollback()))
-		}
-	}
-	return nil
-}
-
-func ignoreDone(err error) error {
-	if errors.Is(err, sql.ErrTxDone) {
-		return nil
-	}
-	return err
+	return &DB{kit: kit, wdb: kit.Write, rdb: kit.Read, now: opt.Now}, nil
 }
 
 // Close closes the databases.
-func (d *DB) Close() error { return errors.Join(d.rdb.Close(), d.wdb.Close()) }
+func (d *DB) Close() error { return d.kit.Close() }
 
 const columns = "id, name, emails, phones, note, updated, kind, members"
 
@@ -300,28 +237,18 @@ func (d *DB) Import(ctx context.Context, b contacts.Book, cs []contacts.Contact)
 			return fmt.Errorf("contact %d: %w", i+1, err)
 		}
 	}
-	tx, err := d.wdb.BeginTx(ctx, nil)
-	if err != nil {
-		return fmt.Errorf("contacts/sqlite: import: %w", err)
-	}
-	defer func() {
+	return d.kit.Tx(ctx, func(tx *sql.Tx) error {
+		stmt, err := tx.PrepareContext(ctx, insertSQL)
 		if err != nil {
-			err = errors.Join(err, ignoreDone(tx.Rollback()))
-		}
-	}()
-	stmt, err := tx.PrepareContext(ctx, insertSQL)
-	if err != nil {
-		return fmt.Errorf("contacts/sqlite: import: %w", err)
-	}
-	defer stmt.Close() //nolint:errcheck // closed with the transaction
-	for _, c := range prepared {
-		var id int64
-		if err := stmt.QueryRowContext(ctx, append([]any{b.Domain, b.Account}, d.row(c)...)...).Scan(&id); err != nil {
 			return fmt.Errorf("contacts/sqlite: import: %w", err)
 		}
-	}
-	if err := tx.Commit(); err != nil {
-		return fmt.Errorf("contacts/sqlite: import: %w", err)
-	}
-	return nil
+		defer stmt.Close() //nolint:errcheck // closed with the transaction
+		for _, c := range prepared {
+			var id int64
+			if err := stmt.QueryRowContext(ctx, append([]any{b.Domain, b.Account}, d.row(c)...)...).Scan(&id); err != nil {
+				return fmt.Errorf("contacts/sqlite: import: %w", err)
+			}
+		}
+		return nil
+	})
 }

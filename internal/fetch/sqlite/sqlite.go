@@ -11,8 +11,8 @@
 //
 // Every statement about an account names its owner (domain, account) beside its ID.
 // Leases are row updates through the single writer connection (BEGIN IMMEDIATE), so one
-// node's fetches of an account never overlap. Durability as the other embedded drivers:
-// WAL, synchronous=FULL.
+// node's fetches of an account never overlap. Opening, durability and migrations are
+// internal/sqlitekit's (WAL, synchronous=FULL, foreign keys on, PRAGMA user_version steps).
 //
 // Library: modernc.org/sqlite (pure Go).
 package sqlite
@@ -23,14 +23,11 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
-	"net/url"
-	"os"
 	"path/filepath"
 	"time"
 
-	_ "modernc.org/sqlite" // the database/sql driver "sqlite"
-
 	"mailgrid/internal/fetch"
+	"mailgrid/internal/sqlitekit"
 	"mailgrid/internal/store"
 )
 
@@ -78,7 +75,8 @@ type Options struct {
 
 // DB is the external accounts of one node. It is safe for concurrent use.
 type DB struct {
-	wdb, rdb *sql.DB
+	kit      *sqlitekit.DB
+	wdb, rdb *sql.DB // kit.Write, kit.Read
 }
 
 var _ fetch.Store = (*DB)(nil)
@@ -88,81 +86,16 @@ func Open(ctx context.Context, opt Options) (*DB, error) {
 	if opt.Dir == "" {
 		return nil, errors.New("fetch/sqlite: no directory")
 	}
-	if opt.ReadConns <= 0 {
-		opt.ReadConns = 2
-	}
-	if err := os.MkdirAll(opt.Dir, 0o700); err != nil {
-		return nil, fmt.Errorf("fetch/sqlite: %w", err)
-	}
-	path := filepath.Join(opt.Dir, "fetch.db")
-	wdb, err := sql.Open("sqlite", dsn(path, false))
+	kit, err := sqlitekit.Open(ctx, sqlitekit.Options{Name: "fetch/sqlite", Path: filepath.Join(opt.Dir, "fetch.db"), DirMode: 0o700,
+		ReadConns: opt.ReadConns, Version: SchemaVersion, Steps: migrations})
 	if err != nil {
-		return nil, fmt.Errorf("fetch/sqlite: open: %w", err)
+		return nil, err
 	}
-	wdb.SetMaxOpenConns(1)
-	wdb.SetConnMaxIdleTime(0)
-	wdb.SetConnMaxLifetime(0)
-	if err := migrate(ctx, wdb); err != nil {
-		return nil, errors.Join(err, wdb.Close())
-	}
-	rdb, err := sql.Open("sqlite", dsn(path, true))
-	if err != nil {
-		return nil, errors.Join(fmt.Errorf("fetch/sqlite: open: %w", err), wdb.Close())
-	}
-	rdb.SetMaxOpenConns(opt.ReadConns)
-	return &DB{wdb: wdb, rdb: rdb}, nil
-}
-
-func dsn(path string, readOnly bool) string {
-	q := url.Values{}
-	q.Add("_pragma", "busy_timeout(10000)")
-	q.Add("_pragma", "journal_mode(WAL)")
-	q.Add("_pragma", "synchronous(FULL)")
-	q.Add("_pragma", "foreign_keys(1)")
-	q.Set("_txlock", "immediate")
-	if readOnly {
-		q.Add("_pragma", "query_only(1)")
-	}
-	return "file:" + (&url.URL{Path: path}).EscapedPath() + "?" + q.Encode()
-}
-
-// migrate brings user_version up to SchemaVersion, refusing a newer database.
-func migrate(ctx context.Context, db *sql.DB) error {
-	var v int
-	if err := db.QueryRowContext(ctx, "PRAGMA user_version").Scan(&v); err != nil {
-		return fmt.Errorf("fetch/sqlite: schema version: %w", err)
-	}
-	if v > SchemaVersion {
-		return fmt.Errorf("fetch/sqlite: schema version %d is newer than this program's %d", v, SchemaVersion)
-	}
-	for ; v < SchemaVersion; v++ {
-		tx, err := db.BeginTx(ctx, nil)
-		if err != nil {
-			return fmt.Errorf("fetch/sqlite: migrate: %w", err)
-		}
-		_, err = tx.ExecContext(ctx, migrations[v])
-		if err == nil {
-			_, err = tx.ExecContext(ctx, fmt.Sprintf("PRAGMA user_version = %d", v+1))
-		}
-		if err == nil {
-			err = tx.Commit()
-		}
-		if err != nil {
-			return errors.Join(fmt.Errorf("fetch/sqlite: migrate to %d: %w", v+1, err), ignoreDone(tx.Rollback()))
-		}
-	}
-	return nil
-}
-
-func ignoreDone(err error) error {
-	if errors.Is(err, sql.ErrTxDone) {
-		return nil
-	}
-	return err
+	return &DB{kit: kit, wdb: kit.Write, rdb: kit.Read}, nil
 }
 
 // Close closes the databases.
-func (d *DB) Close() error { return errors.Join(d.rdb.Close(), d.wdb.Close()) }
+func (d *DB) Close() error { return d.kit.Close() }
 
 const columns = "id, domain, account, host, port, tls, user, secret, folder, keep, interval_ms, last_run, last_error, last_count, next_run"
 
@@ -240,45 +173,34 @@ func (d *DB) Add(ctx context.Context, a fetch.Account) (id int64, err error) {
 	if err != nil {
 		return 0, err
 	}
-	tx, err := d.wdb.BeginTx(ctx, nil)
-	if err != nil {
-		return 0, fmt.Errorf("fetch/sqlite: add: %w", err)
-	}
-	defer func() {
-		if err != nil {
-			err = errors.Join(err, ignoreDone(tx.Rollback()))
+	err = d.kit.Tx(ctx, func(tx *sql.Tx) error {
+		var n int
+		if err := tx.QueryRowContext(ctx, "SELECT count(*) FROM accounts WHERE domain = $1 AND account = $2", a.Owner.Domain, a.Owner.ID).Scan(&n); err != nil {
+			return fmt.Errorf("fetch/sqlite: add: %w", err)
 		}
-	}()
-	var n int
-	if err := tx.QueryRowContext(ctx, "SELECT count(*) FROM accounts WHERE domain = $1 AND account = $2", a.Owner.Domain, a.Owner.ID).Scan(&n); err != nil {
-		return 0, fmt.Errorf("fetch/sqlite: add: %w", err)
-	}
-	if n >= fetch.MaxAccounts {
-		return 0, fmt.Errorf("%w: at most %d external accounts", fetch.ErrInvalid, fetch.MaxAccounts)
-	}
-	err = tx.QueryRowContext(ctx, `INSERT INTO accounts (domain, account, host, port, tls, user, secret, folder, keep, interval_ms, next_run)
+		if n >= fetch.MaxAccounts {
+			return fmt.Errorf("%w: at most %d external accounts", fetch.ErrInvalid, fetch.MaxAccounts)
+		}
+		err := tx.QueryRowContext(ctx, `INSERT INTO accounts (domain, account, host, port, tls, user, secret, folder, keep, interval_ms, next_run)
 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, 0) RETURNING id`,
-		a.Owner.Domain, a.Owner.ID, a.Host, a.Port, int(a.TLS), a.User, a.Secret, a.Folder, b2i(a.Keep), a.Interval.Milliseconds()).Scan(&id)
+			a.Owner.Domain, a.Owner.ID, a.Host, a.Port, int(a.TLS), a.User, a.Secret, a.Folder, b2i(a.Keep), a.Interval.Milliseconds()).Scan(&id)
+		if err != nil {
+			return fmt.Errorf("fetch/sqlite: add: %w", err)
+		}
+		return nil
+	})
 	if err != nil {
-		return 0, fmt.Errorf("fetch/sqlite: add: %w", err)
-	}
-	if err := tx.Commit(); err != nil {
-		return 0, fmt.Errorf("fetch/sqlite: add: %w", err)
+		return 0, err
 	}
 	return id, nil
 }
 
 // Update implements fetch.Store.
-func (d *DB) Update(ctx context.Context, a fetch.Account) (err error) {
-	tx, err := d.wdb.BeginTx(ctx, nil)
-	if err != nil {
-		return fmt.Errorf("fetch/sqlite: update: %w", err)
-	}
-	defer func() {
-		if err != nil {
-			err = errors.Join(err, ignoreDone(tx.Rollback()))
-		}
-	}()
+func (d *DB) Update(ctx context.Context, a fetch.Account) error {
+	return d.kit.Tx(ctx, func(tx *sql.Tx) error { return update(ctx, tx, a) })
+}
+
+func update(ctx context.Context, tx *sql.Tx, a fetch.Account) error {
 	old, err := scan(tx.QueryRowContext(ctx, "SELECT "+columns+" FROM accounts WHERE domain = $1 AND account = $2 AND id = $3", a.Owner.Domain, a.Owner.ID, a.ID))
 	if errors.Is(err, sql.ErrNoRows) {
 		return fetch.ErrNotFound
@@ -300,9 +222,6 @@ WHERE id = $9`, a.Host, a.Port, int(a.TLS), a.User, a.Secret, a.Folder, b2i(a.Ke
 		if _, err := tx.ExecContext(ctx, "DELETE FROM uidls WHERE fetch_id = $1", a.ID); err != nil {
 			return fmt.Errorf("fetch/sqlite: update: %w", err)
 		}
-	}
-	if err := tx.Commit(); err != nil {
-		return fmt.Errorf("fetch/sqlite: update: %w", err)
 	}
 	return nil
 }
@@ -381,7 +300,7 @@ func (d *DB) Remember(ctx context.Context, id int64, uidl string) error {
 }
 
 // Forget implements fetch.Store.
-func (d *DB) Forget(ctx context.Context, id int64, keep map[string]bool) (err error) {
+func (d *DB) Forget(ctx context.Context, id int64, keep map[string]bool) error {
 	seen, err := d.Seen(ctx, id)
 	if err != nil {
 		return err
@@ -395,24 +314,14 @@ func (d *DB) Forget(ctx context.Context, id int64, keep map[string]bool) (err er
 	if len(drop) == 0 {
 		return nil
 	}
-	tx, err := d.wdb.BeginTx(ctx, nil)
-	if err != nil {
-		return fmt.Errorf("fetch/sqlite: forget: %w", err)
-	}
-	defer func() {
-		if err != nil {
-			err = errors.Join(err, ignoreDone(tx.Rollback()))
+	return d.kit.Tx(ctx, func(tx *sql.Tx) error {
+		for _, u := range drop {
+			if _, err := tx.ExecContext(ctx, "DELETE FROM uidls WHERE fetch_id = $1 AND uidl = $2", id, u); err != nil {
+				return fmt.Errorf("fetch/sqlite: forget: %w", err)
+			}
 		}
-	}()
-	for _, u := range drop {
-		if _, err := tx.ExecContext(ctx, "DELETE FROM uidls WHERE fetch_id = $1 AND uidl = $2", id, u); err != nil {
-			return fmt.Errorf("fetch/sqlite: forget: %w", err)
-		}
-	}
-	if err := tx.Commit(); err != nil {
-		return fmt.Errorf("fetch/sqlite: forget: %w", err)
-	}
-	return nil
+		return nil
+	})
 }
 
 // Key implements fetch.Store.

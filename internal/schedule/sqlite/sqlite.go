@@ -8,10 +8,11 @@
 //	       meta is the JSON of the envelope and display fields (schedule.EncodeMeta);
 //	       lease_token '' and lease_until 0 when not leased
 //
-// Every owner's statement names (domain, account) beside the ID. Durability as the other
-// embedded drivers: WAL, synchronous=FULL, one writer connection with BEGIN IMMEDIATE, a
-// read pool. Lease is one UPDATE … RETURNING on the one writer, so two leases never
-// claim the same item, and Cancel (one DELETE … RETURNING) excludes it the same way.
+// Every owner's statement names (domain, account) beside the ID. Opening, durability and
+// migrations are internal/sqlitekit's: WAL, synchronous=FULL, one writer connection with
+// BEGIN IMMEDIATE, a read pool, PRAGMA user_version steps. Lease is one UPDATE …
+// RETURNING on the one writer, so two leases never claim the same item, and Cancel (one
+// DELETE … RETURNING) excludes it the same way.
 //
 // Library: modernc.org/sqlite (pure Go).
 package sqlite
@@ -21,15 +22,12 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
-	"net/url"
-	"os"
 	"path/filepath"
 	"slices"
 	"time"
 
-	_ "modernc.org/sqlite" // the database/sql driver "sqlite"
-
 	"mailgrid/internal/schedule"
+	"mailgrid/internal/sqlitekit"
 )
 
 // SchemaVersion is the schema version this code writes (PRAGMA user_version).
@@ -62,7 +60,8 @@ type Options struct {
 
 // DB is the scheduled sends of one node. It is safe for concurrent use.
 type DB struct {
-	wdb, rdb *sql.DB
+	kit      *sqlitekit.DB
+	wdb, rdb *sql.DB // kit.Write, kit.Read
 }
 
 var _ schedule.Store = (*DB)(nil)
@@ -72,76 +71,16 @@ func Open(ctx context.Context, opt Options) (*DB, error) {
 	if opt.Dir == "" {
 		return nil, errors.New("schedule/sqlite: no directory")
 	}
-	if opt.ReadConns <= 0 {
-		opt.ReadConns = 2
-	}
-	if err := os.MkdirAll(opt.Dir, 0o750); err != nil {
-		return nil, fmt.Errorf("schedule/sqlite: %w", err)
-	}
-	path := filepath.Join(opt.Dir, "schedule.db")
-	wdb, err := sql.Open("sqlite", dsn(path, false))
+	kit, err := sqlitekit.Open(ctx, sqlitekit.Options{Name: "schedule/sqlite", Path: filepath.Join(opt.Dir, "schedule.db"),
+		ReadConns: opt.ReadConns, Version: SchemaVersion, Steps: migrations})
 	if err != nil {
-		return nil, fmt.Errorf("schedule/sqlite: open: %w", err)
+		return nil, err
 	}
-	wdb.SetMaxOpenConns(1)
-	wdb.SetConnMaxIdleTime(0)
-	wdb.SetConnMaxLifetime(0)
-	if err := migrate(ctx, wdb); err != nil {
-		return nil, errors.Join(err, wdb.Close())
-	}
-	rdb, err := sql.Open("sqlite", dsn(path, true))
-	if err != nil {
-		return nil, errors.Join(fmt.Errorf("schedule/sqlite: open: %w", err), wdb.Close())
-	}
-	rdb.SetMaxOpenConns(opt.ReadConns)
-	return &DB{wdb: wdb, rdb: rdb}, nil
-}
-
-func dsn(path string, readOnly bool) string {
-	q := url.Values{}
-	q.Add("_pragma", "busy_timeout(10000)")
-	q.Add("_pragma", "journal_mode(WAL)")
-	q.Add("_pragma", "synchronous(FULL)")
-	q.Set("_txlock", "immediate")
-	if readOnly {
-		q.Add("_pragma", "query_only(1)")
-	}
-	return "file:" + (&url.URL{Path: path}).EscapedPath() + "?" + q.Encode()
-}
-
-// migrate brings user_version up to SchemaVersion, refusing a newer database.
-func migrate(ctx context.Context, db *sql.DB) error {
-	var v int
-	if err := db.QueryRowContext(ctx, "PRAGMA user_version").Scan(&v); err != nil {
-		return fmt.Errorf("schedule/sqlite: schema version: %w", err)
-	}
-	if v > SchemaVersion {
-		return fmt.Errorf("schedule/sqlite: schema version %d is newer than this program's %d", v, SchemaVersion)
-	}
-	for ; v < SchemaVersion; v++ {
-		tx, err := db.BeginTx(ctx, nil)
-		if err != nil {
-			return fmt.Errorf("schedule/sqlite: migrate: %w", err)
-		}
-		_, err = tx.ExecContext(ctx, migrations[v])
-		if err == nil {
-			_, err = tx.ExecContext(ctx, fmt.Sprintf("PRAGMA user_version = %d", v+1))
-		}
-		if err == nil {
-			err = tx.Commit()
-		}
-		if err != nil {
-			if rerr := tx.Rollback(); rerr != nil && !errors.Is(rerr, sql.ErrTxDone) {
-				err = errors.Join(err, rerr)
-			}
-			return fmt.Errorf("schedule/sqlite: migrate to %d: %w", v+1, err)
-		}
-	}
-	return nil
+	return &DB{kit: kit, wdb: kit.Write, rdb: kit.Read}, nil
 }
 
 // Close closes the databases.
-func (d *DB) Close() error { return errors.Join(d.rdb.Close(), d.wdb.Close()) }
+func (d *DB) Close() error { return d.kit.Close() }
 
 const (
 	listColumns = "id, domain, account, due, state, meta, created, attempts, last_error, lease_token"
