@@ -1,11 +1,5 @@
 package sqlite
 
-import (
-	"context"
-	"database/sql"
-	"fmt"
-)
-
 // SchemaVersion is the schema version this code writes (PRAGMA user_version).
 const SchemaVersion = 5
 
@@ -133,25 +127,3 @@ CREATE TABLE account_docs (
 	PRIMARY KEY (domain, account, name)
 ) STRICT, WITHOUT ROWID;
 `
-
-func (d *DB) migrate(ctx context.Context, db *sql.DB) error {
-	return d.txOn(ctx, db, func(tx *sql.Tx) error {
-		var v int
-		if err := tx.QueryRowContext(ctx, `PRAGMA user_version`).Scan(&v); err != nil {
-			return fmt.Errorf("filter/sqlite: migrate: %w", err)
-		}
-		if v > SchemaVersion {
-			return fmt.Errorf("filter/sqlite: schema version %d is newer than this program's %d", v, SchemaVersion)
-		}
-		for ; v < SchemaVersion; v++ {
-			if _, err := tx.ExecContext(ctx, migrations()[v]); err != nil {
-				return fmt.Errorf("filter/sqlite: migrate to %d: %w", v+1, err)
-			}
-			// PRAGMA takes no bound parameters; v+1 is an int we computed.
-			if _, err := tx.ExecContext(ctx, fmt.Sprintf(`PRAGMA user_version = %d`, v+1)); err != nil {
-				return fmt.Errorf("filter/sqlite: migrate: %w", err)
-			}
-		}
-		return nil
-	})
-}

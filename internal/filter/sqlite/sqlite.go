@@ -18,9 +18,10 @@
 //
 // Every row names its tenant (domain) and account, as the store does: a user moving to
 // another shard takes these rows along (the migration is the cluster's job; this driver
-// offers nothing for it yet). Durability as in the store driver: WAL, synchronous=FULL,
-// one writer connection with BEGIN IMMEDIATE, a read pool; a held body is written to a
-// temporary file, fsynced and renamed before its rows commit.
+// offers nothing for it yet). Opening, durability and migrations are internal/sqlitekit's:
+// WAL, synchronous=FULL, one writer connection with BEGIN IMMEDIATE, a read pool,
+// PRAGMA user_version steps; a held body is written to a temporary file, fsynced and
+// renamed before its rows commit.
 //
 // Library: modernc.org/sqlite (pure Go), as the other embedded drivers.
 package sqlite
@@ -31,15 +32,13 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"net/url"
 	"os"
 	"path/filepath"
 	"sync"
 	"time"
 
-	_ "modernc.org/sqlite" // the database/sql driver "sqlite"
-
 	"mailgrid/internal/filter"
+	"mailgrid/internal/sqlitekit"
 )
 
 // Options configure Open.
@@ -52,7 +51,8 @@ type Options struct {
 
 // DB is the filter state of one shard. It is safe for concurrent use.
 type DB struct {
-	wdb, rdb *sql.DB
+	kit      *sqlitekit.DB
+	wdb, rdb *sql.DB // kit.Write, kit.Read
 	heldDir  string
 	blobMu   sync.Mutex // orders Hold against the removal of unused held bodies
 	log      *slog.Logger
@@ -85,70 +85,20 @@ func Open(ctx context.Context, opt Options) (*DB, error) {
 	if err := os.MkdirAll(d.heldDir, 0o750); err != nil {
 		return nil, fmt.Errorf("filter/sqlite: %w", err)
 	}
-	path := filepath.Join(opt.Dir, "filter.db")
-	wdb, err := sql.Open("sqlite", dsn(path, false))
+	kit, err := sqlitekit.Open(ctx, sqlitekit.Options{Name: "filter/sqlite", Path: filepath.Join(opt.Dir, "filter.db"),
+		ReadConns: opt.ReadConns, Version: SchemaVersion, Steps: migrations()})
 	if err != nil {
-		return nil, fmt.Errorf("filter/sqlite: open: %w", err)
-	}
-	wdb.SetMaxOpenConns(1)
-	wdb.SetConnMaxLifetime(0)
-	wdb.SetConnMaxIdleTime(0)
-	if err := d.migrate(ctx, wdb); err != nil {
-		d.closeLogged(wdb)
 		return nil, err
 	}
-	rdb, err := sql.Open("sqlite", dsn(path, true))
-	if err != nil {
-		d.closeLogged(wdb)
-		return nil, fmt.Errorf("filter/sqlite: open: %w", err)
-	}
-	rdb.SetMaxOpenConns(opt.ReadConns)
-	d.wdb, d.rdb = wdb, rdb
+	d.kit, d.wdb, d.rdb = kit, kit.Write, kit.Read
 	return d, nil
 }
 
-func dsn(path string, readOnly bool) string {
-	q := url.Values{}
-	q.Add("_pragma", "busy_timeout(10000)")
-	q.Add("_pragma", "journal_mode(WAL)")
-	q.Add("_pragma", "synchronous(FULL)")
-	q.Set("_txlock", "immediate")
-	if readOnly {
-		q.Add("_pragma", "query_only(1)")
-	}
-	return "file:" + (&url.URL{Path: path}).EscapedPath() + "?" + q.Encode()
-}
-
 // Close closes the databases.
-func (d *DB) Close() error {
-	return errors.Join(d.rdb.Close(), d.wdb.Close())
-}
+func (d *DB) Close() error { return d.kit.Close() }
 
-func (d *DB) closeLogged(db *sql.DB) {
-	if err := db.Close(); err != nil {
-		d.log.Warn("filter/sqlite: close", "err", err)
-	}
-}
-
-// tx runs fn in a write transaction.
-func (d *DB) tx(ctx context.Context, fn func(*sql.Tx) error) error { return d.txOn(ctx, d.wdb, fn) }
-
-func (d *DB) txOn(ctx context.Context, db *sql.DB, fn func(*sql.Tx) error) error {
-	tx, err := db.BeginTx(ctx, nil)
-	if err != nil {
-		return fmt.Errorf("filter/sqlite: begin: %w", err)
-	}
-	if err := fn(tx); err != nil {
-		if rerr := tx.Rollback(); rerr != nil {
-			d.log.Warn("filter/sqlite: rollback", "err", rerr)
-		}
-		return err
-	}
-	if err := tx.Commit(); err != nil {
-		return fmt.Errorf("filter/sqlite: commit: %w", err)
-	}
-	return nil
-}
+// tx runs fn in a write transaction (sqlitekit.DB.Tx).
+func (d *DB) tx(ctx context.Context, fn func(*sql.Tx) error) error { return d.kit.Tx(ctx, fn) }
 
 func dbErr(what string, err error) error {
 	if err == nil {
