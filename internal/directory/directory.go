@@ -67,18 +67,19 @@ const (
 	ServiceSubmission  = "submission"  // authenticated SMTP (RFC 6409, RFC 4954)
 	ServiceWebmail     = "webmail"     // webmail sign-in
 	ServiceManageSieve = "managesieve" // ManageSieve logins (RFC 5804)
+	ServiceSMS         = "sms"         // SMS notifications and "send as SMS" (when the plan has SMS)
 )
 
 // Services returns every service name, sorted (a new slice each call: no package-level
 // mutable state).
 func Services() []string {
-	return []string{ServiceIMAP, ServiceManageSieve, ServicePOP3, ServiceSubmission, ServiceWebmail}
+	return []string{ServiceIMAP, ServiceManageSieve, ServicePOP3, ServiceSMS, ServiceSubmission, ServiceWebmail}
 }
 
 // ValidService reports whether name is a known service.
 func ValidService(name string) bool {
 	switch name {
-	case ServiceIMAP, ServiceManageSieve, ServicePOP3, ServiceSubmission, ServiceWebmail:
+	case ServiceIMAP, ServiceManageSieve, ServicePOP3, ServiceSMS, ServiceSubmission, ServiceWebmail:
 		return true
 	}
 	return false

@@ -91,7 +91,7 @@ func (n *Notifier) Run(ctx context.Context) {
 // a temporary failure, waiting RetryDelay, then twice as long each time.
 func (n *Notifier) send(ctx context.Context, j job) {
 	log := n.svc.log.With("account", j.acct.Address.String(), "to", j.msg.To)
-	err := n.svc.Allowed(ctx, j.acct.Address.Domain)
+	err := n.svc.AllowedFor(ctx, j.acct)
 	attempts := 0
 	if err == nil {
 		cfg := n.svc.gw.Config()

@@ -16,7 +16,18 @@ var (
 	ErrOff       = errors.New("SMS is not configured on this server")
 	ErrNotInPlan = errors.New("your domain's plan does not include SMS; ask your administrator")
 	ErrNoStore   = errors.New("the directory keeps no SMS settings")
+	// ErrSwitchedOff: the plan has SMS, but the domain or the account switches the "sms"
+	// service off (directory.ServiceSMS); errors.Is(err, ErrNotInPlan) holds for it too,
+	// so callers that explain "not available" need no new case.
+	ErrSwitchedOff error = switchedOff{}
 )
+
+type switchedOff struct{}
+
+func (switchedOff) Error() string {
+	return "SMS is switched off for your account or domain; ask your administrator"
+}
+func (switchedOff) Is(target error) bool { return target == ErrNotInPlan }
 
 // Service sends SMS for accounts under their domain's plan and counts them.
 type Service struct {
@@ -90,6 +101,23 @@ func (s *Service) Allowed(ctx context.Context, domain string) error {
 	return nil
 }
 
+// AllowedFor is Allowed for one account: also nil only when neither its domain nor the
+// account switches the "sms" service off (directory.ServiceAllowed, ErrSwitchedOff).
+// Domain admins switch it within their plan like the other services.
+func (s *Service) AllowedFor(ctx context.Context, a directory.Account) error {
+	if err := s.Allowed(ctx, a.Address.Domain); err != nil {
+		return err
+	}
+	d, err := s.dir.Domain(ctx, a.Address.Domain)
+	if err != nil {
+		return err
+	}
+	if !directory.ServiceAllowed(d, a, directory.ServiceSMS) {
+		return ErrSwitchedOff
+	}
+	return nil
+}
+
 // Send sends text to the phone number to for account a ("send as SMS"): once, no
 // retries (the user sees the answer and may try again). It checks the plan, normalises
 // the number (directory.ErrInvalid for a bad one), bounds the text and counts the SMS
@@ -106,7 +134,7 @@ func (s *Service) Send(ctx context.Context, a directory.Account, to, text string
 	if len(text) > MaxText {
 		return fmt.Errorf("%w: the message is longer than %d bytes", directory.ErrInvalid, MaxText)
 	}
-	if err := s.Allowed(ctx, a.Address.Domain); err != nil {
+	if err := s.AllowedFor(ctx, a); err != nil {
 		return err
 	}
 	if err := s.gw.Send(ctx, Message{To: phone, Text: text}); err != nil {

@@ -362,3 +362,46 @@ func TestNotificationText(t *testing.T) {
 		t.Fatalf("%d %q", len(long), long)
 	}
 }
+
+// TestSendSwitchedOff: with SMS in the plan, the "sms" service switch of the account or
+// of its domain refuses sends and notifications (ErrSwitchedOff, which is also
+// ErrNotInPlan for callers that explain "not available"); switching it back on allows.
+func TestSendSwitchedOff(t *testing.T) {
+	g := newGateway(t)
+	s := newStack(t, g.srv.URL, 0)
+	a := s.account(t, "alice@sms.example", nil)
+	b := s.account(t, "bob@sms.example", nil)
+	ctx := context.Background()
+	off := []string{directory.ServiceSMS}
+	a, err := s.env.Dir.UpdateAccount(ctx, a.Address, directory.AccountUpdate{DisabledServices: &off})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.svc.Send(ctx, a, "+15550100", "x"); !errors.Is(err, sms.ErrSwitchedOff) || !errors.Is(err, sms.ErrNotInPlan) {
+		t.Fatalf("account switched off: %v", err)
+	}
+	if err := s.svc.Send(ctx, b, "+15550100", "x"); err != nil {
+		t.Fatalf("another account of the domain: %v", err)
+	}
+	d, err := s.env.Dir.Domain(ctx, "sms.example")
+	if err != nil {
+		t.Fatal(err)
+	}
+	d.DisabledServices = off
+	if err := s.env.Dir.UpdateDomain(ctx, d); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.svc.AllowedFor(ctx, b); !errors.Is(err, sms.ErrSwitchedOff) {
+		t.Fatalf("domain switched off: %v", err)
+	}
+	d.DisabledServices = nil
+	if err := s.env.Dir.UpdateDomain(ctx, d); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.svc.AllowedFor(ctx, b); err != nil {
+		t.Fatalf("domain switched on again: %v", err)
+	}
+	if n := len(g.requests()); n != 1 {
+		t.Fatalf("%d gateway requests, want 1 (only bob's send)", n)
+	}
+}

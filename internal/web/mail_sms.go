@@ -71,7 +71,7 @@ func (s *Server) smsShow(w http.ResponseWriter, r *http.Request, c *mailCtx, t *
 	ctx := r.Context()
 	d := smsPage{mailPage: s.pageOf(ctx, c, "SMS", 0), To: to, Text: text, MaxText: sms.MaxText}
 	d.Back, d.Error, d.Saved = "/mail/sms", errMsg, smsSaved[r.URL.Query().Get("done")]
-	switch err := svc.Allowed(ctx, c.ref.Domain); {
+	switch err := svc.AllowedFor(ctx, c.p.acct); {
 	case errors.Is(err, sms.ErrOff):
 		d.Off = err.Error()
 	case errors.Is(err, sms.ErrNotInPlan):
@@ -112,7 +112,7 @@ func (s *Server) smsShown(ctx context.Context, c *mailCtx) bool {
 	if svc == nil || !svc.Enabled() || c == nil || c.p == nil {
 		return false
 	}
-	err := svc.Allowed(ctx, c.ref.Domain)
+	err := svc.AllowedFor(ctx, c.p.acct)
 	if err != nil && !errors.Is(err, sms.ErrOff) && !errors.Is(err, sms.ErrNotInPlan) {
 		s.log.Warn("webmail: sms plan", "err", err)
 	}
@@ -146,7 +146,7 @@ func (s *Server) smsPost(w http.ResponseWriter, r *http.Request, c *mailCtx, t *
 		}
 		http.Redirect(w, r, "/mail/sms?done=sent", http.StatusSeeOther)
 	case "notify":
-		if err := svc.Allowed(ctx, c.ref.Domain); err != nil {
+		if err := svc.AllowedFor(ctx, c.p.acct); err != nil {
 			fail(err)
 			return
 		}

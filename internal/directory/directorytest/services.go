@@ -143,6 +143,7 @@ func testServiceAllowed(f *fixture) {
 		directory.ServiceManageSieve: {false, false}, // domain switch
 		directory.ServiceSubmission:  {true, true},
 		directory.ServiceWebmail:     {true, true},
+		directory.ServiceSMS:         {true, true},
 	}
 	if len(want) != len(directory.Services()) {
 		t.Fatalf("table covers %d services, directory.Services() has %d", len(want), len(directory.Services()))
