@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"net/http"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 	"unicode"
@@ -15,31 +16,48 @@ import (
 )
 
 // Search: quick (one term against sender, recipients and subject) and advanced (from,
-// to, subject, body, date range, attachment, one folder or all). Header criteria are
-// matched on the rows' cached Meta; body text through the store's text index
-// (store.TextSearcher) when the driver has one, else by reading the bodies of at most
-// MailOptions.SearchScanLimit of the newest candidates (Partial says so). Matching is the
-// case-insensitive substring match of IMAP SEARCH (store.FoldText).
+// to, subject, body, date range, attachment, unread, flagged, one folder or all).
+// Matching is the case-insensitive substring match of IMAP SEARCH (store.FoldText); the
+// header criteria are decided on the rows' cached Meta.
+//
+// With the store's text index (store.TextSearcher) a search never reads every row
+// (searchIndexed): each folder's candidates come from the index (the body term, and for
+// each header term its longest run of letters and digits, searched in the header text,
+// which holds every such run of the From, To, Cc and Subject fields), their rows are read
+// newest UID first in small batches and checked, and the folders are merged newest date
+// first until a page is full (MailOptions.PageSize or the user's; "page" asks for a later
+// one). A search with no text term (date range, attachment, unread, flagged) walks the
+// folder's date index instead (store.Lister, the unread and flagged filters from their
+// partial indexes), newest first, and stops at the page too. Without an index, every row
+// is read and body text comes from at most MailOptions.SearchScanLimit of the newest
+// candidates' bodies (Partial says so), at most maxSearchResults results.
 
 const (
-	maxSearchResults = 500
+	maxSearchResults = 500 // without the text index
 	maxSearchTerm    = 200
+	maxSearchPage    = 1000
 )
 
 type searchQuery struct {
 	Q, From, To, Subject, Body string
 	Since, Before              string // yyyy-mm-dd
-	Attach                     bool
+	Attach, Unread, Flagged    bool
 	Folder                     string // folder id, "" = all
 	Advanced                   bool
-	Truncated, Partial         bool
+	Page                       int  // 1-based, of the indexed search
+	Truncated, Partial         bool // Truncated: more results than shown
+	paged                      bool // the results are a page: Truncated offers the next
 }
 
 func (s *Server) mailSearch(w http.ResponseWriter, r *http.Request, c *mailCtx) {
 	q := r.URL.Query()
 	sq := &searchQuery{Q: q.Get("q"), From: q.Get("from"), To: q.Get("to"), Subject: q.Get("subject"),
 		Body: q.Get("body"), Since: q.Get("since"), Before: q.Get("before"), Attach: q.Get("attach") == "1",
-		Folder: q.Get("folder"), Advanced: q.Get("advanced") == "1"}
+		Folder: q.Get("folder"), Advanced: q.Get("advanced") == "1", Unread: q.Get("unread") == "1",
+		Flagged: q.Get("flagged") == "1", Page: 1}
+	if p, err := strconv.Atoi(q.Get("page")); err == nil && p > 1 && p <= maxSearchPage {
+		sq.Page = p
+	}
 	d := s.pageOf(r.Context(), c, "Search", 0)
 	d.Search = sq
 	d.Back = r.URL.RequestURI()
@@ -68,7 +86,7 @@ func (s *Server) mailSearch(w http.ResponseWriter, r *http.Request, c *mailCtx) 
 		return
 	}
 	empty := sq.Q == "" && sq.From == "" && sq.To == "" && sq.Subject == "" && sq.Body == "" &&
-		sq.Since == "" && sq.Before == "" && !sq.Attach
+		sq.Since == "" && sq.Before == "" && !sq.Attach && !sq.Unread && !sq.Flagged
 	if empty {
 		s.mailRender(w, c, http.StatusOK, "search", d)
 		return
@@ -80,21 +98,29 @@ func (s *Server) mailSearch(w http.ResponseWriter, r *http.Request, c *mailCtx) 
 		return
 	}
 	d.Rows, d.Searched = rows, true
+	if sq.Page > 1 {
+		q.Set("page", strconv.Itoa(sq.Page-1))
+		d.Prev = "/mail/search?" + q.Encode()
+	}
+	if sq.Truncated && sq.paged && sq.Page < maxSearchPage {
+		q.Set("page", strconv.Itoa(sq.Page+1))
+		d.Next = "/mail/search?" + q.Encode()
+	}
 	s.mailRender(w, c, http.StatusOK, "search", d)
 }
 
 // headerMatch holds the folded header criteria of a search.
 type headerMatch struct {
-	q, from, to, subj string
-	attach            bool
-	since, before     time.Time
-	pre               prefilter
+	q, from, to, subj       string
+	attach, unread, flagged bool
+	since, before           time.Time
+	pre                     prefilter
 }
 
 func newHeaderMatch(sq *searchQuery, since, before time.Time) *headerMatch {
 	fold := store.FoldText
 	h := &headerMatch{q: fold(sq.Q), from: fold(sq.From), to: fold(sq.To), subj: fold(sq.Subject),
-		attach: sq.Attach, since: since, before: before}
+		attach: sq.Attach, unread: sq.Unread, flagged: sq.Flagged, since: since, before: before}
 	for _, t := range []string{h.q, h.from, h.to, h.subj} {
 		if t != "" && !strings.ContainsAny(t, jsonEscaped) {
 			h.pre.needles = append(h.pre.needles, []byte(t))
@@ -106,6 +132,9 @@ func newHeaderMatch(sq *searchQuery, since, before time.Time) *headerMatch {
 // match applies the date range and the header criteria to a row and its Meta.
 func (h *headerMatch) match(m store.Message) bool {
 	if !h.since.IsZero() && m.InternalDate.Before(h.since) || !h.before.IsZero() && !m.InternalDate.Before(h.before) {
+		return false
+	}
+	if h.unread && store.HasSeen(m.Flags) || h.flagged && !slices.Contains(m.Flags, store.FlagFlagged) {
 		return false
 	}
 	if !h.pre.mayMatch(m.Meta) {
@@ -145,25 +174,12 @@ func (s *Server) search(ctx context.Context, c *mailCtx, sq *searchQuery, since,
 	hm := newHeaderMatch(sq, since, before)
 	body := store.FoldText(sq.Body)
 	ts, indexed := c.st.(store.TextSearcher)
+	if indexed {
+		return s.searchIndexed(ctx, c, ts, boxes, sq, hm)
+	}
 	var hits []searchHit
 	for _, mb := range boxes {
-		var bodyUIDs []store.UID
-		if body != "" && indexed {
-			uids, err := ts.SearchText(ctx, c.ref, mb.ID, store.TextQuery{Needle: sq.Body})
-			if err != nil {
-				return nil, err
-			}
-			if len(uids) == 0 {
-				continue
-			}
-			bodyUIDs = uids
-		}
 		err := c.st.Messages(ctx, c.ref, mb.ID, store.Query{}, func(m store.Message) error {
-			if bodyUIDs != nil {
-				if _, found := slices.BinarySearch(bodyUIDs, m.UID); !found {
-					return nil
-				}
-			}
 			if hm.match(m) {
 				hits = append(hits, searchHit{m: m, folder: mb.Name})
 			}
@@ -176,7 +192,7 @@ func (s *Server) search(ctx context.Context, c *mailCtx, sq *searchQuery, since,
 	slices.SortFunc(hits, func(a, b searchHit) int {
 		return -cmp.Compare(a.m.InternalDate.UnixNano(), b.m.InternalDate.UnixNano())
 	})
-	if body != "" && !indexed {
+	if body != "" {
 		var err error
 		if hits, err = s.scanBodies(ctx, c, sq, hits, body); err != nil {
 			return nil, err
@@ -254,4 +270,235 @@ func (p prefilter) mayMatch(meta []byte) bool {
 		}
 	}
 	return true
+}
+
+// searchBatch is how many candidate rows one read of a folder fetches.
+const searchBatch = 64
+
+// searchIndexed returns page sq.Page of the matches in boxes, newest first (see the top
+// of the file). Folders whose index rules every message out cost their index lookups
+// only; the rows read are those of the page's candidates and of the pages before it.
+func (s *Server) searchIndexed(ctx context.Context, c *mailCtx, ts store.TextSearcher, boxes []store.Mailbox,
+	sq *searchQuery, hm *headerMatch) ([]rowView, error) {
+	lister, _ := c.st.(store.Lister)
+	curs := make([]*searchCursor, 0, len(boxes))
+	for _, mb := range boxes {
+		cur := &searchCursor{c: c, mb: mb, hm: hm, lister: lister, hi: mb.UIDNext - 1}
+		none, err := cur.candidates(ctx, ts, sq)
+		if err != nil {
+			return nil, err
+		}
+		if !none {
+			curs = append(curs, cur)
+		}
+	}
+	size := s.pageSizeFor(c)
+	skip := (sq.Page - 1) * size
+	rows := make([]rowView, 0, size)
+	sq.paged = true
+	for n := 0; n <= skip+size; n++ { // one more than the page: is there a next one?
+		best := -1
+		for i, cur := range curs {
+			if err := cur.fill(ctx); err != nil {
+				return nil, err
+			}
+			if len(cur.buf) > 0 && (best < 0 || cur.buf[0].InternalDate.After(curs[best].buf[0].InternalDate)) {
+				best = i
+			}
+		}
+		if best < 0 {
+			break
+		}
+		m := curs[best].buf[0]
+		curs[best].buf = curs[best].buf[1:]
+		switch {
+		case n == skip+size:
+			sq.Truncated = true
+		case n >= skip:
+			rows = append(rows, rowOf(m, curs[best].mb.Name))
+		}
+	}
+	return rows, nil
+}
+
+// searchCursor yields one folder's matches, newest first, reading rows a batch at a
+// time: the index's candidates by descending UID, or with no text term the folder's date
+// index (store.Lister) or, without one, its UIDs downwards.
+type searchCursor struct {
+	c      *mailCtx
+	mb     store.Mailbox
+	hm     *headerMatch
+	lister store.Lister
+	uids   []store.UID // ascending candidates; nil: every message
+	walk   bool        // no candidates: every message is one
+	offset int         // the date walk's next offset
+	hi     store.UID   // the highest UID not read yet
+	done   bool
+	buf    []store.Message // matches read, not taken, newest first
+}
+
+// candidates asks the text index for the folder's candidates; none reports that no
+// message can match.
+func (cur *searchCursor) candidates(ctx context.Context, ts store.TextSearcher, sq *searchQuery) (none bool, err error) {
+	var terms []store.TextQuery
+	if sq.Body != "" {
+		terms = append(terms, store.TextQuery{Needle: sq.Body})
+	}
+	for _, t := range []string{cur.hm.q, cur.hm.from, cur.hm.to, cur.hm.subj} {
+		if w := longestWord(t); len(w) >= 3 { // shorter runs select too little to pay
+			terms = append(terms, store.TextQuery{Needle: w, Header: true})
+		}
+	}
+	cur.walk = len(terms) == 0
+	for i, tq := range terms {
+		uids, err := ts.SearchText(ctx, cur.c.ref, cur.mb.ID, tq)
+		if err != nil {
+			return false, err
+		}
+		if i == 0 {
+			cur.uids = uids
+		} else {
+			cur.uids = intersectUIDs(cur.uids, uids)
+		}
+		if len(cur.uids) == 0 {
+			return true, nil
+		}
+	}
+	return false, nil
+}
+
+// longestWord is the longest run of letters and digits in a folded term: wherever the
+// term occurs in a From, To, Cc or Subject display, the run occurs in the header text
+// (the display's runs are runs of the decoded header fields).
+func longestWord(t string) string {
+	best := ""
+	for _, w := range strings.FieldsFunc(t, func(r rune) bool { return !unicode.IsLetter(r) && !unicode.IsDigit(r) }) {
+		if len(w) > len(best) {
+			best = w
+		}
+	}
+	return best
+}
+
+// intersectUIDs returns the UIDs in both ascending lists.
+func intersectUIDs(a, b []store.UID) []store.UID {
+	var out []store.UID
+	for i, j := 0, 0; i < len(a) && j < len(b); {
+		switch {
+		case a[i] < b[j]:
+			i++
+		case a[i] > b[j]:
+			j++
+		default:
+			out = append(out, a[i])
+			i, j = i+1, j+1
+		}
+	}
+	return out
+}
+
+// fill reads batches until the cursor holds a match or has none left.
+func (cur *searchCursor) fill(ctx context.Context) error {
+	for len(cur.buf) == 0 && !cur.done {
+		var err error
+		switch {
+		case !cur.walk:
+			err = cur.readCandidates(ctx)
+		case cur.lister != nil:
+			err = cur.readByDate(ctx)
+		default:
+			err = cur.readDown(ctx)
+		}
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// keep appends the matches of a batch, given newest first.
+func (cur *searchCursor) keep(ms []store.Message) {
+	for _, m := range ms {
+		if cur.hm.match(m) {
+			cur.buf = append(cur.buf, m)
+		}
+	}
+}
+
+// readCandidates reads the next batch of candidates, highest UIDs first: one range read
+// where they are dense, else one read each.
+func (cur *searchCursor) readCandidates(ctx context.Context) error {
+	n := min(searchBatch, len(cur.uids))
+	batch := cur.uids[len(cur.uids)-n:]
+	cur.uids = cur.uids[:len(cur.uids)-n]
+	cur.done = len(cur.uids) == 0
+	lo, hi := batch[0], batch[n-1]
+	var ms []store.Message
+	collect := func(m store.Message) error {
+		if _, ok := slices.BinarySearch(batch, m.UID); ok {
+			ms = append(ms, m)
+		}
+		return nil
+	}
+	if int64(hi-lo) < 4*int64(n) {
+		if err := cur.c.st.Messages(ctx, cur.c.ref, cur.mb.ID, store.Query{MinUID: lo, MaxUID: hi}, collect); err != nil {
+			return err
+		}
+	} else {
+		for _, u := range batch {
+			if err := cur.c.st.Messages(ctx, cur.c.ref, cur.mb.ID, store.Query{MinUID: u, MaxUID: u}, collect); err != nil {
+				return err
+			}
+		}
+	}
+	slices.Reverse(ms)
+	cur.keep(ms)
+	return nil
+}
+
+// readByDate reads the next page of the folder's date index, newest first, with the
+// unread or flagged filter served by the store.
+func (cur *searchCursor) readByDate(ctx context.Context) error {
+	q := store.ListQuery{Sort: store.SortDate, Desc: true, Limit: searchBatch * 4, Offset: cur.offset}
+	switch {
+	case cur.hm.unread:
+		q.Filter = store.FilterUnseen
+	case cur.hm.flagged:
+		q.Filter = store.FilterFlagged
+	}
+	p, err := cur.lister.ListMessages(ctx, cur.c.ref, cur.mb.ID, q)
+	if err != nil {
+		return err
+	}
+	cur.offset += len(p.Messages)
+	cur.done = len(p.Messages) < q.Limit || cur.offset >= p.Total
+	if n := len(p.Messages); n > 0 && !cur.hm.since.IsZero() && p.Messages[n-1].InternalDate.Before(cur.hm.since) {
+		cur.done = true // in date order: the rest is older still
+	}
+	cur.keep(p.Messages)
+	return nil
+}
+
+// readDown reads the next UID range downwards (no date index).
+func (cur *searchCursor) readDown(ctx context.Context) error {
+	if cur.hi < 1 {
+		cur.done = true
+		return nil
+	}
+	lo := store.UID(1)
+	if cur.hi > searchBatch*4 {
+		lo = cur.hi - searchBatch*4 + 1
+	}
+	var ms []store.Message
+	err := cur.c.st.Messages(ctx, cur.c.ref, cur.mb.ID, store.Query{MinUID: lo, MaxUID: cur.hi}, func(m store.Message) error {
+		ms = append(ms, m)
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	cur.hi = lo - 1
+	slices.Reverse(ms)
+	cur.keep(ms)
+	return nil
 }
