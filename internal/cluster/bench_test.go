@@ -26,7 +26,8 @@ import (
 //
 // MOVE_LOAD=N keeps N goroutines delivering to the account through the delivery
 // pipeline during the moves (their CPU is then counted too); MOVE_BATCH sets
-// Options.BatchMessages, MOVE_IMPORTERS Options.Importers.
+// Options.BatchMessages, MOVE_IMPORTERS Options.Importers; MOVE_SYNC_IMPORTS=1 sets
+// Options.SyncImports.
 func BenchmarkMove(b *testing.B) {
 	e := newEnv(b)
 	a, ref := e.account("bench@example.test", "s1")
@@ -38,6 +39,7 @@ func BenchmarkMove(b *testing.B) {
 	if v := os.Getenv("MOVE_IMPORTERS"); v != "" {
 		e.eng.Options.Importers, _ = strconv.Atoi(v)
 	}
+	e.eng.Options.SyncImports = os.Getenv("MOVE_SYNC_IMPORTS") != ""
 	load, _ := strconv.Atoi(os.Getenv("MOVE_LOAD"))
 	pg := newPGCPU(b, e.dsn["directory"], e.dsn["s1"], e.dsn["s2"])
 	var delivered atomic.Int64

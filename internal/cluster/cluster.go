@@ -15,6 +15,8 @@
 //     (QRESYNC's Vanished), applies them, and sets the watermark to H. Everything at or
 //     below H was committed before H was read (a mailbox's modseq is taken under its row
 //     lock), so nothing is missed; what is read twice is applied idempotently.
+//     A target that offers it imports through a handle whose commits do not wait for
+//     its disk; the copy is made durable before the switch (asyncimport.go).
 //  2. Catch-up. Rounds repeat while the user works on the source until a round finds
 //     few changes (Options.FenceBelow) or Options.MaxRounds is reached.
 //  3. Fence. The source (a store.Fencer) blocks the account's writes: deliveries and
@@ -64,6 +66,7 @@ type Options struct {
 	MaxRounds     int           // catch-up rounds before fencing anyway (8)
 	FenceBelow    int           // a round with at most this many changes leads to the fence (100)
 	FenceTimeout  time.Duration // bound on the fenced part: final round, verify, switch, drop (45s)
+	SyncImports   bool          // every import commit waits for the target's disk (asyncimport.go)
 }
 
 func (o Options) withDefaults() Options {

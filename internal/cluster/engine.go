@@ -157,7 +157,12 @@ func (r *runner) do(ctx context.Context, acct directory.Account) error {
 			return fmt.Errorf("unseal the source: %w", err)
 		}
 	}
-	s := &syncer{src: src, dst: dst, imp: imp, ref: r.ref, opt: r.opt}
+	imp, flush, err := asyncImports(ctx, imp, r.opt.SyncImports)
+	if err != nil {
+		return err
+	}
+	defer flush.close(r.log)
+	s := &syncer{src: src, dst: dst, imp: imp, ref: r.ref, opt: r.opt, flush: flush}
 	r.m.Phase, r.m.Error = directory.PhaseCopy, ""
 	r.save(ctx)
 	for i := 0; ; i++ {
@@ -212,6 +217,10 @@ func (r *runner) fenced(ctx context.Context, s *syncer, fen store.Fencer) error 
 	rep, err := Verify(fctx, s.src, s.dst, r.ref)
 	if err != nil {
 		return fmt.Errorf("verify: %w", err)
+	}
+	// The copy durable before placement may switch (a copy: before it counts as done).
+	if err := s.flush.flush(fctx); err != nil {
+		return fmt.Errorf("target: %w", err)
 	}
 	tVerify := time.Since(start) - tRound
 	if r.m.Kind == directory.MigrationCopy {

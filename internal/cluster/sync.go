@@ -16,8 +16,10 @@ type syncer struct {
 	src store.Store
 	dst store.Store
 	imp store.Importer
-	ref store.AccountRef
-	opt Options
+	// flush makes imp's commits durable (asyncimport.go)
+	flush asyncFlusher
+	ref   store.AccountRef
+	opt   Options
 
 	messages, bytes int64 // copied (new on the target), all rounds
 }
