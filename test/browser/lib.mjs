@@ -14,9 +14,16 @@
 // the spec throws or any page logged an error that was not allowed with
 // b.allowConsoleError(regex). On failure it saves a screenshot of each open page in
 // ARTIFACTS_DIR.
+//
+// Besides the page helpers it has the mail around the pages, through real clients: SMTP
+// in (smtpSend, smtpSession, textMessage), IMAP out (imapFetch, imapSubjects: Python's
+// imaplib; imapflowSubjects: imapflow), a loopback beacon for remote content, and until, a
+// bounded poll.
 import { chromium } from 'playwright-core';
 import assert from 'node:assert/strict';
 import path from 'node:path';
+import http from 'node:http';
+import net from 'node:net';
 import { execFileSync } from 'node:child_process';
 import { createHmac } from 'node:crypto';
 
@@ -233,4 +240,158 @@ export function totpCode(secret, t = Date.now()) {
   const o = h[h.length - 1] & 0xf;
   const n = (h.readUInt32BE(o) & 0x7fffffff) % 1000000;
   return String(n).padStart(6, '0');
+}
+
+// until polls fn (every 250 ms, while it is bounded by ms) until it returns a truthy value,
+// and returns that value; past ms it throws "timed out waiting for <what>". The default is
+// the longest wait a spec needs (mail through the queue on a loaded machine).
+export async function until(what, fn, ms = 60_000) {
+  const end = Date.now() + ms;
+  for (;;) {
+    const v = await fn();
+    if (v) return v;
+    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 250));
+  }
+}
+
+// beacon is a loopback HTTP server that records the URL of every request it gets in hits
+// and answers with a 1x1 GIF: a spec points remote images, styles and links of a message
+// at it to see whether the browser fetched them. Close it with srv.close().
+export function beacon() {
+  const hits = [];
+  const srv = http.createServer((req, res) => {
+    hits.push(req.url);
+    res.writeHead(200, { 'Content-Type': 'image/gif' });
+    res.end(Buffer.from('R0lGODlhAQABAIAAAAAAAP///yH5BAEAAAAALAAAAAABAAEAAAIBRAA7', 'base64'));
+  });
+  return new Promise((resolve, reject) => {
+    srv.once('error', reject);
+    srv.listen(0, '127.0.0.1', () => resolve({ srv, hits, port: srv.address().port }));
+  });
+}
+
+// smtpSession delivers messages ({ from, to, data }, one or an array) in one plain SMTP
+// session (RFC 5321) to addr, "host:port" (by default the node's MX listener SMTP_ADDR).
+// data gets CRLF line ends and dot-stuffing (RFC 5321 4.5.2). It returns the last line of
+// every reply, the greeting first, and stops at the first 4xx/5xx reply (without QUIT);
+// after the last message it sends QUIT. timeoutMs bounds the socket's idle time.
+export async function smtpSession(messages, { addr = env.SMTP_ADDR, timeoutMs = 60_000 } = {}) {
+  const i = addr.lastIndexOf(':');
+  const sock = net.connect({ host: addr.slice(0, i), port: Number(addr.slice(i + 1)) });
+  sock.setEncoding('utf8');
+  sock.setTimeout(timeoutMs, () => sock.destroy(new Error('SMTP timeout')));
+  let buf = '';
+  let failed = null;
+  const waiters = [];
+  const fail = (e) => {
+    failed = failed || e;
+    while (waiters.length) waiters.shift().reject(failed);
+  };
+  sock.on('data', (d) => { buf += d; pump(); });
+  sock.on('error', fail);
+  sock.on('close', () => fail(new Error('SMTP connection closed')));
+  // A reply ends with a line "NNN text" (RFC 5321 4.2.1: "NNN-" lines continue it).
+  function pump() {
+    for (;;) {
+      const m = buf.match(/^((?:\d{3}-[^\n]*\n)*\d{3}(?: [^\n]*)?\n)/);
+      if (!m || !waiters.length) return;
+      buf = buf.slice(m[1].length);
+      waiters.shift().resolve(m[1].trim().split('\n').pop());
+    }
+  }
+  const reply = () => new Promise((resolve, reject) => {
+    waiters.push({ resolve, reject });
+    pump();
+    if (failed) fail(failed);
+  });
+  const lines = ['EHLO client.test'];
+  for (const m of [messages].flat()) {
+    lines.push(`MAIL FROM:<${m.from}>`, `RCPT TO:<${m.to}>`, 'DATA',
+      `${m.data.replace(/\r?\n/g, '\r\n').replace(/^\./gm, '..')}\r\n.`);
+  }
+  const replies = [];
+  try {
+    replies.push(await reply()); // the greeting
+    if (/^[45]/.test(replies[0])) return replies;
+    for (const line of lines) {
+      sock.write(line + '\r\n');
+      const r = await reply();
+      replies.push(r);
+      if (/^[45]/.test(r)) return replies;
+    }
+    sock.write('QUIT\r\n');
+    await reply();
+    return replies;
+  } finally {
+    sock.destroy();
+  }
+}
+
+// textMessage is a short plain-text message (RFC 5322) from from to to with subject, a
+// fresh Message-ID and the current date: data for smtpSession.
+export function textMessage(from, to, subject, body = 'Hello.') {
+  return `From: <${from}>\r\nTo: <${to}>\r\nSubject: ${subject}\r\nMessage-ID: <${Date.now()}@client.test>\r\n` +
+    `Date: ${new Date().toUTCString()}\r\n\r\n${body}`;
+}
+
+// smtpSend delivers messages as smtpSession does and throws when a reply refused them.
+export async function smtpSend(messages, options) {
+  const replies = await smtpSession(messages, options);
+  if (/^[45]/.test(replies.at(-1))) throw new Error(`SMTP ${replies.at(-1)} (replies: ${replies.join(' | ')})`);
+}
+
+// imaplib runs a Python script with imaplib, logged in as user over IMAPS (the node's
+// IMAPS_ADDR, certificate not checked) with INBOX selected as m; the script's sys.argv[4:]
+// are args. It returns the script's standard output.
+function imaplib(script, user, password, ...args) {
+  const py = `
+import imaplib, ssl, sys, email
+ctx = ssl.create_default_context(); ctx.check_hostname = False; ctx.verify_mode = ssl.CERT_NONE
+host, port = sys.argv[1].rsplit(':', 1)
+m = imaplib.IMAP4_SSL(host, int(port), ssl_context=ctx, timeout=20)
+m.login(sys.argv[2], sys.argv[3])
+m.select('INBOX')
+${script}
+m.logout()
+`;
+  return execFileSync('python3', ['-c', py, env.IMAPS_ADDR, user, password, ...args], { encoding: 'utf8', timeout: 30000 });
+}
+
+// imapFetch returns the newest message of user's INBOX whose subject contains subject,
+// read over IMAPS with Python's imaplib ("" when none).
+export function imapFetch(user, password, subject) {
+  return imaplib(`
+typ, data = m.search(None, 'SUBJECT', '"' + sys.argv[4] + '"')
+ids = data[0].split()
+if ids:
+    typ, msg = m.fetch(ids[-1], '(RFC822)')
+    sys.stdout.buffer.write(msg[0][1])`, user, password, subject);
+}
+
+// imapSubjects lists the subjects in user's INBOX, read over IMAPS with Python's imaplib.
+export function imapSubjects(user, password) {
+  return imaplib(`
+typ, data = m.search(None, 'ALL')
+for i in data[0].split():
+    typ, msg = m.fetch(i, '(BODY.PEEK[HEADER.FIELDS (SUBJECT)])')
+    print(email.message_from_bytes(msg[0][1])['Subject'])`, user, password).split('\n').filter(Boolean);
+}
+
+// imapflowSubjects lists the subjects in user's INBOX, read with imapflow (a client we did
+// not write) over IMAP_ADDR with STARTTLS.
+export async function imapflowSubjects(user, pass) {
+  const { ImapFlow } = await import('imapflow');
+  const [host, port] = env.IMAP_ADDR.split(':');
+  const c = new ImapFlow({ host, port: Number(port), secure: false, doSTARTTLS: true,
+    tls: { rejectUnauthorized: false }, auth: { user, pass }, logger: false });
+  await c.connect();
+  try {
+    await c.mailboxOpen('INBOX');
+    const subjects = [];
+    for await (const m of c.fetch('1:*', { envelope: true })) subjects.push(m.envelope.subject);
+    return subjects;
+  } finally {
+    await c.logout();
+  }
 }

@@ -4,43 +4,7 @@
 // over SMTP makes one call to each, both failing (clamd unreachable, the hook answers no
 // verdict): the counters show it. "Check now" re-checks. A domain admin neither sees the
 // menu entry nor reaches the page or the API.
-import net from 'node:net';
-import { run, env, login, expectText, click, assert } from '../lib.mjs';
-
-// smtpSend sends one message over SMTP_ADDR and returns the last reply.
-async function smtpSend(from, to) {
-  const [host, port] = env.SMTP_ADDR.split(':');
-  const sock = net.connect({ host, port: Number(port) });
-  sock.setEncoding('utf8');
-  sock.setTimeout(30_000, () => sock.destroy(new Error('SMTP timeout')));
-  let buf = '';
-  const waiters = [];
-  sock.on('data', (d) => { buf += d; pump(); });
-  sock.on('error', (e) => { while (waiters.length) waiters.shift().reject(e); });
-  function pump() {
-    for (;;) {
-      const m = buf.match(/^((?:\d{3}-[^\n]*\n)*\d{3}(?: [^\n]*)?\n)/);
-      if (!m || !waiters.length) return;
-      buf = buf.slice(m[1].length);
-      waiters.shift().resolve(m[1].trim().split('\n').pop());
-    }
-  }
-  const reply = () => new Promise((resolve, reject) => { waiters.push({ resolve, reject }); pump(); });
-  const cmd = async (line) => { sock.write(line + '\r\n'); return reply(); };
-  try {
-    let last = await reply();
-    for (const line of ['EHLO client.test', `MAIL FROM:<${from}>`, `RCPT TO:<${to}>`, 'DATA']) {
-      last = await cmd(line);
-      if (/^[45]/.test(last)) return last;
-    }
-    last = await cmd(`From: <${from}>\r\nTo: <${to}>\r\nSubject: scanned\r\nMessage-ID: <${Date.now()}@client.test>\r\n` +
-      `Date: ${new Date().toUTCString()}\r\n\r\nHello.\r\n.`);
-    await cmd('QUIT');
-    return last;
-  } finally {
-    sock.destroy();
-  }
-}
+import { run, env, login, expectText, click, assert, smtpSession, textMessage } from '../lib.mjs';
 
 // row is the servers table's row of the filter named name.
 const row = (page, name) => page.locator(`#servers tr[data-name="${name}"]`);
@@ -64,7 +28,8 @@ run(async (b) => {
   });
 
   await b.step('a message makes one call to each, counted', async () => {
-    const r = await smtpSend('someone@remote.example', env.USER);
+    const r = (await smtpSession({ from: 'someone@remote.example', to: env.USER,
+      data: textMessage('someone@remote.example', env.USER, 'scanned') })).at(-1);
     assert.match(r, /^250/, `SMTP: ${r}`);
     await click(admin, '#check-servers button');
     await expectText(admin, 'Checked every server just now.');

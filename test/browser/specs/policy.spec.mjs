@@ -3,64 +3,11 @@
 // subject, and the message sent over SMTP is accepted but held; releases it from the
 // quarantine section, and the user finds it in the INBOX over IMAP (imapflow). The other
 // domain's admin sees none of it.
-import net from 'node:net';
-import { ImapFlow } from 'imapflow';
-import { run, env, login, expectText, expectNoText, submit, click, assert } from '../lib.mjs';
+import { run, env, login, expectText, expectNoText, submit, click, assert, smtpSession, textMessage, imapflowSubjects } from '../lib.mjs';
 
-// smtp speaks one SMTP transaction (RFC 5321) over SMTP_ADDR and returns the replies,
-// one per command, stopping at the first 4xx/5xx.
-async function smtp(from, to, subject) {
-  const [host, port] = env.SMTP_ADDR.split(':');
-  const sock = net.connect({ host, port: Number(port) });
-  sock.setEncoding('utf8');
-  sock.setTimeout(15_000, () => sock.destroy(new Error('SMTP timeout')));
-  let buf = '';
-  const waiters = [];
-  sock.on('data', (d) => { buf += d; pump(); });
-  sock.on('error', (e) => { while (waiters.length) waiters.shift().reject(e); });
-  // A reply ends with a line "NNN text" (RFC 5321 4.2.1: "NNN-" lines continue).
-  function pump() {
-    for (;;) {
-      const m = buf.match(/^((?:\d{3}-[^\n]*\n)*\d{3}(?: [^\n]*)?\n)/);
-      if (!m || !waiters.length) return;
-      buf = buf.slice(m[1].length);
-      waiters.shift().resolve(m[1].trim().split('\n').pop());
-    }
-  }
-  const reply = () => new Promise((resolve, reject) => { waiters.push({ resolve, reject }); pump(); });
-  const cmd = async (line) => { sock.write(line + '\r\n'); return reply(); };
-  const replies = [];
-  try {
-    replies.push(await reply()); // greeting
-    for (const line of ['EHLO client.test', `MAIL FROM:<${from}>`, `RCPT TO:<${to}>`, 'DATA']) {
-      const r = await cmd(line);
-      replies.push(r);
-      if (/^[45]/.test(r)) return replies;
-    }
-    const msg = `From: <${from}>\r\nTo: <${to}>\r\nSubject: ${subject}\r\nMessage-ID: <${Date.now()}@client.test>\r\n` +
-      `Date: ${new Date().toUTCString()}\r\n\r\nHello.\r\n.`;
-    replies.push(await cmd(msg));
-    await cmd('QUIT');
-    return replies;
-  } finally {
-    sock.destroy();
-  }
-}
-
-async function inboxSubjects(user, pass) {
-  const [host, port] = env.IMAP_ADDR.split(':');
-  const c = new ImapFlow({ host, port: Number(port), secure: false, doSTARTTLS: true,
-    tls: { rejectUnauthorized: false }, auth: { user, pass }, logger: false });
-  await c.connect();
-  try {
-    await c.mailboxOpen('INBOX');
-    const subjects = [];
-    for await (const m of c.fetch('1:*', { envelope: true })) subjects.push(m.envelope.subject);
-    return subjects;
-  } finally {
-    await c.logout();
-  }
-}
+// smtp sends one short message over SMTP_ADDR and returns the replies, one per command,
+// stopping at the first 4xx/5xx.
+const smtp = (from, to, subject) => smtpSession({ from, to, data: textMessage(from, to, subject) });
 
 run(async (b) => {
   const da = await b.page();
@@ -90,7 +37,7 @@ run(async (b) => {
     assert.match(r.at(-1), /^250/, `held message: ${r.join(' | ')}`);
     await da.goto(filters);
     await expectText(da, 'offers are checked', { within: '#quarantine' });
-    assert.deepEqual(await inboxSubjects(env.USER, env.USER_PASSWORD), ['plain hello']);
+    assert.deepEqual(await imapflowSubjects(env.USER, env.USER_PASSWORD), ['plain hello']);
   });
 
   await b.step('the other domain admin sees none of it', async () => {
@@ -135,7 +82,7 @@ run(async (b) => {
     await submit(da, '#quarantine form:has(button:text("Release"))');
     await expectText(da, 'Message released and delivered.');
     await expectText(da, 'Nothing held.', { within: '#quarantine' });
-    const subjects = await inboxSubjects(env.USER, env.USER_PASSWORD);
+    const subjects = await imapflowSubjects(env.USER, env.USER_PASSWORD);
     assert.deepEqual(subjects.sort(), ['A special offer for you', 'plain hello'], `INBOX: ${subjects}`);
   });
 });

@@ -4,85 +4,13 @@
 // a user of another domain, who finds it over IMAP (Python's imaplib) and replies from
 // the webmail; move with the form and by drag and drop, delete, folders, search; a forged
 // CSRF token and header injection through compose are refused.
-import http from 'node:http';
-import net from 'node:net';
-import { execFileSync } from 'node:child_process';
-import { run, env, login, expectText, expectNoText, assert, goto } from '../lib.mjs';
-
-// beacon is a loopback HTTP server that records every request it gets.
-function beacon() {
-  const hits = [];
-  const srv = http.createServer((req, res) => {
-    hits.push(req.url);
-    res.writeHead(200, { 'Content-Type': 'image/gif' });
-    res.end(Buffer.from('R0lGODlhAQABAIAAAAAAAP///yH5BAEAAAAALAAAAAABAAEAAAIBRAA7', 'base64'));
-  });
-  return new Promise((resolve) => srv.listen(0, '127.0.0.1', () => resolve({ srv, hits, port: srv.address().port })));
-}
-
-// smtpSend delivers one message over plain SMTP (RFC 5321) to the node's MX listener.
-function smtpSend(from, to, data) {
-  const [host, port] = env.SMTP_ADDR.split(':');
-  const body = data.replace(/\r?\n/g, '\r\n').replace(/^\./gm, '..');
-  const script = [`EHLO client.test`, `MAIL FROM:<${from}>`, `RCPT TO:<${to}>`, 'DATA', `${body}\r\n.`, 'QUIT'];
-  return new Promise((resolve, reject) => {
-    const sock = net.createConnection({ host, port: Number(port) });
-    sock.setTimeout(20000, () => { sock.destroy(); reject(new Error('SMTP timeout')); });
-    let buf = '';
-    let step = 0;
-    sock.on('data', (d) => {
-      buf += d.toString();
-      // A reply is complete when its last line has "NNN " (RFC 5321 4.2.1).
-      for (;;) {
-        const m = buf.match(/^(\d{3}) .*\r\n/m);
-        if (!m) return;
-        const end = buf.indexOf(m[0]) + m[0].length;
-        const code = Number(m[1]);
-        buf = buf.slice(end);
-        if (code >= 400) { sock.destroy(); reject(new Error(`SMTP ${m[0].trim()} at step ${step}`)); return; }
-        if (step < script.length) sock.write(script[step++] + '\r\n');
-        else { sock.end(); resolve(); return; }
-      }
-    });
-    sock.on('error', reject);
-  });
-}
-
-// imapFetch returns the newest message of user's INBOX whose subject contains subject,
-// read over IMAPS with Python's imaplib ("" when none).
-function imapFetch(user, password, subject) {
-  const py = `
-import imaplib, ssl, sys
-ctx = ssl.create_default_context(); ctx.check_hostname = False; ctx.verify_mode = ssl.CERT_NONE
-host, port = sys.argv[1].rsplit(':', 1)
-m = imaplib.IMAP4_SSL(host, int(port), ssl_context=ctx, timeout=20)
-m.login(sys.argv[2], sys.argv[3])
-m.select('INBOX')
-typ, data = m.search(None, 'SUBJECT', '"' + sys.argv[4] + '"')
-ids = data[0].split()
-if ids:
-    typ, msg = m.fetch(ids[-1], '(RFC822)')
-    sys.stdout.buffer.write(msg[0][1])
-m.logout()
-`;
-  return execFileSync('python3', ['-c', py, env.IMAPS_ADDR, user, password, subject], { encoding: 'utf8', timeout: 30000 });
-}
-
-async function until(what, fn, ms = 10000) {
-  const end = Date.now() + ms;
-  for (;;) {
-    const v = await fn();
-    if (v) return v;
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 200));
-  }
-}
+import { run, env, login, expectText, expectNoText, assert, goto, beacon, smtpSend, imapFetch, until } from '../lib.mjs';
 
 run(async (b) => {
   const bk = await beacon();
   const remote = `http://127.0.0.1:${bk.port}`;
   await b.step('mail arrives over SMTP', async () => {
-    await smtpSend('news@sender.test', env.USER, `From: Newsletter <news@sender.test>
+    await smtpSend({ from: 'news@sender.test', to: env.USER, data: `From: Newsletter <news@sender.test>
 To: ${env.USER}
 Subject: Hostile newsletter
 MIME-Version: 1.0
@@ -99,14 +27,14 @@ Content-Type: text/html; charset=utf-8
 <iframe src="${remote}/frame"></iframe>
 <form action="${remote}/steal"><input name="p"><button>go</button></form>
 <meta http-equiv="refresh" content="0;url=${remote}/refresh">
-`);
-    await smtpSend('carol@sender.test', env.USER, `From: Carol <carol@sender.test>
+` });
+    await smtpSend({ from: 'carol@sender.test', to: env.USER, data: `From: Carol <carol@sender.test>
 To: ${env.USER}
 Subject: Quarterly numbers
 Content-Type: text/plain; charset=utf-8
 
 The quarterly numbers are in.
-`);
+` });
   });
 
   const page = await b.page();
@@ -292,13 +220,13 @@ The quarterly numbers are in.
   await b.step('a new message appears on the open list without a click (live update)', async () => {
     await goto(page, '/mail/');
     await expectText(page, 'Re: Plans for spring');
-    await smtpSend('dave@sender.test', env.USER, `From: Dave <dave@sender.test>
+    await smtpSend({ from: 'dave@sender.test', to: env.USER, data: `From: Dave <dave@sender.test>
 To: ${env.USER}
 Subject: Arrived while looking
 Content-Type: text/plain
 
 live
-`);
+` });
     await expectText(page, 'Arrived while looking', { within: 'table.messages', timeout: 15000 });
   });
 

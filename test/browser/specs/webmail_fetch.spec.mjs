@@ -10,7 +10,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { spawn, execFileSync } from 'node:child_process';
-import { run, env, login, expectText, expectNoText, assert, goto, postForm, click, act } from '../lib.mjs';
+import { run, env, login, expectText, expectNoText, assert, goto, postForm, click, act, smtpSend } from '../lib.mjs';
 
 // freePort asks the kernel for a loopback port and releases it.
 function freePort() {
@@ -64,35 +64,11 @@ async function secondNode() {
   return { smtp, pop3, user: 'carol@remote.test', password: 'carol-remote-pw-1' };
 }
 
-// smtpSend delivers one message over plain SMTP (RFC 5321) to an MX listener on loopback.
-function smtpSend(port, from, to, data) {
-  const host = '127.0.0.1';
-  const body = data.replace(/\r?\n/g, '\r\n').replace(/^\./gm, '..');
-  const script = [`EHLO client.test`, `MAIL FROM:<${from}>`, `RCPT TO:<${to}>`, 'DATA', `${body}\r\n.`, 'QUIT'];
-  return new Promise((resolve, reject) => {
-    const sock = net.createConnection({ host, port: Number(port) });
-    sock.setTimeout(20000, () => { sock.destroy(); reject(new Error('SMTP timeout')); });
-    let buf = '';
-    let step = 0;
-    sock.on('data', (d) => {
-      buf += d.toString();
-      for (;;) { // a reply is complete when its last line has "NNN " (RFC 5321 4.2.1)
-        const m = buf.match(/^(\d{3}) .*\r\n/m);
-        if (!m) return;
-        buf = buf.slice(buf.indexOf(m[0]) + m[0].length);
-        if (Number(m[1]) >= 400) { sock.destroy(); reject(new Error(`SMTP ${m[0].trim()} at step ${step}`)); return; }
-        if (step < script.length) sock.write(script[step++] + '\r\n');
-        else { sock.end(); resolve(); return; }
-      }
-    });
-    sock.on('error', reject);
-  });
-}
-
 run(async (b) => {
   const remote = await secondNode();
-  await smtpSend(remote.smtp, 'sender@elsewhere.test', remote.user,
-    'From: sender@elsewhere.test\nTo: ' + remote.user + '\nSubject: Waiting on the remote\nMessage-ID: <fetch-1@elsewhere.test>\n\nfetch me\n');
+  await smtpSend({ from: 'sender@elsewhere.test', to: remote.user,
+    data: 'From: sender@elsewhere.test\nTo: ' + remote.user + '\nSubject: Waiting on the remote\nMessage-ID: <fetch-1@elsewhere.test>\n\nfetch me\n' },
+  { addr: `127.0.0.1:${remote.smtp}` });
 
   const page = await b.page();
   await login(page, env.USER, env.USER_PASSWORD, { next: '/mail/' });

@@ -4,47 +4,7 @@
 // message: no dialog opens (every snippet calls alert), no request reaches the loopback
 // beacon, and no page logs an error (lib.mjs fails the spec on any console error). The
 // attachment is served so that no browser renders it in our origin.
-import http from 'node:http';
-import net from 'node:net';
-import { run, env, login, expectText, assert, goto } from '../lib.mjs';
-
-function beacon() {
-  const hits = [];
-  const srv = http.createServer((req, res) => {
-    hits.push(req.url);
-    res.writeHead(200, { 'Content-Type': 'text/plain' });
-    res.end('x');
-  });
-  return new Promise((resolve) => srv.listen(0, '127.0.0.1', () => resolve({ srv, hits, port: srv.address().port })));
-}
-
-// smtpSession sends several messages over one SMTP connection (RFC 5321).
-function smtpSend(messages) {
-  const [host, port] = env.SMTP_ADDR.split(':');
-  const script = ['EHLO client.test'];
-  for (const m of messages) {
-    script.push(`MAIL FROM:<${m.from}>`, `RCPT TO:<${m.to}>`, 'DATA', `${m.data.replace(/\r?\n/g, '\r\n').replace(/^\./gm, '..')}\r\n.`);
-  }
-  script.push('QUIT');
-  return new Promise((resolve, reject) => {
-    const sock = net.createConnection({ host, port: Number(port) });
-    sock.setTimeout(60000, () => { sock.destroy(); reject(new Error('SMTP timeout')); });
-    let buf = '';
-    let step = 0;
-    sock.on('data', (d) => {
-      buf += d.toString();
-      for (;;) {
-        const m = buf.match(/^(\d{3}) .*\r\n/m);
-        if (!m) return;
-        buf = buf.slice(buf.indexOf(m[0]) + m[0].length);
-        if (Number(m[1]) >= 400) { sock.destroy(); reject(new Error(`SMTP ${m[0].trim()} at step ${step}`)); return; }
-        if (step < script.length) sock.write(script[step++] + '\r\n');
-        else { sock.end(); resolve(); return; }
-      }
-    });
-    sock.on('error', reject);
-  });
-}
+import { run, env, login, expectText, assert, goto, beacon, smtpSend } from '../lib.mjs';
 
 const corpus = (B) => [
   `<script>alert(1)</script>`,

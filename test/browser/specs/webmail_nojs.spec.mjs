@@ -1,35 +1,10 @@
 // The webmail without JavaScript (every action is a plain form), at phone width, and its
 // keyboard shortcuts with JavaScript.
-import net from 'node:net';
-import { run, env, login, expectText, expectNoText, assert, goto } from '../lib.mjs';
-
-function smtpSend(from, to, data) {
-  const [host, port] = env.SMTP_ADDR.split(':');
-  const body = data.replace(/\r?\n/g, '\r\n').replace(/^\./gm, '..');
-  const script = ['EHLO client.test', `MAIL FROM:<${from}>`, `RCPT TO:<${to}>`, 'DATA', `${body}\r\n.`, 'QUIT'];
-  return new Promise((resolve, reject) => {
-    const sock = net.createConnection({ host, port: Number(port) });
-    sock.setTimeout(20000, () => { sock.destroy(); reject(new Error('SMTP timeout')); });
-    let buf = '';
-    let step = 0;
-    sock.on('data', (d) => {
-      buf += d.toString();
-      for (;;) {
-        const m = buf.match(/^(\d{3}) .*\r\n/m);
-        if (!m) return;
-        buf = buf.slice(buf.indexOf(m[0]) + m[0].length);
-        if (Number(m[1]) >= 400) { sock.destroy(); reject(new Error(`SMTP ${m[0].trim()}`)); return; }
-        if (step < script.length) sock.write(script[step++] + '\r\n');
-        else { sock.end(); resolve(); return; }
-      }
-    });
-    sock.on('error', reject);
-  });
-}
+import { run, env, login, expectText, expectNoText, assert, goto, smtpSend } from '../lib.mjs';
 
 run(async (b) => {
   for (const s of ['Morning update', 'Evening update']) {
-    await smtpSend('carol@sender.test', env.USER, `From: Carol <carol@sender.test>\nTo: ${env.USER}\nSubject: ${s}\n\n${s} text.\n`);
+    await smtpSend({ from: 'carol@sender.test', to: env.USER, data: `From: Carol <carol@sender.test>\nTo: ${env.USER}\nSubject: ${s}\n\n${s} text.\n` });
   }
 
   await b.step('without JavaScript: read, move, compose, send', async () => {

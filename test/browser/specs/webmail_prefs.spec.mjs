@@ -3,58 +3,7 @@
 // a theme that persists across reloads; remote images always allowed for one sender —
 // the beacon sees requests only for that sender's message, never before the allow; the
 // list and reading pane layout.
-import http from 'node:http';
-import net from 'node:net';
-import { run, env, login, expectText, assert, goto } from '../lib.mjs';
-
-// beacon is a loopback HTTP server that records every request it gets.
-function beacon() {
-  const hits = [];
-  const srv = http.createServer((req, res) => {
-    hits.push(req.url);
-    res.writeHead(200, { 'Content-Type': 'image/gif' });
-    res.end(Buffer.from('R0lGODlhAQABAIAAAAAAAP///yH5BAEAAAAALAAAAAABAAEAAAIBRAA7', 'base64'));
-  });
-  return new Promise((resolve) => srv.listen(0, '127.0.0.1', () => resolve({ srv, hits, port: srv.address().port })));
-}
-
-// smtpSend delivers messages over one plain SMTP session (RFC 5321) to the MX listener.
-function smtpSend(messages) {
-  const [host, port] = env.SMTP_ADDR.split(':');
-  const script = ['EHLO client.test'];
-  for (const m of messages) {
-    script.push(`MAIL FROM:<${m.from}>`, `RCPT TO:<${m.to}>`, 'DATA', `${m.data.replace(/\r?\n/g, '\r\n').replace(/^\./gm, '..')}\r\n.`);
-  }
-  script.push('QUIT');
-  return new Promise((resolve, reject) => {
-    const sock = net.createConnection({ host, port: Number(port) });
-    sock.setTimeout(30000, () => { sock.destroy(); reject(new Error('SMTP timeout')); });
-    let buf = '';
-    let step = 0;
-    sock.on('data', (d) => {
-      buf += d.toString();
-      for (;;) {
-        const m = buf.match(/^(\d{3}) .*\r\n/m);
-        if (!m) return;
-        buf = buf.slice(buf.indexOf(m[0]) + m[0].length);
-        if (Number(m[1]) >= 400) { sock.destroy(); reject(new Error(`SMTP ${m[0].trim()} at step ${step}`)); return; }
-        if (step < script.length) sock.write(script[step++] + '\r\n');
-        else { sock.end(); resolve(); return; }
-      }
-    });
-    sock.on('error', reject);
-  });
-}
-
-async function until(what, fn, ms = 10000) {
-  const end = Date.now() + ms;
-  for (;;) {
-    const v = await fn();
-    if (v) return v;
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 200));
-  }
-}
+import { run, env, login, expectText, assert, goto, beacon, smtpSend, until } from '../lib.mjs';
 
 const htmlMail = (from, subject, src) => ({
   from, to: env.USER, data: `From: ${from}

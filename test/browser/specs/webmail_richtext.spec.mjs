@@ -3,38 +3,7 @@
 // re-opens in rich mode; the sent message arrives over IMAP (Python's imaplib) in another
 // account as multipart/alternative with a text/plain part made from the HTML. A crafted
 // post of hostile HTML arrives with no script, handler or javascript: URL.
-import { execFileSync } from 'node:child_process';
-import { run, env, login, expectText, assert, goto, csrf } from '../lib.mjs';
-
-// imapFetch returns the newest message of user's INBOX whose subject contains subject,
-// read over IMAPS with Python's imaplib ("" when none).
-function imapFetch(user, password, subject) {
-  const py = `
-import imaplib, ssl, sys
-ctx = ssl.create_default_context(); ctx.check_hostname = False; ctx.verify_mode = ssl.CERT_NONE
-host, port = sys.argv[1].rsplit(':', 1)
-m = imaplib.IMAP4_SSL(host, int(port), ssl_context=ctx, timeout=20)
-m.login(sys.argv[2], sys.argv[3])
-m.select('INBOX')
-typ, data = m.search(None, 'SUBJECT', '"' + sys.argv[4] + '"')
-ids = data[0].split()
-if ids:
-    typ, msg = m.fetch(ids[-1], '(RFC822)')
-    sys.stdout.buffer.write(msg[0][1])
-m.logout()
-`;
-  return execFileSync('python3', ['-c', py, env.IMAPS_ADDR, user, password, subject], { encoding: 'utf8', timeout: 30000 });
-}
-
-async function until(what, fn, ms = 15000) {
-  const end = Date.now() + ms;
-  for (;;) {
-    const v = await fn();
-    if (v) return v;
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 300));
-  }
-}
+import { run, env, login, expectText, assert, goto, csrf, imapFetch, until } from '../lib.mjs';
 
 // parts splits a MIME message into its leaf parts: [{type, body}] with quoted-printable
 // undone (RFC 2045 6.7), enough for the messages the webmail writes.

@@ -4,37 +4,7 @@
 // cancelled before its time never arrives (a later sentinel proves the runner passed its
 // time); "Edit" takes a message off the schedule and opens it as a draft; a time in the
 // past and a forged CSRF token are refused.
-import { execFileSync } from 'node:child_process';
-import { run, env, login, expectText, expectNoText, assert, goto, postForm } from '../lib.mjs';
-
-// imapSubjects lists the subjects in user's INBOX, read over IMAPS with Python's imaplib.
-function imapSubjects(user, password) {
-  const py = `
-import imaplib, ssl, sys, email
-ctx = ssl.create_default_context(); ctx.check_hostname = False; ctx.verify_mode = ssl.CERT_NONE
-host, port = sys.argv[1].rsplit(':', 1)
-m = imaplib.IMAP4_SSL(host, int(port), ssl_context=ctx, timeout=20)
-m.login(sys.argv[2], sys.argv[3])
-m.select('INBOX')
-typ, data = m.search(None, 'ALL')
-for i in data[0].split():
-    typ, msg = m.fetch(i, '(BODY.PEEK[HEADER.FIELDS (SUBJECT)])')
-    print(email.message_from_bytes(msg[0][1])['Subject'])
-m.logout()
-`;
-  return execFileSync('python3', ['-c', py, env.IMAPS_ADDR, user, password], { encoding: 'utf8', timeout: 30000 })
-    .split('\n').filter(Boolean);
-}
-
-async function until(what, fn, ms = 60000) {
-  const end = Date.now() + ms;
-  for (;;) {
-    const v = await fn();
-    if (v) return v;
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 300));
-  }
-}
+import { run, env, login, expectText, expectNoText, assert, goto, postForm, imapSubjects, until } from '../lib.mjs';
 
 // at is the datetime-local value (UTC: the user has chosen no time zone) ms from now.
 const at = (ms) => new Date(Date.now() + ms).toISOString().slice(0, 19);

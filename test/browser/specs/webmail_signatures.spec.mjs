@@ -4,37 +4,7 @@
 // removes it for an identity without one); a reply puts it above the quote; the message
 // that arrives over IMAP carries it; deleting a signature removes it from compose; bad
 // input is refused with the reason.
-import { execFileSync } from 'node:child_process';
-import { run, env, login, expectText, expectNoText, assert, goto, cli, submit } from '../lib.mjs';
-
-// imapFetch returns the newest message of user's INBOX whose subject contains subject.
-function imapFetch(user, password, subject) {
-  const py = `
-import imaplib, ssl, sys
-ctx = ssl.create_default_context(); ctx.check_hostname = False; ctx.verify_mode = ssl.CERT_NONE
-host, port = sys.argv[1].rsplit(':', 1)
-m = imaplib.IMAP4_SSL(host, int(port), ssl_context=ctx, timeout=20)
-m.login(sys.argv[2], sys.argv[3])
-m.select('INBOX')
-typ, data = m.search(None, 'SUBJECT', '"' + sys.argv[4] + '"')
-ids = data[0].split()
-if ids:
-    typ, msg = m.fetch(ids[-1], '(RFC822)')
-    sys.stdout.buffer.write(msg[0][1])
-m.logout()
-`;
-  return execFileSync('python3', ['-c', py, env.IMAPS_ADDR, user, password, subject], { encoding: 'utf8', timeout: 30000 });
-}
-
-async function until(what, fn, ms = 15000) {
-  const end = Date.now() + ms;
-  for (;;) {
-    const v = await fn();
-    if (v) return v;
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 200));
-  }
-}
+import { run, env, login, expectText, expectNoText, assert, goto, cli, submit, imapFetch, until } from '../lib.mjs';
 
 run(async (b) => {
   const info = `info@${env.DOMAIN}`;

@@ -10,8 +10,7 @@
 //     which the page's upload script must not turn into an e-mail).
 //   - The domain admin's console shows the SMS per user and per day.
 import { createServer } from 'node:http';
-import net from 'node:net';
-import { run, env, login, expectText, expectNoText, assert, goto, cli, click } from '../lib.mjs';
+import { run, env, login, expectText, expectNoText, assert, goto, cli, click, smtpSend, until } from '../lib.mjs';
 
 // gateway records the SMS requests it is sent and answers 200.
 function gateway() {
@@ -35,48 +34,10 @@ function gateway() {
   });
 }
 
-// smtpSend delivers one message over plain SMTP (RFC 5321) to the node's MX listener.
-function smtpSend(from, to, data) {
-  const [host, port] = env.SMTP_ADDR.split(':');
-  const body = data.replace(/\r?\n/g, '\r\n').replace(/^\./gm, '..');
-  const script = [`EHLO client.test`, `MAIL FROM:<${from}>`, `RCPT TO:<${to}>`, 'DATA', `${body}\r\n.`, 'QUIT'];
-  return new Promise((resolve, reject) => {
-    const sock = net.createConnection({ host, port: Number(port) });
-    sock.setTimeout(20000, () => { sock.destroy(); reject(new Error('SMTP timeout')); });
-    let buf = '';
-    let step = 0;
-    sock.on('data', (d) => {
-      buf += d.toString();
-      // A reply is complete when its last line has "NNN " (RFC 5321 4.2.1).
-      for (;;) {
-        const m = buf.match(/^(\d{3}) .*\r\n/m);
-        if (!m) return;
-        const end = buf.indexOf(m[0]) + m[0].length;
-        const code = Number(m[1]);
-        buf = buf.slice(end);
-        if (code >= 400) { sock.destroy(); reject(new Error(`SMTP ${m[0].trim()} at step ${step}`)); return; }
-        if (step < script.length) sock.write(script[step++] + '\r\n');
-        else { sock.end(); resolve(); return; }
-      }
-    });
-    sock.on('error', reject);
-  });
-}
-
+// mail is a message from boss@remote.test to the user with subject, for smtpSend.
 function mail(subject) {
-  return `From: Boss <boss@remote.test>\nTo: ${env.USER}\nSubject: ${subject}\nDate: ${new Date().toUTCString()}\n` +
-    `Message-ID: <${Math.random().toString(36).slice(2)}@remote.test>\n\nBody of ${subject}.\n`;
-}
-
-// until polls fn (bounded) until it returns a truthy value.
-async function until(what, fn, ms = 60000) {
-  const end = Date.now() + ms;
-  for (;;) {
-    const v = await fn();
-    if (v) return v;
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 250));
-  }
+  return { from: 'boss@remote.test', to: env.USER, data: `From: Boss <boss@remote.test>\nTo: ${env.USER}\nSubject: ${subject}\nDate: ${new Date().toUTCString()}\n` +
+    `Message-ID: <${Math.random().toString(36).slice(2)}@remote.test>\n\nBody of ${subject}.\n` };
 }
 
 // inInbox waits until the user's INBOX lists subject (the page reloads).
@@ -120,12 +81,12 @@ run(async (b) => {
 
   const notifications = () => gw.got.filter((g) => g.msg && g.msg.to === phone);
   await b.step('matching mail sends one SMS, other mail none', async () => {
-    await smtpSend('boss@remote.test', env.USER, mail('urgent: disk full'));
+    await smtpSend(mail('urgent: disk full'));
     await until('the first notification', () => notifications().length >= 1);
-    await smtpSend('boss@remote.test', env.USER, mail('lunch on friday?'));
+    await smtpSend(mail('lunch on friday?'));
     await inInbox(page, 'lunch on friday?');
     // A later match proves the notifier worked past the mail that did not match.
-    await smtpSend('boss@remote.test', env.USER, mail('Urgent again'));
+    await smtpSend(mail('Urgent again'));
     await until('the second notification', () => notifications().length >= 2);
     await inInbox(page, 'Urgent again');
     const texts = notifications().map((g) => g.msg.text);
