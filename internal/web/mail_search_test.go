@@ -43,7 +43,7 @@ func TestMailSearchPaged(t *testing.T) {
 		for _, row := range strings.Split(body, `<tr class="row`)[1:] {
 			items = append(items, subj.FindString(row))
 		}
-		return items, strings.Contains(body, "(showing the first")
+		return items, strings.Contains(body, `id="next-page"`)
 	}
 	want := func(from, to int) []string { // item-from down to item-to
 		var out []string
