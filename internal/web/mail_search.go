@@ -20,15 +20,16 @@ import (
 // Matching is the case-insensitive substring match of IMAP SEARCH (store.FoldText); the
 // header criteria are decided on the rows' cached Meta.
 //
-// With the store's text index (store.TextSearcher) a search never reads every row
-// (searchIndexed): each folder's candidates come from the index (the body term, and for
-// each header term its longest run of letters and digits, searched in the header text,
-// which holds every such run of the From, To, Cc and Subject fields), their rows are read
-// newest UID first in small batches and checked, and the folders are merged newest date
-// first until a page is full (MailOptions.PageSize or the user's; "page" asks for a later
-// one). A search with no text term (date range, attachment, unread, flagged) walks the
-// folder's date index instead (store.Lister, the unread and flagged filters from their
-// partial indexes), newest first, and stops at the page too. Without an index, every row
+// With the store's text index (store.TextSearcher), a search with a body term takes each
+// folder's candidates from the index (the body term, narrowed by each header term's
+// longest run of letters and digits, searched in the header text, which holds every such
+// run of the From, To, Cc and Subject fields), reads their rows newest UID first in small
+// batches and checks them, and merges the folders newest date first until a page is full
+// (MailOptions.PageSize or the user's; "page" asks for a later one) (searchIndexed). A
+// search without a body term (header terms, date range, attachment, unread, flagged) does
+// not build the index (its first build reads every body): it walks the folder's date index
+// (store.Lister, the unread and flagged filters from their partial indexes), newest first,
+// checking the rows' cached fields, and stops at the page too. Without an index, every row
 // is read and body text comes from at most MailOptions.SearchScanLimit of the newest
 // candidates' bodies (Partial says so), at most maxSearchResults results.
 
