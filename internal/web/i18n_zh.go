@@ -91,6 +91,7 @@ var zhCN = map[string]string{
 
 	// Reading.
 	"Add to contacts":       "添加到通讯录",
+	"Block sender":          "屏蔽发件人",
 	"Reply-To":              "回复地址",
 	"To":                    "收件人",
 	"Cc":                    "抄送",

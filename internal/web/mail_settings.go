@@ -155,7 +155,8 @@ var settingsFuncs = template.FuncMap{
 // settingsSaved maps a fixed key of the "saved" parameter to its notice.
 var settingsSaved = map[string]string{
 	"vacation": "Auto-reply saved.", "forward": "Forwarding saved.", "lists": "Block and allow lists saved.",
-	"rule": "Rule saved.", "order": "Rules reordered.", "deleted": "Rule deleted.", "spam": "Spam level saved.",
+	"blocked": "The sender is on your block list: their mail is discarded.",
+	"rule":    "Rule saved.", "order": "Rules reordered.", "deleted": "Rule deleted.", "spam": "Spam level saved.",
 	"activated": "Your settings from this page are now in force.",
 }
 

@@ -3,6 +3,7 @@ package web
 import (
 	"fmt"
 	"net/http"
+	"net/mail"
 	"slices"
 	"strconv"
 	"strings"
@@ -246,6 +247,23 @@ func applySettingsForm(set *sieve.Settings, op string, r *http.Request) (string,
 			return "", bad("A list holds at most %d senders.", maxListEntries)
 		}
 		return "lists", nil
+	case "block-sender":
+		// The message view posts its From line as shown (decoded "Name <addr>"); the
+		// address joins the block list (the generated script discards its mail).
+		a, err := mail.ParseAddress(r.PostFormValue("from"))
+		if err != nil {
+			return "", bad("The sender's address does not parse.")
+		}
+		addr := strings.ToLower(a.Address)
+		if slices.ContainsFunc(set.Block, func(b string) bool { return strings.EqualFold(b, addr) }) {
+			return "blocked", nil
+		}
+		if len(set.Block) >= maxListEntries {
+			return "", bad("A list holds at most %d senders.", maxListEntries)
+		}
+		set.Block = append(slices.Clone(set.Block), addr)
+		set.Allow = slices.DeleteFunc(slices.Clone(set.Allow), func(b string) bool { return strings.EqualFold(b, addr) })
+		return "blocked", nil
 	case "rule-save":
 		rl, err := ruleFormFrom(r).rule()
 		if err != nil {

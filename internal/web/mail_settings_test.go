@@ -2,6 +2,7 @@ package web_test
 
 import (
 	"context"
+	"fmt"
 	"net/http"
 	"net/url"
 	"strings"
@@ -16,6 +17,7 @@ import (
 	"mailgrid/internal/filter/bayes"
 	"mailgrid/internal/filter/mailets"
 	"mailgrid/internal/mail"
+	"mailgrid/internal/store"
 	"mailgrid/internal/web"
 )
 
@@ -266,5 +268,39 @@ func TestMailSettingsValidationCSRFSpamAndOtherScript(t *testing.T) {
 	}
 	if _, _, page = c.get("/mail/settings"); strings.Contains(page, `id="other-script"`) {
 		t.Fatal("notice still shown after switching")
+	}
+}
+
+// TestMailBlockSender: the reading view's "Block sender" puts the From address on the
+// block list (once, taken off the allow list), and the sender's next mail is discarded;
+// a From that does not parse is refused and changes nothing.
+func TestMailBlockSender(t *testing.T) {
+	h := settingsHarness(t)
+	c := h.loggedIn("u1@a.example")
+	settingsPost(t, c, url.Values{"op": {"lists"}, "block": {""}, "allow": {"pest@remote.example"}})
+	h.deliver("u1@a.example", msgFrom("Pest <Pest@Remote.example>", "first"))
+	in := h.box("u1@a.example", store.Inbox)
+	ms := h.msgs("u1@a.example", in)
+	if len(ms) != 1 {
+		t.Fatalf("%d messages", len(ms))
+	}
+	_, _, page := c.get(fmt.Sprintf("/mail/m/%d/%d", in.ID, ms[0].UID))
+	if !strings.Contains(page, `id="block-sender"`) || !strings.Contains(page, `value="block-sender"`) {
+		t.Fatalf("no block-sender button:\n%s", page)
+	}
+	for range 2 { // twice: listed once
+		settingsPost(t, c, url.Values{"op": {"block-sender"}, "from": {"Pest <Pest@Remote.example>"}})
+	}
+	if st, _, _ := c.post("/mail/settings", url.Values{"op": {"block-sender"}, "from": {"not an address"}}); st != http.StatusUnprocessableEntity {
+		t.Fatalf("bad From: %d", st)
+	}
+	_, _, set := c.get("/mail/settings")
+	if strings.Count(set, "pest@remote.example") != 1 {
+		t.Fatalf("settings page lists the sender %d times (want once, on the block list):\n%s", strings.Count(set, "pest@remote.example"), set)
+	}
+	h.deliver("u1@a.example", msgFrom("pest@remote.example", "second"))
+	h.deliver("u1@a.example", msgFrom("friend@remote.example", "third"))
+	if n := len(h.msgs("u1@a.example", in)); n != 2 {
+		t.Fatalf("INBOX holds %d messages, want 2 (the blocked sender's second one discarded)", n)
 	}
 }
