@@ -15,6 +15,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
+	"mailgrid/internal/cluster"
 	"mailgrid/internal/testkit/pgtest"
 )
 
@@ -42,6 +43,12 @@ func BenchmarkMove(b *testing.B) {
 	e.eng.Options.SyncImports = os.Getenv("MOVE_SYNC_IMPORTS") != ""
 	load, _ := strconv.Atoi(os.Getenv("MOVE_LOAD"))
 	pg := newPGCPU(b, e.dsn["directory"], e.dsn["s1"], e.dsn["s2"])
+	cluster.SetHook(e.eng, func(point string) error { // the import handle's backends end with the move
+		if point == "fenced" {
+			pg.sample()
+		}
+		return nil
+	})
 	var delivered atomic.Int64
 	lctx, stop := context.WithCancel(ctx)
 	var wg sync.WaitGroup
