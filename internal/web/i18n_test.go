@@ -36,18 +36,27 @@ func TestCatalogueComplete(t *testing.T) {
 			}
 		}
 	}
-	// Keys in the Go code of the preferences (refusals in the user's language).
-	goKey := regexp.MustCompile(`\.T\("((?:[^"\\]|\\.)*)"\)`)
-	for _, f := range []string{"mail_prefs.go", "mail_prefs_page.go"} {
+	// Keys in the Go code of the pages whose refusals and notices are in the user's
+	// language.
+	goKey := regexp.MustCompile(`\.Tf?\("((?:[^"\\]|\\.)*)"`)
+	goSeen := 0
+	for _, f := range []string{"mail_prefs.go", "mail_prefs_page.go", "mail_schedule.go", "mail_signature.go", "mail_fetch.go", "mail_sms.go"} {
 		b, err := os.ReadFile(f)
 		if err != nil {
 			t.Fatal(err)
 		}
 		for _, m := range goKey.FindAllStringSubmatch(string(b), -1) {
-			if _, ok := zhCN[m[1]]; !ok {
+			goSeen++
+			zh, ok := zhCN[m[1]]
+			if !ok {
 				t.Errorf("%s: %q has no zh-CN entry", f, m[1])
+			} else if a, b := verbs.FindAllString(m[1], -1), verbs.FindAllString(zh, -1); strings.Join(a, " ") != strings.Join(b, " ") {
+				t.Errorf("%s: %q: verbs %v, zh-CN %v", f, m[1], a, b)
 			}
 		}
+	}
+	if goSeen < 60 {
+		t.Errorf("only %d keys found in the Go files", goSeen)
 	}
 	if seen < 100 {
 		t.Errorf("only %d keys found in the templates", seen)

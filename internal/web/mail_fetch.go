@@ -64,12 +64,10 @@ func (s *Server) mailFetchPages(a *mailAssets, page func(string, func(http.Respo
 				form = &f
 			}
 		}
-		s.fetchList(w, r, c, t, http.StatusOK, "", fetchSaved[r.URL.Query().Get("saved")], form)
+		s.fetchList(w, r, c, t, http.StatusOK, "", map[string]string{"saved": c.ui.T("External account saved."), "deleted": c.ui.T("External account deleted.")}[r.URL.Query().Get("saved")], form)
 	})
 	page("POST /mail/fetch", func(w http.ResponseWriter, r *http.Request, c *mailCtx) { s.fetchPost(w, r, c, t) })
 }
-
-var fetchSaved = map[string]string{"saved": "External account saved.", "deleted": "External account deleted."}
 
 func formOfFetch(a fetch.Account) fetchForm {
 	mode := "delete"
@@ -83,13 +81,13 @@ func formOfFetch(a fetch.Account) fetchForm {
 func (s *Server) fetchList(w http.ResponseWriter, r *http.Request, c *mailCtx, t *template.Template, status int, errMsg, flash string, form *fetchForm) {
 	f := s.opt.Mail.Fetch
 	if f == nil {
-		s.mailError(w, r, c, http.StatusServiceUnavailable, "External accounts are not available on this server right now; try again later.")
+		s.mailError(w, r, c, http.StatusServiceUnavailable, c.ui.T("External accounts are not available on this server right now; try again later."))
 		return
 	}
 	list, err := f.Store().List(r.Context(), c.ref)
 	if err != nil {
 		s.log.Error("webmail: fetch list", "account", c.p.acct.Address.String(), "err", err)
-		s.mailError(w, r, c, http.StatusServiceUnavailable, "External accounts are not available right now; try again in a moment.")
+		s.mailError(w, r, c, http.StatusServiceUnavailable, c.ui.T("External accounts are not available right now; try again in a moment."))
 		return
 	}
 	d := fetchPage{mailPage: s.pageOf(r.Context(), c, "External accounts", 0), Modes: []string{"starttls", "implicit", "none"}}
@@ -150,7 +148,7 @@ func (f fetchForm) account(c *mailCtx) (fetch.Account, error) {
 func (s *Server) fetchPost(w http.ResponseWriter, r *http.Request, c *mailCtx, t *template.Template) {
 	f := s.opt.Mail.Fetch
 	if f == nil {
-		s.mailError(w, r, c, http.StatusServiceUnavailable, "External accounts are not available on this server right now; try again later.")
+		s.mailError(w, r, c, http.StatusServiceUnavailable, c.ui.T("External accounts are not available on this server right now; try again later."))
 		return
 	}
 	ctx := r.Context()
@@ -194,9 +192,9 @@ func (s *Server) fetchPost(w http.ResponseWriter, r *http.Request, c *mailCtx, t
 			s.fetchFail(w, r, c, t, err, nil)
 			return
 		}
-		s.fetchList(w, r, c, t, http.StatusOK, "", fmt.Sprintf("Fetched %d new message(s) from %s.", res.Fetched, a.Host), nil)
+		s.fetchList(w, r, c, t, http.StatusOK, "", c.ui.Tf("Fetched %d new message(s) from %s.", res.Fetched, a.Host), nil)
 	default:
-		s.mailError(w, r, c, http.StatusBadRequest, "Unknown action.")
+		s.mailError(w, r, c, http.StatusBadRequest, c.ui.T("Unknown action."))
 	}
 }
 
@@ -256,7 +254,7 @@ func (s *Server) fetchTest(ctx context.Context, c *mailCtx, form fetchForm, pass
 	if err != nil {
 		return "", fmt.Errorf("%w: %w", errFetchTest, err)
 	}
-	return fmt.Sprintf("Test passed: logged in to %s as %s; %d message(s) waiting.", a.Addr(), a.User, n), nil
+	return c.ui.Tf("Test passed: logged in to %s as %s; %d message(s) waiting.", a.Addr(), a.User, n), nil
 }
 
 var errFetchTest = errors.New("test failed")
@@ -268,25 +266,25 @@ func (s *Server) fetchFail(w http.ResponseWriter, r *http.Request, c *mailCtx, t
 	var re *fetch.RemoteError
 	switch {
 	case errors.Is(err, fetch.ErrNotFound):
-		s.mailError(w, r, c, http.StatusNotFound, "No such external account.")
+		s.mailError(w, r, c, http.StatusNotFound, c.ui.T("No such external account."))
 	case errors.Is(err, fetch.ErrInvalid):
 		s.fetchList(w, r, c, t, http.StatusBadRequest, strings.TrimPrefix(err.Error(), "fetch: "), "", form)
 	case errors.Is(err, fetch.ErrForbidden):
 		// The guard refused the host (fetch.Forbidden): the user's input, nothing connected.
 		var fe *fetch.ForbiddenError
-		msg := "The server does not connect to that address."
+		msg := c.ui.T("The server does not connect to that address.")
 		if errors.As(err, &fe) {
-			msg = "The remote server was " + fe.Error() + "."
+			msg = c.ui.Tf("The remote server was %s.", fe.Error())
 		}
 		s.fetchList(w, r, c, t, http.StatusBadRequest, msg, "", form)
 	case errors.Is(err, fetch.ErrBusy):
 		s.fetchList(w, r, c, t, http.StatusConflict, err.Error(), "", form)
 	case errors.Is(err, fetch.ErrMailboxFull):
-		s.fetchList(w, r, c, t, http.StatusInsufficientStorage, "Fetching stopped: "+err.Error(), "", form)
+		s.fetchList(w, r, c, t, http.StatusInsufficientStorage, c.ui.T("Fetching stopped: ")+err.Error(), "", form)
 	case errors.Is(err, errFetchTest), errors.As(err, &re), fetch.IsRemote(err):
-		s.fetchList(w, r, c, t, http.StatusBadGateway, "The remote server: "+err.Error(), "", form)
+		s.fetchList(w, r, c, t, http.StatusBadGateway, c.ui.T("The remote server: ")+err.Error(), "", form)
 	default:
 		s.log.Error("webmail: fetch", "account", c.p.acct.Address.String(), "err", err)
-		s.mailError(w, r, c, http.StatusServiceUnavailable, "External accounts are not available right now; nothing was changed. Try again in a moment.")
+		s.mailError(w, r, c, http.StatusServiceUnavailable, c.ui.T("External accounts are not available right now; nothing was changed. Try again in a moment."))
 	}
 }

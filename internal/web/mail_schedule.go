@@ -89,20 +89,20 @@ func (s *Server) userZone(c *mailCtx) *time.Location {
 func (s *Server) scheduledList(w http.ResponseWriter, r *http.Request, c *mailCtx, t *template.Template, status int, errMsg string) {
 	st := s.opt.Mail.Schedule
 	if st == nil {
-		s.mailError(w, r, c, http.StatusServiceUnavailable, "Scheduled sending is not available on this server.")
+		s.mailError(w, r, c, http.StatusServiceUnavailable, c.ui.T("Scheduled sending is not available on this server."))
 		return
 	}
 	items, err := st.List(r.Context(), scheduleOwner(c))
 	if err != nil {
 		s.log.Error("webmail: scheduled list", "err", err)
-		s.mailError(w, r, c, http.StatusServiceUnavailable, "The scheduled messages could not be read right now; try again in a moment.")
+		s.mailError(w, r, c, http.StatusServiceUnavailable, c.ui.T("The scheduled messages could not be read right now; try again in a moment."))
 		return
 	}
 	zone := s.userZone(c)
 	d := scheduledPage{mailPage: s.pageOf(r.Context(), c, "Scheduled", 0), Zone: zone.String()}
 	d.Back = "/mail/scheduled"
 	d.Error = errMsg
-	d.Saved = map[string]string{"scheduled": "Message scheduled.", "cancelled": "Scheduled message cancelled."}[r.URL.Query().Get("done")]
+	d.Saved = map[string]string{"scheduled": c.ui.T("Message scheduled."), "cancelled": c.ui.T("Scheduled message cancelled.")}[r.URL.Query().Get("done")]
 	for _, it := range items {
 		d.Items = append(d.Items, scheduledRow{ID: it.ID, Due: it.Due.In(zone).Format("2006-01-02 15:04:05 MST"), To: it.To,
 			Subject: it.Subject, Failed: it.State == schedule.Failed, Error: it.LastError, Attempts: it.Attempts})
@@ -118,27 +118,27 @@ func (s *Server) scheduledList(w http.ResponseWriter, r *http.Request, c *mailCt
 func (s *Server) scheduledPost(w http.ResponseWriter, r *http.Request, c *mailCtx, t *template.Template) {
 	st := s.opt.Mail.Schedule
 	if st == nil {
-		s.mailError(w, r, c, http.StatusServiceUnavailable, "Scheduled sending is not available on this server.")
+		s.mailError(w, r, c, http.StatusServiceUnavailable, c.ui.T("Scheduled sending is not available on this server."))
 		return
 	}
 	id, err := strconv.ParseInt(r.PostFormValue("id"), 10, 64)
 	op := r.PostFormValue("op")
 	if err != nil || op != "cancel" && op != "edit" {
-		s.scheduledList(w, r, c, t, http.StatusBadRequest, "The form is not valid.")
+		s.scheduledList(w, r, c, t, http.StatusBadRequest, c.ui.T("The form is not valid."))
 		return
 	}
 	ctx := r.Context()
 	it, err := st.Cancel(ctx, scheduleOwner(c), id, s.now())
 	switch {
 	case errors.Is(err, schedule.ErrNotFound):
-		s.scheduledList(w, r, c, t, http.StatusNotFound, "No such scheduled message (it may have been sent already).")
+		s.scheduledList(w, r, c, t, http.StatusNotFound, c.ui.T("No such scheduled message (it may have been sent already)."))
 		return
 	case errors.Is(err, schedule.ErrBusy):
-		s.scheduledList(w, r, c, t, http.StatusConflict, "The message is being sent right now; it can no longer be cancelled.")
+		s.scheduledList(w, r, c, t, http.StatusConflict, c.ui.T("The message is being sent right now; it can no longer be cancelled."))
 		return
 	case err != nil:
 		s.log.Error("webmail: cancel scheduled", "err", err)
-		s.scheduledList(w, r, c, t, http.StatusServiceUnavailable, "Not cancelled: a temporary problem; try again in a moment.")
+		s.scheduledList(w, r, c, t, http.StatusServiceUnavailable, c.ui.T("Not cancelled: a temporary problem; try again in a moment."))
 		return
 	}
 	if op == "cancel" {
@@ -157,7 +157,7 @@ func (s *Server) scheduledPost(w http.ResponseWriter, r *http.Request, c *mailCt
 			return
 		}
 		s.log.Error("webmail: scheduled to draft", "err", err)
-		s.scheduledList(w, r, c, t, http.StatusServiceUnavailable, "Not opened: a temporary problem; the message stays scheduled.")
+		s.scheduledList(w, r, c, t, http.StatusServiceUnavailable, c.ui.T("Not opened: a temporary problem; the message stays scheduled."))
 		return
 	}
 	http.Redirect(w, r, to, http.StatusSeeOther)
@@ -174,10 +174,10 @@ func (s *Server) scheduledToDraft(ctx context.Context, c *mailCtx, it schedule.I
 }
 
 // scheduleTime reads compose's "send_at" (an HTML datetime-local value) in zone.
-func scheduleTime(v string, zone *time.Location, now time.Time) (time.Time, error) {
+func scheduleTime(ui uiPrefs, v string, zone *time.Location, now time.Time) (time.Time, error) {
 	v = strings.TrimSpace(v)
 	if v == "" {
-		return time.Time{}, badForm("Choose the date and time to send at.")
+		return time.Time{}, badForm("%s", ui.T("Choose the date and time to send at."))
 	}
 	var at time.Time
 	var err error
@@ -188,11 +188,11 @@ func scheduleTime(v string, zone *time.Location, now time.Time) (time.Time, erro
 	}
 	switch {
 	case err != nil:
-		return time.Time{}, badForm("%q is not a date and time (YYYY-MM-DDTHH:MM).", v)
+		return time.Time{}, badForm(ui.T("%q is not a date and time (YYYY-MM-DDTHH:MM)."), v)
 	case at.Before(now.Add(-scheduleSlack)):
-		return time.Time{}, badForm("The time to send at (%s) has passed.", at.Format("2006-01-02 15:04 MST"))
+		return time.Time{}, badForm(ui.T("The time to send at (%s) has passed."), at.Format("2006-01-02 15:04 MST"))
 	case at.After(now.Add(maxScheduleAhead)):
-		return time.Time{}, badForm("A message can be scheduled at most a year ahead.")
+		return time.Time{}, badForm("%s", ui.T("A message can be scheduled at most a year ahead."))
 	}
 	return at, nil
 }
@@ -202,10 +202,10 @@ func scheduleTime(v string, zone *time.Location, now time.Time) (time.Time, erro
 func (s *Server) scheduleSend(ctx context.Context, r *http.Request, c *mailCtx, v *composeView, o *outgoing) (string, error) {
 	st, p := s.opt.Mail.Schedule, s.opt.Mail.Pipeline
 	if st == nil || p == nil {
-		return "", &formError{status: http.StatusServiceUnavailable, msg: "Scheduled sending is not available on this server right now; save a draft and try later."}
+		return "", &formError{status: http.StatusServiceUnavailable, msg: c.ui.T("Scheduled sending is not available on this server right now; save a draft and try later.")}
 	}
 	now := s.now()
-	at, err := scheduleTime(v.SendAt, s.userZone(c), now)
+	at, err := scheduleTime(c.ui, v.SendAt, s.userZone(c), now)
 	if err != nil {
 		return "", err
 	}
@@ -216,17 +216,17 @@ func (s *Server) scheduleSend(ctx context.Context, r *http.Request, c *mailCtx, 
 	if pending, err := st.List(ctx, scheduleOwner(c)); err != nil {
 		return "", err
 	} else if len(pending) >= maxScheduledPerAccount {
-		return "", &formError{status: http.StatusConflict, msg: fmt.Sprintf("You have %d scheduled messages, the most there may be; send or cancel some first.", len(pending))}
+		return "", &formError{status: http.StatusConflict, msg: c.ui.Tf("You have %d scheduled messages, the most there may be; send or cancel some first.", len(pending))}
 	}
 	if len(rcpts) > schedule.MaxRcpts {
-		return "", badForm("A scheduled message may have at most %d recipients.", schedule.MaxRcpts)
+		return "", badForm(c.ui.T("A scheduled message may have at most %d recipients."), schedule.MaxRcpts)
 	}
 	from, err := mail.Parse(o.From.Address)
 	if err != nil {
-		return "", badForm("The From address %q is not valid.", o.From.Address)
+		return "", badForm(c.ui.T("The From address %q is not valid."), o.From.Address)
 	}
 	if err := p.CheckSendAs(ctx, c.p.acct, from); err != nil {
-		return "", deliveryError("Not scheduled: ", err)
+		return "", deliveryError(c.ui.T("Not scheduled: "), err)
 	}
 	o.Date = at
 	raw, err := o.bytes()
@@ -234,7 +234,7 @@ func (s *Server) scheduleSend(ctx context.Context, r *http.Request, c *mailCtx, 
 		return "", err
 	}
 	if limit := s.maxMessage(c); int64(len(raw)) > limit {
-		return "", &formError{status: http.StatusRequestEntityTooLarge, msg: fmt.Sprintf("The message is %s, larger than the limit of %s.", mailSize(int64(len(raw))), mailSize(limit))}
+		return "", &formError{status: http.StatusRequestEntityTooLarge, msg: c.ui.Tf("The message is %s, larger than the limit of %s.", mailSize(int64(len(raw))), mailSize(limit))}
 	}
 	it := schedule.Item{Owner: scheduleOwner(c), Due: at, From: from.String(), Subject: oneLine(o.Subject), To: oneLine(v.To),
 		Bcc: oneLine(v.Bcc), Answer: v.Answer, Client: clientIP(r), Proto: map[bool]string{true: "HTTPS", false: "HTTP"}[r.TLS != nil],

@@ -24,7 +24,7 @@ func TestScheduleTimeZone(t *testing.T) {
 		{"tomorrow", time.UTC, time.Time{}},
 		{"", time.UTC, time.Time{}},
 	} {
-		got, err := scheduleTime(tc.in, tc.zone, now)
+		got, err := scheduleTime(uiPrefs{}, tc.in, tc.zone, now)
 		if tc.want.IsZero() {
 			if err == nil {
 				t.Errorf("%q in %v: accepted %v, want refused", tc.in, tc.zone, got)

@@ -97,7 +97,7 @@ func saveSigs(ctx context.Context, fs MailFilterState, c *mailCtx, set sigSet) e
 
 // normSigText is a signature's text with LF line ends and no trailing blank lines; it
 // refuses control characters and overlong text.
-func normSigText(v string) (string, error) {
+func normSigText(ui uiPrefs, v string) (string, error) {
 	v = strings.ReplaceAll(strings.ReplaceAll(v, "\r\n", "\n"), "\r", "\n")
 	v = strings.TrimRight(v, " \t\n")
 	v = strings.TrimLeft(v, "\n")
@@ -106,11 +106,11 @@ func normSigText(v string) (string, error) {
 	}
 	switch {
 	case !utf8.ValidString(v):
-		return "", badForm("The signature is not valid text.")
+		return "", badForm("%s", ui.T("The signature is not valid text."))
 	case utf8.RuneCountInString(v) > maxSigText:
-		return "", badForm("A signature may have at most %d characters.", maxSigText)
+		return "", badForm(ui.T("A signature may have at most %d characters."), maxSigText)
 	case strings.ContainsFunc(v, func(r rune) bool { return r < 0x20 && r != '\n' && r != '\t' || r == 0x7f }):
-		return "", badForm("A signature may not contain control characters.")
+		return "", badForm("%s", ui.T("A signature may not contain control characters."))
 	}
 	return v, nil
 }
@@ -208,19 +208,19 @@ func (s *Server) mailSignaturePages(a *mailAssets, page func(string, func(http.R
 func (s *Server) signaturesPage(w http.ResponseWriter, r *http.Request, c *mailCtx, t *template.Template, status int, errMsg string, edit *Signature) {
 	fs := s.opt.Mail.FilterState
 	if fs == nil {
-		s.mailError(w, r, c, http.StatusServiceUnavailable, "Signatures are not available on this server right now; try again later.")
+		s.mailError(w, r, c, http.StatusServiceUnavailable, c.ui.T("Signatures are not available on this server right now; try again later."))
 		return
 	}
 	ctx := r.Context()
 	set, err := loadSigs(ctx, fs, c)
 	if err != nil {
 		s.log.Error("webmail: signatures", "err", err)
-		s.mailError(w, r, c, http.StatusServiceUnavailable, "The signatures could not be read right now; try again in a moment.")
+		s.mailError(w, r, c, http.StatusServiceUnavailable, c.ui.T("The signatures could not be read right now; try again in a moment."))
 		return
 	}
 	d := signaturesPage{mailPage: s.pageOf(ctx, c, "Signatures", 0), Sigs: set.List}
 	d.Back, d.Error = "/mail/signatures", errMsg
-	d.Saved = map[string]string{"saved": "Signature saved.", "deleted": "Signature deleted.", "defaults": "Default signatures saved."}[r.URL.Query().Get("done")]
+	d.Saved = map[string]string{"saved": c.ui.T("Signature saved."), "deleted": c.ui.T("Signature deleted."), "defaults": c.ui.T("Default signatures saved.")}[r.URL.Query().Get("done")]
 	for _, id := range s.identities(ctx, c.p.acct) {
 		d.Identities = append(d.Identities, sigIdentity{Addr: id, Default: set.Defaults[strings.ToLower(id)]})
 	}
@@ -244,14 +244,14 @@ func (s *Server) signaturesPage(w http.ResponseWriter, r *http.Request, c *mailC
 func (s *Server) signaturesPost(w http.ResponseWriter, r *http.Request, c *mailCtx, t *template.Template) {
 	fs := s.opt.Mail.FilterState
 	if fs == nil {
-		s.mailError(w, r, c, http.StatusServiceUnavailable, "Signatures are not available on this server right now; try again later.")
+		s.mailError(w, r, c, http.StatusServiceUnavailable, c.ui.T("Signatures are not available on this server right now; try again later."))
 		return
 	}
 	ctx := r.Context()
 	set, err := loadSigs(ctx, fs, c)
 	if err != nil {
 		s.log.Error("webmail: signatures", "err", err)
-		s.mailError(w, r, c, http.StatusServiceUnavailable, "The signatures could not be read right now; try again in a moment.")
+		s.mailError(w, r, c, http.StatusServiceUnavailable, c.ui.T("The signatures could not be read right now; try again in a moment."))
 		return
 	}
 	form := Signature{Name: r.PostFormValue("name"), Text: r.PostFormValue("text")}
@@ -259,13 +259,13 @@ func (s *Server) signaturesPost(w http.ResponseWriter, r *http.Request, c *mailC
 	var done string
 	switch r.PostFormValue("op") {
 	case "save":
-		done, err = "saved", applySigSave(&set, form)
+		done, err = "saved", applySigSave(c.ui, &set, form)
 	case "delete":
-		done, err = "deleted", applySigDelete(&set, form.ID)
+		done, err = "deleted", applySigDelete(c.ui, &set, form.ID)
 	case "defaults":
-		done, err = "defaults", applySigDefaults(&set, r.PostForm["identity"], r.PostForm["default"], s.identities(ctx, c.p.acct))
+		done, err = "defaults", applySigDefaults(c.ui, &set, r.PostForm["identity"], r.PostForm["default"], s.identities(ctx, c.p.acct))
 	default:
-		err = badForm("Unknown action.")
+		err = badForm("%s", c.ui.T("Unknown action."))
 	}
 	if err == nil {
 		err = saveSigs(ctx, fs, c, set)
@@ -277,28 +277,28 @@ func (s *Server) signaturesPost(w http.ResponseWriter, r *http.Request, c *mailC
 		return
 	case err != nil:
 		s.log.Error("webmail: save signatures", "err", err)
-		s.signaturesPage(w, r, c, t, http.StatusServiceUnavailable, "Not saved: a temporary problem; try again in a moment.", &form)
+		s.signaturesPage(w, r, c, t, http.StatusServiceUnavailable, c.ui.T("Not saved: a temporary problem; try again in a moment."), &form)
 		return
 	}
 	http.Redirect(w, r, "/mail/signatures?done="+done, http.StatusSeeOther)
 }
 
-func applySigSave(set *sigSet, g Signature) error {
+func applySigSave(ui uiPrefs, set *sigSet, g Signature) error {
 	g.Name = strings.TrimSpace(g.Name)
 	if err := checkLine("Name", g.Name); err != nil {
 		return err
 	}
 	if g.Name == "" || utf8.RuneCountInString(g.Name) > maxSigName {
-		return badForm("A signature needs a name of 1 to %d characters.", maxSigName)
+		return badForm(ui.T("A signature needs a name of 1 to %d characters."), maxSigName)
 	}
-	text, err := normSigText(g.Text)
+	text, err := normSigText(ui, g.Text)
 	if err != nil {
 		return err
 	}
 	g.Text = text
 	if g.ID == 0 {
 		if len(set.List) >= maxSigs {
-			return badForm("At most %d signatures.", maxSigs)
+			return badForm(ui.T("At most %d signatures."), maxSigs)
 		}
 		set.Next++
 		g.ID = set.Next
@@ -307,16 +307,16 @@ func applySigSave(set *sigSet, g Signature) error {
 	}
 	i := slices.IndexFunc(set.List, func(x Signature) bool { return x.ID == g.ID })
 	if i < 0 {
-		return &formError{status: http.StatusNotFound, msg: "No such signature."}
+		return &formError{status: http.StatusNotFound, msg: ui.T("No such signature.")}
 	}
 	set.List[i] = g
 	return nil
 }
 
-func applySigDelete(set *sigSet, id int) error {
+func applySigDelete(ui uiPrefs, set *sigSet, id int) error {
 	i := slices.IndexFunc(set.List, func(x Signature) bool { return x.ID == id })
 	if i < 0 {
-		return &formError{status: http.StatusNotFound, msg: "No such signature."}
+		return &formError{status: http.StatusNotFound, msg: ui.T("No such signature.")}
 	}
 	set.List = slices.Delete(set.List, i, i+1)
 	for k, v := range set.Defaults {
@@ -328,24 +328,24 @@ func applySigDelete(set *sigSet, id int) error {
 }
 
 // applySigDefaults sets each identity's default (0 none) from the paired form fields.
-func applySigDefaults(set *sigSet, ids, defs, mine []string) error {
+func applySigDefaults(ui uiPrefs, set *sigSet, ids, defs, mine []string) error {
 	if len(ids) != len(defs) {
-		return badForm("The form is not valid.")
+		return badForm("%s", ui.T("The form is not valid."))
 	}
 	next := map[string]int{}
 	for i, id := range ids {
 		if !slices.ContainsFunc(mine, func(m string) bool { return strings.EqualFold(m, id) }) {
-			return &formError{status: http.StatusForbidden, msg: "You cannot send as " + strconv.Quote(id) + "."}
+			return &formError{status: http.StatusForbidden, msg: ui.Tf("You cannot send as %q.", id)}
 		}
 		n, err := strconv.Atoi(defs[i])
 		if err != nil {
-			return badForm("The form is not valid.")
+			return badForm("%s", ui.T("The form is not valid."))
 		}
 		if n == 0 {
 			continue
 		}
 		if _, ok := set.byID(n); !ok {
-			return &formError{status: http.StatusNotFound, msg: "No such signature."}
+			return &formError{status: http.StatusNotFound, msg: ui.T("No such signature.")}
 		}
 		next[strings.ToLower(id)] = n
 	}

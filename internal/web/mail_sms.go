@@ -42,8 +42,6 @@ type smsPage struct {
 
 type smsContact struct{ Name, Phone string }
 
-var smsSaved = map[string]string{"sent": "SMS sent.", "saved": "Notification rule saved.", "removed": "Notification rule removed."}
-
 func (s *Server) mailSMSPages(a *mailAssets, page func(string, func(http.ResponseWriter, *http.Request, *mailCtx))) {
 	t, err := a.t.Clone()
 	if err == nil {
@@ -65,12 +63,12 @@ func (s *Server) mailSMSPages(a *mailAssets, page func(string, func(http.Respons
 func (s *Server) smsShow(w http.ResponseWriter, r *http.Request, c *mailCtx, t *template.Template, status int, errMsg, to, text string) {
 	svc := s.opt.Mail.SMS
 	if svc == nil {
-		s.mailError(w, r, c, http.StatusServiceUnavailable, "SMS is not available on this server.")
+		s.mailError(w, r, c, http.StatusServiceUnavailable, c.ui.T("SMS is not available on this server."))
 		return
 	}
 	ctx := r.Context()
 	d := smsPage{mailPage: s.pageOf(ctx, c, "SMS", 0), To: to, Text: text, MaxText: sms.MaxText}
-	d.Back, d.Error, d.Saved = "/mail/sms", errMsg, smsSaved[r.URL.Query().Get("done")]
+	d.Back, d.Error, d.Saved = "/mail/sms", errMsg, map[string]string{"sent": c.ui.T("SMS sent."), "saved": c.ui.T("Notification rule saved."), "removed": c.ui.T("Notification rule removed.")}[r.URL.Query().Get("done")]
 	switch err := svc.AllowedFor(ctx, c.p.acct); {
 	case errors.Is(err, sms.ErrOff):
 		d.Off = err.Error()
@@ -78,7 +76,7 @@ func (s *Server) smsShow(w http.ResponseWriter, r *http.Request, c *mailCtx, t *
 		d.NotInPlan = err.Error()
 	case err != nil:
 		s.log.Error("webmail: sms plan", "err", err)
-		s.mailError(w, r, c, http.StatusServiceUnavailable, "SMS settings could not be read right now; try again in a moment.")
+		s.mailError(w, r, c, http.StatusServiceUnavailable, c.ui.T("SMS settings could not be read right now; try again in a moment."))
 		return
 	}
 	rule, err := svc.Store().SMSRule(ctx, c.ref.ID)
@@ -89,7 +87,7 @@ func (s *Server) smsShow(w http.ResponseWriter, r *http.Request, c *mailCtx, t *
 		d.Rule.Enabled = true
 	default:
 		s.log.Error("webmail: sms rule", "err", err)
-		s.mailError(w, r, c, http.StatusServiceUnavailable, "SMS settings could not be read right now; try again in a moment.")
+		s.mailError(w, r, c, http.StatusServiceUnavailable, c.ui.T("SMS settings could not be read right now; try again in a moment."))
 		return
 	}
 	if r.Method == http.MethodPost && r.PostFormValue("op") == "notify" {
@@ -129,13 +127,13 @@ func smsRuleForm(r *http.Request, c *mailCtx) directory.SMSRule {
 func (s *Server) smsPost(w http.ResponseWriter, r *http.Request, c *mailCtx, t *template.Template) {
 	svc := s.opt.Mail.SMS
 	if svc == nil {
-		s.mailError(w, r, c, http.StatusServiceUnavailable, "SMS is not available on this server.")
+		s.mailError(w, r, c, http.StatusServiceUnavailable, c.ui.T("SMS is not available on this server."))
 		return
 	}
 	ctx := r.Context()
 	to, text := r.PostFormValue("to"), r.PostFormValue("text")
 	fail := func(err error) {
-		st, msg := s.smsError(err)
+		st, msg := s.smsError(c.ui, err)
 		s.smsShow(w, r, c, t, st, msg, to, text)
 	}
 	switch r.PostFormValue("op") {
@@ -162,7 +160,7 @@ func (s *Server) smsPost(w http.ResponseWriter, r *http.Request, c *mailCtx, t *
 		}
 		http.Redirect(w, r, "/mail/sms?done=removed", http.StatusSeeOther)
 	default:
-		s.smsShow(w, r, c, t, http.StatusBadRequest, "The form is not valid.", to, text)
+		s.smsShow(w, r, c, t, http.StatusBadRequest, c.ui.T("The form is not valid."), to, text)
 	}
 }
 
@@ -171,7 +169,7 @@ func (s *Server) smsPost(w http.ResponseWriter, r *http.Request, c *mailCtx, t *
 func (s *Server) smsCompose(w http.ResponseWriter, r *http.Request, c *mailCtx, t *template.Template) {
 	r.Body = http.MaxBytesReader(w, r.Body, maxSMSCompose)
 	if err := r.ParseMultipartForm(1 << 20); err != nil && !errors.Is(err, http.ErrNotMultipart) {
-		s.mailError(w, r, c, http.StatusBadRequest, "The form could not be read.")
+		s.mailError(w, r, c, http.StatusBadRequest, c.ui.T("The form could not be read."))
 		return
 	}
 	if r.MultipartForm != nil {
@@ -187,7 +185,7 @@ func (s *Server) smsCompose(w http.ResponseWriter, r *http.Request, c *mailCtx, 
 	}
 	to, text := firstRecipient(r.PostFormValue("to")), strings.TrimSpace(r.PostFormValue("body"))
 	if err := s.smsSend(r.Context(), c, to, text); err != nil {
-		st, msg := s.smsError(err)
+		st, msg := s.smsError(c.ui, err)
 		s.smsShow(w, r, c, t, st, msg, to, text)
 		return
 	}
@@ -218,7 +216,7 @@ func (s *Server) smsSend(ctx context.Context, c *mailCtx, to, text string) error
 func (s *Server) smsNumber(ctx context.Context, c *mailCtx, to string) (string, error) {
 	to = strings.TrimSpace(to)
 	if to == "" {
-		return "", badForm("Give a phone number or a contact.")
+		return "", badForm("%s", c.ui.T("Give a phone number or a contact."))
 	}
 	if p, err := directory.NormPhone(to); err == nil {
 		return p, nil
@@ -270,7 +268,7 @@ func (s *Server) contactPhones(ctx context.Context, c *mailCtx) []smsContact {
 }
 
 // smsError is the status and text of a refused SMS action.
-func (s *Server) smsError(err error) (int, string) {
+func (s *Server) smsError(ui uiPrefs, err error) (int, string) {
 	var fe *formError
 	switch {
 	case errors.As(err, &fe):
@@ -281,11 +279,11 @@ func (s *Server) smsError(err error) (int, string) {
 		return http.StatusUnprocessableEntity, strings.TrimPrefix(err.Error(), directory.ErrInvalid.Error()+": ")
 	case errors.Is(err, sms.ErrTemporary):
 		s.log.Warn("webmail: sms gateway", "err", err)
-		return http.StatusBadGateway, "The SMS gateway did not take the message right now; try again in a moment."
+		return http.StatusBadGateway, ui.T("The SMS gateway did not take the message right now; try again in a moment.")
 	case errors.Is(err, sms.ErrRefused):
 		s.log.Warn("webmail: sms gateway", "err", err)
-		return http.StatusBadGateway, "The SMS gateway refused the message (check the number)."
+		return http.StatusBadGateway, ui.T("The SMS gateway refused the message (check the number).")
 	}
 	s.log.Error("webmail: sms", "err", err)
-	return http.StatusServiceUnavailable, "The SMS was not sent: a temporary problem; try again in a moment."
+	return http.StatusServiceUnavailable, ui.T("The SMS was not sent: a temporary problem; try again in a moment.")
 }
