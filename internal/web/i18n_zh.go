@@ -475,4 +475,11 @@ var zhCN = map[string]string{
 	"The SMS gateway did not take the message right now; try again in a moment.":                 "短信网关暂时未接收该短信，请稍后再试。",
 	"The SMS gateway refused the message (check the number).":                                    "短信网关拒绝了该短信（请检查号码）。",
 	"The SMS was not sent: a temporary problem; try again in a moment.":                          "短信未发送：出现临时问题，请稍后再试。",
+
+	// Settings: the domain's filters (mail_settings.go).
+	"Virus scanning: on for your domain":       "病毒扫描：您的域已开启",
+	"Virus scanning: off for your domain":      "病毒扫描：您的域已关闭",
+	"Spam filtering: on for your domain":       "垃圾邮件过滤：您的域已开启",
+	"Spam filtering: off for your domain":      "垃圾邮件过滤：您的域已关闭",
+	"(your domain's plan does not include it)": "（您的域的服务套餐不包含此项）",
 }

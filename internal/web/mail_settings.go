@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"strings"
 
+	"mailgrid/internal/directory"
 	"mailgrid/internal/filter"
 	"mailgrid/internal/filter/bayes"
 	"mailgrid/internal/filter/sieve"
@@ -63,6 +64,15 @@ type settingsView struct {
 	VacStart    string
 	VacEnd      string
 	Mailboxes   []string
+	Filters     *domainFilters // nil: the domain's switches could not be read
+}
+
+// domainFilters is the read-only status of the domain's virus scanning and spam
+// filtering (filter.Switches; a state without switches leaves both on), and for a
+// filter that is off whether the domain's plan offers it back (directory.Plan).
+type domainFilters struct {
+	Antivirus, Antispam                   bool
+	AntivirusNotInPlan, AntispamNotInPlan bool
 }
 
 // settingsPage is the page data: the common webmail page plus the settings.
@@ -183,6 +193,7 @@ func (s *Server) mailSettings(w http.ResponseWriter, r *http.Request, c *mailCtx
 		v.Edit = blankRuleForm()
 	}
 	s.fillSettingsView(v, c)
+	v.Filters = s.domainFilters(r.Context(), fs, c)
 	d := settingsPage{mailPage: s.pageOf(r.Context(), c, "Settings", 0), Set: v}
 	d.Back = "/mail/settings"
 	d.Error = errMsg
@@ -328,4 +339,42 @@ func atoiOr(s string, def int) int {
 		n = n*10 + int(r-'0')
 	}
 	return n
+}
+
+// domainFilters reads the account's domain's filter switches and plan. A fault reading
+// them is logged and leaves the status out (nil) rather than failing the page.
+func (s *Server) domainFilters(ctx context.Context, fs MailFilterState, c *mailCtx) *domainFilters {
+	dom := c.p.acct.Address.Domain
+	f := &domainFilters{Antivirus: true, Antispam: true}
+	if sw, ok := fs.(filter.DomainSwitches); ok {
+		v, err := sw.DomainSwitches(ctx, dom)
+		if err != nil {
+			s.log.Warn("webmail: the domain's filter switches", "domain", dom, "err", err)
+			return nil
+		}
+		f.Antivirus, f.Antispam = !v.NoAntivirus, !v.NoAntispam
+	}
+	if f.Antivirus && f.Antispam {
+		return f
+	}
+	ps, ok := s.dir.(directory.PlanStore)
+	if !ok {
+		return f
+	}
+	name, err := ps.DomainPlan(ctx, dom)
+	if err != nil || name == "" {
+		if err != nil {
+			s.log.Warn("webmail: the domain's plan", "err", err)
+		}
+		return f
+	}
+	pl, err := ps.Plan(ctx, name)
+	if err != nil {
+		if !errors.Is(err, directory.ErrNotFound) {
+			s.log.Warn("webmail: the domain's plan", "plan", name, "err", err)
+		}
+		return f
+	}
+	f.AntivirusNotInPlan, f.AntispamNotInPlan = !f.Antivirus && !pl.Antivirus, !f.Antispam && !pl.Antispam
+	return f
 }

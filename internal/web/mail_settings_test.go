@@ -304,3 +304,54 @@ func TestMailBlockSender(t *testing.T) {
 		t.Fatalf("INBOX holds %d messages, want 2 (the blocked sender's second one discarded)", n)
 	}
 }
+
+// TestMailSettingsDomainFilters: the Settings page says, read-only, whether virus
+// scanning and spam filtering are on for the account's domain (the domain's switches),
+// and for one that is off whether the domain's plan leaves it out.
+func TestMailSettingsDomainFilters(t *testing.T) {
+	h := settingsHarness(t)
+	ctx := context.Background()
+	c := h.loggedIn("u1@a.example")
+	check := func(want ...string) {
+		t.Helper()
+		code, _, page := c.get("/mail/settings")
+		if code != http.StatusOK {
+			t.Fatalf("settings: %d", code)
+		}
+		for _, w := range want {
+			if !strings.Contains(page, w) {
+				t.Errorf("settings page lacks %q", w)
+			}
+		}
+		if n := strings.Count(page, "plan does not include it"); n != strings.Count(strings.Join(want, "\n"), "plan does not include it") {
+			t.Errorf("%d plan notes, want those of %q", n, want)
+		}
+	}
+	check(`<span id="antivirus-status">Virus scanning: on for your domain</span>`, `<span id="antispam-status">Spam filtering: on for your domain</span>`)
+
+	if err := h.env.Filter.SetDomainSwitches(ctx, "a.example", filter.Switches{NoAntivirus: true}); err != nil {
+		t.Fatal(err)
+	}
+	check(`<span id="antivirus-status">Virus scanning: off for your domain</span>`, `<span id="antispam-status">Spam filtering: on for your domain</span>`)
+
+	// A plan with spam filtering but no virus scanning; both switched off.
+	if err := h.env.Dir.CreatePlan(ctx, directory.Plan{Name: "basic", Antispam: true}); err != nil {
+		t.Fatal(err)
+	}
+	if err := h.env.Dir.SetDomainPlan(ctx, "a.example", "basic"); err != nil {
+		t.Fatal(err)
+	}
+	if err := h.env.Filter.SetDomainSwitches(ctx, "a.example", filter.Switches{NoAntivirus: true, NoAntispam: true}); err != nil {
+		t.Fatal(err)
+	}
+	check(`Virus scanning: off for your domain (your domain&#39;s plan does not include it)</span>`,
+		`<span id="antispam-status">Spam filtering: off for your domain</span>`)
+	// Another domain's switches do not show.
+	if err := h.env.Filter.SetDomainSwitches(ctx, "a.example", filter.Switches{}); err != nil {
+		t.Fatal(err)
+	}
+	if err := h.env.Filter.SetDomainSwitches(ctx, "b.example", filter.Switches{NoAntivirus: true, NoAntispam: true}); err != nil {
+		t.Fatal(err)
+	}
+	check(`Virus scanning: on for your domain`, `Spam filtering: on for your domain`)
+}
