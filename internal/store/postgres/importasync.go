@@ -95,6 +95,16 @@ func (a *asyncImporter) FlushCommits(ctx context.Context) error {
 	return nil
 }
 
+// Close closes the handle's own pool only (not the store's, nor anything the store
+// runs beside it).
+func (a *asyncImporter) Close() error {
+	a.closeOnce.Do(func() {
+		a.closed.Store(true)
+		a.pool.Close()
+	})
+	return nil
+}
+
 // SetMailboxSync implements store.Importer: the imports before it are made durable
 // first (see above).
 func (a *asyncImporter) SetMailboxSync(ctx context.Context, acct store.AccountRef, mbox store.MailboxID, uidNext store.UID, modseq uint64) error {
