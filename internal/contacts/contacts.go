@@ -9,6 +9,9 @@
 //     tenant's (or account's) IDs are ErrNotFound, never someone else's row.
 //   - Who may read or edit a book is the caller's decision (the webmail lets the domain's
 //     users read the group book and its domain admins edit it); the store only isolates.
+//     The one per-domain setting it keeps is the group book's permitted editors
+//     (Store.Editors): the accounts, by directory ID, a domain admin let edit the group
+//     book besides the admins; the caller checks the IDs are the domain's.
 //   - A Contact is a name, ordered e-mail addresses and phone numbers and a note. The first
 //     address is the one lists sort by ("email" order) and compose completes to.
 //   - A group (distribution list, vCard KIND:group, RFC 6350 6.1.4) is a Contact of Kind
@@ -27,6 +30,7 @@ import (
 	"errors"
 	"fmt"
 	"net/mail"
+	"slices"
 	"strings"
 	"time"
 	"unicode/utf8"
@@ -46,6 +50,7 @@ const (
 	MaxPhones  = 20
 	MaxImport  = 10000 // contacts in one import
 	MaxMembers = 1000  // addresses in one group
+	MaxEditors = 100   // permitted editors of one domain's group book
 )
 
 // Kind is an individual or a group (RFC 6350 6.1.4 KIND).
@@ -130,6 +135,11 @@ type Store interface {
 	Delete(ctx context.Context, b Book, id int64) error
 	// Import adds cs to b in one transaction: all or, on any error, none.
 	Import(ctx context.Context, b Book, cs []Contact) error
+	// Editors returns the permitted editors of domain's group book (account IDs,
+	// ascending; nil when none).
+	Editors(ctx context.Context, domain string) ([]int64, error)
+	// SetEditors replaces them (ErrInvalid: more than MaxEditors or an ID <= 0).
+	SetEditors(ctx context.Context, domain string, ids []int64) error
 	Close() error
 }
 
@@ -273,4 +283,21 @@ func SortKeys(c Contact) (name, email string) {
 func LikePattern(search string) string {
 	r := strings.NewReplacer(`\`, `\\`, `%`, `\%`, `_`, `\_`)
 	return "%" + r.Replace(strings.ToLower(search)) + "%"
+}
+
+// NormEditors checks and sorts a permitted-editor list for the drivers, dropping
+// duplicates.
+func NormEditors(ids []int64) ([]int64, error) {
+	out := slices.Clone(ids)
+	slices.Sort(out)
+	out = slices.Compact(out)
+	if len(out) > MaxEditors {
+		return nil, fmt.Errorf("%w: more than %d editors", ErrInvalid, MaxEditors)
+	}
+	for _, id := range out {
+		if id <= 0 {
+			return nil, fmt.Errorf("%w: editor account ID %d", ErrInvalid, id)
+		}
+	}
+	return out, nil
 }

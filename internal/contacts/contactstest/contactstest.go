@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"reflect"
+	"slices"
 	"testing"
 
 	"mailgrid/internal/contacts"
@@ -35,6 +36,7 @@ func Run(t *testing.T, open Open) {
 		{"ImportAllOrNothing", testImport},
 		{"Reopen", testReopen},
 		{"Groups", testGroups},
+		{"Editors", testEditors},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) { tc.fn(t, open) })
@@ -366,5 +368,57 @@ func testGroups(t *testing.T, open Open) {
 	}
 	if got := kinds(contacts.OnlyGroups, ""); len(got) != 0 {
 		t.Errorf("deleted group listed: %q", got)
+	}
+}
+
+// testEditors: a domain's permitted group-book editors are replaced as a whole, sorted
+// and without duplicates, kept per domain; a bad list is refused and changes nothing.
+func testEditors(t *testing.T, open Open) {
+	s := opened(t, open)
+	ctx := t.Context()
+	get := func(domain string) []int64 {
+		t.Helper()
+		ids, err := s.Editors(ctx, domain)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return ids
+	}
+	if ids := get("example.org"); len(ids) != 0 {
+		t.Fatalf("fresh: %v", ids)
+	}
+	if err := s.SetEditors(ctx, "example.org", []int64{7, 3, 7}); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.SetEditors(ctx, "example.net", []int64{9}); err != nil {
+		t.Fatal(err)
+	}
+	if ids := get("example.org"); !slices.Equal(ids, []int64{3, 7}) {
+		t.Fatalf("example.org: %v", ids)
+	}
+	for _, bad := range [][]int64{{3, 0}, {-1}, make([]int64, contacts.MaxEditors+1)} {
+		if len(bad) > contacts.MaxEditors {
+			for i := range bad {
+				bad[i] = int64(i + 1)
+			}
+		}
+		if err := s.SetEditors(ctx, "example.org", bad); !errors.Is(err, contacts.ErrInvalid) {
+			t.Errorf("SetEditors(%.5v): %v, want ErrInvalid", bad, err)
+		}
+	}
+	if ids := get("example.org"); !slices.Equal(ids, []int64{3, 7}) {
+		t.Fatalf("after refusals: %v", ids)
+	}
+	if err := s.SetEditors(ctx, "example.org", []int64{5}); err != nil {
+		t.Fatal(err)
+	}
+	if ids := get("example.org"); !slices.Equal(ids, []int64{5}) {
+		t.Fatalf("replaced: %v", ids)
+	}
+	if err := s.SetEditors(ctx, "example.org", nil); err != nil {
+		t.Fatal(err)
+	}
+	if ids, other := get("example.org"), get("example.net"); len(ids) != 0 || !slices.Equal(other, []int64{9}) {
+		t.Fatalf("cleared: %v, other domain %v", ids, other)
 	}
 }

@@ -10,6 +10,7 @@
 //	          emails, phones and members (a group's addresses) are text arrays; *_key
 //	          and search are lower-cased copies for the orders and the search; updated
 //	          is Unix seconds; kind 1 is a group
+//	book_editors (domain, account)   the group book's permitted editors
 //
 // Every statement names the book (domain, account) beside the contact ID, so another
 // book's IDs are not found. A write is durable when its method returns nil; Import is
@@ -37,7 +38,7 @@ import (
 const SchemaName = "contacts"
 
 // SchemaVersion is the schema version this code writes.
-const SchemaVersion = 2
+const SchemaVersion = 3
 
 func schema() pgkit.Migrations {
 	return pgkit.Migrations{Schema: SchemaName, Lock: 0x6d61696c67726407, Version: SchemaVersion, Steps: []string{`
@@ -58,6 +59,12 @@ CREATE INDEX contacts_book ON contacts(domain, account, name_key);
 `, `
 ALTER TABLE contacts ADD COLUMN kind integer NOT NULL DEFAULT 0;
 ALTER TABLE contacts ADD COLUMN members text[] NOT NULL DEFAULT '{}';
+`, `
+CREATE TABLE book_editors (
+	domain  text NOT NULL,
+	account bigint NOT NULL,
+	PRIMARY KEY (domain, account)
+);
 `}}
 }
 
@@ -253,6 +260,44 @@ func (d *DB) Import(ctx context.Context, b contacts.Book, cs []contacts.Contact)
 	// A single COPY is atomic: all rows or none.
 	if _, err := d.pool.CopyFrom(ctx, pgx.Identifier{"contacts"}, rowColumns, pgx.CopyFromRows(rows)); err != nil {
 		return fmt.Errorf("contacts/postgres: import: %w", err)
+	}
+	return nil
+}
+
+// Editors implements contacts.Store.
+func (d *DB) Editors(ctx context.Context, domain string) ([]int64, error) {
+	rows, err := d.pool.Query(ctx, "SELECT account FROM book_editors WHERE domain = $1 ORDER BY account", domain)
+	if err != nil {
+		return nil, fmt.Errorf("contacts/postgres: editors: %w", err)
+	}
+	ids, err := pgx.CollectRows(rows, pgx.RowTo[int64])
+	if err != nil {
+		return nil, fmt.Errorf("contacts/postgres: editors: %w", err)
+	}
+	if len(ids) == 0 {
+		return nil, nil
+	}
+	return ids, nil
+}
+
+// SetEditors implements contacts.Store: the list is replaced in one transaction.
+func (d *DB) SetEditors(ctx context.Context, domain string, ids []int64) error {
+	ids, err := contacts.NormEditors(ids)
+	if err != nil {
+		return err
+	}
+	err = pgx.BeginFunc(ctx, d.pool, func(tx pgx.Tx) error {
+		if _, err := tx.Exec(ctx, "DELETE FROM book_editors WHERE domain = $1", domain); err != nil {
+			return err
+		}
+		if len(ids) > 0 {
+			_, err := tx.Exec(ctx, "INSERT INTO book_editors (domain, account) SELECT $1, unnest($2::bigint[])", domain, ids)
+			return err
+		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("contacts/postgres: set editors: %w", err)
 	}
 	return nil
 }

@@ -8,6 +8,7 @@
 //	          emails, phones and members (a group's addresses) are newline-joined
 //	          (Validate refuses newlines in them); the *_key and search columns are
 //	          lower-cased copies the orders and the search use; kind 1 is a group
+//	book_editors (domain, account)   the group book's permitted editors
 //
 // Every statement names the book (domain, account) beside the contact ID, so another
 // book's IDs are not found. Opening, durability and migrations are internal/sqlitekit's:
@@ -31,7 +32,7 @@ import (
 )
 
 // SchemaVersion is the schema version this code writes (PRAGMA user_version).
-const SchemaVersion = 2
+const SchemaVersion = 3
 
 var migrations = []string{`
 CREATE TABLE contacts (
@@ -51,6 +52,12 @@ CREATE INDEX contacts_book ON contacts(domain, account, name_key);
 `, `
 ALTER TABLE contacts ADD COLUMN kind INTEGER NOT NULL DEFAULT 0;
 ALTER TABLE contacts ADD COLUMN members TEXT NOT NULL DEFAULT '';
+`, `
+CREATE TABLE book_editors (
+	domain  TEXT NOT NULL,
+	account INTEGER NOT NULL,
+	PRIMARY KEY (domain, account)
+) STRICT;
 `}
 
 // Options configure Open.
@@ -247,6 +254,46 @@ func (d *DB) Import(ctx context.Context, b contacts.Book, cs []contacts.Contact)
 			var id int64
 			if err := stmt.QueryRowContext(ctx, append([]any{b.Domain, b.Account}, d.row(c)...)...).Scan(&id); err != nil {
 				return fmt.Errorf("contacts/sqlite: import: %w", err)
+			}
+		}
+		return nil
+	})
+}
+
+// Editors implements contacts.Store.
+func (d *DB) Editors(ctx context.Context, domain string) ([]int64, error) {
+	rows, err := d.rdb.QueryContext(ctx, "SELECT account FROM book_editors WHERE domain = $1 ORDER BY account", domain)
+	if err != nil {
+		return nil, fmt.Errorf("contacts/sqlite: editors: %w", err)
+	}
+	defer rows.Close() //nolint:errcheck // rows.Err is checked
+	var ids []int64
+	for rows.Next() {
+		var id int64
+		if err := rows.Scan(&id); err != nil {
+			return nil, fmt.Errorf("contacts/sqlite: editors: %w", err)
+		}
+		ids = append(ids, id)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("contacts/sqlite: editors: %w", err)
+	}
+	return ids, nil
+}
+
+// SetEditors implements contacts.Store: the list is replaced in one transaction.
+func (d *DB) SetEditors(ctx context.Context, domain string, ids []int64) error {
+	ids, err := contacts.NormEditors(ids)
+	if err != nil {
+		return err
+	}
+	return d.kit.Tx(ctx, func(tx *sql.Tx) error {
+		if _, err := tx.ExecContext(ctx, "DELETE FROM book_editors WHERE domain = $1", domain); err != nil {
+			return fmt.Errorf("contacts/sqlite: set editors: %w", err)
+		}
+		for _, id := range ids {
+			if _, err := tx.ExecContext(ctx, "INSERT INTO book_editors (domain, account) VALUES ($1, $2)", domain, id); err != nil {
+				return fmt.Errorf("contacts/sqlite: set editors: %w", err)
 			}
 		}
 		return nil
