@@ -60,6 +60,17 @@ type TextSearcher interface {
 	SearchText(ctx context.Context, acct AccountRef, mbox MailboxID, q TextQuery) ([]UID, error)
 }
 
+// TextIndexState is implemented by drivers with a text index that can tell, cheaply, how
+// much of a mailbox the index does not cover yet. Front-ends use it to decide whether a
+// search may use the index (indexing the rest inline costs little) or should avoid
+// paying for a first build.
+type TextIndexState interface {
+	// TextUnindexed returns how many of the mailbox's messages have no index row, counted
+	// up to limit (a result of limit means "limit or more"). ErrNotFound for a mailbox
+	// not of acct.
+	TextUnindexed(ctx context.Context, acct AccountRef, mbox MailboxID, limit int) (int, error)
+}
+
 // FoldText is the case folding of search: text and needle are both folded with it.
 // Invalid UTF-8 becomes U+FFFD and NUL a space (PostgreSQL text holds neither).
 func FoldText(s string) string {

@@ -75,6 +75,7 @@ func (s *Store) Deliver(ctx context.Context, d store.Delivery) ([]store.Delivery
 	if err != nil {
 		return nil, fmt.Errorf("deliver: %w", err)
 	}
+	s.idx.MarkDelivered(results)
 	return results, nil
 }
 

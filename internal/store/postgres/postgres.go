@@ -48,7 +48,8 @@ type Store struct {
 	log    *slog.Logger
 	origin string
 	seq    *sequencer
-	locks  locker // cross-node advisory locks (lock.go)
+	locks  locker            // cross-node advisory locks (lock.go)
+	idx    *store.IndexQueue // background text indexing (search_bg.go)
 
 	closed    atomic.Bool
 	closeOnce sync.Once
@@ -94,7 +95,9 @@ func Open(ctx context.Context, opt Options) (*Store, error) {
 		pool.Close()
 		return nil, err
 	}
-	return &Store{pool: pool, log: opt.Logger, origin: opt.Origin, seq: newSequencer(opt.Publisher)}, nil
+	s := &Store{pool: pool, log: opt.Logger, origin: opt.Origin, seq: newSequencer(opt.Publisher)}
+	s.idx = store.StartIndexQueue(opt.Logger, s.backgroundIndexer())
+	return s, nil
 }
 
 // Origin is the origin id this store puts in its notifications.
@@ -104,6 +107,7 @@ func (s *Store) Origin() string { return s.origin }
 // the pool. It is safe to call more than once.
 func (s *Store) Close() error {
 	s.closeOnce.Do(func() {
+		s.idx.Close()
 		s.closed.Store(true)
 		s.closeLocks()
 		s.pool.Close()

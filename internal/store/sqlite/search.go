@@ -134,22 +134,48 @@ func (s *Store) indexMailbox(ctx context.Context, mbox int64) error {
 	if gen == clean {
 		return nil
 	}
-	rows, err := s.rquery(ctx, `SELECT DISTINCT b.id, b.pack, b.off, b.len FROM messages m JOIN blobs b ON b.id = m.blob
-		WHERE m.mailbox = $1 AND NOT EXISTS (SELECT 1 FROM search_text s WHERE s.rowid = m.blob)`, mbox)
+	todo, err := s.unindexedBlobs(ctx, mbox, -1)
 	if err != nil {
-		return fmt.Errorf("search index: %w", err)
+		return err
+	}
+	if err := s.indexAll(ctx, todo); err != nil {
+		return err
+	}
+	_, err = s.c.do(ctx, func(w *wtx) error {
+		_, err := w.exec(`UPDATE search_state SET clean = $2 WHERE mailbox = $1 AND clean < $2`, mbox, gen)
+		return err
+	}, nil)
+	if err != nil {
+		return fmt.Errorf("search index: state: %w", err)
+	}
+	return nil
+}
+
+// unindexedBlobs returns the blobs of the mailbox's messages without a search_text row,
+// at most limit (-1: all).
+func (s *Store) unindexedBlobs(ctx context.Context, mbox int64, limit int) ([]unindexed, error) {
+	rows, err := s.rquery(ctx, `SELECT DISTINCT b.id, b.pack, b.off, b.len FROM messages m JOIN blobs b ON b.id = m.blob
+		WHERE m.mailbox = $1 AND NOT EXISTS (SELECT 1 FROM search_text s WHERE s.rowid = m.blob) LIMIT $2`, mbox, limit)
+	if err != nil {
+		return nil, fmt.Errorf("search index: %w", err)
 	}
 	var todo []unindexed
 	for rows.Next() {
 		var u unindexed
 		if err := rows.Scan(&u.id, &u.loc.pack, &u.loc.off, &u.loc.len); err != nil {
-			return errors.Join(fmt.Errorf("search index: %w", err), rows.Close())
+			return nil, errors.Join(fmt.Errorf("search index: %w", err), rows.Close())
 		}
 		todo = append(todo, u)
 	}
 	if err := errors.Join(rows.Err(), rows.Close()); err != nil {
-		return fmt.Errorf("search index: %w", err)
+		return nil, fmt.Errorf("search index: %w", err)
 	}
+	return todo, nil
+}
+
+// indexAll indexes blobs in committer jobs of at most indexBatch blobs and
+// indexBatchBytes bytes.
+func (s *Store) indexAll(ctx context.Context, todo []unindexed) error {
 	for len(todo) > 0 {
 		n, bytes := 0, int64(0)
 		for n < len(todo) && n < indexBatch && bytes < indexBatchBytes {
@@ -160,13 +186,6 @@ func (s *Store) indexMailbox(ctx context.Context, mbox int64) error {
 			return err
 		}
 		todo = todo[n:]
-	}
-	_, err = s.c.do(ctx, func(w *wtx) error {
-		_, err := w.exec(`UPDATE search_state SET clean = $2 WHERE mailbox = $1 AND clean < $2`, mbox, gen)
-		return err
-	}, nil)
-	if err != nil {
-		return fmt.Errorf("search index: state: %w", err)
 	}
 	return nil
 }

@@ -50,6 +50,7 @@ type Store struct {
 	rdb   *sql.DB // query-only pool
 	packs *packs
 	c     *committer
+	idx   *store.IndexQueue // background text indexing (search_bg.go)
 
 	wstmts, rstmts *stmtCache
 
@@ -84,6 +85,7 @@ func Open(ctx context.Context, opt Options) (*Store, error) {
 	s.wstmts, s.rstmts = newStmtCache(s.wdb), newStmtCache(s.rdb)
 	s.packs = newPacks(filepath.Join(opt.Dir, packDir), opt.PackSize, opt.Logger)
 	s.c = newCommitter(s)
+	s.idx = store.StartIndexQueue(opt.Logger, s.indexSome)
 	return s, nil
 }
 
@@ -136,6 +138,7 @@ func dsn(path string, readOnly bool) string {
 // and closes the databases and pack files. It is safe to call more than once.
 func (s *Store) Close() error {
 	s.closeOnce.Do(func() {
+		s.idx.Close()
 		s.c.close()
 		errs := []error{s.packs.close(), s.rstmts.close(), s.wstmts.close(), s.rdb.Close(), s.wdb.Close()}
 		s.closeErr = errors.Join(errs...)

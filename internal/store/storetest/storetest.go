@@ -72,6 +72,8 @@ func Run(t *testing.T, open OpenFunc) {
 		{"SearchText", testSearchText},
 		{"SearchTextOracle", testSearchTextOracle},
 		{"SearchTextConcurrent", testSearchTextConcurrent},
+		{"TextUnindexed", testTextUnindexed},
+		{"TextIndexBackground", testTextIndexBackground},
 		{"InternalDateZone", testInternalDateZone},
 		{"ListMessages", testListMessages},
 		{"ListChanges", testListChanges},
