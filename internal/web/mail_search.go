@@ -26,10 +26,12 @@ import (
 // run of the From, To, Cc and Subject fields), reads their rows newest UID first in small
 // batches and checks them, and merges the folders newest date first until a page is full
 // (MailOptions.PageSize or the user's; "page" asks for a later one) (searchIndexed). A
-// search without a body term (header terms, date range, attachment, unread, flagged) does
-// not build the index (its first build reads every body): it walks the folder's date index
-// (store.Lister, the unread and flagged filters from their partial indexes), newest first,
-// checking the rows' cached fields, and stops at the page too. Without an index, every row
+// search with header terms but no body term uses the index the same way only where it
+// misses at most maxInlineIndex of the folder's messages (store.TextIndexState; the
+// search indexes those itself), since a first build reads every body. Otherwise, and for
+// searches without text terms (date range, attachment, unread, flagged), it walks the
+// folder's date index (store.Lister, the unread and flagged filters from their partial
+// indexes), newest first, checking the rows' cached fields, and stops at the page too. Without an index, every row
 // is read and body text comes from at most MailOptions.SearchScanLimit of the newest
 // candidates' bodies (Partial says so), at most maxSearchResults results.
 
@@ -341,21 +343,32 @@ type searchCursor struct {
 // candidates asks the text index for the folder's candidates; none reports that no
 // message can match.
 func (cur *searchCursor) candidates(ctx context.Context, ts store.TextSearcher, sq *searchQuery) (none bool, err error) {
-	if sq.Body == "" {
-		// Header terms alone do not build the folder's text index: its first build reads
-		// every body (minutes for 100,000 messages), where walking the rows' cached
-		// fields newest first costs what the scan did. With a body term the index is
-		// built (or brought up to date) anyway, and the header terms narrow it.
-		cur.walk = true
-		return false, nil
+	var terms []store.TextQuery
+	if sq.Body != "" {
+		terms = append(terms, store.TextQuery{Needle: sq.Body})
 	}
-	terms := []store.TextQuery{{Needle: sq.Body}}
 	for _, t := range []string{cur.hm.q, cur.hm.from, cur.hm.to, cur.hm.subj} {
 		if w := longestWord(t); len(w) >= 3 { // shorter runs select too little to pay
 			terms = append(terms, store.TextQuery{Needle: w, Header: true})
 		}
 	}
-	cur.walk = len(terms) == 0
+	if sq.Body == "" && len(terms) > 0 {
+		// Header terms alone use the folder's text index only when it is (nearly)
+		// current: a first build reads every body (minutes for 100,000 messages), where
+		// walking the rows' cached fields newest first costs what the scan did. With a
+		// body term the index is built (or brought up to date) anyway.
+		ok, err := cur.indexCurrent(ctx)
+		if err != nil {
+			return false, err
+		}
+		if !ok {
+			terms = nil
+		}
+	}
+	if len(terms) == 0 {
+		cur.walk = true
+		return false, nil
+	}
 	for i, tq := range terms {
 		uids, err := ts.SearchText(ctx, cur.c.ref, cur.mb.ID, tq)
 		if err != nil {
@@ -371,6 +384,24 @@ func (cur *searchCursor) candidates(ctx context.Context, ts store.TextSearcher, 
 		}
 	}
 	return false, nil
+}
+
+// maxInlineIndex is how many unindexed messages a header-only search indexes itself
+// before using a folder's text index; with more it walks the rows.
+const maxInlineIndex = 200
+
+// indexCurrent reports whether the folder's text index misses at most maxInlineIndex
+// messages (store.TextIndexState); false without that interface.
+func (cur *searchCursor) indexCurrent(ctx context.Context) (bool, error) {
+	st, ok := cur.c.st.(store.TextIndexState)
+	if !ok {
+		return false, nil
+	}
+	n, err := st.TextUnindexed(ctx, cur.c.ref, cur.mb.ID, maxInlineIndex+1)
+	if err != nil {
+		return false, err
+	}
+	return n <= maxInlineIndex, nil
 }
 
 // longestWord is the longest run of letters and digits in a folded term: wherever the
