@@ -482,4 +482,12 @@ var zhCN = map[string]string{
 	"Spam filtering: on for your domain":       "垃圾邮件过滤：您的域已开启",
 	"Spam filtering: off for your domain":      "垃圾邮件过滤：您的域已关闭",
 	"(your domain's plan does not include it)": "（您的域的服务套餐不包含此项）",
+
+	// Contacts: the group book's permitted editors (mail_contacts_editors.go).
+	"Who may edit the group address book":                                    "谁可以编辑群组通讯录",
+	"Accounts of your domain besides its administrators, one address a line": "除管理员外本域的账户，每行一个地址",
+	"Save editors": "保存编辑者",
+	"Only the domain's administrators choose who edits the group address book.": "只有本域管理员可以选择谁来编辑群组通讯录。",
+	"Not saved: %s.": "未保存：%s。",
+	"The address book is not available right now; nothing was changed. Try again in a moment.": "通讯录暂时不可用，未做任何更改。请稍后再试。",
 }

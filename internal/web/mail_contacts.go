@@ -12,7 +12,8 @@ package web
 //
 // Books: "personal" is the session's account's (contacts.Book{Domain, Account: ID});
 // "group" is the domain's (Account 0), readable by every user of the domain and edited
-// only by its domain admins (or a system admin). Every call names the session's own
+// by its domain admins (or a system admin) and the accounts they permit
+// (mail_contacts_editors.go). Every call names the session's own
 // domain and account, so an ID from another book is "not found".
 
 import (
@@ -26,12 +27,10 @@ import (
 	"net/http"
 	"net/mail"
 	"net/url"
-	"slices"
 	"strconv"
 	"strings"
 
 	"mailgrid/internal/contacts"
-	"mailgrid/internal/directory"
 )
 
 //go:embed assets/mail_contacts.js
@@ -44,6 +43,8 @@ type contactsPage struct {
 	mailPage
 	Book     string // "personal" or "group"
 	CanEdit  bool
+	Admin    bool   // the group book's view for an admin of the domain: the editors form
+	Editors  string // the permitted editors' addresses, one a line
 	Sort, Q  string
 	Contacts []contacts.Contact
 	Groups   []contacts.Contact
@@ -94,17 +95,9 @@ func contactsBook(c *mailCtx, name string) (contacts.Book, bool) {
 	return contacts.Book{}, false
 }
 
-// canEdit: the personal book always; the group book for the domain's admins.
-func canEditBook(c *mailCtx, b contacts.Book) bool {
-	if !b.Group() {
-		return true
-	}
-	a := c.p.acct
-	return a.Role == directory.RoleSystemAdmin || a.Role == directory.RoleDomainAdmin && slices.Contains(a.AdminDomains, b.Domain)
-}
-
 var contactsSaved = map[string]string{"saved": "Contact saved.", "deleted": "Contact deleted.", "imported": "Contacts imported.", "added": "Sender added to your address book.",
-	"group": "Group saved.", "member": "Member added to the group.", "removed": "Member removed from the group."}
+	"group": "Group saved.", "member": "Member added to the group.", "removed": "Member removed from the group.",
+	"editors": "The group book's editors saved."}
 
 func (s *Server) contactsList(w http.ResponseWriter, r *http.Request, c *mailCtx, t *template.Template, status int, errMsg string, form *contactForm) {
 	cs := s.opt.Mail.Contacts
@@ -122,9 +115,24 @@ func (s *Server) contactsList(w http.ResponseWriter, r *http.Request, c *mailCtx
 		s.mailError(w, r, c, http.StatusNotFound, "No such address book.")
 		return
 	}
-	d := contactsPage{mailPage: s.pageOf(r.Context(), c, "Contacts", 0), Book: "personal", CanEdit: canEditBook(c, b), Sort: q.Get("sort"), Q: q.Get("q")}
+	canEdit, err := s.canEditBook(r.Context(), cs, c, b)
+	if err != nil {
+		s.log.Error("webmail: contacts editors", "account", c.p.acct.Address.String(), "err", err)
+		s.mailError(w, r, c, http.StatusServiceUnavailable, "The address book is not available right now; try again in a moment.")
+		return
+	}
+	d := contactsPage{mailPage: s.pageOf(r.Context(), c, "Contacts", 0), Book: "personal", CanEdit: canEdit, Sort: q.Get("sort"), Q: q.Get("q")}
 	if b.Group() {
 		d.Book = "group"
+		if d.Admin = isBookAdmin(c, b.Domain); d.Admin {
+			if r.Method == http.MethodPost && r.PostFormValue("op") == "editors" {
+				d.Editors = r.PostFormValue("editors")
+			} else if d.Editors, err = s.bookEditors(r.Context(), cs, b.Domain); err != nil {
+				s.log.Error("webmail: contacts editors", "account", c.p.acct.Address.String(), "err", err)
+				s.mailError(w, r, c, http.StatusServiceUnavailable, "The address book is not available right now; try again in a moment.")
+				return
+			}
+		}
 	}
 	order := contacts.ByName
 	if d.Sort == "email" {
@@ -207,8 +215,17 @@ func (s *Server) contactsPost(w http.ResponseWriter, r *http.Request, c *mailCtx
 		s.mailError(w, r, c, http.StatusNotFound, "No such address book.")
 		return
 	}
-	if !canEditBook(c, b) {
-		s.mailError(w, r, c, http.StatusForbidden, "Only the domain's administrators edit the group address book.")
+	if r.PostFormValue("op") == "editors" {
+		s.contactsEditorsPost(w, r, c, t, cs, b)
+		return
+	}
+	switch ok, err := s.canEditBook(r.Context(), cs, c, b); {
+	case err != nil:
+		s.log.Error("webmail: contacts editors", "account", c.p.acct.Address.String(), "err", err)
+		s.mailError(w, r, c, http.StatusServiceUnavailable, "The address book is not available right now; nothing was changed. Try again in a moment.")
+		return
+	case !ok:
+		s.mailError(w, r, c, http.StatusForbidden, "Only the domain's administrators and the accounts they permit edit the group address book.")
 		return
 	}
 	var again int64 // a group to reopen after its change
