@@ -37,7 +37,9 @@ import (
 // UIDs it returns are those whose text contains the needle, no candidates to verify.
 // Indexing is lazy: before answering, the driver indexes the bodies of the mailbox not
 // indexed yet, so every path that adds messages (delivery, APPEND, COPY, import,
-// migration) needs nothing.
+// migration) needs nothing. Drivers also index delivered mail in the background
+// (IndexQueue, indexqueue.go), so a search rarely has much left to do; TextIndexState
+// tells a front-end how much is left.
 
 // MaxSearchText bounds the body text of one message kept for search.
 const MaxSearchText = 4 << 20

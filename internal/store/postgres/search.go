@@ -24,7 +24,8 @@ import (
 // database's locale does not matter.
 //
 // Indexing is lazy: SearchText first indexes the mailbox's blobs without a row, reading
-// them as OpenBlob does. Concurrent searches may both extract a blob; ON CONFLICT keeps
+// them as OpenBlob does; delivered mail is also indexed in the background (search_bg.go).
+// Concurrent searches may both extract a blob; ON CONFLICT keeps
 // the first row. A blob's row goes with the blob (ON DELETE CASCADE, CollectBlobs).
 
 // indexBatch is how many blobs one insert round trip indexes; analyzeAfter is how many

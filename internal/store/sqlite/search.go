@@ -22,7 +22,8 @@ import (
 // Indexing is lazy: SearchText first indexes the mailbox's blobs that have no row yet,
 // reading and extracting on the calling goroutine and inserting through the committer in
 // batches, so concurrent searches of the same mailbox at worst both extract a blob (the
-// insert skips a row that exists). A trigger removes the row of a blob whose last
+// insert skips a row that exists). Delivered mail is also indexed in the background
+// (search_bg.go), and search_state tells TextUnindexed when a mailbox is clean. A trigger removes the row of a blob whose last
 // reference goes, so the index never keeps the text of deleted mail.
 
 var _ store.TextSearcher = (*Store)(nil)
@@ -116,10 +117,25 @@ type unindexed struct {
 // was indexed; only then are its messages checked. gen is read before the check, so a
 // message added during it leaves the state unclean for the next search.
 func (s *Store) indexMailbox(ctx context.Context, mbox int64) error {
-	var gen, clean int64
-	err := s.rrow(ctx, `SELECT gen, clean FROM search_state WHERE mailbox = $1`, mbox).Scan(&gen, &clean)
+	gen, clean, err := s.searchState(ctx, mbox)
+	if err != nil || gen == clean {
+		return err
+	}
+	todo, err := s.unindexedBlobs(ctx, mbox, -1)
+	if err != nil {
+		return err
+	}
+	if err := s.indexAll(ctx, todo); err != nil {
+		return err
+	}
+	return s.markClean(ctx, mbox, gen)
+}
+
+// searchState returns the mailbox's search_state, creating it on first use so later
+// additions count.
+func (s *Store) searchState(ctx context.Context, mbox int64) (gen, clean int64, err error) {
+	err = s.rrow(ctx, `SELECT gen, clean FROM search_state WHERE mailbox = $1`, mbox).Scan(&gen, &clean)
 	if errors.Is(err, sql.ErrNoRows) {
-		// First search of the mailbox: create its state, so later additions count.
 		_, err = s.c.do(ctx, func(w *wtx) error {
 			_, err := w.exec(`INSERT INTO search_state (mailbox) VALUES ($1) ON CONFLICT (mailbox) DO NOTHING`, mbox)
 			return err
@@ -129,19 +145,15 @@ func (s *Store) indexMailbox(ctx context.Context, mbox int64) error {
 		}
 	}
 	if err != nil {
-		return fmt.Errorf("search index: state: %w", err)
+		return 0, 0, fmt.Errorf("search index: state: %w", err)
 	}
-	if gen == clean {
-		return nil
-	}
-	todo, err := s.unindexedBlobs(ctx, mbox, -1)
-	if err != nil {
-		return err
-	}
-	if err := s.indexAll(ctx, todo); err != nil {
-		return err
-	}
-	_, err = s.c.do(ctx, func(w *wtx) error {
+	return gen, clean, nil
+}
+
+// markClean records that every message up to gen (read before the check for unindexed
+// blobs) is indexed.
+func (s *Store) markClean(ctx context.Context, mbox, gen int64) error {
+	_, err := s.c.do(ctx, func(w *wtx) error {
 		_, err := w.exec(`UPDATE search_state SET clean = $2 WHERE mailbox = $1 AND clean < $2`, mbox, gen)
 		return err
 	}, nil)

@@ -8,9 +8,13 @@ import (
 
 // indexSome is the background indexer's pass over one mailbox (store.IndexQueue): it
 // indexes at most limit of the mailbox's unindexed blobs and reports whether more remain.
-// It leaves search_state alone: the next search finds nothing left to index and marks the
-// mailbox clean itself.
+// Its last pass marks the mailbox clean in search_state, as a search does, so searches
+// and TextUnindexed skip the check for unindexed blobs.
 func (s *Store) indexSome(ctx context.Context, mbox store.MailboxID, limit int) (bool, error) {
+	gen, clean, err := s.searchState(ctx, int64(mbox))
+	if err != nil || gen == clean {
+		return false, err
+	}
 	todo, err := s.unindexedBlobs(ctx, int64(mbox), limit+1)
 	if err != nil {
 		return false, err
@@ -19,5 +23,8 @@ func (s *Store) indexSome(ctx context.Context, mbox store.MailboxID, limit int) 
 	if more {
 		todo = todo[:limit]
 	}
-	return more, s.indexAll(ctx, todo)
+	if err := s.indexAll(ctx, todo); err != nil || more {
+		return more, err
+	}
+	return false, s.markClean(ctx, int64(mbox), gen)
 }

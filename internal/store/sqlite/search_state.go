@@ -2,6 +2,8 @@ package sqlite
 
 import (
 	"context"
+	"database/sql"
+	"errors"
 	"fmt"
 
 	"mailgrid/internal/store"
@@ -9,9 +11,10 @@ import (
 
 var _ store.TextIndexState = (*Store)(nil)
 
-// TextUnindexed implements store.TextIndexState: the mailbox's messages whose blob has
-// no search_text row, counted up to limit with the same anti-join indexMailbox uses
-// (messages by mailbox, search_text by rowid), so it stops after limit rows.
+// TextUnindexed implements store.TextIndexState: 0 when search_state says every message
+// is indexed (one row read), else the mailbox's messages whose blob has no search_text
+// row, counted up to limit with the same anti-join indexMailbox uses (messages by
+// mailbox, search_text by rowid), so it stops after limit rows.
 func (s *Store) TextUnindexed(ctx context.Context, acct store.AccountRef, mbox store.MailboxID, limit int) (int, error) {
 	if err := s.ownMailbox(ctx, acct, mbox); err != nil {
 		return 0, err
@@ -19,8 +22,16 @@ func (s *Store) TextUnindexed(ctx context.Context, acct store.AccountRef, mbox s
 	if limit <= 0 {
 		return 0, nil
 	}
+	var gen, clean int64
+	err := s.rrow(ctx, `SELECT gen, clean FROM search_state WHERE mailbox = $1`, int64(mbox)).Scan(&gen, &clean)
+	switch {
+	case err == nil && gen == clean:
+		return 0, nil
+	case err != nil && !errors.Is(err, sql.ErrNoRows):
+		return 0, fmt.Errorf("text unindexed: %w", err)
+	}
 	var n int
-	err := s.rrow(ctx, `SELECT count(*) FROM (SELECT 1 FROM messages m WHERE m.mailbox = $1
+	err = s.rrow(ctx, `SELECT count(*) FROM (SELECT 1 FROM messages m WHERE m.mailbox = $1
 		AND NOT EXISTS (SELECT 1 FROM search_text s WHERE s.rowid = m.blob) LIMIT $2)`, int64(mbox), limit).Scan(&n)
 	if err != nil {
 		return 0, fmt.Errorf("text unindexed: %w", err)
