@@ -43,7 +43,7 @@ func StartIndexQueue(log *slog.Logger, index IndexFunc) *IndexQueue {
 
 // MarkDelivered marks the mailboxes of a delivery's successful results pending.
 func (q *IndexQueue) MarkDelivered(results []DeliveryResult) {
-	if q == nil || q.todo == nil {
+	if q == nil || q.wake == nil { // wake is set once, before the goroutine starts
 		return
 	}
 	q.mu.Lock()
