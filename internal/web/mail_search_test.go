@@ -75,3 +75,22 @@ func TestMailSearchPaged(t *testing.T) {
 		}
 	}
 }
+
+// TestMailSearchFormFilters: the advanced form offers the unread and flagged filters and
+// keeps them checked on the result page.
+func TestMailSearchFormFilters(t *testing.T) {
+	h := mailHarness(t, nil)
+	c := h.loggedIn("u1@a.example")
+	_, _, form := c.get("/mail/search?advanced=1")
+	for _, name := range []string{`name="unread" value="1">`, `name="flagged" value="1">`} {
+		if !strings.Contains(form, name) {
+			t.Errorf("advanced search form lacks %s", name)
+		}
+	}
+	_, _, res := c.get("/mail/search?advanced=1&unread=1&flagged=1&subject=x")
+	for _, name := range []string{`name="unread" value="1" checked>`, `name="flagged" value="1" checked>`} {
+		if !strings.Contains(res, name) {
+			t.Errorf("result page does not keep %s", name)
+		}
+	}
+}
