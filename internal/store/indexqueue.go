@@ -59,6 +59,11 @@ func (q *IndexQueue) MarkDelivered(results []DeliveryResult) {
 	}
 }
 
+// MarkMailbox marks one mailbox pending (messages imported into it).
+func (q *IndexQueue) MarkMailbox(mbox MailboxID) {
+	q.MarkDelivered([]DeliveryResult{{Mailbox: mbox}})
+}
+
 // Close stops the goroutine, abandoning the pass it is in, and waits for it. Safe to
 // call more than once.
 func (q *IndexQueue) Close() {

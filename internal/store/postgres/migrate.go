@@ -126,6 +126,14 @@ type importBody struct {
 // with the reference count the call's messages will give them), then the account and the
 // mailbox are locked (rows.go's order) and the messages upserted in one batch.
 func (s *Store) ImportMessages(ctx context.Context, acct store.AccountRef, mbox store.MailboxID, msgs []store.ImportMessage) error {
+	if err := s.importMessages(ctx, acct, mbox, msgs); err != nil {
+		return err
+	}
+	s.idx.MarkMailbox(mbox) // the imported bodies join the text index in the background
+	return nil
+}
+
+func (s *Store) importMessages(ctx context.Context, acct store.AccountRef, mbox store.MailboxID, msgs []store.ImportMessage) error {
 	if len(msgs) == 0 {
 		return nil
 	}

@@ -108,6 +108,14 @@ func (s *Store) DropMailbox(ctx context.Context, acct store.AccountRef, mbox sto
 
 // ImportMessages implements store.Importer.
 func (s *Store) ImportMessages(ctx context.Context, acct store.AccountRef, mbox store.MailboxID, msgs []store.ImportMessage) error {
+	if err := s.importMessages(ctx, acct, mbox, msgs); err != nil {
+		return err
+	}
+	s.idx.MarkMailbox(mbox) // the imported bodies join the text index in the background
+	return nil
+}
+
+func (s *Store) importMessages(ctx context.Context, acct store.AccountRef, mbox store.MailboxID, msgs []store.ImportMessage) error {
 	var flagsOnly []store.ImportMessage
 	var wg sync.WaitGroup
 	errs := make([]error, len(msgs))

@@ -36,6 +36,7 @@ func RunMigration(t *testing.T, open PairFunc) {
 		{"FenceDrop", testFenceDrop},
 		{"FenceSeal", testFenceSeal},
 		{"ReadBodies", testReadBodies},
+		{"ImportIndexedInBackground", testImportIndexedInBackground},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
