@@ -90,8 +90,10 @@ var zhCN = map[string]string{
 	"Select a message to read it here.": "选择一封邮件，在此阅读。",
 
 	// Reading.
-	"Add to contacts":       "添加到通讯录",
-	"Block sender":          "屏蔽发件人",
+	"Add to contacts": "添加到通讯录",
+	"Block sender":    "屏蔽发件人",
+	"Account:":        "账户：",
+	"Password, two-factor sign-in and sessions": "密码、两步验证登录和会话",
 	"Reply-To":              "回复地址",
 	"To":                    "收件人",
 	"Cc":                    "抄送",

@@ -5,7 +5,9 @@
 //   - Settings shows the domain's virus scanning and spam filtering status.
 //   - A domain admin names an account that may edit the group address book; that user
 //     then adds a contact to it, another user cannot.
-import { run, env, login, expectText, expectNoText, assert, goto, click, smtpSend, until } from '../lib.mjs';
+//   - Settings links to the account page, where the user changes the password; the new
+//     one signs in to the webmail.
+import { run, env, login, expectText, expectNoText, assert, goto, click, smtpSend, submit, until } from '../lib.mjs';
 
 function mail(from, subject) {
   return { from, to: env.USER, data: `From: ${from}\nTo: ${env.USER}\nSubject: ${subject}\nDate: ${new Date().toUTCString()}\n` +
@@ -76,5 +78,17 @@ run(async (b) => {
     assert.ok(status === 0 || status === 303, `permitted user's save: ${status}`);
     await goto(page, '/mail/contacts?book=group');
     await expectText(page, 'Front desk', { within: '#contacts' });
+  });
+
+  await b.step('change the password from the webmail settings', async () => {
+    await goto(page, '/mail/settings');
+    await click(page, '#settings-account-link');
+    const newPassword = 'alice-new-pw-77';
+    await submit(page, '#change-password', { current_password: env.USER_PASSWORD, password: newPassword });
+    await expectText(page, 'Password changed.');
+    const other = await b.page();
+    await login(other, env.USER, newPassword, { next: '/mail/' });
+    await expectText(other, 'Hello friend');
+    await other.close();
   });
 });
