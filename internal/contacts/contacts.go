@@ -140,7 +140,24 @@ type Store interface {
 	Editors(ctx context.Context, domain string) ([]int64, error)
 	// SetEditors replaces them (ErrInvalid: more than MaxEditors or an ID <= 0).
 	SetEditors(ctx context.Context, domain string, ids []int64) error
+	// DeleteAccount removes what the store keeps for one account of domain: its personal
+	// book and its place among the group book's editors, in one transaction (account
+	// deletion; the directory never reuses an ID, so these rows are garbage). An account
+	// with nothing here is no error; account <= 0 is ErrInvalid (the group book goes
+	// only with its domain).
+	DeleteAccount(ctx context.Context, domain string, account int64) error
+	// DeleteDomain removes every book of domain, the group book included, and its
+	// editors, in one transaction (domain purge); "" is ErrInvalid.
+	DeleteDomain(ctx context.Context, domain string) error
 	Close() error
+}
+
+// CheckDeleteAccount validates DeleteAccount's arguments (for drivers).
+func CheckDeleteAccount(domain string, account int64) error {
+	if domain == "" || account <= 0 {
+		return fmt.Errorf("%w: delete account %q #%d: want a domain and an account ID", ErrInvalid, domain, account)
+	}
+	return nil
 }
 
 // Normalize trims c's fields, drops empty addresses and phones and lower-cases the

@@ -37,6 +37,8 @@ func Run(t *testing.T, open Open) {
 		{"Reopen", testReopen},
 		{"Groups", testGroups},
 		{"Editors", testEditors},
+		{"DeleteAccount", testDeleteAccount},
+		{"DeleteDomain", testDeleteDomain},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) { tc.fn(t, open) })

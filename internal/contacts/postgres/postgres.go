@@ -301,3 +301,36 @@ func (d *DB) SetEditors(ctx context.Context, domain string, ids []int64) error {
 	}
 	return nil
 }
+
+// DeleteAccount implements contacts.Store.
+func (d *DB) DeleteAccount(ctx context.Context, domain string, account int64) error {
+	if err := contacts.CheckDeleteAccount(domain, account); err != nil {
+		return err
+	}
+	return d.deleteWhere(ctx, "delete account", "domain = $1 AND account = $2", domain, account)
+}
+
+// DeleteDomain implements contacts.Store.
+func (d *DB) DeleteDomain(ctx context.Context, domain string) error {
+	if domain == "" {
+		return fmt.Errorf("%w: delete domain: no domain named", contacts.ErrInvalid)
+	}
+	return d.deleteWhere(ctx, "delete domain", "domain = $1", domain)
+}
+
+// deleteWhere deletes the contacts and editors rows that where selects, in one
+// transaction.
+func (d *DB) deleteWhere(ctx context.Context, what, where string, args ...any) error {
+	err := pgx.BeginFunc(ctx, d.pool, func(tx pgx.Tx) error {
+		for _, table := range []string{"contacts", "book_editors"} {
+			if _, err := tx.Exec(ctx, "DELETE FROM "+table+" WHERE "+where, args...); err != nil {
+				return fmt.Errorf("%s: %w", table, err)
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("contacts/postgres: %s: %w", what, err)
+	}
+	return nil
+}

@@ -299,3 +299,32 @@ func (d *DB) SetEditors(ctx context.Context, domain string, ids []int64) error {
 		return nil
 	})
 }
+
+// DeleteAccount implements contacts.Store.
+func (d *DB) DeleteAccount(ctx context.Context, domain string, account int64) error {
+	if err := contacts.CheckDeleteAccount(domain, account); err != nil {
+		return err
+	}
+	return d.deleteWhere(ctx, "delete account", "domain = $1 AND account = $2", domain, account)
+}
+
+// DeleteDomain implements contacts.Store.
+func (d *DB) DeleteDomain(ctx context.Context, domain string) error {
+	if domain == "" {
+		return fmt.Errorf("%w: delete domain: no domain named", contacts.ErrInvalid)
+	}
+	return d.deleteWhere(ctx, "delete domain", "domain = $1", domain)
+}
+
+// deleteWhere deletes the contacts and editors rows that where selects, in one
+// transaction.
+func (d *DB) deleteWhere(ctx context.Context, what, where string, args ...any) error {
+	return d.kit.Tx(ctx, func(tx *sql.Tx) error {
+		for _, table := range []string{"contacts", "book_editors"} {
+			if _, err := tx.ExecContext(ctx, "DELETE FROM "+table+" WHERE "+where, args...); err != nil {
+				return fmt.Errorf("contacts/sqlite: %s: %s: %w", what, table, err)
+			}
+		}
+		return nil
+	})
+}
