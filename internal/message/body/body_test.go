@@ -91,3 +91,36 @@ func TestHeaderEnd(t *testing.T) {
 		}
 	}
 }
+
+// TestFieldsAtEveryOffset puts the fields at every offset around the ends of the
+// scanner's buffer and of the input: a field after a folded one was once taken for a
+// continuation line when the scanner's look-ahead moved its buffered bytes (a From field
+// went missing after a Received prefix of some lengths).
+func TestFieldsAtEveryOffset(t *testing.T) {
+	const tail = "From: Boss <boss@remote.test>\r\nTo: a@example.test\r\nSubject: s\r\n\r\nBody.\r\n"
+	for pad := 0; pad < 4600; pad++ {
+		if pad > 700 && pad < 3700 {
+			continue // far from both ends: nothing new
+		}
+		prefix := "Received: from a\r\n\tby b " + strings.Repeat("x", pad) + "\r\n"
+		for _, b := range []body.Body{body.Bytes(prefix + tail), body.Prepend([]byte(prefix), body.Bytes(tail))} {
+			fs, err := body.Fields(b)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var got []string
+			for _, f := range fs {
+				buf := make([]byte, f.Span.End-f.Span.Start)
+				if _, err := b.ReadAt(buf, f.Span.Start); err != nil {
+					t.Fatal(err)
+				}
+				got = append(got, f.Name+"="+string(buf))
+			}
+			want := []string{"Received=" + prefix, "From=From: Boss <boss@remote.test>\r\n",
+				"To=To: a@example.test\r\n", "Subject=Subject: s\r\n"}
+			if strings.Join(got, "|") != strings.Join(want, "|") {
+				t.Fatalf("pad %d: fields %q", pad, got)
+			}
+		}
+	}
+}

@@ -71,10 +71,13 @@ func Fields(b Body) ([]Field, error) {
 	var off int64
 	cur := -1 // index of the field a continuation line extends
 	for {
+		// The first byte is copied out: the slice Peek returns is only valid until the
+		// next read, and peekName's longer Peek may move the buffered bytes.
 		head, _ := br.Peek(1)
+		folded := len(head) == 1 && (head[0] == ' ' || head[0] == '\t')
 		start := off
 		name := ""
-		if len(head) == 1 && head[0] != ' ' && head[0] != '\t' {
+		if len(head) == 1 && !folded {
 			name = peekName(br)
 		}
 		n, blank, err := readLine(br)
@@ -83,7 +86,7 @@ func Fields(b Body) ([]Field, error) {
 			break
 		}
 		switch {
-		case len(head) == 1 && (head[0] == ' ' || head[0] == '\t') && cur >= 0:
+		case folded && cur >= 0:
 			fields[cur].Span.End = off // RFC 5322 2.2.3 folding
 		case name != "":
 			fields = append(fields, Field{Name: name, Span: Span{start, off}})
