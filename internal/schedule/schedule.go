@@ -23,6 +23,8 @@
 //     while at least SendTimeout of the lease is left (a later turn in a batch is handed
 //     back), and it finishes (or gives up) within SendTimeout. A crash between the submission's commit and Done sends
 //     the message twice; that window is the cost of never losing one.
+//   - DeleteOwner and DeleteDomain remove an account's or a domain's items whatever their
+//     state, for account deletion and the domain purge.
 //   - Cancel removes an item that is not leased (pending, failed, or with an expired
 //     lease) and returns it; an item being sent right now is ErrBusy. Cancel and Lease
 //     exclude each other (one row lock, or SQLite's one writer), so after a successful
@@ -116,6 +118,14 @@ type Store interface {
 	Retry(ctx context.Context, id int64, token string, due time.Time, reason string) error
 	// Fail ends the lease and marks the item Failed with the reason; ErrLeaseLost.
 	Fail(ctx context.Context, id int64, token string, reason string) error
+	// DeleteOwner removes every item of o, leased ones included, and returns how many
+	// (account deletion). A leased item's Done, Retry or Fail then answers ErrLeaseLost;
+	// the send itself is stopped before it starts by the Sender, which refuses an owner
+	// the directory no longer has (the account's directory row goes first).
+	DeleteOwner(ctx context.Context, o Owner) (int, error)
+	// DeleteDomain removes every item of every owner of domain, as DeleteOwner (domain
+	// purge); "" is an error.
+	DeleteDomain(ctx context.Context, domain string) (int, error)
 	// Close releases the store.
 	Close() error
 }
@@ -201,4 +211,13 @@ func DecodeMeta(s string, it *Item) error {
 // NewToken is a random lease token (for drivers).
 func NewToken() string {
 	return rand.Text()
+}
+
+// CheckDelete validates DeleteOwner's owner (domain "" and account 0 for DeleteDomain's
+// domain) for drivers.
+func CheckDelete(domain string, account int64, whole bool) error {
+	if domain == "" || (!whole && account <= 0) {
+		return fmt.Errorf("schedule: delete: want a domain and an account (%q #%d)", domain, account)
+	}
+	return nil
 }

@@ -259,3 +259,27 @@ func (d *DB) Fail(ctx context.Context, id int64, token string, reason string) er
 	return d.held(ctx, "fail", `UPDATE items SET state = 1, last_error = $3, lease_token = '', lease_until = 0
 WHERE id = $1 AND lease_token = $2 AND lease_token <> ''`, id, token, reason)
 }
+
+// DeleteOwner implements schedule.Store: one DELETE, leased items included.
+func (d *DB) DeleteOwner(ctx context.Context, o schedule.Owner) (int, error) {
+	if err := schedule.CheckDelete(o.Domain, o.Account, false); err != nil {
+		return 0, err
+	}
+	return d.deleteWhere(ctx, "schedule/postgres: delete owner", "domain = $1 AND account = $2", o.Domain, o.Account)
+}
+
+// DeleteDomain implements schedule.Store: one DELETE, leased items included.
+func (d *DB) DeleteDomain(ctx context.Context, domain string) (int, error) {
+	if err := schedule.CheckDelete(domain, 0, true); err != nil {
+		return 0, err
+	}
+	return d.deleteWhere(ctx, "schedule/postgres: delete domain", "domain = $1", domain)
+}
+
+func (d *DB) deleteWhere(ctx context.Context, what, where string, args ...any) (int, error) {
+	tag, err := d.pool.Exec(ctx, "DELETE FROM items WHERE "+where, args...)
+	if err != nil {
+		return 0, fmt.Errorf("%s: %w", what, err)
+	}
+	return int(tag.RowsAffected()), nil
+}

@@ -38,6 +38,7 @@ func Run(t *testing.T, open Open) {
 		{"Lease", testLease},
 		{"RetryFail", testRetryFail},
 		{"Cancel", testCancel},
+		{"DeleteOwner", testDeleteOwner},
 		{"ConcurrentLease", testConcurrentLease},
 		{"Reopen", testReopen},
 		{"RunnerOnce", testRunnerOnce},
