@@ -25,7 +25,8 @@
 //     with an error and leaves the rest on the remote for the next one.
 //   - An account's external accounts go with it: a run whose owner the directory no
 //     longer has (ErrOwnerGone, checked before connecting) deletes all of the owner's
-//     external accounts and their UIDLs instead (Fetcher.RemoveOwner).
+//     external accounts and their UIDLs instead (Fetcher.RemoveOwner); account deletion
+//     and the domain purge remove them at once (Store.DeleteOwner, Store.DeleteDomain).
 //   - Users name the remote host, so connections pass an address guard (guard.go): no
 //     loopback, private, link-local or unspecified address unless Options.AllowPrivate.
 //   - The result of each run (time, count, error) is recorded on the account and shown on
@@ -135,6 +136,13 @@ type Store interface {
 	Update(ctx context.Context, a Account) error
 	// Delete removes an account and its remembered UIDLs.
 	Delete(ctx context.Context, owner store.AccountRef, id int64) error
+	// DeleteOwner removes every account of owner with its remembered UIDLs, leased ones
+	// included, and returns how many (account deletion). A run holding a lease finds its
+	// account gone: Finish records nothing and the account is never due again.
+	DeleteOwner(ctx context.Context, owner store.AccountRef) (int, error)
+	// DeleteDomain removes every account of every owner of domain, as DeleteOwner (domain
+	// purge); "" is ErrInvalid.
+	DeleteDomain(ctx context.Context, domain string) (int, error)
 
 	// Due returns up to limit accounts (of every owner) whose NextRun is not after now and
 	// whose lease is free, earliest first.
@@ -244,4 +252,13 @@ func Loopback(host string) bool {
 	}
 	ip := net.ParseIP(host)
 	return ip != nil && ip.IsLoopback()
+}
+
+// CheckDelete validates DeleteOwner's owner (for drivers); whole: DeleteDomain's domain,
+// no account.
+func CheckDelete(owner store.AccountRef, whole bool) error {
+	if owner.Domain == "" || (!whole && owner.ID <= 0) {
+		return fmt.Errorf("%w: delete: want a domain and an account (%q #%d)", ErrInvalid, owner.Domain, owner.ID)
+	}
+	return nil
 }

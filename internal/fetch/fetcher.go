@@ -180,16 +180,7 @@ func (f *Fetcher) ownerGone(ctx context.Context, a Account, why error) error {
 // owner account was deleted); it returns how many there were. The schedule calls it when
 // the Deliverer reports ErrOwnerGone; account deletion may call it directly.
 func (f *Fetcher) RemoveOwner(ctx context.Context, owner store.AccountRef) (int, error) {
-	list, err := f.opt.Store.List(ctx, owner)
-	if err != nil {
-		return 0, err
-	}
-	for _, a := range list {
-		if err := f.opt.Store.Delete(ctx, owner, a.ID); err != nil && !errors.Is(err, ErrNotFound) {
-			return 0, err
-		}
-	}
-	return len(list), nil
+	return f.opt.Store.DeleteOwner(ctx, owner)
 }
 
 // TestTimeout bounds Test.

@@ -40,6 +40,7 @@ func Run(t *testing.T, open Open) {
 		{"Isolation", testIsolation},
 		{"Lease", testLease},
 		{"UIDLs", testUIDLs},
+		{"DeleteOwner", testDeleteOwner},
 		{"KeyReopen", testKey},
 	}
 	for _, tc := range tests {

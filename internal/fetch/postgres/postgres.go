@@ -323,3 +323,27 @@ func (d *DB) Key(ctx context.Context) ([]byte, error) {
 	}
 	return out, nil
 }
+
+// DeleteOwner implements fetch.Store: one DELETE (the UIDLs go by ON DELETE CASCADE).
+func (d *DB) DeleteOwner(ctx context.Context, owner store.AccountRef) (int, error) {
+	if err := fetch.CheckDelete(owner, false); err != nil {
+		return 0, err
+	}
+	return d.deleteWhere(ctx, "fetch/postgres: delete owner", "domain = $1 AND account = $2", owner.Domain, owner.ID)
+}
+
+// DeleteDomain implements fetch.Store: one DELETE (the UIDLs go by ON DELETE CASCADE).
+func (d *DB) DeleteDomain(ctx context.Context, domain string) (int, error) {
+	if err := fetch.CheckDelete(store.AccountRef{Domain: domain}, true); err != nil {
+		return 0, err
+	}
+	return d.deleteWhere(ctx, "fetch/postgres: delete domain", "domain = $1", domain)
+}
+
+func (d *DB) deleteWhere(ctx context.Context, what, where string, args ...any) (int, error) {
+	tag, err := d.pool.Exec(ctx, "DELETE FROM accounts WHERE "+where, args...)
+	if err != nil {
+		return 0, fmt.Errorf("%s: %w", what, err)
+	}
+	return int(tag.RowsAffected()), nil
+}

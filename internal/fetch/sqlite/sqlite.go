@@ -339,3 +339,31 @@ func (d *DB) Key(ctx context.Context) ([]byte, error) {
 	}
 	return out, nil
 }
+
+// DeleteOwner implements fetch.Store: one DELETE (the UIDLs go by ON DELETE CASCADE).
+func (d *DB) DeleteOwner(ctx context.Context, owner store.AccountRef) (int, error) {
+	if err := fetch.CheckDelete(owner, false); err != nil {
+		return 0, err
+	}
+	return d.deleteWhere(ctx, "fetch/sqlite: delete owner", "domain = $1 AND account = $2", owner.Domain, owner.ID)
+}
+
+// DeleteDomain implements fetch.Store: one DELETE (the UIDLs go by ON DELETE CASCADE).
+func (d *DB) DeleteDomain(ctx context.Context, domain string) (int, error) {
+	if err := fetch.CheckDelete(store.AccountRef{Domain: domain}, true); err != nil {
+		return 0, err
+	}
+	return d.deleteWhere(ctx, "fetch/sqlite: delete domain", "domain = $1", domain)
+}
+
+func (d *DB) deleteWhere(ctx context.Context, what, where string, args ...any) (int, error) {
+	res, err := d.wdb.ExecContext(ctx, "DELETE FROM accounts WHERE "+where, args...)
+	if err != nil {
+		return 0, fmt.Errorf("%s: %w", what, err)
+	}
+	n, err := res.RowsAffected()
+	if err != nil {
+		return 0, fmt.Errorf("%s: %w", what, err)
+	}
+	return int(n), nil
+}
