@@ -61,6 +61,7 @@ type listener struct {
 // the caller (Close).
 func (s *System) Serve(ctx context.Context) error {
 	cfg := s.Cfg
+	applyMemoryLimit(cfg.Node.MemoryLimitBytes, s.Log)
 	tlsConf, err := loadTLS(cfg)
 	if err != nil {
 		return err

@@ -126,6 +126,11 @@ type Node struct {
 	// Name is unique in the cluster: the node registry key and the owner of queue leases.
 	// "" means the machine's host name (see Config.NodeName).
 	Name string `toml:"name"`
+	// MemoryLimitBytes is a soft limit for the process's memory (the Go runtime's,
+	// runtime/debug.SetMemoryLimit): near it the collector runs more often rather than
+	// letting the heap grow to twice what is live. 0 = none set here (the GOMEMLIMIT
+	// environment variable still applies).
+	MemoryLimitBytes int64 `toml:"memory_limit_bytes"`
 }
 
 // Listen holds listener addresses; "" disables a listener.
@@ -315,6 +320,9 @@ func Load(path string) (Config, error) {
 // Validate checks values that would otherwise fail late.
 func (c *Config) Validate() error {
 	var errs []error
+	if c.Node.MemoryLimitBytes < 0 {
+		errs = append(errs, errors.New("node.memory_limit_bytes: must not be negative"))
+	}
 	if c.Data == "" {
 		errs = append(errs, errors.New("data: must not be empty"))
 	}

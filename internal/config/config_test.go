@@ -88,6 +88,7 @@ func TestInvalidValues(t *testing.T) {
 		"[queue]\nfirst_retry = \"soon\"\n",
 		"[tls]\ncert_file = \"a.pem\"\n",
 		"[log]\nlevel = \"loud\"\n",
+		"[node]\nmemory_limit_bytes = -1\n",
 	} {
 		if _, err := Load(writeFile(t, body)); err == nil {
 			t.Errorf("%q: accepted", body)
