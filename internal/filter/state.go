@@ -3,6 +3,7 @@ package filter
 import (
 	"context"
 	"errors"
+	"fmt"
 	"time"
 
 	"mailgrid/internal/filter/bayes"
@@ -131,4 +132,24 @@ type QuarantineStore interface {
 // accounts are gone; a domain without state is no error.
 type DomainDeleter interface {
 	DeleteDomain(ctx context.Context, domain string) error
+}
+
+// AccountDeleter removes everything the filter state keeps for one account: its spam
+// level, Bayes data and training log, Sieve scripts (the webmail's rules, block and
+// allow lists and auto-reply among them), vacation memory, documents (preferences,
+// signatures) and the copies quarantined for it (a body held for others too stays).
+// Account deletion (admin.Service.DeleteAccount) calls it after the directory row is
+// gone; account IDs are never reused, so a re-created address starts empty. An account
+// without state is no error; a ref without domain or with ID <= 0 is ErrInvalid (ID 0
+// is the domain's default spam level, which goes only with the domain).
+type AccountDeleter interface {
+	DeleteAccount(ctx context.Context, acct store.AccountRef) error
+}
+
+// CheckDeleteAccount validates AccountDeleter's argument (for drivers).
+func CheckDeleteAccount(acct store.AccountRef) error {
+	if acct.Domain == "" || acct.ID <= 0 {
+		return fmt.Errorf("%w: delete account %q #%d: want a domain and an account ID", ErrInvalid, acct.Domain, acct.ID)
+	}
+	return nil
 }

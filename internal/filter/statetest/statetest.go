@@ -32,6 +32,7 @@ type State interface {
 	filter.DomainSwitches
 	filter.AccountDocs
 	filter.DomainDeleter
+	filter.AccountDeleter
 	Close() error
 }
 
@@ -59,6 +60,7 @@ func Run(t *testing.T, open Opener) {
 		{"DomainSwitches", testDomainSwitches},
 		{"AccountDocs", testAccountDocs},
 		{"DeleteDomain", testDeleteDomain},
+		{"DeleteAccount", testDeleteAccount},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) { tc.fn(t, open) })
