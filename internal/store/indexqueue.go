@@ -10,20 +10,33 @@ import (
 // without a search paying for it: after a delivery commits, the driver marks the target
 // mailboxes pending in its IndexQueue, and the queue's one goroutine indexes pending
 // mailboxes, at most IndexBatch bodies per mailbox per pass, so one large mailbox does
-// not hold up the others. The state is in memory only: after a restart, or when a pass
-// fails, the searches index what is missing themselves (SearchText always does), so
+// not hold up the others. The pending set is in memory only; what it cannot know (a
+// folder filled before a restart, by an older version without the indexer, or while a
+// pass failed) the driver's BehindFunc finds in the database: when the queue starts it
+// walks the store's mailboxes whose index state is behind, a page of ScanPage at a time
+// whenever nothing else is pending, so a first body search over such a folder finds it
+// indexed. Searches still index what is missing themselves (SearchText always does), so
 // correctness never depends on the queue.
 
 // IndexBatch bounds the bodies one pass of the background indexer reads for a mailbox.
 const IndexBatch = 200
 
+// ScanPage bounds the mailboxes one call of a BehindFunc returns.
+const ScanPage = 1000
+
 // IndexFunc indexes up to limit unindexed bodies of a mailbox and reports whether more
 // remain.
 type IndexFunc func(ctx context.Context, mbox MailboxID, limit int) (more bool, err error)
 
+// BehindFunc returns, in ascending order, up to limit mailboxes with an ID above after
+// whose text index state says messages may be unindexed (the driver's marker, read
+// without touching bodies). An empty answer ends the scan.
+type BehindFunc func(ctx context.Context, after MailboxID, limit int) ([]MailboxID, error)
+
 // IndexQueue is a driver's background text indexer. The zero value and nil are inert.
 type IndexQueue struct {
 	index  IndexFunc
+	behind BehindFunc // nil: no start-up scan
 	log    *slog.Logger
 	mu     sync.Mutex
 	todo   map[MailboxID]bool
@@ -32,11 +45,15 @@ type IndexQueue struct {
 	done   chan struct{}
 }
 
-// StartIndexQueue starts the indexer goroutine; Close stops it.
-func StartIndexQueue(log *slog.Logger, index IndexFunc) *IndexQueue {
+// StartIndexQueue starts the indexer goroutine, which first scans for the mailboxes
+// behind says are behind (nil: no scan); Close stops it.
+func StartIndexQueue(log *slog.Logger, index IndexFunc, behind BehindFunc) *IndexQueue {
 	ctx, cancel := context.WithCancel(context.Background())
-	q := &IndexQueue{index: index, log: log, todo: map[MailboxID]bool{}, wake: make(chan struct{}, 1),
+	q := &IndexQueue{index: index, behind: behind, log: log, todo: map[MailboxID]bool{}, wake: make(chan struct{}, 1),
 		cancel: cancel, done: make(chan struct{})}
+	if behind != nil {
+		q.wake <- struct{}{} // the scan's first page
+	}
 	go q.run(ctx)
 	return q
 }
@@ -76,6 +93,7 @@ func (q *IndexQueue) Close() {
 
 func (q *IndexQueue) run(ctx context.Context) {
 	defer close(q.done)
+	scan := scanner{behind: q.behind}
 	for {
 		select {
 		case <-ctx.Done():
@@ -88,22 +106,62 @@ func (q *IndexQueue) run(ctx context.Context) {
 			q.todo = map[MailboxID]bool{}
 			q.mu.Unlock()
 			if len(pass) == 0 {
-				break
+				if pass = scan.next(ctx, q.log); len(pass) == 0 {
+					break
+				}
 			}
 			for mbox := range pass {
-				more, err := q.index(ctx, mbox, IndexBatch)
-				switch {
-				case ctx.Err() != nil:
+				if !q.pass(ctx, mbox) {
 					return
-				case err != nil:
-					// Dropped, not retried: a search indexes the mailbox itself.
-					q.log.Warn("store: background text index", "mailbox", mbox, "err", err)
-				case more:
-					q.mu.Lock()
-					q.todo[mbox] = true
-					q.mu.Unlock()
 				}
 			}
 		}
 	}
+}
+
+// pass indexes one batch of mbox, marking it pending again when more remain; false when
+// the queue is closing.
+func (q *IndexQueue) pass(ctx context.Context, mbox MailboxID) bool {
+	more, err := q.index(ctx, mbox, IndexBatch)
+	switch {
+	case ctx.Err() != nil:
+		return false
+	case err != nil:
+		// Dropped, not retried: a search indexes the mailbox itself.
+		q.log.Warn("store: background text index", "mailbox", mbox, "err", err)
+	case more:
+		q.mu.Lock()
+		q.todo[mbox] = true
+		q.mu.Unlock()
+	}
+	return true
+}
+
+// scanner pages through the mailboxes a BehindFunc reports, once per queue.
+type scanner struct {
+	behind BehindFunc
+	after  MailboxID
+	done   bool
+}
+
+// next is the scan's next page as a pending set; empty once the scan is over. A failed
+// page ends the scan (logged): searches still index what it would have found.
+func (s *scanner) next(ctx context.Context, log *slog.Logger) map[MailboxID]bool {
+	if s.behind == nil || s.done {
+		return nil
+	}
+	ids, err := s.behind(ctx, s.after, ScanPage)
+	if err != nil || len(ids) == 0 {
+		if err != nil && ctx.Err() == nil {
+			log.Warn("store: background text index: scan for unindexed mailboxes", "err", err)
+		}
+		s.done = true
+		return nil
+	}
+	s.after = ids[len(ids)-1]
+	page := make(map[MailboxID]bool, len(ids))
+	for _, id := range ids {
+		page[id] = true
+	}
+	return page
 }

@@ -139,6 +139,9 @@ func (s *Store) Copy(ctx context.Context, acct store.AccountRef, src store.Mailb
 	if err != nil {
 		return nil, err
 	}
+	if len(pairs) > 0 {
+		s.idx.MarkMailbox(dst) // the copies' mailbox gets its index state checked in the background
+	}
 	return pairs, nil
 }
 
@@ -184,6 +187,9 @@ func (s *Store) Move(ctx context.Context, acct store.AccountRef, src store.Mailb
 	})
 	if err != nil {
 		return nil, err
+	}
+	if len(pairs) > 0 {
+		s.idx.MarkMailbox(dst) // the copies' mailbox gets its index state checked in the background
 	}
 	return pairs, nil
 }

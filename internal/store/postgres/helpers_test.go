@@ -89,8 +89,9 @@ func queryInt(t testing.TB, c *pgx.Conn, q string, args ...any) int64 {
 }
 
 // checkInvariants checks, in the database, that every counter agrees with the content:
-// mailbox counters, UIDNEXT and HIGHESTMODSEQ, account usage, blob references and the
-// bytes of every blob's parts.
+// mailbox counters, UIDNEXT and HIGHESTMODSEQ, account usage, blob references, the
+// bytes of every blob's parts, and the text index's watermarks (no message below a mark
+// without its index row).
 func checkInvariants(t testing.TB, dsn string) { checkInvariantsIn(t, dsn, DefaultSchema) }
 
 func checkInvariantsIn(t testing.TB, dsn, schema string) {
@@ -116,6 +117,8 @@ func checkInvariantsIn(t testing.TB, dsn, schema string) {
 		"blob parts": `SELECT count(*) FROM blobs b WHERE size != (SELECT coalesce(sum(length(data)), 0)
 			FROM blob_parts WHERE blob = b.id)`,
 		"message sizes": `SELECT count(*) FROM messages m JOIN blobs b ON b.id = m.blob WHERE m.size != b.size`,
+		"text index mark": `SELECT count(*) FROM messages m JOIN search_clean c ON c.mailbox = m.mailbox
+			WHERE m.uid < c.uid AND NOT EXISTS (SELECT 1 FROM search_text s WHERE s.blob = m.blob)`,
 	}
 	for what, q := range checks {
 		if bad := queryInt(t, c, q); bad != 0 {

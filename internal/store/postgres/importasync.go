@@ -61,7 +61,9 @@ func (s *Store) AsyncImporter(ctx context.Context) (store.Importer, error) {
 	if err != nil {
 		return nil, fmt.Errorf("postgres store: import pool: %w", err)
 	}
-	return &asyncImporter{Store: &Store{pool: pool, log: s.log, origin: s.origin, seq: s.seq}, started: started}, nil
+	// idx is the store's: what the handle imports joins the text index in the background
+	// (the queue indexes through the store's own pool; the handle's Close leaves it).
+	return &asyncImporter{Store: &Store{pool: pool, log: s.log, origin: s.origin, seq: s.seq, idx: s.idx}, started: started}, nil
 }
 
 // FlushCommits returns once every transaction committed on this database before the

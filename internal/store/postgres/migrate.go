@@ -175,6 +175,7 @@ func (s *Store) importMessages(ctx context.Context, acct store.AccountRef, mbox 
 		if err != nil {
 			return err
 		}
+		queueLowerMark(b, m.id, minImportUID(msgs)) // its UIDs may lie below the text index's mark
 		if err := w.send(b); err != nil {
 			return fmt.Errorf("import messages: %w", err)
 		}
@@ -188,6 +189,15 @@ func (s *Store) importMessages(ctx context.Context, acct store.AccountRef, mbox 
 		}
 		return w.finish(b)
 	})
+}
+
+// minImportUID is the lowest UID of msgs (not empty).
+func minImportUID(msgs []store.ImportMessage) int64 {
+	low := msgs[0].UID
+	for _, m := range msgs[1:] {
+		low = min(low, m.UID)
+	}
+	return int64(low)
 }
 
 // hash computes b.sum, keeping the bytes in b.data for a body of one part; buf is a

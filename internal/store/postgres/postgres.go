@@ -96,7 +96,7 @@ func Open(ctx context.Context, opt Options) (*Store, error) {
 		return nil, err
 	}
 	s := &Store{pool: pool, log: opt.Logger, origin: opt.Origin, seq: newSequencer(opt.Publisher)}
-	s.idx = store.StartIndexQueue(opt.Logger, s.backgroundIndexer())
+	s.idx = store.StartIndexQueue(opt.Logger, s.backgroundIndexer(), s.behindMailboxes)
 	return s, nil
 }
 

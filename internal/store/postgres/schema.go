@@ -206,6 +206,18 @@ BEGIN
 END
 $$;
 `,
+	// 7: the text index's per-mailbox watermark (search_state.go): every message with a
+	// UID below uid has its blob indexed. New messages take UIDs from uidnext, so the
+	// index is complete when uid reaches uidnext, and only the UIDs from uid on need the
+	// anti-join. An import may add UIDs below it: it lowers uid and bumps epoch, and a
+	// check that read an older epoch does not raise the mark. No row: nothing known.
+	`
+CREATE TABLE search_clean (
+	mailbox bigint PRIMARY KEY REFERENCES mailboxes (id) ON DELETE CASCADE,
+	uid     bigint NOT NULL DEFAULT 0,
+	epoch   bigint NOT NULL DEFAULT 0
+);
+`,
 }
 
 // migrate brings the database to the newest schema in one transaction under an advisory

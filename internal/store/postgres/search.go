@@ -24,7 +24,8 @@ import (
 // database's locale does not matter.
 //
 // Indexing is lazy: SearchText first indexes the mailbox's blobs without a row, reading
-// them as OpenBlob does; delivered mail is also indexed in the background (search_bg.go).
+// them as OpenBlob does, and only of the messages its watermark does not cover yet
+// (search_state.go); delivered mail is also indexed in the background (search_bg.go).
 // Concurrent searches may both extract a blob; ON CONFLICT keeps
 // the first row. A blob's row goes with the blob (ON DELETE CASCADE, CollectBlobs).
 
@@ -37,10 +38,7 @@ const (
 
 // SearchText implements store.TextSearcher.
 func (s *Store) SearchText(ctx context.Context, acct store.AccountRef, mbox store.MailboxID, q store.TextQuery) ([]store.UID, error) {
-	if err := s.ownMailbox(ctx, acct, mbox); err != nil {
-		return nil, err
-	}
-	if err := s.indexMailbox(ctx, int64(mbox)); err != nil {
+	if err := s.indexMailbox(ctx, acct, int64(mbox)); err != nil {
 		return nil, err
 	}
 	needle := store.FoldText(q.Needle)
@@ -77,9 +75,15 @@ func likePattern(needle string) string {
 	return "%" + r.Replace(needle) + "%"
 }
 
-// indexMailbox indexes the blobs of the mailbox's messages that have no search_text row.
-func (s *Store) indexMailbox(ctx context.Context, mbox int64) error {
-	todo, err := s.unindexedBlobs(ctx, mbox, -1)
+// indexMailbox indexes the blobs of acct's mailbox's messages that have no search_text
+// row: none when its watermark is clean (search_state.go), else those of the messages
+// from the mark on, and records the new mark. ErrNotFound for a mailbox not of acct.
+func (s *Store) indexMailbox(ctx context.Context, acct store.AccountRef, mbox int64) error {
+	m, err := s.readMark(ctx, &acct, mbox)
+	if err != nil || m.clean() {
+		return err
+	}
+	todo, err := s.unindexedBlobs(ctx, mbox, m.from, -1)
 	if err != nil {
 		return err
 	}
@@ -88,6 +92,10 @@ func (s *Store) indexMailbox(ctx context.Context, mbox int64) error {
 	}
 	if len(todo) >= analyzeAfter {
 		s.analyzeSearchText(ctx)
+	}
+	if err := s.recordMark(ctx, mbox, m); err != nil {
+		// The search is right without it; the next check looks again.
+		s.log.Warn("postgres store: text index mark", "mailbox", mbox, "err", err)
 	}
 	return nil
 }
@@ -102,9 +110,9 @@ func (s *Store) analyzeSearchText(ctx context.Context) {
 	}
 }
 
-// unindexedBlobs returns the blobs of the mailbox's messages without a search_text row,
-// at most limit (-1: all).
-func (s *Store) unindexedBlobs(ctx context.Context, mbox int64, limit int) ([]*blob, error) {
+// unindexedBlobs returns the blobs of the mailbox's messages with a UID from fromUID on
+// without a search_text row, at most limit (-1: all).
+func (s *Store) unindexedBlobs(ctx context.Context, mbox, fromUID int64, limit int) ([]*blob, error) {
 	var lim any // NULL: LIMIT ALL
 	if limit >= 0 {
 		lim = int64(limit)
@@ -113,7 +121,8 @@ func (s *Store) unindexedBlobs(ctx context.Context, mbox int64, limit int) ([]*b
 		return nil, err
 	}
 	rows, err := s.pool.Query(ctx, `SELECT DISTINCT b.id, b.size FROM messages m JOIN blobs b ON b.id = m.blob
-		WHERE m.mailbox = $1 AND NOT EXISTS (SELECT 1 FROM search_text s WHERE s.blob = m.blob) LIMIT $2`, mbox, lim)
+		WHERE m.mailbox = $1 AND m.uid >= $3 AND NOT EXISTS (SELECT 1 FROM search_text s WHERE s.blob = m.blob)
+		LIMIT $2`, mbox, lim, fromUID)
 	if err != nil {
 		return nil, fmt.Errorf("search index: %w", err)
 	}

@@ -2,19 +2,29 @@ package postgres
 
 import (
 	"context"
+	"errors"
 
 	"mailgrid/internal/store"
 )
 
 // backgroundIndexer returns the background indexer's pass over one mailbox
-// (store.IndexQueue): it indexes at most limit of the mailbox's unindexed blobs and
-// reports whether more remain. Its passes count the rows they add and refresh
-// search_text's statistics every analyzeAfter of them, as a search that indexes as many
-// does (analyzeSearchText). The count is the queue goroutine's own.
+// (store.IndexQueue): it indexes at most limit of the unindexed blobs of the mailbox's
+// messages its watermark does not cover and reports whether more remain; the last pass
+// records the mark (search_state.go), so searches and TextUnindexed find the mailbox
+// clean. Its passes count the rows they add and refresh search_text's statistics every
+// analyzeAfter of them, as a search that indexes as many does (analyzeSearchText). The
+// count is the queue goroutine's own.
 func (s *Store) backgroundIndexer() store.IndexFunc {
 	added := 0
 	return func(ctx context.Context, mbox store.MailboxID, limit int) (bool, error) {
-		todo, err := s.unindexedBlobs(ctx, int64(mbox), limit+1)
+		m, err := s.readMark(ctx, nil, int64(mbox))
+		if err != nil || m.clean() {
+			if errors.Is(err, store.ErrNotFound) {
+				err = nil // deleted meanwhile
+			}
+			return false, err
+		}
+		todo, err := s.unindexedBlobs(ctx, int64(mbox), m.from, limit+1)
 		if err != nil {
 			return false, err
 		}
@@ -29,6 +39,9 @@ func (s *Store) backgroundIndexer() store.IndexFunc {
 			added = 0
 			s.analyzeSearchText(ctx)
 		}
-		return more, nil
+		if more {
+			return true, nil
+		}
+		return false, s.recordMark(ctx, int64(mbox), m)
 	}
 }

@@ -85,7 +85,7 @@ func Open(ctx context.Context, opt Options) (*Store, error) {
 	s.wstmts, s.rstmts = newStmtCache(s.wdb), newStmtCache(s.rdb)
 	s.packs = newPacks(filepath.Join(opt.Dir, packDir), opt.PackSize, opt.Logger)
 	s.c = newCommitter(s)
-	s.idx = store.StartIndexQueue(opt.Logger, s.indexSome)
+	s.idx = store.StartIndexQueue(opt.Logger, s.indexSome, s.behindMailboxes)
 	return s, nil
 }
 

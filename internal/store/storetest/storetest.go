@@ -74,6 +74,7 @@ func Run(t *testing.T, open OpenFunc) {
 		{"SearchTextConcurrent", testSearchTextConcurrent},
 		{"TextUnindexed", testTextUnindexed},
 		{"TextIndexBackground", testTextIndexBackground},
+		{"TextIndexImportBelow", testTextIndexImportBelow},
 		{"InternalDateZone", testInternalDateZone},
 		{"ListMessages", testListMessages},
 		{"ListChanges", testListChanges},
