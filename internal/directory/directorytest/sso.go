@@ -14,7 +14,8 @@ import (
 // RunSSO runs the conformance cases of directory.SSOSecretStore and directory.SMSStore:
 // secrets per domain (validated, replaced, removed, going with the domain), nonces usable
 // once (also under concurrency) and purged after expiry, SMS rules per account (tenant
-// checked, going with the account) and the SMS counters.
+// checked, going with the account) and the SMS counters (outliving a deleted account,
+// going with the domain).
 func RunSSO(t *testing.T, open func(t *testing.T) directory.Directory) {
 	cases := []struct {
 		name string
@@ -24,6 +25,7 @@ func RunSSO(t *testing.T, open func(t *testing.T) directory.Directory) {
 		{"SSONonce", testSSONonce},
 		{"SMSRule", testSMSRule},
 		{"SMSCounts", testSMSCounts},
+		{"SMSCountsLifetime", testSMSCountsLifetime},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) { c.fn(t, open(t)) })
@@ -233,5 +235,40 @@ func testSMSCounts(t *testing.T, d directory.Directory) {
 	all, err := ms.SMSCounts(ctx, "", day2)
 	if err != nil || len(all) != 2 {
 		t.Fatalf("all domains since day 2 = %+v, %v", all, err)
+	}
+}
+
+// testSMSCountsLifetime: a deleted account's SMS counters stay (the domain's statistics;
+// they are keyed by the account's ID, never reused, so an account created again at the
+// address starts at zero); a deleted domain's go with it.
+func testSMSCountsLifetime(t *testing.T, d directory.Directory) {
+	ctx := t.Context()
+	_, ms := ssoStores(t, d)
+	ssoDomain(t, d, "a.example")
+	ssoDomain(t, d, "b.example")
+	day := time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
+	u := ssoAccount(t, d, "u@a.example")
+	w := ssoAccount(t, d, "w@b.example")
+	for _, a := range []directory.Account{u, w} {
+		if err := ms.CountSMS(ctx, a.Address.Domain, a.ID, a.Address.String(), directory.SMSSend, day); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := d.DeleteAccount(ctx, u.Address); err != nil {
+		t.Fatal(err)
+	}
+	again := ssoAccount(t, d, "u@a.example")
+	got, err := ms.SMSCounts(ctx, "a.example", day)
+	if err != nil || len(got) != 1 || got[0].AccountID != u.ID || got[0].AccountID == again.ID {
+		t.Fatalf("counts after the account's deletion: %+v, %v; want the old account's row only", got, err)
+	}
+	if err := d.DeleteDomain(ctx, "a.example", true); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := ms.SMSCounts(ctx, "a.example", day); err != nil || len(got) != 0 {
+		t.Fatalf("counts of a deleted domain: %+v, %v", got, err)
+	}
+	if got, err := ms.SMSCounts(ctx, "b.example", day); err != nil || len(got) != 1 {
+		t.Fatalf("counts of the other domain: %+v, %v", got, err)
 	}
 }

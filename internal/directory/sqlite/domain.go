@@ -213,6 +213,9 @@ func deleteDomainRows(ctx context.Context, tx *sql.Tx, name string) error {
 	for _, q := range []string{
 		`DELETE FROM aliases WHERE domain = $1`,
 		`DELETE FROM accounts WHERE domain = $1`,
+		// The SMS counters outlive a deleted account (the domain's statistics) but not
+		// the domain: a domain created again under the name starts with none.
+		`DELETE FROM sms_counts WHERE domain = $1`,
 	} {
 		if _, err := tx.ExecContext(ctx, q, name); err != nil {
 			return fmt.Errorf("sqlite directory: delete domain %q: %w", name, err)
