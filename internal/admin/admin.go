@@ -7,8 +7,9 @@
 //   - adding an account creates the directory entry, then the store's default mailboxes;
 //     EnsureAccount is idempotent and delivery calls it too, so a crash in between only
 //     delays mailbox creation to the first delivery or the next `user add`.
-//   - deleting an account removes the directory entry first (no new deliveries, no logins),
-//     then the mail; a crash in between leaves orphaned mail that `user del` of the same
+//   - deleting an account removes the directory entry first (no new deliveries, no logins,
+//     no scheduled sends, no fetches), then the mail, then its state elsewhere
+//     (AccountPurgers); a crash in between leaves orphaned mail that `user del` of the same
 //     address cannot reach, which Purge (later) collects. We prefer orphaned bytes to a
 //     deliverable address without a mailbox.
 //
@@ -50,6 +51,12 @@ type Service struct {
 	// embedded DKIM key files) when a deleted domain is purged, after its mail and before
 	// its directory rows. Each must take a domain it keeps nothing of as done.
 	DomainPurgers []func(ctx context.Context, domain string) error
+	// AccountPurgers remove what other parts keep per account (the filter state, the
+	// address book, scheduled sends, external POP3 accounts) when an account is deleted,
+	// after its directory row and its mail. Each must take an account it keeps nothing
+	// of as done. The directory row's own dependants (web sessions, API tokens, TOTP, the
+	// SMS rule) go with the row.
+	AccountPurgers []func(ctx context.Context, acct store.AccountRef) error
 }
 
 // Ref returns the store reference of an account.
@@ -111,7 +118,10 @@ func (s *Service) AddAccount(ctx context.Context, n directory.NewAccount) (direc
 	return a, nil
 }
 
-// DeleteAccount removes the account from the directory, then its mail.
+// DeleteAccount removes the account from the directory, then its mail, then what other
+// parts keep for it (AccountPurgers; every purger runs even when one fails, and the
+// failures are reported together). Account IDs are never reused, so what a failed
+// purger leaves behind is never inherited by an account re-created at the address.
 func (s *Service) DeleteAccount(ctx context.Context, addr mail.Address) error {
 	a, err := s.Dir.Account(ctx, addr)
 	if err != nil {
@@ -126,6 +136,18 @@ func (s *Service) DeleteAccount(ctx context.Context, addr mail.Address) error {
 	}
 	if err := st.DeleteAccount(ctx, Ref(a)); err != nil && !errors.Is(err, store.ErrNotFound) {
 		return fmt.Errorf("account removed, but its mail: %w", err)
+	}
+	return s.purgeAccount(ctx, Ref(a))
+}
+
+// purgeAccount runs every AccountPurger for acct.
+func (s *Service) purgeAccount(ctx context.Context, acct store.AccountRef) error {
+	var errs []error
+	for _, p := range s.AccountPurgers {
+		errs = append(errs, p(ctx, acct))
+	}
+	if err := errors.Join(errs...); err != nil {
+		return fmt.Errorf("account removed, but its state elsewhere: %w", err)
 	}
 	return nil
 }
