@@ -102,16 +102,22 @@ func SortKeys(meta []byte) (from, subject string) {
 		return "", ""
 	}
 	if f := m.Envelope.From; len(f) > 0 {
-		switch {
-		case f[0].Name != "":
-			from = f[0].Name
-		case f[0].Host == "":
-			from = f[0].Mailbox
-		default:
-			from = f[0].Mailbox + "@" + f[0].Host
-		}
+		from = sortFrom(f[0].Name, f[0].Mailbox, f[0].Host)
 	}
-	return FoldText(strings.TrimSpace(from)), BaseSubject(m.Subject)
+	return from, BaseSubject(m.Subject)
+}
+
+// sortFrom is the from sort key of the first From address.
+func sortFrom(name, mailbox, host string) string {
+	from := name
+	switch {
+	case name != "":
+	case host == "":
+		from = mailbox
+	default:
+		from = mailbox + "@" + host
+	}
+	return FoldText(strings.TrimSpace(from))
 }
 
 // BaseSubject is the base subject of a decoded subject (RFC 5256 2.1), folded: white

@@ -28,9 +28,9 @@ type body struct {
 	sum  [sha256.Size]byte
 	meta []byte
 	date time.Time
-	// from and subject are the sort keys (store.SortKeys of meta), written with the
-	// message so no sorted page has to fill them (schema version 6).
-	from, subject string
+	// keys are the sort keys and header search text (store.KeysOf meta), written with
+	// the message so no sorted page or header search has to fill them (schema 6, 8).
+	keys store.MessageKeys
 }
 
 // Deliver implements store.Store. Hashing and parsing happen before the transaction; the
@@ -66,7 +66,7 @@ func (s *Store) Deliver(ctx context.Context, d store.Delivery) ([]store.Delivery
 	if b.meta, err = parseMeta(d.Body); err != nil {
 		return nil, fmt.Errorf("deliver: parse: %w", err)
 	}
-	b.from, b.subject = store.SortKeys(b.meta)
+	b.keys = store.KeysOf(b.meta)
 	results := make([]store.DeliveryResult, len(targets))
 	err = s.write(ctx, func(w *wtx) error {
 		clear(results)
@@ -160,10 +160,13 @@ func (w *wtx) storeCopies(b *body, blob int64, fresh bool, targets []target, pla
 		// The sort_keys rows first: the insert trigger, run at the end of the next
 		// statement, then keeps them (schema version 6). A row left by a message no longer
 		// there is overwritten.
-		batch.Queue(`INSERT INTO sort_keys (mailbox, uid, sender, subject)
-			SELECT c.mailbox, c.uid, $3, $4 FROM unnest($1::bigint[], $2::bigint[]) AS c(mailbox, uid)
-			ON CONFLICT (mailbox, uid) DO UPDATE SET sender = excluded.sender, subject = excluded.subject`,
-			mbox, uid, b.from, b.subject)
+		h := b.keys.Header
+		batch.Queue(`INSERT INTO sort_keys (mailbox, uid, sender, subject, h_from, h_to, h_cc, h_bcc, h_subject)
+			SELECT c.mailbox, c.uid, $3, $4, $5, $6, $7, $8, $9 FROM unnest($1::bigint[], $2::bigint[]) AS c(mailbox, uid)
+			ON CONFLICT (mailbox, uid) DO UPDATE SET sender = excluded.sender, subject = excluded.subject,
+				h_from = excluded.h_from, h_to = excluded.h_to, h_cc = excluded.h_cc, h_bcc = excluded.h_bcc,
+				h_subject = excluded.h_subject`,
+			mbox, uid, b.keys.SortFrom, b.keys.SortSubject, h.From, h.To, h.Cc, h.Bcc, h.Subject)
 		batch.Queue(`INSERT INTO messages (mailbox, uid, modseq, flags, seen, internal_date, size, blob, meta, date_zone)
 			SELECT c.mailbox, c.uid, c.modseq, string_to_array(c.flags, ' '), c.seen, $6, $7, $8, $9, $10
 			FROM unnest($1::bigint[], $2::bigint[], $3::bigint[], $4::text[], $5::boolean[])

@@ -227,13 +227,17 @@ func (w *wtx) queueCopies(b *pgx.Batch, acct store.AccountRef, from, to *mboxRow
 		w.emit(store.Change{Kind: store.MessageAdded, Account: acct, Mailbox: store.MailboxID(to.id),
 			UID: store.UID(uid), ModSeq: uint64(mod[i]), Flags: m.Flags})
 	}
-	// The copies' sort keys are the sources' (schema version 6), written before the copies
-	// so the insert trigger keeps them; a source still without keys (written before
-	// version 6) leaves its copy's to the trigger and the lazy fill.
-	b.Queue(`INSERT INTO sort_keys (mailbox, uid, sender, subject)
-		SELECT $1, c.uid, k.sender, k.subject FROM unnest($2::bigint[], $3::bigint[]) AS c(src, uid)
+	// The copies' sort keys and header text are the sources' (schema version 6, 8),
+	// written before the copies so the insert trigger keeps them; a source still without
+	// keys (written before version 6) leaves its copy's to the trigger and the lazy fill,
+	// as one without header text (before 8) does for the text.
+	b.Queue(`INSERT INTO sort_keys (mailbox, uid, sender, subject, h_from, h_to, h_cc, h_bcc, h_subject)
+		SELECT $1, c.uid, k.sender, k.subject, k.h_from, k.h_to, k.h_cc, k.h_bcc, k.h_subject
+		FROM unnest($2::bigint[], $3::bigint[]) AS c(src, uid)
 		JOIN sort_keys k ON k.mailbox = $4 AND k.uid = c.src WHERE k.subject IS NOT NULL
-		ON CONFLICT (mailbox, uid) DO UPDATE SET sender = excluded.sender, subject = excluded.subject`,
+		ON CONFLICT (mailbox, uid) DO UPDATE SET sender = excluded.sender, subject = excluded.subject,
+			h_from = excluded.h_from, h_to = excluded.h_to, h_cc = excluded.h_cc, h_bcc = excluded.h_bcc,
+			h_subject = excluded.h_subject`,
 		to.id, src, dst, from.id)
 	b.Queue(`INSERT INTO messages (mailbox, uid, modseq, flags, seen, internal_date, size, blob, meta, date_zone)
 		SELECT $1, c.uid, c.modseq, m.flags, m.seen, m.internal_date, m.size, m.blob, m.meta, m.date_zone

@@ -122,7 +122,7 @@ func (s *Store) fillSortKeys(ctx context.Context, mbox int64) error {
 			return fmt.Errorf("list: sort keys: %w", err)
 		}
 		var uids []int64
-		var froms, subjects []string
+		var keys []store.MessageKeys
 		for rows.Next() {
 			var (
 				uid  int64
@@ -132,8 +132,7 @@ func (s *Store) fillSortKeys(ctx context.Context, mbox int64) error {
 				rows.Close()
 				return fmt.Errorf("list: sort keys: %w", err)
 			}
-			f, sub := store.SortKeys(meta)
-			uids, froms, subjects = append(uids, uid), append(froms, f), append(subjects, sub)
+			uids, keys = append(uids, uid), append(keys, store.KeysOf(meta))
 		}
 		rows.Close()
 		if err := rows.Err(); err != nil {
@@ -142,11 +141,14 @@ func (s *Store) fillSortKeys(ctx context.Context, mbox int64) error {
 		if len(uids) == 0 {
 			return nil
 		}
-		tag, err := s.pool.Exec(ctx, `WITH v AS (SELECT * FROM unnest($2::bigint[], $3::text[], $4::text[]) AS v (uid, f, s)),
+		froms, subjects, hf, ht, hc, hb, hs := keyColumns(keys)
+		tag, err := s.pool.Exec(ctx, `WITH v AS (SELECT * FROM unnest($2::bigint[], $3::text[], $4::text[],
+				$5::text[], $6::text[], $7::text[], $8::text[], $9::text[]) AS v (uid, f, s, hf, ht, hc, hb, hs)),
 			l AS (SELECT k.uid FROM sort_keys k JOIN v ON v.uid = k.uid WHERE k.mailbox = $1 AND k.subject IS NULL
 				ORDER BY k.uid FOR UPDATE OF k SKIP LOCKED)
-			UPDATE sort_keys k SET sender = v.f, subject = v.s FROM v JOIN l ON l.uid = v.uid
-			WHERE k.mailbox = $1 AND k.uid = v.uid`, mbox, uids, froms, subjects)
+			UPDATE sort_keys k SET sender = v.f, subject = v.s,
+				h_from = v.hf, h_to = v.ht, h_cc = v.hc, h_bcc = v.hb, h_subject = v.hs FROM v JOIN l ON l.uid = v.uid
+			WHERE k.mailbox = $1 AND k.uid = v.uid`, mbox, uids, froms, subjects, hf, ht, hc, hb, hs)
 		if err != nil {
 			return fmt.Errorf("list: sort keys: %w", err)
 		}

@@ -340,7 +340,7 @@ func queueImport(b *pgx.Batch, mbox int64, msgs []store.ImportMessage, flags [][
 	uid, mod, blob, size, fl, seen, date, meta := make([]int64, n), make([]int64, n), make([]int64, n),
 		make([]int64, n), make([]string, n), make([]bool, n), make([]time.Time, n), make([][]byte, n)
 	zone := make([]int32, n) // the INTERNALDATE's zone offset (RFC 9051 2.3.3), kept as delivered
-	from, subject := make([]string, n), make([]string, n)
+	keys := make([]store.MessageKeys, n)
 	for i, bd := range bodies {
 		m := msgs[bd.idx]
 		id, ok := blobs[bd.sum]
@@ -351,13 +351,15 @@ func queueImport(b *pgx.Batch, mbox int64, msgs []store.ImportMessage, flags [][
 		fl[i], seen[i], date[i], meta[i] = joinFlags(flags[bd.idx]), store.HasSeen(flags[bd.idx]), m.InternalDate, m.Meta
 		_, off := m.InternalDate.Zone()
 		zone[i] = int32(off)
-		from[i], subject[i] = store.SortKeys(m.Meta)
+		keys[i] = store.KeysOf(m.Meta)
 	}
+	from, subject, hf, ht, hc, hb, hs := keyColumns(keys)
 	// The new messages' sort_keys rows first (schema version 6; the insert trigger keeps
 	// them). A message already there keeps its row: its meta is not replaced either.
-	b.Queue(`INSERT INTO sort_keys (mailbox, uid, sender, subject)
-		SELECT $1, c.uid, c.f, c.s FROM unnest($2::bigint[], $3::text[], $4::text[]) AS c(uid, f, s)
-		ON CONFLICT (mailbox, uid) DO NOTHING`, mbox, uid, from, subject)
+	b.Queue(`INSERT INTO sort_keys (mailbox, uid, sender, subject, h_from, h_to, h_cc, h_bcc, h_subject)
+		SELECT $1, c.* FROM unnest($2::bigint[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::text[], $9::text[])
+			AS c(uid, f, s, hf, ht, hc, hb, hs)
+		ON CONFLICT (mailbox, uid) DO NOTHING`, mbox, uid, from, subject, hf, ht, hc, hb, hs)
 	b.Queue(`INSERT INTO messages (mailbox, uid, modseq, flags, seen, internal_date, size, blob, meta, date_zone)
 		SELECT $1, c.uid, c.modseq, string_to_array(c.flags, ' '), c.seen, c.date, c.size, c.blob, c.meta, c.zone
 		FROM unnest($2::bigint[], $3::bigint[], $4::text[], $5::boolean[], $6::timestamptz[], $7::bigint[],

@@ -218,6 +218,14 @@ CREATE TABLE search_clean (
 	epoch   bigint NOT NULL DEFAULT 0
 );
 `,
+	// 8: the header search text (store.HeaderSearcher, search_header.go) in the
+	// sort_keys rows, one column per field, written with the sort keys by every insert
+	// path; NULL for rows from before (filled before a header search answers), '' for a
+	// message whose Meta gives none. Adding nullable columns rewrites no row.
+	`
+ALTER TABLE sort_keys ADD COLUMN h_from text COLLATE "C", ADD COLUMN h_to text COLLATE "C",
+	ADD COLUMN h_cc text COLLATE "C", ADD COLUMN h_bcc text COLLATE "C", ADD COLUMN h_subject text COLLATE "C";
+`,
 }
 
 // migrate brings the database to the newest schema in one transaction under an advisory

@@ -44,7 +44,7 @@ func (s *Store) Deliver(ctx context.Context, d store.Delivery) ([]store.Delivery
 		return nil, fmt.Errorf("deliver: parse: %w", err)
 	}
 	msg := newMessage{size: d.Body.Size(), date: d.InternalDate, meta: meta}
-	msg.from, msg.subject = store.SortKeys(meta) // once for all targets, outside the committer
+	msg.keys = store.KeysOf(meta) // once for all targets, outside the committer
 	if msg.date.IsZero() {
 		msg.date = time.Now()
 	}

@@ -179,10 +179,12 @@ func (w *wtx) copyMessages(acct store.AccountRef, from, to *mboxRow, uids []stor
 			flags string
 			seen  bool
 		)
-		// The copy's sort keys are the source's (schema version 6); a source still without
-		// keys (written before version 6) leaves the copy's to the trigger and lazy fill.
-		if _, err := w.exec(`INSERT OR REPLACE INTO sort_keys (mailbox, uid, sender, subject)
-			SELECT $1, $2, sender, subject FROM sort_keys WHERE mailbox = $3 AND uid = $4 AND subject IS NOT NULL`,
+		// The copy's sort keys and header text are the source's (schema version 6, 7); a
+		// source still without keys (written before version 6) leaves the copy's to the
+		// trigger and lazy fill, as one without header text (before 7) does for the text.
+		if _, err := w.exec(`INSERT OR REPLACE INTO sort_keys (mailbox, uid, sender, subject, h_from, h_to, h_cc, h_bcc, h_subject)
+			SELECT $1, $2, sender, subject, h_from, h_to, h_cc, h_bcc, h_subject FROM sort_keys
+			WHERE mailbox = $3 AND uid = $4 AND subject IS NOT NULL`,
 			to.id, newUID, from.id, int64(uid)); err != nil {
 			return nil, nil, fmt.Errorf("copy sort keys: %w", err)
 		}

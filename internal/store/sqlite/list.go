@@ -139,8 +139,8 @@ func listSQL(sort, filter, cond string, total int, desc bool) string {
 func (s *Store) fillSortKeys(ctx context.Context, mbox int64) error {
 	for range 1 << 12 {
 		type keyed struct {
-			uid           int64
-			from, subject string
+			uid  int64
+			keys store.MessageKeys
 		}
 		rows, err := s.rquery(ctx, `SELECT k.uid, m.meta FROM sort_keys k INDEXED BY sort_keys_subject
 			CROSS JOIN messages m WHERE k.mailbox = $1 AND k.subject IS NULL AND m.mailbox = k.mailbox AND m.uid = k.uid
@@ -157,7 +157,7 @@ func (s *Store) fillSortKeys(ctx context.Context, mbox int64) error {
 			if err := rows.Scan(&k.uid, &meta); err != nil {
 				return errors.Join(fmt.Errorf("list: sort keys: %w", err), rows.Close())
 			}
-			k.from, k.subject = store.SortKeys(meta)
+			k.keys = store.KeysOf(meta)
 			todo = append(todo, k)
 		}
 		if err := errors.Join(rows.Err(), rows.Close()); err != nil {
@@ -168,8 +168,10 @@ func (s *Store) fillSortKeys(ctx context.Context, mbox int64) error {
 		}
 		_, err = s.c.do(ctx, func(w *wtx) error {
 			for _, k := range todo {
-				if _, err := w.exec(`UPDATE sort_keys SET sender = $3, subject = $4 WHERE mailbox = $1 AND uid = $2`,
-					mbox, k.uid, k.from, k.subject); err != nil {
+				h := k.keys.Header
+				if _, err := w.exec(`UPDATE sort_keys SET sender = $3, subject = $4,
+					h_from = $5, h_to = $6, h_cc = $7, h_bcc = $8, h_subject = $9 WHERE mailbox = $1 AND uid = $2`,
+					mbox, k.uid, k.keys.SortFrom, k.keys.SortSubject, h.From, h.To, h.Cc, h.Bcc, h.Subject); err != nil {
 					return err
 				}
 			}

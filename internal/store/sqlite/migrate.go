@@ -189,8 +189,7 @@ func (s *Store) importOne(ctx context.Context, acct store.AccountRef, mbox store
 		size := im.Body.Size()
 		seen := store.HasSeen(im.Flags)
 		_, zone := im.InternalDate.Zone()
-		from, subject := store.SortKeys(im.Meta)
-		if err := w.putSortKeys(m.id, int64(im.UID), from, subject); err != nil {
+		if err := w.putSortKeys(m.id, int64(im.UID), store.KeysOf(im.Meta)); err != nil {
 			return err
 		}
 		if _, err := w.exec(`INSERT INTO messages (mailbox, uid, modseq, flags, seen, internal_date, date_zone, size, blob, meta)

@@ -158,6 +158,17 @@ BEGIN
 	INSERT OR IGNORE INTO sort_keys (mailbox, uid) VALUES (NEW.mailbox, NEW.uid);
 END;
 `,
+	// 7: the header search text (store.HeaderSearcher, search_header.go) in the
+	// sort_keys rows, one column per field, written with the sort keys by every insert
+	// path; NULL for rows from before (filled before a header search answers), "" for a
+	// message whose Meta gives none.
+	`
+ALTER TABLE sort_keys ADD COLUMN h_from TEXT;
+ALTER TABLE sort_keys ADD COLUMN h_to TEXT;
+ALTER TABLE sort_keys ADD COLUMN h_cc TEXT;
+ALTER TABLE sort_keys ADD COLUMN h_bcc TEXT;
+ALTER TABLE sort_keys ADD COLUMN h_subject TEXT;
+`,
 }
 
 // migrate brings the database to the newest schema in one immediate transaction, so two

@@ -12,7 +12,7 @@ import (
 
 // TestSortKeysWritten: every insert path (delivery to two accounts, copy, move, import)
 // writes a message's sort keys with it (schema version 6), equal to store.SortKeys of its
-// meta, so no sorted page has keys to fill. A copy of a message still without keys (as
+// meta, so no sorted page has keys to fill, and its header search text (store.KeysOf). A copy of a message still without keys (as
 // written before version 6) gets none either, and the first page sorted by subject fills
 // both and orders them.
 func TestSortKeysWritten(t *testing.T) {
@@ -86,8 +86,8 @@ func TestSortKeysWritten(t *testing.T) {
 // keys are store.SortKeys of its meta, and no other sort_keys rows.
 func checkSortKeys(t *testing.T, s *Store, n int) {
 	t.Helper()
-	rows, err := s.rdb.QueryContext(t.Context(), `SELECT m.mailbox, m.uid, m.meta, k.sender, k.subject
-		FROM messages m LEFT JOIN sort_keys k ON k.mailbox = m.mailbox AND k.uid = m.uid`)
+	rows, err := s.rdb.QueryContext(t.Context(), `SELECT m.mailbox, m.uid, m.meta, k.sender, k.subject,
+		k.h_from, k.h_to, k.h_cc, k.h_bcc, k.h_subject FROM messages m LEFT JOIN sort_keys k ON k.mailbox = m.mailbox AND k.uid = m.uid`)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -97,14 +97,21 @@ func checkSortKeys(t *testing.T, s *Store, n int) {
 			mbox, uid     int64
 			meta          []byte
 			from, subject *string
+			h             [5]*string
 		)
-		if err := rows.Scan(&mbox, &uid, &meta, &from, &subject); err != nil {
+		if err := rows.Scan(&mbox, &uid, &meta, &from, &subject, &h[0], &h[1], &h[2], &h[3], &h[4]); err != nil {
 			t.Fatal(errors.Join(err, rows.Close()))
 		}
 		seen++
 		wf, ws := store.SortKeys(meta)
 		if from == nil || subject == nil || *from != wf || *subject != ws {
 			t.Errorf("mailbox %d UID %d: keys %v %v, want %q %q", mbox, uid, from, subject, wf, ws)
+		}
+		wh := store.KeysOf(meta).Header
+		for i, want := range []string{wh.From, wh.To, wh.Cc, wh.Bcc, wh.Subject} {
+			if h[i] == nil || *h[i] != want {
+				t.Errorf("mailbox %d UID %d: header text %d %v, want %q (schema 7/8: written with the message)", mbox, uid, i, h[i], want)
+			}
 		}
 	}
 	if err := errors.Join(rows.Err(), rows.Close()); err != nil {

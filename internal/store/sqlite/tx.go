@@ -179,9 +179,9 @@ type newMessage struct {
 	date  time.Time
 	flags []string
 	meta  []byte
-	// from and subject are the sort keys (store.SortKeys of meta), written with the
-	// message so no sorted page has to fill them (schema version 6).
-	from, subject string
+	// keys are the sort keys and header search text (store.KeysOf meta), written with
+	// the message so no sorted page or header search has to fill them (schema 6, 7).
+	keys store.MessageKeys
 }
 
 // insertMessage adds a message to m with the next UID and modseq and updates m's
@@ -195,7 +195,7 @@ func (w *wtx) insertMessage(m *mboxRow, n newMessage) (store.Message, error) {
 	seen := store.HasSeen(n.flags)
 	var id int64
 	_, zone := n.date.Zone()
-	if err := w.putSortKeys(m.id, uid, n.from, n.subject); err != nil {
+	if err := w.putSortKeys(m.id, uid, n.keys); err != nil {
 		return store.Message{}, err
 	}
 	err = w.row(`INSERT INTO messages (mailbox, uid, modseq, flags, seen, internal_date, date_zone, size, blob, meta)
@@ -211,12 +211,15 @@ func (w *wtx) insertMessage(m *mboxRow, n newMessage) (store.Message, error) {
 	}, nil
 }
 
-// putSortKeys writes the sort_keys row of a message about to be inserted, with its keys;
-// the insert trigger then keeps it (schema version 6). A row left by a message no longer
-// there is replaced. The caller inserts the message in the same transaction, or fails it.
-func (w *wtx) putSortKeys(mbox, uid int64, from, subject string) error {
-	if _, err := w.exec(`INSERT OR REPLACE INTO sort_keys (mailbox, uid, sender, subject) VALUES ($1, $2, $3, $4)`,
-		mbox, uid, from, subject); err != nil {
+// putSortKeys writes the sort_keys row of a message about to be inserted, with its keys
+// and header search text; the insert trigger then keeps it (schema version 6). A row left
+// by a message no longer there is replaced. The caller inserts the message in the same
+// transaction, or fails it.
+func (w *wtx) putSortKeys(mbox, uid int64, k store.MessageKeys) error {
+	h := k.Header
+	if _, err := w.exec(`INSERT OR REPLACE INTO sort_keys (mailbox, uid, sender, subject, h_from, h_to, h_cc, h_bcc, h_subject)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)`,
+		mbox, uid, k.SortFrom, k.SortSubject, h.From, h.To, h.Cc, h.Bcc, h.Subject); err != nil {
 		return fmt.Errorf("insert sort keys: %w", err)
 	}
 	return nil

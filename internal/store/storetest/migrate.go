@@ -37,6 +37,7 @@ func RunMigration(t *testing.T, open PairFunc) {
 		{"FenceSeal", testFenceSeal},
 		{"ReadBodies", testReadBodies},
 		{"ImportIndexedInBackground", testImportIndexedInBackground},
+		{"ImportHeaderSearch", testImportHeaderSearch},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

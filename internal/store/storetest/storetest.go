@@ -71,6 +71,7 @@ func Run(t *testing.T, open OpenFunc) {
 		{"Reopen", testReopen},
 		{"SearchText", testSearchText},
 		{"SearchTextOracle", testSearchTextOracle},
+		{"SearchHeader", testSearchHeader},
 		{"SearchTextConcurrent", testSearchTextConcurrent},
 		{"TextUnindexed", testTextUnindexed},
 		{"TextIndexBackground", testTextIndexBackground},

@@ -1,0 +1,149 @@
+package postgres
+
+import (
+	"context"
+	"fmt"
+	"math"
+
+	"github.com/jackc/pgx/v5"
+
+	"mailgrid/internal/store"
+)
+
+// Header search (store.HeaderSearcher) over the header text columns of sort_keys (schema
+// version 8, store.KeysOf): one strpos per row of the mailbox's UID range, through the
+// (mailbox, uid) primary key, no message row or Meta read. Rows from before version 8
+// (NULL) are filled from their Meta first, headerBatch per statement, skipping rows
+// another transaction holds locked (as fillSortKeys): those stay unsure for this search.
+
+var _ store.HeaderSearcher = (*Store)(nil)
+
+// headerCols maps a header search field to its column.
+var headerCols = map[string]string{
+	store.HeaderFrom:    "h_from",
+	store.HeaderTo:      "h_to",
+	store.HeaderCc:      "h_cc",
+	store.HeaderBcc:     "h_bcc",
+	store.HeaderSubject: "h_subject",
+}
+
+// headerBatch bounds the rows one fill statement writes.
+const headerBatch = 1000
+
+// Row states of a header search answer (1: no decodable Meta, unsure).
+const (
+	headerUnfilled = 0 // NULL: from before schema version 8
+	headerMatch    = 2
+)
+
+// SearchHeader implements store.HeaderSearcher.
+func (s *Store) SearchHeader(ctx context.Context, acct store.AccountRef, mbox store.MailboxID, q store.HeaderQuery) (match, unsure []store.UID, err error) {
+	col, ok := headerCols[q.Field]
+	if !ok || !store.HeaderIndexable(q.Needle) {
+		return nil, nil, fmt.Errorf("search header: %q: %w", q.Field, store.ErrInvalid)
+	}
+	if err := s.ownMailbox(ctx, acct, mbox); err != nil {
+		return nil, nil, err
+	}
+	hi := int64(q.MaxUID)
+	if q.MaxUID == 0 {
+		hi = math.MaxUint32
+	}
+	needle := store.FoldHeaderNeedle(q.Needle)
+	for round := 0; ; round++ {
+		var unfilled bool
+		match, unsure, unfilled, err = s.headerRows(ctx, col, int64(mbox), int64(q.MinUID), hi, needle)
+		if err != nil || !unfilled || round == 1 {
+			return match, unsure, err // after one fill, rows still unfilled stay unsure
+		}
+		if err := s.fillHeaderText(ctx, int64(mbox)); err != nil {
+			return nil, nil, err
+		}
+	}
+}
+
+// headerRows runs the search once; unfilled rows are reported unsure (and unfilled true).
+func (s *Store) headerRows(ctx context.Context, col string, mbox, lo, hi int64, needle string) (match, unsure []store.UID, unfilled bool, err error) {
+	rows, err := s.pool.Query(ctx, `SELECT k.uid, CASE WHEN k.`+col+` IS NULL THEN 0 WHEN k.`+col+` = '' THEN 1 ELSE 2 END
+		FROM sort_keys k WHERE k.mailbox = $1 AND k.uid >= $2 AND k.uid <= $3
+		AND (k.`+col+` IS NULL OR k.`+col+` = '' OR (length(k.`+col+`) > 1 AND strpos(k.`+col+`, $4) > 0))
+		AND EXISTS (SELECT 1 FROM messages m WHERE m.mailbox = k.mailbox AND m.uid = k.uid)
+		ORDER BY k.uid`, mbox, lo, hi, needle)
+	if err != nil {
+		return nil, nil, false, fmt.Errorf("search header: %w", err)
+	}
+	var uid, state int64
+	_, err = pgx.ForEachRow(rows, []any{&uid, &state}, func() error {
+		switch state {
+		case headerMatch:
+			match = append(match, store.UID(uid))
+		case headerUnfilled:
+			unfilled = true
+			unsure = append(unsure, store.UID(uid))
+		default:
+			unsure = append(unsure, store.UID(uid))
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, nil, false, fmt.Errorf("search header: %w", err)
+	}
+	return match, unsure, unfilled, nil
+}
+
+// fillHeaderText gives the mailbox's sort_keys rows without header text (NULL h_from)
+// their text from the message's Meta, headerBatch rows per statement. Each round fills
+// rows or ends the loop.
+func (s *Store) fillHeaderText(ctx context.Context, mbox int64) error {
+	for range 1 << 12 {
+		rows, err := s.pool.Query(ctx, `SELECT k.uid, m.meta FROM sort_keys k
+			JOIN messages m ON m.mailbox = k.mailbox AND m.uid = k.uid
+			WHERE k.mailbox = $1 AND k.h_from IS NULL LIMIT $2`, mbox, headerBatch)
+		if err != nil {
+			return fmt.Errorf("search header: fill: %w", err)
+		}
+		var uids []int64
+		var keys []store.MessageKeys
+		var (
+			uid  int64
+			meta []byte
+		)
+		_, err = pgx.ForEachRow(rows, []any{&uid, &meta}, func() error {
+			uids, keys = append(uids, uid), append(keys, store.KeysOf(meta))
+			return nil
+		})
+		if err != nil {
+			return fmt.Errorf("search header: fill: %w", err)
+		}
+		if len(uids) == 0 {
+			return nil
+		}
+		_, _, hf, ht, hc, hb, hs := keyColumns(keys)
+		tag, err := s.pool.Exec(ctx, `WITH v AS (SELECT * FROM unnest($2::bigint[], $3::text[], $4::text[],
+				$5::text[], $6::text[], $7::text[]) AS v (uid, hf, ht, hc, hb, hs)),
+			l AS (SELECT k.uid FROM sort_keys k JOIN v ON v.uid = k.uid WHERE k.mailbox = $1 AND k.h_from IS NULL
+				ORDER BY k.uid FOR UPDATE OF k SKIP LOCKED)
+			UPDATE sort_keys k SET h_from = v.hf, h_to = v.ht, h_cc = v.hc, h_bcc = v.hb, h_subject = v.hs
+			FROM v JOIN l ON l.uid = v.uid WHERE k.mailbox = $1 AND k.uid = v.uid`, mbox, uids, hf, ht, hc, hb, hs)
+		if err != nil {
+			return fmt.Errorf("search header: fill: %w", err)
+		}
+		if len(uids) < headerBatch || tag.RowsAffected() == 0 {
+			return nil
+		}
+	}
+	return nil
+}
+
+// keyColumns splits keys into the column arrays of a sort_keys insert or update.
+func keyColumns(keys []store.MessageKeys) (from, subject, hFrom, hTo, hCc, hBcc, hSubject []string) {
+	n := len(keys)
+	from, subject = make([]string, n), make([]string, n)
+	hFrom, hTo, hCc, hBcc, hSubject = make([]string, n), make([]string, n), make([]string, n), make([]string, n), make([]string, n)
+	for i, k := range keys {
+		from[i], subject[i] = k.SortFrom, k.SortSubject
+		h := k.Header
+		hFrom[i], hTo[i], hCc[i], hBcc[i], hSubject[i] = h.From, h.To, h.Cc, h.Bcc, h.Subject
+	}
+	return from, subject, hFrom, hTo, hCc, hBcc, hSubject
+}
