@@ -88,7 +88,8 @@ func Open(ctx context.Context, cfg config.Config, log *slog.Logger) (*System, er
 		return nil, err
 	}
 	s.Admin.Cluster = s.clusterAdmin() // nodes_admin.go
-	s.Admin.DomainPurgers = append(s.Admin.DomainPurgers, s.purgeDomainState)
+	s.Admin.DomainPurgers = append(s.Admin.DomainPurgers, s.purgeDomainState, s.purgeDomainStores)
+	s.Admin.AccountPurgers = append(s.Admin.AccountPurgers, s.purgeAccountState) // purge_stores.go
 	return s, nil
 }
 
