@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"runtime/pprof"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -61,6 +62,7 @@ func BenchmarkMixedWorkload(b *testing.B) {
 	}
 	var next atomic.Int64
 	var wg sync.WaitGroup
+	stopProfile := profileTimed(b)
 	b.ResetTimer()
 	start := time.Now()
 	cpu0 := processCPU(b)
@@ -79,10 +81,36 @@ func BenchmarkMixedWorkload(b *testing.B) {
 	}
 	wg.Wait()
 	b.StopTimer()
+	stopProfile()
 	b.ReportMetric(float64(b.N)/time.Since(start).Seconds(), "ops/s")
 	// CPU time of the process (server and clients) per op: unlike ops/s it hardly moves
 	// when other work loads the machine.
 	b.ReportMetric(float64((processCPU(b)-cpu0).Microseconds())/float64(b.N), "cpu-µs/op")
+}
+
+// profileTimed writes a CPU profile of the timed part only (not the logins and
+// deliveries before it) to $IMAP_BENCH_CPUPROFILE when set, for the run with the largest
+// b.N; it returns the function that stops it.
+//
+//	IMAP_BENCH_CPUPROFILE=/tmp/mix.prof go test -run XXX -bench MixedWorkload -benchtime 20000x
+func profileTimed(b *testing.B) func() {
+	path := os.Getenv("IMAP_BENCH_CPUPROFILE")
+	if path == "" || b.N == 1 {
+		return func() {}
+	}
+	f, err := os.Create(path)
+	if err != nil {
+		b.Fatal(err)
+	}
+	if err := pprof.StartCPUProfile(f); err != nil {
+		b.Fatal(err)
+	}
+	return func() {
+		pprof.StopCPUProfile()
+		if err := f.Close(); err != nil {
+			b.Error(err)
+		}
+	}
 }
 
 // processCPU is the user and system CPU time the test process used so far.

@@ -139,7 +139,7 @@ func TestFlagVerdict(t *testing.T) {
 		{"NOT UNSEEN", not(flag("UNSEEN", "")), true, true},
 		{"NEW", &searchKey{op: "NEW"}, false, true},
 	} {
-		if m, k := c.k.flagVerdict(seen); m != c.match && c.known || k != c.known {
+		if m, k := c.k.flagVerdict(1, seen); m != c.match && c.known || k != c.known {
 			t.Errorf("%s: match %v known %v, want %v %v", c.name, m, k, c.match, c.known)
 		}
 	}

@@ -146,9 +146,15 @@ func (s *session) runSearch(key *searchKey, onHit func(store.Message)) ([]store.
 	if err := s.useTextIndex(key); err != nil {
 		return nil, 0, err
 	}
+	uids := key.candidates(slices.Clone(v.uids))
+	if len(uids) > 0 {
+		if err := s.useHeaderIndex(key, uids[0], uids[len(uids)-1]); err != nil {
+			return nil, 0, err
+		}
+		uids = key.candidates(uids)
+	}
 	key.cheapFirst()
 	info, blob := key.needs()
-	uids := key.candidates(slices.Clone(v.uids))
 	if onHit == nil && key.onlyIndexed() {
 		// The index answered everything: no message row to read.
 		hits := make([]store.Message, len(uids))

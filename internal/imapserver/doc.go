@@ -53,9 +53,13 @@
 //     the store implements store.TextSearcher (search_index.go: one exact lookup per key,
 //     then only the candidate rows, or none, are read) and by a scan of the bodies
 //     otherwise, over the same text (store.ExtractText: decoded text parts, HTML
-//     stripped, the unfolded decoded header), so both answer alike. Header keys read the
-//     few fields they need from the raw Meta (metajson.go) without decoding the body
-//     structure. Flag, size and date keys run first (AND is commutative).
+//     stripped, the unfolded decoded header), so both answer alike. FROM, TO, CC, BCC and
+//     SUBJECT are answered from the store's header text when it implements
+//     store.HeaderSearcher (one SearchHeader per key over the candidates' UID range, the
+//     same substring semantics), so "FROM x UNSEEN" with the mailbox cache reads no row;
+//     otherwise they read the few fields they need from the raw Meta (metajson.go)
+//     without decoding the body structure. Flag, size and date keys run first (AND is
+//     commutative).
 //   - Corners: RENAME INBOX moves INBOX's messages to the new mailbox in batches of
 //     atomic moves and leaves INBOX and its inferiors (RFC 9051 6.3.6); LSUB "%" lists
 //     an unsubscribed parent of a subscribed mailbox as \Noselect (RFC 3501 6.3.9);

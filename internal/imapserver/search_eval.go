@@ -29,15 +29,14 @@ type searchMsg struct {
 
 // needs reports what a criteria tree needs beyond the message row.
 func (k *searchKey) needs() (info, blob bool) {
+	if k.indexed {
+		return false, false // answered by an index: a lookup in k.hits
+	}
 	switch k.op {
 	case "BCC", "CC", "FROM", "SUBJECT", "TO", "SENTBEFORE", "SENTON", "SENTSINCE":
 		info = true
-	case "HEADER":
+	case "HEADER", "BODY", "TEXT":
 		info, blob = true, true
-	case "BODY", "TEXT":
-		if !k.indexed {
-			info, blob = true, true
-		}
 	}
 	for _, kid := range k.kids {
 		i, b := kid.needs()
@@ -98,6 +97,10 @@ func (sm *searchMsg) close() {
 // match evaluates k for the message (RFC 9051 6.4.4).
 func (sm *searchMsg) match(k *searchKey) bool {
 	m := &sm.m
+	if k.indexed {
+		_, ok := slices.BinarySearch(k.hits, m.UID)
+		return ok
+	}
 	switch k.op {
 	case "AND":
 		for _, kid := range k.kids {
@@ -139,11 +142,6 @@ func (sm *searchMsg) match(k *searchKey) bool {
 		return m.ModSeq >= k.n
 	case "BEFORE", "ON", "SINCE":
 		return compareDate(k.op, m.InternalDate, k.date)
-	case "BODY", "TEXT":
-		if k.indexed {
-			_, ok := slices.BinarySearch(k.hits, m.UID)
-			return ok
-		}
 	}
 	return sm.matchContent(k)
 }

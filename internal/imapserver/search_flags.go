@@ -7,16 +7,20 @@ import (
 	"mailgrid/internal/store"
 )
 
-// flagVerdict evaluates k on a message's flags alone (RFC 9051 6.4.4: ANSWERED, DELETED,
-// DRAFT, FLAGGED, SEEN, KEYWORD and their UN- forms, NEW, OLD, RECENT, ALL); known is
-// false when the answer also depends on another key (envelope, body, size, date,
-// sequence number, ...).
-func (k *searchKey) flagVerdict(flags []string) (match, known bool) {
+// flagVerdict evaluates k on a message's UID and flags alone (RFC 9051 6.4.4: ANSWERED,
+// DELETED, DRAFT, FLAGGED, SEEN, KEYWORD and their UN- forms, NEW, OLD, RECENT, ALL, and
+// the keys an index answered); known is false when the answer also depends on another
+// key (envelope, body, size, date, sequence number, ...).
+func (k *searchKey) flagVerdict(uid store.UID, flags []string) (match, known bool) {
+	if k.indexed {
+		_, ok := slices.BinarySearch(k.hits, uid)
+		return ok, true
+	}
 	switch k.op {
 	case "AND":
 		known = true
 		for _, kid := range k.kids {
-			m, kn := kid.flagVerdict(flags)
+			m, kn := kid.flagVerdict(uid, flags)
 			if kn && !m {
 				return false, true
 			}
@@ -24,14 +28,14 @@ func (k *searchKey) flagVerdict(flags []string) (match, known bool) {
 		}
 		return true, known
 	case "OR":
-		m0, k0 := k.kids[0].flagVerdict(flags)
-		m1, k1 := k.kids[1].flagVerdict(flags)
+		m0, k0 := k.kids[0].flagVerdict(uid, flags)
+		m1, k1 := k.kids[1].flagVerdict(uid, flags)
 		if (k0 && m0) || (k1 && m1) {
 			return true, true
 		}
 		return false, k0 && k1
 	case "NOT":
-		m, kn := k.kids[0].flagVerdict(flags)
+		m, kn := k.kids[0].flagVerdict(uid, flags)
 		return !m, kn
 	case "ALL", "OLD":
 		return true, true
@@ -84,7 +88,7 @@ func (s *session) flagCandidates(key *searchKey, uids []store.UID) (kept []store
 // filter returns the UIDs among uids (ascending) that the entry of key holds and that
 // verdict does not rule out, when the entry is exact at mb's HighestModSeq (else ok is
 // false); decided reports that verdict knew the answer for every one.
-func (c *boxCache) filter(key boxKey, mb store.Mailbox, uids []store.UID, verdict func([]string) (bool, bool)) (kept []store.UID, decided, ok bool) {
+func (c *boxCache) filter(key boxKey, mb store.Mailbox, uids []store.UID, verdict func(store.UID, []string) (bool, bool)) (kept []store.UID, decided, ok bool) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	b := c.boxes[key]
@@ -99,7 +103,7 @@ func (c *boxCache) filter(key boxKey, mb store.Mailbox, uids []store.UID, verdic
 		if !found {
 			continue // expunged: the store has no row either
 		}
-		m, known := verdict(b.flags[i])
+		m, known := verdict(u, b.flags[i])
 		decided = decided && known
 		if m || !known {
 			kept = append(kept, u)

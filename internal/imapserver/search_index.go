@@ -39,6 +39,46 @@ func (s *session) useTextIndex(k *searchKey) error {
 	})
 }
 
+// FROM, TO, CC, BCC and SUBJECT through the store's header text.
+//
+// When the store implements store.HeaderSearcher, each of these keys whose string the
+// text can answer (store.HeaderIndexable) is answered by one SearchHeader call over the
+// UID range of the candidates left by the text index: the same RFC 9051 6.4.4
+// case-insensitive substring as metaFields.match over the Meta (store package,
+// headersearch.go), so "FROM x UNSEEN" reads no Meta, and, with the mailbox cache
+// deciding UNSEEN (search_flags.go), no message row at all. A key for which the store
+// is unsure of some message (no decodable Meta) is evaluated over the messages instead.
+
+// headerFields maps the header search keys to the store's fields.
+var headerFields = map[string]string{
+	"FROM": store.HeaderFrom, "TO": store.HeaderTo, "CC": store.HeaderCc,
+	"BCC": store.HeaderBcc, "SUBJECT": store.HeaderSubject,
+}
+
+// useHeaderIndex answers k's header keys over the UIDs lo..hi from the store's header
+// text, if it keeps one.
+func (s *session) useHeaderIndex(k *searchKey, lo, hi store.UID) error {
+	hs, ok := s.st.(store.HeaderSearcher)
+	if !ok {
+		return nil
+	}
+	return k.walk(func(n *searchKey) error {
+		field, ok := headerFields[n.op]
+		if !ok || n.indexed || !store.HeaderIndexable(n.str) {
+			return nil
+		}
+		match, unsure, err := hs.SearchHeader(context.Background(), s.ref, s.sel.mbox.ID,
+			store.HeaderQuery{Field: field, Needle: n.str, MinUID: lo, MaxUID: hi})
+		if err != nil {
+			return storeError(err, "SEARCH")
+		}
+		if len(unsure) == 0 {
+			n.indexed, n.hits = true, match
+		}
+		return nil
+	})
+}
+
 // walk calls fn for k and every key under it.
 func (k *searchKey) walk(fn func(*searchKey) error) error {
 	if err := fn(k); err != nil {

@@ -19,8 +19,9 @@ type searchKey struct {
 	kids  []*searchKey
 	uidOp bool // SEQ set holds UIDs (the UID key)
 
-	// indexed: a BODY or TEXT key answered by the store's text index (search_index.go);
-	// hits are the matching UIDs, ascending.
+	// indexed: a BODY or TEXT key answered by the store's text index, or a FROM, TO,
+	// CC, BCC or SUBJECT key by its header text (search_index.go); hits are the
+	// matching UIDs, ascending.
 	indexed bool
 	hits    []store.UID
 }
