@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strings"
 	"sync"
 	"testing"
 
@@ -271,6 +272,26 @@ func TestCreateAccountAllOrNothing(t *testing.T) {
 	var n int
 	if err := d.pool.QueryRow(ctx, `SELECT (SELECT count(*) FROM accounts) + (SELECT count(*) FROM account_admin_domains)`).Scan(&n); err != nil || n != 0 {
 		t.Errorf("rows left after failed CreateAccount: %d, %v", n, err)
+	}
+}
+
+// An unknown login is verified against the stand-in hash, made at the first
+// Authenticate (not at Open), so it costs one real argon2id verification like a known one.
+func TestUnknownLoginVerifiesStandIn(t *testing.T) {
+	d := open(t, pgtest.DSN(t))
+	var hashes []string
+	d.verifyPassword = func(hash, pw string) (bool, bool, error) {
+		hashes = append(hashes, hash)
+		return directory.VerifyPassword(hash, pw)
+	}
+	for range 2 {
+		_, err := d.Authenticate(t.Context(), "nobody@nowhere.example", "pw pw pw")
+		if !errors.Is(err, directory.ErrAuthFailed) {
+			t.Fatalf("Authenticate(unknown) = %v, want ErrAuthFailed", err)
+		}
+	}
+	if len(hashes) != 2 || !strings.HasPrefix(hashes[0], "$argon2id$") || hashes[1] != hashes[0] {
+		t.Errorf("unknown logins verified against %q, want the same argon2id stand-in twice", hashes)
 	}
 }
 
