@@ -102,7 +102,7 @@ func (s *Store) messagePage(ctx context.Context, mbox, lo, hi, since int64, n in
 	if err != nil {
 		return nil, fmt.Errorf("messages: %w", err)
 	}
-	page := make([]store.Message, 0, n)
+	page := make([]store.Message, 0, min(int64(n), hi-lo+1)) // UIDs are unique: a FETCH of one reads one
 	for rows.Next() {
 		m, err := scanMessage(rows)
 		if err != nil {
