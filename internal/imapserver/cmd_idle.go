@@ -82,7 +82,7 @@ func (s *session) idleLoop(lineDone chan error) error {
 			}
 			s.sel.apply(ch)
 			s.drainChanges()
-			if !s.pushUpdates(true) {
+			if !s.pushUpdates(true) || s.w.flush() != nil {
 				s.abortRead(lineDone)
 				return net.ErrClosed
 			}

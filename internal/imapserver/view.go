@@ -182,7 +182,8 @@ func (s *session) resync() error {
 // pushUpdates announces pending changes (RFC 9051 7.4): expunges when allowed (as
 // VANISHED with QRESYNC, RFC 7162 3.2.10), new keywords (FLAGS, RFC 9051 7.3.5), then
 // new messages (EXISTS), then flag changes (FETCH, with MODSEQ under CONDSTORE, RFC 7162
-// 3.2.4). It reports false on a write error.
+// 3.2.4). It only buffers them (the caller flushes, so a command's data, updates and
+// tagged reply leave in one write) and reports false on a write error.
 func (s *session) pushUpdates(expunge bool) bool {
 	v := s.sel
 	if expunge && len(v.gone) > 0 {
@@ -215,7 +216,7 @@ func (s *session) pushUpdates(expunge bool) bool {
 			}
 		}
 	}
-	return s.w.flush() == nil
+	return s.w.err == nil // the caller flushes: with the tagged reply, one write
 }
 
 // writeExpunged removes uids from the view and announces them.
