@@ -124,6 +124,24 @@ var (
 	ErrDomainNotEmpty = errors.New("domain still has accounts or aliases")
 )
 
+// InvalidError is an ErrInvalid whose reason a user reads: a format and its arguments,
+// so a front-end can show it in the user's language (the webmail's catalogue is keyed by
+// the English format). errors.Is(err, ErrInvalid).
+type InvalidError struct {
+	Format string
+	Args   []any
+}
+
+func (e *InvalidError) Error() string {
+	return ErrInvalid.Error() + ": " + fmt.Sprintf(e.Format, e.Args...)
+}
+
+// Is makes errors.Is(err, ErrInvalid) true.
+func (e *InvalidError) Is(target error) bool { return target == ErrInvalid }
+
+// Invalid returns an *InvalidError with the reason format and args.
+func Invalid(format string, args ...any) error { return &InvalidError{Format: format, Args: args} }
+
 // Domain is a tenant and its limits. Zero limits mean unlimited.
 type Domain struct {
 	Name            string // ASCII, lower case

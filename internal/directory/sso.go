@@ -97,7 +97,7 @@ func NormPhone(s string) (string, error) {
 		p = "+" + p[2:]
 	}
 	if !e164.MatchString(p) {
-		return "", fmt.Errorf("%w: phone number %q: want international form, e.g. +41 44 668 18 00", ErrInvalid, s)
+		return "", Invalid("phone number %q: want international form, e.g. +41 44 668 18 00", s)
 	}
 	return p, nil
 }
@@ -115,7 +115,7 @@ func NormSMSRule(r SMSRule) (SMSRule, error) {
 	r.FromContains, r.SubjectContains = strings.TrimSpace(r.FromContains), strings.TrimSpace(r.SubjectContains)
 	if len(r.FromContains) > maxSMSCondition || len(r.SubjectContains) > maxSMSCondition ||
 		strings.ContainsAny(r.FromContains+r.SubjectContains, "\x00\r\n") {
-		return r, fmt.Errorf("%w: SMS condition: at most %d bytes, one line", ErrInvalid, maxSMSCondition)
+		return r, Invalid("SMS condition: at most %d bytes, one line", maxSMSCondition)
 	}
 	return r, nil
 }

@@ -54,6 +54,24 @@ var (
 	ErrInvalid  = errors.New("fetch: invalid account")
 )
 
+// InvalidError is a refused account setting; errors.Is(err, ErrInvalid). Its reason is a
+// format and its arguments, so a front-end can show it in the user's language (the
+// webmail's catalogue is keyed by the English format).
+type InvalidError struct {
+	Format string
+	Args   []any
+}
+
+func (e *InvalidError) Error() string {
+	return ErrInvalid.Error() + ": " + fmt.Sprintf(e.Format, e.Args...)
+}
+
+// Is makes errors.Is(err, ErrInvalid) true.
+func (e *InvalidError) Is(target error) bool { return target == ErrInvalid }
+
+// Invalid returns an *InvalidError with the reason format and args.
+func Invalid(format string, args ...any) error { return &InvalidError{Format: format, Args: args} }
+
 // TLS is how the client protects the connection.
 type TLS int
 
@@ -188,7 +206,7 @@ func Normalize(a Account) Account {
 // mode (none only to a loopback address), a user without control characters or spaces
 // (it goes on a USER line, RFC 1939 7), a sealed password, an interval within bounds.
 func Validate(a Account) error {
-	bad := func(f string, args ...any) error { return fmt.Errorf("%w: %s", ErrInvalid, fmt.Sprintf(f, args...)) }
+	bad := Invalid
 	if a.Owner.Domain == "" || a.Owner.ID == 0 {
 		return bad("no owner")
 	}

@@ -3,7 +3,6 @@ package sms
 import (
 	"context"
 	"errors"
-	"fmt"
 	"log/slog"
 	"strings"
 	"time"
@@ -129,10 +128,10 @@ func (s *Service) Send(ctx context.Context, a directory.Account, to, text string
 	}
 	text = strings.TrimSpace(text)
 	if text == "" {
-		return fmt.Errorf("%w: the message is empty", directory.ErrInvalid)
+		return directory.Invalid("the message is empty")
 	}
 	if len(text) > MaxText {
-		return fmt.Errorf("%w: the message is longer than %d bytes", directory.ErrInvalid, MaxText)
+		return directory.Invalid("the message is longer than %d bytes", MaxText)
 	}
 	if err := s.AllowedFor(ctx, a); err != nil {
 		return err

@@ -40,7 +40,7 @@ func TestCatalogueComplete(t *testing.T) {
 	// language.
 	goKey := regexp.MustCompile(`\.Tf?\("((?:[^"\\]|\\.)*)"`)
 	goSeen := 0
-	for _, f := range []string{"mail_prefs.go", "mail_prefs_page.go", "mail_schedule.go", "mail_signature.go", "mail_fetch.go", "mail_sms.go"} {
+	for _, f := range []string{"mail_prefs.go", "mail_prefs_page.go", "mail_schedule.go", "mail_signature.go", "mail_fetch.go", "mail_sms.go", "mail_reasons.go"} {
 		b, err := os.ReadFile(f)
 		if err != nil {
 			t.Fatal(err)

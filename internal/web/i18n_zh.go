@@ -492,4 +492,38 @@ var zhCN = map[string]string{
 	"Only the domain's administrators choose who edits the group address book.": "只有本域管理员可以选择谁来编辑群组通讯录。",
 	"Not saved: %s.": "未保存：%s。",
 	"The address book is not available right now; nothing was changed. Try again in a moment.": "通讯录暂时不可用，未做任何更改。请稍后再试。",
+
+	// Compose's address completion (contacts.js: the script tag's data-group-label).
+	"%s (group, %d)": "%s（群组，%d 人）",
+
+	// Reasons worded by internal/fetch, internal/sms and internal/directory
+	// (mail_reasons.go): their English formats and fixed texts are the keys.
+	"invalid account: %s":  "外部帐户设置无效：%s",
+	"no owner":             "没有所属帐户",
+	"not a host name: %q":  "不是有效的主机名：%q",
+	"port %d out of range": "端口 %d 超出范围",
+	"unknown TLS mode":     "未知的 TLS 模式",
+	"without TLS only a loopback address (127.0.0.1, ::1, localhost) may be used": "不使用 TLS 时只能连接本机回环地址（127.0.0.1、::1、localhost）",
+	"the user name is empty, too long or holds spaces or control characters":      "用户名为空、过长，或含有空格或控制字符",
+	"a password is required":                  "需要密码",
+	"not a folder name: %q":                   "不是有效的文件夹名：%q",
+	"the interval must be between %v and %v":  "间隔必须在 %v 到 %v 之间",
+	"choose a TLS mode":                       "请选择 TLS 模式",
+	"the port is not a number":                "端口不是数字",
+	"the interval is not a number of minutes": "间隔不是分钟数",
+	"enter the password to test":              "请输入密码再测试",
+	"refused: %s resolves to %s, which is a loopback, private, link-local or unspecified address; this server fetches only from public addresses": "已拒绝：%s 解析为 %s，这是回环、私有、链路本地或未指定地址；本服务器只从公网地址收取邮件",
+	"refused: %s is a loopback, private, link-local or unspecified address; this server fetches only from public addresses":                       "已拒绝：%s 是回环、私有、链路本地或未指定地址；本服务器只从公网地址收取邮件",
+	"the POP3 server refused %s: %s": "POP3 服务器拒绝了 %s：%s",
+	"test failed: ":                  "测试失败：",
+	"a fetch of this account is already running; try again in a moment":           "此帐户正在收取邮件；请稍后再试",
+	"your mailbox is full: fetching stopped, the rest stays on the remote server": "您的邮箱已满：收取已停止，其余邮件留在远程服务器上",
+	"SMS is not configured on this server":                                        "本服务器未配置短信",
+	"your domain's plan does not include SMS; ask your administrator":             "您的域的服务套餐不包含短信；请联系管理员",
+	"SMS is switched off for your account or domain; ask your administrator":      "您的帐户或域已关闭短信；请联系管理员",
+	"phone number %q: want international form, e.g. +41 44 668 18 00":             "电话号码 %q：请使用国际格式，例如 +41 44 668 18 00",
+	"SMS condition: at most %d bytes, one line":                                   "短信条件：最多 %d 字节，只能一行",
+	"the message is empty":                "短信内容为空",
+	"the message is longer than %d bytes": "短信超过 %d 字节",
+	"%q is neither a phone number (international form, e.g. +41 44 668 18 00) nor a contact with a phone.": "%q 既不是电话号码（国际格式，例如 +41 44 668 18 00），也不是有电话的联系人。",
 }

@@ -13,7 +13,6 @@ package web
 import (
 	"context"
 	"errors"
-	"fmt"
 	"html/template"
 	"net/http"
 	"net/url"
@@ -94,6 +93,7 @@ func (s *Server) fetchList(w http.ResponseWriter, r *http.Request, c *mailCtx, t
 	for _, a := range list {
 		row := fetchRow{Account: a, TLSName: a.TLS.String(), Interval: int(a.Interval / time.Minute),
 			LastRun: c.ui.Date(a.LastRun), NextRun: c.ui.Date(a.NextRun)}
+		row.LastError = c.ui.storedReason(a.LastError)
 		d.Accounts = append(d.Accounts, row)
 	}
 	if form != nil {
@@ -126,19 +126,19 @@ func (f fetchForm) account(c *mailCtx) (fetch.Account, error) {
 	}
 	var ok bool
 	if a.TLS, ok = fetch.ParseTLS(f.TLS); !ok {
-		return a, fmt.Errorf("%w: choose a TLS mode", fetch.ErrInvalid)
+		return a, fetch.Invalid("choose a TLS mode")
 	}
 	if p := strings.TrimSpace(f.Port); p != "" {
 		n, err := strconv.Atoi(p)
 		if err != nil {
-			return a, fmt.Errorf("%w: the port is not a number", fetch.ErrInvalid)
+			return a, fetch.Invalid("the port is not a number")
 		}
 		a.Port = n
 	}
 	if iv := strings.TrimSpace(f.Interval); iv != "" {
 		n, err := strconv.Atoi(iv)
 		if err != nil || n <= 0 {
-			return a, fmt.Errorf("%w: the interval is not a number of minutes", fetch.ErrInvalid)
+			return a, fetch.Invalid("the interval is not a number of minutes")
 		}
 		a.Interval = time.Duration(n) * time.Minute
 	}
@@ -244,7 +244,7 @@ func (s *Server) fetchTest(ctx context.Context, c *mailCtx, form fetchForm, pass
 		}
 	}
 	if password == "" {
-		return "", fmt.Errorf("%w: enter the password to test", fetch.ErrInvalid)
+		return "", fetch.Invalid("enter the password to test")
 	}
 	a.Secret = []byte{1} // validated, never used: Test takes the password itself
 	if err := fetch.Validate(a); err != nil {
@@ -252,12 +252,31 @@ func (s *Server) fetchTest(ctx context.Context, c *mailCtx, form fetchForm, pass
 	}
 	n, err := f.Test(ctx, a, password)
 	if err != nil {
-		return "", fmt.Errorf("%w: %w", errFetchTest, err)
+		return "", &fetchTestError{err}
 	}
 	return c.ui.Tf("Test passed: logged in to %s as %s; %d message(s) waiting.", a.Addr(), a.User, n), nil
 }
 
+// errFetchTest is a failed "Test" (fetchTestError).
 var errFetchTest = errors.New("test failed")
+
+// fetchTestError is what fetch.Fetcher.Test returned; errors.Is(err, errFetchTest).
+type fetchTestError struct{ err error }
+
+func (e *fetchTestError) Error() string        { return errFetchTest.Error() + ": " + e.err.Error() }
+func (e *fetchTestError) Unwrap() error        { return e.err }
+func (e *fetchTestError) Is(target error) bool { return target == errFetchTest }
+
+// fetchRemote is the text of a remote server's refusal or a failed connection: a failed
+// test says so, the POP3 server's refusal is worded in the page's language with the
+// server's own text, a connection failure is the network's text.
+func (c *mailCtx) fetchRemote(err error) string {
+	prefix := ""
+	if te := (*fetchTestError)(nil); errors.As(err, &te) {
+		prefix, err = c.ui.T("test failed: "), te.err
+	}
+	return prefix + c.ui.reasonOr(err, err.Error())
+}
 
 // fetchFail renders the page with a message: bad input is 400 with its reason, a remote
 // refusal or an unreachable server 502 with the server's text, a full mailbox 507, a busy
@@ -268,21 +287,20 @@ func (s *Server) fetchFail(w http.ResponseWriter, r *http.Request, c *mailCtx, t
 	case errors.Is(err, fetch.ErrNotFound):
 		s.mailError(w, r, c, http.StatusNotFound, c.ui.T("No such external account."))
 	case errors.Is(err, fetch.ErrInvalid):
-		s.fetchList(w, r, c, t, http.StatusBadRequest, strings.TrimPrefix(err.Error(), "fetch: "), "", form)
+		s.fetchList(w, r, c, t, http.StatusBadRequest, c.ui.reasonOr(err, strings.TrimPrefix(err.Error(), "fetch: ")), "", form)
 	case errors.Is(err, fetch.ErrForbidden):
 		// The guard refused the host (fetch.Forbidden): the user's input, nothing connected.
-		var fe *fetch.ForbiddenError
 		msg := c.ui.T("The server does not connect to that address.")
-		if errors.As(err, &fe) {
-			msg = c.ui.Tf("The remote server was %s.", fe.Error())
+		if why, ok := c.ui.reason(err); ok {
+			msg = c.ui.Tf("The remote server was %s.", why)
 		}
 		s.fetchList(w, r, c, t, http.StatusBadRequest, msg, "", form)
 	case errors.Is(err, fetch.ErrBusy):
-		s.fetchList(w, r, c, t, http.StatusConflict, err.Error(), "", form)
+		s.fetchList(w, r, c, t, http.StatusConflict, c.ui.reasonOr(err, err.Error()), "", form)
 	case errors.Is(err, fetch.ErrMailboxFull):
-		s.fetchList(w, r, c, t, http.StatusInsufficientStorage, c.ui.T("Fetching stopped: ")+err.Error(), "", form)
+		s.fetchList(w, r, c, t, http.StatusInsufficientStorage, c.ui.T("Fetching stopped: ")+c.ui.reasonOr(err, err.Error()), "", form)
 	case errors.Is(err, errFetchTest), errors.As(err, &re), fetch.IsRemote(err):
-		s.fetchList(w, r, c, t, http.StatusBadGateway, c.ui.T("The remote server: ")+err.Error(), "", form)
+		s.fetchList(w, r, c, t, http.StatusBadGateway, c.ui.T("The remote server: ")+c.fetchRemote(err), "", form)
 	default:
 		s.log.Error("webmail: fetch", "account", c.p.acct.Address.String(), "err", err)
 		s.mailError(w, r, c, http.StatusServiceUnavailable, c.ui.T("External accounts are not available right now; nothing was changed. Try again in a moment."))

@@ -71,9 +71,9 @@ func (s *Server) smsShow(w http.ResponseWriter, r *http.Request, c *mailCtx, t *
 	d.Back, d.Error, d.Saved = "/mail/sms", errMsg, map[string]string{"sent": c.ui.T("SMS sent."), "saved": c.ui.T("Notification rule saved."), "removed": c.ui.T("Notification rule removed.")}[r.URL.Query().Get("done")]
 	switch err := svc.AllowedFor(ctx, c.p.acct); {
 	case errors.Is(err, sms.ErrOff):
-		d.Off = err.Error()
+		d.Off = c.ui.reasonOr(err, err.Error())
 	case errors.Is(err, sms.ErrNotInPlan):
-		d.NotInPlan = err.Error()
+		d.NotInPlan = c.ui.reasonOr(err, err.Error())
 	case err != nil:
 		s.log.Error("webmail: sms plan", "err", err)
 		s.mailError(w, r, c, http.StatusServiceUnavailable, c.ui.T("SMS settings could not be read right now; try again in a moment."))
@@ -234,7 +234,7 @@ func (s *Server) smsNumber(ctx context.Context, c *mailCtx, to string) (string, 
 			}
 		}
 	}
-	return "", badForm("%q is neither a phone number (international form, e.g. +41 44 668 18 00) nor a contact with a phone.", to)
+	return "", badForm("%s", c.ui.Tf("%q is neither a phone number (international form, e.g. +41 44 668 18 00) nor a contact with a phone.", to))
 }
 
 func containsFold(list []string, s string) bool {
@@ -274,9 +274,9 @@ func (s *Server) smsError(ui uiPrefs, err error) (int, string) {
 	case errors.As(err, &fe):
 		return fe.status, fe.msg
 	case errors.Is(err, sms.ErrOff), errors.Is(err, sms.ErrNotInPlan):
-		return http.StatusForbidden, err.Error()
+		return http.StatusForbidden, ui.reasonOr(err, err.Error())
 	case errors.Is(err, directory.ErrInvalid):
-		return http.StatusUnprocessableEntity, strings.TrimPrefix(err.Error(), directory.ErrInvalid.Error()+": ")
+		return http.StatusUnprocessableEntity, ui.reasonOr(err, strings.TrimPrefix(err.Error(), directory.ErrInvalid.Error()+": "))
 	case errors.Is(err, sms.ErrTemporary):
 		s.log.Warn("webmail: sms gateway", "err", err)
 		return http.StatusBadGateway, ui.T("The SMS gateway did not take the message right now; try again in a moment.")

@@ -1,8 +1,15 @@
 // Compose address completion (mail_contacts.go): the To, Cc and Bcc fields offer the
 // address books' matches for the address being typed (after the last comma) in a
-// <datalist>; choosing one replaces that address.
+// <datalist>; choosing one replaces that address. The words are the page's language:
+// the script tag's data-group-label is the group label's format ("%s" the group's name,
+// "%d" its member count), rendered through the catalogue (i18n.go).
 (function () {
   "use strict";
+  var script = document.currentScript;
+  var groupLabel = (script && script.dataset.groupLabel) || "%s (group, %d)";
+  function group(it) {
+    return groupLabel.replace(/%[sd]/g, function (v) { return v === "%s" ? it.name : String(it.members); });
+  }
   var fields = ["to", "cc", "bcc"];
   fields.forEach(function (id) {
     var input = document.getElementById(id);
@@ -31,7 +38,7 @@
             items.forEach(function (it) {
               var o = document.createElement("option");
               o.value = p.head + it.value;
-              o.label = it.group ? it.name + " (group, " + it.members + ")" : it.name ? it.name + " <" + it.email + ">" : it.email;
+              o.label = it.group ? group(it) : it.name ? it.name + " <" + it.email + ">" : it.email;
               list.appendChild(o);
             });
           })

@@ -1,7 +1,8 @@
 // Contact groups (distribution lists) in a real browser: a vCard file with a KIND:group
 // card imports as a group (RFC 6350 6.1.4, MEMBER 6.6.5); the user creates a group, adds
 // a contact to it from the contact's row, removes a member, renames it; compose's To field
-// offers the group by its name and fills in its members' addresses, and the message
+// offers the group by its name (labelled in the page's language, English and Chinese)
+// and fills in its members' addresses, and the message
 // reaches every member; the vCard export carries the groups; deleting a group keeps its
 // members' contacts.
 import { run, env, login, expectText, expectNoText, assert, goto, click } from '../lib.mjs';
@@ -55,6 +56,13 @@ run(async (b) => {
     const value = await opt.getAttribute('value');
     assert.equal(value, `${env.OTHER_USER}, ${env.DOMAIN_ADMIN}`);
     assert.match(await opt.getAttribute('label'), /Pen pals \(group, 2\)/);
+    // In Chinese (here the browser's language) the script's label is the catalogue's.
+    const zh = await b.page({ locale: 'zh-CN' });
+    await login(zh, env.USER, env.USER_PASSWORD, { next: '/mail/compose' });
+    await zh.locator('#to').pressSequentially('pen');
+    await zh.waitForSelector('#complete-to option', { state: 'attached' });
+    assert.equal(await zh.locator('#complete-to option').first().getAttribute('label'), 'Pen pals（群组，2 人）');
+    await zh.close();
     await page.fill('#to', value);
     await page.fill('#subject', 'Hello pen pals');
     await page.fill('#body', 'To the whole group.\n');
