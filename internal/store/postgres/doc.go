@@ -23,7 +23,10 @@
 //	blobs              sha256 -> size, refs (reference count), freed_at
 //	blob_parts         (blob, part) -> bytea of PartSize bytes (the last one shorter)
 //	search_text        blob -> folded header and body text, pg_trgm GIN indexes (search.go;
-//	                   filled lazily by SearchText; needs the pg_trgm extension, trusted)
+//	                   filled lazily by SearchText and in the background, search_bg.go;
+//	                   needs the pg_trgm extension, trusted)
+//	search_clean       mailbox -> the text index's watermark: every UID below it indexed,
+//	                   and an epoch imports bump (search_state.go)
 //
 // # Library
 //
