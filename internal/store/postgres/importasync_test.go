@@ -3,6 +3,7 @@ package postgres
 import (
 	"bytes"
 	"errors"
+	"fmt"
 	"testing"
 	"time"
 
@@ -78,4 +79,54 @@ func TestAsyncImporter(t *testing.T) {
 		t.Fatalf("uidnext = %d after a refused watermark, want 6", got)
 	}
 	checkInvariants(t, dsn)
+}
+
+// TestAsyncImporterIndexesAtClose: the handle's imports are handed to the store's text
+// indexer when the handle closes, not while it copies (its own Store has no indexer), and
+// the indexer then brings the mailbox's text index up to date.
+func TestAsyncImporterIndexesAtClose(t *testing.T) {
+	s := openAt(t, pgtest.DSN(t), Options{})
+	ctx := t.Context()
+	imp, err := s.AsyncImporter(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	a := imp.(*asyncImporter)
+	t.Cleanup(func() { _ = a.Close() })
+	if a.Store.idx != nil || a.idx != s.idx {
+		t.Fatal("the handle's imports must not reach the store's indexer before Close")
+	}
+	if err := imp.ImportAccount(ctx, acctA); err != nil {
+		t.Fatal(err)
+	}
+	mbox, err := imp.ImportMailbox(ctx, acctA, store.ImportMailbox{Name: store.Inbox, UIDValidity: 9})
+	if err != nil {
+		t.Fatal(err)
+	}
+	date := time.Date(2026, 11, 1, 10, 0, 0, 0, time.UTC)
+	var msgs []store.ImportMessage
+	for uid := range store.UID(5) {
+		msgs = append(msgs, store.ImportMessage{UID: uid + 1, ModSeq: 1, InternalDate: date,
+			Body: bytes.NewReader(fmt.Appendf(nil, "Subject: m%d\r\n\r\nwordy body %d\r\n", uid, uid))})
+	}
+	if err := imp.ImportMessages(ctx, acctA, mbox, msgs); err != nil {
+		t.Fatal(err)
+	}
+	if !a.imported[mbox] {
+		t.Fatalf("imported mailboxes %v, want %d", a.imported, mbox)
+	}
+	if err := a.Close(); err != nil {
+		t.Fatal(err)
+	}
+	left := -1
+	for range 3000 { // bounded wait for the indexer's goroutine, not a timing assertion
+		if left, err = s.TextUnindexed(ctx, acctA, mbox, 100); err != nil {
+			t.Fatal(err)
+		}
+		if left == 0 {
+			return
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	t.Fatalf("%d imported messages left unindexed after the handle closed", left)
 }
