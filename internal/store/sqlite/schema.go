@@ -169,6 +169,19 @@ ALTER TABLE sort_keys ADD COLUMN h_cc TEXT;
 ALTER TABLE sort_keys ADD COLUMN h_bcc TEXT;
 ALTER TABLE sort_keys ADD COLUMN h_subject TEXT;
 `,
+	// 8: the text index's per-mailbox UID watermark (search.go): every message with a UID
+	// below mark has its blob indexed, so the check for unindexed blobs reads only the
+	// UIDs from mark on (it read the whole mailbox, for every delivery's background
+	// pass). New messages take UIDs from uidnext; an insert below the mark (an import)
+	// lowers it in the trigger that counts it, whatever the path. 0: nothing known.
+	`
+ALTER TABLE search_state ADD COLUMN mark INTEGER NOT NULL DEFAULT 0;
+DROP TRIGGER search_state_add;
+CREATE TRIGGER search_state_add AFTER INSERT ON messages
+BEGIN
+	UPDATE search_state SET gen = gen + 1, mark = min(mark, NEW.uid) WHERE mailbox = NEW.mailbox;
+END;
+`,
 }
 
 // migrate brings the database to the newest schema in one immediate transaction, so two

@@ -23,7 +23,8 @@ import (
 // reading and extracting on the calling goroutine and inserting through the committer in
 // batches, so concurrent searches of the same mailbox at worst both extract a blob (the
 // insert skips a row that exists). Delivered mail is also indexed in the background
-// (search_bg.go), and search_state tells TextUnindexed when a mailbox is clean. A trigger removes the row of a blob whose last
+// (search_bg.go), and search_state tells TextUnindexed when a mailbox is clean and, by
+// its UID mark, from which UID on a check must look (schema version 8). A trigger removes the row of a blob whose last
 // reference goes, so the index never keeps the text of deleted mail.
 
 var _ store.TextSearcher = (*Store)(nil)
@@ -114,47 +115,64 @@ type unindexed struct {
 
 // indexMailbox indexes the blobs of the mailbox's messages that have no index row. The
 // mailbox's search_state tells whether a message came in since the last time every blob
-// was indexed; only then are its messages checked. gen is read before the check, so a
-// message added during it leaves the state unclean for the next search.
+// was indexed; only then are its messages from the state's mark on checked. The state is
+// read before the check, so a message added during it leaves the state unclean (and the
+// mark where it was) for the next search.
 func (s *Store) indexMailbox(ctx context.Context, mbox int64) error {
-	gen, clean, err := s.searchState(ctx, mbox)
-	if err != nil || gen == clean {
+	st, err := s.searchState(ctx, mbox)
+	if err != nil || st.clean() {
 		return err
 	}
-	todo, err := s.unindexedBlobs(ctx, mbox, -1)
+	todo, err := s.unindexedBlobs(ctx, mbox, st.mark, -1)
 	if err != nil {
 		return err
 	}
 	if err := s.indexAll(ctx, todo); err != nil {
 		return err
 	}
-	return s.markClean(ctx, mbox, gen)
+	return s.markClean(ctx, mbox, st)
 }
+
+// textState is a mailbox's search_state with its UIDNEXT, read in one statement: gen
+// counts the messages added, clean is the gen up to which every message was found
+// indexed, and every message with a UID below mark is indexed (schema version 8).
+type textState struct {
+	gen, done, mark, uidNext int64
+}
+
+func (t textState) clean() bool { return t.gen == t.done }
 
 // searchState returns the mailbox's search_state, creating it on first use so later
 // additions count.
-func (s *Store) searchState(ctx context.Context, mbox int64) (gen, clean int64, err error) {
-	err = s.rrow(ctx, `SELECT gen, clean FROM search_state WHERE mailbox = $1`, mbox).Scan(&gen, &clean)
+func (s *Store) searchState(ctx context.Context, mbox int64) (textState, error) {
+	var t textState
+	const q = `SELECT st.gen, st.clean, st.mark, mb.uidnext FROM search_state st JOIN mailboxes mb ON mb.id = st.mailbox
+		WHERE st.mailbox = $1`
+	err := s.rrow(ctx, q, mbox).Scan(&t.gen, &t.done, &t.mark, &t.uidNext)
 	if errors.Is(err, sql.ErrNoRows) {
 		_, err = s.c.do(ctx, func(w *wtx) error {
 			_, err := w.exec(`INSERT INTO search_state (mailbox) VALUES ($1) ON CONFLICT (mailbox) DO NOTHING`, mbox)
 			return err
 		}, nil)
 		if err == nil {
-			err = s.rrow(ctx, `SELECT gen, clean FROM search_state WHERE mailbox = $1`, mbox).Scan(&gen, &clean)
+			err = s.rrow(ctx, q, mbox).Scan(&t.gen, &t.done, &t.mark, &t.uidNext)
 		}
 	}
 	if err != nil {
-		return 0, 0, fmt.Errorf("search index: state: %w", err)
+		return textState{}, fmt.Errorf("search index: state: %w", err)
 	}
-	return gen, clean, nil
+	return t, nil
 }
 
-// markClean records that every message up to gen (read before the check for unindexed
-// blobs) is indexed.
-func (s *Store) markClean(ctx context.Context, mbox, gen int64) error {
+// markClean records that every message counted up to st.gen (read before the check for
+// unindexed blobs) is indexed and, when no message was added since (gen unchanged: all
+// writes are committer jobs, and an insert bumps gen in its own transaction), that every
+// UID below st.uidNext is: the mark rises. A message added meanwhile keeps the mark,
+// which its insert may have lowered.
+func (s *Store) markClean(ctx context.Context, mbox int64, st textState) error {
 	_, err := s.c.do(ctx, func(w *wtx) error {
-		_, err := w.exec(`UPDATE search_state SET clean = $2 WHERE mailbox = $1 AND clean < $2`, mbox, gen)
+		_, err := w.exec(`UPDATE search_state SET clean = $2, mark = CASE WHEN gen = $2 THEN max(mark, $3) ELSE mark END
+			WHERE mailbox = $1 AND clean < $2`, mbox, st.gen, st.uidNext)
 		return err
 	}, nil)
 	if err != nil {
@@ -163,11 +181,12 @@ func (s *Store) markClean(ctx context.Context, mbox, gen int64) error {
 	return nil
 }
 
-// unindexedBlobs returns the blobs of the mailbox's messages without a search_text row,
-// at most limit (-1: all).
-func (s *Store) unindexedBlobs(ctx context.Context, mbox int64, limit int) ([]unindexed, error) {
+// unindexedBlobs returns the blobs of the mailbox's messages from UID from on without a
+// search_text row, at most limit (-1: all).
+func (s *Store) unindexedBlobs(ctx context.Context, mbox, from int64, limit int) ([]unindexed, error) {
 	rows, err := s.rquery(ctx, `SELECT DISTINCT b.id, b.pack, b.off, b.len FROM messages m JOIN blobs b ON b.id = m.blob
-		WHERE m.mailbox = $1 AND NOT EXISTS (SELECT 1 FROM search_text s WHERE s.rowid = m.blob) LIMIT $2`, mbox, limit)
+		WHERE m.mailbox = $1 AND m.uid >= $3 AND NOT EXISTS (SELECT 1 FROM search_text s WHERE s.rowid = m.blob) LIMIT $2`,
+		mbox, limit, from)
 	if err != nil {
 		return nil, fmt.Errorf("search index: %w", err)
 	}

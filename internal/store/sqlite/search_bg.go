@@ -13,11 +13,11 @@ import (
 // Its last pass marks the mailbox clean in search_state, as a search does, so searches
 // and TextUnindexed skip the check for unindexed blobs.
 func (s *Store) indexSome(ctx context.Context, mbox store.MailboxID, limit int) (bool, error) {
-	gen, clean, err := s.searchState(ctx, int64(mbox))
-	if err != nil || gen == clean {
+	st, err := s.searchState(ctx, int64(mbox))
+	if err != nil || st.clean() {
 		return false, err
 	}
-	todo, err := s.unindexedBlobs(ctx, int64(mbox), limit+1)
+	todo, err := s.unindexedBlobs(ctx, int64(mbox), st.mark, limit+1)
 	if err != nil {
 		return false, err
 	}
@@ -28,7 +28,7 @@ func (s *Store) indexSome(ctx context.Context, mbox store.MailboxID, limit int) 
 	if err := s.indexAll(ctx, todo); err != nil || more {
 		return more, err
 	}
-	return false, s.markClean(ctx, int64(mbox), gen)
+	return false, s.markClean(ctx, int64(mbox), st)
 }
 
 // behindMailboxes is the background indexer's start-up scan (store.BehindFunc): the

@@ -22,8 +22,8 @@ func (s *Store) TextUnindexed(ctx context.Context, acct store.AccountRef, mbox s
 	if limit <= 0 {
 		return 0, nil
 	}
-	var gen, clean int64
-	err := s.rrow(ctx, `SELECT gen, clean FROM search_state WHERE mailbox = $1`, int64(mbox)).Scan(&gen, &clean)
+	var gen, clean, mark int64
+	err := s.rrow(ctx, `SELECT gen, clean, mark FROM search_state WHERE mailbox = $1`, int64(mbox)).Scan(&gen, &clean, &mark)
 	switch {
 	case err == nil && gen == clean:
 		return 0, nil
@@ -31,8 +31,8 @@ func (s *Store) TextUnindexed(ctx context.Context, acct store.AccountRef, mbox s
 		return 0, fmt.Errorf("text unindexed: %w", err)
 	}
 	var n int
-	err = s.rrow(ctx, `SELECT count(*) FROM (SELECT 1 FROM messages m WHERE m.mailbox = $1
-		AND NOT EXISTS (SELECT 1 FROM search_text s WHERE s.rowid = m.blob) LIMIT $2)`, int64(mbox), limit).Scan(&n)
+	err = s.rrow(ctx, `SELECT count(*) FROM (SELECT 1 FROM messages m WHERE m.mailbox = $1 AND m.uid >= $3
+		AND NOT EXISTS (SELECT 1 FROM search_text s WHERE s.rowid = m.blob) LIMIT $2)`, int64(mbox), limit, mark).Scan(&n)
 	if err != nil {
 		return 0, fmt.Errorf("text unindexed: %w", err)
 	}
