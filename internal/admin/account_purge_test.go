@@ -3,6 +3,7 @@ package admin_test
 import (
 	"context"
 	"errors"
+	"strings"
 	"testing"
 
 	"mailgrid/internal/admin"
@@ -12,7 +13,8 @@ import (
 
 // TestDeleteAccountRunsPurgers: deleting an account (through the scoped view the API and
 // console use) runs every AccountPurger with the account's ref once its directory row is
-// gone; a failing purger does not stop the others and its error is reported.
+// gone; a failing purger does not stop the others, its error is reported, and the
+// deletion (which happened) is audited with it.
 func TestDeleteAccountRunsPurgers(t *testing.T) {
 	f := newFixture(t)
 	ctx := context.Background()
@@ -46,5 +48,20 @@ func TestDeleteAccountRunsPurgers(t *testing.T) {
 	}
 	if len(got) != 1 || got[0] != admin.Ref(f.userA2) {
 		t.Fatalf("purger saw %+v", got)
+	}
+	// Both deletions are in the audit log: the first with the purger's failure.
+	es, err := sys.Audit(ctx, directory.AuditQuery{Action: "account.delete"})
+	if err != nil || len(es) != 2 {
+		t.Fatalf("audit: %+v, %v; want two entries", es, err)
+	}
+	byTarget := map[string]string{}
+	for _, e := range es {
+		byTarget[e.Target] = e.Detail
+	}
+	if d, ok := byTarget[f.userA.Address.String()]; !ok || !strings.Contains(d, "incomplete") || !strings.Contains(d, broken.Error()) {
+		t.Errorf("audit of the incomplete deletion: %q (found %v)", d, ok)
+	}
+	if d, ok := byTarget[f.userA2.Address.String()]; !ok || d != "" {
+		t.Errorf("audit of the complete deletion: %q (found %v)", d, ok)
 	}
 }

@@ -92,7 +92,9 @@ func (c *Scoped) UpdateAccount(ctx context.Context, domain string, id int64, u d
 	return a, nil
 }
 
-// DeleteAccount removes account id of domain and its mail.
+// DeleteAccount removes account id of domain, its mail and its state elsewhere
+// (Service.DeleteAccount). A deletion whose later steps failed once the directory row was
+// gone is still recorded, with the failure as its detail: the account is deleted.
 func (c *Scoped) DeleteAccount(ctx context.Context, domain string, id int64) error {
 	t, err := c.account(ctx, domain, id)
 	if err != nil {
@@ -102,6 +104,9 @@ func (c *Scoped) DeleteAccount(ctx context.Context, domain string, id int64) err
 		return err
 	}
 	if err := c.s.DeleteAccount(ctx, t.Address); err != nil {
+		if _, gerr := c.s.Dir.AccountByID(ctx, t.Address.Domain, t.ID); errors.Is(gerr, directory.ErrNotFound) {
+			c.Record(ctx, "account.delete", t.Address.Domain, t.Address.String(), "incomplete: "+err.Error())
+		}
 		return err
 	}
 	c.Record(ctx, "account.delete", t.Address.Domain, t.Address.String(), "")
