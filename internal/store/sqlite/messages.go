@@ -55,10 +55,10 @@ func scanMessage(sc scanner) (store.Message, error) {
 // Messages implements store.Store. Pages are read one query at a time, so a concurrent
 // change may or may not be seen by a later page; each message is reported at most once
 // and always in UID order. With q.NoMeta the meta column is not read and Meta is nil.
+// The page query joins the mailbox's owner, so only an empty first page needs the
+// separate ownership check (a FETCH of one message is one query, not two).
 func (s *Store) Messages(ctx context.Context, acct store.AccountRef, mbox store.MailboxID, q store.Query, fn func(store.Message) error) error {
-	if err := s.ownMailbox(ctx, acct, mbox); err != nil {
-		return err
-	}
+	first := true
 	lo, hi := int64(max(q.MinUID, 1)), int64(q.MaxUID)
 	if q.MaxUID == 0 {
 		hi = math.MaxUint32
@@ -69,10 +69,14 @@ func (s *Store) Messages(ctx context.Context, acct store.AccountRef, mbox store.
 		if q.Limit > 0 {
 			n = min(n, left)
 		}
-		page, err := s.messagePage(ctx, int64(mbox), lo, hi, int64(q.ChangedSince), n, q.NoMeta)
+		page, err := s.messagePage(ctx, acct, int64(mbox), lo, hi, int64(q.ChangedSince), n, q.NoMeta)
 		if err != nil {
 			return err
 		}
+		if first && len(page) == 0 {
+			return s.ownMailbox(ctx, acct, mbox) // ErrNotFound, or an empty answer
+		}
+		first = false
 		for _, m := range page {
 			if err := fn(m); err != nil {
 				return err
@@ -91,14 +95,15 @@ func (s *Store) Messages(ctx context.Context, acct store.AccountRef, mbox store.
 	return nil
 }
 
-func (s *Store) messagePage(ctx context.Context, mbox, lo, hi, since int64, n int, noMeta bool) ([]store.Message, error) {
+func (s *Store) messagePage(ctx context.Context, acct store.AccountRef, mbox, lo, hi, since int64, n int, noMeta bool) ([]store.Message, error) {
 	cols := msgCols
 	if noMeta {
 		cols = msgColsNoMeta
 	}
-	rows, err := s.rquery(ctx, `SELECT `+cols+` FROM messages m JOIN blobs b ON b.id = m.blob
-		WHERE m.mailbox = $1 AND m.uid >= $2 AND m.uid <= $3 AND m.modseq > $4 ORDER BY m.uid LIMIT $5`,
-		mbox, lo, hi, since, n)
+	rows, err := s.rquery(ctx, `SELECT `+cols+` FROM mailboxes x JOIN messages m ON m.mailbox = x.id JOIN blobs b ON b.id = m.blob
+		WHERE x.id = $1 AND x.domain = $6 AND x.account = $7 AND m.uid >= $2 AND m.uid <= $3 AND m.modseq > $4
+		ORDER BY m.uid LIMIT $5`,
+		mbox, lo, hi, since, n, acct.Domain, acct.ID)
 	if err != nil {
 		return nil, fmt.Errorf("messages: %w", err)
 	}
