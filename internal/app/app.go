@@ -54,6 +54,8 @@ type System struct {
 
 	dkimOnce sync.Once
 	dkim     dkimkeys.Keys // DKIMKeys
+
+	purge purgeHandles // the stores the account and domain purgers opened (purge_stores.go)
 }
 
 // localShards is the embedded shape's store.Shards: one shard, "local".
@@ -141,7 +143,7 @@ func (s *System) DKIMKeys() dkimkeys.Keys {
 
 // Close closes everything opened, in reverse order.
 func (s *System) Close() error {
-	var errs []error
+	errs := []error{s.purge.close()}
 	for i := len(s.closers) - 1; i >= 0; i-- {
 		errs = append(errs, s.closers[i]())
 	}

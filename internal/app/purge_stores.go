@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sync"
 
 	"mailgrid/internal/contacts"
 	"mailgrid/internal/fetch"
@@ -13,8 +14,8 @@ import (
 )
 
 // What an account and a domain leave in the stores beside the directory and the mail
-// shards, and how their deletion reaches them. Each store is opened for the call and
-// closed after it, as purgeDomainState does: the CLI deletes without a running server,
+// shards, and how their deletion reaches them. Each store is opened at its first use
+// and kept until System.Close (purgeHandles): the CLI deletes without a running server,
 // and a server's own handles see the rows gone (SQLite and PostgreSQL share the data
 // between processes and nodes).
 //
@@ -69,45 +70,87 @@ func (s *System) purgeDomainStores(ctx context.Context, domain string) error {
 	)
 }
 
-func (s *System) withFilterState(ctx context.Context, fn func(filterState) error) error {
-	db, err := s.openFilterState(ctx)
-	if err != nil {
-		return fmt.Errorf("filter state: %w", err)
+// purgeHandles are the stores the purgers opened, kept open until System.Close so that
+// deleting many accounts (a cluster's pools, SQLite's opening checks) opens each once.
+type purgeHandles struct {
+	mu       sync.Mutex
+	filter   filterState
+	contacts contacts.Store
+	sched    schedule.Store
+	fetch    fetch.Store
+}
+
+// close closes the handles opened so far.
+func (h *purgeHandles) close() error {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	var errs []error
+	for _, c := range []interface{ Close() error }{h.filter, h.contacts, h.sched, h.fetch} {
+		if c != nil {
+			errs = append(errs, c.Close())
+		}
 	}
-	if err := errors.Join(fn(db), db.Close()); err != nil {
+	h.filter, h.contacts, h.sched, h.fetch = nil, nil, nil, nil
+	return errors.Join(errs...)
+}
+
+// handle returns *slot, opening it first when it is not open yet.
+func handle[T any](h *purgeHandles, slot *T, isOpen func(T) bool, open func() (T, error)) (T, error) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if isOpen(*slot) {
+		return *slot, nil
+	}
+	v, err := open()
+	if err != nil {
+		return v, err
+	}
+	*slot = v
+	return v, nil
+}
+
+func (s *System) withFilterState(ctx context.Context, fn func(filterState) error) error {
+	db, err := handle(&s.purge, &s.purge.filter, func(v filterState) bool { return v != nil },
+		func() (filterState, error) { return s.openFilterState(ctx) })
+	if err == nil {
+		err = fn(db)
+	}
+	if err != nil {
 		return fmt.Errorf("filter state: %w", err)
 	}
 	return nil
 }
 
 func (s *System) withContactsStore(ctx context.Context, fn func(contacts.Store) error) error {
-	cs, err := s.openContacts(ctx)
-	if err != nil {
-		return fmt.Errorf("address books: %w", err)
+	cs, err := handle(&s.purge, &s.purge.contacts, func(v contacts.Store) bool { return v != nil },
+		func() (contacts.Store, error) { return s.openContacts(ctx) })
+	if err == nil {
+		err = fn(cs)
 	}
-	if err := errors.Join(fn(cs), cs.Close()); err != nil {
+	if err != nil {
 		return fmt.Errorf("address books: %w", err)
 	}
 	return nil
 }
 
 func (s *System) withScheduleStore(fn func(schedule.Store) error) error {
-	st, err := s.openSchedule()
-	if err != nil {
-		return fmt.Errorf("scheduled sends: %w", err)
+	st, err := handle(&s.purge, &s.purge.sched, func(v schedule.Store) bool { return v != nil }, s.openSchedule)
+	if err == nil {
+		err = fn(st)
 	}
-	if err := errors.Join(fn(st), st.Close()); err != nil {
+	if err != nil {
 		return fmt.Errorf("scheduled sends: %w", err)
 	}
 	return nil
 }
 
 func (s *System) withFetchStore(ctx context.Context, fn func(fetch.Store) error) error {
-	st, err := s.openFetch(ctx)
-	if err != nil {
-		return fmt.Errorf("external accounts: %w", err)
+	st, err := handle(&s.purge, &s.purge.fetch, func(v fetch.Store) bool { return v != nil },
+		func() (fetch.Store, error) { return s.openFetch(ctx) })
+	if err == nil {
+		err = fn(st)
 	}
-	if err := errors.Join(fn(st), st.Close()); err != nil {
+	if err != nil {
 		return fmt.Errorf("external accounts: %w", err)
 	}
 	return nil

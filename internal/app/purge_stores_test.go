@@ -102,7 +102,7 @@ func testDeleteAccountPurges(t *testing.T, s *System) {
 	})
 }
 
-func addAccount(t *testing.T, s *System, addr string) directory.Account {
+func addAccount(t testing.TB, s *System, addr string) directory.Account {
 	t.Helper()
 	a, err := s.Admin.AddAccount(context.Background(), directory.NewAccount{Address: mail.MustParse(addr), Password: "pw-secret-1"})
 	if err != nil {
@@ -126,7 +126,7 @@ func tokenHash(a directory.Account, kind string) []byte {
 }
 
 // seedAccountState gives a one of everything fullState counts.
-func seedAccountState(t *testing.T, s *System, a directory.Account) {
+func seedAccountState(t testing.TB, s *System, a directory.Account) {
 	t.Helper()
 	ctx := context.Background()
 	ref := admin.Ref(a)
@@ -179,7 +179,7 @@ func seedAccountState(t *testing.T, s *System, a directory.Account) {
 
 // accountState counts what a (by its ID; a session and token by the secrets
 // seedAccountState gave the address) has in each place.
-func accountState(t *testing.T, s *System, a directory.Account) stateCount {
+func accountState(t testing.TB, s *System, a directory.Account) stateCount {
 	t.Helper()
 	ctx := context.Background()
 	ref := admin.Ref(a)
@@ -230,7 +230,7 @@ func accountState(t *testing.T, s *System, a directory.Account) stateCount {
 }
 
 // present is 1 when get finds its row, 0 when it answers directory.ErrNotFound.
-func present(t *testing.T, get func() error) int {
+func present(t testing.TB, get func() error) int {
 	t.Helper()
 	switch err := get(); {
 	case err == nil:
@@ -243,7 +243,7 @@ func present(t *testing.T, get func() error) int {
 	}
 }
 
-func withContacts(t *testing.T, s *System, fn func(contacts.Store) error) {
+func withContacts(t testing.TB, s *System, fn func(contacts.Store) error) {
 	t.Helper()
 	if err := s.withContactsStore(context.Background(), fn); err != nil {
 		t.Fatal(err)
