@@ -141,6 +141,7 @@ type filterState interface {
 	filter.DomainRules
 	filter.DomainSwitches
 	filter.AccountDocs
+	filter.AccountDeleter // account deletion (purge_stores.go)
 	Close() error
 }
 

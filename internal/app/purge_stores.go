@@ -8,7 +8,6 @@ import (
 
 	"mailgrid/internal/contacts"
 	"mailgrid/internal/fetch"
-	"mailgrid/internal/filter"
 	"mailgrid/internal/schedule"
 	"mailgrid/internal/store"
 )
@@ -34,13 +33,7 @@ import (
 // the failures are reported together.
 func (s *System) purgeAccountState(ctx context.Context, acct store.AccountRef) error {
 	return errors.Join(
-		s.withFilterState(ctx, func(db filterState) error {
-			ad, ok := db.(filter.AccountDeleter)
-			if !ok {
-				return fmt.Errorf("%T cannot delete an account", db)
-			}
-			return ad.DeleteAccount(ctx, acct)
-		}),
+		s.withFilterState(ctx, func(db filterState) error { return db.DeleteAccount(ctx, acct) }),
 		s.withContactsStore(ctx, func(cs contacts.Store) error { return cs.DeleteAccount(ctx, acct.Domain, acct.ID) }),
 		s.withScheduleStore(func(st schedule.Store) error {
 			_, err := st.DeleteOwner(ctx, schedule.Owner{Domain: acct.Domain, Account: acct.ID})
