@@ -145,7 +145,7 @@ func (s *session) readLiteral(h literalHeader, dst io.Writer) (hasNUL bool, err 
 	if err != nil {
 		return false, err
 	}
-	buf := make([]byte, 32<<10)
+	buf := make([]byte, max(min(h.size, 32<<10), 512)) // a 1 KiB message needs no 32 KiB buffer
 	for {
 		n, rerr := r.Read(buf)
 		if n > 0 {

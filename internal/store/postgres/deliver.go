@@ -58,7 +58,7 @@ func (s *Store) Deliver(ctx context.Context, d store.Delivery) ([]store.Delivery
 		b.date = time.Now()
 	}
 	h := sha256.New()
-	if _, err := io.Copy(h, io.NewSectionReader(d.Body, 0, d.Body.Size())); err != nil {
+	if _, err := io.CopyBuffer(h, io.NewSectionReader(d.Body, 0, d.Body.Size()), hashBuffer(d.Body.Size())); err != nil {
 		return nil, fmt.Errorf("deliver: read body: %w", err)
 	}
 	h.Sum(b.sum[:0])
@@ -217,4 +217,10 @@ func parseMeta(body store.Body) ([]byte, error) {
 		return nil, err
 	}
 	return json.Marshal(info)
+}
+
+// hashBuffer is the copy buffer for hashing a body of size bytes: io.Copy would take 32
+// KiB for every message, most of which are a few KiB.
+func hashBuffer(size int64) []byte {
+	return make([]byte, max(min(size, 32<<10), 512))
 }

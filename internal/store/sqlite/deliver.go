@@ -35,7 +35,7 @@ func (s *Store) Deliver(ctx context.Context, d store.Delivery) ([]store.Delivery
 	}
 	req := &blobReq{body: d.Body}
 	h := sha256.New()
-	if _, err := io.Copy(h, io.NewSectionReader(d.Body, 0, d.Body.Size())); err != nil {
+	if _, err := io.CopyBuffer(h, io.NewSectionReader(d.Body, 0, d.Body.Size()), hashBuffer(d.Body.Size())); err != nil {
 		return nil, fmt.Errorf("deliver: read body: %w", err)
 	}
 	h.Sum(req.sum[:0])
@@ -136,4 +136,10 @@ func parseMeta(body store.Body) ([]byte, error) {
 		return nil, err
 	}
 	return json.Marshal(info)
+}
+
+// hashBuffer is the copy buffer for hashing a body of size bytes: io.Copy would take 32
+// KiB for every message, most of which are a few KiB.
+func hashBuffer(size int64) []byte {
+	return make([]byte, max(min(size, 32<<10), 512))
 }

@@ -107,8 +107,8 @@ func (a *appender) append(body store.Body) (blobLoc, error) {
 			return blobLoc{}, err
 		}
 	}
-	if a.buf == nil {
-		a.buf = make([]byte, 256<<10)
+	if int64(len(a.buf)) < min(size, 256<<10) { // sized to the bodies seen: a batch of small ones needs no 256 KiB
+		a.buf = make([]byte, max(min(size, 256<<10), 4<<10))
 	}
 	w := io.NewOffsetWriter(a.p.cur, a.off)
 	n, err := io.CopyBuffer(w, io.NewSectionReader(body, 0, size), a.buf)
