@@ -65,3 +65,39 @@ func TestDeleteAccountRunsPurgers(t *testing.T) {
 		t.Errorf("audit of the complete deletion: %q (found %v)", d, ok)
 	}
 }
+
+// TestDeleteDomainNowRunsPurgers: the immediate domain deletion (no grace) refuses a
+// domain with accounts without force and then purges nothing; with force it runs the
+// AccountPurgers for each account and the DomainPurgers once, before the directory rows.
+func TestDeleteDomainNowRunsPurgers(t *testing.T) {
+	f := newFixture(t)
+	ctx := context.Background()
+	var accts []store.AccountRef
+	var domains []string
+	f.svc.AccountPurgers = []func(context.Context, store.AccountRef) error{func(_ context.Context, a store.AccountRef) error {
+		accts = append(accts, a)
+		return nil
+	}}
+	f.svc.DomainPurgers = []func(context.Context, string) error{func(ctx context.Context, d string) error {
+		if _, err := f.env.Dir.Domain(ctx, d); err != nil {
+			t.Errorf("domain purger ran after the domain's row went: %v", err)
+		}
+		domains = append(domains, d)
+		return nil
+	}}
+	if err := f.svc.DeleteDomain(ctx, "b.example", false); !errors.Is(err, directory.ErrDomainNotEmpty) {
+		t.Fatalf("delete a domain with accounts without force: %v", err)
+	}
+	if len(accts)+len(domains) != 0 {
+		t.Fatalf("a refused deletion purged %v %v", accts, domains)
+	}
+	if err := f.svc.DeleteDomain(ctx, "b.example", true); err != nil {
+		t.Fatal(err)
+	}
+	if len(accts) != 1 || accts[0] != admin.Ref(f.userB) || len(domains) != 1 || domains[0] != "b.example" {
+		t.Fatalf("purgers saw accounts %+v, domains %v", accts, domains)
+	}
+	if _, err := f.env.Dir.Domain(ctx, "b.example"); !errors.Is(err, directory.ErrNotFound) {
+		t.Fatalf("the deleted domain: %v", err)
+	}
+}

@@ -78,8 +78,10 @@ func (s *Service) AddDomain(ctx context.Context, d directory.Domain) (directory.
 	return s.Dir.Domain(ctx, name)
 }
 
-// DeleteDomain removes a domain. Without force it refuses while accounts or aliases exist;
-// with force it deletes every account's mail first, then the domain.
+// DeleteDomain removes a domain at once, without the grace period of MarkDomainDeleted.
+// Without force it refuses while accounts or aliases exist; with force it deletes every
+// account first (DeleteAccount: mail and state elsewhere). Then, as the purge does, the
+// domain's state elsewhere (DomainPurgers), then its directory rows.
 func (s *Service) DeleteDomain(ctx context.Context, name string, force bool) error {
 	name, err := mail.ParseDomain(name)
 	if err != nil {
@@ -88,15 +90,27 @@ func (s *Service) DeleteDomain(ctx context.Context, name string, force bool) err
 	if _, err := s.Dir.Domain(ctx, name); err != nil {
 		return err
 	}
-	if force {
-		accts, err := s.Dir.Accounts(ctx, name)
+	accts, err := s.Dir.Accounts(ctx, name)
+	if err != nil {
+		return err
+	}
+	if !force {
+		aliases, err := s.Dir.Aliases(ctx, name)
 		if err != nil {
 			return err
 		}
-		for _, a := range accts {
-			if err := s.DeleteAccount(ctx, a.Address); err != nil {
-				return fmt.Errorf("delete %s: %w", a.Address, err)
-			}
+		if n := len(accts) + len(aliases); n > 0 {
+			return fmt.Errorf("%w: %q has %d accounts and %d aliases", directory.ErrDomainNotEmpty, name, len(accts), len(aliases))
+		}
+	}
+	for _, a := range accts {
+		if err := s.DeleteAccount(ctx, a.Address); err != nil {
+			return fmt.Errorf("delete %s: %w", a.Address, err)
+		}
+	}
+	for _, p := range s.DomainPurgers {
+		if err := p(ctx, name); err != nil {
+			return fmt.Errorf("delete %s: %w", name, err)
 		}
 	}
 	return s.Dir.DeleteDomain(ctx, name, force)
