@@ -21,7 +21,8 @@
 //	                   meta (JSON)
 //	expunged           tombstones: (mailbox, UID) -> modseq of the expunge
 //	blobs              sha256 -> size, refs (reference count), freed_at
-//	blob_parts         (blob, part) -> bytea of PartSize bytes (the last one shorter)
+//	blob_parts         (blob, part) -> bytea of PartSize bytes (the last one shorter),
+//	                   compressed with lz4 where the server has it (schema 9), else pglz
 //	search_text        blob -> folded header and body text, pg_trgm GIN indexes (search.go;
 //	                   filled lazily by SearchText and in the background, search_bg.go;
 //	                   needs the pg_trgm extension, trusted)

@@ -270,16 +270,24 @@ func (w *wtx) importBlobs(bodies []importBody) (ids map[[sha256.Size]byte]int64,
 	for i, b := range small {
 		shas[i], sizes[i], data[i], refs[i] = b.sum[:], b.Size(), b.data, carriers[b.sum]
 	}
+	// The blob rows first (small), then their parts through COPY: the bodies travel once,
+	// straight into blob_parts (an INSERT from unnest of a bytea array copied each body
+	// through the array, the row set and a hash join before storing it).
 	fresh := map[[sha256.Size]byte]int64{}
-	if err := w.scanBlobIDs(fresh, `WITH d AS (SELECT * FROM unnest($1::bytea[], $2::bigint[], $3::bytea[], $4::bigint[]) AS d(sha, size, data, refs)),
-			b AS (INSERT INTO blobs (sha256, size, refs, freed_at) SELECT sha, size, refs, NULL FROM d
-				ON CONFLICT (sha256) DO NOTHING RETURNING id, sha256),
-			p AS (INSERT INTO blob_parts (blob, part, data) SELECT b.id, 0, d.data FROM b JOIN d ON d.sha = b.sha256)
-		SELECT id, sha256 FROM b`, shas, sizes, data, refs); err != nil {
+	if err := w.scanBlobIDs(fresh, `INSERT INTO blobs (sha256, size, refs, freed_at)
+		SELECT sha, size, refs, NULL FROM unnest($1::bytea[], $2::bigint[], $3::bigint[]) AS d(sha, size, refs)
+		ON CONFLICT (sha256) DO NOTHING RETURNING id, sha256`, shas, sizes, refs); err != nil {
 		return nil, nil, err
 	}
 	if len(fresh) != n {
 		return nil, nil, errRetry // some were stored by a concurrent transaction meanwhile
+	}
+	parts := make([][]any, n)
+	for i, b := range small {
+		parts[i] = []any{fresh[b.sum], int32(0), data[i]}
+	}
+	if _, err := w.copyFrom("blob_parts", []string{"blob", "part", "data"}, pgx.CopyFromRows(parts)); err != nil {
+		return nil, nil, fmt.Errorf("import blob parts: %w", err)
 	}
 	for sum, id := range fresh {
 		ids[sum], preset[id] = id, carriers[sum]
