@@ -32,7 +32,8 @@
 //
 // Drivers: schedule/sqlite (embedded, DATA/schedule/schedule.db) and schedule/postgres
 // (a cluster: schema "schedule" in the directory database); both pass
-// schedule/scheduletest.
+// schedule/scheduletest, and both run the statements of schedule/sqlstore (written once
+// over internal/sqlkit), keeping only the schema and Lease's locking to themselves.
 package schedule
 
 import (
