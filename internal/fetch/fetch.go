@@ -33,7 +33,9 @@
 //     the Settings page; a failed run is retried on the next interval.
 //
 // Drivers: fetch/sqlite (embedded, DATA/fetch) and fetch/postgres (the cluster's directory
-// database); both pass the conformance suite in fetch/fetchtest.
+// database); both pass the conformance suite in fetch/fetchtest, and both run the
+// statements of fetch/sqlstore (written once over internal/sqlkit), keeping the schema,
+// Forget and their locking to themselves.
 package fetch
 
 import (
