@@ -23,7 +23,8 @@
 //
 // Every change is a job handed to one committer goroutine. The committer takes every job
 // waiting, runs them all in ONE transaction (each inside its own SAVEPOINT, so a job that
-// fails is rolled back alone) and answers all callers after the single commit. The disk
+// fails is rolled back alone; a job alone in its batch needs none, the transaction is its
+// savepoint) and answers all callers after the single commit. The disk
 // does a few hundred to a few thousand fsyncs per second; twenty concurrent deliveries
 // sharing one commit turn that into thousands of deliveries per second.
 //
