@@ -22,7 +22,9 @@
 //     naming its line, and Store.Import adds a batch in one transaction.
 //
 // Drivers: contacts/sqlite (embedded, DATA/contacts) and contacts/postgres (the cluster's
-// directory database); both pass the conformance suite in contacts/contactstest.
+// directory database); both pass the conformance suite in contacts/contactstest, and both
+// run the statements of contacts/sqlstore (written once over internal/sqlkit), keeping the
+// schema, the list encoding, Import and SetEditors to themselves.
 package contacts
 
 import (

@@ -12,8 +12,10 @@
 //	          is Unix seconds; kind 1 is a group
 //	book_editors (domain, account)   the group book's permitted editors
 //
-// Every statement names the book (domain, account) beside the contact ID, so another
-// book's IDs are not found. A write is durable when its method returns nil; Import is
+// The statements and row scanning are contacts/sqlstore's, shared with contacts/sqlite;
+// this package holds the schema, opening, the array lists, COLLATE "C", Import (COPY) and
+// SetEditors (unnest). Every statement names the book (domain, account) beside the contact
+// ID, so another book's IDs are not found. A write is durable when its method returns nil; Import is
 // one transaction (CopyFrom). Migrations are versioned in contacts.schema_migrations
 // (pgkit.Migrations).
 //
@@ -22,15 +24,14 @@ package postgres
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"time"
 
 	"github.com/jackc/pgx/v5"
-	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"mailgrid/internal/contacts"
+	"mailgrid/internal/contacts/sqlstore"
 	"mailgrid/internal/pgkit"
 )
 
@@ -76,8 +77,8 @@ type Options struct {
 // DB is the address books in PostgreSQL. It is safe for concurrent use by any number of
 // nodes.
 type DB struct {
+	*sqlstore.Store
 	pool *pgxpool.Pool
-	now  func() time.Time
 }
 
 var _ contacts.Store = (*DB)(nil)
@@ -95,7 +96,10 @@ func Open(ctx context.Context, dsn string, opt Options) (*DB, error) {
 		pool.Close()
 		return nil, fmt.Errorf("contacts/postgres: %w", err)
 	}
-	return &DB{pool: pool, now: opt.Now}, nil
+	c := pgkit.Conn(pool)
+	// The keys compare with COLLATE "C", the byte order the SQLite driver uses.
+	st := &sqlstore.Store{Name: "contacts/postgres", R: c, W: c, Now: opt.Now, Lists: arrays{}, Collate: ` COLLATE "C"`}
+	return &DB{Store: st, pool: pool}, nil
 }
 
 // Close releases the pool.
@@ -104,180 +108,33 @@ func (d *DB) Close() error {
 	return nil
 }
 
-const columns = "id, name, emails, phones, note, updated, kind, members"
+// arrays stores a list as a text[] ('{}' for none: the columns are NOT NULL).
+type arrays struct{}
 
-func scan(sc pgx.Row) (contacts.Contact, error) {
-	var c contacts.Contact
-	var updated int64
-	if err := sc.Scan(&c.ID, &c.Name, &c.Emails, &c.Phones, &c.Note, &updated, &c.Kind, &c.Members); err != nil {
-		return c, err
-	}
-	if len(c.Members) == 0 {
-		c.Members = nil
-	}
-	if len(c.Emails) == 0 {
-		c.Emails = nil
-	}
-	if len(c.Phones) == 0 {
-		c.Phones = nil
-	}
-	c.Updated = time.Unix(updated, 0)
-	return c, nil
-}
-
-func nonNil(s []string) []string {
+func (arrays) Value(s []string) any {
 	if s == nil {
 		return []string{}
 	}
 	return s
 }
 
-// row is the stored values of a prepared c after domain and account.
-func (d *DB) row(b contacts.Book, c contacts.Contact) []any {
-	nk, ek := contacts.SortKeys(c)
-	return []any{b.Domain, b.Account, c.Name, nonNil(c.Emails), nonNil(c.Phones), c.Note, nk, ek, contacts.SearchKey(c), d.now().Unix(),
-		int(c.Kind), nonNil(c.Members)}
-}
-
-var rowColumns = []string{"domain", "account", "name", "emails", "phones", "note", "name_key", "email_key", "search", "updated", "kind", "members"}
-
-// kindSQL is the condition of a KindFilter.
-func kindSQL(k contacts.KindFilter) string {
-	switch k {
-	case contacts.OnlyIndividuals:
-		return " AND kind = 0"
-	case contacts.OnlyGroups:
-		return " AND kind = 1"
-	}
-	return ""
-}
-
-// List implements contacts.Store. The keys compare with COLLATE "C", the byte order the
-// SQLite driver uses.
-func (d *DB) List(ctx context.Context, b contacts.Book, q contacts.Query) ([]contacts.Contact, error) {
-	query := "SELECT " + columns + " FROM contacts WHERE domain = $1 AND account = $2"
-	args := []any{b.Domain, b.Account}
-	query += kindSQL(q.Kinds)
-	if q.Search != "" {
-		query += ` AND search LIKE $3 ESCAPE '\'`
-		args = append(args, contacts.LikePattern(q.Search))
-	}
-	if q.Order == contacts.ByEmail {
-		query += ` ORDER BY email_key = '', email_key COLLATE "C", name_key COLLATE "C", id`
-	} else {
-		query += ` ORDER BY name_key COLLATE "C", email_key COLLATE "C", id`
-	}
-	if q.Limit > 0 {
-		query += fmt.Sprintf(" LIMIT %d", q.Limit)
-	}
-	rows, err := d.pool.Query(ctx, query, args...)
-	if err != nil {
-		return nil, fmt.Errorf("contacts/postgres: list: %w", err)
-	}
-	defer rows.Close()
-	var out []contacts.Contact
-	for rows.Next() {
-		c, err := scan(rows)
-		if err != nil {
-			return nil, fmt.Errorf("contacts/postgres: list: %w", err)
-		}
-		out = append(out, c)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("contacts/postgres: list: %w", err)
-	}
-	return out, nil
-}
-
-// Get implements contacts.Store.
-func (d *DB) Get(ctx context.Context, b contacts.Book, id int64) (contacts.Contact, error) {
-	c, err := scan(d.pool.QueryRow(ctx, "SELECT "+columns+" FROM contacts WHERE domain = $1 AND account = $2 AND id = $3", b.Domain, b.Account, id))
-	if errors.Is(err, pgx.ErrNoRows) {
-		return c, contacts.ErrNotFound
-	}
-	if err != nil {
-		return c, fmt.Errorf("contacts/postgres: get: %w", err)
-	}
-	return c, nil
-}
-
-// Add implements contacts.Store.
-func (d *DB) Add(ctx context.Context, b contacts.Book, c contacts.Contact) (int64, error) {
-	c, err := contacts.Prepare(c)
-	if err != nil {
-		return 0, err
-	}
-	var id int64
-	err = d.pool.QueryRow(ctx, `INSERT INTO contacts (domain, account, name, emails, phones, note, name_key, email_key, search, updated, kind, members)
-VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) RETURNING id`, d.row(b, c)...).Scan(&id)
-	if err != nil {
-		return 0, fmt.Errorf("contacts/postgres: add: %w", err)
-	}
-	return id, nil
-}
-
-// Update implements contacts.Store.
-func (d *DB) Update(ctx context.Context, b contacts.Book, c contacts.Contact) error {
-	id := c.ID
-	c, err := contacts.Prepare(c)
-	if err != nil {
-		return err
-	}
-	tag, err := d.pool.Exec(ctx, `UPDATE contacts SET name = $3, emails = $4, phones = $5, note = $6, name_key = $7, email_key = $8, search = $9, updated = $10,
-kind = $11, members = $12 WHERE domain = $1 AND account = $2 AND id = $13`, append(d.row(b, c), id)...)
-	return oneRow(tag, err, "update")
-}
-
-// Delete implements contacts.Store.
-func (d *DB) Delete(ctx context.Context, b contacts.Book, id int64) error {
-	tag, err := d.pool.Exec(ctx, "DELETE FROM contacts WHERE domain = $1 AND account = $2 AND id = $3", b.Domain, b.Account, id)
-	return oneRow(tag, err, "delete")
-}
-
-func oneRow(tag pgconn.CommandTag, err error, what string) error {
-	if err != nil {
-		return fmt.Errorf("contacts/postgres: %s: %w", what, err)
-	}
-	if tag.RowsAffected() == 0 {
-		return contacts.ErrNotFound
-	}
-	return nil
-}
+func (arrays) Dest(p *[]string) any { return p }
 
 // Import implements contacts.Store: every contact is validated first, then one COPY.
 func (d *DB) Import(ctx context.Context, b contacts.Book, cs []contacts.Contact) error {
-	if len(cs) > contacts.MaxImport {
-		return fmt.Errorf("%w: more than %d contacts in one import", contacts.ErrInvalid, contacts.MaxImport)
+	prepared, err := sqlstore.Prepare(cs)
+	if err != nil {
+		return err
 	}
-	rows := make([][]any, len(cs))
-	for i, c := range cs {
-		c, err := contacts.Prepare(c)
-		if err != nil {
-			return fmt.Errorf("contact %d: %w", i+1, err)
-		}
-		rows[i] = d.row(b, c)
+	rows := make([][]any, len(prepared))
+	for i, c := range prepared {
+		rows[i] = d.Row(b, c)
 	}
 	// A single COPY is atomic: all rows or none.
-	if _, err := d.pool.CopyFrom(ctx, pgx.Identifier{"contacts"}, rowColumns, pgx.CopyFromRows(rows)); err != nil {
+	if _, err := d.pool.CopyFrom(ctx, pgx.Identifier{"contacts"}, sqlstore.Columns, pgx.CopyFromRows(rows)); err != nil {
 		return fmt.Errorf("contacts/postgres: import: %w", err)
 	}
 	return nil
-}
-
-// Editors implements contacts.Store.
-func (d *DB) Editors(ctx context.Context, domain string) ([]int64, error) {
-	rows, err := d.pool.Query(ctx, "SELECT account FROM book_editors WHERE domain = $1 ORDER BY account", domain)
-	if err != nil {
-		return nil, fmt.Errorf("contacts/postgres: editors: %w", err)
-	}
-	ids, err := pgx.CollectRows(rows, pgx.RowTo[int64])
-	if err != nil {
-		return nil, fmt.Errorf("contacts/postgres: editors: %w", err)
-	}
-	if len(ids) == 0 {
-		return nil, nil
-	}
-	return ids, nil
 }
 
 // SetEditors implements contacts.Store: the list is replaced in one transaction.
@@ -298,39 +155,6 @@ func (d *DB) SetEditors(ctx context.Context, domain string, ids []int64) error {
 	})
 	if err != nil {
 		return fmt.Errorf("contacts/postgres: set editors: %w", err)
-	}
-	return nil
-}
-
-// DeleteAccount implements contacts.Store.
-func (d *DB) DeleteAccount(ctx context.Context, domain string, account int64) error {
-	if err := contacts.CheckDeleteAccount(domain, account); err != nil {
-		return err
-	}
-	return d.deleteWhere(ctx, "delete account", "domain = $1 AND account = $2", domain, account)
-}
-
-// DeleteDomain implements contacts.Store.
-func (d *DB) DeleteDomain(ctx context.Context, domain string) error {
-	if domain == "" {
-		return fmt.Errorf("%w: delete domain: no domain named", contacts.ErrInvalid)
-	}
-	return d.deleteWhere(ctx, "delete domain", "domain = $1", domain)
-}
-
-// deleteWhere deletes the contacts and editors rows that where selects, in one
-// transaction.
-func (d *DB) deleteWhere(ctx context.Context, what, where string, args ...any) error {
-	err := pgx.BeginFunc(ctx, d.pool, func(tx pgx.Tx) error {
-		for _, table := range []string{"contacts", "book_editors"} {
-			if _, err := tx.Exec(ctx, "DELETE FROM "+table+" WHERE "+where, args...); err != nil {
-				return fmt.Errorf("%s: %w", table, err)
-			}
-		}
-		return nil
-	})
-	if err != nil {
-		return fmt.Errorf("contacts/postgres: %s: %w", what, err)
 	}
 	return nil
 }

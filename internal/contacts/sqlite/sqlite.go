@@ -10,6 +10,8 @@
 //	          lower-cased copies the orders and the search use; kind 1 is a group
 //	book_editors (domain, account)   the group book's permitted editors
 //
+// The statements and row scanning are contacts/sqlstore's, shared with contacts/postgres;
+// this package holds the schema, opening, the newline-joined lists, Import and SetEditors.
 // Every statement names the book (domain, account) beside the contact ID, so another
 // book's IDs are not found. Opening, durability and migrations are internal/sqlitekit's:
 // WAL, synchronous=FULL, one writer connection with BEGIN IMMEDIATE, a read pool,
@@ -28,6 +30,7 @@ import (
 	"time"
 
 	"mailgrid/internal/contacts"
+	"mailgrid/internal/contacts/sqlstore"
 	"mailgrid/internal/sqlitekit"
 )
 
@@ -69,9 +72,8 @@ type Options struct {
 
 // DB is the address books of one node. It is safe for concurrent use.
 type DB struct {
-	kit      *sqlitekit.DB
-	wdb, rdb *sql.DB // kit.Write, kit.Read
-	now      func() time.Time
+	*sqlstore.Store
+	kit *sqlitekit.DB
 }
 
 var _ contacts.Store = (*DB)(nil)
@@ -92,193 +94,60 @@ func Open(ctx context.Context, opt Options) (*DB, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &DB{kit: kit, wdb: kit.Write, rdb: kit.Read, now: opt.Now}, nil
+	st := &sqlstore.Store{Name: "contacts/sqlite", R: kit.Reader(), W: kit.Writer(), Now: opt.Now, Lists: joined{}}
+	return &DB{Store: st, kit: kit}, nil
 }
 
 // Close closes the databases.
 func (d *DB) Close() error { return d.kit.Close() }
 
-const columns = "id, name, emails, phones, note, updated, kind, members"
+// joined stores a list as its elements joined by newlines ("" for none; Validate
+// refuses newlines in them).
+type joined struct{}
 
-func scan(sc interface{ Scan(...any) error }) (contacts.Contact, error) {
-	var c contacts.Contact
-	var emails, phones, members string
-	var updated int64
-	if err := sc.Scan(&c.ID, &c.Name, &emails, &phones, &c.Note, &updated, &c.Kind, &members); err != nil {
-		return c, err
-	}
-	c.Emails, c.Phones, c.Members = split(emails), split(phones), split(members)
-	c.Updated = time.Unix(updated, 0)
-	return c, nil
-}
+func (joined) Value(s []string) any { return strings.Join(s, "\n") }
+func (joined) Dest(p *[]string) any { return (*splitter)(p) }
 
-func split(s string) []string {
-	if s == "" {
-		return nil
-	}
-	return strings.Split(s, "\n")
-}
+// splitter is a Scan destination (database/sql's Scanner) for a joined list.
+type splitter []string
 
-// row is the stored values of c (prepared) in the column order of insertSQL's $3...$12.
-func (d *DB) row(c contacts.Contact) []any {
-	nk, ek := contacts.SortKeys(c)
-	return []any{c.Name, strings.Join(c.Emails, "\n"), strings.Join(c.Phones, "\n"), c.Note, nk, ek, contacts.SearchKey(c), d.now().Unix(),
-		int(c.Kind), strings.Join(c.Members, "\n")}
-}
-
-const insertSQL = `INSERT INTO contacts (domain, account, name, emails, phones, note, name_key, email_key, search, updated, kind, members)
-VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) RETURNING id`
-
-// kindSQL is the condition of a KindFilter.
-func kindSQL(k contacts.KindFilter) string {
-	switch k {
-	case contacts.OnlyIndividuals:
-		return " AND kind = 0"
-	case contacts.OnlyGroups:
-		return " AND kind = 1"
+func (l *splitter) Scan(src any) error {
+	var s string
+	switch v := src.(type) {
+	case string:
+		s = v
+	case []byte:
+		s = string(v)
+	default:
+		return fmt.Errorf("contacts/sqlite: list column holds %T", src)
 	}
-	return ""
-}
-
-// List implements contacts.Store.
-func (d *DB) List(ctx context.Context, b contacts.Book, q contacts.Query) ([]contacts.Contact, error) {
-	query := "SELECT " + columns + " FROM contacts WHERE domain = $1 AND account = $2"
-	args := []any{b.Domain, b.Account}
-	query += kindSQL(q.Kinds)
-	if q.Search != "" {
-		query += ` AND search LIKE $3 ESCAPE '\'`
-		args = append(args, contacts.LikePattern(q.Search))
-	}
-	if q.Order == contacts.ByEmail {
-		query += " ORDER BY email_key = '', email_key, name_key, id"
-	} else {
-		query += " ORDER BY name_key, email_key, id"
-	}
-	if q.Limit > 0 {
-		query += fmt.Sprintf(" LIMIT %d", q.Limit)
-	}
-	rows, err := d.rdb.QueryContext(ctx, query, args...)
-	if err != nil {
-		return nil, fmt.Errorf("contacts/sqlite: list: %w", err)
-	}
-	defer rows.Close() //nolint:errcheck // rows.Err below reports failures
-	var out []contacts.Contact
-	for rows.Next() {
-		c, err := scan(rows)
-		if err != nil {
-			return nil, fmt.Errorf("contacts/sqlite: list: %w", err)
-		}
-		out = append(out, c)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("contacts/sqlite: list: %w", err)
-	}
-	return out, nil
-}
-
-// Get implements contacts.Store.
-func (d *DB) Get(ctx context.Context, b contacts.Book, id int64) (contacts.Contact, error) {
-	c, err := scan(d.rdb.QueryRowContext(ctx, "SELECT "+columns+" FROM contacts WHERE domain = $1 AND account = $2 AND id = $3", b.Domain, b.Account, id))
-	if errors.Is(err, sql.ErrNoRows) {
-		return c, contacts.ErrNotFound
-	}
-	if err != nil {
-		return c, fmt.Errorf("contacts/sqlite: get: %w", err)
-	}
-	return c, nil
-}
-
-// Add implements contacts.Store.
-func (d *DB) Add(ctx context.Context, b contacts.Book, c contacts.Contact) (int64, error) {
-	c, err := contacts.Prepare(c)
-	if err != nil {
-		return 0, err
-	}
-	var id int64
-	if err := d.wdb.QueryRowContext(ctx, insertSQL, append([]any{b.Domain, b.Account}, d.row(c)...)...).Scan(&id); err != nil {
-		return 0, fmt.Errorf("contacts/sqlite: add: %w", err)
-	}
-	return id, nil
-}
-
-// Update implements contacts.Store.
-func (d *DB) Update(ctx context.Context, b contacts.Book, c contacts.Contact) error {
-	id := c.ID
-	c, err := contacts.Prepare(c)
-	if err != nil {
-		return err
-	}
-	res, err := d.wdb.ExecContext(ctx, `UPDATE contacts SET name = $3, emails = $4, phones = $5, note = $6, name_key = $7, email_key = $8, search = $9, updated = $10,
-kind = $11, members = $12 WHERE domain = $1 AND account = $2 AND id = $13`, append(append([]any{b.Domain, b.Account}, d.row(c)...), id)...)
-	return oneRow(res, err, "update")
-}
-
-// Delete implements contacts.Store.
-func (d *DB) Delete(ctx context.Context, b contacts.Book, id int64) error {
-	res, err := d.wdb.ExecContext(ctx, "DELETE FROM contacts WHERE domain = $1 AND account = $2 AND id = $3", b.Domain, b.Account, id)
-	return oneRow(res, err, "delete")
-}
-
-func oneRow(res sql.Result, err error, what string) error {
-	if err != nil {
-		return fmt.Errorf("contacts/sqlite: %s: %w", what, err)
-	}
-	n, err := res.RowsAffected()
-	if err != nil {
-		return fmt.Errorf("contacts/sqlite: %s: %w", what, err)
-	}
-	if n == 0 {
-		return contacts.ErrNotFound
+	*l = nil
+	if s != "" {
+		*l = strings.Split(s, "\n")
 	}
 	return nil
 }
 
 // Import implements contacts.Store: every contact is validated before the transaction.
-func (d *DB) Import(ctx context.Context, b contacts.Book, cs []contacts.Contact) (err error) {
-	if len(cs) > contacts.MaxImport {
-		return fmt.Errorf("%w: more than %d contacts in one import", contacts.ErrInvalid, contacts.MaxImport)
-	}
-	prepared := make([]contacts.Contact, len(cs))
-	for i, c := range cs {
-		if prepared[i], err = contacts.Prepare(c); err != nil {
-			return fmt.Errorf("contact %d: %w", i+1, err)
-		}
+func (d *DB) Import(ctx context.Context, b contacts.Book, cs []contacts.Contact) error {
+	prepared, err := sqlstore.Prepare(cs)
+	if err != nil {
+		return err
 	}
 	return d.kit.Tx(ctx, func(tx *sql.Tx) error {
-		stmt, err := tx.PrepareContext(ctx, insertSQL)
+		stmt, err := tx.PrepareContext(ctx, sqlstore.InsertSQL)
 		if err != nil {
 			return fmt.Errorf("contacts/sqlite: import: %w", err)
 		}
 		defer stmt.Close() //nolint:errcheck // closed with the transaction
 		for _, c := range prepared {
 			var id int64
-			if err := stmt.QueryRowContext(ctx, append([]any{b.Domain, b.Account}, d.row(c)...)...).Scan(&id); err != nil {
+			if err := stmt.QueryRowContext(ctx, d.Row(b, c)...).Scan(&id); err != nil {
 				return fmt.Errorf("contacts/sqlite: import: %w", err)
 			}
 		}
 		return nil
 	})
-}
-
-// Editors implements contacts.Store.
-func (d *DB) Editors(ctx context.Context, domain string) ([]int64, error) {
-	rows, err := d.rdb.QueryContext(ctx, "SELECT account FROM book_editors WHERE domain = $1 ORDER BY account", domain)
-	if err != nil {
-		return nil, fmt.Errorf("contacts/sqlite: editors: %w", err)
-	}
-	defer rows.Close() //nolint:errcheck // rows.Err is checked
-	var ids []int64
-	for rows.Next() {
-		var id int64
-		if err := rows.Scan(&id); err != nil {
-			return nil, fmt.Errorf("contacts/sqlite: editors: %w", err)
-		}
-		ids = append(ids, id)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("contacts/sqlite: editors: %w", err)
-	}
-	return ids, nil
 }
 
 // SetEditors implements contacts.Store: the list is replaced in one transaction.
@@ -294,35 +163,6 @@ func (d *DB) SetEditors(ctx context.Context, domain string, ids []int64) error {
 		for _, id := range ids {
 			if _, err := tx.ExecContext(ctx, "INSERT INTO book_editors (domain, account) VALUES ($1, $2)", domain, id); err != nil {
 				return fmt.Errorf("contacts/sqlite: set editors: %w", err)
-			}
-		}
-		return nil
-	})
-}
-
-// DeleteAccount implements contacts.Store.
-func (d *DB) DeleteAccount(ctx context.Context, domain string, account int64) error {
-	if err := contacts.CheckDeleteAccount(domain, account); err != nil {
-		return err
-	}
-	return d.deleteWhere(ctx, "delete account", "domain = $1 AND account = $2", domain, account)
-}
-
-// DeleteDomain implements contacts.Store.
-func (d *DB) DeleteDomain(ctx context.Context, domain string) error {
-	if domain == "" {
-		return fmt.Errorf("%w: delete domain: no domain named", contacts.ErrInvalid)
-	}
-	return d.deleteWhere(ctx, "delete domain", "domain = $1", domain)
-}
-
-// deleteWhere deletes the contacts and editors rows that where selects, in one
-// transaction.
-func (d *DB) deleteWhere(ctx context.Context, what, where string, args ...any) error {
-	return d.kit.Tx(ctx, func(tx *sql.Tx) error {
-		for _, table := range []string{"contacts", "book_editors"} {
-			if _, err := tx.ExecContext(ctx, "DELETE FROM "+table+" WHERE "+where, args...); err != nil {
-				return fmt.Errorf("contacts/sqlite: %s: %s: %w", what, table, err)
 			}
 		}
 		return nil
