@@ -6,7 +6,8 @@ package main
 // session of the user idles on node 1. Printed: messages copied per second over the
 // whole command and over the move itself (movetimeline.go: start-up apart), a timeline of
 // the journal's updates, the fence (writes blocked), deliveries accepted and deferred
-// (4xx) during the move, and what the IMAP session got.
+// (4xx) during the move, the CPU time of the mover process and of PostgreSQL (pgcpu.go),
+// and what the IMAP session got.
 
 import (
 	"bufio"
@@ -105,10 +106,17 @@ func runMove(bin, adminDSN, dnsAddr string) (err error) {
 	}
 	time.Sleep(500 * time.Millisecond)
 	load := loadAvg()
+	pg, err := watchPGCPU(adminDSN, names) // pgcpu.go
+	if err != nil {
+		stop.Store(true)
+		wg.Wait()
+		return err
+	}
 	run, err := runMover(bin, n1.cfg, user, "s2")
+	pgCPU, perr := pg.stop()
 	stop.Store(true)
 	wg.Wait()
-	if err != nil {
+	if err = errors.Join(err, perr); err != nil {
 		return err
 	}
 	if e, ok := seedErr.Load().(error); ok {
@@ -131,6 +139,8 @@ func runMove(bin, adminDSN, dnsAddr string) (err error) {
 	run.printTimeline()
 	fmt.Printf("  the mover process (whole command, start-up included): %.0f ms CPU = %.0f cpu-µs/msg (PostgreSQL's not counted)\n",
 		float64(run.cpu.Microseconds())/1000, float64(run.cpu.Microseconds())/float64(max(m.Messages, 1)))
+	fmt.Printf("  PostgreSQL meanwhile (every backend of the three databases: the mover's, and the nodes' serving the load and IMAP): %.0f ms CPU = %.0f cpu-µs/msg\n",
+		float64(pgCPU.Microseconds())/1000, float64(pgCPU.Microseconds())/float64(max(m.Messages, 1)))
 	fmt.Printf("  during the move: %d deliveries accepted, %d deferred with 4xx (retried); IMAP session: %s\n",
 		accepted.Load(), deferred.Load(), imap)
 	return nil
