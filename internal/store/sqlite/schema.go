@@ -182,6 +182,21 @@ BEGIN
 	UPDATE search_state SET gen = gen + 1, mark = min(mark, NEW.uid) WHERE mailbox = NEW.mailbox;
 END;
 `,
+	// 9: the mark also rises while mail keeps coming in (version 8 raised it only when no
+	// message came in between a check's start and its end, so a busy mailbox kept
+	// reading everything): epoch counts the inserts below the mailbox's UIDNEXT (an
+	// import's; deliveries, APPEND, COPY and MOVE take UIDNEXT itself, saved after the
+	// insert), and a check raises the mark to the UIDNEXT it read when epoch is unchanged.
+	`
+ALTER TABLE search_state ADD COLUMN epoch INTEGER NOT NULL DEFAULT 0;
+DROP TRIGGER search_state_add;
+CREATE TRIGGER search_state_add AFTER INSERT ON messages
+BEGIN
+	UPDATE search_state SET gen = gen + 1, mark = min(mark, NEW.uid),
+		epoch = epoch + (NEW.uid < (SELECT uidnext FROM mailboxes WHERE id = NEW.mailbox))
+	WHERE mailbox = NEW.mailbox;
+END;
+`,
 }
 
 // migrate brings the database to the newest schema in one immediate transaction, so two

@@ -135,9 +135,10 @@ func (s *Store) indexMailbox(ctx context.Context, mbox int64) error {
 
 // textState is a mailbox's search_state with its UIDNEXT, read in one statement: gen
 // counts the messages added, clean is the gen up to which every message was found
-// indexed, and every message with a UID below mark is indexed (schema version 8).
+// indexed, every message with a UID below mark is indexed (schema version 8), and epoch
+// counts the inserts below UIDNEXT (version 9).
 type textState struct {
-	gen, done, mark, uidNext int64
+	gen, done, mark, epoch, uidNext int64
 }
 
 func (t textState) clean() bool { return t.gen == t.done }
@@ -146,16 +147,16 @@ func (t textState) clean() bool { return t.gen == t.done }
 // additions count.
 func (s *Store) searchState(ctx context.Context, mbox int64) (textState, error) {
 	var t textState
-	const q = `SELECT st.gen, st.clean, st.mark, mb.uidnext FROM search_state st JOIN mailboxes mb ON mb.id = st.mailbox
-		WHERE st.mailbox = $1`
-	err := s.rrow(ctx, q, mbox).Scan(&t.gen, &t.done, &t.mark, &t.uidNext)
+	const q = `SELECT st.gen, st.clean, st.mark, st.epoch, mb.uidnext FROM search_state st
+		JOIN mailboxes mb ON mb.id = st.mailbox WHERE st.mailbox = $1`
+	err := s.rrow(ctx, q, mbox).Scan(&t.gen, &t.done, &t.mark, &t.epoch, &t.uidNext)
 	if errors.Is(err, sql.ErrNoRows) {
 		_, err = s.c.do(ctx, func(w *wtx) error {
 			_, err := w.exec(`INSERT INTO search_state (mailbox) VALUES ($1) ON CONFLICT (mailbox) DO NOTHING`, mbox)
 			return err
 		}, nil)
 		if err == nil {
-			err = s.rrow(ctx, q, mbox).Scan(&t.gen, &t.done, &t.mark, &t.uidNext)
+			err = s.rrow(ctx, q, mbox).Scan(&t.gen, &t.done, &t.mark, &t.epoch, &t.uidNext)
 		}
 	}
 	if err != nil {
@@ -165,14 +166,15 @@ func (s *Store) searchState(ctx context.Context, mbox int64) (textState, error) 
 }
 
 // markClean records that every message counted up to st.gen (read before the check for
-// unindexed blobs) is indexed and, when no message was added since (gen unchanged: all
-// writes are committer jobs, and an insert bumps gen in its own transaction), that every
-// UID below st.uidNext is: the mark rises. A message added meanwhile keeps the mark,
-// which its insert may have lowered.
+// unindexed blobs) is indexed and that every UID below st.uidNext is: the mark rises to
+// it. Messages added since took UIDs from st.uidNext on, unless one was inserted below
+// UIDNEXT (an import): that bumped epoch, and the mark, which its insert may have
+// lowered, stays (all writes are committer jobs; an insert counts in its own transaction).
 func (s *Store) markClean(ctx context.Context, mbox int64, st textState) error {
 	_, err := s.c.do(ctx, func(w *wtx) error {
-		_, err := w.exec(`UPDATE search_state SET clean = $2, mark = CASE WHEN gen = $2 THEN max(mark, $3) ELSE mark END
-			WHERE mailbox = $1 AND clean < $2`, mbox, st.gen, st.uidNext)
+		_, err := w.exec(`UPDATE search_state SET clean = max(clean, $2),
+			mark = CASE WHEN epoch = $4 THEN max(mark, $3) ELSE mark END WHERE mailbox = $1`,
+			mbox, st.gen, st.uidNext, st.epoch)
 		return err
 	}, nil)
 	if err != nil {

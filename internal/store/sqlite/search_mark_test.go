@@ -1,7 +1,9 @@
 package sqlite
 
 import (
+	"strings"
 	"testing"
+	"time"
 
 	"mailgrid/internal/store"
 )
@@ -41,4 +43,74 @@ func TestTextIndexMark(t *testing.T) {
 	if m := mark(); m != 5 {
 		t.Fatalf("mark after the next search: %d, want 5", m)
 	}
+}
+
+// TestTextIndexMarkUnderDeliveries: a check that ends after another delivery still
+// raises the mark to the UIDNEXT it started with (schema version 9: a busy mailbox
+// otherwise read everything on every check), but not after an import below UIDNEXT; and
+// every message stays findable.
+func TestTextIndexMarkUnderDeliveries(t *testing.T) {
+	s := openAt(t, t.TempDir(), nil, 0)
+	s.idx.Close() // no background checks: the test runs them
+	ctx := t.Context()
+	ensure(t, s, acctA)
+	inbox := deliver(t, s, []byte("Subject: a\r\n\r\napple\r\n"), acctA)[0].Mailbox
+	mark := func() int64 {
+		t.Helper()
+		var m int64
+		if err := s.rdb.QueryRowContext(ctx, `SELECT mark FROM search_state WHERE mailbox = $1`, int64(inbox)).Scan(&m); err != nil {
+			t.Fatal(err)
+		}
+		return m
+	}
+	// check runs one background check, with during() between its start and its mark.
+	check := func(during func()) {
+		t.Helper()
+		st, err := s.searchState(ctx, int64(inbox))
+		if err != nil {
+			t.Fatal(err)
+		}
+		todo, err := s.unindexedBlobs(ctx, int64(inbox), st.mark, -1)
+		if err == nil {
+			during()
+			err = s.indexAll(ctx, todo)
+		}
+		if err == nil {
+			err = s.markClean(ctx, int64(inbox), st)
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	find := func(needle string, want store.UID) {
+		t.Helper()
+		if got, err := s.SearchText(ctx, acctA, inbox, store.TextQuery{Needle: needle}); err != nil || len(got) != 1 || got[0] != want {
+			t.Fatalf("SearchText(%q) = %v, %v; want [%d]", needle, got, err, want)
+		}
+	}
+	check(func() { deliver(t, s, []byte("Subject: b\r\n\r\nbanana\r\n"), acctA) }) // UID 2 comes in
+	if m := mark(); m != 2 {
+		t.Fatalf("mark after a check that saw a delivery come in: %d, want 2", m)
+	}
+	find("banana", 2)
+	find("apple", 1)
+
+	// An import below UIDNEXT during a check: the mark goes down to it and stays there.
+	if _, err := s.c.do(ctx, func(w *wtx) error {
+		_, err := w.exec(`UPDATE mailboxes SET uidnext = 10 WHERE id = $1`, int64(inbox))
+		return err
+	}, nil); err != nil {
+		t.Fatal(err)
+	}
+	before := mark()
+	check(func() {
+		if err := s.ImportMessages(ctx, acctA, inbox, []store.ImportMessage{{UID: 5, ModSeq: 1,
+			InternalDate: time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC), Body: strings.NewReader("Subject: c\r\n\r\ncherry\r\n")}}); err != nil {
+			t.Fatal(err)
+		}
+	})
+	if m := mark(); m > 5 || m > before {
+		t.Fatalf("mark after an import of UID 5 during a check: %d (was %d), want it not raised past 5", m, before)
+	}
+	find("cherry", 5)
 }
