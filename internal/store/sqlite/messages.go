@@ -172,6 +172,9 @@ func (s *Store) StoreFlags(ctx context.Context, acct store.AccountRef, mbox stor
 				return err
 			}
 		}
+		if len(res.Changed) == 0 {
+			return nil // nothing changed: the counters neither (one statement less)
+		}
 		return w.saveCounters(m)
 	}, nil)
 	return res, err
