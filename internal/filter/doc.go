@@ -52,9 +52,10 @@
 // trainer trains from the user's Junk moves.
 //
 // Persistent state the built-in mailets need is behind interfaces declared here and
-// implemented by drivers (internal/filter/sqlite): Settings (spam levels), SieveScripts,
-// Vacations, bayes.TokenStore per account (Tokens), the Quarantine of held messages,
-// BlockLists, DomainRules and TrainLog. Built-in mailets live in internal/filter/mailets;
+// implemented by drivers (internal/filter/sqlite, internal/filter/postgres; both pass
+// filter/statetest and share the statements of internal/filter/sqlstore): Settings (spam
+// levels), SieveScripts, Vacations, bayes.TokenStore per account (Tokens), the Quarantine
+// of held messages, BlockLists, DomainRules and TrainLog. Built-in mailets live in internal/filter/mailets;
 // the external-filter mailets in internal/filter/milter and internal/filter/httphook.
 //
 // Concurrency: Chains is built at start-up and then only read; it is safe for concurrent

@@ -13,7 +13,8 @@ import (
 )
 
 // The persistent state of the built-in mailets. Drivers implement these interfaces
-// (internal/filter/sqlite for the embedded shape); every call names the tenant and the
+// (internal/filter/sqlite for the embedded shape, internal/filter/postgres for a
+// cluster; most of their SQL is internal/filter/sqlstore's); every call names the tenant and the
 // account (store.AccountRef), as the store does. A method that returns nil has durably
 // committed its change.
 

@@ -13,7 +13,8 @@ import (
 )
 
 // Conn is pool as a sqlkit.DB, for the statements a shared store package
-// (engine-neutral, see internal/sqlkit) runs on both engines. Its Tx is pgx.BeginFunc.
+// (engine-neutral, see internal/sqlkit) runs on both engines. Its Tx rolls back with
+// Rollback (bounded, detached from a cancelled ctx) when fn fails or panics.
 func Conn(pool *pgxpool.Pool) sqlkit.DB { return poolConn{conn{pool}, pool} }
 
 // querier is what *pgxpool.Pool and pgx.Tx have in common.
@@ -43,8 +44,28 @@ type poolConn struct {
 	pool *pgxpool.Pool
 }
 
-func (p poolConn) Tx(ctx context.Context, fn func(sqlkit.Conn) error) error {
-	return pgx.BeginFunc(ctx, p.pool, func(tx pgx.Tx) error { return fn(conn{tx}) })
+func (p poolConn) Tx(ctx context.Context, fn func(sqlkit.Conn) error) (err error) {
+	tx, err := p.pool.Begin(ctx)
+	if err != nil {
+		return fmt.Errorf("begin: %w", err)
+	}
+	done := false
+	defer func() {
+		if done {
+			return
+		}
+		if rerr := Rollback(tx); rerr != nil {
+			err = errors.Join(err, rerr)
+		}
+	}()
+	if err := fn(conn{tx}); err != nil {
+		return err
+	}
+	done = true // a failed commit ends the transaction too
+	if err := tx.Commit(ctx); err != nil {
+		return fmt.Errorf("commit: %w", err)
+	}
+	return nil
 }
 
 type pgRow struct{ r pgx.Row }
@@ -57,3 +78,6 @@ func (r pgRow) Scan(dest ...any) error {
 	}
 	return err
 }
+
+// TxConn is tx as a sqlkit.Conn, for a shared statement inside a driver's own transaction.
+func TxConn(tx pgx.Tx) sqlkit.Conn { return conn{tx} }

@@ -4,52 +4,12 @@ import (
 	"context"
 	"errors"
 	"slices"
-	"strings"
-	"time"
 
 	"github.com/jackc/pgx/v5"
 
 	"mailgrid/internal/filter/bayes"
 	"mailgrid/internal/store"
 )
-
-// SpamLevel implements filter.Settings: the account's level, else its domain's, else
-// bayes.DefaultLevel.
-func (d *DB) SpamLevel(ctx context.Context, acct store.AccountRef) (bayes.Level, error) {
-	var lvl int16
-	err := d.pool.QueryRow(ctx, `SELECT level FROM spam_levels WHERE domain = $1 AND account IN ($2, 0)
-		ORDER BY account DESC LIMIT 1`, acct.Domain, acct.ID).Scan(&lvl)
-	switch {
-	case errors.Is(err, pgx.ErrNoRows):
-		return bayes.DefaultLevel, nil
-	case err != nil:
-		return 0, dbErr("spam level", err)
-	}
-	return bayes.Level(lvl), nil
-}
-
-// SetSpamLevel implements filter.Settings.
-func (d *DB) SetSpamLevel(ctx context.Context, acct store.AccountRef, l *bayes.Level) error {
-	return d.setLevel(ctx, acct.Domain, acct.ID, l)
-}
-
-// SetDomainSpamLevel implements filter.Settings.
-func (d *DB) SetDomainSpamLevel(ctx context.Context, domain string, l *bayes.Level) error {
-	return d.setLevel(ctx, domain, 0, l)
-}
-
-func (d *DB) setLevel(ctx context.Context, domain string, account int64, l *bayes.Level) error {
-	if l == nil {
-		_, err := d.pool.Exec(ctx, `DELETE FROM spam_levels WHERE domain = $1 AND account = $2`, domain, account)
-		return dbErr("spam level", err)
-	}
-	if _, err := l.MarshalText(); err != nil {
-		return err
-	}
-	_, err := d.pool.Exec(ctx, `INSERT INTO spam_levels (domain, account, level) VALUES ($1, $2, $3)
-		ON CONFLICT (domain, account) DO UPDATE SET level = excluded.level`, domain, account, int16(*l))
-	return dbErr("spam level", err)
-}
 
 // Tokens implements filter.Tokens: the account's Bayes training data in bayes_tokens
 // and bayes_totals.
@@ -190,41 +150,4 @@ func (t *tokenStore) forget(ctx context.Context, tx pgx.Tx, tokens []string) err
 			t.acct.Domain, t.acct.ID, tok)
 	}
 	return dbErr("bayes forget", tx.SendBatch(ctx, b).Close())
-}
-
-// TrainedAs implements filter.TrainLog.
-func (d *DB) TrainedAs(ctx context.Context, acct store.AccountRef, blob string) (bayes.Class, bool, error) {
-	var c int16
-	err := d.pool.QueryRow(ctx, `SELECT class FROM bayes_trained WHERE domain = $1 AND account = $2 AND blob = $3`,
-		acct.Domain, acct.ID, blob).Scan(&c)
-	if errors.Is(err, pgx.ErrNoRows) {
-		return 0, false, nil
-	}
-	if err != nil {
-		return 0, false, dbErr("trained", err)
-	}
-	return bayes.Class(c), true, nil
-}
-
-// SetTrained implements filter.TrainLog.
-func (d *DB) SetTrained(ctx context.Context, acct store.AccountRef, blob string, class bayes.Class) error {
-	_, err := d.pool.Exec(ctx, `INSERT INTO bayes_trained (domain, account, blob, class, trained) VALUES ($1, $2, $3, $4, $5)
-		ON CONFLICT (domain, account, blob) DO UPDATE SET class = excluded.class, trained = excluded.trained`,
-		acct.Domain, acct.ID, blob, int16(class), d.now().Unix())
-	return dbErr("set trained", err)
-}
-
-// MarkReplied implements filter.Vacations: the check and the record are one statement,
-// so two deliveries racing for one sender, on one node or two, send one reply (RFC 5230
-// 4.1): the loser's INSERT waits for the winner's row and then finds it too recent.
-func (d *DB) MarkReplied(ctx context.Context, acct store.AccountRef, sender, handle string, now time.Time, period time.Duration) (bool, error) {
-	tag, err := d.pool.Exec(ctx, `INSERT INTO vacation_replies (domain, account, sender, handle, sent)
-		VALUES ($1, $2, $3, $4, $5)
-		ON CONFLICT (domain, account, sender, handle) DO UPDATE SET sent = excluded.sent
-		WHERE vacation_replies.sent <= $6`,
-		acct.Domain, acct.ID, strings.ToLower(sender), handle, now.Unix(), now.Add(-period).Unix())
-	if err != nil {
-		return false, dbErr("vacation", err)
-	}
-	return tag.RowsAffected() > 0, nil
 }

@@ -43,6 +43,11 @@
 // ... FOR UPDATE) before removing a body no copy references, so a body is never removed
 // under a copy being held; a foreign key backs this up.
 //
+// The statements and row scanning of everything but the Bayes tokens, the held bodies and
+// RenameScript are filter/sqlstore's, shared with filter/sqlite; this package holds the
+// schema, opening, the token store, the chunked held bodies, the script lock and the
+// rename.
+//
 // Migrations are versioned in filter.schema_migrations (pgkit.Migrations): nodes starting
 // together apply each step once; a database written by a newer mailgrid is refused.
 package postgres
@@ -54,10 +59,10 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
-	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"mailgrid/internal/filter"
+	"mailgrid/internal/filter/sqlstore"
 	"mailgrid/internal/pgkit"
 )
 
@@ -76,6 +81,7 @@ type Options struct {
 // DB is the filter state in PostgreSQL. It is safe for concurrent use, and any number of
 // DBs (nodes) may work on one database at once.
 type DB struct {
+	*sqlstore.Store
 	pool *pgxpool.Pool
 	log  *slog.Logger
 	now  func() time.Time
@@ -90,6 +96,10 @@ var (
 	_ filter.QuarantineStore = (*DB)(nil)
 	_ filter.BlockLists      = (*DB)(nil)
 	_ filter.DomainRules     = (*DB)(nil)
+	_ filter.DomainSwitches  = (*DB)(nil)
+	_ filter.AccountDocs     = (*DB)(nil)
+	_ filter.DomainDeleter   = (*DB)(nil)
+	_ filter.AccountDeleter  = (*DB)(nil)
 )
 
 // Open connects to the database at dsn (a PostgreSQL URL or key=value string; pool
@@ -109,7 +119,10 @@ func Open(ctx context.Context, dsn string, opt Options) (*DB, error) {
 		pool.Close()
 		return nil, fmt.Errorf("filter/postgres: %w", err)
 	}
-	return &DB{pool: pool, log: opt.Logger, now: opt.Now}, nil
+	c := pgkit.Conn(pool)
+	st := &sqlstore.Store{Name: "filter/postgres", R: c, W: c, Now: opt.Now, LockScripts: lockScripts,
+		JSONParam: "::text::jsonb", JSONText: "::text", DropInTx: dropUnused}
+	return &DB{Store: st, pool: pool, log: opt.Logger, now: opt.Now}, nil
 }
 
 // Close releases the connection pool. Held bodies opened from it fail afterwards.
@@ -145,15 +158,4 @@ func dbErr(what string, err error) error {
 		return nil
 	}
 	return fmt.Errorf("filter/postgres: %s: %w", what, err)
-}
-
-// oneRow turns a change of no row into filter.ErrNotFound.
-func oneRow(tag pgconn.CommandTag, err error, what string) error {
-	if err != nil {
-		return dbErr(what, err)
-	}
-	if tag.RowsAffected() == 0 {
-		return filter.ErrNotFound
-	}
-	return nil
 }

@@ -7,16 +7,14 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"strconv"
-	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5"
 
 	"mailgrid/internal/filter"
-	"mailgrid/internal/mail"
 	"mailgrid/internal/message/body"
 	"mailgrid/internal/pgkit"
+	"mailgrid/internal/sqlkit"
 )
 
 // Hold implements filter.QuarantineStore: the body is read once for its sha256, then one
@@ -63,60 +61,6 @@ func (d *DB) Hold(ctx context.Context, held []filter.Held, b body.Body) ([]filte
 	return out, nil
 }
 
-const heldColumns = `id, domain, account, rcpt, sender, reason, mailet, size, created, blob`
-
-// List implements filter.QuarantineStore.
-func (d *DB) List(ctx context.Context, q filter.QuarantineQuery) ([]filter.Held, error) {
-	where, args := []string{"true"}, []any{}
-	if q.Domain != "" {
-		args = append(args, q.Domain)
-		where = append(where, "domain = $"+strconv.Itoa(len(args)))
-	}
-	if q.Account != 0 {
-		args = append(args, q.Account)
-		where = append(where, "account = $"+strconv.Itoa(len(args)))
-	}
-	limit := ""
-	if q.Limit > 0 {
-		limit = " LIMIT " + strconv.Itoa(q.Limit)
-	}
-	rows, err := d.pool.Query(ctx, `SELECT `+heldColumns+` FROM quarantine WHERE `+strings.Join(where, " AND ")+
-		` ORDER BY id DESC`+limit, args...)
-	if err != nil {
-		return nil, dbErr("quarantine list", err)
-	}
-	out, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (filter.Held, error) { return scanHeld(r) })
-	if err != nil {
-		return nil, dbErr("quarantine list", err)
-	}
-	return out, nil
-}
-
-func scanHeld(s pgx.Row) (filter.Held, error) {
-	var h filter.Held
-	var rcpt, from string
-	var created int64
-	if err := s.Scan(&h.ID, &h.Domain, &h.Account, &rcpt, &from, &h.Reason, &h.Mailet, &h.Size, &created, &h.BlobID); err != nil {
-		if errors.Is(err, pgx.ErrNoRows) {
-			return h, filter.ErrNotFound
-		}
-		return h, err
-	}
-	h.Created = time.Unix(created, 0).UTC()
-	h.Rcpt, _ = mail.Parse(rcpt) // written from a parsed address; "" stays zero
-	h.From, _ = mail.Parse(from)
-	return h, nil
-}
-
-// Get implements filter.QuarantineStore.
-func (d *DB) Get(ctx context.Context, domain string, id int64) (filter.Held, error) {
-	h, err := scanHeld(d.pool.QueryRow(ctx, `SELECT `+heldColumns+` FROM quarantine WHERE domain = $1 AND id = $2`, domain, id))
-	if err != nil && !errors.Is(err, filter.ErrNotFound) {
-		err = dbErr("quarantine", err)
-	}
-	return h, err
-}
-
 // Open implements filter.QuarantineStore. The body's reads run with ctx, so ctx must
 // outlive them. A body of one chunk, most mail, is fetched here.
 func (d *DB) Open(ctx context.Context, domain string, id int64) (filter.HeldBody, error) {
@@ -149,7 +93,7 @@ func (d *DB) Delete(ctx context.Context, domain string, id int64) error {
 		if err != nil {
 			return dbErr("quarantine delete", err)
 		}
-		return dropUnused(ctx, tx, []string{blob})
+		return dropUnused(ctx, pgkit.TxConn(tx), []string{blob})
 	})
 }
 
@@ -167,7 +111,7 @@ func (d *DB) Expire(ctx context.Context, before time.Time) (int, error) {
 			return dbErr("quarantine expire", err)
 		}
 		n = len(blobs)
-		return dropUnused(ctx, tx, blobs)
+		return dropUnused(ctx, pgkit.TxConn(tx), blobs)
 	})
 	return n, err
 }
@@ -175,7 +119,7 @@ func (d *DB) Expire(ctx context.Context, before time.Time) (int, error) {
 // dropUnused removes the held bodies of blobs no quarantine row references. It first
 // locks the bodies (in id order, so two removers cannot deadlock), waiting for a Hold
 // that is adding a copy of one; the DELETE, a new statement, then sees that copy.
-func dropUnused(ctx context.Context, tx pgx.Tx, blobs []string) error {
+func dropUnused(ctx context.Context, tx sqlkit.Conn, blobs []string) error {
 	if len(blobs) == 0 {
 		return nil
 	}

@@ -11,12 +11,9 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
-	"strconv"
-	"strings"
 	"time"
 
 	"mailgrid/internal/filter"
-	"mailgrid/internal/mail"
 	"mailgrid/internal/message/body"
 )
 
@@ -101,67 +98,6 @@ func syncDir(dir string) error {
 
 func (d *DB) blobPath(id string) string { return filepath.Join(d.heldDir, id) }
 
-const heldColumns = `id, domain, account, rcpt, sender, reason, mailet, size, created, blob`
-
-// List implements filter.QuarantineStore.
-func (d *DB) List(ctx context.Context, q filter.QuarantineQuery) ([]filter.Held, error) {
-	where, args := []string{"1 = 1"}, []any{}
-	if q.Domain != "" {
-		args = append(args, q.Domain)
-		where = append(where, "domain = $"+strconv.Itoa(len(args)))
-	}
-	if q.Account != 0 {
-		args = append(args, q.Account)
-		where = append(where, "account = $"+strconv.Itoa(len(args)))
-	}
-	limit := ""
-	if q.Limit > 0 {
-		limit = " LIMIT " + strconv.Itoa(q.Limit)
-	}
-	rows, err := d.rdb.QueryContext(ctx, `SELECT `+heldColumns+` FROM quarantine WHERE `+strings.Join(where, " AND ")+
-		` ORDER BY id DESC`+limit, args...)
-	if err != nil {
-		return nil, dbErr("quarantine list", err)
-	}
-	defer func() {
-		if err := rows.Close(); err != nil {
-			d.log.Warn("filter/sqlite: close rows", "err", err)
-		}
-	}()
-	var out []filter.Held
-	for rows.Next() {
-		h, err := scanHeld(rows)
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, h)
-	}
-	return out, dbErr("quarantine list", rows.Err())
-}
-
-type scanner interface{ Scan(...any) error }
-
-func scanHeld(s scanner) (filter.Held, error) {
-	var h filter.Held
-	var rcpt, from string
-	var created int64
-	if err := s.Scan(&h.ID, &h.Domain, &h.Account, &rcpt, &from, &h.Reason, &h.Mailet, &h.Size, &created, &h.BlobID); err != nil {
-		if errors.Is(err, sql.ErrNoRows) {
-			return h, filter.ErrNotFound
-		}
-		return h, dbErr("quarantine", err)
-	}
-	h.Created = time.Unix(created, 0).UTC()
-	h.Rcpt, _ = mail.Parse(rcpt) // written from a parsed address; "" stays zero
-	h.From, _ = mail.Parse(from)
-	return h, nil
-}
-
-// Get implements filter.QuarantineStore.
-func (d *DB) Get(ctx context.Context, domain string, id int64) (filter.Held, error) {
-	return scanHeld(d.rdb.QueryRowContext(ctx, `SELECT `+heldColumns+` FROM quarantine WHERE domain = $1 AND id = $2`, domain, id))
-}
-
 // Open implements filter.QuarantineStore.
 func (d *DB) Open(ctx context.Context, domain string, id int64) (filter.HeldBody, error) {
 	h, err := d.Get(ctx, domain, id)
@@ -224,6 +160,12 @@ func (d *DB) Expire(ctx context.Context, before time.Time) (int, error) {
 	if err != nil {
 		return 0, err
 	}
+	d.dropBlobs(ctx, blobs)
+	return len(blobs), nil
+}
+
+// dropBlobs removes each of blobs (repeats allowed) that no row references any more.
+func (d *DB) dropBlobs(ctx context.Context, blobs []string) {
 	seen := map[string]bool{}
 	for _, b := range blobs {
 		if !seen[b] {
@@ -231,7 +173,6 @@ func (d *DB) Expire(ctx context.Context, before time.Time) (int, error) {
 			d.dropBlobIfUnused(ctx, b)
 		}
 	}
-	return len(blobs), nil
 }
 
 // dropBlobIfUnused removes a held body no row references. A failure only leaves a file

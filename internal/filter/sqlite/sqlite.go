@@ -1,5 +1,6 @@
 // Package sqlite is the embedded driver of the filter state (package filter's Settings,
-// Tokens, SieveScripts, Vacations and QuarantineStore): one SQLite database, filter.db,
+// Tokens, TrainLog, SieveScripts, Vacations, QuarantineStore, BlockLists, DomainRules,
+// DomainSwitches and AccountDocs): one SQLite database, filter.db,
 // and a directory of held message bodies, beside a store shard's data.
 //
 // Layout (schema.go):
@@ -15,6 +16,10 @@
 //	                  blob)   one row per held copy
 //	held/<sha256>     the held bodies, content-addressed: a message held for several
 //	                  recipients is stored once; the file goes with its last row
+//
+// The statements and row scanning of everything but the Bayes tokens, the held bodies and
+// RenameScript are filter/sqlstore's, shared with filter/postgres; this package holds the
+// schema, opening, the token store, the held-body files and the rename.
 //
 // Every row names its tenant (domain) and account, as the store does: a user moving to
 // another shard takes these rows along (the migration is the cluster's job; this driver
@@ -38,6 +43,7 @@ import (
 	"time"
 
 	"mailgrid/internal/filter"
+	"mailgrid/internal/filter/sqlstore"
 	"mailgrid/internal/sqlitekit"
 )
 
@@ -51,6 +57,7 @@ type Options struct {
 
 // DB is the filter state of one shard. It is safe for concurrent use.
 type DB struct {
+	*sqlstore.Store
 	kit      *sqlitekit.DB
 	wdb, rdb *sql.DB // kit.Write, kit.Read
 	heldDir  string
@@ -62,9 +69,16 @@ type DB struct {
 var (
 	_ filter.Settings        = (*DB)(nil)
 	_ filter.Tokens          = (*DB)(nil)
+	_ filter.TrainLog        = (*DB)(nil)
 	_ filter.SieveScripts    = (*DB)(nil)
 	_ filter.Vacations       = (*DB)(nil)
 	_ filter.QuarantineStore = (*DB)(nil)
+	_ filter.BlockLists      = (*DB)(nil)
+	_ filter.DomainRules     = (*DB)(nil)
+	_ filter.DomainSwitches  = (*DB)(nil)
+	_ filter.AccountDocs     = (*DB)(nil)
+	_ filter.DomainDeleter   = (*DB)(nil)
+	_ filter.AccountDeleter  = (*DB)(nil)
 )
 
 // Open opens (creating if needed) the filter state in opt.Dir.
@@ -91,6 +105,9 @@ func Open(ctx context.Context, opt Options) (*DB, error) {
 		return nil, err
 	}
 	d.kit, d.wdb, d.rdb = kit, kit.Write, kit.Read
+	// The one writer serialises script changes; held bodies are files, removed after a
+	// purge commits (their rows are gone by then).
+	d.Store = &sqlstore.Store{Name: "filter/sqlite", R: kit.Reader(), W: kit.Writer(), Now: opt.Now, DropAfter: d.dropBlobs}
 	return d, nil
 }
 
