@@ -13,6 +13,9 @@
 //     data), written one chunk in memory at a time and read back as an io.ReaderAt that
 //     fetches one chunk per query and caches the last one.
 //   - Rollback (bounded, detached from the caller's context) and SQLSTATE helpers.
+//   - Conn and TxConn: a pool or a transaction as internal/sqlkit's engine-neutral DB and
+//     Conn, so a store's shared statements (contacts/sqlstore, schedule/sqlstore,
+//     fetch/sqlstore, filter/sqlstore) run here as on SQLite through sqlitekit.
 //
 // Only drivers import pgkit (internal/archtest checks it): front-ends and core packages
 // never see SQL.

@@ -23,6 +23,10 @@
 // Tx runs a function in a write transaction, committing when it returns nil and rolling
 // back otherwise (also on panic).
 //
+// Reader and Writer present the two pools as internal/sqlkit's engine-neutral Conn and
+// DB, so a store's shared statements (contacts/sqlstore, schedule/sqlstore,
+// fetch/sqlstore, filter/sqlstore) run here as on PostgreSQL through pgkit.Conn.
+//
 // Only drivers import sqlitekit (internal/archtest checks it): front-ends and core
 // packages never see SQL.
 package sqlitekit
