@@ -84,3 +84,17 @@ func (m Migrations) Apply(ctx context.Context, pool *pgxpool.Pool) (err error) {
 	}
 	return nil
 }
+
+// Open connects to dsn with m.Schema as the search_path (Connect, with tune) and applies
+// m; on a failure the pool is closed. It is how a driver with one schema opens.
+func (m Migrations) Open(ctx context.Context, dsn string, tune func(*pgxpool.Config)) (*pgxpool.Pool, error) {
+	pool, err := Connect(ctx, dsn, m.Schema, tune)
+	if err != nil {
+		return nil, err
+	}
+	if err := m.Apply(ctx, pool); err != nil {
+		pool.Close()
+		return nil, err
+	}
+	return pool, nil
+}

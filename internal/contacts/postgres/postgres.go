@@ -88,12 +88,8 @@ func Open(ctx context.Context, dsn string, opt Options) (*DB, error) {
 	if opt.Now == nil {
 		opt.Now = time.Now
 	}
-	pool, err := pgkit.Connect(ctx, dsn, SchemaName, nil)
+	pool, err := schema().Open(ctx, dsn, nil)
 	if err != nil {
-		return nil, fmt.Errorf("contacts/postgres: %w", err)
-	}
-	if err := schema().Apply(ctx, pool); err != nil {
-		pool.Close()
 		return nil, fmt.Errorf("contacts/postgres: %w", err)
 	}
 	c := pgkit.Conn(pool)

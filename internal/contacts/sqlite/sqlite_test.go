@@ -6,17 +6,13 @@ import (
 	"mailgrid/internal/contacts"
 	"mailgrid/internal/contacts/contactstest"
 	"mailgrid/internal/contacts/sqlite"
+	"mailgrid/internal/sqlitekit/sqlitekittest"
 )
 
 func TestConformance(t *testing.T) {
-	dirs := map[*testing.T]string{}
+	var dirs sqlitekittest.PerTest
 	contactstest.Run(t, func(t *testing.T) contacts.Store {
-		dir, ok := dirs[t]
-		if !ok {
-			dir = t.TempDir()
-			dirs[t] = dir
-		}
-		s, err := sqlite.Open(t.Context(), sqlite.Options{Dir: dir})
+		s, err := sqlite.Open(t.Context(), sqlite.Options{Dir: dirs.Dir(t)})
 		if err != nil {
 			t.Fatal(err)
 		}

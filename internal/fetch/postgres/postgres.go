@@ -85,12 +85,8 @@ var _ fetch.Store = (*DB)(nil)
 
 // Open connects to dsn and brings the fetch schema up to date.
 func Open(ctx context.Context, dsn string) (*DB, error) {
-	pool, err := pgkit.Connect(ctx, dsn, SchemaName, nil)
+	pool, err := schema().Open(ctx, dsn, nil)
 	if err != nil {
-		return nil, fmt.Errorf("fetch/postgres: %w", err)
-	}
-	if err := schema().Apply(ctx, pool); err != nil {
-		pool.Close()
 		return nil, fmt.Errorf("fetch/postgres: %w", err)
 	}
 	c := pgkit.Conn(pool)

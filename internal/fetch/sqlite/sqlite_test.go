@@ -6,17 +6,13 @@ import (
 	"mailgrid/internal/fetch"
 	"mailgrid/internal/fetch/fetchtest"
 	"mailgrid/internal/fetch/sqlite"
+	"mailgrid/internal/sqlitekit/sqlitekittest"
 )
 
 func TestConformance(t *testing.T) {
-	dirs := map[*testing.T]string{}
+	var dirs sqlitekittest.PerTest
 	fetchtest.Run(t, func(t *testing.T) fetch.Store {
-		dir, ok := dirs[t]
-		if !ok {
-			dir = t.TempDir()
-			dirs[t] = dir
-		}
-		s, err := sqlite.Open(t.Context(), sqlite.Options{Dir: dir})
+		s, err := sqlite.Open(t.Context(), sqlite.Options{Dir: dirs.Dir(t)})
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -87,19 +87,12 @@ type DB struct {
 	now  func() time.Time
 }
 
+// The interfaces that need this driver's own methods; sqlstore.Store, embedded, fills
+// the others (asserted there).
 var (
-	_ filter.Settings        = (*DB)(nil)
 	_ filter.Tokens          = (*DB)(nil)
-	_ filter.TrainLog        = (*DB)(nil)
 	_ filter.SieveScripts    = (*DB)(nil)
-	_ filter.Vacations       = (*DB)(nil)
 	_ filter.QuarantineStore = (*DB)(nil)
-	_ filter.BlockLists      = (*DB)(nil)
-	_ filter.DomainRules     = (*DB)(nil)
-	_ filter.DomainSwitches  = (*DB)(nil)
-	_ filter.AccountDocs     = (*DB)(nil)
-	_ filter.DomainDeleter   = (*DB)(nil)
-	_ filter.AccountDeleter  = (*DB)(nil)
 )
 
 // Open connects to the database at dsn (a PostgreSQL URL or key=value string; pool
@@ -111,12 +104,8 @@ func Open(ctx context.Context, dsn string, opt Options) (*DB, error) {
 	if opt.Now == nil {
 		opt.Now = time.Now
 	}
-	pool, err := pgkit.Connect(ctx, dsn, SchemaName, nil)
+	pool, err := schema().Open(ctx, dsn, nil)
 	if err != nil {
-		return nil, fmt.Errorf("filter/postgres: %w", err)
-	}
-	if err := schema().Apply(ctx, pool); err != nil {
-		pool.Close()
 		return nil, fmt.Errorf("filter/postgres: %w", err)
 	}
 	c := pgkit.Conn(pool)

@@ -66,19 +66,12 @@ type DB struct {
 	now      func() time.Time
 }
 
+// The interfaces that need this driver's own methods; sqlstore.Store, embedded, fills
+// the others (asserted there).
 var (
-	_ filter.Settings        = (*DB)(nil)
 	_ filter.Tokens          = (*DB)(nil)
-	_ filter.TrainLog        = (*DB)(nil)
 	_ filter.SieveScripts    = (*DB)(nil)
-	_ filter.Vacations       = (*DB)(nil)
 	_ filter.QuarantineStore = (*DB)(nil)
-	_ filter.BlockLists      = (*DB)(nil)
-	_ filter.DomainRules     = (*DB)(nil)
-	_ filter.DomainSwitches  = (*DB)(nil)
-	_ filter.AccountDocs     = (*DB)(nil)
-	_ filter.DomainDeleter   = (*DB)(nil)
-	_ filter.AccountDeleter  = (*DB)(nil)
 )
 
 // Open opens (creating if needed) the filter state in opt.Dir.

@@ -4,7 +4,6 @@ import (
 	"context"
 	"os"
 	"path/filepath"
-	"sync"
 	"testing"
 	"time"
 
@@ -13,6 +12,7 @@ import (
 	"mailgrid/internal/filter/statetest"
 	"mailgrid/internal/mail"
 	"mailgrid/internal/message/body"
+	"mailgrid/internal/sqlitekit/sqlitekittest"
 )
 
 func open(t *testing.T, dir string) *sqlite.DB {
@@ -32,17 +32,9 @@ func open(t *testing.T, dir string) *sqlite.DB {
 // TestConformance runs the filter-state suite; every handle of one test opens the same
 // directory.
 func TestConformance(t *testing.T) {
-	var mu sync.Mutex
-	dirs := map[*testing.T]string{}
+	var dirs sqlitekittest.PerTest
 	statetest.Run(t, func(t *testing.T) statetest.State {
-		mu.Lock()
-		dir, ok := dirs[t]
-		if !ok {
-			dir = t.TempDir()
-			dirs[t] = dir
-		}
-		mu.Unlock()
-		d, err := sqlite.Open(t.Context(), sqlite.Options{Dir: dir})
+		d, err := sqlite.Open(t.Context(), sqlite.Options{Dir: dirs.Dir(t)})
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -52,6 +52,20 @@ type Store struct {
 	DropAfter func(ctx context.Context, blobs []string)
 }
 
+// The interfaces Store fills by itself; the drivers add the token stores, RenameScript
+// and the held bodies.
+var (
+	_ filter.Settings       = (*Store)(nil)
+	_ filter.TrainLog       = (*Store)(nil)
+	_ filter.Vacations      = (*Store)(nil)
+	_ filter.BlockLists     = (*Store)(nil)
+	_ filter.DomainRules    = (*Store)(nil)
+	_ filter.DomainSwitches = (*Store)(nil)
+	_ filter.AccountDocs    = (*Store)(nil)
+	_ filter.DomainDeleter  = (*Store)(nil)
+	_ filter.AccountDeleter = (*Store)(nil)
+)
+
 // Err wraps a failed statement's error with the driver's name and what was done; nil
 // stays nil.
 func (s *Store) Err(what string, err error) error {

@@ -1,26 +1,18 @@
 package sqlite_test
 
 import (
-	"sync"
 	"testing"
 
 	"mailgrid/internal/schedule"
 	"mailgrid/internal/schedule/scheduletest"
 	"mailgrid/internal/schedule/sqlite"
+	"mailgrid/internal/sqlitekit/sqlitekittest"
 )
 
 func TestConformance(t *testing.T) {
-	var mu sync.Mutex
-	dirs := map[*testing.T]string{}
+	var dirs sqlitekittest.PerTest
 	scheduletest.Run(t, func(t *testing.T) schedule.Store {
-		mu.Lock()
-		dir, ok := dirs[t]
-		if !ok {
-			dir = t.TempDir()
-			dirs[t] = dir
-		}
-		mu.Unlock()
-		s, err := sqlite.Open(t.Context(), sqlite.Options{Dir: dir})
+		s, err := sqlite.Open(t.Context(), sqlite.Options{Dir: dirs.Dir(t)})
 		if err != nil {
 			t.Fatal(err)
 		}
