@@ -50,7 +50,7 @@ func (e *env) withSystem(ctx context.Context, fn func(*app.System) error) error 
 	}
 	// Administration commands log only warnings: their output is the result.
 	log := obs.NewLogger(e.stderr, "warn", cfg.Log.Format)
-	sys, err := app.Open(ctx, cfg, log)
+	sys, err := app.Open(ctx, cfg, log, app.Administration())
 	if err != nil {
 		return err
 	}

@@ -56,6 +56,8 @@ type System struct {
 	dkim     dkimkeys.Keys // DKIMKeys
 
 	purge purgeHandles // the stores the account and domain purgers opened (purge_stores.go)
+
+	admin bool // opened by Administration: an administration command, not a serving node
 }
 
 // localShards is the embedded shape's store.Shards: one shard, "local".
@@ -71,14 +73,27 @@ func (s localShards) Shard(name string) (store.Store, error) {
 	return s.st, nil
 }
 
+// OpenOption adjusts Open.
+type OpenOption func(*System)
+
+// Administration opens the installation for a short-lived administration command (user
+// move, shard drain, listings): the cluster's shard stores run no background text
+// indexer, whose start-up scan would otherwise index mail in the command's process (a
+// move's source, about to be deleted) and be abandoned when it exits. The serving nodes
+// index.
+func Administration() OpenOption { return func(s *System) { s.admin = true } }
+
 // Open opens (creating on first use) the storage of the installation: in cfg.Data for the
 // embedded shape, in PostgreSQL for a cluster node. Both `serve` and the offline CLI use
 // it; SQLite and PostgreSQL both let several processes share the storage.
-func Open(ctx context.Context, cfg config.Config, log *slog.Logger) (*System, error) {
+func Open(ctx context.Context, cfg config.Config, log *slog.Logger, opts ...OpenOption) (*System, error) {
 	if err := os.MkdirAll(cfg.Data, 0o750); err != nil {
 		return nil, fmt.Errorf("data directory: %w", err)
 	}
 	s := &System{Cfg: cfg, Log: log, Bus: bus.New()}
+	for _, o := range opts {
+		o(s)
+	}
 	open := s.openEmbedded
 	if cfg.Clustered() {
 		open = s.openCluster

@@ -43,6 +43,7 @@ func (s *System) openCluster(ctx context.Context) error {
 	}
 	s.closers = append(s.closers, dir.Close)
 	shards := newClusterShards(dir, s.Bus, s.Log)
+	shards.noIndexer = s.admin
 	s.closers = append(s.closers, shards.Close)
 	s.cluster = &clusterParts{dir: dir, shards: shards}
 	s.Dir = clusterDirectory{dir}

@@ -401,3 +401,27 @@ func TestRedactDSN(t *testing.T) {
 		}
 	}
 }
+
+// TestClusterAdministrationNoIndexer: a System opened for an administration command
+// opens its shard stores without the background text indexer; a serving node's have it.
+func TestClusterAdministrationNoIndexer(t *testing.T) {
+	a, dirDSN, _ := twoShardCluster(t)
+	b, err := Open(context.Background(), clusterConfig(t, dirDSN, "b"), obs.Discard(), Administration())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if err := b.Close(); err != nil {
+			t.Error(err)
+		}
+	})
+	for _, s := range []*System{a, b} {
+		if _, err := s.Shards.Shard("s1"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if a.cluster.shards.noIndexer || !b.cluster.shards.noIndexer {
+		t.Fatalf("noIndexer: serving node %v, administration %v; want false, true",
+			a.cluster.shards.noIndexer, b.cluster.shards.noIndexer)
+	}
+}

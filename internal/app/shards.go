@@ -47,11 +47,12 @@ type shardRegistry interface {
 
 // clusterShards opens registered shards on first use and caches them.
 type clusterShards struct {
-	reg    shardRegistry
-	bus    *bus.Bus
-	log    *slog.Logger
-	ctx    context.Context // listeners run under it; cancelled by close
-	cancel context.CancelFunc
+	reg       shardRegistry
+	bus       *bus.Bus
+	log       *slog.Logger
+	noIndexer bool            // the stores run no background text indexer (Administration)
+	ctx       context.Context // listeners run under it; cancelled by close
+	cancel    context.CancelFunc
 
 	mu     sync.Mutex
 	m      map[string]*shardConn
@@ -181,7 +182,7 @@ func (c *clusterShards) connect(ctx context.Context, e *shardConn) error {
 		return fmt.Errorf("shard %q: listen: %w", e.name, r.err)
 	}
 	st, err := storepg.Open(ctx, storepg.Options{DSN: e.dsn, Publisher: c.bus, Origin: r.l.Origin(),
-		MaxConns: shardMaxConns, Logger: c.log.With("shard", e.name)})
+		MaxConns: shardMaxConns, Logger: c.log.With("shard", e.name), NoTextIndexer: c.noIndexer})
 	if err != nil {
 		c.closeListener(e.name, r.l)
 		stop()

@@ -40,6 +40,11 @@ type Options struct {
 	// Lower-case letters, digits and _. Several shards may share a database, one schema
 	// each.
 	Schema string
+	// NoTextIndexer runs no background text indexer (search_bg.go): for short-lived
+	// administration processes (a `user move` would otherwise start scanning the shard
+	// for mailboxes to index and leave the work half done when it exits). Searches still
+	// index what they need; the serving nodes' indexers do the rest.
+	NoTextIndexer bool
 }
 
 // Store is the PostgreSQL store driver. It implements store.Store.
@@ -96,7 +101,9 @@ func Open(ctx context.Context, opt Options) (*Store, error) {
 		return nil, err
 	}
 	s := &Store{pool: pool, log: opt.Logger, origin: opt.Origin, seq: newSequencer(opt.Publisher)}
-	s.idx = store.StartIndexQueue(opt.Logger, s.backgroundIndexer(), s.behindMailboxes)
+	if !opt.NoTextIndexer {
+		s.idx = store.StartIndexQueue(opt.Logger, s.backgroundIndexer(), s.behindMailboxes)
+	}
 	return s, nil
 }
 

@@ -106,3 +106,22 @@ func TestCloseThenCall(t *testing.T) {
 		t.Fatalf("call after Close: %v, want ErrClosed", err)
 	}
 }
+
+// TestNoTextIndexer: a store opened without the background indexer (an administration
+// process) delivers and searches as ever: nothing is indexed behind its back, and a body
+// search indexes what it needs itself.
+func TestNoTextIndexer(t *testing.T) {
+	s := openAt(t, pgtest.DSN(t), Options{NoTextIndexer: true})
+	if s.idx != nil {
+		t.Fatal("NoTextIndexer: the store runs a background indexer")
+	}
+	ensure(t, s, acctA)
+	res := deliver(t, s, []byte("Subject: x\r\n\r\nquokka sighting\r\n"), acctA)[0]
+	uids, err := s.SearchText(t.Context(), acctA, res.Mailbox, store.TextQuery{Needle: "quokka"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(uids) != 1 || uids[0] != res.UID {
+		t.Fatalf("SearchText = %v, want [%d]", uids, res.UID)
+	}
+}
