@@ -118,13 +118,9 @@ func (arrays) Dest(p *[]string) any { return p }
 
 // Import implements contacts.Store: every contact is validated first, then one COPY.
 func (d *DB) Import(ctx context.Context, b contacts.Book, cs []contacts.Contact) error {
-	prepared, err := sqlstore.Prepare(cs)
+	rows, err := d.ImportRows(b, cs)
 	if err != nil {
 		return err
-	}
-	rows := make([][]any, len(prepared))
-	for i, c := range prepared {
-		rows[i] = d.Row(b, c)
 	}
 	// A single COPY is atomic: all rows or none.
 	if _, err := d.pool.CopyFrom(ctx, pgx.Identifier{"contacts"}, sqlstore.Columns, pgx.CopyFromRows(rows)); err != nil {

@@ -130,7 +130,7 @@ func (l *splitter) Scan(src any) error {
 
 // Import implements contacts.Store: every contact is validated before the transaction.
 func (d *DB) Import(ctx context.Context, b contacts.Book, cs []contacts.Contact) error {
-	prepared, err := sqlstore.Prepare(cs)
+	rows, err := d.ImportRows(b, cs)
 	if err != nil {
 		return err
 	}
@@ -140,9 +140,9 @@ func (d *DB) Import(ctx context.Context, b contacts.Book, cs []contacts.Contact)
 			return fmt.Errorf("contacts/sqlite: import: %w", err)
 		}
 		defer stmt.Close() //nolint:errcheck // closed with the transaction
-		for _, c := range prepared {
+		for _, row := range rows {
 			var id int64
-			if err := stmt.QueryRowContext(ctx, d.Row(b, c)...).Scan(&id); err != nil {
+			if err := stmt.QueryRowContext(ctx, row...).Scan(&id); err != nil {
 				return fmt.Errorf("contacts/sqlite: import: %w", err)
 			}
 		}

@@ -72,20 +72,21 @@ func (s *Store) Row(b contacts.Book, c contacts.Contact) []any {
 		int(c.Kind), s.Lists.Value(c.Members)}
 }
 
-// Prepare checks an import's size and prepares each contact (contacts.Prepare), before
-// anything is written.
-func Prepare(cs []contacts.Contact) ([]contacts.Contact, error) {
+// ImportRows checks an import's size and prepares each contact (contacts.Prepare), before
+// anything is written, and returns their Rows.
+func (s *Store) ImportRows(b contacts.Book, cs []contacts.Contact) ([][]any, error) {
 	if len(cs) > contacts.MaxImport {
 		return nil, fmt.Errorf("%w: more than %d contacts in one import", contacts.ErrInvalid, contacts.MaxImport)
 	}
-	prepared := make([]contacts.Contact, len(cs))
+	rows := make([][]any, len(cs))
 	for i, c := range cs {
-		var err error
-		if prepared[i], err = contacts.Prepare(c); err != nil {
+		c, err := contacts.Prepare(c)
+		if err != nil {
 			return nil, fmt.Errorf("contact %d: %w", i+1, err)
 		}
+		rows[i] = s.Row(b, c)
 	}
-	return prepared, nil
+	return rows, nil
 }
 
 func (s *Store) errorf(what string, err error) error {
