@@ -19,6 +19,7 @@ package sqlkit
 import (
 	"context"
 	"errors"
+	"fmt"
 )
 
 // ErrNoRows is the error of Row.Scan when the query returned no row.
@@ -53,6 +54,24 @@ type DB interface {
 	// Tx runs fn in one transaction: committed when fn returns nil, rolled back otherwise.
 	// fn's error is returned as it is.
 	Tx(ctx context.Context, fn func(Conn) error) error
+}
+
+// Base is what a shared store package's Store holds first: Name starts every error
+// ("contacts/sqlite"); R runs the reads that may see the last commit, W every write and
+// the reads a write decides on (on SQLite the read pool and the one writer connection,
+// on PostgreSQL the pool for both).
+type Base struct {
+	Name string
+	R    Conn
+	W    DB
+}
+
+// Err wraps err, a failed statement's error, as "<Name>: <what>: <err>"; nil stays nil.
+func (b *Base) Err(what string, err error) error {
+	if err == nil {
+		return nil
+	}
+	return fmt.Errorf("%s: %s: %w", b.Name, what, err)
 }
 
 // All runs query on c and scans every row with scan.

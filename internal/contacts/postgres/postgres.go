@@ -33,6 +33,7 @@ import (
 	"mailgrid/internal/contacts"
 	"mailgrid/internal/contacts/sqlstore"
 	"mailgrid/internal/pgkit"
+	"mailgrid/internal/sqlkit"
 )
 
 // SchemaName is the PostgreSQL schema holding the address books.
@@ -94,7 +95,7 @@ func Open(ctx context.Context, dsn string, opt Options) (*DB, error) {
 	}
 	c := pgkit.Conn(pool)
 	// The keys compare with COLLATE "C", the byte order the SQLite driver uses.
-	st := &sqlstore.Store{Name: "contacts/postgres", R: c, W: c, Now: opt.Now, Lists: arrays{}, Collate: ` COLLATE "C"`}
+	st := &sqlstore.Store{Base: sqlkit.Base{Name: "contacts/postgres", R: c, W: c}, Now: opt.Now, Lists: arrays{}, Collate: ` COLLATE "C"`}
 	return &DB{Store: st, pool: pool}, nil
 }
 

@@ -32,6 +32,7 @@ import (
 	"mailgrid/internal/contacts"
 	"mailgrid/internal/contacts/sqlstore"
 	"mailgrid/internal/sqlitekit"
+	"mailgrid/internal/sqlkit"
 )
 
 // SchemaVersion is the schema version this code writes (PRAGMA user_version).
@@ -94,7 +95,7 @@ func Open(ctx context.Context, opt Options) (*DB, error) {
 	if err != nil {
 		return nil, err
 	}
-	st := &sqlstore.Store{Name: "contacts/sqlite", R: kit.Reader(), W: kit.Writer(), Now: opt.Now, Lists: joined{}}
+	st := &sqlstore.Store{Base: sqlkit.Base{Name: "contacts/sqlite", R: kit.Reader(), W: kit.Writer()}, Now: opt.Now, Lists: joined{}}
 	return &DB{Store: st, kit: kit}, nil
 }
 

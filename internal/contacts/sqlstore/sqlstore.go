@@ -30,12 +30,9 @@ type Lists interface {
 	Dest(p *[]string) any
 }
 
-// Store runs the shared statements. Name starts every error ("contacts/sqlite"); R runs
-// reads, W writes (on SQLite the read pool and the one writer, on PostgreSQL the pool).
+// Store runs the shared statements on the driver's connections (sqlkit.Base).
 type Store struct {
-	Name    string
-	R       sqlkit.Conn
-	W       sqlkit.DB
+	sqlkit.Base
 	Now     func() time.Time
 	Lists   Lists
 	Collate string // after each sort key, e.g. ` COLLATE "C"`
@@ -89,10 +86,6 @@ func (s *Store) ImportRows(b contacts.Book, cs []contacts.Contact) ([][]any, err
 	return rows, nil
 }
 
-func (s *Store) errorf(what string, err error) error {
-	return fmt.Errorf("%s: %s: %w", s.Name, what, err)
-}
-
 // kindSQL is the condition of a KindFilter.
 func kindSQL(k contacts.KindFilter) string {
 	switch k {
@@ -123,7 +116,7 @@ func (s *Store) List(ctx context.Context, b contacts.Book, q contacts.Query) ([]
 	}
 	out, err := sqlkit.All(ctx, s.R, s.scan, query, args...)
 	if err != nil {
-		return nil, s.errorf("list", err)
+		return nil, s.Err("list", err)
 	}
 	return out, nil
 }
@@ -135,7 +128,7 @@ func (s *Store) Get(ctx context.Context, b contacts.Book, id int64) (contacts.Co
 		return c, contacts.ErrNotFound
 	}
 	if err != nil {
-		return c, s.errorf("get", err)
+		return c, s.Err("get", err)
 	}
 	return c, nil
 }
@@ -148,7 +141,7 @@ func (s *Store) Add(ctx context.Context, b contacts.Book, c contacts.Contact) (i
 	}
 	var id int64
 	if err := s.W.QueryRow(ctx, InsertSQL, s.Row(b, c)...).Scan(&id); err != nil {
-		return 0, s.errorf("add", err)
+		return 0, s.Err("add", err)
 	}
 	return id, nil
 }
@@ -173,7 +166,7 @@ func (s *Store) Delete(ctx context.Context, b contacts.Book, id int64) error {
 
 func (s *Store) oneRow(n int64, err error, what string) error {
 	if err != nil {
-		return s.errorf(what, err)
+		return s.Err(what, err)
 	}
 	if n == 0 {
 		return contacts.ErrNotFound
@@ -185,7 +178,7 @@ func (s *Store) oneRow(n int64, err error, what string) error {
 func (s *Store) Editors(ctx context.Context, domain string) ([]int64, error) {
 	ids, err := sqlkit.All(ctx, s.R, sqlkit.Value[int64], "SELECT account FROM book_editors WHERE domain = $1 ORDER BY account", domain)
 	if err != nil {
-		return nil, s.errorf("editors", err)
+		return nil, s.Err("editors", err)
 	}
 	return ids, nil
 }
@@ -218,7 +211,7 @@ func (s *Store) deleteWhere(ctx context.Context, what, where string, args ...any
 		return nil
 	})
 	if err != nil {
-		return s.errorf(what, err)
+		return s.Err(what, err)
 	}
 	return nil
 }

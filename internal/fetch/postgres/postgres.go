@@ -90,7 +90,7 @@ func Open(ctx context.Context, dsn string) (*DB, error) {
 		return nil, fmt.Errorf("fetch/postgres: %w", err)
 	}
 	c := pgkit.Conn(pool)
-	return &DB{Store: &sqlstore.Store{Name: "fetch/postgres", R: c, W: c, OwnerLock: ownerLock, ForUpdate: " FOR UPDATE"}, pool: pool}, nil
+	return &DB{Store: &sqlstore.Store{Base: sqlkit.Base{Name: "fetch/postgres", R: c, W: c}, OwnerLock: ownerLock, ForUpdate: " FOR UPDATE"}, pool: pool}, nil
 }
 
 // ownerLock serialises Add's count and insert for one owner across nodes: a transaction

@@ -29,6 +29,7 @@ import (
 	"mailgrid/internal/fetch"
 	"mailgrid/internal/fetch/sqlstore"
 	"mailgrid/internal/sqlitekit"
+	"mailgrid/internal/sqlkit"
 )
 
 // SchemaVersion is the schema version this code writes (PRAGMA user_version).
@@ -93,7 +94,7 @@ func Open(ctx context.Context, opt Options) (*DB, error) {
 	}
 	// The one writer serialises Add's count and insert and Update's read and write, so
 	// neither needs a lock of its own.
-	return &DB{Store: &sqlstore.Store{Name: "fetch/sqlite", R: kit.Reader(), W: kit.Writer()}, kit: kit}, nil
+	return &DB{Store: &sqlstore.Store{Base: sqlkit.Base{Name: "fetch/sqlite", R: kit.Reader(), W: kit.Writer()}}, kit: kit}, nil
 }
 
 // Close closes the databases.

@@ -25,13 +25,9 @@ import (
 	"mailgrid/internal/store"
 )
 
-// Store runs the shared statements. Name starts every error ("fetch/sqlite"); R runs
-// plain reads, W every write and the reads a write decides on (on SQLite the one writer
-// connection, on PostgreSQL the pool for both).
+// Store runs the shared statements on the driver's connections (sqlkit.Base).
 type Store struct {
-	Name string
-	R    sqlkit.Conn
-	W    sqlkit.DB
+	sqlkit.Base
 	// OwnerLock, when not nil, runs first in Add's transaction, so that concurrent adds
 	// for one owner cannot pass fetch.MaxAccounts together.
 	OwnerLock func(ctx context.Context, tx sqlkit.Conn, owner store.AccountRef) error
@@ -68,10 +64,6 @@ func scan(sc sqlkit.Row) (fetch.Account, error) {
 	return a, err
 }
 
-func (s *Store) errorf(what string, err error) error {
-	return fmt.Errorf("%s: %s: %w", s.Name, what, err)
-}
-
 // List implements fetch.Store.
 func (s *Store) List(ctx context.Context, owner store.AccountRef) ([]fetch.Account, error) {
 	return s.query(ctx, "list", "SELECT "+columns+" FROM accounts WHERE domain = $1 AND account = $2 ORDER BY id", owner.Domain, owner.ID)
@@ -80,7 +72,7 @@ func (s *Store) List(ctx context.Context, owner store.AccountRef) ([]fetch.Accou
 func (s *Store) query(ctx context.Context, what, q string, args ...any) ([]fetch.Account, error) {
 	out, err := sqlkit.All(ctx, s.R, scan, q, args...)
 	if err != nil {
-		return nil, s.errorf(what, err)
+		return nil, s.Err(what, err)
 	}
 	return out, nil
 }
@@ -92,7 +84,7 @@ func (s *Store) Get(ctx context.Context, owner store.AccountRef, id int64) (fetc
 		return a, fetch.ErrNotFound
 	}
 	if err != nil {
-		return a, s.errorf("get", err)
+		return a, s.Err("get", err)
 	}
 	return a, nil
 }
@@ -125,7 +117,7 @@ VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, 0) RETURNING id`,
 		return 0, err
 	}
 	if err != nil {
-		return 0, s.errorf("add", err)
+		return 0, s.Err("add", err)
 	}
 	return id, nil
 }
@@ -162,7 +154,7 @@ WHERE id = $9`, a.Host, a.Port, int(a.TLS), a.User, a.Secret, a.Folder, a.Keep, 
 		return err
 	}
 	if err != nil {
-		return s.errorf("update", err)
+		return s.Err("update", err)
 	}
 	return nil
 }
@@ -171,7 +163,7 @@ WHERE id = $9`, a.Host, a.Port, int(a.TLS), a.User, a.Secret, a.Folder, a.Keep, 
 func (s *Store) Delete(ctx context.Context, owner store.AccountRef, id int64) error {
 	n, err := s.W.Exec(ctx, "DELETE FROM accounts WHERE domain = $1 AND account = $2 AND id = $3", owner.Domain, owner.ID, id)
 	if err != nil {
-		return s.errorf("delete", err)
+		return s.Err("delete", err)
 	}
 	if n == 0 {
 		return fetch.ErrNotFound
@@ -189,7 +181,7 @@ func (s *Store) Due(ctx context.Context, now time.Time, limit int) ([]fetch.Acco
 func (s *Store) Claim(ctx context.Context, id int64, holder string, now, until time.Time) (bool, error) {
 	n, err := s.W.Exec(ctx, "UPDATE accounts SET lease_holder = $1, lease_until = $2 WHERE id = $3 AND lease_until <= $4", holder, ms(until), id, ms(now))
 	if err != nil {
-		return false, s.errorf("claim", err)
+		return false, s.Err("claim", err)
 	}
 	return n == 1, nil
 }
@@ -199,7 +191,7 @@ func (s *Store) Finish(ctx context.Context, id int64, holder string, now time.Ti
 	_, err := s.W.Exec(ctx, `UPDATE accounts SET last_run = $1, last_error = $2, last_count = $3, next_run = $1 + interval_ms,
 lease_holder = '', lease_until = 0 WHERE id = $4 AND lease_holder = $5`, ms(now), errMsg, count, id, holder)
 	if err != nil {
-		return s.errorf("finish", err)
+		return s.Err("finish", err)
 	}
 	return nil
 }
@@ -208,7 +200,7 @@ lease_holder = '', lease_until = 0 WHERE id = $4 AND lease_holder = $5`, ms(now)
 func (s *Store) Seen(ctx context.Context, id int64) (map[string]bool, error) {
 	uidls, err := sqlkit.All(ctx, s.R, sqlkit.Value[string], "SELECT uidl FROM uidls WHERE fetch_id = $1", id)
 	if err != nil {
-		return nil, s.errorf("seen", err)
+		return nil, s.Err("seen", err)
 	}
 	out := make(map[string]bool, len(uidls))
 	for _, u := range uidls {
@@ -220,7 +212,7 @@ func (s *Store) Seen(ctx context.Context, id int64) (map[string]bool, error) {
 // Remember implements fetch.Store; for an account deleted meanwhile it remembers nothing.
 func (s *Store) Remember(ctx context.Context, id int64, uidl string) error {
 	if _, err := s.W.Exec(ctx, "INSERT INTO uidls (fetch_id, uidl) SELECT id, $2 FROM accounts WHERE id = $1 ON CONFLICT DO NOTHING", id, uidl); err != nil {
-		return s.errorf("remember", err)
+		return s.Err("remember", err)
 	}
 	return nil
 }
@@ -232,11 +224,11 @@ func (s *Store) Key(ctx context.Context) ([]byte, error) {
 		return nil, err
 	}
 	if _, err := s.W.Exec(ctx, "INSERT INTO sealkey (id, key) VALUES (1, $1) ON CONFLICT DO NOTHING", k); err != nil {
-		return nil, s.errorf("key", err)
+		return nil, s.Err("key", err)
 	}
 	var out []byte
 	if err := s.W.QueryRow(ctx, "SELECT key FROM sealkey WHERE id = 1").Scan(&out); err != nil {
-		return nil, s.errorf("key", err)
+		return nil, s.Err("key", err)
 	}
 	return out, nil
 }
@@ -260,7 +252,7 @@ func (s *Store) DeleteDomain(ctx context.Context, domain string) (int, error) {
 func (s *Store) deleteWhere(ctx context.Context, what, where string, args ...any) (int, error) {
 	n, err := s.W.Exec(ctx, "DELETE FROM accounts WHERE "+where, args...)
 	if err != nil {
-		return 0, s.errorf(what, err)
+		return 0, s.Err(what, err)
 	}
 	return int(n), nil
 }

@@ -64,6 +64,7 @@ import (
 	"mailgrid/internal/filter"
 	"mailgrid/internal/filter/sqlstore"
 	"mailgrid/internal/pgkit"
+	"mailgrid/internal/sqlkit"
 )
 
 // SchemaName is the PostgreSQL schema that holds the filter state's tables.
@@ -109,7 +110,7 @@ func Open(ctx context.Context, dsn string, opt Options) (*DB, error) {
 		return nil, fmt.Errorf("filter/postgres: %w", err)
 	}
 	c := pgkit.Conn(pool)
-	st := &sqlstore.Store{Name: "filter/postgres", R: c, W: c, Now: opt.Now, LockScripts: lockScripts,
+	st := &sqlstore.Store{Base: sqlkit.Base{Name: "filter/postgres", R: c, W: c}, Now: opt.Now, LockScripts: lockScripts,
 		JSONParam: "::text::jsonb", JSONText: "::text", DropInTx: dropUnused}
 	return &DB{Store: st, pool: pool, log: opt.Logger, now: opt.Now}, nil
 }

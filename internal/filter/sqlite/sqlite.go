@@ -45,6 +45,7 @@ import (
 	"mailgrid/internal/filter"
 	"mailgrid/internal/filter/sqlstore"
 	"mailgrid/internal/sqlitekit"
+	"mailgrid/internal/sqlkit"
 )
 
 // Options configure Open.
@@ -100,7 +101,7 @@ func Open(ctx context.Context, opt Options) (*DB, error) {
 	d.kit, d.wdb, d.rdb = kit, kit.Write, kit.Read
 	// The one writer serialises script changes; held bodies are files, removed after a
 	// purge commits (their rows are gone by then).
-	d.Store = &sqlstore.Store{Name: "filter/sqlite", R: kit.Reader(), W: kit.Writer(), Now: opt.Now, DropAfter: d.dropBlobs}
+	d.Store = &sqlstore.Store{Base: sqlkit.Base{Name: "filter/sqlite", R: kit.Reader(), W: kit.Writer()}, Now: opt.Now, DropAfter: d.dropBlobs}
 	return d, nil
 }
 

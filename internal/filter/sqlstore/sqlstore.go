@@ -22,7 +22,6 @@ package sqlstore
 
 import (
 	"context"
-	"fmt"
 	"time"
 
 	"mailgrid/internal/filter"
@@ -30,14 +29,10 @@ import (
 	"mailgrid/internal/store"
 )
 
-// Store runs the shared statements. Name starts every error ("filter/sqlite"); R runs
-// reads, W writes and the reads a write decides on (on SQLite the read pool and the one
-// writer, on PostgreSQL the pool for both).
+// Store runs the shared statements on the driver's connections (sqlkit.Base).
 type Store struct {
-	Name string
-	R    sqlkit.Conn
-	W    sqlkit.DB
-	Now  func() time.Time
+	sqlkit.Base
+	Now func() time.Time
 	// LockScripts, when not nil, runs first in the transactions that change several of
 	// an account's scripts (SetActive, DeleteScript).
 	LockScripts func(ctx context.Context, tx sqlkit.Conn, acct store.AccountRef) error
@@ -65,15 +60,6 @@ var (
 	_ filter.DomainDeleter  = (*Store)(nil)
 	_ filter.AccountDeleter = (*Store)(nil)
 )
-
-// Err wraps a failed statement's error with the driver's name and what was done; nil
-// stays nil.
-func (s *Store) Err(what string, err error) error {
-	if err == nil {
-		return nil
-	}
-	return fmt.Errorf("%s: %s: %w", s.Name, what, err)
-}
 
 // OneRow turns a change of no row into filter.ErrNotFound.
 func (s *Store) OneRow(n int64, err error, what string) error {

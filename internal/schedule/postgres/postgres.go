@@ -35,6 +35,7 @@ import (
 	"mailgrid/internal/pgkit"
 	"mailgrid/internal/schedule"
 	"mailgrid/internal/schedule/sqlstore"
+	"mailgrid/internal/sqlkit"
 )
 
 // SchemaName is the PostgreSQL schema holding the scheduled sends.
@@ -80,7 +81,7 @@ func Open(ctx context.Context, dsn string) (*DB, error) {
 		return nil, fmt.Errorf("schedule/postgres: %w", err)
 	}
 	c := pgkit.Conn(pool)
-	return &DB{Store: &sqlstore.Store{Name: "schedule/postgres", R: c, W: c}, pool: pool}, nil
+	return &DB{Store: &sqlstore.Store{Base: sqlkit.Base{Name: "schedule/postgres", R: c, W: c}}, pool: pool}, nil
 }
 
 // Close releases the pool.

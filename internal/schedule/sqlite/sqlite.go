@@ -28,6 +28,7 @@ import (
 	"mailgrid/internal/schedule"
 	"mailgrid/internal/schedule/sqlstore"
 	"mailgrid/internal/sqlitekit"
+	"mailgrid/internal/sqlkit"
 )
 
 // SchemaVersion is the schema version this code writes (PRAGMA user_version).
@@ -76,7 +77,7 @@ func Open(ctx context.Context, opt Options) (*DB, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &DB{Store: &sqlstore.Store{Name: "schedule/sqlite", R: kit.Reader(), W: kit.Writer()}, kit: kit}, nil
+	return &DB{Store: &sqlstore.Store{Base: sqlkit.Base{Name: "schedule/sqlite", R: kit.Reader(), W: kit.Writer()}}, kit: kit}, nil
 }
 
 // Close closes the databases.

@@ -14,7 +14,6 @@ package sqlstore
 import (
 	"context"
 	"errors"
-	"fmt"
 	"slices"
 	"strings"
 	"time"
@@ -23,13 +22,9 @@ import (
 	"mailgrid/internal/sqlkit"
 )
 
-// Store runs the shared statements. Name starts every error ("schedule/sqlite"); R runs
-// the reads that may see the last commit, W every write and the reads a write decides on
-// (on SQLite the one writer connection, on PostgreSQL the pool for both).
+// Store runs the shared statements on the driver's connections (sqlkit.Base).
 type Store struct {
-	Name string
-	R    sqlkit.Conn
-	W    sqlkit.DB
+	sqlkit.Base
 }
 
 const (
@@ -59,10 +54,6 @@ func scan(sc sqlkit.Row, withMessage bool) (schedule.Item, error) {
 func scanList(sc sqlkit.Row) (schedule.Item, error) { return scan(sc, false) }
 func scanAll(sc sqlkit.Row) (schedule.Item, error)  { return scan(sc, true) }
 
-func (s *Store) errorf(what string, err error) error {
-	return fmt.Errorf("%s: %s: %w", s.Name, what, err)
-}
-
 // Add implements schedule.Store.
 func (s *Store) Add(ctx context.Context, it schedule.Item) (int64, error) {
 	if err := schedule.Validate(it); err != nil {
@@ -80,7 +71,7 @@ func (s *Store) Add(ctx context.Context, it schedule.Item) (int64, error) {
 VALUES ($1, $2, $3, 0, $4, $5, $6, 0, '', '', 0) RETURNING id`,
 		it.Owner.Domain, it.Owner.Account, it.Due.UnixNano(), m, it.Message, it.Created.UnixNano()).Scan(&id)
 	if err != nil {
-		return 0, s.errorf("add", err)
+		return 0, s.Err("add", err)
 	}
 	return id, nil
 }
@@ -89,7 +80,7 @@ VALUES ($1, $2, $3, 0, $4, $5, $6, 0, '', '', 0) RETURNING id`,
 func (s *Store) List(ctx context.Context, o schedule.Owner) ([]schedule.Item, error) {
 	out, err := sqlkit.All(ctx, s.R, scanList, "SELECT "+listColumns+" FROM items WHERE domain = $1 AND account = $2 ORDER BY due, id", o.Domain, o.Account)
 	if err != nil {
-		return nil, s.errorf("list", err)
+		return nil, s.Err("list", err)
 	}
 	for i := range out {
 		out[i].Token = ""
@@ -104,7 +95,7 @@ func (s *Store) Get(ctx context.Context, o schedule.Owner, id int64) (schedule.I
 		return it, schedule.ErrNotFound
 	}
 	if err != nil {
-		return it, s.errorf("get", err)
+		return it, s.Err("get", err)
 	}
 	it.Token = ""
 	return it, nil
@@ -120,11 +111,11 @@ func (s *Store) Cancel(ctx context.Context, o schedule.Owner, id int64, now time
 		return it, nil
 	}
 	if !errors.Is(err, sqlkit.ErrNoRows) {
-		return it, s.errorf("cancel", err)
+		return it, s.Err("cancel", err)
 	}
 	var n int
 	if err := s.W.QueryRow(ctx, "SELECT count(*) FROM items WHERE domain = $1 AND account = $2 AND id = $3", o.Domain, o.Account, id).Scan(&n); err != nil {
-		return schedule.Item{}, s.errorf("cancel", err)
+		return schedule.Item{}, s.Err("cancel", err)
 	}
 	if n > 0 {
 		return schedule.Item{}, schedule.ErrBusy
@@ -137,7 +128,7 @@ func (s *Store) Cancel(ctx context.Context, o schedule.Owner, id int64, now time
 func (s *Store) Leased(ctx context.Context, query string, args ...any) ([]schedule.Item, error) {
 	out, err := sqlkit.All(ctx, s.W, scanAll, query, args...)
 	if err != nil {
-		return nil, s.errorf("lease", err)
+		return nil, s.Err("lease", err)
 	}
 	slices.SortFunc(out, func(a, b schedule.Item) int {
 		if c := a.Due.Compare(b.Due); c != 0 {
@@ -152,7 +143,7 @@ func (s *Store) Leased(ctx context.Context, query string, args ...any) ([]schedu
 func (s *Store) held(ctx context.Context, what, query string, args ...any) error {
 	n, err := s.W.Exec(ctx, query, args...)
 	if err != nil {
-		return s.errorf(what, err)
+		return s.Err(what, err)
 	}
 	if n == 0 {
 		return schedule.ErrLeaseLost
@@ -196,7 +187,7 @@ func (s *Store) DeleteDomain(ctx context.Context, domain string) (int, error) {
 func (s *Store) deleteWhere(ctx context.Context, what, where string, args ...any) (int, error) {
 	n, err := s.W.Exec(ctx, "DELETE FROM items WHERE "+where, args...)
 	if err != nil {
-		return 0, s.errorf(what, err)
+		return 0, s.Err(what, err)
 	}
 	return int(n), nil
 }
