@@ -13,9 +13,9 @@
 //
 // The statements and row scanning are fetch/sqlstore's, shared with fetch/sqlite; this
 // package holds the schema, opening, Forget (one array statement) and the locks Add and
-// Update take. The lease is a conditional UPDATE of the account's row: PostgreSQL's row lock makes
-// concurrent claims from several nodes serialise, and only one sees its condition (the
-// lease expired) hold. Every statement about an account names its owner beside its ID.
+// Update take. The lease is a conditional UPDATE of the account's row: PostgreSQL's row
+// lock makes concurrent claims from several nodes serialise, and only one sees its
+// condition (the lease expired) hold. Every statement about an account names its owner beside its ID.
 // Migrations are versioned in pop3fetch.schema_migrations (pgkit.Migrations).
 //
 // Engine: github.com/jackc/pgx/v5 (pgxpool), with package pgkit.
@@ -90,7 +90,8 @@ func Open(ctx context.Context, dsn string) (*DB, error) {
 		return nil, fmt.Errorf("fetch/postgres: %w", err)
 	}
 	c := pgkit.Conn(pool)
-	return &DB{Store: &sqlstore.Store{Base: sqlkit.Base{Name: "fetch/postgres", R: c, W: c}, OwnerLock: ownerLock, ForUpdate: " FOR UPDATE"}, pool: pool}, nil
+	st := &sqlstore.Store{Base: sqlkit.Base{Name: "fetch/postgres", R: c, W: c}, OwnerLock: ownerLock, ForUpdate: " FOR UPDATE"}
+	return &DB{Store: st, pool: pool}, nil
 }
 
 // ownerLock serialises Add's count and insert for one owner across nodes: a transaction
