@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"time"
 
 	"mailgrid/internal/store"
 )
@@ -25,7 +26,7 @@ func (s *Store) indexSome(ctx context.Context, mbox store.MailboxID, limit int) 
 	if more {
 		todo = todo[:limit]
 	}
-	if err := s.indexAll(ctx, todo); err != nil || more {
+	if err := s.indexAll(ctx, todo, true); err != nil || more {
 		return more, err
 	}
 	return false, s.markClean(ctx, int64(mbox), st)
@@ -53,4 +54,16 @@ func (s *Store) behindMailboxes(ctx context.Context, after store.MailboxID, limi
 		return nil, fmt.Errorf("search index: scan: %w", err)
 	}
 	return out, nil
+}
+
+// sleepCtx waits for d or until ctx is done.
+func sleepCtx(ctx context.Context, d time.Duration) error {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
 }

@@ -73,7 +73,7 @@ func TestTextIndexMarkUnderDeliveries(t *testing.T) {
 		todo, err := s.unindexedBlobs(ctx, int64(inbox), st.mark, -1)
 		if err == nil {
 			during()
-			err = s.indexAll(ctx, todo)
+			err = s.indexAll(ctx, todo, false)
 		}
 		if err == nil {
 			err = s.markClean(ctx, int64(inbox), st)
