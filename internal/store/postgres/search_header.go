@@ -2,8 +2,6 @@ package postgres
 
 import (
 	"context"
-	"fmt"
-	"math"
 
 	"github.com/jackc/pgx/v5"
 
@@ -13,96 +11,49 @@ import (
 // Header search (store.HeaderSearcher) over the header text columns of sort_keys (schema
 // version 8, store.KeysOf): one strpos per row of the mailbox's UID range, through the
 // (mailbox, uid) primary key, no message row or Meta read. Rows from before version 8
-// (NULL) are filled from their Meta first, headerBatch per statement, skipping rows
-// another transaction holds locked (as fillSortKeys): those stay unsure for this search.
+// (NULL) are filled from their Meta first, store.HeaderFillBatch per statement, skipping
+// rows another transaction holds locked (as fillSortKeys): those stay unsure for this
+// search. The rounds are store.SearchHeaderRounds.
 
 var _ store.HeaderSearcher = (*Store)(nil)
 
-// headerCols maps a header search field to its column.
-var headerCols = map[string]string{
-	store.HeaderFrom:    "h_from",
-	store.HeaderTo:      "h_to",
-	store.HeaderCc:      "h_cc",
-	store.HeaderBcc:     "h_bcc",
-	store.HeaderSubject: "h_subject",
-}
-
-// headerBatch bounds the rows one fill statement writes.
-const headerBatch = 1000
-
-// Row states of a header search answer (1: no decodable Meta, unsure).
-const (
-	headerUnfilled = 0 // NULL: from before schema version 8
-	headerMatch    = 2
-)
-
 // SearchHeader implements store.HeaderSearcher.
 func (s *Store) SearchHeader(ctx context.Context, acct store.AccountRef, mbox store.MailboxID, q store.HeaderQuery) (match, unsure []store.UID, err error) {
-	col, ok := headerCols[q.Field]
-	if !ok || !store.HeaderIndexable(q.Needle) {
-		return nil, nil, fmt.Errorf("search header: %q: %w", q.Field, store.ErrInvalid)
-	}
-	hi := int64(q.MaxUID)
-	if q.MaxUID == 0 {
-		hi = math.MaxUint32
-	}
-	needle := store.FoldHeaderNeedle(q.Needle)
-	for round := 0; ; round++ {
-		var unfilled bool
-		match, unsure, unfilled, err = s.headerRows(ctx, col, acct, int64(mbox), int64(q.MinUID), hi, needle)
-		if err == nil && len(match) == 0 && len(unsure) == 0 {
-			// The query joins the owner: only an empty answer needs the check.
-			return nil, nil, s.ownMailbox(ctx, acct, mbox)
-		}
-		if err != nil || !unfilled || round == 1 {
-			return match, unsure, err // after one fill, rows still unfilled stay unsure
-		}
-		if err := s.fillHeaderText(ctx, int64(mbox)); err != nil {
-			return nil, nil, err
-		}
-	}
+	d := store.HeaderSearchDriver{Rows: s.headerRows, Own: s.ownMailbox, Fill: s.fillHeaderText}
+	return store.SearchHeaderRounds(ctx, d, acct, mbox, q)
 }
 
-// headerRows runs the search once; unfilled rows are reported unsure (and unfilled true).
-func (s *Store) headerRows(ctx context.Context, col string, acct store.AccountRef, mbox, lo, hi int64, needle string) (match, unsure []store.UID, unfilled bool, err error) {
+// headerRows runs the search once.
+func (s *Store) headerRows(ctx context.Context, acct store.AccountRef, mbox store.MailboxID, scan store.HeaderScan) (store.HeaderRows, error) {
+	col := scan.Col
+	var r store.HeaderRows
 	rows, err := s.pool.Query(ctx, `SELECT k.uid, CASE WHEN k.`+col+` IS NULL THEN 0 WHEN k.`+col+` = '' THEN 1 ELSE 2 END
 		FROM mailboxes x JOIN sort_keys k ON k.mailbox = x.id
 		WHERE x.id = $1 AND x.domain = $5 AND x.account = $6 AND k.uid >= $2 AND k.uid <= $3
 		AND (k.`+col+` IS NULL OR k.`+col+` = '' OR (length(k.`+col+`) > 1 AND strpos(k.`+col+`, $4) > 0))
 		AND EXISTS (SELECT 1 FROM messages m WHERE m.mailbox = k.mailbox AND m.uid = k.uid)
-		ORDER BY k.uid`, mbox, lo, hi, needle, acct.Domain, acct.ID)
+		ORDER BY k.uid`, int64(mbox), scan.Lo, scan.Hi, scan.Needle, acct.Domain, acct.ID)
 	if err != nil {
-		return nil, nil, false, fmt.Errorf("search header: %w", err)
+		return r, err
 	}
 	var uid, state int64
 	_, err = pgx.ForEachRow(rows, []any{&uid, &state}, func() error {
-		switch state {
-		case headerMatch:
-			match = append(match, store.UID(uid))
-		case headerUnfilled:
-			unfilled = true
-			unsure = append(unsure, store.UID(uid))
-		default:
-			unsure = append(unsure, store.UID(uid))
-		}
+		r.Add(uid, state)
 		return nil
 	})
-	if err != nil {
-		return nil, nil, false, fmt.Errorf("search header: %w", err)
-	}
-	return match, unsure, unfilled, nil
+	return r, err
 }
 
 // fillHeaderText gives the mailbox's sort_keys rows without header text (NULL h_from)
-// their text from the message's Meta, headerBatch rows per statement. Each round fills
-// rows or ends the loop.
-func (s *Store) fillHeaderText(ctx context.Context, mbox int64) error {
+// their text from the message's Meta, store.HeaderFillBatch rows per statement. Each
+// round fills rows or ends the loop.
+func (s *Store) fillHeaderText(ctx context.Context, mbox store.MailboxID) error {
 	for range 1 << 12 {
 		rows, err := s.pool.Query(ctx, `SELECT k.uid, m.meta FROM sort_keys k
 			JOIN messages m ON m.mailbox = k.mailbox AND m.uid = k.uid
-			WHERE k.mailbox = $1 AND k.h_from IS NULL LIMIT $2`, mbox, headerBatch)
+			WHERE k.mailbox = $1 AND k.h_from IS NULL LIMIT $2`, int64(mbox), store.HeaderFillBatch)
 		if err != nil {
-			return fmt.Errorf("search header: fill: %w", err)
+			return err
 		}
 		var uids []int64
 		var keys []store.MessageKeys
@@ -115,7 +66,7 @@ func (s *Store) fillHeaderText(ctx context.Context, mbox int64) error {
 			return nil
 		})
 		if err != nil {
-			return fmt.Errorf("search header: fill: %w", err)
+			return err
 		}
 		if len(uids) == 0 {
 			return nil
@@ -126,11 +77,11 @@ func (s *Store) fillHeaderText(ctx context.Context, mbox int64) error {
 			l AS (SELECT k.uid FROM sort_keys k JOIN v ON v.uid = k.uid WHERE k.mailbox = $1 AND k.h_from IS NULL
 				ORDER BY k.uid FOR UPDATE OF k SKIP LOCKED)
 			UPDATE sort_keys k SET h_from = v.hf, h_to = v.ht, h_cc = v.hc, h_bcc = v.hb, h_subject = v.hs
-			FROM v JOIN l ON l.uid = v.uid WHERE k.mailbox = $1 AND k.uid = v.uid`, mbox, uids, hf, ht, hc, hb, hs)
+			FROM v JOIN l ON l.uid = v.uid WHERE k.mailbox = $1 AND k.uid = v.uid`, int64(mbox), uids, hf, ht, hc, hb, hs)
 		if err != nil {
-			return fmt.Errorf("search header: fill: %w", err)
+			return err
 		}
-		if len(uids) < headerBatch || tag.RowsAffected() == 0 {
+		if len(uids) < store.HeaderFillBatch || tag.RowsAffected() == 0 {
 			return nil
 		}
 	}
