@@ -45,6 +45,8 @@ type Subscription struct {
 	overflowed atomic.Bool
 	closeOnce  sync.Once
 
+	notify atomic.Pointer[func()] // SetNotify
+
 	mu    sync.Mutex     // SubscribeGrowing: orders C and queue
 	max   int            // SubscribeGrowing: most changes held; 0: only C's buffer
 	queue []store.Change // published while C was full, older ones first
@@ -53,6 +55,26 @@ type Subscription struct {
 
 // growingChan is the channel buffer of a SubscribeGrowing subscription.
 const growingChan = 8
+
+// SetNotify makes Publish and ResyncAll call fn after each change they hand to the
+// subscription (C took it, or the queue, or it overflowed the subscription), in their
+// goroutine: fn must not block; a change dropped once overflowed calls nothing. It lets a reader that waits on something else than C (an
+// IMAP session in IDLE reading its socket) be woken, instead of a goroutine waiting on
+// C. nil removes it.
+func (s *Subscription) SetNotify(fn func()) {
+	if fn == nil {
+		s.notify.Store(nil)
+		return
+	}
+	s.notify.Store(&fn)
+}
+
+// notified calls the SetNotify function, if any.
+func (s *Subscription) notified() {
+	if fn := s.notify.Load(); fn != nil {
+		(*fn)()
+	}
+}
 
 // Overflowed reports whether changes were dropped because the buffer was full.
 func (s *Subscription) Overflowed() bool { return s.overflowed.Load() }
@@ -124,12 +146,14 @@ func (b *Bus) Publish(changes ...store.Change) {
 				case s.c <- ch:
 				default:
 				}
+				s.notified()
 				continue
 			}
 			if s.overflowed.Load() {
 				continue
 			}
 			s.send(ch)
+			s.notified()
 		}
 	}
 }
@@ -213,6 +237,7 @@ func (b *Bus) ResyncAll() {
 			case s.c <- store.Change{Kind: store.AccountResync, Account: acct}:
 			default:
 			}
+			s.notified()
 		}
 	}
 }

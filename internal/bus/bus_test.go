@@ -177,3 +177,48 @@ func TestGrowingQueuesInOrder(t *testing.T) {
 		t.Fatal("TryNext after Close reported a change")
 	}
 }
+
+// TestNotify: SetNotify's function runs after each change is available to TryNext (also
+// when it is queued behind a full C, and for a resync), and not after SetNotify(nil).
+func TestNotify(t *testing.T) {
+	b := New()
+	s := b.SubscribeGrowing(alice, 64)
+	defer s.Close()
+	var held []int // changes available when notified
+	s.SetNotify(func() {
+		s.mu.Lock()
+		held = append(held, len(s.C)+len(s.queue))
+		s.mu.Unlock()
+	})
+	for i := range growingChan + 2 { // C full: the last two are queued
+		b.Publish(store.Change{Kind: store.MessageAdded, Account: alice, UID: store.UID(i + 1)})
+	}
+	b.Publish(store.Change{Kind: store.MessageAdded, Account: bob, UID: 99})
+	b.ResyncAll() // C is full: the resync change is dropped, the subscription overflowed
+	if len(held) != growingChan+3 {
+		t.Fatalf("notified %d times: %v", len(held), held)
+	}
+	for i, n := range held[:growingChan+2] {
+		if n != i+1 {
+			t.Fatalf("notification %d with %d changes available: %v", i, n, held)
+		}
+	}
+	if !s.Overflowed() {
+		t.Fatal("resync did not mark the subscription")
+	}
+	for i := range growingChan + 2 {
+		if ch, ok := s.TryNext(); !ok || ch.UID != store.UID(i+1) {
+			t.Fatalf("change %d: %+v %v", i, ch, ok)
+		}
+	}
+	s2 := b.SubscribeGrowing(alice, 64)
+	defer s2.Close()
+	calls := 0
+	s2.SetNotify(func() { calls++ })
+	b.Publish(store.Change{Kind: store.MessageAdded, Account: alice, UID: 50})
+	s2.SetNotify(nil)
+	b.Publish(store.Change{Kind: store.MessageAdded, Account: alice, UID: 51})
+	if calls != 1 {
+		t.Fatalf("%d notifications, want 1 (none after SetNotify(nil))", calls)
+	}
+}
