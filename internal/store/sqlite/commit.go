@@ -141,11 +141,35 @@ func (c *committer) runBatch(batch []*job) {
 
 // commit runs the jobs in one transaction. A job's own failure is in j.err; the returned
 // error means the whole transaction failed and nothing was committed.
-func (c *committer) commit(batch []*job) (err error) {
+//
+// The jobs run first without savepoints: under a SAVEPOINT, SQLite copies every page a
+// job changes to a sub-journal (a temporary file past 64 KiB), and SAVEPOINT and RELEASE
+// are two statements more per job; with the write syscalls that was about a third of a
+// small commit's writing. Jobs fail rarely (a target's own outcome, such as over quota,
+// is a result, not a failure), so when one does, the transaction is rolled back and the
+// batch runs again with a savepoint per job, so the failure undoes only its own job. A
+// job alone in its batch needs no second run: the transaction was its savepoint. Jobs
+// are written to be run again: they set what they return from scratch.
+func (c *committer) commit(batch []*job) error {
+	failed, err := c.commitOnce(batch, false)
+	if err != nil || failed == nil || !othersRan(batch, failed) {
+		return err
+	}
+	for _, j := range batch {
+		j.err, j.changes = nil, nil // the second run stores the bodies again
+	}
+	_, err = c.commitOnce(batch, true)
+	return err
+}
+
+// commitOnce runs the jobs in one transaction, each in its own savepoint when savepoints
+// is set. Without, the first failing job ends the run and is returned: the transaction
+// is rolled back, the job keeps its error.
+func (c *committer) commitOnce(batch []*job, savepoints bool) (failed *job, err error) {
 	ctx := context.Background()
 	tx, err := c.s.wdb.BeginTx(ctx, nil) // BEGIN IMMEDIATE (_txlock)
 	if err != nil {
-		return fmt.Errorf("begin: %w", err)
+		return nil, fmt.Errorf("begin: %w", err)
 	}
 	defer func() {
 		if err != nil {
@@ -154,45 +178,40 @@ func (c *committer) commit(batch []*job) (err error) {
 	}()
 	w := &wtx{tx: tx, ctx: ctx, cache: c.s.wstmts, stmts: map[string]*sql.Stmt{}}
 	if err := c.storeBlobs(w, batch); err != nil {
-		return err
+		return nil, err
 	}
-	if j := soleJob(batch); j != nil {
-		// One job: the transaction is its savepoint. Under a SAVEPOINT, SQLite copies every
-		// page a job changes to a sub-journal first (a temporary file past 64 KiB): with the
-		// write syscalls that was about a third of a small commit's writing.
+	for _, j := range batch {
+		if savepoints {
+			if err := c.runJob(w, j); err != nil {
+				return nil, err
+			}
+			continue
+		}
+		if j.err != nil { // its body could not be stored
+			continue
+		}
 		w.j = j
 		j.err = j.run(w)
 		w.j = nil
 		if j.err != nil {
 			j.changes = nil
-			return rollback(tx) // nothing else to commit (its blob rows go too)
-		}
-	} else {
-		for _, j := range batch {
-			if err := c.runJob(w, j); err != nil {
-				return err
-			}
+			return j, rollback(tx) // nothing of the batch is committed (its blob rows go too)
 		}
 	}
 	if err := tx.Commit(); err != nil {
-		return fmt.Errorf("commit: %w", err)
+		return nil, fmt.Errorf("commit: %w", err)
 	}
-	return nil
+	return nil, nil
 }
 
-// soleJob returns the batch's only job still to run, nil when there are several.
-func soleJob(batch []*job) *job {
-	var sole *job
+// othersRan reports whether a job other than failed ran or was to run (its body stored).
+func othersRan(batch []*job, failed *job) bool {
 	for _, j := range batch {
-		if j.err != nil {
-			continue
+		if j != failed && j.err == nil {
+			return true
 		}
-		if sole != nil {
-			return nil
-		}
-		sole = j
 	}
-	return sole
+	return false
 }
 
 // runJob runs one job inside a savepoint, so its failure undoes only its own work.
