@@ -144,14 +144,20 @@ func (s *Service) DeleteAccount(ctx context.Context, addr mail.Address) error {
 	if err := s.Dir.DeleteAccount(ctx, addr); err != nil {
 		return err
 	}
+	// The open sessions end first, saying why (announce.go); a failure to reach them does
+	// not keep the mail: the deletion goes on and reports it.
+	aerr := s.announce(ctx, store.AccountDeleted, a)
+	if aerr != nil {
+		aerr = fmt.Errorf("account removed, but %w", aerr)
+	}
 	st, err := s.Shards.Shard(a.Shard)
 	if err != nil {
-		return fmt.Errorf("account removed, but its shard %q: %w", a.Shard, err)
+		return errors.Join(aerr, fmt.Errorf("account removed, but its shard %q: %w", a.Shard, err))
 	}
 	if err := st.DeleteAccount(ctx, Ref(a)); err != nil && !errors.Is(err, store.ErrNotFound) {
-		return fmt.Errorf("account removed, but its mail: %w", err)
+		return errors.Join(aerr, fmt.Errorf("account removed, but its mail: %w", err))
 	}
-	return s.purgeAccount(ctx, Ref(a))
+	return errors.Join(aerr, s.purgeAccount(ctx, Ref(a)))
 }
 
 // purgeAccount runs every AccountPurger for acct.

@@ -75,7 +75,15 @@ func (s *Service) MarkDomainDeleted(ctx context.Context, name string, force bool
 	if err := l.MarkDomainDeleted(ctx, name, time.Now().Add(s.grace())); err != nil {
 		return directory.Domain{}, err
 	}
-	return s.Dir.Domain(ctx, name)
+	d, err := s.Dir.Domain(ctx, name)
+	if err != nil {
+		return d, err
+	}
+	// Its accounts can no longer log in; their open sessions end now (announce.go).
+	if err := s.announceDomain(ctx, store.AccountDeleted, name); err != nil {
+		return d, fmt.Errorf("domain deleted, but %w", err)
+	}
+	return d, nil
 }
 
 // PurgeDue purges every deleted domain whose grace has passed, one claim at a time (any
@@ -176,11 +184,10 @@ func (c *Scoped) DeleteDomain(ctx context.Context, name string, force bool) erro
 		return fmt.Errorf("%w: %s holds your own account", ErrForbidden, name)
 	}
 	d, err := c.s.MarkDomainDeleted(ctx, name, force)
-	if err != nil {
-		return err
+	if d.Name != "" { // deleted, even if its sessions could not all be told
+		c.Record(ctx, "domain.delete", name, name, fmt.Sprintf("force=%v purge_at=%s", force, d.PurgeAt.Format(time.RFC3339)))
 	}
-	c.Record(ctx, "domain.delete", name, name, fmt.Sprintf("force=%v purge_at=%s", force, d.PurgeAt.Format(time.RFC3339)))
-	return nil
+	return err
 }
 
 // RestoreDomain brings a deleted domain back as it was (system admins). A domain that

@@ -8,6 +8,7 @@ import (
 
 	"mailgrid/internal/directory"
 	"mailgrid/internal/mail"
+	"mailgrid/internal/store"
 )
 
 // Scoped is the service as one actor sees it: every method authorises the actor (authz.go),
@@ -140,6 +141,11 @@ func (c *Scoped) UpdateDomain(ctx context.Context, name string, u DomainUpdate) 
 		return d, err
 	}
 	c.Record(ctx, "domain.update", name, name, describeDomain(d))
+	if u.Enabled != nil && !*u.Enabled { // its accounts' sessions end (announce.go)
+		if err := c.s.announceDomain(ctx, store.AccountDisabled, name); err != nil {
+			return d, fmt.Errorf("domain updated, but %w", err)
+		}
+	}
 	return d, nil
 }
 

@@ -7,6 +7,7 @@ import (
 	"strings"
 
 	"mailgrid/internal/directory"
+	"mailgrid/internal/store"
 )
 
 // Accounts lists the accounts of a domain the actor administers.
@@ -89,6 +90,11 @@ func (c *Scoped) UpdateAccount(ctx context.Context, domain string, id int64, u d
 		}
 	}
 	c.Record(ctx, "account.update", a.Address.Domain, a.Address.String(), describeUpdate(u))
+	if u.Enabled != nil && !*u.Enabled { // IMAP and POP3 sessions end too (announce.go)
+		if err := c.s.announce(ctx, store.AccountDisabled, a); err != nil {
+			return a, fmt.Errorf("account updated, but %w", err)
+		}
+	}
 	return a, nil
 }
 

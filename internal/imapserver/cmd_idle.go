@@ -15,8 +15,9 @@ import (
 var errIdleEnded = errors.New("idle ended")
 
 // cmdIdle: RFC 2177 / RFC 9051 6.3.13. Changes are pushed as they arrive from the bus
-// until the client sends DONE. A reader goroutine owns the parser meanwhile; shutdown and
-// the autologout timer end it through the read deadline.
+// until the client sends DONE, read by the session's own goroutine (idle_wake.go; under
+// COMPRESS a reader goroutine owns the parser meanwhile). Shutdown and the autologout
+// timer end it through the read deadline.
 func cmdIdle(s *session, c *command) error {
 	if err := s.p.end(); err != nil {
 		return err
@@ -31,15 +32,20 @@ func cmdIdle(s *session, c *command) error {
 	if err := s.w.flush(); err != nil {
 		return err
 	}
-	lineDone := make(chan error, 1)
 	if !s.beginWait() {
 		s.bye("Server shutting down")
 		return errIdleEnded
 	}
 	s.idleReader()
-	go func() { lineDone <- s.p.readLine() }()
 	s.setWriteBuffer(idleWriteBuffer)
-	err := s.idleLoop(lineDone)
+	var err error
+	if s.compress { // the inflater cannot resume a read cut by a deadline (idle_wake.go)
+		lineDone := make(chan error, 1)
+		go func() { lineDone <- s.p.readLine() }()
+		err = s.idleLoop(lineDone)
+	} else {
+		err = s.idleInline()
+	}
 	s.endWait()
 	s.setWriteBuffer(writeBuffer)
 	s.restoreReader()
@@ -58,7 +64,7 @@ func (s *session) idleLoop(lineDone chan error) error {
 	var changes, watch <-chan store.Change
 	if s.sel != nil {
 		changes = s.sel.sub.C
-	} else if s.watch != nil { // nothing selected: only a move of the account is news
+	} else if s.watch != nil { // nothing selected: only the account's end is news (ended.go)
 		watch = s.watch.C
 	}
 	done := s.srv.done
@@ -69,12 +75,16 @@ func (s *session) idleLoop(lineDone chan error) error {
 				watch = nil
 				continue
 			}
-			if ch.Kind == store.AccountMoved || s.accountMoved() { // accountMoved takes the rest
+			t := endText(ch.Kind)
+			if t == "" {
+				t = s.accountEnded() // takes the rest
+			}
+			if t != "" {
 				s.abortRead(lineDone)
-				s.bye(movedText)
+				s.bye(t)
 				return errIdleEnded
 			}
-			watch = s.watch.C // accountMoved may have subscribed again
+			watch = s.watch.C // accountEnded may have subscribed again
 		case ch, ok := <-changes:
 			if !ok {
 				changes = nil

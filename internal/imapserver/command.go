@@ -126,8 +126,8 @@ func (s *session) command() bool {
 	case sp.states&s.state == 0:
 		return s.reply(c, bad("%s not allowed %s", c.name, s.stateText(sp.states)), false)
 	}
-	if s.accountMoved() {
-		s.bye(movedText)
+	if t := s.accountEnded(); t != "" {
+		s.bye(t)
 		return false
 	}
 	s.drainChanges()

@@ -30,7 +30,7 @@ type view struct {
 	flags    map[store.UID]flagChange // flag changes to announce
 	own      map[store.UID]uint64     // modseq of our own flag changes (the bus echoes them)
 	deleted  bool                     // the mailbox was deleted
-	moved    bool                     // the account moved to another shard (moved.go)
+	ended    string                   // the account's end, its BYE text (ended.go)
 	modseq   uint64                   // highest modseq seen
 	keywords keywordSet               // announced in FLAGS; pending when one appeared
 }
@@ -64,7 +64,7 @@ func (v *view) maxUID() store.UID {
 
 // apply records one change of the account.
 func (v *view) apply(ch store.Change) {
-	if v.applyMoved(ch) {
+	if v.applyEnded(ch) {
 		return
 	}
 	if ch.Mailbox != v.mbox.ID {

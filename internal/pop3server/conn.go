@@ -7,6 +7,7 @@ import (
 	"crypto/tls"
 	"errors"
 	"net"
+	"sync/atomic"
 	"time"
 
 	"mailgrid/internal/netserve"
@@ -17,6 +18,7 @@ var (
 	errShutdown = errors.New("server shutting down")
 	errIdle     = errors.New("idle timeout")
 	errLineLong = errors.New("line too long")
+	errEnded    = errors.New("session ended by its account's end")
 )
 
 const writeBufSize = 16 << 10 // one full TLS record per flush
@@ -30,6 +32,16 @@ type conn struct {
 	tls *tls.Conn // nil until STLS or the implicit-TLS handshake
 	r   *bufio.Reader
 	w   *bufio.Writer
+	// ended is the last reply of a session whose account moved or closed, set by the
+	// session's watcher (ended.go) before it wakes the read.
+	ended atomic.Pointer[Error]
+}
+
+// end records the session's last reply and wakes its read (the watcher's goroutine; as
+// Shutdown, it touches only raw's read deadline, after the flag).
+func (c *conn) end(e *Error) error {
+	c.ended.Store(e)
+	return c.raw.SetReadDeadline(time.Unix(1, 0))
 }
 
 func newConn(srv *Server, raw net.Conn) *conn {
@@ -55,6 +67,9 @@ func (c *conn) readLine(limit int) ([]byte, error) {
 	if c.srv.net.Closing() {
 		return nil, errShutdown
 	}
+	if c.ended.Load() != nil {
+		return nil, errEnded
+	}
 	line, err := c.r.ReadSlice('\n')
 	if errors.Is(err, bufio.ErrBufferFull) || len(line) > limit {
 		return nil, errLineLong
@@ -64,6 +79,9 @@ func (c *conn) readLine(limit int) ([]byte, error) {
 		if errors.As(err, &ne) && ne.Timeout() {
 			if c.srv.net.Closing() {
 				return nil, errShutdown
+			}
+			if c.ended.Load() != nil {
+				return nil, errEnded
 			}
 			return nil, errIdle // RFC 1939 3: autologout, no UPDATE
 		}

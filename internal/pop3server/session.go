@@ -44,7 +44,9 @@ type session struct {
 	st     store.Store
 	drop   *maildrop
 	unlock func()            // releases the maildrop lock
-	watch  *bus.Subscription // the account's changes, for AccountMoved (moved.go)
+	watch  *bus.Subscription // the account's changes: its move or end (ended.go)
+	// watchDone is closed when the watch's goroutine returned.
+	watchDone chan struct{}
 
 	buf []byte // RETR/TOP copy buffer, allocated on first use
 }
@@ -93,6 +95,10 @@ func (s *session) readFailed(err error) {
 	switch {
 	case errors.Is(err, errShutdown):
 		s.goodbye(lineShutdown)
+	case errors.Is(err, errEnded): // the account moved or closed (ended.go)
+		e := s.c.ended.Load()
+		s.log.Info("session ended", "reason", e.Text)
+		s.goodbye(e.line())
 	case errors.Is(err, errIdle):
 		s.log.Info("idle timeout")
 		s.goodbye(lineIdle)
@@ -174,8 +180,10 @@ func printable(line []byte) bool {
 
 // dispatch runs the handler of verb for the current state (RFC 1939 4-6).
 func (s *session) dispatch(verb, args string) error {
-	if s.state == stateTransaction && s.accountMoved() {
-		return errMoved
+	if s.state == stateTransaction {
+		if e := s.accountEnded(); e != nil {
+			return e
+		}
 	}
 	switch verb {
 	case "CAPA":

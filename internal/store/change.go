@@ -1,5 +1,7 @@
 package store
 
+import "context"
+
 // ChangeKind is what happened.
 type ChangeKind int
 
@@ -17,7 +19,19 @@ const (
 	// AccountMoved says the account's mail left this shard (a user move committed): its
 	// sessions must end (IMAP: BYE) and reconnect, which finds the new shard.
 	AccountMoved
+	// AccountDeleted says an operator deleted the account (or its domain): its sessions
+	// must end at once (IMAP: BYE, POP3: -ERR without UPDATE). Published through
+	// Announcer by the admin service after the directory row is gone.
+	AccountDeleted
+	// AccountDisabled says an operator disabled the account or its domain: its sessions
+	// must end at once, as for AccountDeleted; a new login is refused by the directory.
+	AccountDisabled
 )
+
+// EndsSessions reports whether a change of kind k ends every session of its account.
+func (k ChangeKind) EndsSessions() bool {
+	return k == AccountMoved || k == AccountDeleted || k == AccountDisabled
+}
 
 func (k ChangeKind) String() string {
 	switch k {
@@ -37,6 +51,10 @@ func (k ChangeKind) String() string {
 		return "account-resync"
 	case AccountMoved:
 		return "account-moved"
+	case AccountDeleted:
+		return "account-deleted"
+	case AccountDisabled:
+		return "account-disabled"
 	}
 	return "unknown"
 }
@@ -57,4 +75,14 @@ type Change struct {
 // Publisher receives committed changes. Publish must not block for long: the bus buffers.
 type Publisher interface {
 	Publish(changes ...Change)
+}
+
+// Announcer is an optional add-on of a Store: Announce publishes account events that
+// no mail change carries (AccountDeleted, AccountDisabled) to every process and node
+// whose sessions watch the store's accounts, as the store's own changes travel (the
+// PostgreSQL driver: a notification on its shard, so every node's bus hears it). It
+// returns once the announcement is sent; a nil error does not mean every session
+// ended, only that the announcement left.
+type Announcer interface {
+	Announce(ctx context.Context, changes ...Change) error
 }

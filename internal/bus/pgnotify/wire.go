@@ -172,7 +172,7 @@ func Decode(payload string) (Notification, error) {
 	}
 	n := Notification{Origin: w.O}
 	for _, c := range w.C {
-		if c.D == "" || c.K < store.MessageAdded || (c.K > store.MailboxDeleted && c.K != store.AccountMoved) {
+		if c.D == "" || c.K < store.MessageAdded || (c.K > store.MailboxDeleted && !c.K.EndsSessions()) {
 			return Notification{}, fmt.Errorf("pgnotify: bad change %+v in payload", c)
 		}
 		ch := store.Change{Kind: c.K, Account: store.AccountRef{Domain: c.D, ID: c.A},

@@ -22,6 +22,9 @@ func TestPayloadRoundTrip(t *testing.T) {
 		{Kind: store.MailboxRenamed, Account: acctB, Mailbox: 9, Name: "Jobs/Ünïcødé", OldName: `Work "x"`},
 		{Kind: store.MailboxCreated, Account: acctA, Mailbox: 11, Name: "New"},
 		{Kind: store.MailboxDeleted, Account: acctA, Mailbox: 11, Name: "New"},
+		{Kind: store.AccountMoved, Account: acctB},
+		{Kind: store.AccountDeleted, Account: acctA},
+		{Kind: store.AccountDisabled, Account: acctB},
 	}
 	ps, err := Payloads("node1", in)
 	if err != nil || len(ps) != 1 {
@@ -116,7 +119,8 @@ func TestPayloadResync(t *testing.T) {
 }
 
 func TestDecodeRejects(t *testing.T) {
-	for _, p := range []string{"", "{", `{"o":"n","c":[{"k":99,"d":"example.com","a":1}]}`, `{"o":"n","c":[{"k":1,"a":1}]}`} {
+	for _, p := range []string{"", "{", `{"o":"n","c":[{"k":99,"d":"example.com","a":1}]}`, `{"o":"n","c":[{"k":1,"a":1}]}`,
+		`{"o":"n","c":[{"k":7,"d":"example.com","a":1}]}`} { // 7: AccountResync travels as "r", never as a change
 		if _, err := Decode(p); err == nil {
 			t.Errorf("Decode(%q) succeeded", p)
 		}

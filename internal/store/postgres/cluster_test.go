@@ -238,3 +238,25 @@ func deliverFromBoth(t *testing.T, dsn string, nodes []*node) [][]store.Change {
 	checkInvariants(t, dsn)
 	return out
 }
+
+// TestAnnounceCrossesNodes: an AccountDeleted and an AccountDisabled announced on one
+// node reach the other node's subscribers of the account (and the announcing node's
+// own), through the shard's notifications.
+func TestAnnounceCrossesNodes(t *testing.T) {
+	dsn := pgtest.DSN(t)
+	a, b := newNode(t, dsn), newNode(t, dsn)
+	acct := store.AccountRef{Domain: "example.com", ID: 77}
+	subA, subB := a.bus.Subscribe(acct, 16), b.bus.Subscribe(acct, 16)
+	defer subA.Close()
+	defer subB.Close()
+	want := []store.Change{{Kind: store.AccountDisabled, Account: acct}, {Kind: store.AccountDeleted, Account: acct}}
+	if err := a.store.Announce(t.Context(), want...); err != nil {
+		t.Fatal(err)
+	}
+	for name, sub := range map[string]*bus.Subscription{"announcing node": subA, "other node": subB} {
+		got := expect(t, sub, 2)
+		if got[0].Kind != want[0].Kind || got[1].Kind != want[1].Kind || got[0].Account != acct || got[1].Account != acct {
+			t.Errorf("%s: %+v, want %+v", name, got, want)
+		}
+	}
+}
