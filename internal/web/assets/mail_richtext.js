@@ -48,11 +48,17 @@
   });
   editor.addEventListener('input', sync);
   // The selection in the editor, kept while the link address field has the focus.
+  // selectionchange is dispatched later, as a task: a selection made by keyboard and
+  // followed at once by a click in the address field could be missed, so the editor's
+  // own key, mouse and focus-leaving events keep it too (they run while the selection
+  // is still the editor's).
   var saved = null;
-  document.addEventListener('selectionchange', function () {
+  function keep() {
     var sel = window.getSelection();
-    if (sel.rangeCount && editor.contains(sel.getRangeAt(0).commonAncestorContainer)) { saved = sel.getRangeAt(0); }
-  });
+    if (sel.rangeCount && editor.contains(sel.getRangeAt(0).commonAncestorContainer)) { saved = sel.getRangeAt(0).cloneRange(); }
+  }
+  document.addEventListener('selectionchange', keep);
+  ['keyup', 'mouseup', 'focusout'].forEach(function (t) { editor.addEventListener(t, keep); });
   function restore() {
     editor.focus();
     if (saved) { var sel = window.getSelection(); sel.removeAllRanges(); sel.addRange(saved); }
