@@ -4,6 +4,7 @@ import (
 	"context"
 	"log/slog"
 	"sync"
+	"time"
 )
 
 // Background text indexing. A driver with a text index (TextSearcher) keeps it current
@@ -20,6 +21,12 @@ import (
 
 // IndexBatch bounds the bodies one pass of the background indexer reads for a mailbox.
 const IndexBatch = 200
+
+// IndexGather is how long the indexer waits before each round, so the deliveries that
+// arrive meanwhile share the round: a mailbox's new bodies go in one commit (and SQLite's
+// FTS5 flushes its segment once) instead of a commit for every delivery. A search never
+// waits for it: searches index what is missing themselves.
+const IndexGather = 50 * time.Millisecond
 
 // ScanPage bounds the mailboxes one call of a BehindFunc returns.
 const ScanPage = 1000
@@ -40,7 +47,8 @@ type IndexQueue struct {
 	log    *slog.Logger
 	mu     sync.Mutex
 	todo   map[MailboxID]bool
-	wake   chan struct{} // capacity 1: a pending wake-up
+	wake   chan struct{}                   // capacity 1: a pending wake-up
+	gather func(ctx context.Context) error // waits before a round: IndexGather
 	cancel context.CancelFunc
 	done   chan struct{}
 }
@@ -48,9 +56,13 @@ type IndexQueue struct {
 // StartIndexQueue starts the indexer goroutine, which first scans for the mailboxes
 // behind says are behind (nil: no scan); Close stops it.
 func StartIndexQueue(log *slog.Logger, index IndexFunc, behind BehindFunc) *IndexQueue {
+	return startIndexQueue(log, index, behind, sleepGather)
+}
+
+func startIndexQueue(log *slog.Logger, index IndexFunc, behind BehindFunc, gather func(context.Context) error) *IndexQueue {
 	ctx, cancel := context.WithCancel(context.Background())
 	q := &IndexQueue{index: index, behind: behind, log: log, todo: map[MailboxID]bool{}, wake: make(chan struct{}, 1),
-		cancel: cancel, done: make(chan struct{})}
+		gather: gather, cancel: cancel, done: make(chan struct{})}
 	if behind != nil {
 		q.wake <- struct{}{} // the scan's first page
 	}
@@ -100,7 +112,7 @@ func (q *IndexQueue) run(ctx context.Context) {
 			return
 		case <-q.wake:
 		}
-		for ctx.Err() == nil {
+		for q.gather(ctx) == nil {
 			q.mu.Lock()
 			pass := q.todo
 			q.todo = map[MailboxID]bool{}
@@ -116,6 +128,18 @@ func (q *IndexQueue) run(ctx context.Context) {
 				}
 			}
 		}
+	}
+}
+
+// sleepGather waits IndexGather or until ctx ends.
+func sleepGather(ctx context.Context) error {
+	t := time.NewTimer(IndexGather)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
 	}
 }
 

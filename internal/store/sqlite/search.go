@@ -132,10 +132,7 @@ func (s *Store) indexMailbox(ctx context.Context, mbox int64) error {
 	if err != nil {
 		return err
 	}
-	if err := s.indexAll(ctx, todo, false); err != nil {
-		return err
-	}
-	return s.markClean(ctx, mbox, st)
+	return s.indexAll(ctx, todo, false, mbox, &st)
 }
 
 // textState is a mailbox's search_state with its UIDNEXT, read in one statement: gen
@@ -176,12 +173,15 @@ func (s *Store) searchState(ctx context.Context, mbox int64) (textState, error) 
 // UIDNEXT (an import): that bumped epoch, and the mark, which its insert may have
 // lowered, stays (all writes are committer jobs; an insert counts in its own transaction).
 func (s *Store) markClean(ctx context.Context, mbox int64, st textState) error {
-	_, err := s.c.do(ctx, func(w *wtx) error {
-		_, err := w.exec(`UPDATE search_state SET clean = max(clean, $2),
-			mark = CASE WHEN epoch = $4 THEN max(mark, $3) ELSE mark END WHERE mailbox = $1`,
-			mbox, st.gen, st.uidNext, st.epoch)
-		return err
-	}, nil)
+	_, err := s.c.do(ctx, func(w *wtx) error { return w.markClean(mbox, st) }, nil)
+	return err
+}
+
+// markClean is markClean's statement, also run by the last job of an indexAll.
+func (w *wtx) markClean(mbox int64, st textState) error {
+	_, err := w.exec(`UPDATE search_state SET clean = max(clean, $2),
+		mark = CASE WHEN epoch = $4 THEN max(mark, $3) ELSE mark END WHERE mailbox = $1`,
+		mbox, st.gen, st.uidNext, st.epoch)
 	if err != nil {
 		return fmt.Errorf("search index: state: %w", err)
 	}
@@ -215,16 +215,26 @@ func (s *Store) unindexedBlobs(ctx context.Context, mbox, from int64, limit int)
 // indexBatchBytes bytes. With pace (the background indexer) it waits after each job as
 // long as the job took, so indexing a backlog (the mail of a busy hour, an upgrade) holds
 // SQLite's one writer at most half the time and STOREs and deliveries are not queued
-// behind job after job; a search indexing what it needs does not wait.
-func (s *Store) indexAll(ctx context.Context, todo []unindexed, pace bool) error {
+// behind job after job; a search indexing what it needs does not wait. With clean, the
+// last job also marks the mailbox clean (markClean): a delivery's indexing is one job,
+// not two.
+func (s *Store) indexAll(ctx context.Context, todo []unindexed, pace bool, mbox int64, clean *textState) error {
+	if len(todo) == 0 && clean != nil {
+		return s.markClean(ctx, mbox, *clean)
+	}
 	for len(todo) > 0 {
 		n, bytes := 0, int64(0)
 		for n < len(todo) && n < indexBatch && bytes < indexBatchBytes {
 			bytes += todo[n].loc.len
 			n++
 		}
+		var last func(w *wtx) error
+		if n == len(todo) && clean != nil {
+			st := *clean
+			last = func(w *wtx) error { return w.markClean(mbox, st) }
+		}
 		start := time.Now()
-		if err := s.indexBlobs(ctx, todo[:n]); err != nil {
+		if err := s.indexBlobs(ctx, todo[:n], last); err != nil {
 			return err
 		}
 		todo = todo[n:]
@@ -237,8 +247,9 @@ func (s *Store) indexAll(ctx context.Context, todo []unindexed, pace bool) error
 	return nil
 }
 
-// indexBlobs extracts the text of some blobs and inserts their rows in one job.
-func (s *Store) indexBlobs(ctx context.Context, blobs []unindexed) error {
+// indexBlobs extracts the text of some blobs and inserts their rows in one job; then,
+// when not nil, runs in the same job.
+func (s *Store) indexBlobs(ctx context.Context, blobs []unindexed, then func(w *wtx) error) error {
 	texts := make([]store.SearchableText, len(blobs))
 	for i, u := range blobs {
 		t, err := s.blobText(u.loc)
@@ -257,6 +268,9 @@ func (s *Store) indexBlobs(ctx context.Context, blobs []unindexed) error {
 			if err != nil {
 				return fmt.Errorf("search index: %w", err)
 			}
+		}
+		if then != nil {
+			return then(w)
 		}
 		return nil
 	}, nil)

@@ -26,10 +26,11 @@ func (s *Store) indexSome(ctx context.Context, mbox store.MailboxID, limit int) 
 	if more {
 		todo = todo[:limit]
 	}
-	if err := s.indexAll(ctx, todo, true); err != nil || more {
-		return more, err
+	clean := &st // the last pass marks the mailbox clean in its last job
+	if more {
+		clean = nil
 	}
-	return false, s.markClean(ctx, int64(mbox), st)
+	return more, s.indexAll(ctx, todo, true, int64(mbox), clean)
 }
 
 // behindMailboxes is the background indexer's start-up scan (store.BehindFunc): the

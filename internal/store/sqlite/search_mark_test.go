@@ -73,10 +73,7 @@ func TestTextIndexMarkUnderDeliveries(t *testing.T) {
 		todo, err := s.unindexedBlobs(ctx, int64(inbox), st.mark, -1)
 		if err == nil {
 			during()
-			err = s.indexAll(ctx, todo, false)
-		}
-		if err == nil {
-			err = s.markClean(ctx, int64(inbox), st)
+			err = s.indexAll(ctx, todo, false, int64(inbox), &st) // its last job marks
 		}
 		if err != nil {
 			t.Fatal(err)
