@@ -26,6 +26,7 @@ import (
 	"os"
 	"path/filepath"
 	"sync"
+	"time"
 
 	"mailgrid/internal/admin"
 	"mailgrid/internal/bus"
@@ -124,6 +125,9 @@ func (s *System) openEmbedded(ctx context.Context) error {
 		Dir:       filepath.Join(data, "shards", directory.LocalShard),
 		Publisher: s.Bus,
 		Logger:    s.Log.With("shard", directory.LocalShard),
+		// Sessions of accounts the CLI deletes or disables end (store/sqlite announce.go);
+		// the administration commands hold no sessions.
+		AnnouncePoll: s.announcePoll(),
 	})
 	if err != nil {
 		return fmt.Errorf("store: %w", err)
@@ -139,6 +143,15 @@ func (s *System) openEmbedded(ctx context.Context) error {
 	s.closers = append(s.closers, q.Close)
 	s.Admin = &admin.Service{Dir: s.Dir, Shards: s.Shards, Log: s.Log, DomainGrace: s.Cfg.Admin.DomainGrace.D()}
 	return nil
+}
+
+// announcePoll is how often a serving embedded node looks for announcements of the
+// CLI's processes: an operator's deletion ends the sessions within it.
+func (s *System) announcePoll() time.Duration {
+	if s.admin {
+		return 0
+	}
+	return 250 * time.Millisecond
 }
 
 // DKIMKeys returns the installation's DKIM key keeper: files under DATA/dkim embedded

@@ -10,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 	"sync"
+	"time"
 
 	_ "modernc.org/sqlite" // registers the "sqlite" database/sql driver
 
@@ -39,6 +40,10 @@ type Options struct {
 	PackSize int64
 	// ReadConns bounds the read pool; 0 means 4.
 	ReadConns int
+	// AnnouncePoll is how often the announcements of other processes that opened the
+	// shard (announce.go: the CLI deleting or disabling an account) are looked for and
+	// published; 0: never (a process without sessions).
+	AnnouncePoll time.Duration
 }
 
 // Store is the SQLite store driver. It implements store.Store.
@@ -51,6 +56,7 @@ type Store struct {
 	packs *packs
 	c     *committer
 	idx   *store.IndexQueue // background text indexing (search_bg.go)
+	ann   *announcer        // announce.go
 
 	wstmts, rstmts *stmtCache
 
@@ -86,6 +92,9 @@ func Open(ctx context.Context, opt Options) (*Store, error) {
 	s.packs = newPacks(filepath.Join(opt.Dir, packDir), opt.PackSize, opt.Logger)
 	s.c = newCommitter(s)
 	s.idx = store.StartIndexQueue(opt.Logger, s.indexSome, s.behindMailboxes)
+	if err := s.startAnnouncer(opt.AnnouncePoll); err != nil {
+		return nil, errors.Join(err, s.Close())
+	}
 	return s, nil
 }
 
@@ -138,6 +147,7 @@ func dsn(path string, readOnly bool) string {
 // and closes the databases and pack files. It is safe to call more than once.
 func (s *Store) Close() error {
 	s.closeOnce.Do(func() {
+		s.closeAnnouncer()
 		s.idx.Close()
 		s.c.close()
 		errs := []error{s.packs.close(), s.rstmts.close(), s.wstmts.close(), s.rdb.Close(), s.wdb.Close()}
