@@ -173,7 +173,7 @@ func (s *System) listen(tlsConf *tls.Config, p *delivery.Pipeline, spool string,
 		{"http", cfg.Listen.HTTP, func() (server, error) { return s.webServer(p, flt) }},
 		{"managesieve", cfg.Listen.ManageSieve, func() (server, error) {
 			return managesieve.New(managesieve.Options{
-				Hostname: cfg.Hostname, TLSConfig: tlsConf, Directory: s.Dir, Scripts: flt.db,
+				Hostname: cfg.Hostname, TLSConfig: tlsConf, Directory: s.Dir, Scripts: flt.db, Bus: s.Bus,
 				Sieve: flt.sieveOptions, Logger: s.Log.With("svc", "managesieve"),
 			})
 		}},

@@ -137,6 +137,7 @@ func (s *session) login(user, pass string) error {
 	s.ref = store.AccountRef{Domain: acct.Address.Domain, ID: acct.ID}
 	s.log = s.base.With("user", acct.Address.String())
 	s.log.Info("logged in")
+	s.watchAccount()
 	return s.c.reply(response("OK", "", "Logged in"))
 }
 

@@ -6,6 +6,7 @@ import (
 	"crypto/tls"
 	"errors"
 	"net"
+	"sync/atomic"
 	"time"
 
 	"mailgrid/internal/netserve"
@@ -15,6 +16,7 @@ import (
 var (
 	errShutdown = errors.New("server shutting down")
 	errIdle     = errors.New("idle timeout")
+	errEnded    = errors.New("session ended by its account's end")
 )
 
 const (
@@ -34,6 +36,16 @@ type conn struct {
 	r   *bufio.Reader
 	w   *bufio.Writer
 	p   *parser
+	// ended is the BYE of a session whose account was deleted or disabled, set by the
+	// session's watcher (ended.go) before it wakes the read.
+	ended atomic.Pointer[string]
+}
+
+// end records the session's BYE and wakes its read (the watcher's goroutine; as
+// Shutdown, it touches only raw's read deadline, after the flag).
+func (c *conn) end(bye string) error {
+	c.ended.Store(&bye)
+	return c.raw.SetReadDeadline(time.Unix(1, 0))
 }
 
 func newConn(srv *Server, raw net.Conn) *conn {
@@ -73,6 +85,9 @@ func (c *conn) arm(idle time.Duration) error {
 	if c.srv.net.Closing() {
 		return errShutdown
 	}
+	if c.ended.Load() != nil {
+		return errEnded
+	}
 	return nil
 }
 
@@ -82,6 +97,9 @@ func (c *conn) readErr(err error) error {
 	if errors.As(err, &ne) && ne.Timeout() {
 		if c.srv.net.Closing() {
 			return errShutdown
+		}
+		if c.ended.Load() != nil {
+			return errEnded
 		}
 		return errIdle
 	}

@@ -8,6 +8,7 @@ import (
 	"net"
 	"time"
 
+	"mailgrid/internal/bus"
 	"mailgrid/internal/directory"
 	"mailgrid/internal/filter"
 	"mailgrid/internal/filter/sieve"
@@ -24,7 +25,10 @@ type Options struct {
 	ImplicitTLS bool // TLS from the first byte (not standardised for ManageSieve, harmless)
 	Directory   directory.Directory
 	Scripts     filter.SieveScripts
-	Logger      *slog.Logger // nil discards
+	// Bus brings the deletion or disabling of a logged-in account, which ends its
+	// sessions (ended.go); nil: sessions are not watched.
+	Bus    *bus.Bus
+	Logger *slog.Logger // nil discards
 
 	MaxConnsPerIP int // simultaneous connections from one address; 0 = 20
 	// IdleTimeout ends a session that sends nothing for this long (RFC 5804 1.3: at

@@ -8,6 +8,7 @@ import (
 	"net"
 	"time"
 
+	"mailgrid/internal/bus"
 	"mailgrid/internal/directory"
 	"mailgrid/internal/obs"
 	"mailgrid/internal/store"
@@ -31,6 +32,10 @@ type session struct {
 	// Set by a successful login (auth.go); nil when not authenticated.
 	acct *directory.Account
 	ref  store.AccountRef
+	// watch is the account's changes, for its deletion or disabling (ended.go);
+	// watchDone is closed when the watch's goroutine returned.
+	watch     *bus.Subscription
+	watchDone chan struct{}
 }
 
 func newSession(srv *Server, raw net.Conn) *session {
@@ -119,6 +124,10 @@ func (s *session) readFailed(err error) {
 	case errors.Is(err, errEnd):
 	case errors.Is(err, errShutdown):
 		s.goodbye(lineShutdown)
+	case errors.Is(err, errEnded): // the account was deleted or disabled (ended.go)
+		l := *s.c.ended.Load()
+		s.log.Info("session ended", "reason", l)
+		s.goodbye(l)
 	case errors.Is(err, errIdle):
 		s.log.Info("idle timeout")
 		s.goodbye(lineIdle)
@@ -142,12 +151,19 @@ func (s *session) goodbye(line string) {
 }
 
 func (s *session) end() {
+	s.endWatch()
 	s.c.close()
 	s.log.Debug("disconnected", "duration", s.srv.opt.Now().Sub(s.started))
 }
 
 // execute runs one command and writes its reply. A non-nil error ends the session.
 func (s *session) execute(cmd *command) error {
+	if s.acct != nil {
+		if l := s.accountEnded(); l != "" {
+			s.goodbye(l)
+			return errEnd
+		}
+	}
 	return s.answer(s.dispatch(cmd), cmd.verb)
 }
 

@@ -1,0 +1,111 @@
+package managesieve
+
+import (
+	"context"
+	"errors"
+	"time"
+
+	"mailgrid/internal/bus"
+	"mailgrid/internal/directory"
+	"mailgrid/internal/obs"
+	"mailgrid/internal/store"
+)
+
+// Sessions of a deleted or disabled account end at once. An operator deleting or
+// disabling the account (or its domain) makes the admin service announce
+// store.AccountDeleted or store.AccountDisabled once the directory changed; the bus
+// brings it to every node. A logged-in session watches its account (when Options.Bus
+// is set): a goroutine per session (watchLoop) waits for the change and wakes the
+// session's read, which then says BYE with the reason (RFC 5804 1.3, 2.1: the server
+// may end the connection with an untagged BYE) and closes. No response code: a new
+// login is refused. A user move (store.AccountMoved) ends nothing here: scripts do not
+// live on the account's shard.
+//
+// If the watch overflowed (more changes than its buffer, or a bus transport's resync),
+// the watcher stops, and the next command asks the directory, the only truth.
+
+var (
+	lineDeleted  = response("BYE", "", "Account deleted, closing connection")
+	lineDisabled = response("BYE", "", "Account disabled, closing connection")
+)
+
+// endLine is the BYE of a change that ends the account's ManageSieve sessions, "" for
+// any other.
+func endLine(k store.ChangeKind) string {
+	switch k {
+	case store.AccountDeleted:
+		return lineDeleted
+	case store.AccountDisabled:
+		return lineDisabled
+	}
+	return ""
+}
+
+// watchAccount starts watching the logged-in account.
+func (s *session) watchAccount() {
+	if s.srv.opt.Bus == nil {
+		return
+	}
+	s.watch = s.srv.opt.Bus.Subscribe(s.ref, 0)
+	s.watchDone = make(chan struct{})
+	go s.watchLoop(s.watch, s.watchDone)
+}
+
+// watchLoop waits for a change of sub that ends the session and hands its BYE to the
+// connection (conn.end), which wakes the read. It returns when sub is closed or
+// overflowed.
+func (s *session) watchLoop(sub *bus.Subscription, done chan<- struct{}) {
+	defer close(done)
+	for ch := range sub.C {
+		if l := endLine(ch.Kind); l != "" {
+			obs.Check(s.log, s.c.end(l), "wake the session's read")
+			return
+		}
+		if sub.Overflowed() {
+			return
+		}
+	}
+}
+
+// accountEnded returns the BYE if the session must end: its watcher saw the account's
+// end, or the watch overflowed and the directory says so.
+func (s *session) accountEnded() string {
+	if l := s.c.ended.Load(); l != nil {
+		return *l
+	}
+	if s.watch == nil || !s.watch.Overflowed() {
+		return ""
+	}
+	s.endWatch()
+	s.watchAccount() // first: nothing after the check is missed
+	ctx, cancel := context.WithTimeout(s.ctx, 10*time.Second)
+	defer cancel()
+	a, err := s.srv.opt.Directory.AccountByID(ctx, s.ref.Domain, s.ref.ID)
+	switch {
+	case errors.Is(err, directory.ErrNotFound):
+		return lineDeleted
+	case err != nil:
+		s.log.Warn("account check after a bus overflow", "err", err)
+		return "" // a directory fault ends no session; the next overflow asks again
+	case !a.Enabled:
+		return lineDisabled
+	}
+	d, err := s.srv.opt.Directory.Domain(ctx, s.ref.Domain)
+	if err != nil {
+		s.log.Warn("domain check after a bus overflow", "err", err)
+		return ""
+	}
+	if !d.Enabled { // a deleted domain reads as disabled too
+		return lineDisabled
+	}
+	return ""
+}
+
+// endWatch stops watching the account and waits for the watcher to return.
+func (s *session) endWatch() {
+	if s.watch != nil {
+		s.watch.Close()
+		<-s.watchDone
+		s.watch, s.watchDone = nil, nil
+	}
+}
