@@ -15,8 +15,9 @@ import (
 var errIdleEnded = errors.New("idle ended")
 
 // cmdIdle: RFC 2177 / RFC 9051 6.3.13. Changes are pushed as they arrive from the bus
-// until the client sends DONE. A reader goroutine owns the parser meanwhile; shutdown and
-// the autologout timer end it through the read deadline.
+// until the client sends DONE, read by the session's own goroutine (idle_wake.go; under
+// COMPRESS a reader goroutine owns the parser meanwhile). Shutdown and the autologout
+// timer end it through the read deadline.
 func cmdIdle(s *session, c *command) error {
 	if err := s.p.end(); err != nil {
 		return err
@@ -31,15 +32,20 @@ func cmdIdle(s *session, c *command) error {
 	if err := s.w.flush(); err != nil {
 		return err
 	}
-	lineDone := make(chan error, 1)
 	if !s.beginWait() {
 		s.bye("Server shutting down")
 		return errIdleEnded
 	}
 	s.idleReader()
-	go func() { lineDone <- s.p.readLine() }()
 	s.setWriteBuffer(idleWriteBuffer)
-	err := s.idleLoop(lineDone)
+	var err error
+	if s.compress { // the inflater cannot resume a read cut by a deadline (idle_wake.go)
+		lineDone := make(chan error, 1)
+		go func() { lineDone <- s.p.readLine() }()
+		err = s.idleLoop(lineDone)
+	} else {
+		err = s.idleInline()
+	}
 	s.endWait()
 	s.setWriteBuffer(writeBuffer)
 	s.restoreReader()
