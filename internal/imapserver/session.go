@@ -57,7 +57,7 @@ type session struct {
 	st       store.Store
 	enabled  enabled
 	sel      *view
-	watch    *bus.Subscription // the account's changes, for AccountMoved (moved.go)
+	watch    *bus.Subscription // the account's changes, for its move or end (ended.go)
 	saved    []store.UID       // SEARCHRES "$" (RFC 5182)
 	compress bool
 	oldBR    *bufio.Reader // the plaintext buffer under COMPRESS

@@ -64,8 +64,9 @@
 // the session is closed, MaxConnsPerIP, and the RFC 1939 3 autologout (IdleTimeout, at
 // least 10 minutes), after which the session closes without UPDATE.
 //
-// A session whose account moved to another shard (a user move, package cluster) answers
-// its next command "-ERR [SYS/TEMP]" and closes without UPDATE (moved.go; Options.Bus).
+// A session whose account moved to another shard (a user move, package cluster), was
+// deleted or was disabled ends at once, without UPDATE: "-ERR [SYS/TEMP]" for a move, a
+// plain "-ERR" saying why otherwise, then the close (ended.go; Options.Bus).
 //
 // Shutdown stops accepting, says "-ERR [SYS/TEMP] Server shutting down" to every session
 // waiting for a command and closes it (no UPDATE), and lets a session busy with a command

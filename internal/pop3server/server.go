@@ -27,7 +27,8 @@ type Options struct {
 	Directory         directory.Directory
 	Shards            store.Shards
 	// Bus carries the changes of the stores behind Shards: a session learns from it that
-	// its account moved to another shard (moved.go). nil: it does not notice.
+	// its account moved to another shard, was deleted or disabled (ended.go). nil: it
+	// does not notice.
 	Bus    *bus.Bus
 	Logger *slog.Logger // nil discards
 

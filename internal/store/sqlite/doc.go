@@ -8,6 +8,8 @@
 //	                          expunged (tombstones), meta (counters), schema_version,
 //	                          search_text (FTS5 text index, search.go) and search_state
 //	packs/00000001.pack ...   message bodies, appended back to back, never rewritten
+//	announce.log              account announcements for the other processes of the
+//	                          shard (announce.go)
 //
 // # Library
 //
