@@ -27,6 +27,8 @@ type packs struct {
 	// The pack being appended to; owned by the committer goroutine.
 	cur    *os.File
 	curNum int64
+
+	readers packReaders // pack files open for reading blobs
 }
 
 func newPacks(dir string, limit int64, log *slog.Logger) *packs {
@@ -37,8 +39,14 @@ func (p *packs) path(num int64) string {
 	return filepath.Join(p.dir, fmt.Sprintf("%08d.pack", num))
 }
 
-// close closes the current pack.
+// close closes the current pack and the idle read files (one still read from closes when
+// its last blob does): the store is closing.
 func (p *packs) close() error {
+	return errors.Join(p.readers.close(), p.closeCur())
+}
+
+// closeCur closes the current pack.
+func (p *packs) closeCur() error {
 	if p.cur == nil {
 		return nil
 	}
@@ -80,7 +88,7 @@ func (p *packs) use(num int64) error {
 	if p.cur != nil && p.curNum == num {
 		return nil
 	}
-	if err := p.close(); err != nil {
+	if err := p.closeCur(); err != nil {
 		p.log.Error("sqlite store: close pack", "pack", p.curNum, "err", err)
 	}
 	path := p.path(num)
@@ -160,20 +168,3 @@ func syncDir(dir string) error {
 	}
 	return errors.Join(d.Sync(), d.Close())
 }
-
-// open returns the blob at loc as a store.Blob reading the pack file.
-func (p *packs) open(loc blobLoc) (store.Blob, error) {
-	f, err := os.Open(p.path(loc.pack))
-	if err != nil {
-		return nil, fmt.Errorf("pack %d: %w", loc.pack, err)
-	}
-	return &blob{SectionReader: io.NewSectionReader(f, loc.off, loc.len), f: f}, nil
-}
-
-// blob is an open body: a section of a pack file.
-type blob struct {
-	*io.SectionReader
-	f *os.File
-}
-
-func (b *blob) Close() error { return b.f.Close() }
