@@ -8,10 +8,11 @@
 // must then resynchronise from the store (IMAP: recompute its view, or BYE). Losing a
 // notification can therefore never lose mail, only cost a resync.
 //
-// A subscription from SubscribeGrowing holds a small channel and queues a burst beyond it
-// in a slice that grows on demand up to its limit and is released when read: an idle IMAP
-// session then costs a few hundred bytes instead of its whole burst allowance. Its reader
-// takes what C wakes it for and then the rest with TryNext.
+// A subscription from SubscribeGrowing holds a channel of one change and queues a burst
+// beyond it in a slice that grows on demand up to its limit and is released when read: an
+// idle IMAP session then costs a few hundred bytes instead of its whole burst allowance.
+// Its reader takes what C wakes it for (or SetNotify tells it of) and then the rest with
+// TryNext.
 package bus
 
 import (
@@ -53,8 +54,10 @@ type Subscription struct {
 	done  bool           // closed: TryNext reports nothing
 }
 
-// growingChan is the channel buffer of a SubscribeGrowing subscription.
-const growingChan = 8
+// growingChan is the channel buffer of a SubscribeGrowing subscription: one change wakes
+// its reader, who takes the rest with TryNext. (It was 8: about 900 bytes more per
+// subscription, and an IMAP session holds two.)
+const growingChan = 1
 
 // SetNotify makes Publish and ResyncAll call fn after each change they hand to the
 // subscription (C took it, or the queue, or it overflowed the subscription), in their
@@ -107,7 +110,7 @@ func (b *Bus) Subscribe(acct store.AccountRef, buf int) *Subscription {
 }
 
 // SubscribeGrowing watches acct holding up to limit changes (minimum 16) before it
-// overflows, but only a channel of 8 up front; the rest is queued on demand. Its reader
+// overflows, but only a channel of one up front; the rest is queued on demand. Its reader
 // must, after each receive from C, take the remaining changes with TryNext until it
 // reports none (a change queued behind C wakes nobody).
 func (b *Bus) SubscribeGrowing(acct store.AccountRef, limit int) *Subscription {

@@ -1,6 +1,7 @@
 package bus
 
 import (
+	"runtime"
 	"sync"
 	"testing"
 
@@ -220,5 +221,28 @@ func TestNotify(t *testing.T) {
 	b.Publish(store.Change{Kind: store.MessageAdded, Account: alice, UID: 51})
 	if calls != 1 {
 		t.Fatalf("%d notifications, want 1 (none after SetNotify(nil))", calls)
+	}
+}
+
+// TestGrowingSubscriptionIsSmall: an idle SubscribeGrowing subscription costs a few
+// hundred bytes whatever its limit (an IMAP session in IDLE holds two); with a channel of
+// 8 changes it was over a kilobyte.
+func TestGrowingSubscriptionIsSmall(t *testing.T) {
+	const n = 1000
+	b := New()
+	subs := make([]*Subscription, n)
+	var before, after runtime.MemStats
+	runtime.ReadMemStats(&before)
+	for i := range subs {
+		subs[i] = b.SubscribeGrowing(alice, 1024)
+	}
+	runtime.ReadMemStats(&after)
+	for _, s := range subs {
+		s.Close()
+	}
+	if per := (after.TotalAlloc - before.TotalAlloc) / n; per > 600 {
+		t.Fatalf("%d bytes allocated per subscription, want at most 600", per)
+	} else {
+		t.Logf("%d bytes per subscription", per)
 	}
 }

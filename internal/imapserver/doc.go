@@ -24,7 +24,7 @@
 //     (strictly validated) unless the client enabled IMAP4rev2 or UTF8=ACCEPT, and are
 //     then checked by store.NormalizeMailboxName, so no name escapes the account.
 //   - view.go: the selected mailbox. A session subscribes to its account's bus
-//     (bus.SubscribeGrowing: a channel of 8 changes, a burst queued on demand up to
+//     (bus.SubscribeGrowing: a channel of one change, a burst queued on demand up to
 //     1,024) before it reads the mailbox, keeps its own sequence-number to UID
 //     map and collects other sessions' changes; they reach the client after each command
 //     and during IDLE (EXISTS, EXPUNGE or VANISHED, FETCH FLAGS with MODSEQ), never an

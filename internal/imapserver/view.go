@@ -10,8 +10,8 @@ import (
 
 // busBuffer is how many changes a selected session's subscription holds; a burst beyond
 // it costs a resync (UIDs and changed flags read again, without Meta). The subscription
-// grows to it on demand (bus.SubscribeGrowing): an idle session holds a channel of 8
-// changes (a store.Change is about 112 bytes), not the whole allowance.
+// grows to it on demand (bus.SubscribeGrowing): an idle session holds a channel of one
+// change (a store.Change is about 112 bytes), not the whole allowance.
 const busBuffer = 1024
 
 // view is a session's picture of its selected mailbox: the sequence-number to UID map the
