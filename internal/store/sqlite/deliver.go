@@ -3,6 +3,7 @@ package sqlite
 import (
 	"context"
 	"crypto/sha256"
+	"database/sql"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -80,7 +81,7 @@ func (w *wtx) deliver(msg newMessage, targets []target, results []store.Delivery
 // deliverOne stores one copy. Target-level outcomes (unknown account, over quota) are in
 // the result; the error is for faults that must undo the whole delivery.
 func (w *wtx) deliverOne(t store.DeliveryTarget, msg newMessage) (store.DeliveryResult, error) {
-	u, ok, err := w.usage(t.Account)
+	u, ok, m, err := w.deliveryTarget(t.Account, t.Mailbox)
 	if err != nil {
 		return store.DeliveryResult{}, err
 	}
@@ -90,12 +91,8 @@ func (w *wtx) deliverOne(t store.DeliveryTarget, msg newMessage) (store.Delivery
 	if overQuota(u, t.Quota, msg.size, 1) {
 		return store.DeliveryResult{Err: store.ErrOverQuota}, nil
 	}
-	m, err := w.deliveryMailbox(t.Account, t.Mailbox)
-	if errors.Is(err, store.ErrNotFound) {
+	if m == nil {
 		return store.DeliveryResult{Err: fmt.Errorf("INBOX of %s/%d: %w", t.Account.Domain, t.Account.ID, store.ErrNotFound)}, nil
-	}
-	if err != nil {
-		return store.DeliveryResult{}, err
 	}
 	added, err := w.insertMessage(m, msg)
 	if err != nil {
@@ -112,18 +109,44 @@ func (w *wtx) deliverOne(t store.DeliveryTarget, msg newMessage) (store.Delivery
 	return store.DeliveryResult{Mailbox: added.MailboxID, UID: added.UID, MessageID: added.ID}, nil
 }
 
-// deliveryMailbox resolves a target mailbox name; a name that is empty, invalid or
-// missing means INBOX, so a filing rule never loses mail.
-func (w *wtx) deliveryMailbox(acct store.AccountRef, name string) (*mboxRow, error) {
+// deliveryTarget reads, in one statement, the account's usage (false: the store does not
+// know the account) and the mailbox a delivery goes to (nil: not even INBOX). A name that
+// is empty, invalid or missing means INBOX, so a filing rule never loses mail.
+func (w *wtx) deliveryTarget(acct store.AccountRef, name string) (store.Usage, bool, *mboxRow, error) {
+	n := store.Inbox
 	if name != "" {
-		if n, err := store.NormalizeMailboxName(name); err == nil {
-			m, err := w.mailboxByName(acct, n)
-			if !errors.Is(err, store.ErrNotFound) {
-				return m, err
-			}
+		if v, err := store.NormalizeMailboxName(name); err == nil {
+			n = v
 		}
 	}
-	return w.mailboxByName(acct, store.Inbox)
+	var (
+		u  store.Usage
+		id sql.NullInt64
+		m  mboxRow
+	)
+	err := w.row(`SELECT a.bytes, a.messages, x.id, coalesce(x.name, ''), coalesce(x.special_use, ''),
+		coalesce(x.subscribed, 0), coalesce(x.uidvalidity, 0), coalesce(x.uidnext, 0), coalesce(x.highestmodseq, 0),
+		coalesce(x.messages, 0), coalesce(x.unseen, 0), coalesce(x.size, 0)
+		FROM accounts a LEFT JOIN mailboxes x ON x.domain = a.domain AND x.account = a.id AND x.name = $3
+		WHERE a.domain = $1 AND a.id = $2`, acct.Domain, acct.ID, n).
+		Scan(&u.Bytes, &u.Messages, &id, &m.name, &m.specialUse, &m.subscribed, &m.uidValidity, &m.uidNext,
+			&m.modSeq, &m.messages, &m.unseen, &m.size)
+	switch {
+	case errors.Is(err, sql.ErrNoRows):
+		return u, false, nil, nil
+	case err != nil:
+		return u, false, nil, err
+	case id.Valid:
+		m.id = id.Int64
+		return u, true, &m, nil
+	case n == store.Inbox:
+		return u, true, nil, nil
+	}
+	inbox, err := w.mailboxByName(acct, store.Inbox)
+	if errors.Is(err, store.ErrNotFound) {
+		return u, true, nil, nil
+	}
+	return u, true, inbox, err
 }
 
 // parseMeta parses the message once, at delivery, and returns the JSON of its
