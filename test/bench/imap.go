@@ -31,10 +31,10 @@ const imapIdleConns = 1000
 // their time is in the elapsed time of the login-per-cycle run. Client i logs in as
 // users[i%len(users)] with pass. rss starts sampling the server's RSS and returns the
 // function that stops and gives the peak (node.sampleRSS).
-func runIMAP(addr string, users []string, pass string, clients int, dur time.Duration, rss func() func() int64) {
+func runIMAP(addr string, users []string, pass string, clients int, dur time.Duration, pid int, rss func() func() int64) {
 	runIMAPMixed(addr, users, pass, clients, dur, false, rss)
 	runIMAPMixed(addr, users, pass, clients, dur, true, rss)
-	runIMAPIdle(addr, users, pass, imapIdleConns, rss)
+	runIMAPIdle(addr, users, pass, imapIdleConns, pid, rss)
 }
 
 // imapConn is a minimal IMAP client: tagged commands, responses read to the tagged one.
@@ -305,9 +305,10 @@ func pctile(lat []time.Duration, p float64) time.Duration {
 
 // runIMAPIdle opens n connections (from 127.0.0.2 and up, 40 per address, under the
 // server's per-IP limit), each logged in, with INBOX selected and in IDLE, and prints the
-// server's RSS before they open and while they all idle; then it closes them. Logins are
+// server's RSS before they open and while they all idle, with its anonymous and
+// file-backed parts (the binary's pages) at the end; then it closes them. Logins are
 // opened 4 at a time: each costs an argon2id hash with 19 MiB of memory.
-func runIMAPIdle(addr string, users []string, pass string, n int, rss func() func() int64) {
+func runIMAPIdle(addr string, users []string, pass string, n int, pid int, rss func() func() int64) {
 	base := rss()()
 	start := time.Now()
 	conns := make([]*imapConn, n)
@@ -335,6 +336,7 @@ func runIMAPIdle(addr string, users []string, pass string, n int, rss func() fun
 	stop := rss()
 	time.Sleep(3 * time.Second)
 	idle := stop()
+	rssParts := rssSplit(pid)
 	for _, c := range conns {
 		if c != nil {
 			c.close()
@@ -345,8 +347,8 @@ func runIMAPIdle(addr string, users []string, pass string, n int, rss func() fun
 	if ok > 0 {
 		perConn = (idle - base) / int64(ok) >> 10
 	}
-	fmt.Printf("imap %d connections in IDLE (%d failed, opened in %.1fs): server RSS %d MiB (%d MiB before they opened: ~%d KiB per connection)\n",
-		ok, failed.Load(), opened.Seconds(), idle>>20, base>>20, perConn)
+	fmt.Printf("imap %d connections in IDLE (%d failed, opened in %.1fs): server RSS %d MiB (%d MiB before they opened: ~%d KiB per connection; %s)\n",
+		ok, failed.Load(), opened.Seconds(), idle>>20, base>>20, perConn, rssParts)
 }
 
 // openIdle logs connection i in, selects INBOX and starts IDLE.

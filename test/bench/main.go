@@ -49,6 +49,8 @@ func main() {
 	moveOnly := flag.Bool("move-only", false, "-cluster: only the user-move figure (no shapes, no baseline)")
 	webReqs := flag.Int("webmail-requests", 50, "measured requests per webmail page (webmail.go)")
 	webOnly := flag.Bool("webmail-only", false, "only the webmail figures")
+	idleOnly := flag.Bool("imap-idle-only", false, "only the IMAP IDLE memory figures of fresh nodes (imapidle.go)")
+	idleLimit := flag.Int64("imap-idle-limit", 40<<20, "node.memory_limit_bytes of the second fresh node's IMAP IDLE figure")
 	flag.Parse()
 	log.SetFlags(0)
 
@@ -67,6 +69,14 @@ func main() {
 		if err := runWebmail(*bin, *webReqs); err != nil {
 			log.Fatal(err)
 		}
+		return
+	}
+	users := make([]string, *sessions)
+	for i := range users {
+		users[i] = fmt.Sprintf("user%d@bench.test", i)
+	}
+	if *idleOnly {
+		runIMAPIdleFresh(*bin, dnsAddr, sink.port, users, *messages+*messages/4, *idleLimit)
 		return
 	}
 	if *cluster {
@@ -88,17 +98,14 @@ func main() {
 		log.Fatal(err)
 	}
 	defer n.stop()
-	users := make([]string, *sessions)
-	for i := range users {
-		users[i] = fmt.Sprintf("user%d@bench.test", i)
-	}
 	if err := n.setup(users); err != nil {
 		log.Fatal(err)
 	}
 	runInbound(n, users, 4<<10, *messages, *sessions)
 	runInbound(n, users, 100<<10, *messages/4, *sessions)
 	runPOP3(n.pop3, "user%d@bench.test", "bench-password", *sessions, *messages)
-	runIMAP(n.imaps, users, "bench-password", *sessions, 20*time.Second, n.sampleRSS)
+	runIMAP(n.imaps, users, "bench-password", *sessions, 20*time.Second, n.cmd.Process.Pid, n.sampleRSS)
+	runIMAPIdleFresh(*bin, dnsAddr, sink.port, users, *messages+*messages/4, *idleLimit)
 	runOutbound(n, sink, users[0], *outbound, *sessions)
 	if err := runWebmail(*bin, *webReqs); err != nil {
 		log.Print(err)
@@ -254,7 +261,8 @@ type node struct {
 	dir                       string
 }
 
-func startNode(bin, dnsAddr string, remotePort int) (*node, error) {
+// startNode starts a node with the bench's configuration and extra appended to it.
+func startNode(bin, dnsAddr string, remotePort int, extra ...string) (*node, error) {
 	dir, err := os.MkdirTemp("", "mailgrid-bench-")
 	if err != nil {
 		return nil, err
@@ -282,7 +290,7 @@ per_domain = 20
 max_conns_per_ip = 200
 [log]
 level = "warn"
-`, filepath.Join(dir, "data"), n.mx, freeAddr(), n.imaps, n.pop3, dnsAddr, remotePort)
+`, filepath.Join(dir, "data"), n.mx, freeAddr(), n.imaps, n.pop3, dnsAddr, remotePort) + strings.Join(extra, "")
 	if err := os.WriteFile(n.cfg, []byte(cfg), 0o600); err != nil {
 		return nil, err
 	}
@@ -371,6 +379,25 @@ func rssOf(pid int) int64 {
 		}
 	}
 	return 0
+}
+
+// rssSplit describes the process's resident memory by kind (/proc/pid/status: RssAnon
+// is the heap, stacks and C allocations; RssFile mostly the binary's pages).
+func rssSplit(pid int) string {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		return "RSS parts unknown"
+	}
+	var parts []string
+	for _, l := range strings.Split(string(b), "\n") {
+		for _, k := range []string{"RssAnon:", "RssFile:"} {
+			if v, ok := strings.CutPrefix(l, k); ok {
+				kb, _ := strconv.ParseInt(strings.Fields(v)[0], 10, 64)
+				parts = append(parts, fmt.Sprintf("%s %d MiB", strings.ToLower(strings.TrimSuffix(k[3:], ":")), kb>>10))
+			}
+		}
+	}
+	return strings.Join(parts, ", ")
 }
 
 func cpuModel() string {
