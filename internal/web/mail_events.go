@@ -81,6 +81,9 @@ func (s *Server) mailEvents(ev *eventStops) func(w http.ResponseWriter, r *http.
 				if !ok {
 					return
 				}
+				if ch.Kind == store.AccountDeleted || ch.Kind == store.AccountDisabled {
+					return // the account ended (admin announce.go): its web sessions are gone too
+				}
 				if sub.Overflowed() || ch.Kind == store.AccountResync {
 					send("event: resync\ndata: resync\n\n")
 					return

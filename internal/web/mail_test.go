@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"mime/multipart"
@@ -768,6 +769,40 @@ func TestMailEvents(t *testing.T) {
 	h2 := mailHarness(t, nil)
 	if st, _, _ := h2.loggedIn("u1@a.example").get("/mail/events"); st != http.StatusNoContent {
 		t.Errorf("no bus: %d", st)
+	}
+}
+
+// TestMailEventsEndWithAccount: the event stream of an account that is deleted or
+// disabled ends at once (its session cookie is refused from then on).
+func TestMailEventsEndWithAccount(t *testing.T) {
+	for _, kind := range []store.ChangeKind{store.AccountDeleted, store.AccountDisabled} {
+		b := bus.New()
+		h := mailHarness(t, func(o *web.MailOptions, _ *deliverytest.Env) { o.Bus = b })
+		c := h.loggedIn("u1@a.example")
+		resp := c.raw("GET", "/mail/events", nil)
+		if resp.StatusCode != http.StatusOK {
+			t.Fatalf("events: %d", resp.StatusCode)
+		}
+		ended := make(chan error, 1)
+		go func() {
+			_, err := io.Copy(io.Discard, resp.Body)
+			ended <- errors.Join(err, resp.Body.Close())
+		}()
+		b.Publish(store.Change{Kind: kind, Account: deliverytest.Ref(h.acct["u2@a.example"])})
+		select {
+		case err := <-ended:
+			t.Fatalf("%v: the stream ended on another account's change: %v", kind, err)
+		case <-time.After(50 * time.Millisecond): // not a timing assertion: the stream must stay
+		}
+		b.Publish(store.Change{Kind: kind, Account: deliverytest.Ref(h.acct["u1@a.example"])})
+		select {
+		case err := <-ended:
+			if err != nil {
+				t.Errorf("%v: stream: %v", kind, err)
+			}
+		case <-time.After(10 * time.Second):
+			t.Fatalf("%v: the stream did not end", kind)
+		}
 	}
 }
 
