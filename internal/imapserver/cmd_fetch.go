@@ -2,7 +2,6 @@ package imapserver
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"io"
 	"slices"
@@ -176,10 +175,7 @@ func (s *session) load(m store.Message, atts []fetchAtt) (*fetchMsg, error) {
 	}
 	if wantInfo {
 		if len(m.Meta) > 0 {
-			f.info = new(message.Info)
-			if err := json.Unmarshal(m.Meta, f.info); err != nil {
-				f.info = nil
-			}
+			f.info = decodeInfo(m.Meta, needsStructure(atts))
 		}
 		if f.info == nil { // no cached structure: parse once now
 			info, err := message.Parse(f.blob, f.blob.Size())
