@@ -7,6 +7,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"mailgrid/internal/testkit/pgtest"
 )
 
 // accountEndScript opens, as one user, an IMAPS session idling with INBOX selected, one
@@ -118,4 +120,31 @@ func runAccountEnd(t *testing.T, n *Node, user string, end func()) []string {
 		t.Errorf("script: %v\n%s", err, stderr.String())
 	}
 	return lines
+}
+
+// TestAccountEndEndsSessionsCluster: in a cluster, mailgrid user disable and user del run
+// against node 1 end the user's IMAP and POP3 sessions on node 2 at once (the
+// announcement crosses nodes through the shard's notifications).
+func TestAccountEndEndsSessionsCluster(t *testing.T) {
+	requireTool(t, "python3")
+	requireTool(t, "swaks")
+	dirDSN, s1 := pgtest.DSN(t), pgtest.DSN(t)
+	n1 := NewClusterNode(t, "n1", dirDSN, NodeOptions{})
+	n2 := NewClusterNode(t, "n2", dirDSN, NodeOptions{})
+	n1.CLI("", "shard", "add", "s1", "--dsn", s1, "--capacity", "100")
+	StartAll(t, n1, n2)
+	for _, tc := range []struct{ op, why string }{{"disable", "disabled"}, {"del", "deleted"}} {
+		addr := "c" + tc.op + "@end.test"
+		n1.AddUser(addr, "end-password-1")
+		if out := swaks(t, "--to", addr, "--from", "x@elsewhere.test", "--server", n1.SMTP); !accepted(out) {
+			t.Fatalf("node 1 did not accept:\n%s", out)
+		}
+		lines := runAccountEnd(t, n2, addr, func() { n1.CLI("", "user", tc.op, addr) })
+		for i, prefix := range []string{"IMAP selected * BYE ", "IMAP unselected * BYE ", "POP3 -ERR "} {
+			if i >= len(lines) || !strings.HasPrefix(lines[i], prefix) || !strings.Contains(lines[i], tc.why) ||
+				!strings.HasSuffix(lines[i], " closed") {
+				t.Errorf("%s, line %d: %q, want %q... saying %q, then closed (all: %q)", tc.op, i, at(lines, i), prefix, tc.why, lines)
+			}
+		}
+	}
 }
