@@ -87,3 +87,23 @@ func TestAnnounceAcrossProcesses(t *testing.T) {
 	case <-time.After(50 * time.Millisecond):
 	}
 }
+
+// BenchmarkAnnouncePollIdle is one look of a serving process at an announcement file
+// with nothing new: what the 250 ms poll of app costs when no operator acts.
+func BenchmarkAnnouncePollIdle(b *testing.B) {
+	dir := b.TempDir()
+	a := &announcer{path: filepath.Join(dir, announceFile), origin: newOrigin()}
+	if err := a.append([]byte(`{"o":"x","k":10,"d":"example.com","a":1}` + "\n")); err != nil {
+		b.Fatal(err)
+	}
+	fi, err := os.Stat(a.path)
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, changes, err := a.read(fi.Size()); err != nil || len(changes) != 0 {
+			b.Fatal(changes, err)
+		}
+	}
+}
