@@ -77,7 +77,7 @@ func (sm *searchMsg) load(info, blob bool) bool {
 		sm.f.close(sm.s)
 		sm.f = nil
 	}
-	atts := []fetchAtt{}
+	atts := []fetchAtt{{name: "BODYSTRUCTURE"}} // text keys read the structure (store.BodyText)
 	if info {
 		atts = append(atts, fetchAtt{name: "ENVELOPE"})
 	}
