@@ -24,9 +24,11 @@
 // # Group commit
 //
 // Every change is a job handed to one committer goroutine. The committer takes every job
-// waiting, runs them all in ONE transaction (each inside its own SAVEPOINT, so a job that
-// fails is rolled back alone; a job alone in its batch needs none, the transaction is its
-// savepoint) and answers all callers after the single commit. The disk
+// waiting, runs them all in ONE transaction and answers all callers after the single
+// commit. The jobs run without savepoints first (a SAVEPOINT copies every page a job
+// changes to a sub-journal); if one fails, the transaction is rolled back and the batch
+// runs again with a SAVEPOINT per job, so the failing job is rolled back alone (a job
+// alone in its batch needs no second run: the transaction was its savepoint). The disk
 // does a few hundred to a few thousand fsyncs per second; twenty concurrent deliveries
 // sharing one commit turn that into thousands of deliveries per second.
 //
@@ -40,7 +42,8 @@
 //  3. fdatasync the pack once, then insert the new blob rows. Committed rows therefore
 //     never point at bytes that are not on disk. Bytes of a batch that later fails, or of a
 //     crash before COMMIT, are unreferenced garbage in a pack.
-//  4. Run every job in its savepoint, then COMMIT (fsync of the WAL).
+//  4. Run the jobs (in savepoints on the second run of a batch in which one failed), then
+//     COMMIT (fsync of the WAL).
 //  5. Publish each successful job's store.Change events, in commit order, then answer the
 //     callers. Events are never published before the commit.
 //
@@ -69,7 +72,8 @@
 //     Pruning old tombstones (and answering older QRESYNC states with a full resync) is
 //     not written yet.
 //   - Messages reads in pages of bounded size; OpenBlob returns an io.ReaderAt over a
-//     section of the pack file. Nothing holds a whole mailbox or message in memory.
+//     section of the pack file, read through a read-only file per pack kept open and
+//     shared by readers (packread.go). Nothing holds a whole mailbox or message in memory.
 //   - Statements are prepared once and cached (stmt.go): SQL compilation was a third of
 //     the committer's CPU before.
 //
