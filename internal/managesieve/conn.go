@@ -36,15 +36,18 @@ type conn struct {
 	r   *bufio.Reader
 	w   *bufio.Writer
 	p   *parser
-	// ended is the BYE of a session whose account was deleted or disabled, set by the
-	// session's watcher (ended.go) before it wakes the read.
+	// ended is the BYE of a session whose account was deleted or disabled, set
+	// (ended.go) before its read is woken.
 	ended atomic.Pointer[string]
 }
 
-// end records the session's BYE and wakes its read (the watcher's goroutine; as
-// Shutdown, it touches only raw's read deadline, after the flag).
+// end records the session's BYE, the first one given, and wakes its read (from the
+// publisher's goroutine, ended.go; as Shutdown, it touches only raw's read deadline,
+// after the flag).
 func (c *conn) end(bye string) error {
-	c.ended.Store(&bye)
+	if !c.ended.CompareAndSwap(nil, &bye) {
+		return nil
+	}
 	return c.raw.SetReadDeadline(time.Unix(1, 0))
 }
 

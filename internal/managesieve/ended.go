@@ -15,14 +15,14 @@ import (
 // disabling the account (or its domain) makes the admin service announce
 // store.AccountDeleted or store.AccountDisabled once the directory changed; the bus
 // brings it to every node. A logged-in session watches its account (when Options.Bus
-// is set): a goroutine per session (watchLoop) waits for the change and wakes the
-// session's read, which then says BYE with the reason (RFC 5804 1.3, 2.1: the server
+// is set): the subscription's notify function (heard, in the publisher's goroutine)
+// sees the change and wakes the session's read, which then says BYE with the reason (RFC 5804 1.3, 2.1: the server
 // may end the connection with an untagged BYE) and closes. No response code: a new
 // login is refused. A user move (store.AccountMoved) ends nothing here: scripts do not
 // live on the account's shard.
 //
 // If the watch overflowed (more changes than its buffer, or a bus transport's resync),
-// the watcher stops, and the next command asks the directory, the only truth.
+// the next command asks the directory, the only truth.
 
 var (
 	lineDeleted  = response("BYE", "", "Account deleted, closing connection")
@@ -41,33 +41,30 @@ func endLine(k store.ChangeKind) string {
 	return ""
 }
 
-// watchAccount starts watching the logged-in account.
+// watchAccount starts watching the logged-in account. The subscription's notify
+// function takes each change as it is published (heard), so no goroutine waits for it.
 func (s *session) watchAccount() {
 	if s.srv.opt.Bus == nil {
 		return
 	}
-	s.watch = s.srv.opt.Bus.Subscribe(s.ref, 0)
-	s.watchDone = make(chan struct{})
-	go s.watchLoop(s.watch, s.watchDone)
+	sub := s.srv.opt.Bus.Subscribe(s.ref, 0)
+	sub.SetNotify(func() { s.heard(sub) })
+	s.watch = sub
+	s.heard(sub) // what came before SetNotify
 }
 
-// watchLoop waits for a change of sub that ends the session and hands its BYE to the
-// connection (conn.end), which wakes the read. It returns when sub is closed or
-// overflowed.
-func (s *session) watchLoop(sub *bus.Subscription, done chan<- struct{}) {
-	defer close(done)
-	for ch := range sub.C {
+// heard takes the changes handed to sub; one that ends the session gives its BYE to the
+// connection (conn.end), which wakes the read. It runs in the publisher's goroutine
+// (bus.Subscription.SetNotify).
+func (s *session) heard(sub *bus.Subscription) {
+	for ch, ok := sub.TryNext(); ok; ch, ok = sub.TryNext() {
 		if l := endLine(ch.Kind); l != "" {
 			obs.Check(s.log, s.c.end(l), "wake the session's read")
-			return
-		}
-		if sub.Overflowed() {
-			return
 		}
 	}
 }
 
-// accountEnded returns the BYE if the session must end: its watcher saw the account's
+// accountEnded returns the BYE if the session must end: heard saw the account's
 // end, or the watch overflowed and the directory says so.
 func (s *session) accountEnded() string {
 	if l := s.c.ended.Load(); l != nil {
@@ -101,11 +98,11 @@ func (s *session) accountEnded() string {
 	return ""
 }
 
-// endWatch stops watching the account and waits for the watcher to return.
+// endWatch stops watching the account. Once Close returns no Publish is inside heard
+// (Close waits for the bus's lock that Publish holds).
 func (s *session) endWatch() {
 	if s.watch != nil {
 		s.watch.Close()
-		<-s.watchDone
-		s.watch, s.watchDone = nil, nil
+		s.watch = nil
 	}
 }

@@ -32,10 +32,8 @@ type session struct {
 	// Set by a successful login (auth.go); nil when not authenticated.
 	acct *directory.Account
 	ref  store.AccountRef
-	// watch is the account's changes, for its deletion or disabling (ended.go);
-	// watchDone is closed when the watch's goroutine returned.
-	watch     *bus.Subscription
-	watchDone chan struct{}
+	// watch is the account's changes, for its deletion or disabling (ended.go).
+	watch *bus.Subscription
 }
 
 func newSession(srv *Server, raw net.Conn) *session {

@@ -32,15 +32,18 @@ type conn struct {
 	tls *tls.Conn // nil until STLS or the implicit-TLS handshake
 	r   *bufio.Reader
 	w   *bufio.Writer
-	// ended is the last reply of a session whose account moved or closed, set by the
-	// session's watcher (ended.go) before it wakes the read.
+	// ended is the last reply of a session whose account moved or closed, set (ended.go)
+	// before its read is woken.
 	ended atomic.Pointer[Error]
 }
 
-// end records the session's last reply and wakes its read (the watcher's goroutine; as
-// Shutdown, it touches only raw's read deadline, after the flag).
+// end records the session's last reply, the first one given, and wakes its read (from
+// the publisher's goroutine, ended.go; as Shutdown, it touches only raw's read deadline,
+// after the flag).
 func (c *conn) end(e *Error) error {
-	c.ended.Store(e)
+	if !c.ended.CompareAndSwap(nil, e) {
+		return nil
+	}
 	return c.raw.SetReadDeadline(time.Unix(1, 0))
 }
 

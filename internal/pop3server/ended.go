@@ -18,15 +18,16 @@ import (
 // store.AccountDisabled once the directory changed. A POP3 session of the account in the
 // TRANSACTION state watches for them (from the login on, when Options.Bus is set) and
 // ends at once, without UPDATE: nothing it marked deleted is deleted, as after a dropped
-// connection (RFC 1939 6). A goroutine per session (watchLoop) waits for the change and
-// wakes the session's read; the session then writes its last line and closes. POP3 has
+// connection (RFC 1939 6). The subscription's notify function (heard, in the
+// publisher's goroutine) sees the change and wakes the session's read; the session then
+// writes its last line and closes. POP3 has
 // no unsolicited replies, so that line is what the client reads as the answer to its
 // next command: "-ERR [SYS/TEMP]" for a move (RFC 3206 4: a temporary fault; the client
 // retries, logs in again and reaches the new shard), "-ERR" saying the account was
 // deleted or disabled otherwise (a new login is refused).
 //
 // If the watch overflowed (more changes than its buffer, or a bus transport's resync),
-// the watcher stops, and the next command asks the directory, the only truth: the
+// the next command asks the directory, the only truth: the
 // account gone, disabled (or its domain), or placed on another shard.
 
 var (
@@ -49,33 +50,31 @@ func endError(k store.ChangeKind) *Error {
 	return nil
 }
 
-// watchAccount starts watching the logged-in account.
+// watchAccount starts watching the logged-in account. The subscription's notify
+// function takes each change as it is published (heard), so no goroutine waits for it.
 func (s *session) watchAccount() {
 	if s.srv.opt.Bus == nil {
 		return
 	}
-	s.watch = s.srv.opt.Bus.Subscribe(s.ref, 0)
-	s.watchDone = make(chan struct{})
-	go s.watchLoop(s.watch, s.watchDone)
+	sub := s.srv.opt.Bus.Subscribe(s.ref, 0)
+	sub.SetNotify(func() { s.heard(sub) })
+	s.watch = sub
+	s.heard(sub) // what came before SetNotify
 }
 
-// watchLoop waits for a change of sub that ends the session and hands it to the
-// session's connection (conn.end), which wakes its read. It returns when sub is closed
-// or overflowed (the next command asks the directory).
-func (s *session) watchLoop(sub *bus.Subscription, done chan<- struct{}) {
-	defer close(done)
-	for ch := range sub.C {
+// heard takes the changes handed to sub; one that ends the session gives its last reply
+// to the connection (conn.end), which wakes the read. It runs in the publisher's
+// goroutine (bus.Subscription.SetNotify), so by the time Publish returns the session
+// knows: its next command, even one already on its way, gets the last reply.
+func (s *session) heard(sub *bus.Subscription) {
+	for ch, ok := sub.TryNext(); ok; ch, ok = sub.TryNext() {
 		if e := endError(ch.Kind); e != nil {
 			obs.Check(s.log, s.c.end(e), "wake the session's read")
-			return
-		}
-		if sub.Overflowed() {
-			return
 		}
 	}
 }
 
-// accountEnded returns the last reply if the session must end: its watcher saw the
+// accountEnded returns the last reply if the session must end: heard saw the
 // account's end, or the watch overflowed and the directory says so.
 func (s *session) accountEnded() *Error {
 	if e := s.c.ended.Load(); e != nil {
@@ -121,11 +120,11 @@ func (s *session) askDirectory() *Error {
 	return nil
 }
 
-// endWatch stops watching the account and waits for the watcher to return.
+// endWatch stops watching the account. Once Close returns no Publish is inside heard
+// (Close waits for the bus's lock that Publish holds).
 func (s *session) endWatch() {
 	if s.watch != nil {
 		s.watch.Close()
-		<-s.watchDone
-		s.watch, s.watchDone = nil, nil
+		s.watch = nil
 	}
 }

@@ -45,8 +45,6 @@ type session struct {
 	drop   *maildrop
 	unlock func()            // releases the maildrop lock
 	watch  *bus.Subscription // the account's changes: its move or end (ended.go)
-	// watchDone is closed when the watch's goroutine returned.
-	watchDone chan struct{}
 
 	buf []byte // RETR/TOP copy buffer, allocated on first use
 }
