@@ -19,6 +19,12 @@ import (
 // imapIdleConns is how many connections the IDLE memory measurement holds open.
 const imapIdleConns = 1000
 
+// imapIdleSettle is how long the IDLE memory measurement waits once all connections idle
+// before it samples RSS (-imap-idle-settle). Over 2 minutes, the Go runtime's periodic
+// collection has run and its scavenger returned the freed heap (of the logins' argon2id
+// hashes among others): the RSS a server settles at while its connections idle.
+var imapIdleSettle = 2 * time.Second
+
 // runIMAP measures the IMAP server at addr (implicit TLS) and prints the figures:
 //
 //   - a mixed workload (SELECT INBOX, FETCH of flags, envelope and 200 octets of a body,
@@ -332,7 +338,7 @@ func runIMAPIdle(addr string, users []string, pass string, n int, pid int, rss f
 	}
 	wg.Wait()
 	opened := time.Since(start)
-	time.Sleep(2 * time.Second) // the last IDLE settles
+	time.Sleep(imapIdleSettle) // the last IDLE settles
 	stop := rss()
 	time.Sleep(3 * time.Second)
 	idle := stop()

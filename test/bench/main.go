@@ -51,6 +51,7 @@ func main() {
 	webOnly := flag.Bool("webmail-only", false, "only the webmail figures")
 	idleOnly := flag.Bool("imap-idle-only", false, "only the IMAP IDLE memory figures of fresh nodes (imapidle.go)")
 	idleLimit := flag.Int64("imap-idle-limit", 40<<20, "node.memory_limit_bytes of the second fresh node's IMAP IDLE figure")
+	flag.DurationVar(&imapIdleSettle, "imap-idle-settle", imapIdleSettle, "wait before the IMAP IDLE memory is sampled (imap.go)")
 	flag.Parse()
 	log.SetFlags(0)
 
@@ -279,6 +280,7 @@ imaps = %q
 pop3 = %q
 pop3s = ""
 http = ""
+managesieve = ""
 [dns]
 servers = [%q]
 [outbound]
