@@ -38,8 +38,11 @@
 //     store reports at that moment, so it can never show a state the store did not hold.
 //     SELECT reads no message row on a hit; SEARCH with flag keys reads only the rows its
 //     flags do not rule out, and none when the flags decide it (search_flags.go).
-//   - IDLE (cmd_idle.go): the session's 4 KiB command reader goes back to a server pool
-//     and DONE is read through a 16-byte one; the response buffer shrinks to 512 bytes.
+//   - IDLE (cmd_idle.go, idle_wake.go): the session's 4 KiB command reader goes back to a
+//     server pool and DONE is read through a 16-byte one; the response buffer shrinks to
+//     512 bytes. The session's own goroutine reads DONE; a published change wakes that
+//     read through the read deadline (bus.Subscription.SetNotify), so an idling
+//     connection holds one goroutine (two under COMPRESS, whose inflater cannot resume).
 //   - cmd_*.go, fetch_*.go, search_*.go: the commands. FETCH streams bodies from
 //     store.OpenBlob through the part offsets of the message.Info cached at delivery
 //     (store.Message.Meta): BODY[1.2], BODY[2.HEADER], BODY[1.MIME] are io.SectionReaders

@@ -34,7 +34,8 @@ const (
 )
 
 // session is one IMAP connection. Everything but interrupt and closeConn runs on the
-// session's own goroutine (and, during IDLE, a reader goroutine that owns the parser).
+// session's own goroutine (and, during IDLE under COMPRESS, a reader goroutine that owns
+// the parser; the bus's wake-up of IDLE only sets the read deadline).
 type session struct {
 	srv  *Server
 	log  *slog.Logger
