@@ -2,7 +2,6 @@ package imapserver_test
 
 import (
 	"fmt"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -22,10 +21,7 @@ func BenchmarkLoginCycle(b *testing.B) {
 	users := make([]string, clients)
 	for i := range users {
 		users[i] = fmt.Sprintf("cycle%d@local.test", i)
-		a := w.account(b, users[i], "bench-password", 0)
-		for m := 0; m < 50; m++ {
-			w.deliver(b, a, "INBOX", fmt.Sprintf("From: sender%d@example.org\nSubject: message %d\n\n%s\n", m%7, m, strings.Repeat("body text ", 50)))
-		}
+		benchAccount(b, w, users[i])
 		c := dial(b, addr) // a first login of each account, outside the timing
 		c.startTLS()
 		c.ok("LOGIN " + users[i] + " bench-password")

@@ -28,10 +28,7 @@ func BenchmarkMixedWorkload(b *testing.B) {
 	conns := make([]*client, clients)
 	for i := range conns {
 		user := fmt.Sprintf("bench%d@local.test", i)
-		a := w.account(b, user, "bench-password", 0)
-		for m := 0; m < 50; m++ {
-			w.deliver(b, a, "INBOX", fmt.Sprintf("From: sender%d@example.org\nSubject: message %d\n\n%s\n", m%7, m, strings.Repeat("body text ", 50)))
-		}
+		benchAccount(b, w, user)
 		c := dial(b, addr)
 		c.startTLS()
 		c.ok("LOGIN " + user + " bench-password")
@@ -86,6 +83,15 @@ func BenchmarkMixedWorkload(b *testing.B) {
 	// CPU time of the process (server and clients) per op: unlike ops/s it hardly moves
 	// when other work loads the machine.
 	b.ReportMetric(float64((processCPU(b)-cpu0).Microseconds())/float64(b.N), "cpu-µs/op")
+}
+
+// benchAccount creates the account user (password "bench-password") with 50 small
+// messages in INBOX, from seven senders.
+func benchAccount(b *testing.B, w *world, user string) {
+	a := w.account(b, user, "bench-password", 0)
+	for m := 0; m < 50; m++ {
+		w.deliver(b, a, "INBOX", fmt.Sprintf("From: sender%d@example.org\nSubject: message %d\n\n%s\n", m%7, m, strings.Repeat("body text ", 50)))
+	}
 }
 
 // profileTimed writes a CPU profile of the timed part only (not the logins and
