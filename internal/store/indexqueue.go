@@ -132,8 +132,11 @@ func (q *IndexQueue) run(ctx context.Context) {
 }
 
 // sleepGather waits IndexGather or until ctx ends.
-func sleepGather(ctx context.Context) error {
-	t := time.NewTimer(IndexGather)
+func sleepGather(ctx context.Context) error { return SleepContext(ctx, IndexGather) }
+
+// SleepContext waits d or until ctx ends (its error).
+func SleepContext(ctx context.Context, d time.Duration) error {
+	t := time.NewTimer(d)
 	defer t.Stop()
 	select {
 	case <-t.C:

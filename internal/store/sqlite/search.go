@@ -239,7 +239,7 @@ func (s *Store) indexAll(ctx context.Context, todo []unindexed, pace bool, mbox 
 		}
 		todo = todo[n:]
 		if pace { // after the last job too: the next pass may be another mailbox's
-			if err := sleepCtx(ctx, time.Since(start)); err != nil {
+			if err := store.SleepContext(ctx, time.Since(start)); err != nil {
 				return err
 			}
 		}

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"time"
 
 	"mailgrid/internal/store"
 )
@@ -55,16 +54,4 @@ func (s *Store) behindMailboxes(ctx context.Context, after store.MailboxID, limi
 		return nil, fmt.Errorf("search index: scan: %w", err)
 	}
 	return out, nil
-}
-
-// sleepCtx waits for d or until ctx is done.
-func sleepCtx(ctx context.Context, d time.Duration) error {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-t.C:
-		return nil
-	case <-ctx.Done():
-		return ctx.Err()
-	}
 }
