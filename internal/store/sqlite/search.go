@@ -35,10 +35,11 @@ var _ store.TextSearcher = (*Store)(nil)
 // batch at a time, so an index job delays every STORE and delivery queued behind it: the
 // trigram tokenizer takes about half a second per MiB of text, and 16 MiB jobs held the
 // writes for seconds (make bench, IMAP while the SMTP runs' mail was indexed: STORE p99
-// 4 s). A job of 256 KiB of bodies (or one larger body) holds them for about 0.1 s.
+// 4 s). A job of 256 KiB of bodies held them for about 0.1 s, which was still the p99 of
+// STORE and APPEND there (150-220 ms); at 64 KiB (or one larger body) it is 60-100 ms.
 const (
 	indexBatch      = 1024
-	indexBatchBytes = 256 << 10
+	indexBatchBytes = 64 << 10
 )
 
 // SearchText implements store.TextSearcher.
