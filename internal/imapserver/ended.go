@@ -2,7 +2,6 @@ package imapserver
 
 import (
 	"context"
-	"errors"
 	"time"
 
 	"mailgrid/internal/directory"
@@ -100,27 +99,16 @@ func (s *session) accountEnded() string {
 func (s *session) askDirectory() string {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	dir := s.srv.opt.Directory
-	a, err := dir.AccountByID(ctx, s.ref.Domain, s.ref.ID)
-	if errors.Is(err, directory.ErrNotFound) {
-		return deletedText
-	}
+	st, err := directory.AccountStanding(ctx, s.srv.opt.Directory, s.ref.Domain, s.ref.ID, s.acct.Shard)
 	if err != nil {
 		s.log.Warn("account check after a bus overflow", "err", err)
-		return ""
 	}
-	if a.Shard != s.acct.Shard {
+	switch st {
+	case directory.StandingDeleted:
+		return deletedText
+	case directory.StandingMoved:
 		return movedText
-	}
-	if !a.Enabled {
-		return disabledText
-	}
-	d, err := dir.Domain(ctx, s.ref.Domain)
-	if err != nil {
-		s.log.Warn("domain check after a bus overflow", "err", err)
-		return ""
-	}
-	if !d.Enabled { // a deleted domain reads as disabled too
+	case directory.StandingDisabled:
 		return disabledText
 	}
 	return ""

@@ -2,7 +2,6 @@ package managesieve
 
 import (
 	"context"
-	"errors"
 	"time"
 
 	"mailgrid/internal/bus"
@@ -77,22 +76,15 @@ func (s *session) accountEnded() string {
 	s.watchAccount() // first: nothing after the check is missed
 	ctx, cancel := context.WithTimeout(s.ctx, 10*time.Second)
 	defer cancel()
-	a, err := s.srv.opt.Directory.AccountByID(ctx, s.ref.Domain, s.ref.ID)
-	switch {
-	case errors.Is(err, directory.ErrNotFound):
-		return lineDeleted
-	case err != nil:
-		s.log.Warn("account check after a bus overflow", "err", err)
-		return "" // a directory fault ends no session; the next overflow asks again
-	case !a.Enabled:
-		return lineDisabled
-	}
-	d, err := s.srv.opt.Directory.Domain(ctx, s.ref.Domain)
+	// Scripts do not live on the account's shard: a move ends nothing here.
+	st, err := directory.AccountStanding(ctx, s.srv.opt.Directory, s.ref.Domain, s.ref.ID, "")
 	if err != nil {
-		s.log.Warn("domain check after a bus overflow", "err", err)
-		return ""
+		s.log.Warn("account check after a bus overflow", "err", err)
 	}
-	if !d.Enabled { // a deleted domain reads as disabled too
+	switch st {
+	case directory.StandingDeleted:
+		return lineDeleted
+	case directory.StandingDisabled:
 		return lineDisabled
 	}
 	return ""

@@ -2,7 +2,6 @@ package pop3server
 
 import (
 	"context"
-	"errors"
 	"time"
 
 	"mailgrid/internal/bus"
@@ -94,27 +93,16 @@ func (s *session) accountEnded() *Error {
 func (s *session) askDirectory() *Error {
 	ctx, cancel := context.WithTimeout(s.ctx, 10*time.Second)
 	defer cancel()
-	dir := s.srv.opt.Directory
-	a, err := dir.AccountByID(ctx, s.ref.Domain, s.ref.ID)
-	if errors.Is(err, directory.ErrNotFound) {
-		return errAcctGone
-	}
+	st, err := directory.AccountStanding(ctx, s.srv.opt.Directory, s.ref.Domain, s.ref.ID, s.acct.Shard)
 	if err != nil {
 		s.log.Warn("account check after a bus overflow", "err", err)
-		return nil
 	}
-	if a.Shard != s.acct.Shard {
+	switch st {
+	case directory.StandingDeleted:
+		return errAcctGone
+	case directory.StandingMoved:
 		return errMoved
-	}
-	if !a.Enabled {
-		return errAcctOff
-	}
-	d, err := dir.Domain(ctx, s.ref.Domain)
-	if err != nil {
-		s.log.Warn("domain check after a bus overflow", "err", err)
-		return nil
-	}
-	if !d.Enabled { // a deleted domain reads as disabled too
+	case directory.StandingDisabled:
 		return errAcctOff
 	}
 	return nil

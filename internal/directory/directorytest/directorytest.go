@@ -55,6 +55,7 @@ func Run(t *testing.T, open func(t *testing.T) directory.Directory) {
 		{"UpdateAccount", testUpdateAccount},
 		{"UpdateAccountAtomic", testUpdateAccountAtomic},
 		{"DeleteAccount", testDeleteAccount},
+		{"AccountStanding", testAccountStanding},
 		{"LimitMaxUsers", testLimitMaxUsers},
 		{"LimitQuota", testLimitQuota},
 		{"ConcurrentMaxUsers", testConcurrentMaxUsers},
