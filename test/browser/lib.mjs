@@ -198,13 +198,17 @@ export function cli(...args) {
 }
 
 // act runs fn (a click that submits or navigates) and waits until the page's <main> was
-// replaced: by htmx's swap (hx-boost) or by a new document (no JavaScript). So the next
-// step never sees the previous page's text.
+// replaced: by htmx's swap (hx-boost) or by a new document (no JavaScript), and htmx has
+// settled it (no .htmx-swapping/.htmx-settling/.htmx-added left: the new content's hx-* attributes
+// are processed, so typing into it at once is heard). So the next step never sees the
+// previous page's text, nor acts on a page whose triggers are not bound yet.
 export async function act(page, fn) {
   await page.evaluate(() => { const m = document.querySelector('main'); if (m) m.dataset.stale = '1'; });
   await fn();
-  await page.waitForFunction(() => { const m = document.querySelector('main'); return m && !m.dataset.stale; },
-    null, { timeout: TIMEOUT });
+  await page.waitForFunction(() => {
+    const m = document.querySelector('main');
+    return m && !m.dataset.stale && !document.querySelector('.htmx-swapping, .htmx-settling, .htmx-added');
+  }, null, { timeout: TIMEOUT });
   await page.waitForLoadState();
 }
 
