@@ -114,9 +114,14 @@ func applyUpdate(ctx context.Context, tx *sql.Tx, cur directory.Account, u direc
 
 // Authenticate checks a login (the full address, case-insensitive) and password
 // (directory.AuthenticateWith: stand-in hash for unknown logins, the hash bound, the auth
-// cache, rehash on success).
+// cache, rehash on success). The stand-in is made at the first call, whatever the login,
+// so that known and unknown logins still cost the same.
 func (d *Directory) Authenticate(ctx context.Context, login, password string) (directory.Account, error) {
-	return directory.AuthenticateWith(ctx, authLogin{d}, d.authCache, d.dummyHash, login, password)
+	dummy, err := d.dummyHash()
+	if err != nil {
+		return directory.Account{}, err
+	}
+	return directory.AuthenticateWith(ctx, authLogin{d}, d.authCache, dummy, login, password)
 }
 
 // authLogin is directory.Login over d.

@@ -5,7 +5,9 @@ import (
 	"errors"
 	"fmt"
 	"path/filepath"
+	"runtime"
 	"slices"
+	"strings"
 	"sync"
 	"testing"
 
@@ -242,5 +244,38 @@ func BenchmarkResolve(b *testing.B) {
 				}
 			}
 		})
+	}
+}
+
+// Open makes no password hash (the stand-in for unknown logins is made at the first
+// Authenticate): an argon2id hash allocates 19 MiB, which Open must not.
+func TestOpenMakesNoHash(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "directory.db")
+	openTemp(t, path).Close() // the schema exists: the measured Open only opens
+	var before, after runtime.MemStats
+	runtime.ReadMemStats(&before)
+	openTemp(t, path)
+	runtime.ReadMemStats(&after)
+	if grew := after.TotalAlloc - before.TotalAlloc; grew > 8<<20 {
+		t.Errorf("Open allocated %d MiB: a password hash", grew>>20)
+	}
+}
+
+// An unknown login is verified against the stand-in hash, made at the first
+// Authenticate, so it costs one real argon2id verification like a known one.
+func TestUnknownLoginVerifiesStandIn(t *testing.T) {
+	d := openTemp(t, filepath.Join(t.TempDir(), "directory.db"))
+	var hashes []string
+	d.verifyPassword = func(hash, pw string) (bool, bool, error) {
+		hashes = append(hashes, hash)
+		return directory.VerifyPassword(hash, pw)
+	}
+	for range 2 {
+		if _, err := d.Authenticate(t.Context(), "nobody@nowhere.example", "pw pw pw"); !errors.Is(err, directory.ErrAuthFailed) {
+			t.Fatalf("Authenticate(unknown) = %v, want ErrAuthFailed", err)
+		}
+	}
+	if len(hashes) != 2 || !strings.HasPrefix(hashes[0], "$argon2id$") || hashes[1] != hashes[0] {
+		t.Errorf("unknown logins verified against %q, want the same argon2id stand-in twice", hashes)
 	}
 }
