@@ -72,6 +72,23 @@ func (s *Subscription) SetNotify(fn func()) {
 	s.notify.Store(&fn)
 }
 
+// Watch subscribes to acct's changes (a buffer of buf, as Subscribe) and hands each to
+// fn as it is published, in the publisher's goroutine (SetNotify; fn must not block),
+// those published before the notify function was set included. For sessions that only
+// listen for the changes that end them (POP3, ManageSieve). Overflowed and Close work as
+// for any subscription.
+func (b *Bus) Watch(acct store.AccountRef, buf int, fn func(store.Change)) *Subscription {
+	s := b.Subscribe(acct, buf)
+	drain := func() {
+		for ch, ok := s.TryNext(); ok; ch, ok = s.TryNext() {
+			fn(ch)
+		}
+	}
+	s.SetNotify(drain)
+	drain() // what came before SetNotify
+	return s
+}
+
 // notified calls the SetNotify function, if any.
 func (s *Subscription) notified() {
 	if fn := s.notify.Load(); fn != nil {

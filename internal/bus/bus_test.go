@@ -2,6 +2,7 @@ package bus
 
 import (
 	"runtime"
+	"slices"
 	"sync"
 	"testing"
 
@@ -244,5 +245,25 @@ func TestGrowingSubscriptionIsSmall(t *testing.T) {
 		t.Fatalf("%d bytes allocated per subscription, want at most 600", per)
 	} else {
 		t.Logf("%d bytes per subscription", per)
+	}
+}
+
+// TestWatch: Watch hands fn the changes published before and after it was set, in order,
+// and none of another account's.
+func TestWatch(t *testing.T) {
+	b := New()
+	var got []store.UID
+	s := b.Watch(alice, 4, func(ch store.Change) { got = append(got, ch.UID) })
+	defer s.Close()
+	for _, u := range []store.UID{1, 2} {
+		b.Publish(store.Change{Kind: store.MessageAdded, Account: alice, UID: u})
+	}
+	b.Publish(store.Change{Kind: store.MessageAdded, Account: bob, UID: 99})
+	b.Publish(store.Change{Kind: store.AccountDeleted, Account: alice, UID: 3})
+	if !slices.Equal(got, []store.UID{1, 2, 3}) {
+		t.Fatalf("watched %v, want [1 2 3]", got)
+	}
+	if _, ok := s.TryNext(); ok {
+		t.Fatal("a change was left on the subscription")
 	}
 }

@@ -4,7 +4,6 @@ import (
 	"context"
 	"time"
 
-	"mailgrid/internal/bus"
 	"mailgrid/internal/directory"
 	"mailgrid/internal/obs"
 	"mailgrid/internal/store"
@@ -14,7 +13,7 @@ import (
 // disabling the account (or its domain) makes the admin service announce
 // store.AccountDeleted or store.AccountDisabled once the directory changed; the bus
 // brings it to every node. A logged-in session watches its account (when Options.Bus
-// is set): the subscription's notify function (heard, in the publisher's goroutine)
+// is set): the subscription's notify function (bus.Watch, in the publisher's goroutine)
 // sees the change and wakes the session's read, which then says BYE with the reason (RFC 5804 1.3, 2.1: the server
 // may end the connection with an untagged BYE) and closes. No response code: a new
 // login is refused. A user move (store.AccountMoved) ends nothing here: scripts do not
@@ -41,29 +40,19 @@ func endLine(k store.ChangeKind) string {
 }
 
 // watchAccount starts watching the logged-in account. The subscription's notify
-// function takes each change as it is published (heard), so no goroutine waits for it.
+// function (bus.Watch) takes each change as it is published, so no goroutine waits for it.
 func (s *session) watchAccount() {
 	if s.srv.opt.Bus == nil {
 		return
 	}
-	sub := s.srv.opt.Bus.Subscribe(s.ref, 0)
-	sub.SetNotify(func() { s.heard(sub) })
-	s.watch = sub
-	s.heard(sub) // what came before SetNotify
-}
-
-// heard takes the changes handed to sub; one that ends the session gives its BYE to the
-// connection (conn.end), which wakes the read. It runs in the publisher's goroutine
-// (bus.Subscription.SetNotify).
-func (s *session) heard(sub *bus.Subscription) {
-	for ch, ok := sub.TryNext(); ok; ch, ok = sub.TryNext() {
+	s.watch = s.srv.opt.Bus.Watch(s.ref, 0, func(ch store.Change) {
 		if l := endLine(ch.Kind); l != "" {
 			obs.Check(s.log, s.c.end(l), "wake the session's read")
 		}
-	}
+	})
 }
 
-// accountEnded returns the BYE if the session must end: heard saw the account's
+// accountEnded returns the BYE if the session must end: the watch saw the account's
 // end, or the watch overflowed and the directory says so.
 func (s *session) accountEnded() string {
 	if l := s.c.ended.Load(); l != nil {
@@ -90,7 +79,7 @@ func (s *session) accountEnded() string {
 	return ""
 }
 
-// endWatch stops watching the account. Once Close returns no Publish is inside heard
+// endWatch stops watching the account. Once Close returns no Publish is inside the watch function
 // (Close waits for the bus's lock that Publish holds).
 func (s *session) endWatch() {
 	if s.watch != nil {

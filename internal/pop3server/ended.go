@@ -4,7 +4,6 @@ import (
 	"context"
 	"time"
 
-	"mailgrid/internal/bus"
 	"mailgrid/internal/directory"
 	"mailgrid/internal/obs"
 	"mailgrid/internal/store"
@@ -17,7 +16,7 @@ import (
 // store.AccountDisabled once the directory changed. A POP3 session of the account in the
 // TRANSACTION state watches for them (from the login on, when Options.Bus is set) and
 // ends at once, without UPDATE: nothing it marked deleted is deleted, as after a dropped
-// connection (RFC 1939 6). The subscription's notify function (heard, in the
+// connection (RFC 1939 6). The subscription's notify function (bus.Watch, in the
 // publisher's goroutine) sees the change and wakes the session's read; the session then
 // writes its last line and closes. POP3 has
 // no unsolicited replies, so that line is what the client reads as the answer to its
@@ -50,30 +49,19 @@ func endError(k store.ChangeKind) *Error {
 }
 
 // watchAccount starts watching the logged-in account. The subscription's notify
-// function takes each change as it is published (heard), so no goroutine waits for it.
+// function (bus.Watch) takes each change as it is published, so no goroutine waits for it.
 func (s *session) watchAccount() {
 	if s.srv.opt.Bus == nil {
 		return
 	}
-	sub := s.srv.opt.Bus.Subscribe(s.ref, 0)
-	sub.SetNotify(func() { s.heard(sub) })
-	s.watch = sub
-	s.heard(sub) // what came before SetNotify
-}
-
-// heard takes the changes handed to sub; one that ends the session gives its last reply
-// to the connection (conn.end), which wakes the read. It runs in the publisher's
-// goroutine (bus.Subscription.SetNotify), so by the time Publish returns the session
-// knows: its next command, even one already on its way, gets the last reply.
-func (s *session) heard(sub *bus.Subscription) {
-	for ch, ok := sub.TryNext(); ok; ch, ok = sub.TryNext() {
+	s.watch = s.srv.opt.Bus.Watch(s.ref, 0, func(ch store.Change) {
 		if e := endError(ch.Kind); e != nil {
 			obs.Check(s.log, s.c.end(e), "wake the session's read")
 		}
-	}
+	})
 }
 
-// accountEnded returns the last reply if the session must end: heard saw the
+// accountEnded returns the last reply if the session must end: the watch saw the
 // account's end, or the watch overflowed and the directory says so.
 func (s *session) accountEnded() *Error {
 	if e := s.c.ended.Load(); e != nil {
@@ -108,7 +96,7 @@ func (s *session) askDirectory() *Error {
 	return nil
 }
 
-// endWatch stops watching the account. Once Close returns no Publish is inside heard
+// endWatch stops watching the account. Once Close returns no Publish is inside the watch function
 // (Close waits for the bus's lock that Publish holds).
 func (s *session) endWatch() {
 	if s.watch != nil {
