@@ -74,7 +74,7 @@ func runEmbeddedBaseline(bin, dnsAddr string, sessions, messages int, imapDur ti
 	fmt.Print("embedded (SQLite) baseline: ")
 	runInbound(n, users, 4<<10, messages, sessions)
 	fmt.Print("embedded (SQLite) baseline: ")
-	runIMAPMixed(n.imaps, users, "bench-password", sessions, imapDur, false, n.sampleRSS)
+	runIMAPMixed(n.imaps, users, "bench-password", sessions, imapDur, loginOnce, n.sampleRSS)
 	fmt.Printf("  load average %s\n", loadAvg())
 	return nil
 }

@@ -30,7 +30,10 @@ var imapIdleSettle = 2 * time.Second
 //   - a mixed workload (SELECT INBOX, FETCH of flags, envelope and 200 octets of a body,
 //     UID SEARCH of a header and a flag, STORE of \Seen, APPEND of a 1 KiB message to
 //     Archive) run by clients concurrent connections for dur, each logged in once;
-//   - the same with a new connection and LOGIN for every cycle of the five commands;
+//   - the same with a new connection and LOGIN for every cycle of the five commands, with a
+//     full TLS handshake each time, then with TLS session resumption (RFC 8446 2.2: each
+//     client keeps the session ticket of its last connection, as Thunderbird and iOS Mail
+//     do when they reconnect);
 //   - the server's RSS with imapIdleConns connections logged in, INBOX selected, in IDLE.
 //
 // An op is one of the five mailbox commands; LOGIN and LOGOUT are not counted as ops but
@@ -38,8 +41,9 @@ var imapIdleSettle = 2 * time.Second
 // users[i%len(users)] with pass. rss starts sampling the server's RSS and returns the
 // function that stops and gives the peak (node.sampleRSS).
 func runIMAP(addr string, users []string, pass string, clients int, dur time.Duration, pid int, rss func() func() int64) {
-	runIMAPMixed(addr, users, pass, clients, dur, false, rss)
-	runIMAPMixed(addr, users, pass, clients, dur, true, rss)
+	runIMAPMixed(addr, users, pass, clients, dur, loginOnce, rss)
+	runIMAPMixed(addr, users, pass, clients, dur, loginPerCycle, rss)
+	runIMAPMixed(addr, users, pass, clients, dur, loginPerCycleResumed, rss)
 	runIMAPIdle(addr, users, pass, imapIdleConns, pid, rss)
 }
 
@@ -51,10 +55,11 @@ type imapConn struct {
 }
 
 // dialIMAPS connects over implicit TLS from local (nil: any address) and reads the
-// greeting. The certificate is not checked: loopback.
-func dialIMAPS(addr string, local net.Addr) (*imapConn, error) {
+// greeting. The certificate is not checked: loopback. With a session cache, the
+// handshake resumes the cached session when the server accepts its ticket.
+func dialIMAPS(addr string, local net.Addr, sessions tls.ClientSessionCache) (*imapConn, error) {
 	d := &tls.Dialer{NetDialer: &net.Dialer{Timeout: 30 * time.Second, LocalAddr: local},
-		Config: &tls.Config{InsecureSkipVerify: true}} //nolint:gosec // loopback bench
+		Config: &tls.Config{InsecureSkipVerify: true, ClientSessionCache: sessions}} //nolint:gosec // loopback bench
 	c, err := d.Dial("tcp", addr)
 	if err != nil {
 		return nil, err
@@ -126,8 +131,8 @@ func (c *imapConn) close() {
 }
 
 // imapLogin connects and logs in.
-func imapLogin(addr string, local net.Addr, user, pass string) (*imapConn, error) {
-	c, err := dialIMAPS(addr, local)
+func imapLogin(addr string, local net.Addr, user, pass string, sessions tls.ClientSessionCache) (*imapConn, error) {
+	c, err := dialIMAPS(addr, local, sessions)
 	if err != nil {
 		return nil, err
 	}
@@ -193,14 +198,34 @@ func (c *imapConn) cycle(n int, rec func(int, time.Duration)) error {
 	return nil
 }
 
+// loginMode is how a mixed run's clients connect and log in.
+type loginMode int
+
+const (
+	loginOnce            loginMode = iota // one connection and LOGIN per client for the run
+	loginPerCycle                         // a new connection, full TLS handshake, LOGIN per cycle
+	loginPerCycleResumed                  // the same, the TLS session resumed from the client's last
+)
+
+func (m loginMode) String() string {
+	switch m {
+	case loginPerCycle:
+		return "connection and login per cycle"
+	case loginPerCycleResumed:
+		return "connection and login per cycle, TLS session resumed"
+	}
+	return "login once per client"
+}
+
 // mixedRun is what the clients of one mixed run share.
 type mixedRun struct {
 	addr, pass string
 	users      []string
-	perCycle   bool
+	mode       loginMode
 	until      time.Time
 	cycles     atomic.Int64
 	logins     atomic.Int64
+	resumed    atomic.Int64 // logins whose TLS handshake resumed a session
 	failed     atomic.Int64
 	mu         sync.Mutex
 	lat        []time.Duration
@@ -216,15 +241,18 @@ func (r *mixedRun) record(op int, d time.Duration) {
 }
 
 // login connects and logs in as user, timing it.
-func (r *mixedRun) login(user string) (*imapConn, error) {
+func (r *mixedRun) login(user string, sessions tls.ClientSessionCache) (*imapConn, error) {
 	t0 := time.Now()
-	c, err := imapLogin(r.addr, nil, user, r.pass)
+	c, err := imapLogin(r.addr, nil, user, r.pass, sessions)
 	if err != nil {
 		r.failed.Add(1)
 		return nil, err
 	}
 	d := time.Since(t0)
 	r.logins.Add(1)
+	if tc, ok := c.c.(*tls.Conn); ok && tc.ConnectionState().DidResume {
+		r.resumed.Add(1)
+	}
 	r.mu.Lock()
 	r.loginLat = append(r.loginLat, d)
 	r.mu.Unlock()
@@ -235,11 +263,15 @@ func (r *mixedRun) login(user string) (*imapConn, error) {
 // login per cycle.
 func (r *mixedRun) client(i int) {
 	user := r.users[i%len(r.users)]
+	var sessions tls.ClientSessionCache
+	if r.mode == loginPerCycleResumed {
+		sessions = tls.NewLRUClientSessionCache(1)
+	}
 	var c *imapConn
 	for n := i * 7; time.Now().Before(r.until); n++ {
 		if c == nil {
 			var err error
-			if c, err = r.login(user); err != nil {
+			if c, err = r.login(user, sessions); err != nil {
 				log.Printf("imap: login %s: %v", user, err)
 				return
 			}
@@ -251,7 +283,7 @@ func (r *mixedRun) client(i int) {
 			return
 		}
 		r.cycles.Add(1)
-		if r.perCycle {
+		if r.mode != loginOnce {
 			if _, err := c.cmd("LOGOUT"); err != nil {
 				log.Printf("imap: LOGOUT: %v", err)
 			}
@@ -268,8 +300,8 @@ func (r *mixedRun) client(i int) {
 }
 
 // runIMAPMixed runs the mixed workload with clients connections for dur and prints it.
-func runIMAPMixed(addr string, users []string, pass string, clients int, dur time.Duration, perCycle bool, rss func() func() int64) {
-	r := &mixedRun{addr: addr, pass: pass, users: users, perCycle: perCycle}
+func runIMAPMixed(addr string, users []string, pass string, clients int, dur time.Duration, mode loginMode, rss func() func() int64) {
+	r := &mixedRun{addr: addr, pass: pass, users: users, mode: mode}
 	peak := rss()
 	start := time.Now()
 	r.until = start.Add(dur)
@@ -284,15 +316,11 @@ func runIMAPMixed(addr string, users []string, pass string, clients int, dur tim
 	wg.Wait()
 	elapsed := time.Since(start)
 	peakRSS := peak()
-	mode := "login once per client"
-	if perCycle {
-		mode = "connection and login per cycle"
-	}
 	ops := len(r.lat)
-	fmt.Printf("imap mixed, %d clients, %s: %d ops in %d cycles (%d failed) in %.1fs = %.0f ops/s; latency p50 %.1f ms, p99 %.1f ms, max %.1f ms; %d logins (%.0f/s, p50 %.1f ms, p99 %.1f ms); peak RSS %d MiB\n",
-		clients, mode, ops, r.cycles.Load(), r.failed.Load(), elapsed.Seconds(), float64(ops)/elapsed.Seconds(),
+	fmt.Printf("imap mixed, %d clients, %s: %d ops in %d cycles (%d failed) in %.1fs = %.0f ops/s; latency p50 %.1f ms, p99 %.1f ms, max %.1f ms; %d logins (%.0f/s, p50 %.1f ms, p99 %.1f ms, %d resumed TLS); peak RSS %d MiB\n",
+		clients, mode.String(), ops, r.cycles.Load(), r.failed.Load(), elapsed.Seconds(), float64(ops)/elapsed.Seconds(),
 		ms(pctile(r.lat, 0.5)), ms(pctile(r.lat, 0.99)), ms(pctile(r.lat, 1)),
-		r.logins.Load(), float64(r.logins.Load())/elapsed.Seconds(), ms(pctile(r.loginLat, 0.5)), ms(pctile(r.loginLat, 0.99)), peakRSS>>20)
+		r.logins.Load(), float64(r.logins.Load())/elapsed.Seconds(), ms(pctile(r.loginLat, 0.5)), ms(pctile(r.loginLat, 0.99)), r.resumed.Load(), peakRSS>>20)
 	fmt.Print("  p50/p99 by command:")
 	for i, name := range mixedOps {
 		fmt.Printf(" %s %.1f/%.1f ms", name, ms(pctile(r.perOp[i], 0.5)), ms(pctile(r.perOp[i], 0.99)))
@@ -360,7 +388,7 @@ func runIMAPIdle(addr string, users []string, pass string, n int, pid int, rss f
 // openIdle logs connection i in, selects INBOX and starts IDLE.
 func openIdle(addr string, i int, user, pass string) (*imapConn, error) {
 	local := &net.TCPAddr{IP: net.IPv4(127, 0, byte(i/40/250), byte(2+i/40%250))}
-	c, err := imapLogin(addr, local, user, pass)
+	c, err := imapLogin(addr, local, user, pass, nil)
 	if err != nil {
 		return nil, err
 	}

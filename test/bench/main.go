@@ -49,6 +49,7 @@ func main() {
 	moveOnly := flag.Bool("move-only", false, "-cluster: only the user-move figure (no shapes, no baseline)")
 	webReqs := flag.Int("webmail-requests", 50, "measured requests per webmail page (webmail.go)")
 	webOnly := flag.Bool("webmail-only", false, "only the webmail figures")
+	mixOnly := flag.Bool("imap-mix-only", false, "only the IMAP mixed workloads (after the inbound runs that fill the mailboxes)")
 	idleOnly := flag.Bool("imap-idle-only", false, "only the IMAP IDLE memory figures of fresh nodes (imapidle.go)")
 	idleLimit := flag.Int64("imap-idle-limit", 40<<20, "node.memory_limit_bytes of the second fresh node's IMAP IDLE figure")
 	flag.DurationVar(&imapIdleSettle, "imap-idle-settle", imapIdleSettle, "wait before the IMAP IDLE memory is sampled (imap.go)")
@@ -104,7 +105,15 @@ func main() {
 	}
 	runInbound(n, users, 4<<10, *messages, *sessions)
 	runInbound(n, users, 100<<10, *messages/4, *sessions)
+	if *mixOnly {
+		settle(n.cmd.Process.Pid, "text index of the delivered mail", 10*time.Minute)
+		runIMAPMixed(n.imaps, users, "bench-password", *sessions, 20*time.Second, loginOnce, n.sampleRSS)
+		runIMAPMixed(n.imaps, users, "bench-password", *sessions, 20*time.Second, loginPerCycle, n.sampleRSS)
+		runIMAPMixed(n.imaps, users, "bench-password", *sessions, 20*time.Second, loginPerCycleResumed, n.sampleRSS)
+		return
+	}
 	runPOP3(n.pop3, "user%d@bench.test", "bench-password", *sessions, *messages)
+	settle(n.cmd.Process.Pid, "text index of the delivered mail", 10*time.Minute)
 	runIMAP(n.imaps, users, "bench-password", *sessions, 20*time.Second, n.cmd.Process.Pid, n.sampleRSS)
 	runIMAPIdleFresh(*bin, dnsAddr, sink.port, users, *messages+*messages/4, *idleLimit)
 	runOutbound(n, sink, users[0], *outbound, *sessions)
