@@ -1,8 +1,13 @@
 package sqlite
 
 import (
+	"bytes"
 	"context"
+	"database/sql"
 	"errors"
+	"fmt"
+	"math"
+	"slices"
 
 	"mailgrid/internal/store"
 )
@@ -12,6 +17,20 @@ import (
 // (mailbox, uid) order of the table, no message row or Meta read. Rows from before
 // version 7 (NULL) are filled from their Meta first, store.HeaderFillBatch per commit.
 // The rounds are store.SearchHeaderRounds.
+//
+// The answer is one row, not one per UID: the matching UIDs and the unsure ones, each
+// aggregated by group_concat into a decimal list, and whether a row was unfilled. Every
+// row a statement returns costs a step through database/sql and the driver, and a search
+// of a mailbox of 250 messages that all match returned 250 of them.
+//
+// The query reads sort_keys alone: a sort_keys row exists only with its message. Every
+// insert path writes the row just before the message in the same job (tx.go putSortKeys,
+// copyMessages, import) and a failed insert fails the job, whose work is rolled back
+// (commit.go); the trigger sort_keys_del removes the row with the message however it is
+// deleted (expunge, move, mailbox delete and account purge delete the message rows), and
+// sort_keys rows also go with their mailbox (ON DELETE CASCADE, foreign_keys on).
+// TestSortKeysOnlyWithMessages holds every path to it. (A correlated EXISTS on messages
+// per row was a B-tree seek per UID: 9% of the machine in make bench's IMAP mix.)
 
 var _ store.HeaderSearcher = (*Store)(nil)
 
@@ -21,27 +40,78 @@ func (s *Store) SearchHeader(ctx context.Context, acct store.AccountRef, mbox st
 	return store.SearchHeaderRounds(ctx, d, acct, mbox, q)
 }
 
-// headerRows runs the search once.
+// headerRows runs the search once. The rows of the UID range that may hold the needle
+// are aggregated in one result row: the UIDs of the matches (state store.HeaderRowMatch),
+// those of the unsure rows (HeaderRowUnfilled or HeaderRowNoText, in one list as
+// store.HeaderRows keeps them) and whether one was unfilled. No row of the range (or a
+// mailbox not of acct: the join) gives NULLs, an empty answer.
 func (s *Store) headerRows(ctx context.Context, acct store.AccountRef, mbox store.MailboxID, scan store.HeaderScan) (store.HeaderRows, error) {
 	col := scan.Col
 	var r store.HeaderRows
-	rows, err := s.rquery(ctx, `SELECT k.uid, CASE WHEN k.`+col+` IS NULL THEN 0 WHEN k.`+col+` = '' THEN 1 ELSE 2 END
-		FROM mailboxes x JOIN sort_keys k ON k.mailbox = x.id
-		WHERE x.id = $1 AND x.domain = $5 AND x.account = $6 AND k.uid >= $2 AND k.uid <= $3
-		AND (k.`+col+` IS NULL OR k.`+col+` = '' OR (length(k.`+col+`) > 1 AND instr(k.`+col+`, $4) > 0))
-		AND EXISTS (SELECT 1 FROM messages m WHERE m.mailbox = k.mailbox AND m.uid = k.uid)
-		ORDER BY k.uid`, int64(mbox), scan.Lo, scan.Hi, scan.Needle, acct.Domain, acct.ID)
+	rows, err := s.rquery(ctx, `SELECT group_concat(uid) FILTER (WHERE st = 2), group_concat(uid) FILTER (WHERE st < 2),
+		coalesce(max(st = 0), 0)
+		FROM (SELECT k.uid AS uid, CASE WHEN k.`+col+` IS NULL THEN 0 WHEN k.`+col+` = '' THEN 1 ELSE 2 END AS st
+			FROM mailboxes x JOIN sort_keys k ON k.mailbox = x.id
+			WHERE x.id = $1 AND x.domain = $5 AND x.account = $6 AND k.uid >= $2 AND k.uid <= $3
+			AND (k.`+col+` IS NULL OR k.`+col+` = '' OR (length(k.`+col+`) > 1 AND instr(k.`+col+`, $4) > 0)))`,
+		int64(mbox), scan.Lo, scan.Hi, scan.Needle, acct.Domain, acct.ID)
 	if err != nil {
 		return r, err
 	}
 	for rows.Next() {
-		var uid, state int64
-		if err := rows.Scan(&uid, &state); err != nil {
+		var match, unsure sql.RawBytes
+		if err := rows.Scan(&match, &unsure, &r.Unfilled); err != nil {
 			return r, errors.Join(err, rows.Close())
 		}
-		r.Add(uid, state)
+		if r.Match, err = parseUIDList(match); err == nil {
+			r.Unsure, err = parseUIDList(unsure)
+		}
+		if err != nil {
+			return r, errors.Join(err, rows.Close())
+		}
 	}
 	return r, errors.Join(rows.Err(), rows.Close())
+}
+
+// parseUIDList parses a group_concat of UIDs ("3,4,9"; empty for none) into an ascending
+// list. The rows are aggregated in the order of the (mailbox, uid) scan, so the list is
+// ascending already; it is sorted if not, as SQLite does not promise the order.
+func parseUIDList(b []byte) ([]store.UID, error) {
+	if len(b) == 0 {
+		return nil, nil
+	}
+	out := make([]store.UID, 0, bytes.Count(b, []byte{','})+1)
+	var (
+		n      uint64
+		digits int
+		sorted = true
+	)
+	for i := 0; i <= len(b); i++ {
+		if i == len(b) || b[i] == ',' {
+			if digits == 0 {
+				return nil, fmt.Errorf("search header: UID list %.40q: empty item", b)
+			}
+			if k := len(out); k > 0 && store.UID(n) <= out[k-1] {
+				sorted = false
+			}
+			out = append(out, store.UID(n))
+			n, digits = 0, 0
+			continue
+		}
+		c := b[i] - '0'
+		if c > 9 || digits == 10 {
+			return nil, fmt.Errorf("search header: UID list %.40q: not a UID at %d", b, i)
+		}
+		n = n*10 + uint64(c)
+		digits++
+		if n > math.MaxUint32 {
+			return nil, fmt.Errorf("search header: UID list %.40q: not a UID at %d", b, i)
+		}
+	}
+	if !sorted {
+		slices.Sort(out)
+	}
+	return out, nil
 }
 
 // fillHeaderText gives the mailbox's sort_keys rows without header text (NULL h_from)
