@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"runtime/pprof"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -16,11 +17,14 @@ import (
 )
 
 // BenchmarkMixedWorkload measures a mixed IMAP workload over real connections: 20
-// clients, each logged in to its own account with 50 messages in INBOX, running in turn
+// clients, each logged in to its own account with 50 messages in INBOX (by default), running in turn
 // SELECT, FETCH (flags, envelope, a body section), SEARCH, STORE and APPEND. One op is
-// one command; ops/s is reported.
+// one command; ops/s is reported. $IMAP_BENCH_MESSAGES sets the INBOX size and
+// $IMAP_BENCH_SENDERS the number of senders (benchAccount); make bench's mix is 250
+// messages from one sender, so its SEARCH FROM matches every message:
 //
 //	go test -run XXX -bench MixedWorkload -benchtime 2000x ./internal/imapserver
+//	IMAP_BENCH_MESSAGES=250 IMAP_BENCH_SENDERS=1 go test -run XXX -bench MixedWorkload -benchtime 2000x ./internal/imapserver
 func BenchmarkMixedWorkload(b *testing.B) {
 	const clients = 20
 	w := newWorld(b)
@@ -34,11 +38,14 @@ func BenchmarkMixedWorkload(b *testing.B) {
 		c.ok("LOGIN " + user + " bench-password")
 		conns[i] = c
 	}
+	msgs, senders := benchInbox(b)
 	ops := []func(c *client, n int){
 		func(c *client, n int) { c.ok("SELECT INBOX") },
-		func(c *client, n int) { c.ok(fmt.Sprintf("FETCH %d (FLAGS ENVELOPE BODY.PEEK[TEXT]<0.200>)", 1+n%50)) },
-		func(c *client, n int) { c.ok(fmt.Sprintf("UID SEARCH FROM sender%d UNSEEN", n%7)) },
-		func(c *client, n int) { c.ok(fmt.Sprintf("STORE %d +FLAGS.SILENT (\\Seen)", 1+n%50)) },
+		func(c *client, n int) {
+			c.ok(fmt.Sprintf("FETCH %d (FLAGS ENVELOPE BODY.PEEK[TEXT]<0.200>)", 1+n%msgs))
+		},
+		func(c *client, n int) { c.ok(fmt.Sprintf("UID SEARCH FROM sender%d UNSEEN", n%senders)) },
+		func(c *client, n int) { c.ok(fmt.Sprintf("STORE %d +FLAGS.SILENT (\\Seen)", 1+n%msgs)) },
 		func(c *client, n int) {
 			c.ok(fmt.Sprintf("APPEND Archive {%d+}\r\n%s", len(benchMsg), benchMsg))
 		},
@@ -85,13 +92,33 @@ func BenchmarkMixedWorkload(b *testing.B) {
 	b.ReportMetric(float64((processCPU(b)-cpu0).Microseconds())/float64(b.N), "cpu-µs/op")
 }
 
-// benchAccount creates the account user (password "bench-password") with 50 small
-// messages in INBOX, from seven senders.
+// benchAccount creates the account user (password "bench-password") with small messages
+// in INBOX: benchInbox's number, from its number of senders.
 func benchAccount(b *testing.B, w *world, user string) {
 	a := w.account(b, user, "bench-password", 0)
-	for m := 0; m < 50; m++ {
-		w.deliver(b, a, "INBOX", fmt.Sprintf("From: sender%d@example.org\nSubject: message %d\n\n%s\n", m%7, m, strings.Repeat("body text ", 50)))
+	msgs, senders := benchInbox(b)
+	for m := range msgs {
+		w.deliver(b, a, "INBOX", fmt.Sprintf("From: sender%d@example.org\nSubject: message %d\n\n%s\n", m%senders, m, strings.Repeat("body text ", 50)))
 	}
+}
+
+// benchInbox returns the INBOX size of the benchmarks' accounts, $IMAP_BENCH_MESSAGES
+// (default 50), and the number of their senders, $IMAP_BENCH_SENDERS (default 7).
+func benchInbox(b *testing.B) (msgs, senders int) {
+	return benchEnv(b, "IMAP_BENCH_MESSAGES", 50), benchEnv(b, "IMAP_BENCH_SENDERS", 7)
+}
+
+// benchEnv reads a positive count from the environment, def when unset.
+func benchEnv(b *testing.B, name string, def int) int {
+	v := os.Getenv(name)
+	if v == "" {
+		return def
+	}
+	n, err := strconv.Atoi(v)
+	if err != nil || n < 1 {
+		b.Fatalf("%s=%q: want a positive count", name, v)
+	}
+	return n
 }
 
 // profileTimed writes a CPU profile of the timed part only (not the logins and
