@@ -41,19 +41,18 @@ func (s *Store) SearchHeader(ctx context.Context, acct store.AccountRef, mbox st
 }
 
 // headerRows runs the search once. The rows of the UID range that may hold the needle
-// are aggregated in one result row: the UIDs of the matches (state store.HeaderRowMatch),
-// those of the unsure rows (HeaderRowUnfilled or HeaderRowNoText, in one list as
-// store.HeaderRows keeps them) and whether one was unfilled. No row of the range (or a
-// mailbox not of acct: the join) gives NULLs, an empty answer.
+// are aggregated in one result row: the UIDs of the matches (text, store.HeaderRowMatch),
+// those of the unsure rows (NULL text, HeaderRowUnfilled, or "", HeaderRowNoText: one
+// list, as store.HeaderRows keeps them) and whether one was unfilled. No row of the range
+// (or a mailbox not of acct: the join) gives NULLs, an empty answer.
 func (s *Store) headerRows(ctx context.Context, acct store.AccountRef, mbox store.MailboxID, scan store.HeaderScan) (store.HeaderRows, error) {
 	col := scan.Col
 	var r store.HeaderRows
-	rows, err := s.rquery(ctx, `SELECT group_concat(uid) FILTER (WHERE st = 2), group_concat(uid) FILTER (WHERE st < 2),
-		coalesce(max(st = 0), 0)
-		FROM (SELECT k.uid AS uid, CASE WHEN k.`+col+` IS NULL THEN 0 WHEN k.`+col+` = '' THEN 1 ELSE 2 END AS st
-			FROM mailboxes x JOIN sort_keys k ON k.mailbox = x.id
-			WHERE x.id = $1 AND x.domain = $5 AND x.account = $6 AND k.uid >= $2 AND k.uid <= $3
-			AND (k.`+col+` IS NULL OR k.`+col+` = '' OR (length(k.`+col+`) > 1 AND instr(k.`+col+`, $4) > 0)))`,
+	rows, err := s.rquery(ctx, `SELECT group_concat(k.uid) FILTER (WHERE k.`+col+` <> ''),
+		group_concat(k.uid) FILTER (WHERE k.`+col+` IS NULL OR k.`+col+` = ''), count(*) > count(k.`+col+`)
+		FROM mailboxes x JOIN sort_keys k ON k.mailbox = x.id
+		WHERE x.id = $1 AND x.domain = $5 AND x.account = $6 AND k.uid >= $2 AND k.uid <= $3
+		AND (k.`+col+` IS NULL OR k.`+col+` = '' OR (instr(k.`+col+`, $4) > 0 AND length(k.`+col+`) > 1))`,
 		int64(mbox), scan.Lo, scan.Hi, scan.Needle, acct.Domain, acct.ID)
 	if err != nil {
 		return r, err
