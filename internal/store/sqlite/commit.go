@@ -6,7 +6,10 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"os"
+	"slices"
 	"sync"
+	"sync/atomic"
 
 	"mailgrid/internal/store"
 )
@@ -33,24 +36,67 @@ type blobReq struct {
 	id   int64
 }
 
-// committer runs jobs in group commits on the single write connection.
+// committer runs jobs in group commits on the single write connection. The committer
+// goroutine (loop) runs batch after batch; each committed batch goes to the syncer
+// goroutine (syncLoop, commit_sync.go), which makes the WAL durable and only then
+// publishes the batch's changes and answers its callers, while the committer runs the
+// next batch.
 type committer struct {
 	s      *Store
 	mu     sync.RWMutex // held shared by senders, exclusively by close
 	closed bool
 	jobs   chan *job
-	exited chan struct{}
+	exited chan struct{} // closed when both goroutines are done
+
+	// syncWAL makes every COMMIT returned so far durable: fdatasync of store.db-wal by
+	// default (commit_sync.go). A field so tests can block it or make it fail; set it
+	// before the first job.
+	syncWAL func() error
+	synced  chan *pending         // committed batches waiting for their sync, in commit order
+	wal     *os.File              // the syncer's own descriptor of store.db-wal; syncer only
+	failure atomic.Pointer[error] // set by a failed sync: writes refused until restart
 }
 
+// syncQueue bounds the committed batches waiting for the syncer, besides the ones it is
+// syncing and the one the committer is handing over: callers' latency and the memory of
+// waiting batches stay bounded when the disk is slow.
+const syncQueue = 1
+
 func newCommitter(s *Store) *committer {
-	c := &committer{s: s, jobs: make(chan *job, maxBatch), exited: make(chan struct{})}
-	go c.loop()
+	c := &committer{s: s, jobs: make(chan *job, maxBatch), exited: make(chan struct{}),
+		synced: make(chan *pending, syncQueue)}
+	c.syncWAL = c.syncWALFile
+	// The writer commits without fsync (synchronous=NORMAL): the syncer syncs the WAL
+	// after COMMIT instead, off the committer's path (commit_sync.go argues why an
+	// acknowledged job is as durable as with FULL). synchronous is a setting of the
+	// connection; the pool holds exactly one that lives as long as the Store. Were it ever
+	// replaced, the new one would run with the DSN's FULL again: slower, not less safe.
+	if _, err := s.wdb.ExecContext(context.Background(), `PRAGMA synchronous = NORMAL`); err != nil {
+		s.log.Warn("sqlite store: writer synchronous=NORMAL (commits stay synchronous=FULL)", "err", err)
+	}
+	syncerDone := make(chan struct{})
+	go c.syncLoop(syncerDone)
+	go func() {
+		c.loop()
+		close(c.synced)
+		<-syncerDone
+		if c.wal != nil {
+			if err := c.wal.Close(); err != nil {
+				s.log.Warn("sqlite store: close WAL descriptor", "err", err)
+			}
+		}
+		close(c.exited)
+	}()
 	return c
 }
 
-// do queues j and waits for its commit. Once queued, a job is waited for even if ctx ends:
-// it may already be committed, and the caller must not believe otherwise.
+// do queues j and waits until it is committed and durable. Once queued, a job is waited
+// for even if ctx ends: it may already be committed, and the caller must not believe
+// otherwise.
 func (c *committer) do(ctx context.Context, run func(w *wtx) error, blob *blobReq) ([]store.Change, error) {
+	if err := c.failed(); err != nil {
+		return nil, err
+	}
 	j := &job{ctx: ctx, run: run, blob: blob, done: make(chan struct{})}
 	c.mu.RLock()
 	if c.closed {
@@ -68,7 +114,7 @@ func (c *committer) do(ctx context.Context, run func(w *wtx) error, blob *blobRe
 	return j.changes, j.err
 }
 
-// close refuses new jobs and waits until the queued ones are committed.
+// close refuses new jobs and waits until the queued ones are committed and synced.
 func (c *committer) close() {
 	c.mu.Lock()
 	if !c.closed {
@@ -80,24 +126,23 @@ func (c *committer) close() {
 }
 
 func (c *committer) loop() {
-	defer close(c.exited)
-	batch := make([]*job, 0, maxBatch)
+	buf := make([]*job, 0, maxBatch)
 	for j := range c.jobs {
-		batch = append(batch[:0], j)
+		buf = append(buf[:0], j)
 	drain:
-		for len(batch) < maxBatch {
+		for len(buf) < maxBatch {
 			select {
 			case j, ok := <-c.jobs:
 				if !ok {
 					break drain
 				}
-				batch = append(batch, j)
+				buf = append(buf, j)
 			default:
 				break drain
 			}
 		}
-		c.runBatch(batch)
-		clear(batch)
+		c.runBatch(slices.Clone(buf)) // the batch lives on in the syncer
+		clear(buf)
 		// The write connection is free now: prepare what this batch ran unprepared.
 		if err := c.s.wstmts.prepareMissed(context.Background()); err != nil {
 			c.s.log.Warn("sqlite store: prepare statements", "err", err)
@@ -105,10 +150,17 @@ func (c *committer) loop() {
 	}
 }
 
-// runBatch commits a batch, publishes its changes and answers its callers.
+// runBatch commits a batch and hands it to the syncer, which publishes its changes and
+// answers its callers once the commit is durable. It blocks while the syncer is
+// syncQueue batches behind.
 func (c *committer) runBatch(batch []*job) {
 	live := batch[:0:0]
+	failure := c.failed()
 	for _, j := range batch {
+		if failure != nil {
+			j.err = failure
+			continue
+		}
 		if err := j.ctx.Err(); err != nil {
 			j.err = err
 			continue
@@ -125,18 +177,15 @@ func (c *committer) runBatch(batch []*job) {
 			}
 		}
 	}
-	var changes []store.Change
+	p := &pending{batch: batch}
 	for _, j := range live {
 		if j.err != nil {
 			j.changes = nil
 			continue
 		}
-		changes = append(changes, j.changes...)
+		p.committed = true
 	}
-	c.s.publish(changes)
-	for _, j := range batch {
-		close(j.done)
-	}
+	c.synced <- p
 }
 
 // commit runs the jobs in one transaction. A job's own failure is in j.err; the returned
@@ -177,7 +226,20 @@ func (c *committer) commitOnce(batch []*job, savepoints bool) (failed *job, err 
 		}
 	}()
 	w := &wtx{tx: tx, ctx: ctx, cache: c.s.wstmts, stmts: map[string]*sql.Stmt{}}
-	if err := c.storeBlobs(w, batch); err != nil {
+	// The pack's fdatasync runs while the jobs' statements do; COMMIT waits for it. Every
+	// way out waits for it too: the next run may append to or rotate the same file.
+	packSynced, err := c.storeBlobs(w, batch)
+	defer func() {
+		if packSynced == nil {
+			return
+		}
+		if serr := packSynced(); serr != nil {
+			// Nothing is committed (the run failed before COMMIT): no row points at the
+			// bytes, and a run again appends and syncs them anew.
+			c.s.log.Warn("sqlite store: pack sync of a failed run", "err", serr)
+		}
+	}()
+	if err != nil {
 		return nil, err
 	}
 	for _, j := range batch {
@@ -196,6 +258,14 @@ func (c *committer) commitOnce(batch []*job, savepoints bool) (failed *job, err 
 		if j.err != nil {
 			j.changes = nil
 			return j, rollback(tx) // nothing of the batch is committed (its blob rows go too)
+		}
+	}
+	if packSynced != nil {
+		// The bytes are durable before any committed row can point at them.
+		err := packSynced()
+		packSynced = nil
+		if err != nil {
+			return nil, err
 		}
 	}
 	if err := tx.Commit(); err != nil {
@@ -238,8 +308,10 @@ func (c *committer) runJob(w *wtx, j *job) error {
 }
 
 // storeBlobs gives every blob request of the batch a blobs row: an existing one for known
-// content, else a new one after its bytes are appended to the pack and synced.
-func (c *committer) storeBlobs(w *wtx, batch []*job) error {
+// content, else a new one for its bytes appended to the pack. When it appended, it
+// returns the wait for the pack's sync, started in the background: the caller must wait
+// for it (and see it succeed) before COMMIT, and before returning in any case.
+func (c *committer) storeBlobs(w *wtx, batch []*job) (synced func() error, err error) {
 	var (
 		app     *appender
 		startAt int64
@@ -267,14 +339,14 @@ func (c *committer) storeBlobs(w *wtx, batch []*job) error {
 			continue
 		}
 		if !errors.Is(err, sql.ErrNoRows) {
-			return fmt.Errorf("blob lookup: %w", err)
+			return nil, fmt.Errorf("blob lookup: %w", err)
 		}
 		if app == nil {
 			if err := w.row(`SELECT value FROM meta WHERE key = 'pack'`).Scan(&startAt); err != nil {
-				return fmt.Errorf("current pack: %w", err)
+				return nil, fmt.Errorf("current pack: %w", err)
 			}
 			if app, err = c.s.packs.appender(startAt); err != nil {
-				return err
+				return nil, err
 			}
 		}
 		loc, err := app.append(b.body)
@@ -286,15 +358,17 @@ func (c *committer) storeBlobs(w *wtx, batch []*job) error {
 		order = append(order, b.sum)
 	}
 	if app == nil {
-		return nil
+		return nil, nil
 	}
-	// The bytes are durable before any committed row can point at them.
-	if err := app.sync(); err != nil {
-		return err
-	}
+	wait := app.startSync()
+	defer func() {
+		if err != nil { // the caller waits only for the sync it is given
+			err = errors.Join(err, wait())
+		}
+	}()
 	if app.num != startAt {
 		if _, err := w.exec(`UPDATE meta SET value = $1 WHERE key = 'pack'`, app.num); err != nil {
-			return fmt.Errorf("set current pack: %w", err)
+			return nil, fmt.Errorf("set current pack: %w", err)
 		}
 	}
 	for _, sum := range order {
@@ -304,11 +378,11 @@ func (c *committer) storeBlobs(w *wtx, batch []*job) error {
 			`INSERT INTO blobs (sha256, pack, off, len, refs) VALUES ($1, $2, $3, $4, 0) RETURNING id`,
 			sum[:], loc.pack, loc.off, loc.len).Scan(&id)
 		if err != nil {
-			return fmt.Errorf("insert blob: %w", err)
+			return nil, fmt.Errorf("insert blob: %w", err)
 		}
 		for _, b := range fresh[sum] {
 			b.id = id
 		}
 	}
-	return nil
+	return wait, nil
 }

@@ -16,8 +16,8 @@
 // modernc.org/sqlite (driver name "sqlite"): pure Go, so the binary builds with
 // CGO_ENABLED=0 and cross-compiles; its SQL ($1 placeholders, RETURNING, ON CONFLICT)
 // matches PostgreSQL, which the cluster driver uses. Connections run with WAL,
-// synchronous=FULL (a commit is fsynced before it returns, so a nil error means durable),
-// foreign_keys=ON, a busy_timeout (the CLI may open the same files from another process)
+// synchronous=FULL (the writer switches to NORMAL and syncs the WAL itself: "Pipelined
+// commits" below; either way a nil error from a change means durable), foreign_keys=ON, a busy_timeout (the CLI may open the same files from another process)
 // and BEGIN IMMEDIATE, so a writer takes the write lock up front and never has to upgrade.
 // One connection writes; a separate pool of query-only connections reads.
 //
@@ -39,13 +39,47 @@
 //  2. For each body of the batch: if its sha256 is known (blobs table), reuse the row;
 //     else append the bytes to the current pack (rotating to a new pack past
 //     Options.PackSize) and remember sha256 -> (pack, offset, length).
-//  3. fdatasync the pack once, then insert the new blob rows. Committed rows therefore
-//     never point at bytes that are not on disk. Bytes of a batch that later fails, or of a
-//     crash before COMMIT, are unreferenced garbage in a pack.
-//  4. Run the jobs (in savepoints on the second run of a batch in which one failed), then
-//     COMMIT (fsync of the WAL).
-//  5. Publish each successful job's store.Change events, in commit order, then answer the
-//     callers. Events are never published before the commit.
+//  3. Start the pack's fdatasync in the background, insert the new blob rows.
+//  4. Run the jobs (in savepoints on the second run of a batch in which one failed); wait
+//     for the pack's sync (a failure fails the batch: rolled back), then COMMIT. Committed
+//     rows therefore never point at bytes that are not on disk. Bytes of a batch that
+//     fails, or of a crash before COMMIT, are unreferenced garbage in a pack.
+//  5. Hand the batch to the syncer (below) and start the next batch. The syncer
+//     fdatasyncs the WAL, then publishes each successful job's store.Change events, in
+//     commit order, and answers the callers. Events are never published before the sync.
+//
+// # Pipelined commits
+//
+// The writer connection runs with synchronous=NORMAL: in WAL mode its COMMIT writes the
+// transaction's frames to store.db-wal without fsync (checkpoints still sync the WAL
+// before copying pages into store.db, and store.db after). A syncer goroutine fdatasyncs
+// the WAL file (through its own descriptor) after each COMMIT, while the committer
+// already runs the next batch, so a batch's statements no longer wait for the previous
+// batch's fsync (0.5 ms at the median, 6-7 ms at p99 on the development disk). At most
+// syncQueue batches wait for the syncer; the committer waits beyond that.
+//
+// An answered job is as durable as with FULL: the WAL's frames are appended in order,
+// each with a checksum that covers every frame before it in the file, and recovery replays
+// frames only while the checksums hold, up to the last commit frame among them
+// (https://www.sqlite.org/fileformat2.html#walformat). Recovery therefore keeps a prefix
+// of the commits; a sync after batch N's COMMIT puts everything up to N's commit frame
+// on disk, so that prefix holds N, and one sync covers every batch committed before it
+// (the syncer syncs once for all the batches waiting).
+//
+// The trade-off: the read connections see batch N's rows from its COMMIT on, before its
+// sync, so another session may read rows that a power loss (not a crash of the process:
+// the OS holds the written frames) would take back; the job's caller has not been
+// answered then, and the changes (IDLE pushes, the bus) are published only after the
+// sync, so no notification ever announces rows that may vanish.
+//
+// A failed sync fails the callers of every batch it was to cover (the protocols answer a
+// temporary failure) and publishes nothing of them. A failed WAL sync (ErrSyncFailed)
+// also refuses every write after it until the store is opened again: after a failed
+// fsync the state of the page cache is unknown (Linux may mark the dirty pages clean and
+// drop them, and a later fsync succeeds without writing them), so the WAL may have a hole
+// that would cost every later commit at the next recovery. A failed pack sync fails its
+// batch only: the batch is rolled back, no row points at those bytes, and later batches
+// append behind them and sync their own bytes.
 //
 // # Model details
 //

@@ -28,11 +28,15 @@ type packs struct {
 	cur    *os.File
 	curNum int64
 
+	// syncFile makes a pack's written bytes durable: fdatasync. A field so tests can make
+	// it fail; set it before the first job.
+	syncFile func(f *os.File) error
+
 	readers packReaders // pack files open for reading blobs
 }
 
 func newPacks(dir string, limit int64, log *slog.Logger) *packs {
-	return &packs{dir: dir, limit: limit, log: log}
+	return &packs{dir: dir, limit: limit, log: log, syncFile: fdatasync}
 }
 
 func (p *packs) path(num int64) string {
@@ -153,11 +157,36 @@ func (a *appender) sync() error {
 	if !a.dirty {
 		return nil
 	}
-	if err := unix.Fdatasync(int(a.p.cur.Fd())); err != nil {
+	if err := a.p.syncFile(a.p.cur); err != nil {
 		return fmt.Errorf("pack %d: fdatasync: %w", a.num, err)
 	}
 	a.dirty = false
 	return nil
+}
+
+// startSync starts making everything appended so far durable and returns the wait for
+// it. Until the wait returns, nothing may be appended and the pack not rotated or closed:
+// the sync runs on the current file in another goroutine, while the committer runs the
+// batch's statements (which do not touch the pack).
+func (a *appender) startSync() (wait func() error) {
+	if !a.dirty {
+		return func() error { return nil }
+	}
+	f, num, syncFile := a.p.cur, a.num, a.p.syncFile
+	done := make(chan error, 1)
+	go func() { done <- syncFile(f) }()
+	return func() error {
+		if err := <-done; err != nil {
+			return fmt.Errorf("pack %d: fdatasync: %w", num, err)
+		}
+		a.dirty = false
+		return nil
+	}
+}
+
+// fdatasync flushes f's data (and the metadata needed to read it, such as its size).
+func fdatasync(f *os.File) error {
+	return unix.Fdatasync(int(f.Fd()))
 }
 
 // syncDir fsyncs a directory so a new entry in it survives a crash.
