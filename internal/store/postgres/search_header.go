@@ -23,25 +23,45 @@ func (s *Store) SearchHeader(ctx context.Context, acct store.AccountRef, mbox st
 	return store.SearchHeaderRounds(ctx, d, acct, mbox, q)
 }
 
-// headerRows runs the search once.
+// headerRows runs the search once. The rows of the UID range that may hold the needle
+// are aggregated in one result row (one row to decode, not one per UID): the UIDs of the
+// matches (text, store.HeaderRowMatch), those of the unsure rows (NULL text,
+// HeaderRowUnfilled, or "", HeaderRowNoText: one list, as store.HeaderRows keeps them),
+// each an ascending array, and whether one was unfilled. No row of the range (or a
+// mailbox not of acct: the join) gives empty arrays, an empty answer. Rows are checked
+// against messages (EXISTS, a semi-join): the SQLite driver's proof that no path leaves
+// a sort_keys row without its message is not made for this driver's paths.
 func (s *Store) headerRows(ctx context.Context, acct store.AccountRef, mbox store.MailboxID, scan store.HeaderScan) (store.HeaderRows, error) {
 	col := scan.Col
-	var r store.HeaderRows
-	rows, err := s.pool.Query(ctx, `SELECT k.uid, CASE WHEN k.`+col+` IS NULL THEN 0 WHEN k.`+col+` = '' THEN 1 ELSE 2 END
+	var (
+		r             store.HeaderRows
+		match, unsure []int64
+	)
+	err := s.pool.QueryRow(ctx, `SELECT coalesce(array_agg(k.uid ORDER BY k.uid) FILTER (WHERE k.`+col+` <> ''), '{}'),
+		coalesce(array_agg(k.uid ORDER BY k.uid) FILTER (WHERE k.`+col+` IS NULL OR k.`+col+` = ''), '{}'),
+		count(*) > count(k.`+col+`)
 		FROM mailboxes x JOIN sort_keys k ON k.mailbox = x.id
 		WHERE x.id = $1 AND x.domain = $5 AND x.account = $6 AND k.uid >= $2 AND k.uid <= $3
-		AND (k.`+col+` IS NULL OR k.`+col+` = '' OR (length(k.`+col+`) > 1 AND strpos(k.`+col+`, $4) > 0))
-		AND EXISTS (SELECT 1 FROM messages m WHERE m.mailbox = k.mailbox AND m.uid = k.uid)
-		ORDER BY k.uid`, int64(mbox), scan.Lo, scan.Hi, scan.Needle, acct.Domain, acct.ID)
+		AND (k.`+col+` IS NULL OR k.`+col+` = '' OR (strpos(k.`+col+`, $4) > 0 AND length(k.`+col+`) > 1))
+		AND EXISTS (SELECT 1 FROM messages m WHERE m.mailbox = k.mailbox AND m.uid = k.uid)`,
+		int64(mbox), scan.Lo, scan.Hi, scan.Needle, acct.Domain, acct.ID).Scan(&match, &unsure, &r.Unfilled)
 	if err != nil {
 		return r, err
 	}
-	var uid, state int64
-	_, err = pgx.ForEachRow(rows, []any{&uid, &state}, func() error {
-		r.Add(uid, state)
+	r.Match, r.Unsure = uidList(match), uidList(unsure)
+	return r, nil
+}
+
+// uidList converts an array of UIDs read from the database (nil for none).
+func uidList(l []int64) []store.UID {
+	if len(l) == 0 {
 		return nil
-	})
-	return r, err
+	}
+	out := make([]store.UID, len(l))
+	for i, u := range l {
+		out[i] = store.UID(u)
+	}
+	return out
 }
 
 // fillHeaderText gives the mailbox's sort_keys rows without header text (NULL h_from)

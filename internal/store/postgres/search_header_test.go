@@ -5,6 +5,7 @@ import (
 	"testing"
 
 	"mailgrid/internal/store"
+	"mailgrid/internal/store/storetest"
 	"mailgrid/internal/testkit/pgtest"
 )
 
@@ -39,4 +40,11 @@ func TestSearchHeaderFill(t *testing.T) {
 	if err != nil || !slices.Equal(match, []store.UID{2}) || !slices.Equal(unsure, []store.UID{3}) {
 		t.Fatalf("SearchHeader(subject T, 2:*) = %v unsure %v, %v; want [2] unsure [3]", match, unsure, err)
 	}
+}
+
+// BenchmarkSearchHeader: storetest.BenchSearchHeader (SEARCH FROM over 250 messages).
+//
+//	go test -run XXX -bench SearchHeader -benchmem ./internal/store/postgres
+func BenchmarkSearchHeader(b *testing.B) {
+	storetest.BenchSearchHeader(b, openAt(b, pgtest.DSN(b), Options{}))
 }

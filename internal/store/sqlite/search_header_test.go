@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"mailgrid/internal/store"
+	"mailgrid/internal/store/storetest"
 )
 
 // TestSearchHeaderFill: rows from before schema version 7 (header text NULL) are filled
@@ -256,10 +257,7 @@ func TestParseUIDList(t *testing.T) {
 	}
 }
 
-// BenchmarkSearchHeader: SEARCH FROM over an INBOX of 250 messages (make bench's IMAP
-// mix: every message from one sender), the needle matching all of them or one in
-// seven; "commit" has a commit (a flag change) before each search, outside the timing,
-// as WAL mode then makes the readers read the pages again.
+// BenchmarkSearchHeader: storetest.BenchSearchHeader (SEARCH FROM over 250 messages).
 //
 //	go test -run XXX -bench SearchHeader -benchmem ./internal/store/sqlite
 func BenchmarkSearchHeader(b *testing.B) {
@@ -272,41 +270,5 @@ func BenchmarkSearchHeader(b *testing.B) {
 			b.Errorf("Close: %v", err)
 		}
 	})
-	ctx := b.Context()
-	if err := s.EnsureAccount(ctx, acctA); err != nil {
-		b.Fatal(err)
-	}
-	var inbox store.MailboxID
-	for i := range 250 {
-		m := fmt.Appendf(nil, "From: Sender %d <sender%d@client.bench>\r\nTo: user@bench.test\r\nSubject: bench %d\r\n\r\nbody\r\n", i%7, i%7, i)
-		res, err := s.Deliver(ctx, store.Delivery{Body: bytes.NewReader(m), Targets: []store.DeliveryTarget{{Account: acctA}}})
-		if err != nil || res[0].Err != nil {
-			b.Fatal(err, res)
-		}
-		inbox = res[0].Mailbox
-	}
-	for _, bc := range []struct {
-		name, needle string
-		want         int
-		commit       bool
-	}{{"all", "client.bench", 250, false}, {"seventh", "sender3@", 36, false}, {"all-commit", "client.bench", 250, true}} {
-		b.Run(bc.name, func(b *testing.B) {
-			b.ReportAllocs()
-			for i := 0; b.Loop(); i++ {
-				if bc.commit {
-					b.StopTimer()
-					op := []store.FlagOp{store.FlagsAdd, store.FlagsRemove}[i%2]
-					if _, err := s.StoreFlags(ctx, acctA, inbox, store.FlagUpdate{UIDs: []store.UID{store.UID(1 + i/2%250)},
-						Op: op, Flags: []string{`\Flagged`}}); err != nil {
-						b.Fatal(err)
-					}
-					b.StartTimer()
-				}
-				m, u, err := s.SearchHeader(ctx, acctA, inbox, store.HeaderQuery{Field: store.HeaderFrom, Needle: bc.needle})
-				if err != nil || len(m) != bc.want || len(u) > 0 {
-					b.Fatalf("SearchHeader(%q): %d matches, %d unsure, %v; want %d", bc.needle, len(m), len(u), err, bc.want)
-				}
-			}
-		})
-	}
+	storetest.BenchSearchHeader(b, s)
 }
