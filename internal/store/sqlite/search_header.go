@@ -47,12 +47,19 @@ func (s *Store) SearchHeader(ctx context.Context, acct store.AccountRef, mbox st
 // (or a mailbox not of acct: the join) gives NULLs, an empty answer.
 func (s *Store) headerRows(ctx context.Context, acct store.AccountRef, mbox store.MailboxID, scan store.HeaderScan) (store.HeaderRows, error) {
 	col := scan.Col
+	// The only text of one character is "\n" (a field without alternatives; the texts
+	// are store.KeysOf's), in which instr finds no indexable needle but "": only that
+	// needle needs the length test, which reads the whole text.
+	short := ""
+	if scan.Needle == "" {
+		short = ` AND length(k.` + col + `) > 1`
+	}
 	var r store.HeaderRows
 	rows, err := s.rquery(ctx, `SELECT group_concat(k.uid) FILTER (WHERE k.`+col+` <> ''),
 		group_concat(k.uid) FILTER (WHERE k.`+col+` IS NULL OR k.`+col+` = ''), count(*) > count(k.`+col+`)
 		FROM mailboxes x JOIN sort_keys k ON k.mailbox = x.id
 		WHERE x.id = $1 AND x.domain = $5 AND x.account = $6 AND k.uid >= $2 AND k.uid <= $3
-		AND (k.`+col+` IS NULL OR k.`+col+` = '' OR (instr(k.`+col+`, $4) > 0 AND length(k.`+col+`) > 1))`,
+		AND (k.`+col+` IS NULL OR k.`+col+` = '' OR (instr(k.`+col+`, $4) > 0`+short+`))`,
 		int64(mbox), scan.Lo, scan.Hi, scan.Needle, acct.Domain, acct.ID)
 	if err != nil {
 		return r, err
