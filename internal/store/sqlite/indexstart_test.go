@@ -11,19 +11,21 @@ import (
 )
 
 // TestTextIndexStart: storetest.RunTextIndexStart, the index forgotten by deleting its
-// rows and search_state in the closed shard's database.
+// rows (search.db) and search_state (store.db) in the closed shard's databases.
 func TestTextIndexStart(t *testing.T) {
 	var d dirs
 	storetest.RunTextIndexStart(t, func(t *testing.T, pub store.Publisher) store.Store {
 		return openAt(t, d.get(t), pub, 0)
 	}, func(t *testing.T) {
-		db, err := sql.Open("sqlite", dsn(filepath.Join(d.get(t), "store.db"), false))
-		if err != nil {
-			t.Fatal(err)
-		}
-		_, err = db.ExecContext(t.Context(), `DELETE FROM search_text; DELETE FROM search_state`)
-		if err = errors.Join(err, db.Close()); err != nil {
-			t.Fatalf("forget the text index: %v", err)
+		for file, q := range map[string]string{"store.db": `DELETE FROM search_state`, searchFile: `DELETE FROM search_text`} {
+			db, err := sql.Open("sqlite", dsn(filepath.Join(d.get(t), file), false))
+			if err != nil {
+				t.Fatal(err)
+			}
+			_, err = db.ExecContext(t.Context(), q)
+			if err = errors.Join(err, db.Close()); err != nil {
+				t.Fatalf("forget the text index: %s: %v", file, err)
+			}
 		}
 	})
 }

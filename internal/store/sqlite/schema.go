@@ -197,6 +197,27 @@ BEGIN
 	WHERE mailbox = NEW.mailbox;
 END;
 `,
+	// 10: the text index moves to its own database file, search.db (searchdb.go), so its
+	// writes never hold store.db's write lock. A trigger cannot reach another file: the
+	// blobs whose last reference goes are queued in search_free (seq orders the queue, a
+	// blob freed twice is queued twice) and the freer deletes their rows from search.db.
+	// search_state stays here and is reset (its marks described rows that go), so the
+	// background indexer's start-up scan rebuilds the index; meta 'search_db' is the id of
+	// the search.db file the state describes (0: none yet).
+	`
+DROP TRIGGER search_text_free;
+DROP TABLE search_text;
+CREATE TABLE search_free (
+	seq  INTEGER PRIMARY KEY,
+	blob INTEGER NOT NULL
+);
+CREATE TRIGGER search_free_add AFTER UPDATE OF refs ON blobs WHEN NEW.refs = 0 AND OLD.refs > 0
+BEGIN
+	INSERT INTO search_free (blob) VALUES (NEW.id);
+END;
+UPDATE search_state SET gen = gen + 1, epoch = epoch + 1, clean = -1, mark = 0;
+INSERT INTO meta (key, value) VALUES ('search_db', 0);
+`,
 }
 
 // migrate brings the database to the newest schema in one immediate transaction, so two

@@ -12,31 +12,59 @@ import (
 	"mailgrid/internal/store"
 )
 
-// Text search (store.TextSearcher) over an FTS5 table, search_text (schema version 2):
-// one row per blob, rowid = blobs.id, with the blob's folded header and body text
-// (store.ExtractText, store.FoldText). The trigram tokenizer with case_sensitive 1 makes
-// "col GLOB '*needle*'" an index lookup for needles of three or more characters: FTS5
-// intersects the trigrams' row lists and checks the pattern on each candidate, so the
-// answer is exact. Shorter needles scan the mailbox's rows of the index (instr), which
-// is still far cheaper than reading and decoding the bodies.
+// Text search (store.TextSearcher) over an FTS5 table, search_text, one row per blob
+// (rowid = blobs.id) with the blob's folded header and body text (store.ExtractText,
+// store.FoldText). The trigram tokenizer with case_sensitive 1 makes "col GLOB
+// '*needle*'" an index lookup for needles of three or more characters: FTS5 intersects
+// the trigrams' row lists and checks the pattern on each candidate, so the answer is
+// exact. Shorter needles scan the mailbox's rows of the index (instr), which is still far
+// cheaper than reading and decoding the bodies.
+//
+// # Two database files
+//
+// search_text lives in search.db beside store.db (searchdb.go; schema version 10 moved
+// it), with a write connection of its own, and is attached as "sx" to every read
+// connection, so a search still joins messages with sx.search_text in one statement.
+// Index writes (the trigram tokenizer, FTS5's segment flushes and merges) never take
+// store.db's write lock: deliveries, APPEND, STORE and expunges never wait for them.
+// Index writes serialize among themselves on search.db's one writer. The index is
+// derived data: a missing, corrupt or foreign search.db is re-created empty at Open and
+// rebuilt from the bodies.
+//
+// What stays in store.db, written by the committer: search_state, per mailbox: gen
+// counts the messages added (by trigger, whatever the path: delivery, copy, import),
+// clean is the gen up to which every message's blob was found indexed, every message
+// with a UID below mark is indexed (schema version 8), and epoch counts the inserts
+// below UIDNEXT (version 9). And search_free, the queue of blobs whose last reference
+// went (trigger search_free_add).
+//
+// Order between the files. A pass (a search's lazy indexing or the background
+// indexer's, search_bg.go) reads the state, finds the unindexed blobs, inserts their rows
+// into search.db and commits that (synchronous=FULL), and only then runs markClean as a
+// committer job: a crash leaves rows without a mark (checked again later), never a mark
+// without rows. An index job reads the blobs' refs after taking search.db's write lock
+// and skips freed ones; it and the freer act only on store.db commits known durable
+// (storeDurable: readers see a commit before its WAL sync). The freer (searchdb.go) deletes the rows of queued blobs from
+// search.db, then, in one committer job, removes the entries it handled and makes
+// unclean every mailbox where such a blob is referenced again (revived by a new delivery
+// of the same content, possibly after a pass saw its row). So deleted mail's text leaves
+// the index within a round of the freer (woken by every expunge and mailbox or account
+// delete), and a search never returns a deleted message anyway: rows are matched
+// through messages.blob.
 //
 // Indexing is lazy: SearchText first indexes the mailbox's blobs that have no row yet,
-// reading and extracting on the calling goroutine and inserting through the committer in
-// batches, so concurrent searches of the same mailbox at worst both extract a blob (the
-// insert skips a row that exists). Delivered mail is also indexed in the background
-// (search_bg.go), and search_state tells TextUnindexed when a mailbox is clean and, by
-// its UID mark, from which UID on a check must look (schema version 8). A trigger removes the row of a blob whose last
-// reference goes, so the index never keeps the text of deleted mail.
+// reading and extracting on the calling goroutine, so concurrent searches of the same
+// mailbox at worst both extract a blob (the insert skips a row that exists). Delivered
+// mail is also indexed in the background (search_bg.go), and search_state tells
+// TextUnindexed when a mailbox is clean and, by its UID mark, from which UID on a check
+// must look.
 
 var _ store.TextSearcher = (*Store)(nil)
 
-// indexBatch and indexBatchBytes bound the blobs one committer job indexes (each job is
-// one commit, and its texts are held in memory until then). The committer runs one
-// batch at a time, so an index job delays every STORE and delivery queued behind it: the
-// trigram tokenizer takes about half a second per MiB of text, and 16 MiB jobs held the
-// writes for seconds (make bench, IMAP while the SMTP runs' mail was indexed: STORE p99
-// 4 s). A job of 256 KiB of bodies held them for about 0.1 s, which was still the p99 of
-// STORE and APPEND there (150-220 ms); at 64 KiB (or one larger body) it is 60-100 ms.
+// indexBatch and indexBatchBytes bound the blobs one search.db transaction indexes
+// (their texts are held in memory until it commits). search.db has one writer, so a
+// background job delays a search's own indexing queued behind it: the trigram tokenizer
+// takes about half a second per MiB of text, so 64 KiB (or one larger body) is ~30 ms.
 const (
 	indexBatch      = 1024
 	indexBatchBytes = 64 << 10
@@ -63,15 +91,15 @@ func (s *Store) SearchText(ctx context.Context, acct store.AccountRef, mbox stor
 		if q.Header {
 			cond = `(instr(s.header, $2) > 0 OR instr(s.body, $2) > 0)`
 		}
-		sqlq = `SELECT m.uid FROM messages m JOIN search_text s ON s.rowid = m.blob
+		sqlq = `SELECT m.uid FROM messages m JOIN sx.search_text s ON s.rowid = m.blob
 			WHERE m.mailbox = $1 AND ` + cond + ` ORDER BY m.uid`
 	case q.Header:
 		sqlq, arg = `SELECT uid FROM messages WHERE mailbox = $1 AND blob IN (
-			SELECT rowid FROM search_text WHERE header GLOB $2
-			UNION SELECT rowid FROM search_text WHERE body GLOB $2) ORDER BY uid`, globPattern(needle)
+			SELECT rowid FROM sx.search_text WHERE header GLOB $2
+			UNION SELECT rowid FROM sx.search_text WHERE body GLOB $2) ORDER BY uid`, globPattern(needle)
 	default:
 		sqlq, arg = `SELECT uid FROM messages WHERE mailbox = $1 AND blob IN (
-			SELECT rowid FROM search_text WHERE body GLOB $2) ORDER BY uid`, globPattern(needle)
+			SELECT rowid FROM sx.search_text WHERE body GLOB $2) ORDER BY uid`, globPattern(needle)
 	}
 	if needle != "" {
 		args = append(args, arg)
@@ -178,7 +206,7 @@ func (s *Store) markClean(ctx context.Context, mbox int64, st textState) error {
 	return err
 }
 
-// markClean is markClean's statement, also run by the last job of an indexAll.
+// markClean is markClean's statement.
 func (w *wtx) markClean(mbox int64, st textState) error {
 	_, err := w.exec(`UPDATE search_state SET clean = max(clean, $2),
 		mark = CASE WHEN epoch = $4 THEN max(mark, $3) ELSE mark END WHERE mailbox = $1`,
@@ -193,7 +221,7 @@ func (w *wtx) markClean(mbox int64, st textState) error {
 // search_text row, at most limit (-1: all).
 func (s *Store) unindexedBlobs(ctx context.Context, mbox, from int64, limit int) ([]unindexed, error) {
 	rows, err := s.rquery(ctx, `SELECT DISTINCT b.id, b.pack, b.off, b.len FROM messages m JOIN blobs b ON b.id = m.blob
-		WHERE m.mailbox = $1 AND m.uid >= $3 AND NOT EXISTS (SELECT 1 FROM search_text s WHERE s.rowid = m.blob) LIMIT $2`,
+		WHERE m.mailbox = $1 AND m.uid >= $3 AND NOT EXISTS (SELECT 1 FROM sx.search_text s WHERE s.rowid = m.blob) LIMIT $2`,
 		mbox, limit, from)
 	if err != nil {
 		return nil, fmt.Errorf("search index: %w", err)
@@ -212,30 +240,23 @@ func (s *Store) unindexedBlobs(ctx context.Context, mbox, from int64, limit int)
 	return todo, nil
 }
 
-// indexAll indexes blobs in committer jobs of at most indexBatch blobs and
-// indexBatchBytes bytes. With pace (the background indexer) it waits after each job as
-// long as the job took, so indexing a backlog (the mail of a busy hour, an upgrade) holds
-// SQLite's one writer at most half the time and STOREs and deliveries are not queued
-// behind job after job; a search indexing what it needs does not wait. With clean, the
-// last job also marks the mailbox clean (markClean): a delivery's indexing is one job,
-// not two.
+// indexAll indexes blobs in search.db transactions of at most indexBatch blobs and
+// indexBatchBytes bytes. With clean, once the last one is committed (durable), the
+// mailbox is marked clean (markClean, a committer job). With pace (the background
+// indexer) it waits after each transaction as long as it took. store.db's writer no
+// longer waits for index jobs, but on two cores the indexer's CPU still competes with
+// the foreground: with the pause, flag changes during a backlog ran at 2,850-3,050/s
+// (p99 29-37 ms), without it at 1,930-2,290/s (p99 44-58 ms; BenchmarkFlagsDuringIndexBacklog).
+// A search indexing what it needs does not wait.
 func (s *Store) indexAll(ctx context.Context, todo []unindexed, pace bool, mbox int64, clean *textState) error {
-	if len(todo) == 0 && clean != nil {
-		return s.markClean(ctx, mbox, *clean)
-	}
 	for len(todo) > 0 {
 		n, bytes := 0, int64(0)
 		for n < len(todo) && n < indexBatch && bytes < indexBatchBytes {
 			bytes += todo[n].loc.len
 			n++
 		}
-		var last func(w *wtx) error
-		if n == len(todo) && clean != nil {
-			st := *clean
-			last = func(w *wtx) error { return w.markClean(mbox, st) }
-		}
 		start := time.Now()
-		if err := s.indexBlobs(ctx, todo[:n], last); err != nil {
+		if err := s.indexBlobs(ctx, todo[:n]); err != nil {
 			return err
 		}
 		todo = todo[n:]
@@ -245,37 +266,75 @@ func (s *Store) indexAll(ctx context.Context, todo []unindexed, pace bool, mbox 
 			}
 		}
 	}
+	if clean != nil {
+		return s.markClean(ctx, mbox, *clean)
+	}
 	return nil
 }
 
-// indexBlobs extracts the text of some blobs and inserts their rows in one job; then,
-// when not nil, runs in the same job.
-func (s *Store) indexBlobs(ctx context.Context, blobs []unindexed, then func(w *wtx) error) error {
+// indexBlobs extracts the text of some blobs and inserts their rows in one search.db
+// transaction. The blobs still referenced are read from store.db after the transaction
+// took search.db's write lock, so a blob freed before is skipped and one freed after has
+// its search_free entry committed after that read: the freer, which reads the queue
+// under the same lock, deletes the row in a later round (drainFreed). A row another
+// search inserted meanwhile is kept. Rows are written only for blobs whose reference is
+// durable in store.db (storeDurable): a reader sees a commit before its WAL sync, and a
+// row for a blob a crash then took away would stand for whatever content takes its id
+// next.
+func (s *Store) indexBlobs(ctx context.Context, blobs []unindexed) error {
 	texts := make([]store.SearchableText, len(blobs))
+	ids := make([]int64, len(blobs))
 	for i, u := range blobs {
 		t, err := s.blobText(u.loc)
 		if err != nil {
 			return fmt.Errorf("search index: blob %d: %w", u.id, err)
 		}
 		texts[i] = store.SearchableText{Header: store.FoldText(t.Header), Body: store.FoldText(t.Body)}
+		ids[i] = u.id
 	}
-	_, err := s.c.do(ctx, func(w *wtx) error {
+	return s.searchTx(ctx, func(tx *sql.Tx) error {
+		live, err := s.liveBlobs(ctx, ids)
+		if err == nil {
+			err = s.storeDurable(ctx)
+		}
+		if err != nil {
+			return err
+		}
+		st, err := tx.PrepareContext(ctx, `INSERT INTO search_text (rowid, header, body) SELECT $1, $2, $3
+			WHERE NOT EXISTS (SELECT 1 FROM search_text WHERE rowid = $1)`)
+		if err != nil {
+			return fmt.Errorf("search index: %w", err)
+		}
 		for i, u := range blobs {
-			// A blob freed meanwhile (its trigger ran) gets no row; a row another search
-			// inserted meanwhile is kept.
-			_, err := w.exec(`INSERT INTO search_text (rowid, header, body) SELECT $1, $2, $3
-				WHERE EXISTS (SELECT 1 FROM blobs WHERE id = $1 AND refs > 0)
-				AND NOT EXISTS (SELECT 1 FROM search_text WHERE rowid = $1)`, u.id, texts[i].Header, texts[i].Body)
-			if err != nil {
-				return fmt.Errorf("search index: %w", err)
+			if !live[u.id] {
+				continue
+			}
+			if _, err := st.ExecContext(ctx, u.id, texts[i].Header, texts[i].Body); err != nil {
+				return errors.Join(fmt.Errorf("search index: %w", err), st.Close())
 			}
 		}
-		if then != nil {
-			return then(w)
+		return st.Close()
+	})
+}
+
+// liveBlobs returns which of ids store.db's blobs reference now (refs > 0).
+func (s *Store) liveBlobs(ctx context.Context, ids []int64) (map[int64]bool, error) {
+	rows, err := s.rquery(ctx, `SELECT id FROM blobs WHERE id IN (SELECT value FROM json_each($1)) AND refs > 0`, jsonIDs(ids))
+	if err != nil {
+		return nil, fmt.Errorf("search index: blob refs: %w", err)
+	}
+	live := make(map[int64]bool, len(ids))
+	for rows.Next() {
+		var id int64
+		if err := rows.Scan(&id); err != nil {
+			return nil, errors.Join(fmt.Errorf("search index: blob refs: %w", err), rows.Close())
 		}
-		return nil
-	}, nil)
-	return err
+		live[id] = true
+	}
+	if err := errors.Join(rows.Err(), rows.Close()); err != nil {
+		return nil, fmt.Errorf("search index: blob refs: %w", err)
+	}
+	return live, nil
 }
 
 func (s *Store) blobText(loc blobLoc) (store.SearchableText, error) {

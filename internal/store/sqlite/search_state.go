@@ -32,7 +32,7 @@ func (s *Store) TextUnindexed(ctx context.Context, acct store.AccountRef, mbox s
 	}
 	var n int
 	err = s.rrow(ctx, `SELECT count(*) FROM (SELECT 1 FROM messages m WHERE m.mailbox = $1 AND m.uid >= $3
-		AND NOT EXISTS (SELECT 1 FROM search_text s WHERE s.rowid = m.blob) LIMIT $2)`, int64(mbox), limit, mark).Scan(&n)
+		AND NOT EXISTS (SELECT 1 FROM sx.search_text s WHERE s.rowid = m.blob) LIMIT $2)`, int64(mbox), limit, mark).Scan(&n)
 	if err != nil {
 		return 0, fmt.Errorf("text unindexed: %w", err)
 	}

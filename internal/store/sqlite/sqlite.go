@@ -52,7 +52,9 @@ type Store struct {
 	pub   store.Publisher
 	log   *slog.Logger
 	wdb   *sql.DB // one connection: the committer's
-	rdb   *sql.DB // query-only pool
+	rdb   *sql.DB // query-only pool, search.db attached as sx (searchdb.go)
+	swdb  *sql.DB // one connection: search.db's writer (searchdb.go)
+	free  *freer  // drains the freed blobs' index rows (searchdb.go)
 	packs *packs
 	c     *committer
 	idx   *store.IndexQueue // background text indexing (search_bg.go)
@@ -84,7 +86,8 @@ func Open(ctx context.Context, opt Options) (*Store, error) {
 	if err := os.MkdirAll(filepath.Join(opt.Dir, packDir), 0o750); err != nil {
 		return nil, fmt.Errorf("sqlite store: %w", err)
 	}
-	s := &Store{dir: opt.Dir, pub: opt.Publisher, log: opt.Logger}
+	s := &Store{dir: opt.Dir, log: opt.Logger, free: newFreer()}
+	s.pub = freeWatch{next: opt.Publisher, f: s.free}
 	if err := s.openDBs(ctx, opt.ReadConns); err != nil {
 		return nil, err
 	}
@@ -92,6 +95,7 @@ func Open(ctx context.Context, opt Options) (*Store, error) {
 	s.packs = newPacks(filepath.Join(opt.Dir, packDir), opt.PackSize, opt.Logger)
 	s.c = newCommitter(s)
 	s.idx = store.StartIndexQueue(opt.Logger, s.indexSome, s.behindMailboxes)
+	s.startFreer()
 	if err := s.startAnnouncer(opt.AnnouncePoll); err != nil {
 		return nil, errors.Join(err, s.Close())
 	}
@@ -112,14 +116,18 @@ func (s *Store) openDBs(ctx context.Context, readConns int) error {
 		s.closeLogged("write db", wdb)
 		return err
 	}
-	rdb, err := sql.Open("sqlite", dsn(path, true))
+	s.wdb = wdb
+	if err := s.openSearch(ctx); err != nil {
+		s.closeLogged("write db", wdb)
+		return err
+	}
+	rdb, err := s.openReadPool(readConns)
 	if err != nil {
 		s.closeLogged("write db", wdb)
-		return fmt.Errorf("sqlite store: open: %w", err)
+		s.closeLogged("search db", s.swdb)
+		return err
 	}
-	rdb.SetMaxOpenConns(readConns)
-	rdb.SetMaxIdleConns(readConns)
-	s.wdb, s.rdb = wdb, rdb
+	s.rdb = rdb
 	return nil
 }
 
@@ -149,8 +157,9 @@ func (s *Store) Close() error {
 	s.closeOnce.Do(func() {
 		s.closeAnnouncer()
 		s.idx.Close()
+		s.free.close()
 		s.c.close()
-		errs := []error{s.packs.close(), s.rstmts.close(), s.wstmts.close(), s.rdb.Close(), s.wdb.Close()}
+		errs := []error{s.packs.close(), s.rstmts.close(), s.wstmts.close(), s.rdb.Close(), s.swdb.Close(), s.wdb.Close()}
 		s.closeErr = errors.Join(errs...)
 	})
 	return s.closeErr
