@@ -57,10 +57,14 @@ type committer struct {
 	failure atomic.Pointer[error] // set by a failed sync: writes refused until restart
 }
 
-// syncQueue bounds the committed batches waiting for the syncer, besides the ones it is
-// syncing and the one the committer is handing over: callers' latency and the memory of
-// waiting batches stay bounded when the disk is slow.
-const syncQueue = 1
+// syncQueue is the number of committed batches that may wait for the syncer besides the
+// one it syncs and the one the committer is handing over. 0: the committer runs batch
+// N+1 while N is synced, then waits until the sync is done, so callers' latency and the
+// memory of waiting batches stay bounded when the disk is slow, and the jobs arriving
+// meanwhile make one larger batch. With 1, the committer ran ahead in smaller batches
+// that one sync then covered together: the same number of syncs for 25% more COMMITs
+// (STORE+APPEND mix, docs/benchmarks.md "Pipelined commits").
+const syncQueue = 0
 
 func newCommitter(s *Store) *committer {
 	c := &committer{s: s, jobs: make(chan *job, maxBatch), exited: make(chan struct{}),
@@ -151,8 +155,8 @@ func (c *committer) loop() {
 }
 
 // runBatch commits a batch and hands it to the syncer, which publishes its changes and
-// answers its callers once the commit is durable. It blocks while the syncer is
-// syncQueue batches behind.
+// answers its callers once the commit is durable. It blocks until the syncer takes the
+// batch (syncQueue).
 func (c *committer) runBatch(batch []*job) {
 	live := batch[:0:0]
 	failure := c.failed()
