@@ -14,9 +14,6 @@ package main
 
 import (
 	"bufio"
-	"bytes"
-	"crypto/rand"
-	"encoding/base64"
 	"errors"
 	"flag"
 	"fmt"
@@ -246,23 +243,6 @@ func report(name string, ok, failed int, elapsed time.Duration, lat []time.Durat
 }
 
 func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
-
-// makeMessage returns an RFC 5322 message of about size bytes with CRLF lines.
-func makeMessage(size int) []byte {
-	var b bytes.Buffer
-	b.WriteString("From: Bench <sender@client.bench>\r\nTo: user@bench.test\r\nSubject: bench\r\n")
-	b.WriteString("Message-ID: <" + strconv.FormatInt(time.Now().UnixNano(), 36) + "@client.bench>\r\n")
-	b.WriteString("Date: " + time.Now().Format(time.RFC1123Z) + "\r\n\r\n")
-	raw := make([]byte, size*3/4)
-	_, _ = rand.Read(raw)
-	enc := base64.StdEncoding.EncodeToString(raw)
-	for len(enc) > 0 && b.Len() < size {
-		n := min(76, len(enc))
-		b.WriteString(enc[:n] + "\r\n")
-		enc = enc[n:]
-	}
-	return b.Bytes()
-}
 
 // node is the mailgrid process under measurement.
 type node struct {
