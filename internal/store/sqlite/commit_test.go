@@ -334,3 +334,36 @@ func TestPackSyncOverlapsStatements(t *testing.T) {
 		t.Fatalf("the body stored after a failed pack sync: %d rows (%v)", n, err)
 	}
 }
+
+// TestCloseWaitsForSync: Close returns only after the queued batches are committed and
+// synced, and their callers are answered OK.
+func TestCloseWaitsForSync(t *testing.T) {
+	s := openAt(t, t.TempDir(), nil, 0)
+	g := newGate(t)
+	var synced atomic.Bool
+	s.c.syncWAL = func() error {
+		g.pass()
+		err := s.c.syncWALFile()
+		synced.Store(err == nil)
+		return err
+	}
+	res := doAsync(t, s, metaJob("close-a", 1, nil), nil)
+	<-g.entered
+	closed := make(chan error, 1)
+	go func() { closed <- s.Close() }()
+	select {
+	case err := <-closed:
+		t.Fatalf("Close returned (%v) while a batch waited for its sync", err)
+	case <-time.After(50 * time.Millisecond):
+	}
+	g.opened()
+	if err := <-closed; err != nil {
+		t.Fatal(err)
+	}
+	if !synced.Load() {
+		t.Fatal("Close returned before the sync")
+	}
+	if err := <-res; err != nil {
+		t.Fatalf("the job queued before Close: %v", err)
+	}
+}
