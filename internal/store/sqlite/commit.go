@@ -151,6 +151,7 @@ func (c *committer) loop() {
 		if err := c.s.wstmts.prepareMissed(context.Background()); err != nil {
 			c.s.log.Warn("sqlite store: prepare statements", "err", err)
 		}
+		c.s.ckpt.restartIfLong(c.s)
 	}
 }
 
@@ -275,6 +276,7 @@ func (c *committer) commitOnce(batch []*job, savepoints bool) (failed *job, err 
 	if err := tx.Commit(); err != nil {
 		return nil, fmt.Errorf("commit: %w", err)
 	}
+	c.s.ckpt.committed()
 	return nil, nil
 }
 

@@ -59,6 +59,7 @@ type Store struct {
 	c     *committer
 	idx   *store.IndexQueue // background text indexing (search_bg.go)
 	ann   *announcer        // announce.go
+	ckpt  *checkpointer     // background WAL checkpoints (checkpoint.go); nil: SQLite's own
 
 	wstmts, rstmts *stmtCache
 
@@ -94,6 +95,7 @@ func Open(ctx context.Context, opt Options) (*Store, error) {
 	s.wstmts, s.rstmts = newStmtCache(s.wdb), newStmtCache(s.rdb)
 	s.packs = newPacks(filepath.Join(opt.Dir, packDir), opt.PackSize, opt.Logger)
 	s.c = newCommitter(s)
+	s.startCheckpointer(ctx)
 	s.idx = store.StartIndexQueue(opt.Logger, s.indexSome, s.behindMailboxes)
 	s.startFreer()
 	if err := s.startAnnouncer(opt.AnnouncePoll); err != nil {
@@ -159,7 +161,7 @@ func (s *Store) Close() error {
 		s.idx.Close()
 		s.free.close()
 		s.c.close()
-		errs := []error{s.packs.close(), s.rstmts.close(), s.wstmts.close(), s.rdb.Close(), s.swdb.Close(), s.wdb.Close()}
+		errs := []error{s.ckpt.close(), s.packs.close(), s.rstmts.close(), s.wstmts.close(), s.rdb.Close(), s.swdb.Close(), s.wdb.Close()}
 		s.closeErr = errors.Join(errs...)
 	})
 	return s.closeErr
