@@ -6,7 +6,12 @@
 //
 //	store.db (+ -wal, -shm)   SQLite in WAL mode: accounts, mailboxes, messages, blobs,
 //	                          expunged (tombstones), meta (counters), schema_version,
-//	                          search_text (FTS5 text index, search.go) and search_state
+//	                          search_state (what the text index covers, search.go) and
+//	                          search_free (freed blobs whose index rows are to go,
+//	                          drained by the freer, searchdb.go)
+//	search.db (+ -wal, -shm)  the text index: search_text (FTS5) and search_meta (the
+//	                          file's id), attached to the read connections as sx; derived
+//	                          data, re-created if missing or corrupt (searchdb.go)
 //	packs/00000001.pack ...   message bodies, appended back to back, never rewritten
 //	announce.log              account announcements for the other processes of the
 //	                          shard (announce.go)
@@ -17,9 +22,13 @@
 // CGO_ENABLED=0 and cross-compiles; its SQL ($1 placeholders, RETURNING, ON CONFLICT)
 // matches PostgreSQL, which the cluster driver uses. Connections run with WAL,
 // synchronous=FULL (the writer switches to NORMAL and syncs the WAL itself: "Pipelined
-// commits" below; either way a nil error from a change means durable), foreign_keys=ON, a busy_timeout (the CLI may open the same files from another process)
-// and BEGIN IMMEDIATE, so a writer takes the write lock up front and never has to upgrade.
-// One connection writes; a separate pool of query-only connections reads.
+// commits" below; either way a nil error from a change means durable), foreign_keys=ON,
+// a busy_timeout (the CLI may open the same files from another process) and BEGIN
+// IMMEDIATE, so a writer takes the write lock up front and never has to upgrade.
+// One connection writes; a separate pool of query-only connections reads. The text index
+// has its own file and its own write connection, so index writes never take store.db's
+// write lock nor wait for the committer (search.go). WAL checkpoints run in the
+// background, off the write path (checkpoint.go).
 //
 // # Group commit
 //
