@@ -26,15 +26,7 @@ func BenchmarkDeliver4KSerial(b *testing.B) { benchDeliver(b, 4<<10, 1) }
 // callers concurrent callers into 100 accounts, and reports msgs/s and the process's CPU
 // time per delivery (which moves less than msgs/s when other work loads the machine).
 func benchDeliver(b *testing.B, size, callers int) {
-	s, err := Open(b.Context(), Options{Dir: b.TempDir()})
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer func() {
-		if err := s.Close(); err != nil {
-			b.Error(err)
-		}
-	}()
+	s := benchStore(b)
 	const accounts = 100
 	for i := range accounts {
 		if err := s.EnsureAccount(b.Context(), store.AccountRef{Domain: "example.com", ID: int64(i + 1)}); err != nil {
@@ -87,4 +79,18 @@ func benchMessage(size int) []byte {
 	line := "The quick brown fox jumps over the lazy dog, again and again and again.\r\n"
 	body := strings.Repeat(line, size/len(line)+1)
 	return []byte((head + body)[:size])
+}
+
+// benchStore opens a store in a fresh directory for b, closed when b ends.
+func benchStore(b *testing.B) *Store {
+	s, err := Open(b.Context(), Options{Dir: b.TempDir()})
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() {
+		if err := s.Close(); err != nil {
+			b.Errorf("Close: %v", err)
+		}
+	})
+	return s
 }

@@ -14,15 +14,7 @@ import (
 func BenchmarkList(b *testing.B) {
 	for _, n := range []int{1000, 100000} {
 		b.Run(strconv.Itoa(n), func(b *testing.B) {
-			s, err := Open(b.Context(), Options{Dir: b.TempDir()})
-			if err != nil {
-				b.Fatal(err)
-			}
-			b.Cleanup(func() {
-				if err := s.Close(); err != nil {
-					b.Errorf("Close: %v", err)
-				}
-			})
+			s := benchStore(b)
 			storetest.BenchList(b, s, n)
 		})
 	}

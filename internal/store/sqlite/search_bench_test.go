@@ -10,14 +10,6 @@ import (
 //
 //	go test -run XXX -bench SearchText -v ./internal/store/sqlite
 func BenchmarkSearchText(b *testing.B) {
-	s, err := Open(b.Context(), Options{Dir: b.TempDir()})
-	if err != nil {
-		b.Fatal(err)
-	}
-	b.Cleanup(func() {
-		if err := s.Close(); err != nil {
-			b.Errorf("Close: %v", err)
-		}
-	})
+	s := benchStore(b)
 	storetest.BenchSearchText(b, s)
 }

@@ -261,14 +261,6 @@ func TestParseUIDList(t *testing.T) {
 //
 //	go test -run XXX -bench SearchHeader -benchmem ./internal/store/sqlite
 func BenchmarkSearchHeader(b *testing.B) {
-	s, err := Open(b.Context(), Options{Dir: b.TempDir()})
-	if err != nil {
-		b.Fatal(err)
-	}
-	b.Cleanup(func() {
-		if err := s.Close(); err != nil {
-			b.Errorf("Close: %v", err)
-		}
-	})
+	s := benchStore(b)
 	storetest.BenchSearchHeader(b, s)
 }
