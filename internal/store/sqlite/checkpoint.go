@@ -101,15 +101,22 @@ func (cp *checkpointer) loop(s *Store) {
 	}
 }
 
+// passiveCheckpoint checkpoints store.db's WAL through db, PASSIVE, and returns the WAL's
+// length and the frames copied, in pages.
+func passiveCheckpoint(db *sql.DB) (frames, copied int64, err error) {
+	var busy int64
+	err = db.QueryRowContext(context.Background(), `PRAGMA wal_checkpoint(PASSIVE)`).Scan(&busy, &frames, &copied)
+	return frames, max(copied, 0), err
+}
+
 // run checkpoints once.
 func (cp *checkpointer) run() error {
-	var busy, frames, copied int64
-	err := cp.db.QueryRowContext(context.Background(), `PRAGMA wal_checkpoint(PASSIVE)`).Scan(&busy, &frames, &copied)
+	frames, copied, err := passiveCheckpoint(cp.db)
 	if err != nil {
 		return err
 	}
 	cp.runs.Add(1)
-	cp.copied.Add(max(copied, 0))
+	cp.copied.Add(copied)
 	if frames > restartFrames {
 		cp.long.Store(true)
 	}
@@ -124,14 +131,13 @@ func (cp *checkpointer) restartIfLong(s *Store) {
 		return
 	}
 	cp.long.Store(false)
-	var busy, frames, copied int64
-	err := s.wdb.QueryRowContext(context.Background(), `PRAGMA wal_checkpoint(PASSIVE)`).Scan(&busy, &frames, &copied)
+	_, copied, err := passiveCheckpoint(s.wdb)
 	if err != nil {
 		s.log.Warn("sqlite store: checkpoint", "err", err)
 		return
 	}
 	cp.restarts.Add(1)
-	cp.copied.Add(max(copied, 0))
+	cp.copied.Add(copied)
 }
 
 // committed tells the checkpointer a COMMIT happened. Nil-safe.
