@@ -32,9 +32,12 @@ lint:
 	@command -v staticcheck >/dev/null 2>&1 || GOFLAGS= $(GO) install honnef.co/go/tools/cmd/staticcheck@$(STATICCHECK_VERSION)
 	PATH="$$PATH:$$($(GO) env GOPATH)/bin" staticcheck ./...
 
-# Figures, not pass/fail: SMTP acceptance and outbound queue throughput of the built binary.
+# Figures, not pass/fail: SMTP, POP3, IMAP, outbound queue and webmail figures of the built
+# binary, then the same POP3 and IMAP runs against Dovecot 2.3 from Debian's packages (the
+# baseline of the IMAP/POP3 targets, installed by scripts/bench-deps.sh when missing).
 bench: build
-	$(GO) run ./test/bench -bin $(BIN)
+	bash scripts/bench-deps.sh
+	$(GO) run ./test/bench -bin $(BIN) -dovecot
 
 # The same figures for the cluster shapes (embedded baseline, 1 node/1 shard, 2/1, 2/2) on the
 # local PostgreSQL, ending with a user move under load; databases are created and dropped.

@@ -49,6 +49,9 @@ func main() {
 	mixOnly := flag.Bool("imap-mix-only", false, "only the IMAP mixed workloads (after the inbound runs that fill the mailboxes)")
 	idleOnly := flag.Bool("imap-idle-only", false, "only the IMAP IDLE memory figures of fresh nodes (imapidle.go)")
 	idleLimit := flag.Int64("imap-idle-limit", 40<<20, "node.memory_limit_bytes of the second fresh node's IMAP IDLE figure")
+	withDovecot := flag.Bool("dovecot", false, "after mailgrid's figures, the same POP3 and IMAP mixed runs against Dovecot (dovecot.go)")
+	flag.StringVar(&dovecotScheme, "dovecot-scheme", dovecotScheme, "password scheme of the Dovecot baseline's accounts: ARGON2ID with mailgrid's parameters, or one doveadm pw knows")
+	dovecotOnly := flag.Bool("dovecot-only", false, "only the Dovecot baseline")
 	flag.DurationVar(&imapIdleSettle, "imap-idle-settle", imapIdleSettle, "wait before the IMAP IDLE memory is sampled (imap.go)")
 	flag.Parse()
 	log.SetFlags(0)
@@ -73,6 +76,12 @@ func main() {
 	users := make([]string, *sessions)
 	for i := range users {
 		users[i] = fmt.Sprintf("user%d@bench.test", i)
+	}
+	if *dovecotOnly {
+		if err := runDovecot(users, "bench-password", *sessions, *messages, 20*time.Second); err != nil {
+			log.Fatal(err)
+		}
+		return
 	}
 	if *idleOnly {
 		runIMAPIdleFresh(*bin, dnsAddr, sink.port, users, *messages+*messages/4, *idleLimit)
@@ -107,6 +116,12 @@ func main() {
 		runIMAPMixed(n.imaps, users, "bench-password", *sessions, 20*time.Second, loginOnce, n.sampleRSS)
 		runIMAPMixed(n.imaps, users, "bench-password", *sessions, 20*time.Second, loginPerCycle, n.sampleRSS)
 		runIMAPMixed(n.imaps, users, "bench-password", *sessions, 20*time.Second, loginPerCycleResumed, n.sampleRSS)
+		n.stop()
+		if *withDovecot {
+			if err := runDovecot(users, "bench-password", *sessions, *messages, 20*time.Second); err != nil {
+				log.Print(err)
+			}
+		}
 		return
 	}
 	runPOP3(n.pop3, "user%d@bench.test", "bench-password", *sessions, *messages)
@@ -116,6 +131,12 @@ func main() {
 	runOutbound(n, sink, users[0], *outbound, *sessions)
 	if err := runWebmail(*bin, *webReqs); err != nil {
 		log.Print(err)
+	}
+	n.stop()
+	if *withDovecot {
+		if err := runDovecot(users, "bench-password", *sessions, *messages, 20*time.Second); err != nil {
+			log.Print(err)
+		}
 	}
 }
 
@@ -328,6 +349,7 @@ func (n *node) stop() {
 	if n.cmd != nil && n.cmd.Process != nil {
 		_ = n.cmd.Process.Kill()
 		_ = n.cmd.Wait()
+		n.cmd = nil
 	}
 	_ = os.RemoveAll(n.dir)
 }
@@ -335,6 +357,12 @@ func (n *node) stop() {
 // sampleRSS samples the server's VmRSS every 50 ms until the returned func is called,
 // which returns the peak in bytes.
 func (n *node) sampleRSS() func() int64 {
+	return samplePeak(func() int64 { return rssOf(n.cmd.Process.Pid) })
+}
+
+// samplePeak calls sample every 50 ms until the returned func is called, which returns
+// the largest value sampled.
+func samplePeak(sample func() int64) func() int64 {
 	var peak atomic.Int64
 	done := make(chan struct{})
 	stopped := make(chan struct{})
@@ -343,7 +371,7 @@ func (n *node) sampleRSS() func() int64 {
 		t := time.NewTicker(50 * time.Millisecond)
 		defer t.Stop()
 		for {
-			if v := rssOf(n.cmd.Process.Pid); v > peak.Load() {
+			if v := sample(); v > peak.Load() {
 				peak.Store(v)
 			}
 			select {

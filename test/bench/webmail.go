@@ -101,6 +101,7 @@ level = "warn"
 	return nil
 }
 
+// waitListen waits up to 15 s until addr accepts a TCP connection.
 func waitListen(addr string) error {
 	for range 300 {
 		if c, err := net.Dial("tcp", addr); err == nil {
@@ -108,7 +109,7 @@ func waitListen(addr string) error {
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
-	return errors.New("mailgrid did not start its HTTP listener")
+	return fmt.Errorf("nothing listens on %s after 15 s", addr)
 }
 
 // webLogin signs in over the JSON API and returns a client with the session cookie and
