@@ -46,7 +46,7 @@ func main() {
 	moveOnly := flag.Bool("move-only", false, "-cluster: only the user-move figure (no shapes, no baseline)")
 	webReqs := flag.Int("webmail-requests", 50, "measured requests per webmail page (webmail.go)")
 	webOnly := flag.Bool("webmail-only", false, "only the webmail figures")
-	mixOnly := flag.Bool("imap-mix-only", false, "only the IMAP mixed workloads (after the inbound runs that fill the mailboxes)")
+	mixOnly := flag.Bool("imap-mix-only", false, "only the IMAP mixed workloads and the IDLE memory after them (after the inbound runs that fill the mailboxes)")
 	idleOnly := flag.Bool("imap-idle-only", false, "only the IMAP IDLE memory figures of fresh nodes (imapidle.go)")
 	idleLimit := flag.Int64("imap-idle-limit", 40<<20, "node.memory_limit_bytes of the second fresh node's IMAP IDLE figure")
 	withDovecot := flag.Bool("dovecot", false, "after mailgrid's figures, the same POP3 and IMAP mixed runs against Dovecot (dovecot.go)")
@@ -113,9 +113,7 @@ func main() {
 	runInbound(n, users, 100<<10, *messages/4, *sessions)
 	if *mixOnly {
 		settle(n.cmd.Process.Pid, "text index of the delivered mail", 10*time.Minute)
-		runIMAPMixed(n.imaps, users, "bench-password", *sessions, 20*time.Second, loginOnce, n.sampleRSS)
-		runIMAPMixed(n.imaps, users, "bench-password", *sessions, 20*time.Second, loginPerCycle, n.sampleRSS)
-		runIMAPMixed(n.imaps, users, "bench-password", *sessions, 20*time.Second, loginPerCycleResumed, n.sampleRSS)
+		runIMAP(n.imaps, users, "bench-password", *sessions, 20*time.Second, n.cmd.Process.Pid, n.sampleRSS)
 		n.stop()
 		if *withDovecot {
 			if err := runDovecot(users, "bench-password", *sessions, *messages, 20*time.Second); err != nil {
