@@ -370,7 +370,10 @@ func runIMAPIdle(addr string, users []string, pass string, n int, pid int, rss f
 	stop := rss()
 	time.Sleep(3 * time.Second)
 	idle := stop()
-	rssParts := rssSplit(pid)
+	rssParts := "summed PSS of the server's processes"
+	if pid != 0 {
+		rssParts = rssSplit(pid)
+	}
 	for _, c := range conns {
 		if c != nil {
 			c.close()
