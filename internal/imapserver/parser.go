@@ -12,10 +12,9 @@ import (
 // Limits of the command parser. The line and APPEND literal bounds are Options; these
 // bound what one command may hold in memory besides a streamed APPEND literal.
 const (
-	maxLiterals    = 1000    // literals in one command
-	maxCommandMem  = 1 << 20 // bytes of lines and in-memory literals in one command
-	maxMemLiteral  = 1 << 20 // one literal read into memory (strings, not messages)
-	literalPlusMax = 4096    // RFC 7888 5 (LITERAL-): larger non-sync literals are refused
+	maxLiterals   = 1000    // literals in one command
+	maxCommandMem = 1 << 20 // bytes of lines and in-memory literals in one command
+	maxMemLiteral = 1 << 20 // one literal read into memory (strings, not messages)
 )
 
 // errLineTooLong ends the connection: the rest of the line cannot be told from commands.
