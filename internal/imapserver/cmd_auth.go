@@ -7,7 +7,6 @@ import (
 	"encoding/base64"
 	"errors"
 	"strings"
-	"time"
 
 	"mailgrid/internal/directory"
 	"mailgrid/internal/store"
@@ -178,7 +177,7 @@ func (s *session) authenticate(c *command, user, pass string) error {
 		s.failures++
 		s.log.Info("login failed", "user", truncate(user, 100), "failures", s.failures)
 		if d := s.srv.opt.FailedLoginDelay; d > 0 {
-			time.Sleep(d << min(s.failures-1, 3))
+			s.srv.opt.Sleep(s.srv.ctx, d<<min(s.failures-1, 3)) // d, 2d, 4d, then 8d
 		}
 		e := no(codeAuthFailed, "Authentication failed")
 		e.close = s.failures >= s.srv.opt.MaxLoginFailures

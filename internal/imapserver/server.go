@@ -41,9 +41,12 @@ type Options struct {
 	FailedLoginDelay time.Duration
 	// MaxLoginFailures ends a connection after that many failed logins; 0 = 5.
 	MaxLoginFailures int
-	SpoolDir         string // APPEND bodies over SpoolMemory spill here; "" = os.TempDir()
-	SpoolMemory      int    // 0 = 256 KiB
-	Now              func() time.Time
+	// Sleep waits d or until ctx ends (Shutdown ends it); nil uses a timer. Tests inject
+	// it to observe FailedLoginDelay without measuring wall time.
+	Sleep       func(ctx context.Context, d time.Duration)
+	SpoolDir    string // APPEND bodies over SpoolMemory spill here; "" = os.TempDir()
+	SpoolMemory int    // 0 = 256 KiB
+	Now         func() time.Time
 }
 
 func (o *Options) defaults() {
@@ -71,6 +74,9 @@ func (o *Options) defaults() {
 	if o.MaxLoginFailures == 0 {
 		o.MaxLoginFailures = 5
 	}
+	if o.Sleep == nil {
+		o.Sleep = netserve.Sleep
+	}
 	if o.SpoolMemory == 0 {
 		o.SpoolMemory = 256 << 10
 	}
@@ -89,6 +95,8 @@ type Server struct {
 
 	closing atomic.Bool
 	done    chan struct{} // closed by Shutdown: IDLE and waiting sessions say BYE
+	ctx     context.Context
+	cancel  context.CancelFunc // by Shutdown: ends a failed-login delay at once
 
 	mu        sync.Mutex
 	listeners map[net.Listener]struct{}
@@ -115,6 +123,7 @@ func New(opt Options) (*Server, error) {
 		listeners: map[net.Listener]struct{}{}, sessions: map[*session]struct{}{},
 		perIP: netserve.NewPerIP(opt.MaxConnsPerIP), boxes: newBoxCache(),
 	}
+	srv.ctx, srv.cancel = context.WithCancel(context.Background())
 	srv.unobserve = opt.Bus.Observe(srv.boxes.observe)
 	return srv, nil
 }
@@ -189,6 +198,7 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	s.mu.Lock()
 	if !s.closing.Swap(true) {
 		close(s.done)
+		s.cancel()
 		s.unobserve()
 	}
 	for l := range s.listeners {
