@@ -96,10 +96,43 @@ def search_store(m):
     check(data == [b"2"], "flagged: %r" % data)
 
 
+def uid_set(b):
+    """Expand an RFC 4315 uid-set (e.g. b"1:3,7") into a list of UIDs."""
+    out = []
+    for part in b.split(b","):
+        lo, _, hi = part.partition(b":")
+        lo, hi = int(lo), int(hi or lo)
+        out.extend(range(min(lo, hi), max(lo, hi) + 1))
+    return out
+
+
+def copyuid(data, what):
+    """The (uidvalidity, source UIDs, destination UIDs) of a tagged OK's COPYUID code."""
+    mo = re.match(rb"\[COPYUID (\d+) ([0-9:,]+) ([0-9:,]+)\]", data[0])
+    check(mo is not None, "%s: tagged OK carries COPYUID (RFC 4315 3): %r" % (what, data))
+    return int(mo.group(1)), uid_set(mo.group(2)), uid_set(mo.group(3))
+
+
 def copy_expunge_append(m):
-    typ, data = m.copy("1:2", "Archive")
-    check(typ == "OK" and b"COPYUID" in m.untagged_responses.get("COPYUID", [b"COPYUID"])[0] or typ == "OK", "copy")
-    data = ok(m.uid("COPY", "1", "Trash"), "uid copy")
+    # RFC 4315 3: the tagged OK of COPY carries [COPYUID uidvalidity source-uids dest-uids],
+    # the two sets in the same order, the validity that of the destination.
+    data = ok(m.copy("1:2", "Archive"), "copy")
+    validity, src, dst = copyuid(data, "copy 1:2 Archive")
+    check(src == [1, 2], "COPYUID source UIDs are INBOX's 1 and 2: %r" % src)
+    check(len(dst) == 2 and dst[0] < dst[1], "COPYUID names two ascending Archive UIDs: %r" % dst)
+    st = ok(m.status("Archive", "(UIDVALIDITY UIDNEXT)"), "status Archive after copy")
+    check(b"UIDVALIDITY %d " % validity in st[0] or b"UIDVALIDITY %d)" % validity in st[0],
+          "COPYUID validity %d is Archive's: %r" % (validity, st))
+    check(b"UIDNEXT %d" % (dst[1] + 1) in st[0], "Archive UIDNEXT follows the COPYUID UIDs: %r" % st)
+    # imaplib's uid() returns the untagged FETCH data, not the tagged line; it files a
+    # tagged line's response code under its name, so read COPYUID from there (cleared
+    # first: the COPY above left its own).
+    m.untagged_responses.pop("COPYUID", None)
+    ok(m.uid("COPY", "1", "Trash"), "uid copy")
+    codes = m.untagged_responses.pop("COPYUID", [])
+    check(len(codes) == 1, "UID COPY returned one COPYUID: %r" % codes)
+    _, src, dst = copyuid([b"[COPYUID " + codes[0] + b"]"], "uid copy 1 Trash")
+    check(src == [1] and len(dst) == 1, "UID COPY COPYUID maps UID 1 to one Trash UID: %r %r" % (src, dst))
     typ, data = m.copy("1", "Nowhere")
     check(typ == "NO" and b"TRYCREATE" in data[0], "copy to missing mailbox: %r" % data)
     ok(m.store("1", "+FLAGS", "\\Deleted"), "mark deleted")
