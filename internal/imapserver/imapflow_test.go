@@ -13,7 +13,9 @@ import (
 // committed lockfile; `npm ci` installs it when node_modules is missing): FETCH of
 // envelopes, structure and sources, download of a decoded part, SEARCH, CONDSTORE
 // changedSince, MOVE with COPYUID, and IDLE seeing a message appended by another
-// connection.
+// connection. The same script's idle-smtp mode, IDLE seeing a message delivered over
+// SMTP, needs the built binary's MX and is run by test/e2e
+// (TestImapflowIDLESeesSMTPDelivery).
 func TestImapflow(t *testing.T) {
 	node := needTool(t, "node")
 	dir, err := filepath.Abs("../../test/imap-node")

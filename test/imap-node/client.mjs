@@ -1,8 +1,10 @@
 // imapflow (a client we did not write) against mailgrid's IMAP server.
-// Usage: node client.mjs HOST PORT. Exits non-zero on the first failed expectation.
+// Usage: node client.mjs HOST PORT                      (internal/imapserver TestImapflow)
+//        node client.mjs HOST PORT idle-smtp SUBJECT    (test/e2e TestImapflowIDLESeesSMTPDelivery)
+// Exits non-zero on the first failed expectation.
 import { ImapFlow } from 'imapflow';
 
-const [host, port] = [process.argv[2], Number(process.argv[3])];
+const [host, port, mode, subject] = [process.argv[2], Number(process.argv[3]), process.argv[4], process.argv[5]];
 
 function connect() {
   return new ImapFlow({
@@ -82,7 +84,38 @@ async function idle(c) {
   check(ev.count === 2 && ev.prevCount === 1, `EXISTS pushed during IDLE (${ev.prevCount} -> ${ev.count})`);
 }
 
+// idleSMTP idles on INBOX and prints IDLING; the Go driver then delivers a message with
+// SUBJECT over SMTP from another connection. The new EXISTS must arrive during IDLE
+// (RFC 2177) and the new message's envelope must carry SUBJECT.
+async function idleSMTP(c) {
+  const mb = await c.mailboxOpen('INBOX');
+  const before = mb.exists;
+  const seen = new Promise((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error('no EXISTS during IDLE')), 60000);
+    c.on('exists', (ev) => { clearTimeout(timer); resolve(ev); });
+  });
+  c.idle().catch((err) => console.error('idle:', err));
+  for (let i = 0; i < 100 && !c.idling; i++) {
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  check(c.idling, `client is idling on INBOX with ${before} messages`);
+  console.log('IDLING');
+  const ev = await seen;
+  check(c.idling, 'the EXISTS arrived while idling');
+  check(ev.count === before + 1 && ev.prevCount === before, `EXISTS pushed during IDLE (${ev.prevCount} -> ${ev.count})`);
+  const msg = await c.fetchOne(String(ev.count), { uid: true, envelope: true });
+  check(msg && msg.envelope.subject === subject, `the new message is the SMTP delivery: subject ${msg && msg.envelope.subject}`);
+}
+
 async function main() {
+  if (mode === 'idle-smtp') {
+    const c = connect();
+    await c.connect();
+    await idleSMTP(c);
+    await c.logout();
+    console.log('all imapflow idle-smtp checks passed');
+    return;
+  }
   const c = connect();
   await c.connect();
   check(c.secureConnection || c.usable, 'connected');
