@@ -19,9 +19,11 @@ build:
 	$(GO) build -o $(BIN) ./cmd/mailgrid
 
 # Every test: prerequisites (Debian packages, npm packages, PostgreSQL), static checks,
-# then all Go tests (unit, conformance, real clients, black-box against the built binary).
+# then all Go tests (unit, conformance, real clients, black-box against the built binary),
+# then a brief fuzzing of the protocol servers (FUZZTIME_TEST per target).
 test: test-deps lint
 	$(GO) test -count=1 -timeout 30m ./...
+	GO=$(GO) bash scripts/fuzz.sh $(FUZZTIME_TEST) $(FUZZ_TEST_PKGS)
 
 test-deps:
 	bash scripts/test-deps.sh
@@ -45,16 +47,13 @@ bench-cluster: build
 	$(GO) run ./test/bench -bin $(BIN) -cluster
 
 # Every fuzz target of the repository (found with go test -list), FUZZTIME each; new
-# failing inputs land in the package's testdata/fuzz. make test runs only the corpora.
+# failing inputs land in the package's testdata/fuzz. make test replays every corpus and
+# fuzzes the IMAP and POP3 servers' targets (command parser, whole connections) briefly.
 FUZZTIME ?= 30s
+FUZZTIME_TEST ?= 5s
+FUZZ_TEST_PKGS := ./internal/imapserver ./internal/pop3server
 fuzz:
-	@list=$$(mktemp); trap 'rm -f "$$list"' EXIT; \
-	$(GO) test -list '^Fuzz' ./... > "$$list" || { cat "$$list"; exit 1; }; \
-	awk '/^Fuzz/ { f[n++] = $$1; next } /^ok/ { for (i = 0; i < n; i++) print $$2, f[i] } { n = 0 }' "$$list" | \
-	while read -r pkg target; do \
-		echo "fuzz $$pkg $$target for $(FUZZTIME)"; \
-		$(GO) test -run '^$$' -fuzz "^$$target$$" -fuzztime $(FUZZTIME) "$$pkg" || exit 1; \
-	done
+	GO=$(GO) bash scripts/fuzz.sh $(FUZZTIME)
 
 clean:
 	rm -rf bin
