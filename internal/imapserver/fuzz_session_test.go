@@ -2,6 +2,8 @@ package imapserver_test
 
 import (
 	"bufio"
+	"bytes"
+	"context"
 	"crypto/tls"
 	"io"
 	"net"
@@ -10,11 +12,16 @@ import (
 	"time"
 
 	"mailgrid/internal/imapserver"
+	"mailgrid/internal/store"
 )
 
 // FuzzSession sends arbitrary bytes as an authenticated client with INBOX selected (two
-// messages in it) over a real connection to a real server. The server must neither panic
-// nor hang: after the input, the connection either ends or still answers. Corpus in
+// messages in it, refilled before each input) over a real connection to a real server.
+// The server must neither panic nor hang: after the input (and a DONE and LOGOUT, which
+// an open literal may swallow) the client ends its side (TLS close_notify, then a TCP
+// half-close), so whatever is still open reads EOF, and the server must then close the
+// connection within the tests' deadline (30 s; a session that is done takes
+// milliseconds, so a slow or busy machine does not fail it, but a hang does). Corpus in
 // testdata/fuzz/FuzzSession.
 func FuzzSession(f *testing.F) {
 	for _, s := range []string{
@@ -30,30 +37,51 @@ func FuzzSession(f *testing.F) {
 		f.Add([]byte(s))
 	}
 	w := newWorld(f)
-	w.deliver(f, w.user, "INBOX", "Subject: a\nContent-Type: multipart/mixed; boundary=b\n\n--b\nContent-Transfer-Encoding: base64\n\nAAEC\n--b--\n")
-	w.deliver(f, w.user, "INBOX", "Subject: b\n\ncafé body\n")
+	msgs := []string{
+		"Subject: a\nContent-Type: multipart/mixed; boundary=b\n\n--b\nContent-Transfer-Encoding: base64\n\nAAEC\n--b--\n",
+		"Subject: b\n\ncafé body\n",
+	}
 	_, addr := w.server(f, func(o *imapserver.Options) { o.MaxLineLength = 4096 })
 	f.Fuzz(func(t *testing.T, in []byte) {
+		refillInbox(t, w, msgs)
 		c := fuzzLogin(t, addr)
 		defer func() { _ = c.Close() }() // the server may have closed it first
-		if err := c.SetDeadline(time.Now().Add(5 * time.Second)); err != nil {
+		if err := c.SetDeadline(time.Now().Add(deadline)); err != nil {
 			t.Fatal(err)
 		}
-		if _, err := c.Write(in); err != nil {
-			return // the server closed the connection: allowed
-		}
-		// A final command; the input may have left a literal or IDLE open, so whether
-		// it is answered is not asserted, only that the server ends or answers in time.
-		if _, err := c.Write([]byte("\r\nDONE\r\nzz LOGOUT\r\n")); err != nil {
-			return
-		}
-		if err := c.(*tls.Conn).CloseWrite(); err != nil { // EOF ends whatever is still open
-			return
-		}
-		if _, err := io.Copy(io.Discard, c); err != nil && !isTimeout(err) {
-			return
+		// The writer runs beside the reader: a server answering a large FETCH while the
+		// client still writes must not block on a client that does not read.
+		wrote := make(chan struct{})
+		go func() {
+			defer close(wrote)
+			// Errors mean the server closed the connection first: allowed.
+			if _, err := c.Write(append(bytes.Clone(in), "\r\nDONE\r\nzz LOGOUT\r\n"...)); err != nil {
+				return
+			}
+			if err := c.(*tls.Conn).CloseWrite(); err != nil { // close_notify: the server reads EOF
+				return
+			}
+			_ = c.(*tls.Conn).NetConn().(*net.TCPConn).CloseWrite()
+		}()
+		_, err := io.Copy(io.Discard, c)
+		_ = c.Close() // unblocks the writer if the server hung without reading
+		<-wrote
+		if isTimeout(err) {
+			t.Fatalf("server neither closed the connection nor ended within %v after the input: %v", deadline, err)
 		}
 	})
+}
+
+// refillInbox keeps at least len(msgs) messages in INBOX, since inputs expunge and move.
+func refillInbox(t *testing.T, w *world, msgs []string) {
+	t.Helper()
+	mb, err := w.st.Mailbox(context.Background(), ref(w.user), store.Inbox)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := int(mb.Messages); i < len(msgs); i++ {
+		w.deliver(t, w.user, store.Inbox, msgs[i])
+	}
 }
 
 func isTimeout(err error) bool {
