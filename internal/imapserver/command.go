@@ -198,5 +198,21 @@ func (s *session) reply(c *command, err error, noExpunge bool) bool {
 			return false
 		}
 	}
+	if re != nil && re.status == "BAD" {
+		s.badRun++
+	} else {
+		s.badRun = 0
+	}
+	if s.badRun >= maxBadRun {
+		s.bye("Too many invalid commands")
+		return false
+	}
 	return s.w.flush() == nil && !s.selectedGone()
 }
+
+// maxBadRun is how many BAD replies in a row end a session (with BYE, RFC 9051 7.1.5):
+// a client that sends that many commands the server cannot parse or run is not a mail
+// client talking IMAP, but a scanner or another protocol's client (an HTTP or SMTP client
+// pointed at the port), and answering it forever costs the server for nothing. Dovecot
+// disconnects after 20 bad commands too. A command that is not BAD starts the count over.
+const maxBadRun = 20

@@ -53,6 +53,7 @@ type session struct {
 
 	state    state
 	failures int // failed logins
+	badRun   int // BAD replies in a row (maxBadRun)
 	acct     directory.Account
 	ref      store.AccountRef
 	st       store.Store
