@@ -140,7 +140,13 @@ func cmdSubscribe(s *session, c *command) error {
 	if err != nil {
 		return err
 	}
-	if err := s.st.SetSubscribed(context.Background(), s.ref, name, c.name == "SUBSCRIBE"); err != nil {
+	err = s.st.SetSubscribed(context.Background(), s.ref, name, c.name == "SUBSCRIBE")
+	// RFC 9051 6.3.8: UNSUBSCRIBE of a name that is not subscribed is OK. Subscriptions
+	// are kept on mailboxes, so a name without a mailbox is not subscribed.
+	if c.name == "UNSUBSCRIBE" && errors.Is(err, store.ErrNotFound) {
+		return nil
+	}
+	if err != nil {
 		return storeError(err, c.name)
 	}
 	return nil
