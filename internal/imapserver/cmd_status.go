@@ -109,7 +109,7 @@ func (s *session) writeStatus(mb store.Mailbox, items []string) error {
 	return nil
 }
 
-// cmdGetQuota: GETQUOTA and GETQUOTAROOT (RFC 9208 4.2, 4.3). There is one quota root,
+// cmdGetQuota: GETQUOTA and GETQUOTAROOT (RFC 9208 4.1.1, 4.1.2). There is one quota root,
 // "", the account's: STORAGE in KiB and MESSAGE from the directory's quota and the
 // store's usage. Accounts without limits have no quota root.
 func cmdGetQuota(s *session, c *command) error {
@@ -177,7 +177,7 @@ func cmdGetQuota(s *session, c *command) error {
 	return nil
 }
 
-// cmdSetQuota: RFC 9208 4.1. Quotas are set by the administrator, not by users.
+// cmdSetQuota: SETQUOTA (RFC 9208 4.1.3). Quotas are set by the administrator, not by users.
 func cmdSetQuota(s *session, c *command) error {
 	return no("NOPERM", "quotas are set by the administrator")
 }
