@@ -11,6 +11,7 @@ import (
 	"mailgrid/internal/directory"
 	"mailgrid/internal/imapserver"
 	"mailgrid/internal/mail"
+	"mailgrid/internal/netserve"
 	"mailgrid/internal/testkit/linetest"
 )
 
@@ -78,4 +79,30 @@ func TestFailedLoginDelay(t *testing.T) {
 	if got := sleeps.Take(); len(got) != 0 {
 		t.Errorf("the service switch and a good login waited %v", got)
 	}
+}
+
+// TestFailedLoginDelayEndsOnShutdown: Shutdown ends a failed-login delay at once (the
+// Sleep's context), so a session waiting out an hour's delay still gets its NO and the
+// BYE (RFC 9051 7.1.5) and Shutdown completes without its context running out.
+func TestFailedLoginDelayEndsOnShutdown(t *testing.T) {
+	w := newWorld(t)
+	waiting := make(chan struct{}, 1)
+	srv, addr := w.server(t, func(o *imapserver.Options) {
+		o.FailedLoginDelay = time.Hour
+		o.Sleep = func(ctx context.Context, d time.Duration) {
+			waiting <- struct{}{}
+			netserve.Sleep(ctx, d)
+		}
+	})
+	c := dial(t, addr)
+	c.startTLS()
+	c.send("s1 LOGIN user@local.test wrong-password\r\n")
+	<-waiting
+	ctx, cancel := context.WithTimeout(context.Background(), deadline)
+	defer cancel()
+	if err := srv.Shutdown(ctx); err != nil {
+		t.Fatalf("shutdown during a failed-login delay: %v", err)
+	}
+	c.expectPrefix("s1 NO [AUTHENTICATIONFAILED]")
+	c.expectPrefix("* BYE")
 }
