@@ -52,8 +52,8 @@ func sortedCopy(s []string) []string {
 
 // TestCapabilitiesAfterLogin: the CAPABILITY response code of LOGIN and the CAPABILITY
 // command after it list exactly capsAfterLogin (RFC 9051 6.2.3, 7.2.2); after COMPRESS
-// DEFLATE the server no longer lists COMPRESS=DEFLATE (RFC 4978 3: "the server MUST NOT
-// advertise the COMPRESS capability" once compression is active).
+// DEFLATE the server no longer lists COMPRESS=DEFLATE (RFC 4978 3: a second COMPRESS on
+// the connection is refused with COMPRESSIONACTIVE, so it is no longer offered).
 func TestCapabilitiesAfterLogin(t *testing.T) {
 	w := newWorld(t)
 	_, addr := w.server(t, func(o *imapserver.Options) { o.MaxLiteralSize = 123456 })
