@@ -135,7 +135,7 @@ func TestAppendLimit(t *testing.T) {
 // TestQuotaMessages: the MESSAGE resource (RFC 9208 5.2, QUOTA=RES-MESSAGE) of an account
 // with a message-count quota: GETQUOTAROOT and GETQUOTA show (MESSAGE used limit), an
 // APPEND within it is stored and counted, and one beyond it is refused with NO
-// [OVERQUOTA] (RFC 9208 4.3, RFC 5530 3), before the "+" of a synchronizing literal and
+// [OVERQUOTA] (RFC 9208 4.3.1, RFC 5530 3), before the "+" of a synchronizing literal and
 // after skipping a non-synchronizing one, storing nothing; the connection stays usable.
 func TestQuotaMessages(t *testing.T) {
 	w := newWorld(t)
