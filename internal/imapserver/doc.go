@@ -15,7 +15,8 @@
 //   - server.go: Options, New, Serve, Shutdown, the per-IP connection limit.
 //   - session.go, command.go: one goroutine per connection reads a command, dispatches it
 //     to its handler (lookup) and writes the tagged reply; handlers return nil or a
-//     *respError (errors.go) carrying NO/BAD and the RFC 5530 response code.
+//     *respError (errors.go) carrying NO/BAD and the RFC 5530 response code. Twenty BAD
+//     replies in a row end the session with BYE (maxBadRun).
 //   - parser.go, seqset.go, mutf7.go, writer.go: the wire format. The parser is streaming:
 //     it holds one line, pulls continuation lines after literals, and lets APPEND stream
 //     its literal to a spool. Line length, literal size (a synchronizing literal over the
