@@ -33,8 +33,10 @@ func lookup(name string) (spec, bool) {
 	switch name {
 	case "CAPABILITY":
 		return spec{fn: cmdCapability, states: stateAny}, true
-	case "NOOP", "CHECK":
+	case "NOOP":
 		return spec{fn: cmdNoop, states: stateAny}, true
+	case "CHECK": // RFC 3501 6.4.1: selected state only; a checkpoint is a NOOP here
+		return spec{fn: cmdNoop, states: stateSelected}, true
 	case "LOGOUT":
 		return spec{fn: cmdLogout, states: stateAny}, true
 	case "ID":
