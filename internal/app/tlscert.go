@@ -28,7 +28,7 @@ func loadTLS(cfg config.Config) (*tls.Config, error) {
 		certFile = filepath.Join(cfg.Data, "tls", "cert.pem")
 		keyFile = filepath.Join(cfg.Data, "tls", "key.pem")
 		if _, err := os.Stat(certFile); errors.Is(err, fs.ErrNotExist) {
-			if err := writeSelfSigned(cfg.Hostname, certFile, keyFile); err != nil {
+			if err := WriteSelfSigned(cfg.Hostname, certFile, keyFile); err != nil {
 				return nil, fmt.Errorf("self-signed certificate: %w", err)
 			}
 		}
@@ -40,9 +40,10 @@ func loadTLS(cfg config.Config) (*tls.Config, error) {
 	return &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}, nil
 }
 
-// writeSelfSigned creates an ECDSA P-256 certificate for host, localhost and the loopback
-// addresses, valid for ten years, and writes it atomically (key file mode 0600).
-func writeSelfSigned(host, certFile, keyFile string) error {
+// WriteSelfSigned creates an ECDSA P-256 certificate for host, localhost and the loopback
+// addresses, valid for ten years, and writes it atomically (key file mode 0600). The
+// bench's Dovecot baseline uses it too, so both servers present the same kind of key.
+func WriteSelfSigned(host, certFile, keyFile string) error {
 	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
 		return err

@@ -1,15 +1,9 @@
 package main
 
 import (
-	"crypto/ecdsa"
-	"crypto/elliptic"
 	"crypto/rand"
-	"crypto/x509"
-	"crypto/x509/pkix"
 	"encoding/base64"
-	"encoding/pem"
 	"fmt"
-	"math/big"
 	"net"
 	"os"
 	"os/exec"
@@ -22,6 +16,8 @@ import (
 	"time"
 
 	"golang.org/x/crypto/argon2"
+
+	"mailgrid/internal/app"
 )
 
 // The Dovecot baseline (-dovecot): the IMAP mixed runs and the POP3 RETR run of this
@@ -130,8 +126,7 @@ func startDovecot(users []string, pass string) (*dovecot, error) {
 // writeFiles writes dovecot.conf, the passwd-file and the certificate.
 func (d *dovecot) writeFiles(users []string, pass string) error {
 	port := func(addr string) string { _, p, _ := net.SplitHostPort(addr); return p }
-	certPEM, keyPEM, err := selfSigned()
-	if err != nil {
+	if err := app.WriteSelfSigned("bench.dovecot", filepath.Join(d.dir, "cert.pem"), filepath.Join(d.dir, "key.pem")); err != nil {
 		return err
 	}
 	var pw strings.Builder
@@ -207,7 +202,7 @@ service pop3-login {
 }
 `, d.dir, port(d.imaps), port(d.pop3))
 	for name, body := range map[string]string{
-		"dovecot.conf": conf, "passwd": pw.String(), "cert.pem": string(certPEM), "key.pem": string(keyPEM),
+		"dovecot.conf": conf, "passwd": pw.String(),
 	} {
 		if err := os.WriteFile(filepath.Join(d.dir, name), []byte(body), 0o644); err != nil {
 			return err
@@ -237,9 +232,11 @@ func (d *dovecot) stop() {
 	_ = os.RemoveAll(d.dir)
 }
 
-// sampleMemory samples the summed PSS of Dovecot's processes (samplePeak).
+// sampleMemory samples the summed PSS of Dovecot's processes once a second: reading
+// smaps_rollup of every process walks its page tables, which every 50 ms (samplePeak's
+// period for mailgrid's one /proc/pid/status) would take CPU from the runs measured.
 func (d *dovecot) sampleMemory() func() int64 {
-	return samplePeak(func() int64 { return treePSS(d.cmd.Process.Pid) })
+	return samplePeakEvery(time.Second, func() int64 { return treePSS(d.cmd.Process.Pid) })
 }
 
 // treePSS is the summed proportional set size of pid and its descendants: a process
@@ -369,29 +366,4 @@ func argon2idHash(pass string) (string, error) {
 	key := argon2.IDKey([]byte(pass), salt, iter, mem, threads, 32)
 	b64 := base64.RawStdEncoding
 	return fmt.Sprintf("$argon2id$v=19$m=%d,t=%d,p=%d$%s$%s", mem, iter, threads, b64.EncodeToString(salt), b64.EncodeToString(key)), nil
-}
-
-// selfSigned makes an ECDSA P-256 certificate for 127.0.0.1, as mailgrid makes its own.
-func selfSigned() (certPEM, keyPEM []byte, err error) {
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		return nil, nil, err
-	}
-	tmpl := &x509.Certificate{
-		SerialNumber: big.NewInt(time.Now().UnixNano()),
-		Subject:      pkix.Name{CommonName: "bench.dovecot"},
-		NotBefore:    time.Now().Add(-time.Hour),
-		NotAfter:     time.Now().Add(24 * time.Hour),
-		IPAddresses:  []net.IP{net.IPv4(127, 0, 0, 1)},
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
-	if err != nil {
-		return nil, nil, err
-	}
-	kder, err := x509.MarshalPKCS8PrivateKey(key)
-	if err != nil {
-		return nil, nil, err
-	}
-	return pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}),
-		pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: kder}), nil
 }

@@ -2,7 +2,6 @@ package main
 
 import (
 	"os"
-	"strings"
 	"testing"
 
 	"mailgrid/internal/directory"
@@ -34,17 +33,5 @@ func TestTreePSS(t *testing.T) {
 	}
 	if got := treePSS(os.Getpid()); got < own/2 {
 		t.Fatalf("treePSS = %d, own PSS %d", got, own)
-	}
-}
-
-// The self-signed certificate and key are PEM of the kinds Dovecot's ssl_cert and
-// ssl_key read.
-func TestSelfSigned(t *testing.T) {
-	cert, key, err := selfSigned()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if !strings.HasPrefix(string(cert), "-----BEGIN CERTIFICATE-----") || !strings.HasPrefix(string(key), "-----BEGIN PRIVATE KEY-----") {
-		t.Fatalf("cert %.40q, key %.40q", cert, key)
 	}
 }

@@ -77,8 +77,9 @@ func main() {
 	for i := range users {
 		users[i] = fmt.Sprintf("user%d@bench.test", i)
 	}
+	baseline := func() error { return runDovecot(users, "bench-password", *sessions, *messages, 20*time.Second) }
 	if *dovecotOnly {
-		if err := runDovecot(users, "bench-password", *sessions, *messages, 20*time.Second); err != nil {
+		if err := baseline(); err != nil {
 			log.Fatal(err)
 		}
 		return
@@ -116,7 +117,7 @@ func main() {
 		runIMAP(n.imaps, users, "bench-password", *sessions, 20*time.Second, n.cmd.Process.Pid, n.sampleRSS)
 		n.stop()
 		if *withDovecot {
-			if err := runDovecot(users, "bench-password", *sessions, *messages, 20*time.Second); err != nil {
+			if err := baseline(); err != nil {
 				log.Print(err)
 			}
 		}
@@ -132,7 +133,7 @@ func main() {
 	}
 	n.stop()
 	if *withDovecot {
-		if err := runDovecot(users, "bench-password", *sessions, *messages, 20*time.Second); err != nil {
+		if err := baseline(); err != nil {
 			log.Print(err)
 		}
 	}
@@ -361,12 +362,17 @@ func (n *node) sampleRSS() func() int64 {
 // samplePeak calls sample every 50 ms until the returned func is called, which returns
 // the largest value sampled.
 func samplePeak(sample func() int64) func() int64 {
+	return samplePeakEvery(50*time.Millisecond, sample)
+}
+
+// samplePeakEvery is samplePeak with a sampling period of every.
+func samplePeakEvery(every time.Duration, sample func() int64) func() int64 {
 	var peak atomic.Int64
 	done := make(chan struct{})
 	stopped := make(chan struct{})
 	go func() {
 		defer close(stopped)
-		t := time.NewTicker(50 * time.Millisecond)
+		t := time.NewTicker(every)
 		defer t.Stop()
 		for {
 			if v := sample(); v > peak.Load() {
