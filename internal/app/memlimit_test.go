@@ -5,7 +5,9 @@ import (
 	"runtime/debug"
 	"testing"
 
+	"mailgrid/internal/config"
 	"mailgrid/internal/obs"
+	"mailgrid/internal/sqliteheap"
 )
 
 func TestApplyMemoryLimit(t *testing.T) {
@@ -20,5 +22,22 @@ func TestApplyMemoryLimit(t *testing.T) {
 	}
 	if got := debug.SetMemoryLimit(-1); got != 256<<20 {
 		t.Fatalf("runtime limit %d", got)
+	}
+}
+
+// TestApplySQLiteHeapLimit: node.sqlite_heap_limit_bytes reaches SQLite, whose memory
+// accounting the app's import of sqliteheap turned on before any database opened.
+func TestApplySQLiteHeapLimit(t *testing.T) {
+	prev, err := sqliteheap.SetSoftLimit(0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _, _ = sqliteheap.SetSoftLimit(prev) })
+	applySQLiteHeapLimit(12<<20, obs.Discard())
+	if got, err := sqliteheap.SetSoftLimit(0); err != nil || got != 12<<20 {
+		t.Fatalf("limit in force %d (%v), want %d", got, err, 12<<20)
+	}
+	if got := config.Default().Node.SQLiteHeapLimitBytes; got != 16<<20 {
+		t.Fatalf("default node.sqlite_heap_limit_bytes %d, want 16 MiB", got)
 	}
 }

@@ -62,6 +62,7 @@ type listener struct {
 func (s *System) Serve(ctx context.Context) error {
 	cfg := s.Cfg
 	applyMemoryLimit(cfg.Node.MemoryLimitBytes, s.Log)
+	applySQLiteHeapLimit(cfg.Node.SQLiteHeapLimitBytes, s.Log)
 	tlsConf, err := loadTLS(cfg)
 	if err != nil {
 		return err

@@ -131,6 +131,10 @@ type Node struct {
 	// letting the heap grow to twice what is live. 0 = none set here (the GOMEMLIMIT
 	// environment variable still applies).
 	MemoryLimitBytes int64 `toml:"memory_limit_bytes"`
+	// SQLiteHeapLimitBytes is the soft limit of the heap every SQLite database of the
+	// process shares (internal/sqliteheap): past it SQLite recycles cached pages instead
+	// of allocating. 0 = none.
+	SQLiteHeapLimitBytes int64 `toml:"sqlite_heap_limit_bytes"`
 }
 
 // Listen holds listener addresses; "" disables a listener.
@@ -236,7 +240,8 @@ func Default() Config {
 			HTTP:        "127.0.0.1:8080",
 			ManageSieve: "127.0.0.1:4190",
 		},
-		DNS: DNS{Servers: []string{}, Timeout: Duration(5 * time.Second)},
+		DNS:  DNS{Servers: []string{}, Timeout: Duration(5 * time.Second)},
+		Node: Node{SQLiteHeapLimitBytes: 16 << 20},
 		SMTP: SMTP{
 			MaxMessageBytes: 50 << 20,
 			MaxRecipients:   100,
@@ -322,6 +327,9 @@ func (c *Config) Validate() error {
 	var errs []error
 	if c.Node.MemoryLimitBytes < 0 {
 		errs = append(errs, errors.New("node.memory_limit_bytes: must not be negative"))
+	}
+	if c.Node.SQLiteHeapLimitBytes < 0 {
+		errs = append(errs, errors.New("node.sqlite_heap_limit_bytes: must not be negative"))
 	}
 	if c.Data == "" {
 		errs = append(errs, errors.New("data: must not be empty"))

@@ -89,6 +89,7 @@ func TestInvalidValues(t *testing.T) {
 		"[tls]\ncert_file = \"a.pem\"\n",
 		"[log]\nlevel = \"loud\"\n",
 		"[node]\nmemory_limit_bytes = -1\n",
+		"[node]\nsqlite_heap_limit_bytes = -1\n",
 	} {
 		if _, err := Load(writeFile(t, body)); err == nil {
 			t.Errorf("%q: accepted", body)
