@@ -37,7 +37,7 @@ func TestApplySQLiteHeapLimit(t *testing.T) {
 	if got, err := sqliteheap.SetSoftLimit(0); err != nil || got != 12<<20 {
 		t.Fatalf("limit in force %d (%v), want %d", got, err, 12<<20)
 	}
-	if got := config.Default().Node.SQLiteHeapLimitBytes; got != 16<<20 {
-		t.Fatalf("default node.sqlite_heap_limit_bytes %d, want 16 MiB", got)
+	if got := config.Default().Node.SQLiteHeapLimitBytes; got != 8<<20 {
+		t.Fatalf("default node.sqlite_heap_limit_bytes %d, want 8 MiB", got)
 	}
 }

@@ -241,7 +241,7 @@ func Default() Config {
 			ManageSieve: "127.0.0.1:4190",
 		},
 		DNS:  DNS{Servers: []string{}, Timeout: Duration(5 * time.Second)},
-		Node: Node{SQLiteHeapLimitBytes: 16 << 20},
+		Node: Node{SQLiteHeapLimitBytes: 8 << 20},
 		SMTP: SMTP{
 			MaxMessageBytes: 50 << 20,
 			MaxRecipients:   100,
