@@ -148,6 +148,9 @@ func dsn(path string, readOnly bool) string {
 		// 2,000 messages went from 7.4-8.1 to 6.8-6.9 ms (imapserver BenchmarkSelect). It
 		// grows only with the pages read. mmap_size was tried and left out: in WAL mode the
 		// mixed IMAP workload ran ~7% slower with 6% more CPU (BenchmarkMixedWorkload).
+		// All connections' caches together stay within the process's SQLite soft heap
+		// limit (internal/sqliteheap, node.sqlite_heap_limit_bytes), and under writes WAL
+		// empties a reader's cache at its next transaction anyway.
 		q.Add("_pragma", "cache_size(-16384)")
 	}
 	return "file:" + (&url.URL{Path: path}).EscapedPath() + "?" + q.Encode()
