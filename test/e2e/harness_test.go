@@ -12,6 +12,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -78,10 +79,11 @@ type Node struct {
 	ManageSieve string // RFC 5804
 	AdminPass   string
 
-	mu     sync.Mutex
-	cmd    *exec.Cmd
-	out    *bytes.Buffer
-	exited chan struct{}
+	mu      sync.Mutex
+	cmd     *exec.Cmd
+	out     *bytes.Buffer
+	exited  chan struct{}
+	started bool // Start succeeded once: its ports are the node's for good
 }
 
 // NodeOptions shape a node's configuration.
@@ -142,25 +144,47 @@ level = "debug"
 	return n
 }
 
-// Start runs `mailgrid serve` and waits until the MX listener accepts connections.
+// Start runs `mailgrid serve` and waits until every listener accepts connections. A
+// node's first start that fails because one of its ports was taken in the meantime is
+// tried again on other ports, at most twice: ports.Free's ports were free when picked, not
+// reserved, and test processes of other packages pick from the same range.
 func (n *Node) Start() {
 	n.t.Helper()
-	n.mu.Lock()
-	cmd := exec.Command(binary, "serve", "--config", n.ConfigFile)
-	cmd.Env = append(os.Environ(), "MAILGRID_ADMIN_PASSWORD="+n.AdminPass)
-	n.out = &bytes.Buffer{}
-	cmd.Stdout, cmd.Stderr = &lockedWriter{w: n.out, mu: &n.mu}, &lockedWriter{w: n.out, mu: &n.mu}
-	if err := cmd.Start(); err != nil {
+	for attempt := 0; ; attempt++ {
+		n.launch()
+		n.mu.Lock()
+		exited := n.exited
 		n.mu.Unlock()
+		err := n.listening(exited, append(n.mailAddrs(), n.HTTP)...)
+		if err == nil {
+			n.started = true
+			return
+		}
+		if n.started || attempt == 2 || !strings.Contains(n.Output(), "address already in use") {
+			n.t.Fatal(err)
+		}
+		n.t.Logf("%v\nstarting %s again on other ports", err, n.Name)
+		n.Kill()
+		n.movePorts()
+	}
+}
+
+// movePorts gives the node new listener ports, in its fields and its config file.
+func (n *Node) movePorts() {
+	n.t.Helper()
+	fields := []*string{&n.SMTP, &n.Submission, &n.Submissions, &n.IMAP, &n.IMAPS, &n.POP3, &n.POP3S, &n.ManageSieve, &n.HTTP}
+	cfg, err := os.ReadFile(n.ConfigFile)
+	if err != nil {
 		n.t.Fatal(err)
 	}
-	n.cmd = cmd
-	exited := make(chan struct{})
-	n.exited = exited
-	n.mu.Unlock()
-	go func() { _ = cmd.Wait(); close(exited) }()
-	// Every listener, not just the first: they open one after the other.
-	n.waitAddrs(exited, append(n.mailAddrs(), n.HTTP)...)
+	s := string(cfg)
+	for i, p := range freePorts(n.t, len(fields)) {
+		s = strings.Replace(s, strconv.Quote(*fields[i]), strconv.Quote(p), 1)
+		*fields[i] = p
+	}
+	if err := os.WriteFile(n.ConfigFile, []byte(s), 0o600); err != nil {
+		n.t.Fatal(err)
+	}
 }
 
 // mailAddrs are the node's mail protocol listeners.
@@ -171,27 +195,43 @@ func (n *Node) mailAddrs() []string {
 // waitAddrs waits (bounded) until every addr accepts connections.
 func (n *Node) waitAddrs(exited <-chan struct{}, addrs ...string) {
 	n.t.Helper()
-	for _, addr := range addrs {
-		n.waitAddr(exited, addr)
+	if err := n.listening(exited, addrs...); err != nil {
+		n.t.Fatal(err)
 	}
 }
 
-// waitAddr waits (bounded) until addr accepts connections.
-func (n *Node) waitAddr(exited <-chan struct{}, addr string) {
-	n.t.Helper()
+// listening waits (bounded) until every addr accepts connections, and fails when the
+// process exits first or is gone once they all do (another process may hold a port the
+// node could not bind).
+func (n *Node) listening(exited <-chan struct{}, addrs ...string) error {
+	for _, addr := range addrs {
+		if err := n.accepting(exited, addr); err != nil {
+			return err
+		}
+	}
+	select {
+	case <-exited:
+		return fmt.Errorf("%s exited during start:\n%s", n.Name, n.Output())
+	default:
+		return nil
+	}
+}
+
+// accepting waits (bounded) until addr accepts connections.
+func (n *Node) accepting(exited <-chan struct{}, addr string) error {
 	for i := 0; i < 300; i++ {
 		c, err := net.DialTimeout("tcp", addr, time.Second)
 		if err == nil {
 			_ = c.Close()
-			return
+			return nil
 		}
 		select {
 		case <-exited:
-			n.t.Fatalf("%s exited during start:\n%s", n.Name, n.Output())
+			return fmt.Errorf("%s exited during start:\n%s", n.Name, n.Output())
 		case <-time.After(50 * time.Millisecond):
 		}
 	}
-	n.t.Fatalf("%s did not listen on %s:\n%s", n.Name, addr, n.Output())
+	return fmt.Errorf("%s did not listen on %s:\n%s", n.Name, addr, n.Output())
 }
 
 // Output is what the process printed so far.
