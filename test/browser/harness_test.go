@@ -125,7 +125,26 @@ var listeners = []string{"smtp", "submission", "submissions", "imap", "imaps", "
 // gateway, say) that the node's configuration names. The spare address reaches the spec
 // as SPARE_ADDR in its environment (set for the test with t.Setenv, which the spec's
 // process inherits).
+//
+// A start that fails because one of the node's ports was taken in the meantime (ports.Free's
+// ports were free when picked, not reserved, and test processes of other packages pick
+// from the same range) is tried again with other ports, at most twice.
 func startNode(t *testing.T, extra string) *node {
+	t.Helper()
+	for attempt := 0; ; attempt++ {
+		n, err := tryStartNode(t, extra)
+		if err == nil {
+			return n
+		}
+		if attempt == 2 || !strings.Contains(err.Error(), "address already in use") {
+			t.Fatal(err)
+		}
+		t.Logf("%v\nstarting the node again on other ports", err)
+	}
+}
+
+// tryStartNode is one attempt of startNode.
+func tryStartNode(t *testing.T, extra string) (*node, error) {
 	t.Helper()
 	dir := t.TempDir()
 	n := &node{t: t, hostname: "mail.browser.test", addr: map[string]string{}, adminPass: "admin-browser-pw-1"}
@@ -160,26 +179,33 @@ func startNode(t *testing.T, extra string) *node {
 	go func() { _ = n.cmd.Wait(); close(n.exited) }()
 	t.Cleanup(n.stop)
 	for _, l := range listeners {
-		n.waitAddr(n.addr[l])
+		if err := n.waitAddr(n.addr[l]); err != nil {
+			return nil, err
+		}
 	}
-	return n
+	select {
+	case <-n.exited: // another process may hold a port the node could not bind
+		return nil, fmt.Errorf("mailgrid exited during start:\n%s", n.output())
+	default:
+		return n, nil
+	}
 }
 
-func (n *node) waitAddr(addr string) {
-	n.t.Helper()
+// waitAddr waits (bounded) until addr accepts connections.
+func (n *node) waitAddr(addr string) error {
 	for i := 0; i < 300; i++ {
 		c, err := net.DialTimeout("tcp", addr, time.Second)
 		if err == nil {
 			_ = c.Close()
-			return
+			return nil
 		}
 		select {
 		case <-n.exited:
-			n.t.Fatalf("mailgrid exited during start:\n%s", n.output())
+			return fmt.Errorf("mailgrid exited during start:\n%s", n.output())
 		case <-time.After(50 * time.Millisecond):
 		}
 	}
-	n.t.Fatalf("mailgrid did not listen on %s:\n%s", addr, n.output())
+	return fmt.Errorf("mailgrid did not listen on %s:\n%s", addr, n.output())
 }
 
 func (n *node) stop() {
