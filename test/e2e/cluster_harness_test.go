@@ -66,10 +66,7 @@ func (n *Node) launch() {
 // half); a cluster node serves no HTTP yet.
 func (n *Node) waitListening() {
 	n.t.Helper()
-	n.mu.Lock()
-	exited := n.exited
-	n.mu.Unlock()
-	n.waitAddrs(exited, n.mailAddrs()...)
+	n.await(n.mailAddrs()...)
 }
 
 // blackHole is a TCP server that accepts connections and never says a word: an SMTP

@@ -144,18 +144,24 @@ level = "debug"
 	return n
 }
 
-// Start runs `mailgrid serve` and waits until every listener accepts connections. A
-// node's first start that fails because one of its ports was taken in the meantime is
-// tried again on other ports, at most twice: ports.Free's ports were free when picked, not
-// reserved, and test processes of other packages pick from the same range.
+// Start runs `mailgrid serve` and waits until every listener accepts connections.
 func (n *Node) Start() {
 	n.t.Helper()
+	n.launch()
+	n.await(append(n.mailAddrs(), n.HTTP)...)
+}
+
+// await waits until the launched node accepts on every addr. A node's first start that
+// fails because one of its ports was taken in the meantime is launched again on other
+// ports, at most twice: ports.Free's ports were free when picked, not reserved, and test
+// processes of other packages pick from the same range.
+func (n *Node) await(addrs ...string) {
+	n.t.Helper()
 	for attempt := 0; ; attempt++ {
-		n.launch()
 		n.mu.Lock()
 		exited := n.exited
 		n.mu.Unlock()
-		err := n.listening(exited, append(n.mailAddrs(), n.HTTP)...)
+		err := n.listening(exited, addrs...)
 		if err == nil {
 			n.started = true
 			return
@@ -165,12 +171,19 @@ func (n *Node) Start() {
 		}
 		n.t.Logf("%v\nstarting %s again on other ports", err, n.Name)
 		n.Kill()
-		n.movePorts()
+		moved := n.movePorts()
+		for i, a := range addrs {
+			if m, ok := moved[a]; ok {
+				addrs[i] = m
+			}
+		}
+		n.launch()
 	}
 }
 
-// movePorts gives the node new listener ports, in its fields and its config file.
-func (n *Node) movePorts() {
+// movePorts gives the node new listener ports, in its fields and its config file, and
+// returns the new address of each old one.
+func (n *Node) movePorts() map[string]string {
 	n.t.Helper()
 	fields := []*string{&n.SMTP, &n.Submission, &n.Submissions, &n.IMAP, &n.IMAPS, &n.POP3, &n.POP3S, &n.ManageSieve, &n.HTTP}
 	cfg, err := os.ReadFile(n.ConfigFile)
@@ -178,26 +191,21 @@ func (n *Node) movePorts() {
 		n.t.Fatal(err)
 	}
 	s := string(cfg)
+	moved := map[string]string{}
 	for i, p := range freePorts(n.t, len(fields)) {
 		s = strings.Replace(s, strconv.Quote(*fields[i]), strconv.Quote(p), 1)
+		moved[*fields[i]] = p
 		*fields[i] = p
 	}
 	if err := os.WriteFile(n.ConfigFile, []byte(s), 0o600); err != nil {
 		n.t.Fatal(err)
 	}
+	return moved
 }
 
 // mailAddrs are the node's mail protocol listeners.
 func (n *Node) mailAddrs() []string {
 	return []string{n.SMTP, n.Submission, n.Submissions, n.IMAP, n.IMAPS, n.POP3, n.POP3S, n.ManageSieve}
-}
-
-// waitAddrs waits (bounded) until every addr accepts connections.
-func (n *Node) waitAddrs(exited <-chan struct{}, addrs ...string) {
-	n.t.Helper()
-	if err := n.listening(exited, addrs...); err != nil {
-		n.t.Fatal(err)
-	}
 }
 
 // listening waits (bounded) until every addr accepts connections, and fails when the
