@@ -66,7 +66,7 @@ func (n *Node) launch() {
 // half); a cluster node serves no HTTP yet.
 func (n *Node) waitListening() {
 	n.t.Helper()
-	n.await(n.mailAddrs()...)
+	n.await(false)
 }
 
 // blackHole is a TCP server that accepts connections and never says a word: an SMTP

@@ -148,19 +148,24 @@ level = "debug"
 func (n *Node) Start() {
 	n.t.Helper()
 	n.launch()
-	n.await(append(n.mailAddrs(), n.HTTP)...)
+	n.await(true)
 }
 
-// await waits until the launched node accepts on every addr. A node's first start that
+// await waits until the launched node accepts on its mail listeners, and on HTTP when
+// withHTTP is set. A node's first start that
 // fails because one of its ports was taken in the meantime is launched again on other
 // ports, at most twice: ports.Free's ports were free when picked, not reserved, and test
 // processes of other packages pick from the same range.
-func (n *Node) await(addrs ...string) {
+func (n *Node) await(withHTTP bool) {
 	n.t.Helper()
 	for attempt := 0; ; attempt++ {
 		n.mu.Lock()
 		exited := n.exited
 		n.mu.Unlock()
+		addrs := n.mailAddrs()
+		if withHTTP {
+			addrs = append(addrs, n.HTTP)
+		}
 		err := n.listening(exited, addrs...)
 		if err == nil {
 			n.started = true
@@ -171,19 +176,13 @@ func (n *Node) await(addrs ...string) {
 		}
 		n.t.Logf("%v\nstarting %s again on other ports", err, n.Name)
 		n.Kill()
-		moved := n.movePorts()
-		for i, a := range addrs {
-			if m, ok := moved[a]; ok {
-				addrs[i] = m
-			}
-		}
+		n.movePorts()
 		n.launch()
 	}
 }
 
-// movePorts gives the node new listener ports, in its fields and its config file, and
-// returns the new address of each old one.
-func (n *Node) movePorts() map[string]string {
+// movePorts gives the node new listener ports, in its fields and its config file.
+func (n *Node) movePorts() {
 	n.t.Helper()
 	fields := []*string{&n.SMTP, &n.Submission, &n.Submissions, &n.IMAP, &n.IMAPS, &n.POP3, &n.POP3S, &n.ManageSieve, &n.HTTP}
 	cfg, err := os.ReadFile(n.ConfigFile)
@@ -191,16 +190,13 @@ func (n *Node) movePorts() map[string]string {
 		n.t.Fatal(err)
 	}
 	s := string(cfg)
-	moved := map[string]string{}
 	for i, p := range freePorts(n.t, len(fields)) {
 		s = strings.Replace(s, strconv.Quote(*fields[i]), strconv.Quote(p), 1)
-		moved[*fields[i]] = p
 		*fields[i] = p
 	}
 	if err := os.WriteFile(n.ConfigFile, []byte(s), 0o600); err != nil {
 		n.t.Fatal(err)
 	}
-	return moved
 }
 
 // mailAddrs are the node's mail protocol listeners.
